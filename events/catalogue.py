@@ -1,0 +1,176 @@
+"""The event catalogue: every Paystream event type, who produces it, who consumes it.
+
+This is the reference a reader (and a test) consults to know what an event means and where it
+goes. Function names are the hyphenated names of ``functions/<name>``, which are also the names of
+their Knative Services and queues. Each type has one real sample CloudEvent under
+``events/samples/<type>.json`` and a payload model in :mod:`schemas.events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from schemas.events import EVENT_PAYLOADS, EventPayload
+
+__all__ = [
+    "SAMPLES_DIR",
+    "EventTypeInfo",
+    "CATALOGUE",
+    "EVENT_TYPES",
+    "consumers_of",
+    "event_types_consumed_by",
+    "event_types_produced_by",
+    "render_table",
+]
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass(frozen=True)
+class EventTypeInfo:
+    """One event type: its route through the system and its documentation."""
+
+    type: str
+    # More than one function may state the same fact: `payment.failed` comes from debit-wallet
+    # (insufficient funds) and from settle (the credit could not be posted and was voided).
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    payload_model: type[EventPayload]
+    description: str
+    sample_path: Path
+
+
+def _info(
+    event_type: str, producers: tuple[str, ...], consumers: tuple[str, ...], description: str
+) -> EventTypeInfo:
+    # Every type is audited: the audit trail is a hash chain over *all* events, so `audit` is
+    # added here once instead of being repeated (and possibly forgotten) on each line below.
+    return EventTypeInfo(
+        type=event_type,
+        producers=producers,
+        consumers=(*consumers, "audit"),
+        payload_model=EVENT_PAYLOADS[event_type],
+        description=description,
+        sample_path=SAMPLES_DIR / f"{event_type}.json",
+    )
+
+
+_ENTRIES = (
+    _info(
+        "user.signed_up",
+        ("users",),
+        ("notify",),
+        "A person signed up with `POST /v1/users`; the welcome notification follows.",
+    ),
+    _info(
+        "funding_source.added",
+        ("accounts",),
+        (),
+        "A user linked a card or a bank account with `POST /v1/funding-sources`.",
+    ),
+    _info(
+        "topup.succeeded",
+        ("wallets",),
+        ("notify",),
+        "The sandbox gateway charged the funding source and the wallet was credited.",
+    ),
+    _info(
+        "topup.declined",
+        ("wallets",),
+        ("notify",),
+        "The sandbox gateway declined the charge; the client got a 402 and nothing was credited.",
+    ),
+    _info(
+        "payment.requested",
+        ("payments",),
+        ("score-fraud",),
+        "`POST /v1/payments` accepted a payment (202, status `pending`); the saga starts here.",
+    ),
+    _info(
+        "payment.approved",
+        ("score-fraud",),
+        ("debit-wallet",),
+        "Fraud scoring let the payment through; the payer's wallet is debited next.",
+    ),
+    _info(
+        "payment.held",
+        ("score-fraud",),
+        ("notify",),
+        "Fraud scoring sent the payment to manual review; it waits in the admin review queue.",
+    ),
+    _info(
+        "payment.declined",
+        ("score-fraud",),
+        ("notify",),
+        "Fraud scoring refused the payment; no money moved.",
+    ),
+    _info(
+        "payment.debited",
+        ("debit-wallet",),
+        ("settle",),
+        "A pending transfer moved the amount from the payer's wallet into clearing.",
+    ),
+    _info(
+        "payment.failed",
+        ("debit-wallet", "settle"),
+        ("notify",),
+        "The payment could not finish (insufficient funds, or the credit was voided); "
+        "no money stays in clearing.",
+    ),
+    _info(
+        "payment.completed",
+        ("settle",),
+        ("notify",),
+        "The pending transfer was posted and the payee's wallet credited; the payment is done.",
+    ),
+)
+
+CATALOGUE: Mapping[str, EventTypeInfo] = MappingProxyType({e.type: e for e in _ENTRIES})
+EVENT_TYPES: tuple[str, ...] = tuple(CATALOGUE)
+
+
+def consumers_of(event_type: str) -> tuple[str, ...]:
+    """The functions that consume ``event_type`` (raises ``KeyError`` for an unknown type)."""
+    return CATALOGUE[event_type].consumers
+
+
+def event_types_consumed_by(function: str) -> tuple[str, ...]:
+    """The event types ``function`` consumes, in catalogue order (empty if none)."""
+    return tuple(t for t, info in CATALOGUE.items() if function in info.consumers)
+
+
+def event_types_produced_by(function: str) -> tuple[str, ...]:
+    """The event types ``function`` produces, in catalogue order (empty if none)."""
+    return tuple(t for t, info in CATALOGUE.items() if function in info.producers)
+
+
+def render_table() -> str:
+    """The catalogue as the Markdown table kept in ``events/README.md``.
+
+    Links are relative to ``events/``. ``python -m schemas.export`` rewrites the table and a
+    contract test fails when the README is out of date.
+    """
+    lines = [
+        "| type | producers | consumers | payload schema | sample | when it happens |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for info in CATALOGUE.values():
+        model = info.payload_model.__name__
+        lines.append(
+            "| "
+            + " | ".join(
+                (
+                    f"`{info.type}`",
+                    ", ".join(f"`{p}`" for p in info.producers),
+                    ", ".join(f"`{c}`" for c in info.consumers),
+                    f"[`{model}`](../schemas/json/{model}.json)",
+                    f"[{info.type}.json](samples/{info.type}.json)",
+                    info.description,
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,482 @@
+"""Request and response bodies of Paystream's public HTTP contract (core).
+
+Requests are strict: unknown fields are rejected, surrounding whitespace is stripped from text
+(passwords excepted) and amounts must be JSON integers of minor units, so `10.5`, `"10"` and
+`true` never become money. Whether a well-formed currency code is one Paystream *supports* is not
+checked here: the function checks it, so that the client gets `currency_not_supported` rather
+than a generic validation error.
+
+Responses ignore unknown attributes so that a function can build one from a wider row, and their
+datetimes serialize as ISO 8601 in UTC (`2025-03-14T09:26:53Z`).
+
+The field types at the top of this module (`AmountMinor`, `CurrencyCode`, `Identifier`,
+`UtcDatetime`) are shared with the event payloads in :mod:`schemas.events`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+
+__all__ = [
+    # Bounds and vocabularies.
+    "AMOUNT_MINOR_MAX",
+    "IDENTIFIER_LENGTH_MAX",
+    "NOTE_LENGTH_MAX",
+    "IDEMPOTENCY_KEY_LENGTH_MAX",
+    "PAGE_LIMIT_DEFAULT",
+    "PAGE_LIMIT_MAX",
+    "ERROR_TYPES",
+    "PAYMENT_STATUSES",
+    "TOPUP_STATUSES",
+    # Shared field types.
+    "AmountMinor",
+    "CurrencyCode",
+    "CountryCode",
+    "Identifier",
+    "UtcDatetime",
+    "ErrorType",
+    "PaymentStatus",
+    "TopupStatus",
+    "TransactionStatus",
+    "FundingSourceType",
+    # Requests.
+    "SignUpRequest",
+    "PasswordGrant",
+    "RefreshTokenGrant",
+    "TokenRequest",
+    "TOKEN_REQUEST_ADAPTER",
+    "CardFundingSourceRequest",
+    "BankAccountFundingSourceRequest",
+    "FundingSourceRequest",
+    "FUNDING_SOURCE_REQUEST_ADAPTER",
+    "TopupRequest",
+    "PaymentRequest",
+    "ListQuery",
+    # Responses.
+    "UserResponse",
+    "TokenResponse",
+    "FundingSourceResponse",
+    "FundingSourceList",
+    "WalletResponse",
+    "WalletList",
+    "TopupResponse",
+    "PaymentResponse",
+    "TimelineEvent",
+    "TransactionResponse",
+    "TransactionList",
+    "HealthResponse",
+    "ErrorBody",
+    "ErrorResponse",
+    # Groupings used by the JSON Schema export and the OpenAPI document.
+    "REQUEST_MODELS",
+    "RESPONSE_MODELS",
+    "REQUEST_UNIONS",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Bounds. Every size a client controls has a named limit.
+# ---------------------------------------------------------------------------------------------
+
+# One quadrillion minor units (ten trillion dollars) is far above any single real payment, and
+# far below 2**53, so every amount survives a round trip through a JavaScript client's float.
+AMOUNT_MINOR_MAX = 10**15
+# Prefixed UUIDs (`pay_` + 32 hex digits) and transfer ids built from them (`<payment_id>:debit`)
+# fit comfortably; anything longer is not an id Paystream issued.
+IDENTIFIER_LENGTH_MAX = 100
+EMAIL_LENGTH_MAX = 320
+PASSWORD_LENGTH_MIN = 10
+PASSWORD_LENGTH_MAX = 128
+FULL_NAME_LENGTH_MAX = 200
+NOTE_LENGTH_MAX = 500
+# Refresh tokens are opaque strings or JWTs; a few KiB bounds both.
+TOKEN_LENGTH_MAX = 4096
+PAGE_LIMIT_DEFAULT = 10
+PAGE_LIMIT_MAX = 100
+# Clients send a UUID; 255 leaves room for their own formats without letting a key grow unbounded.
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+
+# ---------------------------------------------------------------------------------------------
+# Vocabularies.
+# ---------------------------------------------------------------------------------------------
+
+ErrorType = Literal[
+    "invalid_request_error",
+    "authentication_error",
+    "authorization_error",
+    "not_found_error",
+    "idempotency_error",
+    "card_error",
+    "rate_limit_error",
+    "api_error",
+]
+ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
+
+PaymentStatus = Literal[
+    "pending", "held", "completed", "declined", "failed", "refunded", "partially_refunded"
+]
+PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
+
+TopupStatus = Literal["succeeded", "declined"]
+TOPUP_STATUSES: tuple[str, ...] = get_args(TopupStatus)
+
+# A transaction is a projection of either a payment or a top-up, so it carries either status set.
+TransactionStatus = Literal[
+    "pending",
+    "held",
+    "completed",
+    "declined",
+    "failed",
+    "refunded",
+    "partially_refunded",
+    "succeeded",
+]
+
+FundingSourceType = Literal["card", "bank_account"]
+
+# ---------------------------------------------------------------------------------------------
+# Shared field types.
+# ---------------------------------------------------------------------------------------------
+
+AmountMinor = Annotated[
+    StrictInt,
+    Field(gt=0, le=AMOUNT_MINOR_MAX, description="A positive amount in minor units (cents)."),
+]
+CurrencyCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        description="An ISO 4217 currency code, upper case.",
+        examples=["USD"],
+    ),
+]
+CountryCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{2}$", description="An ISO 3166-1 alpha-2 country code.", examples=["US"]
+    ),
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=IDENTIFIER_LENGTH_MAX)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Paystream stores every timestamp in UTC, and SQLite hands them back without tzinfo: a naive
+    # value is therefore UTC, not local time. Aware values are converted so output is always `Z`.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# Passwords keep their whitespace: stripping it would silently change the secret the user chose.
+_Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+# ---------------------------------------------------------------------------------------------
+# Requests.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SignUpRequest(_Request):
+    """Body of `POST /v1/users`."""
+
+    # Lower-cased so that sign-in, uniqueness and payments "to" an email all agree on one spelling.
+    email: Annotated[EmailStr, Field(max_length=EMAIL_LENGTH_MAX), AfterValidator(str.lower)]
+    password: Annotated[
+        _Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)
+    ]
+    full_name: Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)]
+    country: CountryCode
+
+
+class PasswordGrant(_Request):
+    """OAuth2 resource-owner password grant (form body of `POST /v1/oauth/token`)."""
+
+    grant_type: Literal["password"]
+    # The e-mail address the user signed up with; compared case-insensitively by the function.
+    username: Annotated[str, Field(min_length=1, max_length=EMAIL_LENGTH_MAX)]
+    # No minimum length here: a short password simply fails to authenticate, and telling the
+    # caller about the sign-up policy at sign-in would leak nothing useful.
+    password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
+
+
+class RefreshTokenGrant(_Request):
+    """OAuth2 refresh-token grant (form body of `POST /v1/oauth/token`)."""
+
+    grant_type: Literal["refresh_token"]
+    refresh_token: Annotated[str, Field(min_length=1, max_length=TOKEN_LENGTH_MAX)]
+
+
+TokenRequest = Annotated[PasswordGrant | RefreshTokenGrant, Field(discriminator="grant_type")]
+# A union is not a model: validate it through an adapter built once, at import.
+TOKEN_REQUEST_ADAPTER: TypeAdapter[PasswordGrant | RefreshTokenGrant] = TypeAdapter(TokenRequest)
+
+
+class CardFundingSourceRequest(_Request):
+    """A card to link. The number is tokenized by the gateway and never stored."""
+
+    type: Literal["card"]
+    number: Annotated[str, Field(pattern=r"^[0-9]{12,19}$")]
+    exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
+    exp_year: Annotated[StrictInt, Field(ge=2000, le=2100)]
+    cvc: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")]
+
+
+class BankAccountFundingSourceRequest(_Request):
+    """A US bank account to link (ABA routing number and account number)."""
+
+    type: Literal["bank_account"]
+    routing_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
+    account_number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
+    account_holder_name: (
+        Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)] | None
+    ) = None
+
+
+FundingSourceRequest = Annotated[
+    CardFundingSourceRequest | BankAccountFundingSourceRequest, Field(discriminator="type")
+]
+FUNDING_SOURCE_REQUEST_ADAPTER: TypeAdapter[
+    CardFundingSourceRequest | BankAccountFundingSourceRequest
+] = TypeAdapter(FundingSourceRequest)
+
+
+class TopupRequest(_Request):
+    """Body of `POST /v1/topups`: fund a wallet from a linked funding source."""
+
+    funding_source_id: Identifier
+    amount: AmountMinor
+    currency: CurrencyCode
+
+
+class PaymentRequest(_Request):
+    """Body of `POST /v1/payments`: send money to another user."""
+
+    to: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=EMAIL_LENGTH_MAX,
+            description="The payee: an e-mail address or a user id.",
+        ),
+    ]
+    amount: AmountMinor
+    currency: CurrencyCode
+    note: Annotated[str, Field(max_length=NOTE_LENGTH_MAX)] = ""
+
+
+class ListQuery(BaseModel):
+    """Query string of a list endpoint: a page size and at most one cursor."""
+
+    # Not strict, unlike the bodies: query values always arrive as strings ("25" must become 25).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    limit: Annotated[
+        int, Field(ge=1, le=PAGE_LIMIT_MAX, description="How many items to return (1 to 100).")
+    ] = PAGE_LIMIT_DEFAULT
+    starting_after: Annotated[
+        Identifier | None,
+        Field(description="A cursor: the id of the last item of the previous page (next page)."),
+    ] = None
+    ending_before: Annotated[
+        Identifier | None,
+        Field(
+            description="A cursor: the id of the first item of the current page (previous page). "
+            "Cannot be combined with starting_after."
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_cursor_at_most(self) -> ListQuery:
+        # Paging forward and backward at once has no single meaning.
+        if self.starting_after is not None and self.ending_before is not None:
+            raise ValueError("starting_after and ending_before cannot be used together")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class UserResponse(_Response):
+    """A user, as the user sees themself."""
+
+    id: str
+    email: str
+    full_name: str
+    country: str
+    kyc_status: str
+    created_at: UtcDatetime
+
+
+class TokenResponse(_Response):
+    """A token pair. Refresh tokens rotate: each use returns a new one."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="Lifetime of the access token in seconds.")
+
+
+class FundingSourceResponse(_Response):
+    """A linked card or bank account; only its last four digits are ever returned."""
+
+    id: str
+    type: FundingSourceType
+    brand: str | None
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+    created_at: UtcDatetime
+
+
+class FundingSourceList(_Response):
+    data: list[FundingSourceResponse]
+    has_more: bool
+
+
+class WalletResponse(_Response):
+    """One currency's balance, in minor units."""
+
+    currency: str
+    available: int
+    pending: int
+
+
+class WalletList(_Response):
+    data: list[WalletResponse]
+    has_more: bool
+
+
+class TopupResponse(_Response):
+    id: str
+    status: TopupStatus
+    amount: int
+    currency: str
+    funding_source_id: str
+    decline_code: str | None
+    created_at: UtcDatetime
+
+
+class PaymentResponse(_Response):
+    id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    payer_id: str
+    payee_id: str
+    note: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class TimelineEvent(_Response):
+    """One event in a transaction's timeline (`payment.requested`, `payment.debited`...)."""
+
+    id: str
+    type: str
+    occurred_at: UtcDatetime
+    data: dict[str, Any]
+
+
+class TransactionResponse(_Response):
+    """One line of the caller's history, seen from the caller's side (debit or credit)."""
+
+    id: str
+    type: Literal["payment", "topup"]
+    direction: Literal["debit", "credit"]
+    amount: int
+    currency: str
+    status: TransactionStatus
+    counterparty_id: str | None
+    description: str
+    failure_code: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    # Present on GET /v1/transactions/{id}; lists leave it out to stay small.
+    events: list[TimelineEvent] | None = None
+
+
+class TransactionList(_Response):
+    data: list[TransactionResponse]
+    has_more: bool
+
+
+class HealthResponse(_Response):
+    """Liveness or readiness, with one entry per dependency checked."""
+
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorBody(_Response):
+    type: ErrorType
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorResponse(_Response):
+    """Every error: `{"error": {"type", "code", "message", "param"}}`."""
+
+    error: ErrorBody
+
+
+# ---------------------------------------------------------------------------------------------
+# Groupings, in contract order.
+# ---------------------------------------------------------------------------------------------
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    SignUpRequest,
+    PasswordGrant,
+    RefreshTokenGrant,
+    CardFundingSourceRequest,
+    BankAccountFundingSourceRequest,
+    TopupRequest,
+    PaymentRequest,
+    ListQuery,
+)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    UserResponse,
+    TokenResponse,
+    FundingSourceResponse,
+    FundingSourceList,
+    WalletResponse,
+    WalletList,
+    TopupResponse,
+    PaymentResponse,
+    TimelineEvent,
+    TransactionResponse,
+    TransactionList,
+    HealthResponse,
+    ErrorBody,
+    ErrorResponse,
+)
+# The discriminated unions that are request bodies in their own right, by schema name.
+REQUEST_UNIONS: dict[str, TypeAdapter[Any]] = {
+    "TokenRequest": TOKEN_REQUEST_ADAPTER,
+    "FundingSourceRequest": FUNDING_SOURCE_REQUEST_ADAPTER,
+}

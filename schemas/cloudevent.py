@@ -1,0 +1,137 @@
+"""The CloudEvents 1.0 envelope every Paystream event travels in.
+
+Paystream events are structured-mode CloudEvents: the attributes below plus a JSON `data` object
+whose shape is given by the event type (see :mod:`schemas.events`). Producers build them with
+:func:`new_cloud_event`; consumers parse them with :func:`parse_cloud_event`, envelope first and
+payload second, so that a malformed envelope and a malformed payload are told apart.
+
+Attributes used, besides the required `specversion`, `id`, `source` and `type`:
+
+- `subject`: the id of the aggregate the event is about (`pay_…`, `usr_…`, `top_…`, `fs_…`).
+- `time`: when the fact happened, in UTC.
+- `datacontenttype`: always `application/json`.
+- `correlationid` (extension): ties every event of one client request or saga together.
+- `traceparent` (extension, W3C Trace Context): continues the trace across the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.api import IDENTIFIER_LENGTH_MAX
+from schemas.events import EVENT_PAYLOADS, EventPayload, UnknownEventType, parse_payload
+
+__all__ = [
+    "SPECVERSION",
+    "DATACONTENTTYPE",
+    "SOURCE_PREFIX",
+    "CloudEventEnvelope",
+    "source_for",
+    "new_cloud_event",
+    "parse_cloud_event",
+]
+
+SPECVERSION = "1.0"
+DATACONTENTTYPE = "application/json"
+# A producer's source is `/paystream/<function>` (a URI-reference, as CloudEvents asks).
+SOURCE_PREFIX = "/paystream/"
+# Bounds on attributes, so that an envelope cannot carry an unbounded string into a log or a key.
+ATTRIBUTE_LENGTH_MAX = 256
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class CloudEventEnvelope(BaseModel):
+    """A structured-mode CloudEvent 1.0 as Paystream produces it.
+
+    Unknown attributes are ignored rather than rejected: CloudEvents asks consumers to tolerate
+    extensions they do not know, and the transport (Knative, the SQS bridge) may add its own.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)]
+    type: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$",
+            max_length=ATTRIBUTE_LENGTH_MAX,
+            examples=["payment.requested"],
+        ),
+    ]
+    # A URI-reference: non-empty and without whitespace; Paystream's are `/paystream/<function>`.
+    source: Annotated[
+        str,
+        Field(pattern=r"^\S+$", max_length=ATTRIBUTE_LENGTH_MAX, examples=["/paystream/payments"]),
+    ]
+    subject: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_LENGTH_MAX)]
+    # RFC 3339 requires an offset, so a naive time is refused rather than guessed.
+    time: Annotated[AwareDatetime, AfterValidator(_as_utc)]
+    datacontenttype: Literal["application/json"] = DATACONTENTTYPE
+    data: dict[str, Any]
+    correlationid: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
+        None
+    )
+    traceparent: (
+        Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
+    ) = None
+
+
+def source_for(function: str) -> str:
+    """The CloudEvent `source` of events produced by `function` (`/paystream/payments`)."""
+    return f"{SOURCE_PREFIX}{function}"
+
+
+def new_cloud_event(
+    *,
+    event_type: str,
+    source_function: str,
+    subject: str,
+    data: BaseModel,
+    event_id: str,
+    time: datetime,
+    correlation_id: str | None = None,
+    traceparent: str | None = None,
+) -> dict[str, Any]:
+    """Build a structured-mode CloudEvent, as a JSON-ready dict, for a producer to publish.
+
+    `data` must be an instance of the payload model of `event_type`: publishing one type with
+    another's payload is a programmer error and raises, here, before anything is sent.
+    Optional extensions that are `None` are left out of the result.
+    """
+    model = EVENT_PAYLOADS.get(event_type)
+    if model is None:
+        raise UnknownEventType(event_type)
+    if type(data) is not model:
+        raise TypeError(f"{event_type} carries {model.__name__}, not {type(data).__name__}")
+    envelope = CloudEventEnvelope(
+        specversion=SPECVERSION,
+        id=event_id,
+        type=event_type,
+        source=source_for(source_function),
+        subject=subject,
+        time=time,
+        datacontenttype=DATACONTENTTYPE,
+        data=data.model_dump(mode="json"),
+        correlationid=correlation_id,
+        traceparent=traceparent,
+    )
+    return envelope.model_dump(mode="json", exclude_none=True)
+
+
+def parse_cloud_event(raw: Mapping[str, Any]) -> tuple[CloudEventEnvelope, EventPayload]:
+    """Parse a structured CloudEvent: the envelope first, then its payload by type.
+
+    Raises :class:`pydantic.ValidationError` for a malformed envelope or payload and
+    :class:`schemas.events.UnknownEventType` for a type Paystream does not define. Either way the
+    event can never be handled, and belongs in the dead-letter queue.
+    """
+    envelope = CloudEventEnvelope.model_validate(raw)
+    return envelope, parse_payload(envelope.type, envelope.data)
