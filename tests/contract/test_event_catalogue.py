@@ -60,7 +60,7 @@ def test_producers_and_consumers_are_function_names() -> None:
 
 
 def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
-    # GIVEN the routes of the payment saga and its neighbours: who produces and who consumes what (audit aside)
+    # GIVEN who produces and who consumes each event type (audit aside)
     expected = {
         "user.signed_up": (("users",), {"notify"}),
         "funding_source.added": (("accounts",), set()),
