@@ -1,0 +1,1015 @@
+"""The double-entry ledger: decide(), apply(), the invariants and the in-memory reference model."""
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    rule,
+)
+
+from shared.domain.ledger import (
+    Account,
+    AccountFlags,
+    InMemoryLedger,
+    LedgerInvariantViolated,
+    PendingStatus,
+    StoredTransfer,
+    Transfer,
+    TransferFlags,
+    TransferOutcome,
+    apply,
+    check_account_invariants,
+    check_ledger_invariants,
+    decide,
+    expire_pending,
+    is_expired,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+WALLET = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+FUNDING_USD = "system:USD:funding"
+CLEARING_USD = "system:USD:clearing"
+PAYOUTS_USD = "system:USD:payouts"
+FUNDING_EUR = "system:EUR:funding"
+ALICE_USD = "wallet:usr_alice:USD"
+BOB_USD = "wallet:usr_bob:USD"
+ALICE_EUR = "wallet:usr_alice:EUR"
+ALICE_FUNDS_MINOR = 10_000
+
+
+def make_ledger() -> InMemoryLedger:
+    """Alice holds 100.00 USD; Bob holds nothing; the system accounts balance them."""
+    ledger = InMemoryLedger()
+    for account in (
+        Account(id=FUNDING_USD, currency="USD"),
+        Account(id=CLEARING_USD, currency="USD"),
+        # Payouts may only send back out what was first paid into it.
+        Account(id=PAYOUTS_USD, currency="USD", flags=AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
+        Account(id=FUNDING_EUR, currency="EUR"),
+        Account(id=ALICE_USD, currency="USD", flags=WALLET),
+        Account(id=BOB_USD, currency="USD", flags=WALLET),
+        Account(id=ALICE_EUR, currency="EUR", flags=WALLET),
+    ):
+        assert ledger.create_account(account)
+    funding = transfer("top_1:fund", FUNDING_USD, ALICE_USD, ALICE_FUNDS_MINOR)
+    assert ledger.create_transfer(funding, NOW) is TransferOutcome.OK
+    return ledger
+
+
+def transfer(
+    transfer_id: str,
+    debit_account_id: str,
+    credit_account_id: str,
+    amount_minor: int,
+    currency: str = "USD",
+    flags: TransferFlags = TransferFlags.NONE,
+    pending_id: str | None = None,
+    timeout_seconds: int = 0,
+) -> Transfer:
+    return Transfer(
+        id=transfer_id,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        flags=flags,
+        pending_id=pending_id,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+def reserve(ledger: InMemoryLedger, amount_minor: int = 3_000, timeout_seconds: int = 0) -> str:
+    """Reserve Alice's money in clearing, as debit-wallet does; return the pending id."""
+    pending = transfer(
+        "pay_1:debit",
+        ALICE_USD,
+        CLEARING_USD,
+        amount_minor,
+        flags=TransferFlags.PENDING,
+        timeout_seconds=timeout_seconds,
+    )
+    assert ledger.create_transfer(pending, NOW) is TransferOutcome.OK
+    return pending.id
+
+
+def settle(amount_minor: int, flags: TransferFlags, **fields) -> Transfer:
+    """A post or void of `pay_1:debit`, overridable field by field."""
+    defaults = dict(
+        transfer_id="pay_1:settle",
+        debit_account_id=ALICE_USD,
+        credit_account_id=CLEARING_USD,
+        amount_minor=amount_minor,
+        flags=flags,
+        pending_id="pay_1:debit",
+    )
+    defaults.update(fields)
+    return transfer(**defaults)
+
+
+POST = TransferFlags.POST_PENDING_TRANSFER
+VOID = TransferFlags.VOID_PENDING_TRANSFER
+
+
+# ---------------------------------------------------------------------------------------------
+# One scenario per outcome. Each returns the outcome of the transfer under test.
+
+
+def scenario_ok():
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100), NOW)
+
+
+def scenario_exists():
+    ledger = make_ledger()
+    ledger.create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100), NOW)
+    return ledger.create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100), NOW)
+
+
+def _retry_with(**changes):
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    original = ledger.transfer("pay_1:debit").transfer
+    return ledger.create_transfer(replace(original, **changes), NOW)
+
+
+def scenario_exists_with_different_debit_account_id():
+    return _retry_with(debit_account_id=BOB_USD)
+
+
+def scenario_exists_with_different_credit_account_id():
+    return _retry_with(credit_account_id=BOB_USD)
+
+
+def scenario_exists_with_different_amount():
+    return _retry_with(amount_minor=1)
+
+
+def scenario_exists_with_different_currency():
+    return _retry_with(currency="EUR")
+
+
+def scenario_exists_with_different_flags():
+    return _retry_with(flags=TransferFlags.NONE)
+
+
+def scenario_exists_with_different_pending_id():
+    return _retry_with(pending_id="pay_0:debit")
+
+
+def scenario_exists_with_different_timeout():
+    return _retry_with(timeout_seconds=61)
+
+
+def scenario_amount_must_be_positive():
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 0), NOW)
+
+
+def scenario_accounts_must_be_different():
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, ALICE_USD, 100), NOW)
+
+
+def scenario_debit_account_not_found():
+    return make_ledger().create_transfer(transfer("pay_1", "wallet:nobody:USD", BOB_USD, 1), NOW)
+
+
+def scenario_credit_account_not_found():
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, "wallet:nobody:USD", 1), NOW)
+
+
+def scenario_accounts_must_have_the_same_currency():
+    return make_ledger().create_transfer(transfer("fx_1", ALICE_USD, ALICE_EUR, 100), NOW)
+
+
+def scenario_transfer_currency_must_match_accounts():
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100, "EUR"), NOW)
+
+
+def scenario_flags_are_mutually_exclusive():
+    flags = TransferFlags.PENDING | POST
+    return make_ledger().create_transfer(
+        transfer("pay_1", ALICE_USD, BOB_USD, 100, flags=flags, pending_id="x"), NOW
+    )
+
+
+def scenario_pending_id_required():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(3_000, POST, pending_id=None), NOW)
+
+
+def scenario_pending_id_must_be_empty():
+    return make_ledger().create_transfer(
+        transfer("pay_1", ALICE_USD, BOB_USD, 100, pending_id="pay_0:debit"), NOW
+    )
+
+
+def scenario_timeout_reserved_for_pending_transfer():
+    return make_ledger().create_transfer(
+        transfer("pay_1", ALICE_USD, BOB_USD, 100, timeout_seconds=60), NOW
+    )
+
+
+def scenario_pending_transfer_not_found():
+    return make_ledger().create_transfer(settle(3_000, POST), NOW)
+
+
+def scenario_pending_transfer_not_pending():
+    # The funding transfer is a plain one: there is nothing reserved to post.
+    return make_ledger().create_transfer(
+        settle(10_000, POST, debit_account_id=FUNDING_USD, credit_account_id=ALICE_USD,
+               pending_id="top_1:fund"),
+        NOW,
+    )  # fmt: skip
+
+
+def scenario_pending_transfer_has_different_debit_account_id():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(3_000, POST, debit_account_id=BOB_USD), NOW)
+
+
+def scenario_pending_transfer_has_different_credit_account_id():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(3_000, POST, credit_account_id=BOB_USD), NOW)
+
+
+def scenario_pending_transfer_has_different_currency():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(3_000, POST, currency="EUR"), NOW)
+
+
+def scenario_exceeds_pending_transfer_amount():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(3_001, POST), NOW)
+
+
+def scenario_pending_transfer_has_different_amount():
+    ledger = make_ledger()
+    reserve(ledger)
+    return ledger.create_transfer(settle(2_999, VOID), NOW)
+
+
+def scenario_pending_transfer_already_posted():
+    ledger = make_ledger()
+    reserve(ledger)
+    ledger.create_transfer(settle(3_000, POST), NOW)
+    return ledger.create_transfer(settle(3_000, VOID, transfer_id="pay_1:void"), NOW)
+
+
+def scenario_pending_transfer_already_voided():
+    ledger = make_ledger()
+    reserve(ledger)
+    ledger.create_transfer(settle(3_000, VOID), NOW)
+    return ledger.create_transfer(settle(3_000, POST, transfer_id="pay_1:post"), NOW)
+
+
+def scenario_pending_transfer_expired():
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    return ledger.create_transfer(settle(3_000, POST), NOW + timedelta(seconds=60))
+
+
+def scenario_insufficient_funds():
+    return make_ledger().create_transfer(
+        transfer("pay_1", ALICE_USD, BOB_USD, ALICE_FUNDS_MINOR + 1), NOW
+    )
+
+
+def scenario_exceeds_debits():
+    return make_ledger().create_transfer(transfer("po_1", FUNDING_USD, PAYOUTS_USD, 1), NOW)
+
+
+SCENARIOS = {
+    outcome: globals()[f"scenario_{outcome.value}"] for outcome in TransferOutcome
+}
+
+
+@pytest.mark.parametrize("outcome", list(TransferOutcome), ids=lambda outcome: outcome.value)
+def test_every_transfer_outcome_arises_from_its_own_situation(outcome):
+    # GIVEN a ledger set up for exactly this outcome
+    # WHEN the transfer under test is created
+    result = SCENARIOS[outcome]()
+    # THEN the ledger answers with that outcome
+    assert result is outcome
+
+
+def test_outcome_values_are_the_lowercased_names():
+    # GIVEN every outcome
+    # WHEN its value is read (the SQL ledger returns the same strings)
+    # THEN it is the lowercased name
+    for outcome in TransferOutcome:
+        assert outcome.value == outcome.name.lower()
+
+
+def test_only_ok_and_exists_mean_the_transfer_is_in_the_ledger():
+    # GIVEN every outcome
+    # WHEN asked whether the transfer is in the ledger
+    # THEN only OK and EXISTS say yes
+    assert {o for o in TransferOutcome if o.ok_or_exists} == {
+        TransferOutcome.OK,
+        TransferOutcome.EXISTS,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Balances.
+
+
+def test_a_wallet_is_never_overdrawn():
+    # GIVEN Alice with 100.00 USD, 30.00 of it reserved for a payment
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000)
+    # WHEN she tries to send 70.01 USD, then exactly 70.00 USD
+    too_much = ledger.create_transfer(transfer("pay_2", ALICE_USD, BOB_USD, 7_001), NOW)
+    exactly_enough = ledger.create_transfer(transfer("pay_3", ALICE_USD, BOB_USD, 7_000), NOW)
+    # THEN the first is refused and the second leaves her with nothing available
+    assert too_much is TransferOutcome.INSUFFICIENT_FUNDS
+    assert exactly_enough is TransferOutcome.OK
+    assert ledger.account(ALICE_USD).available == 0
+
+
+def test_a_pending_transfer_reserves_the_amount_on_both_sides():
+    # GIVEN Alice with 100.00 USD
+    ledger = make_ledger()
+    # WHEN 30.00 USD is reserved towards clearing
+    reserve(ledger, amount_minor=3_000)
+    # THEN it is pending on both sides and no longer available to Alice
+    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    assert (alice.debits_pending, alice.debits_posted, alice.available) == (3_000, 0, 7_000)
+    assert alice.balance_posted == 10_000
+    assert (clearing.credits_pending, clearing.credits_posted) == (3_000, 0)
+    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.PENDING
+
+
+def test_posting_part_of_a_reservation_releases_the_rest():
+    # GIVEN 30.00 USD reserved from Alice
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000)
+    # WHEN 20.00 USD of it is posted
+    outcome = ledger.create_transfer(settle(2_000, POST), NOW)
+    # THEN 20.00 USD moved, the other 10.00 USD is Alice's again, and the reservation is closed
+    assert outcome is TransferOutcome.OK
+    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    assert (alice.debits_pending, alice.debits_posted, alice.available) == (0, 2_000, 8_000)
+    assert (clearing.credits_pending, clearing.credits_posted) == (0, 2_000)
+    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.POSTED
+    assert ledger.transfer("pay_1:settle").pending_status is None
+
+
+def test_voiding_a_reservation_gives_the_money_back():
+    # GIVEN 30.00 USD reserved from Alice
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000)
+    # WHEN the reservation is voided
+    outcome = ledger.create_transfer(settle(3_000, VOID), NOW)
+    # THEN Alice has all her money available and clearing holds nothing
+    assert outcome is TransferOutcome.OK
+    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    assert (alice.debits_pending, alice.debits_posted, alice.available) == (0, 0, 10_000)
+    assert (clearing.credits_pending, clearing.credits_posted) == (0, 0)
+    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.VOIDED
+
+
+def test_a_post_needs_no_new_funds():
+    # GIVEN Alice spends everything she has left after reserving 30.00 USD
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000)
+    assert ledger.create_transfer(transfer("pay_2", ALICE_USD, BOB_USD, 7_000), NOW).ok_or_exists
+    # WHEN the reservation is posted
+    outcome = ledger.create_transfer(settle(3_000, POST), NOW)
+    # THEN it succeeds: the money was set aside when it was reserved
+    assert outcome is TransferOutcome.OK
+    assert ledger.account(ALICE_USD).available == 0
+
+
+def test_a_reservation_without_timeout_never_expires():
+    # GIVEN a reservation with timeout 0
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=0)
+    # WHEN it is posted ten years later
+    outcome = ledger.create_transfer(settle(3_000, POST), NOW + timedelta(days=3650))
+    # THEN it is still live
+    assert outcome is TransferOutcome.OK
+
+
+def test_a_reservation_can_be_settled_until_its_timeout_and_not_at_it():
+    # GIVEN a reservation with a 60 s timeout
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    stored = ledger.transfer("pay_1:debit")
+    # WHEN time reaches 59.999999 s, then 60 s
+    # THEN it is live just before and expired exactly at the timeout
+    assert not is_expired(stored, NOW + timedelta(seconds=60) - timedelta(microseconds=1))
+    assert is_expired(stored, NOW + timedelta(seconds=60))
+    just_before = NOW + timedelta(seconds=59, microseconds=999_999)
+    assert ledger.create_transfer(settle(3_000, VOID), just_before) is TransferOutcome.OK
+
+
+def test_an_expired_reservation_is_released_and_cannot_be_settled():
+    # GIVEN a reservation with a 60 s timeout, and its timeout has passed
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000, timeout_seconds=60)
+    later = NOW + timedelta(seconds=61)
+    # WHEN expiry runs
+    expired_ids = ledger.expire_pending_transfers(later)
+    # THEN the money is Alice's again, the books balance, and a post is refused
+    assert expired_ids == ["pay_1:debit"]
+    assert ledger.account(ALICE_USD).available == ALICE_FUNDS_MINOR
+    assert ledger.account(CLEARING_USD).credits_pending == 0
+    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.EXPIRED
+    check_ledger_invariants(ledger.accounts())
+    assert ledger.create_transfer(settle(3_000, POST), later) is (
+        TransferOutcome.PENDING_TRANSFER_EXPIRED
+    )
+    assert ledger.expire_pending_transfers(later + timedelta(days=1)) == []
+
+
+def test_a_live_reservation_cannot_be_expired():
+    # GIVEN a reservation whose timeout has not passed
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    stored = ledger.transfer("pay_1:debit")
+    # WHEN someone tries to release it anyway
+    # THEN it is a bug, and the ledger's own sweep leaves it alone
+    with pytest.raises(LedgerInvariantViolated):
+        expire_pending(
+            stored,
+            debit=ledger.account(ALICE_USD),
+            credit=ledger.account(CLEARING_USD),
+            now=NOW + timedelta(seconds=59),
+        )
+    assert ledger.expire_pending_transfers(NOW + timedelta(seconds=59)) == []
+
+
+def test_a_refused_transfer_changes_nothing():
+    # GIVEN a ledger
+    ledger = make_ledger()
+    accounts_before, transfers_before = ledger.accounts(), ledger.transfers()
+    # WHEN a transfer is refused
+    outcome = ledger.create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 10**9), NOW)
+    # THEN no account and no transfer changed
+    assert outcome is TransferOutcome.INSUFFICIENT_FUNDS
+    assert ledger.accounts() == accounts_before
+    assert ledger.transfers() == transfers_before
+    assert ledger.transfer("pay_1") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The order of checks (the SQL ledger mirrors it; these pin the places where two checks meet).
+
+
+def test_a_retry_is_exists_even_after_the_money_is_gone():
+    # GIVEN Alice sent all her money to Bob
+    ledger = make_ledger()
+    payment = transfer("pay_1", ALICE_USD, BOB_USD, ALICE_FUNDS_MINOR)
+    assert ledger.create_transfer(payment, NOW) is TransferOutcome.OK
+    # WHEN the same transfer is retried
+    outcome = ledger.create_transfer(payment, NOW)
+    # THEN it is EXISTS, not INSUFFICIENT_FUNDS
+    assert outcome is TransferOutcome.EXISTS
+
+
+def test_a_retried_post_is_exists_even_after_the_reservation_expired():
+    # GIVEN a reservation with a timeout, posted in time
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    post = settle(3_000, POST)
+    assert ledger.create_transfer(post, NOW) is TransferOutcome.OK
+    # WHEN the post is retried long after the timeout
+    outcome = ledger.create_transfer(post, NOW + timedelta(days=1))
+    # THEN it is EXISTS
+    assert outcome is TransferOutcome.EXISTS
+
+
+def test_a_retry_reports_the_first_differing_field_in_enum_order():
+    # GIVEN a stored pending transfer
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    original = ledger.transfer("pay_1:debit").transfer
+    # WHEN a retry differs in amount, currency and timeout at once
+    outcome = ledger.create_transfer(
+        replace(original, amount_minor=1, currency="EUR", timeout_seconds=1), NOW
+    )
+    # THEN the amount, compared first, names the outcome
+    assert outcome is TransferOutcome.EXISTS_WITH_DIFFERENT_AMOUNT
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        # flags before amount
+        (transfer("t", ALICE_USD, BOB_USD, 0, flags=TransferFlags.PENDING | VOID),
+         TransferOutcome.FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+        # amount before same accounts
+        (transfer("t", ALICE_USD, ALICE_USD, -5), TransferOutcome.AMOUNT_MUST_BE_POSITIVE),
+        # same accounts before pending id
+        (transfer("t", ALICE_USD, ALICE_USD, 5, pending_id="p"),
+         TransferOutcome.ACCOUNTS_MUST_BE_DIFFERENT),
+        # pending id before timeout
+        (transfer("t", ALICE_USD, BOB_USD, 5, pending_id="p", timeout_seconds=5),
+         TransferOutcome.PENDING_ID_MUST_BE_EMPTY),
+        # timeout before unknown accounts
+        (transfer("t", "nobody", "nobody-else", 5, timeout_seconds=5),
+         TransferOutcome.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+        # a post's missing pending transfer before unknown accounts
+        (transfer("t", "nobody", "nobody-else", 5, flags=POST, pending_id="missing"),
+         TransferOutcome.PENDING_TRANSFER_NOT_FOUND),
+        # debit account before credit account
+        (transfer("t", "nobody", "nobody-else", 5), TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND),
+        # accounts' currencies before the transfer's currency
+        (transfer("t", ALICE_USD, ALICE_EUR, 5, currency="GBP"),
+         TransferOutcome.ACCOUNTS_MUST_HAVE_THE_SAME_CURRENCY),
+        # currency before funds
+        (transfer("t", ALICE_USD, BOB_USD, 10**9, currency="EUR"),
+         TransferOutcome.TRANSFER_CURRENCY_MUST_MATCH_ACCOUNTS),
+        # the debit side's funds before the credit side's floor
+        (transfer("t", BOB_USD, PAYOUTS_USD, 5), TransferOutcome.INSUFFICIENT_FUNDS),
+    ],
+)  # fmt: skip
+def test_when_several_checks_fail_the_earliest_one_is_reported(candidate, expected):
+    # GIVEN a transfer that breaks more than one rule
+    ledger = make_ledger()
+    # WHEN it is created
+    outcome = ledger.create_transfer(candidate, NOW)
+    # THEN the first check in decide()'s documented order names the outcome
+    assert outcome is expected
+
+
+@pytest.mark.parametrize(
+    ("candidate", "when", "expected"),
+    [
+        (settle(3_000, POST, debit_account_id=BOB_USD, currency="EUR"), NOW,
+         TransferOutcome.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+        (settle(3_001, POST, currency="EUR"), NOW,
+         TransferOutcome.PENDING_TRANSFER_HAS_DIFFERENT_CURRENCY),
+        (settle(3_001, VOID), NOW + timedelta(days=1),
+         TransferOutcome.EXCEEDS_PENDING_TRANSFER_AMOUNT),
+        (settle(1, VOID), NOW + timedelta(days=1),
+         TransferOutcome.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT),
+    ],
+)  # fmt: skip
+def test_a_settlement_is_checked_against_its_reservation_before_its_expiry(
+    candidate, when, expected
+):
+    # GIVEN a 60 s reservation of 30.00 USD
+    ledger = make_ledger()
+    reserve(ledger, amount_minor=3_000, timeout_seconds=60)
+    # WHEN a mismatched post or void arrives (some of them after the timeout)
+    outcome = ledger.create_transfer(candidate, when)
+    # THEN the mismatch, checked first, is reported
+    assert outcome is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# decide() and apply() called directly.
+
+
+def test_decide_is_a_pure_function_of_its_arguments():
+    # GIVEN a transfer and the state it meets
+    candidate = transfer("pay_1", ALICE_USD, BOB_USD, 500)
+    alice = Account(id=ALICE_USD, currency="USD", flags=WALLET, credits_posted=500)
+    bob = Account(id=BOB_USD, currency="USD", flags=WALLET)
+    # WHEN it is decided twice, and once with a little less money
+    first = decide(candidate, existing=None, pending=None, debit=alice, credit=bob, now=NOW)
+    second = decide(candidate, existing=None, pending=None, debit=alice, credit=bob, now=NOW)
+    poorer = replace(alice, credits_posted=499)
+    third = decide(candidate, existing=None, pending=None, debit=poorer, credit=bob, now=NOW)
+    # THEN the answer depends on the arguments only
+    assert first is second is TransferOutcome.OK
+    assert third is TransferOutcome.INSUFFICIENT_FUNDS
+
+
+def test_decide_refuses_rows_that_do_not_belong_to_the_transfer():
+    # GIVEN a transfer, and accounts looked up by the wrong ids
+    candidate = transfer("pay_1", ALICE_USD, BOB_USD, 500)
+    carol = Account(id="wallet:usr_carol:USD", currency="USD")
+    bob = Account(id=BOB_USD, currency="USD")
+    # WHEN decide() is given them, or a naive clock reading
+    # THEN it is a bug in the caller, not an outcome
+    with pytest.raises(ValueError):
+        decide(candidate, existing=None, pending=None, debit=carol, credit=bob, now=NOW)
+    with pytest.raises(ValueError):
+        decide(candidate, existing=None, pending=None, debit=None, credit=bob,
+               now=NOW.replace(tzinfo=None))  # fmt: skip
+
+
+def test_apply_refuses_a_transfer_that_would_break_a_floor():
+    # GIVEN a wallet with 5 and a transfer of 6 that skipped decide()
+    alice = Account(id=ALICE_USD, currency="USD", flags=WALLET, credits_posted=5)
+    bob = Account(id=BOB_USD, currency="USD", flags=WALLET)
+    # WHEN it is applied
+    # THEN the invariant check raises instead of writing an overdraft
+    with pytest.raises(LedgerInvariantViolated):
+        apply(transfer("pay_1", ALICE_USD, BOB_USD, 6), debit=alice, credit=bob, pending=None)
+
+
+def test_apply_refuses_a_post_without_its_reservation():
+    # GIVEN a post and no pending transfer
+    alice = Account(id=ALICE_USD, currency="USD", flags=WALLET, credits_posted=5)
+    clearing = Account(id=CLEARING_USD, currency="USD")
+    # WHEN it is applied
+    # THEN it raises
+    with pytest.raises(LedgerInvariantViolated):
+        apply(settle(5, POST), debit=alice, credit=clearing, pending=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants and value validation.
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        Account(id="a", currency="USD", debits_posted=-1),
+        Account(id="a", currency="USD", credits_pending=-1),
+        Account(id="a", currency="USD", flags=WALLET, credits_posted=5, debits_pending=6),
+        Account(id="a", currency="USD", flags=AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS,
+                credits_posted=1),
+        Account(id="a", currency="XYZ"),
+    ],
+)  # fmt: skip
+def test_a_broken_account_is_reported(account):
+    # GIVEN an account read back in a state the rules never produce
+    # WHEN its invariants are checked
+    # THEN the check raises
+    with pytest.raises(LedgerInvariantViolated):
+        check_account_invariants(account)
+
+
+def test_unbalanced_books_are_reported():
+    # GIVEN a credit with no matching debit, then a pending credit with no matching debit
+    posted_only = [Account(id="a", currency="USD", credits_posted=1)]
+    pending_only = [
+        Account(id="a", currency="USD", credits_pending=1),
+        Account(id="b", currency="USD", debits_pending=2),
+    ]
+    duplicated = [Account(id="a", currency="USD"), Account(id="a", currency="USD")]
+    # WHEN the ledger's invariants are checked
+    # THEN each breaks them
+    for accounts in (posted_only, pending_only, duplicated):
+        with pytest.raises(LedgerInvariantViolated):
+            check_ledger_invariants(accounts)
+
+
+def test_books_balance_per_currency_not_across_currencies():
+    # GIVEN a USD credit matched by a EUR debit
+    accounts = [
+        Account(id="a", currency="USD", credits_posted=100),
+        Account(id="b", currency="EUR", debits_posted=100),
+    ]
+    # WHEN the ledger's invariants are checked
+    # THEN they fail: dollars never pay for euros
+    with pytest.raises(LedgerInvariantViolated, match="differ by"):
+        check_ledger_invariants(accounts)
+
+
+def test_an_account_id_is_created_once_and_empty():
+    # GIVEN a ledger with Alice's wallet
+    ledger = make_ledger()
+    # WHEN the wallet is created again, or a new account arrives with a balance
+    again = ledger.create_account(Account(id=ALICE_USD, currency="USD", flags=WALLET))
+    # THEN the first is refused and the second is a bug
+    assert again is False
+    assert ledger.account(ALICE_USD).credits_posted == ALICE_FUNDS_MINOR
+    with pytest.raises(ValueError):
+        ledger.create_account(Account(id="new", currency="USD", credits_posted=1))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: transfer("t", "a", "b", 1.5),
+        lambda: transfer("t", "a", "b", True),
+        lambda: transfer("", "a", "b", 1),
+        lambda: transfer("t", "a", "b", 1, flags=8),
+        lambda: transfer("t", "a", "b", 1, timeout_seconds=-1),
+        lambda: Account(id="a", currency="USD", credits_posted=1.0),
+        lambda: Account(id="a", currency="USD", flags=AccountFlags(3)),
+        lambda: StoredTransfer(transfer("t", "a", "b", 1), PendingStatus.PENDING, NOW),
+        lambda: StoredTransfer(transfer("t", "a", "b", 1, flags=TransferFlags.PENDING), None, NOW),
+        lambda: StoredTransfer(transfer("t", "a", "b", 1), None, NOW.replace(tzinfo=None)),
+    ],
+)
+def test_malformed_ledger_values_cannot_be_built(build):
+    # GIVEN values no caller should produce
+    # WHEN they are built
+    # THEN construction raises: a bug, not an outcome
+    with pytest.raises((TypeError, ValueError)):
+        build()
+
+
+def test_values_read_back_from_sql_are_normalised():
+    # GIVEN plain ints and strings as a database row would hold them
+    # WHEN ledger values are built from them
+    stored = StoredTransfer(
+        transfer("t", "a", "b", 1, flags=1, pending_id=""), "pending", NOW
+    )
+    account = Account(id="a", currency="USD", flags=1)
+    # THEN they compare equal to values built from the enums
+    assert stored.transfer.flags is TransferFlags.PENDING
+    assert stored.transfer.pending_id is None
+    assert stored.pending_status is PendingStatus.PENDING
+    assert account == Account(id="a", currency="USD", flags=WALLET)
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties over random histories.
+
+ACCOUNT_IDS = [FUNDING_USD, CLEARING_USD, PAYOUTS_USD, FUNDING_EUR, ALICE_USD, BOB_USD, ALICE_EUR]
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@st.composite
+def transfer_requests(draw, known_ids: list[str]):
+    """Any transfer, valid or not, among the test accounts, with ids that sometimes repeat."""
+    kind = draw(st.sampled_from([TransferFlags.NONE, TransferFlags.PENDING, POST, VOID]))
+    return Transfer(
+        id=draw(st.sampled_from([f"t{i}" for i in range(12)])),
+        debit_account_id=draw(st.sampled_from(ACCOUNT_IDS)),
+        credit_account_id=draw(st.sampled_from(ACCOUNT_IDS)),
+        amount_minor=draw(st.integers(min_value=-1, max_value=12_000)),
+        currency=draw(st.sampled_from(["USD", "USD", "USD", "EUR"])),
+        flags=kind,
+        pending_id=(
+            draw(st.sampled_from(known_ids + ["t0", "t1"]))
+            if kind in (POST, VOID)
+            else None
+        ),
+        timeout_seconds=(
+            draw(st.sampled_from([0, 0, 30, 120])) if kind is TransferFlags.PENDING else 0
+        ),
+    )
+
+
+@st.composite
+def histories(draw):
+    """A sequence of (transfer, seconds elapsed before it) with a forward-moving clock."""
+    count = draw(st.integers(min_value=1, max_value=25))
+    requests = []
+    ids: list[str] = []
+    for _ in range(count):
+        request = draw(transfer_requests(ids))
+        ids.append(request.id)
+        requests.append((request, draw(st.sampled_from([0, 0, 10, 60]))))
+    return requests
+
+
+def _totals(accounts: list[Account]) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        a.id: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+        for a in accounts
+    }
+
+
+def _delta(before, after, account_id: str) -> list[int]:
+    return [new - old for new, old in zip(after[account_id], before[account_id])]
+
+
+@PROPERTY_SETTINGS
+@given(history=histories())
+def test_every_accepted_transfer_balances_and_every_refused_one_changes_nothing(history):
+    # GIVEN a funded ledger and any sequence of transfer requests
+    ledger = make_ledger()
+    now = NOW
+    for request, elapsed_seconds in history:
+        now += timedelta(seconds=elapsed_seconds)
+        before = _totals(ledger.accounts())
+        # WHEN each request is made
+        outcome = ledger.create_transfer(request, now)
+        after = _totals(ledger.accounts())
+        # THEN an accepted one moved the same amount out of one account and into another;
+        # anything else left every balance as it was
+        changed = {account_id for account_id in after if after[account_id] != before[account_id]}
+        if outcome is TransferOutcome.OK:
+            assert changed <= {request.debit_account_id, request.credit_account_id}
+            debit_delta = _delta(before, after, request.debit_account_id)
+            credit_delta = _delta(before, after, request.credit_account_id)
+            # debits moved on one side exactly as credits moved on the other
+            assert debit_delta[0:2] == credit_delta[2:4]
+            assert debit_delta[2:4] == [0, 0] and credit_delta[0:2] == [0, 0]
+        else:
+            assert changed == set()
+        # AND the ledger as a whole still holds
+        check_ledger_invariants(ledger.accounts())
+
+
+@PROPERTY_SETTINGS
+@given(history=histories())
+def test_no_floored_account_ever_goes_below_zero(history):
+    # GIVEN a funded ledger
+    ledger = make_ledger()
+    now = NOW
+    for request, elapsed_seconds in history:
+        now += timedelta(seconds=elapsed_seconds)
+        # WHEN any request is made
+        ledger.create_transfer(request, now)
+        # THEN no wallet is overdrawn and no payouts account gives more than it took
+        for account in ledger.accounts():
+            if AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS in account.flags:
+                assert account.available >= 0
+            if AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS in account.flags:
+                assert account.debits_posted - account.credits_posted - account.credits_pending >= 0
+
+
+@PROPERTY_SETTINGS
+@given(history=histories())
+def test_each_currency_sums_to_zero(history):
+    # GIVEN a funded ledger
+    ledger = make_ledger()
+    now = NOW
+    for request, elapsed_seconds in history:
+        now += timedelta(seconds=elapsed_seconds)
+        ledger.create_transfer(request, now)
+    # WHEN the books are summed per currency
+    for currency in ("USD", "EUR"):
+        accounts = [a for a in ledger.accounts() if a.currency == currency]
+        # THEN both posted and pending nets are zero
+        assert sum(a.credits_posted - a.debits_posted for a in accounts) == 0
+        assert sum(a.credits_pending - a.debits_pending for a in accounts) == 0
+
+
+@PROPERTY_SETTINGS
+@given(history=histories())
+def test_retrying_an_accepted_transfer_is_exists_and_changes_nothing(history):
+    # GIVEN a ledger after any history
+    ledger = make_ledger()
+    now = NOW
+    accepted = []
+    for request, elapsed_seconds in history:
+        now += timedelta(seconds=elapsed_seconds)
+        if ledger.create_transfer(request, now) is TransferOutcome.OK:
+            accepted.append(request)
+    accounts_before, transfers_before = ledger.accounts(), ledger.transfers()
+    # WHEN every accepted transfer is sent again, a day later
+    outcomes = [ledger.create_transfer(request, now + timedelta(days=1)) for request in accepted]
+    # THEN each is EXISTS and nothing changed
+    assert all(outcome is TransferOutcome.EXISTS for outcome in outcomes)
+    assert ledger.accounts() == accounts_before
+    assert ledger.transfers() == transfers_before
+
+
+@PROPERTY_SETTINGS
+@given(history=histories())
+def test_decide_answers_ok_exactly_when_the_ledger_accepts(history):
+    # GIVEN a ledger after any history
+    ledger = make_ledger()
+    now = NOW
+    for request, elapsed_seconds in history:
+        now += timedelta(seconds=elapsed_seconds)
+        # WHEN decide() is asked first, on the ledger's own rows
+        predicted = decide(
+            request,
+            existing=ledger.transfer(request.id),
+            pending=ledger.transfer(request.pending_id) if request.pending_id else None,
+            debit=ledger.account(request.debit_account_id),
+            credit=ledger.account(request.credit_account_id),
+            now=now,
+        )
+        # THEN the ledger answers the same
+        assert ledger.create_transfer(request, now) is predicted
+
+
+class LedgerStateMachine(RuleBasedStateMachine):
+    """Payments, top-ups, reservations, settlements, retries, expiry and time, interleaved."""
+
+    reservations = Bundle("reservations")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = make_ledger()
+        self.now = NOW
+        self.sent: list[Transfer] = []
+        self.next_id = 0
+
+    def _new_id(self) -> str:
+        self.next_id += 1
+        return f"sm_{self.next_id}"
+
+    def _create(self, request: Transfer) -> TransferOutcome:
+        outcome = self.ledger.create_transfer(request, self.now)
+        if outcome is TransferOutcome.OK:
+            self.sent.append(request)
+        return outcome
+
+    @rule(
+        wallet=st.sampled_from([ALICE_USD, BOB_USD]),
+        amount_minor=st.integers(min_value=1, max_value=5_000),
+    )
+    def top_up(self, wallet, amount_minor):
+        outcome = self._create(transfer(self._new_id(), FUNDING_USD, wallet, amount_minor))
+        assert outcome is TransferOutcome.OK
+
+    @rule(
+        payer=st.sampled_from([ALICE_USD, BOB_USD]),
+        amount_minor=st.integers(min_value=1, max_value=8_000),
+    )
+    def pay(self, payer, amount_minor):
+        payee = BOB_USD if payer == ALICE_USD else ALICE_USD
+        available = self.ledger.account(payer).available
+        outcome = self._create(transfer(self._new_id(), payer, payee, amount_minor))
+        expected = (
+            TransferOutcome.OK if amount_minor <= available else TransferOutcome.INSUFFICIENT_FUNDS
+        )
+        assert outcome is expected
+
+    @rule(
+        target=reservations,
+        payer=st.sampled_from([ALICE_USD, BOB_USD]),
+        amount_minor=st.integers(min_value=1, max_value=8_000),
+        timeout_seconds=st.sampled_from([0, 30, 300]),
+    )
+    def reserve_for_payment(self, payer, amount_minor, timeout_seconds):
+        request = transfer(
+            self._new_id(),
+            payer,
+            CLEARING_USD,
+            amount_minor,
+            flags=TransferFlags.PENDING,
+            timeout_seconds=timeout_seconds,
+        )
+        self._create(request)
+        return request
+
+    @rule(
+        reservation=consumes(reservations),
+        fraction_percent=st.integers(min_value=1, max_value=100),
+    )
+    def post(self, reservation, fraction_percent):
+        amount_minor = max(1, reservation.amount_minor * fraction_percent // 100)
+        self._settle(reservation, POST, amount_minor)
+
+    @rule(reservation=consumes(reservations))
+    def void(self, reservation):
+        self._settle(reservation, VOID, reservation.amount_minor)
+
+    def _settle(self, reservation: Transfer, flags: TransferFlags, amount_minor: int) -> None:
+        stored = self.ledger.transfer(reservation.id)
+        outcome = self._create(
+            transfer(
+                self._new_id(),
+                reservation.debit_account_id,
+                reservation.credit_account_id,
+                amount_minor,
+                flags=flags,
+                pending_id=reservation.id,
+            )
+        )
+        if stored is None:
+            assert outcome is TransferOutcome.PENDING_TRANSFER_NOT_FOUND
+        elif stored.pending_status is PendingStatus.EXPIRED or is_expired(stored, self.now):
+            assert outcome is TransferOutcome.PENDING_TRANSFER_EXPIRED
+        else:
+            assert outcome is TransferOutcome.OK
+
+    @rule(data=st.data())
+    def retry_an_accepted_transfer(self, data):
+        if not self.sent:
+            return
+        request = data.draw(st.sampled_from(self.sent))
+        before = self.ledger.accounts()
+        assert self.ledger.create_transfer(request, self.now) is TransferOutcome.EXISTS
+        assert self.ledger.accounts() == before
+
+    @rule(seconds=st.sampled_from([1, 29, 30, 31, 600]))
+    def let_time_pass(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+    @rule()
+    def expire_reservations(self):
+        for transfer_id in self.ledger.expire_pending_transfers(self.now):
+            assert self.ledger.transfer(transfer_id).pending_status is PendingStatus.EXPIRED
+
+    @invariant()
+    def books_balance(self):
+        check_ledger_invariants(self.ledger.accounts())
+
+    @invariant()
+    def wallets_are_never_overdrawn(self):
+        for wallet in (ALICE_USD, BOB_USD):
+            assert self.ledger.account(wallet).available >= 0
+
+    @invariant()
+    def clearing_holds_exactly_the_live_reservations(self):
+        live_minor = sum(
+            stored.transfer.amount_minor
+            for stored in self.ledger.transfers()
+            if stored.pending_status is PendingStatus.PENDING
+        )
+        assert self.ledger.account(CLEARING_USD).credits_pending == live_minor
+
+
+LedgerStateMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=30, deadline=None
+)
+test_the_ledger_holds_through_any_sequence_of_operations = LedgerStateMachine.TestCase
