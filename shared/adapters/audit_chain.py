@@ -1,0 +1,387 @@
+"""The hash-chained audit record, in one DynamoDB table.
+
+Every event of the platform is appended once, in order, to a chain in which each record's
+hash covers the previous record's hash and the event's canonical JSON:
+
+    hash(n) = sha256(hash(n - 1) + canonical_json(event n)),  hash(0) = GENESIS_HASH
+
+so changing, removing or reordering any stored record breaks every later link, and `verify`
+finds the first broken one.
+
+Items of the table (partition key `pk`, sort key `sk`, both listed in `audit_table_definition`):
+
+- the head, ``pk="head"``: the chain's current `seq` and `hash`;
+- a record, ``pk="record"``, ``sk=seq``: seq, event id, type, subject, time, the canonical JSON,
+  prev_hash and hash;
+- an event marker, ``pk="event#<id>"``: the seq of the record that holds that event.
+
+One append is a single TransactWriteItems: put the record if its seq is free, put the marker if
+the event was never appended, and advance the head only if it still holds the seq read before.
+So a redelivered event appends nothing (the marker exists: the existing record is returned), and
+two writers racing for the same seq cannot both win (the loser re-reads the head and retries,
+at most `APPEND_ATTEMPTS_MAX` times). A chain is serial by nature: every record lives under one
+partition key and every append updates one head item, which bounds throughput to one writer at a
+time; that is the price of a single verifiable order.
+
+Within one process, appends to a table are serialized by a lock: threads of one process would
+only race each other for the head and burn attempts. Across processes the conditional
+transaction decides. (moto's TransactWriteItems is not isolated from concurrent requests: it
+rolls a cancelled transaction back by restoring a snapshot of the whole table, which can undo
+another request's committed write. The lock also keeps one process correct against moto.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "APPEND_ATTEMPTS_MAX",
+    "GENESIS_HASH",
+    "RECORDS_LIMIT_MAX",
+    "VERIFY_PAGE_SIZE",
+    "AuditChain",
+    "AuditChainContention",
+    "AuditRecord",
+    "ChainVerification",
+    "audit_table_definition",
+    "canonical_json",
+    "chain_hash",
+]
+
+logger = logging.getLogger(__name__)
+
+# The prev_hash of the first record.
+GENESIS_HASH = "0" * 64
+# Attempts at one append when other writers keep advancing the head between read and write.
+APPEND_ATTEMPTS_MAX = 8
+# The most records one `records()` call returns.
+RECORDS_LIMIT_MAX = 1000
+# Records read per Query while verifying.
+VERIFY_PAGE_SIZE = 500
+
+_PARTITION_KEY = "pk"
+_SORT_KEY = "sk"
+_HEAD_PARTITION = "head"
+_RECORD_PARTITION = "record"
+_MARKER_PREFIX = "event#"
+# Items that are one per partition (head, markers) use this sort key.
+_SINGLETON_SORT_KEY = 0
+
+# One append at a time per table within this process (see the module docstring).
+_APPEND_LOCKS: dict[str, threading.Lock] = {}
+_APPEND_LOCKS_GUARD = threading.Lock()
+
+# Positions of the items in the append transaction, to read its cancellation reasons.
+_RECORD_ITEM, _MARKER_ITEM, _HEAD_ITEM = 0, 1, 2
+
+
+def audit_table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for the audit table (on-demand capacity)."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [
+            {"AttributeName": _PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": _SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": _PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": _SORT_KEY, "AttributeType": "N"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def canonical_json(cloud_event: dict) -> str:
+    """The event as JSON with sorted keys and no insignificant whitespace: the hashed form."""
+    return json.dumps(cloud_event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, event_json: str) -> str:
+    """sha256(prev_hash + canonical JSON), hex."""
+    return hashlib.sha256((prev_hash + event_json).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One link of the chain."""
+
+    seq: int
+    event_id: str
+    event_type: str
+    subject: str | None
+    time: str | None
+    event_json: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    """The outcome of recomputing the chain: `first_broken_seq` is None when `ok`."""
+
+    ok: bool
+    length: int
+    first_broken_seq: int | None
+
+
+class AuditChainContention(RuntimeError):
+    """Other writers advanced the head on every one of `APPEND_ATTEMPTS_MAX` attempts.
+
+    A broken dependency, not an outcome: the event goes back to the queue and is retried.
+    """
+
+
+class AuditChain:
+    """Appends CloudEvents to, reads and verifies the hash chain in `table_name`."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table_name = table_name
+        with _APPEND_LOCKS_GUARD:
+            self._append_lock = _APPEND_LOCKS.setdefault(table_name, threading.Lock())
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def append(self, cloud_event: dict) -> AuditRecord:
+        """Append `cloud_event` once; a redelivered event returns its existing record."""
+        event_id = cloud_event.get("id")
+        event_type = cloud_event.get("type")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError("an audited CloudEvent needs a non-empty string id")
+        if not isinstance(event_type, str) or not event_type:
+            raise ValueError("an audited CloudEvent needs a non-empty string type")
+        event_json = canonical_json(cloud_event)
+        with self._append_lock:
+            return self._append(cloud_event, event_id, event_type, event_json)
+
+    def _append(
+        self, cloud_event: dict, event_id: str, event_type: str, event_json: str
+    ) -> AuditRecord:
+        for attempt in range(1, APPEND_ATTEMPTS_MAX + 1):
+            existing = self._record_of_event(event_id)
+            if existing is not None:
+                return existing
+            head_seq, head_hash = self._head()
+            record = AuditRecord(
+                seq=head_seq + 1,
+                event_id=event_id,
+                event_type=event_type,
+                subject=_optional_str(cloud_event.get("subject")),
+                time=_optional_str(cloud_event.get("time")),
+                event_json=event_json,
+                prev_hash=head_hash,
+                hash=chain_hash(head_hash, event_json),
+            )
+            try:
+                self._client.transact_write_items(
+                    TransactItems=self._append_items(record, expected_head_seq=head_seq)
+                )
+                return record
+            except self._client.exceptions.TransactionCanceledException as error:
+                reasons = error.response.get("CancellationReasons") or []
+                if _failed_condition(reasons, _MARKER_ITEM):
+                    # Another writer appended this very event meanwhile: return its record.
+                    existing = self._record_of_event(event_id)
+                    if existing is not None:
+                        return existing
+                logger.info(
+                    "audit head moved while appending %s (attempt %d of %d)",
+                    event_id,
+                    attempt,
+                    APPEND_ATTEMPTS_MAX,
+                )
+        raise AuditChainContention(
+            f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"
+        )
+
+    def _append_items(self, record: AuditRecord, *, expected_head_seq: int) -> list[dict]:
+        record_item: dict[str, Any] = {
+            _PARTITION_KEY: {"S": _RECORD_PARTITION},
+            _SORT_KEY: {"N": str(record.seq)},
+            "seq": {"N": str(record.seq)},
+            "event_id": {"S": record.event_id},
+            "event_type": {"S": record.event_type},
+            "event": {"S": record.event_json},
+            "prev_hash": {"S": record.prev_hash},
+            "hash": {"S": record.hash},
+        }
+        if record.subject is not None:
+            record_item["subject"] = {"S": record.subject}
+        if record.time is not None:
+            record_item["time"] = {"S": record.time}
+        marker_item = {
+            _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
+            _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+            "seq": {"N": str(record.seq)},
+        }
+        head_item = {
+            _PARTITION_KEY: {"S": _HEAD_PARTITION},
+            _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+            "seq": {"N": str(record.seq)},
+            "hash": {"S": record.hash},
+        }
+        absent = f"attribute_not_exists({_PARTITION_KEY})"
+        if expected_head_seq == 0:
+            head_condition: dict[str, Any] = {"ConditionExpression": absent}
+        else:
+            head_condition = {
+                "ConditionExpression": "#seq = :expected_seq",
+                "ExpressionAttributeNames": {"#seq": "seq"},
+                "ExpressionAttributeValues": {":expected_seq": {"N": str(expected_head_seq)}},
+            }
+        # The order matters: the cancellation reasons come back in this order (_*_ITEM).
+        return [
+            {
+                "Put": {
+                    "TableName": self._table_name,
+                    "Item": record_item,
+                    "ConditionExpression": absent,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table_name,
+                    "Item": marker_item,
+                    "ConditionExpression": absent,
+                }
+            },
+            {"Put": {"TableName": self._table_name, "Item": head_item, **head_condition}},
+        ]
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """The chain's length and last hash (0 and GENESIS_HASH when empty)."""
+        return self._head()
+
+    def record(self, seq: int) -> AuditRecord | None:
+        """The record at `seq`, if any."""
+        item = self._get(_RECORD_PARTITION, seq)
+        return _record_from_item(item) if item is not None else None
+
+    def records(self, *, limit: int, after_seq: int | None = None) -> list[AuditRecord]:
+        """Up to `limit` records in chain order, starting after `after_seq` (a cursor)."""
+        if not 1 <= limit <= RECORDS_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {RECORDS_LIMIT_MAX}")
+        return list(self._iter_records(after_seq=after_seq or 0, limit=limit, page_size=limit))
+
+    def verify(self) -> ChainVerification:
+        """Recompute every hash in order and compare with the stored chain and head.
+
+        A record is broken if its seq is not the next one, its prev_hash is not the previous
+        record's hash, its hash is not sha256(prev_hash + stored JSON), or its indexed fields
+        (id, type, subject, time) disagree with that JSON. A head that does not name the last
+        record (a truncated chain) breaks at the first missing seq.
+        """
+        head_seq, head_hash = self._head()
+        expected_seq = 1
+        prev_hash = GENESIS_HASH
+        # The bound is the head plus one page: a record beyond the head is itself a break.
+        for record in self._iter_records(
+            after_seq=0, limit=head_seq + VERIFY_PAGE_SIZE, page_size=VERIFY_PAGE_SIZE
+        ):
+            if record.seq != expected_seq or not _record_is_sound(record, prev_hash):
+                return ChainVerification(ok=False, length=head_seq, first_broken_seq=expected_seq)
+            prev_hash = record.hash
+            expected_seq += 1
+        length = expected_seq - 1
+        if length != head_seq:
+            return ChainVerification(
+                ok=False, length=head_seq, first_broken_seq=min(length, head_seq) + 1
+            )
+        if prev_hash != head_hash:
+            return ChainVerification(ok=False, length=head_seq, first_broken_seq=head_seq or 1)
+        return ChainVerification(ok=True, length=length, first_broken_seq=None)
+
+    def _head(self) -> tuple[int, str]:
+        item = self._get(_HEAD_PARTITION, _SINGLETON_SORT_KEY)
+        if item is None:
+            return 0, GENESIS_HASH
+        return int(item["seq"]["N"]), item["hash"]["S"]
+
+    def _record_of_event(self, event_id: str) -> AuditRecord | None:
+        marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
+        if marker is None:
+            return None
+        record = self.record(int(marker["seq"]["N"]))
+        if record is None or record.event_id != event_id:
+            # The transaction writes marker and record together, so this is a damaged table.
+            raise RuntimeError(f"audit marker of event {event_id} points to another or no record")
+        return record
+
+    def _get(self, partition: str, sort: int) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table_name,
+            Key={_PARTITION_KEY: {"S": partition}, _SORT_KEY: {"N": str(sort)}},
+            ConsistentRead=True,
+        )
+        return response.get("Item")
+
+    def _iter_records(self, *, after_seq: int, limit: int, page_size: int) -> Iterator[AuditRecord]:
+        returned = 0
+        start_key: dict[str, Any] | None = None
+        while returned < limit:
+            request: dict[str, Any] = {
+                "TableName": self._table_name,
+                "KeyConditionExpression": "#pk = :record AND #sk > :after",
+                "ExpressionAttributeNames": {"#pk": _PARTITION_KEY, "#sk": _SORT_KEY},
+                "ExpressionAttributeValues": {
+                    ":record": {"S": _RECORD_PARTITION},
+                    ":after": {"N": str(after_seq)},
+                },
+                "ScanIndexForward": True,
+                "ConsistentRead": True,
+                "Limit": min(page_size, limit - returned),
+            }
+            if start_key is not None:
+                request["ExclusiveStartKey"] = start_key
+            response = self._client.query(**request)
+            for item in response.get("Items", []):
+                yield _record_from_item(item)
+                returned += 1
+            start_key = response.get("LastEvaluatedKey")
+            if start_key is None:
+                return
+
+
+def _record_from_item(item: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        seq=int(item["seq"]["N"]),
+        event_id=item["event_id"]["S"],
+        event_type=item["event_type"]["S"],
+        subject=item["subject"]["S"] if "subject" in item else None,
+        time=item["time"]["S"] if "time" in item else None,
+        event_json=item["event"]["S"],
+        prev_hash=item["prev_hash"]["S"],
+        hash=item["hash"]["S"],
+    )
+
+
+def _record_is_sound(record: AuditRecord, prev_hash: str) -> bool:
+    if record.prev_hash != prev_hash or record.hash != chain_hash(prev_hash, record.event_json):
+        return False
+    try:
+        event = json.loads(record.event_json)
+    except ValueError:
+        return False
+    return (
+        isinstance(event, dict)
+        and event.get("id") == record.event_id
+        and event.get("type") == record.event_type
+        and _optional_str(event.get("subject")) == record.subject
+        and _optional_str(event.get("time")) == record.time
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _failed_condition(reasons: list[dict[str, Any]], position: int) -> bool:
+    return len(reasons) > position and reasons[position].get("Code") == "ConditionalCheckFailed"

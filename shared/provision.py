@@ -1,0 +1,351 @@
+"""Provision the event topology on an AWS-compatible endpoint, idempotently.
+
+`provision()` reads `shared.topology` and creates (or converges) everything the event path
+needs: the EventBridge bus; per route a FIFO queue with content-based deduplication (EventBridge
+delivers to a FIFO queue only then), its FIFO dead-letter queue and redrive policy, a queue
+policy that lets only that route's rule send to it, the rule matching exactly the route's
+detail-types, and its target with a static message group and EventBridge's own standard
+dead-letter queue; the SNS topics; the DynamoDB audit table.
+
+Running it twice changes nothing: existing queues get their attributes set again, rules and
+targets are upserts, stray targets on our rules are removed, and existing topics and tables
+are kept.
+
+From the command line (moto server or LocalStack; real AWS without --endpoint-url):
+
+    python -m shared.provision --endpoint-url http://127.0.0.1:4566
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import topology
+from shared.adapters.audit_chain import audit_table_definition
+from shared.adapters.aws import aws_client
+
+__all__ = [
+    "DLQ_RETENTION_SECONDS",
+    "QUEUE_RETENTION_SECONDS",
+    "TABLE_ACTIVE_WAIT_ATTEMPTS_MAX",
+    "TARGET_EVENT_AGE_SECONDS_MAX",
+    "TARGET_RETRY_ATTEMPTS_MAX",
+    "ProvisionedQueue",
+    "ProvisionedTopology",
+    "ProvisioningError",
+    "main",
+    "provision",
+]
+
+logger = logging.getLogger(__name__)
+
+# Four days on the work queues (the SQS default, stated); fourteen, the maximum, on every
+# dead-letter queue so that an operator has time to look.
+QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+# How long EventBridge keeps retrying a target before it uses the target's dead-letter queue.
+TARGET_RETRY_ATTEMPTS_MAX = 185
+TARGET_EVENT_AGE_SECONDS_MAX = 24 * 3600
+# DescribeTable polls (one a second) while a new table becomes ACTIVE.
+TABLE_ACTIVE_WAIT_ATTEMPTS_MAX = 60
+_TABLE_ACTIVE_WAIT_DELAY_SECONDS = 1
+
+_EVENTBRIDGE_PRINCIPAL = "events.amazonaws.com"
+
+
+class ProvisioningError(RuntimeError):
+    """The endpoint refused part of the topology (for instance a target it would not accept)."""
+
+
+@dataclass(frozen=True)
+class ProvisionedQueue:
+    """The AWS resources of one route."""
+
+    consumer: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    rule_arn: str
+    max_receive_count: int
+    visibility_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class ProvisionedTopology:
+    """What `provision()` created: URLs and ARNs, looked up by consumer."""
+
+    region: str
+    endpoint_url: str | None
+    bus_name: str
+    bus_arn: str
+    queues: Mapping[str, ProvisionedQueue]
+    target_dlq_url: str
+    target_dlq_arn: str
+    topic_arns: Mapping[str, str] = field(default_factory=dict)
+    audit_table_name: str = topology.AUDIT_TABLE_NAME
+
+    def queue(self, consumer: str) -> ProvisionedQueue:
+        try:
+            return self.queues[consumer]
+        except KeyError:
+            raise KeyError(f"no provisioned queue for consumer {consumer!r}") from None
+
+    def queue_url(self, consumer: str) -> str:
+        return self.queue(consumer).queue_url
+
+    def dlq_url(self, consumer: str) -> str:
+        return self.queue(consumer).dlq_url
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """(kind, name, address) rows, for the command line summary."""
+        rows = [("bus", self.bus_name, self.bus_arn)]
+        for consumer, queue in self.queues.items():
+            rows.append(("queue", consumer, queue.queue_url))
+            rows.append(("dlq", consumer, queue.dlq_url))
+            rows.append(("rule", consumer, queue.rule_arn))
+        rows.append(("target-dlq", topology.EVENTBRIDGE_TARGET_DLQ_NAME, self.target_dlq_url))
+        for channel, arn in self.topic_arns.items():
+            rows.append(("topic", channel, arn))
+        rows.append(("table", "audit", self.audit_table_name))
+        return rows
+
+
+def provision(*, endpoint_url: str | None, region: str = "us-east-1") -> ProvisionedTopology:
+    """Create or converge the whole topology of `shared.topology` and describe it."""
+    events = aws_client("events", endpoint_url=endpoint_url, region=region)
+    sqs = aws_client("sqs", endpoint_url=endpoint_url, region=region)
+    sns = aws_client("sns", endpoint_url=endpoint_url, region=region)
+    dynamodb = aws_client("dynamodb", endpoint_url=endpoint_url, region=region)
+
+    bus_arn = _ensure_bus(events, topology.BUS_NAME)
+    target_dlq_url, target_dlq_arn = _ensure_queue(
+        sqs,
+        topology.EVENTBRIDGE_TARGET_DLQ_NAME,
+        fifo=False,
+        attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+    )
+
+    queues: dict[str, ProvisionedQueue] = {}
+    for route in topology.ROUTES:
+        queues[route.consumer] = _provision_route(events, sqs, route, target_dlq_arn=target_dlq_arn)
+
+    # EventBridge sends undeliverable events of any of our rules to its target DLQ.
+    _set_queue_policy(
+        sqs,
+        target_dlq_url,
+        target_dlq_arn,
+        source_arns=[queue.rule_arn for queue in queues.values()],
+    )
+
+    topic_arns = {
+        channel: sns.create_topic(Name=name)["TopicArn"]  # idempotent: returns the existing ARN
+        for channel, name in topology.SNS_TOPICS.items()
+    }
+    _ensure_table(dynamodb, audit_table_definition(topology.AUDIT_TABLE_NAME))
+
+    return ProvisionedTopology(
+        region=region,
+        endpoint_url=endpoint_url,
+        bus_name=topology.BUS_NAME,
+        bus_arn=bus_arn,
+        queues=queues,
+        target_dlq_url=target_dlq_url,
+        target_dlq_arn=target_dlq_arn,
+        topic_arns=topic_arns,
+        audit_table_name=topology.AUDIT_TABLE_NAME,
+    )
+
+
+def _provision_route(
+    events: Any, sqs: Any, route: topology.Route, *, target_dlq_arn: str
+) -> ProvisionedQueue:
+    dlq_url, dlq_arn = _ensure_queue(
+        sqs,
+        route.dlq_name,
+        fifo=True,
+        attributes={
+            "ContentBasedDeduplication": "true",
+            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
+        },
+    )
+    queue_url, queue_arn = _ensure_queue(
+        sqs,
+        route.queue_name,
+        fifo=True,
+        attributes={
+            # Without it EventBridge's FIFO deliveries are dropped (they carry no dedup id).
+            "ContentBasedDeduplication": "true",
+            "VisibilityTimeout": str(route.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": route.max_receive_count}
+            ),
+        },
+    )
+    rule_arn = events.put_rule(
+        Name=route.rule_name,
+        EventBusName=topology.BUS_NAME,
+        EventPattern=json.dumps(route.event_pattern),
+        State="ENABLED",
+        Description=f"{', '.join(sorted(route.event_types))} to {route.consumer}",
+    )["RuleArn"]
+    _set_queue_policy(sqs, queue_url, queue_arn, source_arns=[rule_arn])
+    _ensure_target(events, route, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
+    return ProvisionedQueue(
+        consumer=route.consumer,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        rule_arn=rule_arn,
+        max_receive_count=route.max_receive_count,
+        visibility_timeout_seconds=route.visibility_timeout_seconds,
+    )
+
+
+def _ensure_bus(events: Any, name: str) -> str:
+    try:
+        return events.describe_event_bus(Name=name)["Arn"]
+    except events.exceptions.ResourceNotFoundException:
+        pass
+    try:
+        return events.create_event_bus(Name=name)["EventBusArn"]
+    except events.exceptions.ResourceAlreadyExistsException:
+        # Another provisioner created it between our two calls.
+        return events.describe_event_bus(Name=name)["Arn"]
+
+
+def _ensure_queue(
+    sqs: Any, name: str, *, fifo: bool, attributes: Mapping[str, str]
+) -> tuple[str, str]:
+    """Create the queue, or set `attributes` on the existing one; return its URL and ARN.
+
+    CreateQueue fails on an existing queue whose attributes differ, so an existing queue is
+    converged with SetQueueAttributes instead (`FifoQueue` itself cannot change).
+    """
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        create_attributes = dict(attributes)
+        if fifo:
+            create_attributes["FifoQueue"] = "true"
+        url = sqs.create_queue(QueueName=name, Attributes=create_attributes)["QueueUrl"]
+    else:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=dict(attributes))
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def _set_queue_policy(
+    sqs: Any, queue_url: str, queue_arn: str, *, source_arns: Sequence[str]
+) -> None:
+    """Allow EventBridge to send to the queue, and only on behalf of `source_arns` (rules)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowPaystreamRules",
+                "Effect": "Allow",
+                "Principal": {"Service": _EVENTBRIDGE_PRINCIPAL},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": sorted(source_arns)}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
+def _ensure_target(
+    events: Any, route: topology.Route, *, queue_arn: str, target_dlq_arn: str
+) -> None:
+    response = events.put_targets(
+        Rule=route.rule_name,
+        EventBusName=topology.BUS_NAME,
+        Targets=[
+            {
+                "Id": route.target_id,
+                "Arn": queue_arn,
+                "SqsParameters": {"MessageGroupId": route.message_group_id},
+                "DeadLetterConfig": {"Arn": target_dlq_arn},
+                "RetryPolicy": {
+                    "MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS_MAX,
+                    "MaximumEventAgeInSeconds": TARGET_EVENT_AGE_SECONDS_MAX,
+                },
+            }
+        ],
+    )
+    if response.get("FailedEntryCount"):
+        raise ProvisioningError(
+            f"target of rule {route.rule_name} refused: {response.get('FailedEntries')}"
+        )
+    # A rule feeds exactly one queue: remove any target a previous layout left behind.
+    existing = events.list_targets_by_rule(Rule=route.rule_name, EventBusName=topology.BUS_NAME)
+    stray_ids = [t["Id"] for t in existing.get("Targets", []) if t["Id"] != route.target_id]
+    if stray_ids:
+        events.remove_targets(Rule=route.rule_name, EventBusName=topology.BUS_NAME, Ids=stray_ids)
+
+
+def _ensure_table(dynamodb: Any, definition: Mapping[str, Any]) -> None:
+    name = definition["TableName"]
+    try:
+        dynamodb.describe_table(TableName=name)
+        return
+    except dynamodb.exceptions.ResourceNotFoundException:
+        pass
+    try:
+        dynamodb.create_table(**definition)
+    except dynamodb.exceptions.ResourceInUseException:
+        return  # created concurrently
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=name,
+        WaiterConfig={
+            "Delay": _TABLE_ACTIVE_WAIT_DELAY_SECONDS,
+            "MaxAttempts": TABLE_ACTIVE_WAIT_ATTEMPTS_MAX,
+        },
+    )
+
+
+def _format_table(rows: Sequence[tuple[str, str, str]]) -> str:
+    header = ("KIND", "NAME", "ADDRESS")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: provision and print a summary table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.provision",
+        description="Create or converge the Paystream event topology (idempotent).",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="AWS-compatible endpoint (moto server, LocalStack); omit for real AWS",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    # botocore says at INFO where it found credentials, once per client: noise here.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    provisioned = provision(endpoint_url=arguments.endpoint_url, region=arguments.region)
+    print(_format_table(provisioned.summary_rows()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

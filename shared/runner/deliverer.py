@@ -1,0 +1,676 @@
+"""The local stand-in for Knative's IntegrationSource: SQS queues -> CloudEvent functions.
+
+For every consumer queue a daemon thread long-polls SQS, takes the CloudEvent out of the
+EventBridge envelope and POSTs it in binary mode to the consumer's functions-framework binding,
+through a `Transport`: `HttpTransport` for one process per function (the local-services way),
+`WsgiTransport` for the embedded way (the function's real Flask app, no socket).
+
+What happens to a message follows the function's answer (docs/architecture.md, the event path):
+
+- 2xx: delivered; the message is deleted.
+- 4xx, or a body that is not an EventBridge envelope: it can never be handled. It is sent to the
+  queue's dead-letter queue at once, with attributes `paystream-reason`, `paystream-consumer`
+  and `paystream-status`, and deleted from the queue.
+- 5xx, no answer or any transport error: retried. Its visibility timeout becomes an exponential
+  backoff on its receive count, and the rest of the batch is released untouched so that FIFO
+  order holds. After `max_receive_count` receives, SQS's redrive policy moves it to the
+  dead-letter queue itself.
+
+Messages of a batch are handled one at a time, in order. While a queue has a failing head
+message, it is received one message at a time: every receive counts against a message's
+`maxReceiveCount`, so batching behind a poison message would push innocent messages to the
+dead-letter queue with it. And until that message's backoff ends, its queue's thread does not
+poll at all: the queue has a single message group (EventBridge's static `MessageGroupId`), which
+SQS keeps locked while its head is in flight, so a receive could only come back empty (and moto
+answers such a long poll by spinning rather than waiting).
+
+`Scheduler` is the local stand-in for a Knative PingSource: it posts a ping CloudEvent to each
+scheduled function every `Schedule.every_seconds`.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from werkzeug.test import Client
+
+from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
+from shared.topology import PING_EVENT_TYPE, SCHEDULES, Schedule, route_for
+
+__all__ = [
+    "DLQ_CONSUMER_ATTRIBUTE",
+    "DLQ_REASON_ATTRIBUTE",
+    "DLQ_REASON_CHARS_MAX",
+    "DLQ_RECEIVE_COUNT_ATTRIBUTE",
+    "DLQ_STATUS_ATTRIBUTE",
+    "ENDPOINT_ERROR_BACKOFF_BASE_SECONDS",
+    "ENDPOINT_ERROR_BACKOFF_CAP_SECONDS",
+    "HTTP_CONNECT_TIMEOUT_SECONDS",
+    "HTTP_READ_TIMEOUT_SECONDS",
+    "NO_ANSWER_STATUS",
+    "PING_SOURCE_NAMESPACE",
+    "RECEIVE_BATCH_SIZE_MAX",
+    "RECEIVE_WAIT_SECONDS_MAX",
+    "RETRY_BACKOFF_BASE_SECONDS",
+    "RETRY_BACKOFF_CAP_SECONDS",
+    "Deliverer",
+    "DeliveryStats",
+    "HttpTransport",
+    "QueueEndpoints",
+    "Scheduler",
+    "Transport",
+    "WsgiTransport",
+    "ping_cloud_event",
+    "to_binary_http",
+]
+
+logger = logging.getLogger(__name__)
+
+# The status a Transport reports when the function gave no answer (refused, timed out).
+NO_ANSWER_STATUS = 599
+
+# SQS limits: at most 10 messages per receive, at most 20 seconds of long poll.
+RECEIVE_BATCH_SIZE_MAX = 10
+RECEIVE_WAIT_SECONDS_MAX = 20
+
+# Visibility backoff of a failed message: base * 2 ** (receive_count - 1), capped.
+RETRY_BACKOFF_BASE_SECONDS = 1
+RETRY_BACKOFF_CAP_SECONDS = 300
+# Pause of a queue thread after the endpoint itself failed: base * 2 ** (failures - 1), capped.
+ENDPOINT_ERROR_BACKOFF_BASE_SECONDS = 1
+ENDPOINT_ERROR_BACKOFF_CAP_SECONDS = 30
+_ENDPOINT_ERROR_EXPONENT_MAX = 16
+
+# A function has this long to answer one CloudEvent. The read timeout stays well below a
+# queue's visibility timeout (30 s), or a slow answer would let SQS hand the message out twice.
+HTTP_CONNECT_TIMEOUT_SECONDS = 2
+HTTP_READ_TIMEOUT_SECONDS = 10
+# A message is only started if this much of its visibility timeout is left.
+_VISIBILITY_MARGIN_SECONDS = HTTP_CONNECT_TIMEOUT_SECONDS + HTTP_READ_TIMEOUT_SECONDS + 1
+
+# Dead-lettered messages carry these attributes; the reason is cut to a readable length.
+DLQ_REASON_ATTRIBUTE = "paystream-reason"
+DLQ_CONSUMER_ATTRIBUTE = "paystream-consumer"
+DLQ_STATUS_ATTRIBUTE = "paystream-status"
+DLQ_RECEIVE_COUNT_ATTRIBUTE = "paystream-receive-count"
+DLQ_REASON_CHARS_MAX = 500
+# `paystream-status` of a message that never reached the function (a malformed envelope).
+_NO_STATUS = "none"
+
+# The namespace in the PingSource source URI, as a Knative PingSource would set it.
+PING_SOURCE_NAMESPACE = "paystream"
+
+_THREAD_JOIN_TIMEOUT_SECONDS = 5.0
+
+
+# --------------------------------------------------------------------------------------------
+# Transports
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Posts one binary-mode CloudEvent to a consumer and returns the HTTP status.
+
+    A transport returns `NO_ANSWER_STATUS` (599) or raises when the function did not answer.
+    """
+
+    def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int: ...
+
+
+class HttpTransport(Transport):
+    """Posts over HTTP to each consumer's base URL, e.g. ``{"score-fraud": "http://127.0.0.1:8101"}``."""
+
+    def __init__(
+        self,
+        base_urls: Mapping[str, str],
+        *,
+        connect_timeout_seconds: float = HTTP_CONNECT_TIMEOUT_SECONDS,
+        read_timeout_seconds: float = HTTP_READ_TIMEOUT_SECONDS,
+    ) -> None:
+        self._base_urls = dict(base_urls)
+        self._timeout = (connect_timeout_seconds, read_timeout_seconds)
+        # One session (connection pool) per consumer; a consumer's posts come from one thread.
+        self._sessions = {consumer: requests.Session() for consumer in self._base_urls}
+        self._locks = {consumer: threading.Lock() for consumer in self._base_urls}
+
+    def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int:
+        if consumer not in self._base_urls:
+            raise LookupError(f"HttpTransport has no URL for consumer {consumer!r}")
+        with self._locks[consumer]:
+            try:
+                response = self._sessions[consumer].post(
+                    self._base_urls[consumer], headers=headers, data=body, timeout=self._timeout
+                )
+            except requests.RequestException as error:
+                logger.warning("no answer from %s: %s", consumer, error)
+                return NO_ANSWER_STATUS
+            # Read the body so the connection goes back to the pool.
+            _ = response.content
+            return response.status_code
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+
+
+class WsgiTransport(Transport):
+    """Posts straight into each consumer's WSGI app (werkzeug's test client, no socket).
+
+    Used by the embedded way: the app is the function's real functions-framework binding
+    (`functions_framework.create_app(target, source, "cloudevent")`).
+    """
+
+    def __init__(self, apps: Mapping[str, Callable[..., Any]]) -> None:
+        self._clients = {consumer: Client(app) for consumer, app in apps.items()}
+        # The test client keeps cookies and state: one caller at a time per app.
+        self._locks = {consumer: threading.Lock() for consumer in apps}
+
+    def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int:
+        if consumer not in self._clients:
+            raise LookupError(f"WsgiTransport has no app for consumer {consumer!r}")
+        with self._locks[consumer]:
+            response = self._clients[consumer].post("/", headers=headers, data=body)
+            try:
+                return response.status_code
+            finally:
+                response.close()
+
+
+def to_binary_http(cloud_event: dict) -> tuple[dict[str, str], bytes]:
+    """Binary-mode HTTP headers (ce-id, ce-type, ..., one ce-<name> per extension) and body.
+
+    The body is the event's `data` as JSON (or raw bytes for `data_base64`). Content-Type is the
+    event's `datacontenttype`, application/json when the event does not say.
+    """
+    attributes = {
+        key: value
+        for key, value in cloud_event.items()
+        if key not in ("data", "data_base64") and value is not None
+    }
+    if "data_base64" in cloud_event:
+        data: Any = base64.b64decode(cloud_event["data_base64"])
+    else:
+        data = cloud_event.get("data")
+    if data is not None and "datacontenttype" not in attributes:
+        attributes["datacontenttype"] = "application/json"
+    headers, body = to_binary(CloudEvent(attributes, data))
+    if body is None:
+        body = b""
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    return {str(name): str(value) for name, value in headers.items()}, body
+
+
+# --------------------------------------------------------------------------------------------
+# Deliverer
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEndpoints:
+    """Where one consumer's messages come from and where the undeliverable ones go."""
+
+    queue_url: str
+    dlq_url: str
+    visibility_timeout_seconds: int = 30
+
+
+@dataclass
+class DeliveryStats:
+    """Counters of one queue (or of all of them), cumulative unless returned by `run_once`."""
+
+    received: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    released: int = 0
+    endpoint_errors: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+class Deliverer:
+    """Delivers every consumer queue's messages to its function through `transport`.
+
+    `topology` is a `shared.provision.ProvisionedTopology`, or a mapping of consumer to
+    `QueueEndpoints` or to a ``(queue_url, dlq_url)`` pair. `consumers` narrows the set.
+    """
+
+    def __init__(
+        self,
+        sqs_client: Any,
+        topology: Any,
+        transport: Transport,
+        *,
+        consumers: Iterable[str] | None = None,
+        wait_seconds: int = 1,
+        batch_size: int = 10,
+        retry_backoff_base_seconds: int = RETRY_BACKOFF_BASE_SECONDS,
+        retry_backoff_cap_seconds: int = RETRY_BACKOFF_CAP_SECONDS,
+    ) -> None:
+        if not 1 <= batch_size <= RECEIVE_BATCH_SIZE_MAX:
+            raise ValueError(f"batch_size must be between 1 and {RECEIVE_BATCH_SIZE_MAX}")
+        if not 0 <= wait_seconds <= RECEIVE_WAIT_SECONDS_MAX:
+            raise ValueError(f"wait_seconds must be between 0 and {RECEIVE_WAIT_SECONDS_MAX}")
+        if retry_backoff_base_seconds < 0 or retry_backoff_cap_seconds < retry_backoff_base_seconds:
+            raise ValueError("retry backoff needs 0 <= base <= cap")
+        self._sqs = sqs_client
+        self._transport = transport
+        endpoints = _queue_endpoints(topology)
+        selected = list(endpoints) if consumers is None else list(consumers)
+        unknown = [consumer for consumer in selected if consumer not in endpoints]
+        if unknown:
+            raise KeyError(f"no queue for consumers {unknown}; known: {sorted(endpoints)}")
+        self._endpoints = {consumer: endpoints[consumer] for consumer in selected}
+        self._wait_seconds = wait_seconds
+        self._batch_size = batch_size
+        self._retry_backoff_base_seconds = retry_backoff_base_seconds
+        self._retry_backoff_cap_seconds = retry_backoff_cap_seconds
+        self._stats = {consumer: DeliveryStats() for consumer in self._endpoints}
+        # Consumers whose head message failed last time: receive one at a time until it clears.
+        self._careful: set[str] = set()
+        # Monotonic time before which a consumer's thread does not poll (its head is backing off).
+        self._paused_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        return tuple(self._endpoints)
+
+    def stats(self, consumer: str | None = None) -> DeliveryStats:
+        """A copy of the cumulative counters of `consumer`, or of all queues together."""
+        total = DeliveryStats()
+        with self._lock:
+            for name, stats in self._stats.items():
+                if consumer is None or name == consumer:
+                    total.add(stats)
+        return total
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one daemon thread per queue."""
+        if self._threads:
+            raise RuntimeError("the deliverer is already started")
+        self._stop.clear()
+        for consumer in self._endpoints:
+            thread = threading.Thread(
+                target=self._run, args=(consumer,), name=f"deliver-{consumer}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = _THREAD_JOIN_TIMEOUT_SECONDS) -> bool:
+        """Ask the threads to stop and wait up to `timeout` seconds; True if all stopped.
+
+        A thread finishes the message it is handling and its current long poll first.
+        """
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [thread.name for thread in self._threads if thread.is_alive()]
+        if alive:
+            logger.warning("deliverer threads still running after %.1f s: %s", timeout, alive)
+        self._threads = []
+        return not alive
+
+    def _run(self, consumer: str) -> None:
+        consecutive_failures = 0
+        while not self._stop.is_set():
+            paused_seconds = self._paused_until.get(consumer, 0.0) - time.monotonic()
+            if paused_seconds > 0:
+                self._stop.wait(paused_seconds)
+                continue
+            try:
+                self.run_once(consumer)
+                consecutive_failures = 0
+            except Exception:
+                consecutive_failures += 1
+                pause = _exponential(
+                    ENDPOINT_ERROR_BACKOFF_BASE_SECONDS,
+                    ENDPOINT_ERROR_BACKOFF_CAP_SECONDS,
+                    consecutive_failures,
+                )
+                logger.exception(
+                    "delivery loop of %s failed (%d in a row); pausing %s s",
+                    consumer,
+                    consecutive_failures,
+                    pause,
+                )
+                with self._lock:
+                    self._stats[consumer].endpoint_errors += 1
+                self._stop.wait(pause)
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def run_once(self, consumer: str) -> DeliveryStats:
+        """One ReceiveMessage on `consumer`'s queue and the handling of what it returned.
+
+        Endpoint errors (SQS unreachable) propagate; the thread loop catches and backs off.
+        """
+        endpoints = self._endpoints[consumer]
+        pass_stats = DeliveryStats()
+        batch_size = 1 if consumer in self._careful else self._batch_size
+        response = self._sqs.receive_message(
+            QueueUrl=endpoints.queue_url,
+            MaxNumberOfMessages=batch_size,
+            WaitTimeSeconds=self._wait_seconds,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        received_at = time.monotonic()
+        messages: Sequence[dict[str, Any]] = response.get("Messages", [])
+        pass_stats.received = len(messages)
+        finished: list[dict[str, Any]] = []
+        try:
+            for index, message in enumerate(messages):
+                remaining = messages[index:]
+                left_seconds = endpoints.visibility_timeout_seconds - (
+                    time.monotonic() - received_at
+                )
+                if index > 0 and left_seconds < _VISIBILITY_MARGIN_SECONDS:
+                    # Not enough visibility left to be sure of one more delivery: hand the rest
+                    # back rather than risk SQS giving them to someone else mid-delivery.
+                    self._release(endpoints, remaining, pass_stats)
+                    break
+                outcome = self._handle(consumer, endpoints, message, pass_stats)
+                if outcome == _Outcome.FINISHED:
+                    finished.append(message)
+                    # The head message is through: back to full batches.
+                    self._careful.discard(consumer)
+                    continue
+                # A retry stops the batch: the messages behind it wait, so order holds.
+                self._release(endpoints, remaining[1:], pass_stats)
+                break
+        finally:
+            self._delete(endpoints, finished)
+            with self._lock:
+                self._stats[consumer].add(pass_stats)
+        return pass_stats
+
+    def _handle(
+        self,
+        consumer: str,
+        endpoints: QueueEndpoints,
+        message: dict[str, Any],
+        stats: DeliveryStats,
+    ) -> _Outcome:
+        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            cloud_event = cloud_event_from_envelope(message["Body"])
+        except MalformedEnvelope as error:
+            logger.warning("malformed message %s on %s: %s", message["MessageId"], consumer, error)
+            return self._dead_letter(
+                consumer, endpoints, message, f"malformed envelope: {error}", None, stats
+            )
+        headers, body = to_binary_http(cloud_event)
+        try:
+            status = self._transport.post(consumer, headers, body)
+        except Exception as error:  # noqa: BLE001 - any failure to get an answer is a retry
+            logger.warning("posting %s to %s failed: %s", cloud_event["id"], consumer, error)
+            status = NO_ANSWER_STATUS
+        if 200 <= status < 300:
+            stats.delivered += 1
+            return _Outcome.FINISHED
+        if 400 <= status < 500:
+            logger.warning(
+                "%s rejected %s (%s) with %d: dead-lettering",
+                consumer,
+                cloud_event["id"],
+                cloud_event["type"],
+                status,
+            )
+            return self._dead_letter(
+                consumer,
+                endpoints,
+                message,
+                f"{consumer} answered HTTP {status} to {cloud_event['type']} {cloud_event['id']}",
+                status,
+                stats,
+            )
+        # 5xx, no answer, or a status that means nothing here (1xx, 3xx): try again later.
+        delay = _exponential(
+            self._retry_backoff_base_seconds, self._retry_backoff_cap_seconds, receive_count
+        )
+        logger.warning(
+            "%s answered %d to %s (receive %d); retrying in %d s",
+            consumer,
+            status,
+            cloud_event["id"],
+            receive_count,
+            delay,
+        )
+        self._set_visibility(endpoints, message, delay)
+        stats.retried += 1
+        self._careful.add(consumer)
+        self._paused_until[consumer] = time.monotonic() + delay
+        return _Outcome.RETRY
+
+    def _dead_letter(
+        self,
+        consumer: str,
+        endpoints: QueueEndpoints,
+        message: dict[str, Any],
+        reason: str,
+        status: int | None,
+        stats: DeliveryStats,
+    ) -> _Outcome:
+        receive_count = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+        try:
+            self._sqs.send_message(
+                QueueUrl=endpoints.dlq_url,
+                MessageBody=message["Body"],
+                MessageGroupId=consumer,
+                # A second dead-lettering of the same message (after a failed delete) is dropped
+                # by the DLQ's deduplication.
+                MessageDeduplicationId=message["MessageId"],
+                MessageAttributes={
+                    DLQ_REASON_ATTRIBUTE: _string_attribute(reason[:DLQ_REASON_CHARS_MAX]),
+                    DLQ_CONSUMER_ATTRIBUTE: _string_attribute(consumer),
+                    DLQ_STATUS_ATTRIBUTE: _string_attribute(
+                        _NO_STATUS if status is None else str(status)
+                    ),
+                    DLQ_RECEIVE_COUNT_ATTRIBUTE: _string_attribute(str(receive_count)),
+                },
+            )
+        except Exception as error:  # noqa: BLE001 - keep the message; it comes back and retries
+            logger.warning(
+                "could not dead-letter %s on %s: %s", message["MessageId"], consumer, error
+            )
+            stats.retried += 1
+            self._careful.add(consumer)
+            return _Outcome.RETRY
+        stats.dead_lettered += 1
+        return _Outcome.FINISHED
+
+    def _delete(self, endpoints: QueueEndpoints, messages: Sequence[dict[str, Any]]) -> None:
+        # Batches of RECEIVE_BATCH_SIZE_MAX (a batch never holds more than one receive anyway).
+        for start in range(0, len(messages), RECEIVE_BATCH_SIZE_MAX):
+            chunk = messages[start : start + RECEIVE_BATCH_SIZE_MAX]
+            response = self._sqs.delete_message_batch(
+                QueueUrl=endpoints.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                    for index, message in enumerate(chunk)
+                ],
+            )
+            for failure in response.get("Failed", []):
+                # The message comes back after its visibility timeout; consumers are idempotent.
+                logger.warning("could not delete a delivered message: %s", failure)
+
+    def _release(
+        self, endpoints: QueueEndpoints, messages: Sequence[dict[str, Any]], stats: DeliveryStats
+    ) -> None:
+        """Make unhandled messages visible again now; FIFO group locking keeps their order."""
+        if not messages:
+            return
+        try:
+            response = self._sqs.change_message_visibility_batch(
+                QueueUrl=endpoints.queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "ReceiptHandle": message["ReceiptHandle"],
+                        "VisibilityTimeout": 0,
+                    }
+                    for index, message in enumerate(messages)
+                ],
+            )
+        except Exception as error:  # noqa: BLE001 - they come back after their visibility timeout
+            logger.warning("could not release %d messages: %s", len(messages), error)
+            return
+        stats.released += len(messages) - len(response.get("Failed", []))
+
+    def _set_visibility(
+        self, endpoints: QueueEndpoints, message: dict[str, Any], seconds: int
+    ) -> None:
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=endpoints.queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=seconds,
+            )
+        except Exception as error:  # noqa: BLE001 - it comes back after the queue's timeout
+            logger.warning("could not back off message %s: %s", message["MessageId"], error)
+
+
+class _Outcome(enum.Enum):
+    FINISHED = "finished"  # delivered or dead-lettered: delete it
+    RETRY = "retry"  # left on the queue with a backoff
+
+
+def _queue_endpoints(provisioned: Any) -> dict[str, QueueEndpoints]:
+    queues = getattr(provisioned, "queues", provisioned)
+    endpoints: dict[str, QueueEndpoints] = {}
+    for consumer, value in queues.items():
+        if isinstance(value, QueueEndpoints):
+            endpoints[consumer] = value
+        elif hasattr(value, "queue_url") and hasattr(value, "dlq_url"):
+            endpoints[consumer] = QueueEndpoints(
+                value.queue_url,
+                value.dlq_url,
+                getattr(value, "visibility_timeout_seconds", _route_visibility(consumer)),
+            )
+        else:
+            queue_url, dlq_url = value
+            endpoints[consumer] = QueueEndpoints(queue_url, dlq_url, _route_visibility(consumer))
+    return endpoints
+
+
+def _route_visibility(consumer: str) -> int:
+    try:
+        return route_for(consumer).visibility_timeout_seconds
+    except KeyError:
+        return QueueEndpoints.visibility_timeout_seconds
+
+
+def _exponential(base: int, cap: int, attempt: int) -> int:
+    exponent = min(max(attempt, 1) - 1, _ENDPOINT_ERROR_EXPONENT_MAX)
+    return min(cap, base * 2**exponent)
+
+
+def _string_attribute(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+# --------------------------------------------------------------------------------------------
+# Scheduler
+# --------------------------------------------------------------------------------------------
+
+
+def ping_cloud_event(consumer: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The ping a Knative PingSource would send to `consumer`, with a fresh id."""
+    moment = now or datetime.now(UTC)
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": PING_EVENT_TYPE,
+        "source": f"/apis/v1/namespaces/{PING_SOURCE_NAMESPACE}/pingsources/{consumer}",
+        "time": moment.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": {},
+    }
+
+
+class Scheduler:
+    """Posts a ping CloudEvent to each scheduled function every `Schedule.every_seconds`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        schedules: Iterable[Schedule] = SCHEDULES,
+    ) -> None:
+        self._transport = transport
+        self._schedules = tuple(schedules)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.pings_sent = 0
+        self.pings_failed = 0
+
+    def tick(self, consumer: str) -> int:
+        """Post one ping to `consumer` now and return its HTTP status (599: no answer)."""
+        headers, body = to_binary_http(ping_cloud_event(consumer))
+        try:
+            status = self._transport.post(consumer, headers, body)
+        except Exception as error:  # noqa: BLE001 - a missed ping is retried at the next tick
+            logger.warning("ping to %s failed: %s", consumer, error)
+            status = NO_ANSWER_STATUS
+        with self._lock:
+            if 200 <= status < 300:
+                self.pings_sent += 1
+            else:
+                self.pings_failed += 1
+        if not 200 <= status < 300:
+            logger.warning("%s answered %d to its ping", consumer, status)
+        return status
+
+    def start(self) -> None:
+        """Start one daemon thread per schedule; the first ping goes out after one interval."""
+        if self._threads:
+            raise RuntimeError("the scheduler is already started")
+        self._stop.clear()
+        for schedule in self._schedules:
+            thread = threading.Thread(
+                target=self._run, args=(schedule,), name=f"ping-{schedule.consumer}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = _THREAD_JOIN_TIMEOUT_SECONDS) -> bool:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
+        self._threads = []
+        return stopped
+
+    def _run(self, schedule: Schedule) -> None:
+        # Next tick on a fixed grid, so a slow ping does not drift the schedule.
+        next_at = time.monotonic() + schedule.every_seconds
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.tick(schedule.consumer)
+            next_at += schedule.every_seconds
+            if next_at < time.monotonic():
+                # Skipped ticks are not made up: a ping says "run now", not "run n times".
+                next_at = time.monotonic() + schedule.every_seconds

@@ -1,0 +1,276 @@
+"""The event topology: the one declaration of event types, producers, consumers and queues.
+
+Everything that wires events together reads this module and nothing else: the local
+provisioning (`shared.provision`), the local deliverer (`shared.runner.deliverer`), and the
+generated `terraform/` and `knative/` manifests. A contract test compares them.
+
+The shape is deliberately plain data:
+
+- `EVENT_TYPES` names every CloudEvent type and the function that produces it.
+- `ROUTES` says which consuming function receives which types. Each route becomes one
+  EventBridge rule on the `paystream` bus, one SQS FIFO queue with content-based deduplication,
+  and one FIFO dead-letter queue that the queue redrives to after `max_receive_count` receives.
+- `SCHEDULES` lists the functions that run on a timer instead of on events (a Knative
+  `PingSource` in a cluster, the local `Scheduler` otherwise).
+
+Ordering: EventBridge's SQS target takes a *static* `MessageGroupId`, so every event of one
+route shares one message group and the queue is strictly ordered per consumer. That is correct
+but serial. Per-wallet ordering (one group per wallet, so that different wallets proceed in
+parallel) needs a producer-side group id, for instance an EventBridge Pipe or a small forwarder
+that copies the CloudEvent `subject` into `MessageGroupId`; it is future work.
+
+The module checks its own invariants at import (`_check_topology`), so a route naming an
+unknown event type fails the first test that imports it rather than silently dropping events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = [
+    "AUDIT_TABLE_NAME",
+    "BUS_NAME",
+    "CLOUDEVENT_SOURCE_PREFIX",
+    "CONSUMERS",
+    "EVENTBRIDGE_SOURCE_PREFIX",
+    "EVENTBRIDGE_TARGET_DLQ_NAME",
+    "EVENT_PRODUCERS",
+    "EVENT_TYPES",
+    "PING_EVENT_TYPE",
+    "RESOURCE_PREFIX",
+    "ROUTES",
+    "SCHEDULES",
+    "SNS_TOPICS",
+    "Route",
+    "Schedule",
+    "cloud_event_source",
+    "consumers_of",
+    "producer_of_cloud_event_source",
+    "producer_source",
+    "producers_of",
+    "route_for",
+]
+
+BUS_NAME = "paystream"
+RESOURCE_PREFIX = "paystream"
+
+# EventBridge `Source` of an entry: "paystream.<function>" (reverse-DNS style, as AWS expects).
+EVENTBRIDGE_SOURCE_PREFIX = f"{RESOURCE_PREFIX}."
+# CloudEvent `source` attribute of an event: "/paystream/<function>" (a URI reference).
+CLOUDEVENT_SOURCE_PREFIX = f"/{RESOURCE_PREFIX}/"
+
+# Every producer of every event type, in the order the saga reaches them. `payment.failed` has
+# two: `debit-wallet` fails a payment it cannot debit, `settle` voids one it cannot post.
+EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "user.signed_up": ("users",),
+        "funding_source.added": ("accounts",),
+        "topup.succeeded": ("wallets",),
+        "topup.declined": ("wallets",),
+        "payment.requested": ("payments",),
+        "payment.approved": ("score-fraud",),
+        "payment.held": ("score-fraud",),
+        "payment.declined": ("score-fraud",),
+        "payment.debited": ("debit-wallet",),
+        "payment.failed": ("debit-wallet", "settle"),
+        "payment.completed": ("settle",),
+    }
+)
+
+# CloudEvent type -> the function that first produces it. Kept as a plain str mapping because
+# most callers want "who emits this"; `EVENT_PRODUCERS` has the complete list.
+EVENT_TYPES: Mapping[str, str] = MappingProxyType(
+    {event_type: producers[0] for event_type, producers in EVENT_PRODUCERS.items()}
+)
+
+# The CloudEvent type of the ping that a Knative PingSource (or the local Scheduler) sends.
+PING_EVENT_TYPE = "dev.knative.sources.ping"
+
+# EventBridge's own dead-letter queue for targets it could not deliver to (a missing queue, a
+# denied policy). AWS accepts only a standard queue here, never a FIFO one.
+EVENTBRIDGE_TARGET_DLQ_NAME = f"{RESOURCE_PREFIX}-eventbridge-target-dlq"
+
+# Notification channel -> SNS topic name.
+SNS_TOPICS: Mapping[str, str] = MappingProxyType(
+    {"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"}
+)
+
+AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
+
+# Limits that AWS enforces on the names derived below; checked at import.
+_SQS_QUEUE_NAME_CHARS_MAX = 80
+_EVENTBRIDGE_RULE_NAME_CHARS_MAX = 64
+_EVENTBRIDGE_TARGET_ID_CHARS_MAX = 64
+# SQS accepts 1..1000 for maxReceiveCount and 0..43200 seconds for a visibility timeout.
+_MAX_RECEIVE_COUNT_LIMIT = 1000
+_VISIBILITY_TIMEOUT_SECONDS_LIMIT = 43_200
+
+
+@dataclass(frozen=True)
+class Route:
+    """One consuming function and the event types it receives.
+
+    Every derived name (queue, dead-letter queue, rule, target, message group) comes from the
+    consumer name, which is also the function folder, the Knative Service and the trigger name.
+    """
+
+    consumer: str
+    event_types: tuple[str, ...]
+    max_receive_count: int = 5
+    visibility_timeout_seconds: int = 30
+
+    @property
+    def queue_name(self) -> str:
+        return f"{RESOURCE_PREFIX}-{self.consumer}.fifo"
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{RESOURCE_PREFIX}-{self.consumer}-dlq.fifo"
+
+    @property
+    def rule_name(self) -> str:
+        return f"{RESOURCE_PREFIX}-{self.consumer}"
+
+    @property
+    def target_id(self) -> str:
+        return f"{RESOURCE_PREFIX}-{self.consumer}-queue"
+
+    @property
+    def message_group_id(self) -> str:
+        # Static per route: EventBridge cannot take the group from the event (see module doc).
+        return self.consumer
+
+    @property
+    def event_pattern(self) -> dict[str, list[str]]:
+        """The EventBridge event pattern of this route's rule: exactly its detail-types."""
+        return {"detail-type": sorted(self.event_types)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A function run on a timer: `every_seconds` locally, `cron` for a Knative PingSource.
+
+    Cron has a one-minute resolution, so the local interval may be shorter than the cluster's;
+    a scheduled function must be safe to run at any frequency.
+    """
+
+    consumer: str
+    every_seconds: int
+    cron: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("score-fraud", ("payment.requested",)),
+    Route("debit-wallet", ("payment.approved",)),
+    Route("settle", ("payment.debited",)),
+    Route(
+        "notify",
+        (
+            "payment.completed",
+            "payment.failed",
+            "payment.declined",
+            "payment.held",
+            "topup.succeeded",
+            "topup.declined",
+            "user.signed_up",
+        ),
+    ),
+    # The audit trail records every event, so it follows EVENT_TYPES rather than a copy of it.
+    Route("audit", tuple(EVENT_TYPES)),
+)
+
+SCHEDULES: tuple[Schedule, ...] = (Schedule("relay-outbox", 10, "* * * * *"),)
+
+CONSUMERS: tuple[str, ...] = tuple(route.consumer for route in ROUTES)
+
+_ROUTES_BY_CONSUMER: Mapping[str, Route] = MappingProxyType(
+    {route.consumer: route for route in ROUTES}
+)
+
+
+def producer_source(function: str) -> str:
+    """The EventBridge `Source` for events produced by `function`: ``"paystream.<function>"``."""
+    if not function:
+        raise ValueError("a producing function name is required")
+    return f"{EVENTBRIDGE_SOURCE_PREFIX}{function}"
+
+
+def cloud_event_source(function: str) -> str:
+    """The CloudEvent `source` attribute for events produced by `function`."""
+    if not function:
+        raise ValueError("a producing function name is required")
+    return f"{CLOUDEVENT_SOURCE_PREFIX}{function}"
+
+
+def producer_of_cloud_event_source(source: str) -> str:
+    """The producing function named by a CloudEvent `source` of the form "/paystream/<function>".
+
+    Raises ValueError for any other shape: an event from outside the platform has no producer.
+    """
+    if not isinstance(source, str) or not source.startswith(CLOUDEVENT_SOURCE_PREFIX):
+        raise ValueError(f"CloudEvent source {source!r} is not of the form '/paystream/<function>'")
+    function = source[len(CLOUDEVENT_SOURCE_PREFIX) :]
+    if not function or "/" in function:
+        raise ValueError(f"CloudEvent source {source!r} is not of the form '/paystream/<function>'")
+    return function
+
+
+def route_for(consumer: str) -> Route:
+    """The route of a consuming function; KeyError names the known consumers if there is none."""
+    try:
+        return _ROUTES_BY_CONSUMER[consumer]
+    except KeyError:
+        raise KeyError(
+            f"no route for consumer {consumer!r}; known: {', '.join(CONSUMERS)}"
+        ) from None
+
+
+def consumers_of(event_type: str) -> tuple[str, ...]:
+    """The consuming functions that receive `event_type`, in `ROUTES` order."""
+    return tuple(route.consumer for route in ROUTES if event_type in route.event_types)
+
+
+def producers_of(event_type: str) -> tuple[str, ...]:
+    """Every function that produces `event_type`."""
+    return EVENT_PRODUCERS[event_type]
+
+
+def _check_topology() -> None:
+    """Raise if the declaration contradicts itself or an AWS naming limit."""
+    problems: list[str] = []
+    if len(_ROUTES_BY_CONSUMER) != len(ROUTES):
+        problems.append("two routes share a consumer name")
+    for route in ROUTES:
+        unknown = sorted(set(route.event_types) - set(EVENT_TYPES))
+        if unknown:
+            problems.append(f"route {route.consumer} names unknown event types {unknown}")
+        if not route.event_types:
+            problems.append(f"route {route.consumer} receives no event type")
+        if len(set(route.event_types)) != len(route.event_types):
+            problems.append(f"route {route.consumer} lists an event type twice")
+        if not 1 <= route.max_receive_count <= _MAX_RECEIVE_COUNT_LIMIT:
+            problems.append(f"route {route.consumer} max_receive_count out of range")
+        if not 0 <= route.visibility_timeout_seconds <= _VISIBILITY_TIMEOUT_SECONDS_LIMIT:
+            problems.append(f"route {route.consumer} visibility timeout out of range")
+        for name in (route.queue_name, route.dlq_name):
+            if len(name) > _SQS_QUEUE_NAME_CHARS_MAX:
+                problems.append(f"queue name {name} is longer than {_SQS_QUEUE_NAME_CHARS_MAX}")
+        if len(route.rule_name) > _EVENTBRIDGE_RULE_NAME_CHARS_MAX:
+            problems.append(f"rule name {route.rule_name} is too long")
+        if len(route.target_id) > _EVENTBRIDGE_TARGET_ID_CHARS_MAX:
+            problems.append(f"target id {route.target_id} is too long")
+    for event_type, producers in EVENT_PRODUCERS.items():
+        if not producers:
+            problems.append(f"event type {event_type} has no producer")
+    for schedule in SCHEDULES:
+        if schedule.every_seconds < 1:
+            problems.append(f"schedule {schedule.consumer} must run at most once a second")
+        if schedule.consumer in _ROUTES_BY_CONSUMER:
+            problems.append(f"{schedule.consumer} is both scheduled and routed")
+    if problems:
+        raise RuntimeError("inconsistent topology: " + "; ".join(problems))
+
+
+_check_topology()

@@ -1,0 +1,290 @@
+"""The hash-chained audit record against DynamoDB on a real moto server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared import topology
+from shared.adapters.audit_chain import (
+    GENESIS_HASH,
+    AuditChain,
+    audit_table_definition,
+    canonical_json,
+    chain_hash,
+)
+from shared.adapters.aws import aws_client
+
+pytestmark = pytest.mark.integration
+
+TABLE = topology.AUDIT_TABLE_NAME
+CHAIN_LENGTH = 50
+WRITER_THREADS = 4
+EVENTS_PER_WRITER = 5
+
+
+@pytest.fixture
+def dynamodb(fresh_moto: str) -> Any:
+    client = aws_client("dynamodb", endpoint_url=fresh_moto)
+    client.create_table(**audit_table_definition(TABLE))
+    return client
+
+
+@pytest.fixture
+def chain(dynamodb: Any) -> AuditChain:
+    return AuditChain(dynamodb, TABLE)
+
+
+def cloud_event(number: int = 0) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "payment.completed",
+        "source": "/paystream/settle",
+        "subject": f"pay_{number:04d}",
+        "time": "2026-03-01T12:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {
+            "payment_id": f"pay_{number:04d}",
+            "amount_minor": 100 + number,
+            "currency": "EUR",
+        },
+    }
+
+
+def test_moto_cancels_a_transaction_whose_condition_fails_and_says_which(dynamodb: Any) -> None:
+    # The chain relies on this: conditional TransactWriteItems with per-item cancellation reasons.
+    key = {"pk": {"S": "probe"}, "sk": {"N": "0"}}
+    dynamodb.put_item(TableName=TABLE, Item=key)
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "other"}, "sk": {"N": "0"}}}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": key,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ConditionalCheckFailed"]
+    # AND nothing of the cancelled transaction was written
+    assert "Item" not in dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": "other"}, "sk": {"N": "0"}}
+    )
+
+
+def test_the_first_record_links_to_the_genesis_hash(chain: AuditChain) -> None:
+    event = cloud_event()
+
+    record = chain.append(event)
+
+    assert record.seq == 1
+    assert record.prev_hash == GENESIS_HASH
+    assert record.event_json == canonical_json(event)
+    assert record.hash == chain_hash(GENESIS_HASH, canonical_json(event))
+    assert (record.event_id, record.event_type, record.subject) == (
+        event["id"],
+        event["type"],
+        "pay_0000",
+    )
+    assert chain.head() == (1, record.hash)
+
+
+def test_a_redelivered_event_is_appended_only_once(chain: AuditChain) -> None:
+    event = cloud_event()
+    first = chain.append(event)
+    chain.append(cloud_event(1))
+
+    again = chain.append(dict(event))
+
+    assert again == first
+    assert chain.head()[0] == 2
+    assert [r.event_id for r in chain.records(limit=10)].count(event["id"]) == 1
+
+
+def test_fifty_appends_verify_and_page_in_order(chain: AuditChain) -> None:
+    events = [cloud_event(n) for n in range(CHAIN_LENGTH)]
+
+    for event in events:
+        chain.append(event)
+
+    assert chain.verify().ok
+    assert chain.verify().length == CHAIN_LENGTH
+    page = chain.records(limit=20, after_seq=20)
+    assert [r.seq for r in page] == list(range(21, 41))
+    assert [r.event_id for r in page] == [e["id"] for e in events[20:40]]
+
+
+def _set_attribute(dynamodb: Any, seq: int, name: str, value: str) -> None:
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "record"}, "sk": {"N": str(seq)}},
+        UpdateExpression="SET #name = :value",
+        ExpressionAttributeNames={"#name": name},
+        ExpressionAttributeValues={":value": {"S": value}},
+    )
+
+
+def test_verify_finds_a_record_whose_event_was_changed(chain: AuditChain, dynamodb: Any) -> None:
+    # GIVEN a chain of ten records, and record 4's amount changed in place
+    for n in range(10):
+        chain.append(cloud_event(n))
+    tampered = chain.record(4)
+    _set_attribute(
+        dynamodb,
+        4,
+        "event",
+        tampered.event_json.replace('"amount_minor":103', '"amount_minor":9999'),
+    )
+
+    # WHEN the chain is verified
+    verification = chain.verify()
+
+    # THEN it is broken at record 4
+    assert (verification.ok, verification.length, verification.first_broken_seq) == (False, 10, 4)
+
+
+def test_verify_finds_a_change_even_when_the_forger_rehashed_the_record(
+    chain: AuditChain, dynamodb: Any
+) -> None:
+    for n in range(10):
+        chain.append(cloud_event(n))
+    tampered = chain.record(6)
+    forged_json = tampered.event_json.replace('"amount_minor":105', '"amount_minor":1')
+    _set_attribute(dynamodb, 6, "event", forged_json)
+    _set_attribute(dynamodb, 6, "hash", chain_hash(tampered.prev_hash, forged_json))
+
+    verification = chain.verify()
+
+    # The forged record is consistent in itself; the next one no longer links to it.
+    assert (verification.ok, verification.first_broken_seq) == (False, 7)
+
+
+def test_verify_finds_a_removed_record(chain: AuditChain, dynamodb: Any) -> None:
+    for n in range(5):
+        chain.append(cloud_event(n))
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "record"}, "sk": {"N": "3"}})
+
+    assert chain.verify().first_broken_seq == 3
+
+
+def test_verify_finds_a_truncated_chain(chain: AuditChain, dynamodb: Any) -> None:
+    for n in range(5):
+        chain.append(cloud_event(n))
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "record"}, "sk": {"N": "5"}})
+
+    assert chain.verify().first_broken_seq == 5
+
+
+def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
+    chain: AuditChain, dynamodb: Any
+) -> None:
+    for n in range(3):
+        chain.append(cloud_event(n))
+    _set_attribute(dynamodb, 2, "event_type", "payment.refunded")
+
+    assert chain.verify().first_broken_seq == 2
+
+
+class _InterleavingClient:
+    """The real DynamoDB client, except that `before_first_transaction` runs just before the
+    first TransactWriteItems: another writer slips in between the head read and the write."""
+
+    def __init__(self, client: Any, before_first_transaction: Callable[[], Any]) -> None:
+        self._client = client
+        self._hook: Callable[[], Any] | None = before_first_transaction
+        self.exceptions = client.exceptions
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        if self._hook is not None:
+            hook, self._hook = self._hook, None
+            hook()
+        return self._client.transact_write_items(**kwargs)
+
+
+def in_another_process(chain: AuditChain) -> AuditChain:
+    # Appends in one process share a lock; a writer in another process does not.
+    chain._append_lock = threading.Lock()
+    return chain
+
+
+def test_a_writer_that_lost_the_race_for_the_head_appends_after_the_winner(dynamodb: Any) -> None:
+    # GIVEN a chain of one, and another process that appends between our read and our write
+    AuditChain(dynamodb, TABLE).append(cloud_event(0))
+    winner_event, our_event = cloud_event(1), cloud_event(2)
+    other = in_another_process(AuditChain(dynamodb, TABLE))
+    client = _InterleavingClient(dynamodb, lambda: other.append(winner_event))
+
+    # WHEN we append
+    record = AuditChain(client, TABLE).append(our_event)
+
+    # THEN our first transaction was refused and the retry went after the winner
+    assert client.transactions == 2
+    assert record.seq == 3
+    assert [r.event_id for r in other.records(limit=10)][1:] == [
+        winner_event["id"],
+        our_event["id"],
+    ]
+    assert other.verify().ok
+
+
+def test_a_writer_racing_another_for_the_same_event_returns_the_winners_record(
+    dynamodb: Any,
+) -> None:
+    event = cloud_event()
+    other = in_another_process(AuditChain(dynamodb, TABLE))
+    client = _InterleavingClient(dynamodb, lambda: other.append(event))
+
+    record = AuditChain(client, TABLE).append(event)
+
+    assert client.transactions == 1
+    assert record == other.record(1)
+    assert other.head()[0] == 1
+
+
+def test_an_empty_chain_verifies(chain: AuditChain) -> None:
+    assert chain.verify() == chain.verify().__class__(ok=True, length=0, first_broken_seq=None)
+
+
+def test_concurrent_writers_each_append_once_into_one_sound_chain(dynamodb: Any) -> None:
+    # GIVEN several writers, each with its own events, appending at the same time
+    events = [
+        [cloud_event(w * 100 + n) for n in range(EVENTS_PER_WRITER)] for w in range(WRITER_THREADS)
+    ]
+    errors: list[BaseException] = []
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        chain = AuditChain(dynamodb, TABLE)
+        try:
+            for event in batch:
+                chain.append(event)
+                chain.append(event)  # a redelivery right behind it
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # THEN every event is in the chain exactly once and the chain verifies
+    assert errors == []
+    chain = AuditChain(dynamodb, TABLE)
+    verification = chain.verify()
+    assert verification.ok, verification
+    ids = [r.event_id for r in chain.records(limit=1000)]
+    assert sorted(ids) == sorted(e["id"] for batch in events for e in batch)

@@ -1,0 +1,599 @@
+"""The event path against a real moto server: provisioning, publishing, routing, delivery.
+
+Each test starts from an empty moto (the `fresh_moto` fixture resets it) and provisions the
+topology of `shared.topology`. The functions are real functions-framework CloudEvent apps
+(`fixtures/recording_function.py`), reached through their WSGI app or over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from werkzeug.serving import make_server
+
+from shared import topology
+from shared.adapters.aws import (
+    PUT_EVENTS_ENTRIES_MAX,
+    EventPublisher,
+    MalformedEnvelope,
+    Notifier,
+    aws_client,
+    cloud_event_from_envelope,
+)
+from shared.provision import ProvisionedTopology, provision
+from shared.runner.deliverer import (
+    DLQ_CONSUMER_ATTRIBUTE,
+    DLQ_REASON_ATTRIBUTE,
+    DLQ_STATUS_ATTRIBUTE,
+    Deliverer,
+    HttpTransport,
+    Scheduler,
+    WsgiTransport,
+    to_binary_http,
+)
+
+pytestmark = pytest.mark.integration
+
+FUNCTION_SOURCE = Path(__file__).parent / "fixtures" / "recording_function.py"
+FUNCTION_MODULE = FUNCTION_SOURCE.stem
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+# Bounds of the polling loops below.
+DRAIN_RECEIVES_MAX = 20
+THREAD_WAIT_SECONDS_MAX = 15
+_POLL_INTERVAL_SECONDS = 0.05
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def provisioned(fresh_moto: str) -> ProvisionedTopology:
+    return provision(endpoint_url=fresh_moto)
+
+
+@pytest.fixture
+def sqs(fresh_moto: str) -> Any:
+    return aws_client("sqs", endpoint_url=fresh_moto)
+
+
+@pytest.fixture
+def publisher(fresh_moto: str) -> EventPublisher:
+    return EventPublisher(aws_client("events", endpoint_url=fresh_moto), topology.BUS_NAME)
+
+
+def load_function(target: str) -> tuple[Any, Any]:
+    """The functions-framework app of `target` and the module instance it runs."""
+    app = functions_framework.create_app(target, str(FUNCTION_SOURCE), "cloudevent")
+    # create_app loads a fresh module each time and registers it under the file's stem.
+    return app, sys.modules[FUNCTION_MODULE]
+
+
+def cloud_event(event_type: str = "payment.requested", **overrides: Any) -> dict[str, Any]:
+    producer = topology.EVENT_TYPES[event_type]
+    event = {
+        "specversion": "1.0",
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": event_type,
+        "source": topology.cloud_event_source(producer),
+        "subject": "pay_0001",
+        "time": "2026-03-01T12:00:00Z",
+        "datacontenttype": "application/json",
+        "correlationid": "req_0001",
+        "data": {"payment_id": "pay_0001", "amount_minor": 1999, "currency": "USD"},
+    }
+    event.update(overrides)
+    return event
+
+
+def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every message of a queue (FIFO groups unlock only after deletes)."""
+    messages: list[dict[str, Any]] = []
+    for _ in range(DRAIN_RECEIVES_MAX):
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    raise AssertionError(f"{queue_url} still had messages after {DRAIN_RECEIVES_MAX} receives")
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + THREAD_WAIT_SECONDS_MAX
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(_POLL_INTERVAL_SECONDS)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+@pytest.fixture
+def http_function() -> Iterator[tuple[str, Any]]:
+    """The `record` function served over HTTP by a werkzeug server thread: (URL, module)."""
+    app, module = load_function("record")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", module
+    finally:
+        server.shutdown()
+        thread.join(THREAD_WAIT_SECONDS_MAX)
+
+
+# -- provisioning -----------------------------------------------------------------------------
+
+
+def test_provisioning_creates_the_whole_topology_and_is_idempotent(fresh_moto: str) -> None:
+    # GIVEN an empty endpoint
+    sqs = aws_client("sqs", endpoint_url=fresh_moto)
+    events = aws_client("events", endpoint_url=fresh_moto)
+
+    # WHEN the topology is provisioned twice
+    first = provision(endpoint_url=fresh_moto)
+    second = provision(endpoint_url=fresh_moto)
+
+    # THEN the second run found and kept what the first one made
+    assert first == second
+    queue_urls = sqs.list_queues(QueueNamePrefix=topology.RESOURCE_PREFIX)["QueueUrls"]
+    assert len(queue_urls) == 2 * len(topology.ROUTES) + 1
+
+    target_dlq = sqs.get_queue_attributes(QueueUrl=first.target_dlq_url, AttributeNames=["All"])
+    assert "FifoQueue" not in target_dlq["Attributes"]  # EventBridge wants a standard queue
+
+    for route in topology.ROUTES:
+        queue = first.queue(route.consumer)
+        attributes = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        assert attributes["FifoQueue"] == "true"
+        assert attributes["ContentBasedDeduplication"] == "true"
+        assert attributes["VisibilityTimeout"] == str(route.visibility_timeout_seconds)
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == queue.dlq_arn
+        assert int(redrive["maxReceiveCount"]) == route.max_receive_count
+        policy = json.loads(attributes["Policy"])
+        (statement,) = policy["Statement"]
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [queue.rule_arn]
+
+        dlq = sqs.get_queue_attributes(QueueUrl=queue.dlq_url, AttributeNames=["All"])["Attributes"]
+        assert dlq["FifoQueue"] == "true"
+        assert queue.dlq_url.endswith(route.dlq_name)
+
+        rule = events.describe_rule(Name=route.rule_name, EventBusName=topology.BUS_NAME)
+        assert rule["State"] == "ENABLED"
+        assert json.loads(rule["EventPattern"]) == {"detail-type": sorted(route.event_types)}
+
+        (target,) = events.list_targets_by_rule(
+            Rule=route.rule_name, EventBusName=topology.BUS_NAME
+        )["Targets"]
+        assert target["Id"] == route.target_id
+        assert target["Arn"] == queue.queue_arn
+        assert target["SqsParameters"] == {"MessageGroupId": route.consumer}
+        assert target["DeadLetterConfig"] == {"Arn": first.target_dlq_arn}
+
+    topics = aws_client("sns", endpoint_url=fresh_moto).list_topics()["Topics"]
+    assert sorted(t["TopicArn"] for t in topics) == sorted(first.topic_arns.values())
+    table = aws_client("dynamodb", endpoint_url=fresh_moto).describe_table(
+        TableName=topology.AUDIT_TABLE_NAME
+    )["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_provision_command_line_prints_a_summary(fresh_moto: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "shared.provision", "--endpoint-url", fresh_moto],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "paystream-score-fraud.fifo" in completed.stdout
+    assert topology.AUDIT_TABLE_NAME in completed.stdout
+
+
+# -- publishing and routing -------------------------------------------------------------------
+
+
+def test_a_payment_request_reaches_exactly_score_fraud_and_audit(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN a payment.requested CloudEvent
+    event = cloud_event("payment.requested")
+
+    # WHEN it is published
+    result = publisher.publish([event])
+
+    # THEN it is in the queues of its consumers, as the CloudEvent inside an EventBridge envelope
+    assert result.published_ids == (event["id"],) and result.all_published
+    for consumer in ("score-fraud", "audit"):
+        (message,) = drain(sqs, provisioned.queue_url(consumer))
+        envelope = json.loads(message["Body"])
+        assert envelope["source"] == "paystream.payments"
+        assert envelope["detail-type"] == "payment.requested"
+        assert cloud_event_from_envelope(message["Body"]) == event
+        assert message["Attributes"]["MessageGroupId"] == consumer
+    # AND in no other queue
+    for consumer in ("debit-wallet", "settle", "notify"):
+        assert drain(sqs, provisioned.queue_url(consumer)) == []
+
+
+def test_every_event_type_reaches_exactly_the_consumers_the_topology_names(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN one event of every type: more than one PutEvents call's worth
+    events = [cloud_event(event_type) for event_type in topology.EVENT_TYPES]
+    assert len(events) > PUT_EVENTS_ENTRIES_MAX
+
+    # WHEN they are published together
+    result = publisher.publish(events)
+
+    # THEN each queue holds exactly the types routed to it, in publishing order
+    assert result.published_ids == tuple(e["id"] for e in events)
+    for route in topology.ROUTES:
+        received = [
+            cloud_event_from_envelope(m["Body"])["type"]
+            for m in drain(sqs, provisioned.queue_url(route.consumer))
+        ]
+        expected = [e["type"] for e in events if route.consumer in topology.consumers_of(e["type"])]
+        assert received == expected, route.consumer
+
+
+def test_publishing_to_a_missing_bus_reports_every_event_as_failed(fresh_moto: str) -> None:
+    # GIVEN no bus at all (nothing provisioned)
+    publisher = EventPublisher(aws_client("events", endpoint_url=fresh_moto), "no-such-bus")
+    events = [cloud_event() for _ in range(3)]
+
+    # WHEN events are published
+    result = publisher.publish(events)
+
+    # THEN none is claimed as published, and each says why
+    assert result.published_ids == ()
+    assert result.failed_ids == tuple(e["id"] for e in events)
+    assert set(result.failed.values()) == {"ResourceNotFoundException"}
+    assert all(failure.error_message for failure in result.failures)
+
+
+class _PartlyRejectingEvents:
+    """A PutEvents stand-in that rejects every second entry, as EventBridge may do."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(len(Entries))
+        results = [
+            {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}
+            if index % 2
+            else {"EventId": str(uuid.uuid4())}
+            for index, _ in enumerate(Entries)
+        ]
+        return {"FailedEntryCount": len(Entries) // 2, "Entries": results}
+
+
+def test_entries_that_eventbridge_rejects_are_never_claimed_as_published() -> None:
+    client = _PartlyRejectingEvents()
+    events = [cloud_event() for _ in range(12)]
+
+    result = EventPublisher(client, topology.BUS_NAME).publish(events)
+
+    assert client.calls == [PUT_EVENTS_ENTRIES_MAX, 2]
+    assert result.published_ids == tuple(e["id"] for e in events[0::2])
+    assert result.failed_ids == tuple(e["id"] for e in events[1::2])
+    assert {f.error_code for f in result.failures} == {"ThrottlingException"}
+
+
+def test_an_event_of_an_unknown_type_is_refused_before_anything_is_sent() -> None:
+    client = _PartlyRejectingEvents()
+    with pytest.raises(ValueError, match="not in the topology"):
+        EventPublisher(client, topology.BUS_NAME).publish(
+            [cloud_event(), {**cloud_event(), "type": "x.y"}]
+        )
+    assert client.calls == []
+
+
+def test_notifier_publishes_to_the_channel_topic(
+    provisioned: ProvisionedTopology, fresh_moto: str
+) -> None:
+    sns = aws_client("sns", endpoint_url=fresh_moto)
+    notifier = Notifier(sns)
+
+    message_id = notifier.publish(
+        "email", "Payment\nreceived", "You received $19.99", attributes={"user_id": "usr_1"}
+    )
+
+    assert message_id
+    assert notifier.topic_arn("email") == provisioned.topic_arns["email"]
+    with pytest.raises(ValueError):
+        notifier.publish("pigeon", "s", "m")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe",
+        "not json",
+        "[1, 2]",
+        json.dumps({"detail": {}}),
+        json.dumps(
+            {"detail-type": "payment.requested", "source": "paystream.payments", "detail": "x"}
+        ),
+        json.dumps({"detail-type": "payment.requested", "source": "p", "detail": {"id": "1"}}),
+        json.dumps(
+            {
+                "detail-type": "payment.approved",
+                "source": "paystream.payments",
+                "detail": {k: v for k, v in cloud_event().items()},
+            }
+        ),
+    ],
+)
+def test_anything_but_an_eventbridge_envelope_is_malformed(body: str | bytes) -> None:
+    with pytest.raises(MalformedEnvelope):
+        cloud_event_from_envelope(body)
+
+
+def test_binary_mode_carries_every_attribute_as_a_header() -> None:
+    event = cloud_event()
+
+    headers, body = to_binary_http(event)
+
+    assert headers["ce-id"] == event["id"]
+    assert headers["ce-type"] == "payment.requested"
+    assert headers["ce-source"] == "/paystream/payments"
+    assert headers["ce-specversion"] == "1.0"
+    assert headers["ce-subject"] == "pay_0001"
+    assert headers["ce-time"] == "2026-03-01T12:00:00Z"
+    assert headers["ce-correlationid"] == "req_0001"
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == event["data"]
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+def test_the_deliverer_posts_the_event_in_binary_mode_to_the_function_and_deletes_it(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN score-fraud's real functions-framework app and a published payment request
+    app, function = load_function("record")
+    deliverer = Deliverer(
+        sqs, provisioned, WsgiTransport({"score-fraud": app}), consumers=["score-fraud"]
+    )
+    event = cloud_event()
+    publisher.publish([event])
+
+    # WHEN the deliverer runs once
+    stats = deliverer.run_once("score-fraud")
+
+    # THEN the function got the CloudEvent, attributes and data intact, and the queue is empty
+    assert (stats.received, stats.delivered, stats.retried, stats.dead_lettered) == (1, 1, 0, 0)
+    ((attributes, data),) = function.RECEIVED
+    assert {
+        k: attributes[k] for k in ("id", "type", "source", "subject", "time", "correlationid")
+    } == {k: event[k] for k in ("id", "type", "source", "subject", "time", "correlationid")}
+    assert data == event["data"]
+    assert queue_depth(sqs, provisioned.queue_url("score-fraud")) == 0
+    assert queue_depth(sqs, provisioned.dlq_url("score-fraud")) == 0
+    assert deliverer.stats("score-fraud").delivered == 1
+
+
+def test_the_deliverer_threads_deliver_over_http(
+    provisioned: ProvisionedTopology,
+    publisher: EventPublisher,
+    sqs: Any,
+    http_function: tuple[str, Any],
+) -> None:
+    # GIVEN the function served over HTTP and running deliverer threads for two queues
+    url, function = http_function
+    transport = HttpTransport({"score-fraud": url, "audit": url})
+    deliverer = Deliverer(
+        sqs, provisioned, transport, consumers=["score-fraud", "audit"], wait_seconds=1
+    )
+    deliverer.start()
+    try:
+        # WHEN an event for both is published
+        event = cloud_event()
+        publisher.publish([event])
+
+        # THEN both deliveries arrive and both queues empty
+        wait_until(lambda: len(function.RECEIVED) == 2, "both consumers got the event")
+        wait_until(lambda: deliverer.stats().delivered == 2, "both deliveries are counted")
+    finally:
+        assert deliverer.stop(timeout=THREAD_WAIT_SECONDS_MAX)
+        transport.close()
+    assert {attributes["id"] for attributes, _ in function.RECEIVED} == {event["id"]}
+    assert queue_depth(sqs, provisioned.queue_url("score-fraud")) == 0
+    assert queue_depth(sqs, provisioned.queue_url("audit")) == 0
+
+
+def test_a_failing_function_gets_the_event_again_until_sqs_dead_letters_it(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN a function that always raises, and no backoff so redelivery is immediate
+    app, _ = load_function("fail")
+    deliverer = Deliverer(
+        sqs, provisioned, WsgiTransport({"score-fraud": app}), retry_backoff_base_seconds=0
+    )
+    event = cloud_event()
+    publisher.publish([event])
+    max_receive_count = topology.route_for("score-fraud").max_receive_count
+
+    # WHEN the deliverer tries max_receive_count times, then receives once more
+    for attempt in range(1, max_receive_count + 1):
+        stats = deliverer.run_once("score-fraud")
+        assert (stats.received, stats.retried) == (1, 1), attempt
+    last = deliverer.run_once("score-fraud")
+
+    # THEN SQS's redrive policy has moved the message to the dead-letter queue
+    assert last.received == 0
+    assert deliverer.stats("score-fraud").retried == max_receive_count
+    assert queue_depth(sqs, provisioned.queue_url("score-fraud")) == 0
+    (dead,) = drain(sqs, provisioned.dlq_url("score-fraud"))
+    assert cloud_event_from_envelope(dead["Body"])["id"] == event["id"]
+
+
+def test_a_function_answering_4xx_sends_the_event_to_the_dead_letter_queue_at_once(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    app, _ = load_function("reject")
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"score-fraud": app}))
+    event = cloud_event()
+    publisher.publish([event])
+
+    stats = deliverer.run_once("score-fraud")
+
+    assert (stats.delivered, stats.dead_lettered, stats.retried) == (0, 1, 0)
+    assert queue_depth(sqs, provisioned.queue_url("score-fraud")) == 0
+    (dead,) = drain(sqs, provisioned.dlq_url("score-fraud"))
+    assert cloud_event_from_envelope(dead["Body"])["id"] == event["id"]
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert attributes[DLQ_STATUS_ATTRIBUTE] == "422"
+    assert attributes[DLQ_CONSUMER_ATTRIBUTE] == "score-fraud"
+    assert "422" in attributes[DLQ_REASON_ATTRIBUTE]
+    assert event["id"] in attributes[DLQ_REASON_ATTRIBUTE]
+
+
+def test_a_body_that_is_not_an_eventbridge_envelope_is_dead_lettered_without_calling_the_function(
+    provisioned: ProvisionedTopology, sqs: Any
+) -> None:
+    # GIVEN a message that no rule wrote
+    app, function = load_function("record")
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"settle": app}))
+    sqs.send_message(
+        QueueUrl=provisioned.queue_url("settle"), MessageBody="hello", MessageGroupId="settle"
+    )
+
+    # WHEN it is delivered
+    stats = deliverer.run_once("settle")
+
+    # THEN it is in the dead-letter queue with the reason, and the function never saw it
+    assert stats.dead_lettered == 1
+    assert function.RECEIVED == []
+    (dead,) = drain(sqs, provisioned.dlq_url("settle"))
+    assert dead["Body"] == "hello"
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert attributes[DLQ_REASON_ATTRIBUTE].startswith("malformed envelope: body is not JSON")
+    assert attributes[DLQ_STATUS_ATTRIBUTE] == "none"
+    assert queue_depth(sqs, provisioned.queue_url("settle")) == 0
+
+
+def test_a_failing_event_holds_back_the_events_behind_it_so_order_is_kept(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN three events, and a function that fails on the first for now
+    app, function = load_function("record")
+    deliverer = Deliverer(
+        sqs, provisioned, WsgiTransport({"debit-wallet": app}), retry_backoff_base_seconds=0
+    )
+    events = [cloud_event("payment.approved") for _ in range(3)]
+    publisher.publish(events)
+    function.FAIL_IDS.add(events[0]["id"])
+
+    # WHEN it fails once
+    first = deliverer.run_once("debit-wallet")
+
+    # THEN nothing behind it was delivered; the rest of the batch went back to the queue
+    assert (first.received, first.retried, first.delivered, first.released) == (3, 1, 0, 2)
+    assert function.RECEIVED == []
+
+    # WHEN the function recovers
+    function.FAIL_IDS.clear()
+    for _ in range(DRAIN_RECEIVES_MAX):
+        if deliverer.stats("debit-wallet").delivered == len(events):
+            break
+        deliverer.run_once("debit-wallet")
+
+    # THEN all three arrive, in their original order, and only once each
+    assert [attributes["id"] for attributes, _ in function.RECEIVED] == [e["id"] for e in events]
+    assert queue_depth(sqs, provisioned.queue_url("debit-wallet")) == 0
+
+
+def test_a_deliverer_thread_retries_after_the_backoff_and_keeps_the_order(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN a running deliverer, and settle's function failing on the first of two events
+    app, function = load_function("record")
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"settle": app}), consumers=["settle"])
+    events = [cloud_event("payment.debited") for _ in range(2)]
+    function.FAIL_IDS.add(events[0]["id"])
+    deliverer.start()
+    try:
+        publisher.publish(events)
+        wait_until(lambda: deliverer.stats().retried >= 1, "the first delivery failed")
+
+        # WHEN the function recovers
+        function.FAIL_IDS.clear()
+
+        # THEN after the backoff both arrive, in order
+        wait_until(lambda: deliverer.stats().delivered == 2, "both events are delivered")
+    finally:
+        assert deliverer.stop(timeout=THREAD_WAIT_SECONDS_MAX)
+    assert [attributes["id"] for attributes, _ in function.RECEIVED] == [e["id"] for e in events]
+    assert queue_depth(sqs, provisioned.queue_url("settle")) == 0
+
+
+def test_deliverer_threads_survive_an_unreachable_endpoint() -> None:
+    # GIVEN an SQS client for an endpoint where nothing listens
+    dead_sqs = aws_client("sqs", endpoint_url="http://127.0.0.1:9")
+    queues = {
+        "notify": (
+            "http://127.0.0.1:9/000000000000/q.fifo",
+            "http://127.0.0.1:9/000000000000/d.fifo",
+        )
+    }
+    deliverer = Deliverer(dead_sqs, queues, WsgiTransport({}), wait_seconds=0)
+
+    # WHEN it runs
+    deliverer.start()
+    try:
+        wait_until(lambda: deliverer.stats().endpoint_errors >= 1, "an endpoint error is counted")
+        # THEN the thread is still alive, backing off
+        assert all(t.is_alive() for t in deliverer._threads)
+    finally:
+        assert deliverer.stop(timeout=THREAD_WAIT_SECONDS_MAX)
+
+
+def test_the_scheduler_pings_the_scheduled_function() -> None:
+    app, function = load_function("record")
+    scheduler = Scheduler(WsgiTransport({"relay-outbox": app}))
+
+    status = scheduler.tick("relay-outbox")
+
+    assert status == 200
+    ((attributes, _),) = function.RECEIVED
+    assert attributes["type"] == topology.PING_EVENT_TYPE
+    assert attributes["source"] == "/apis/v1/namespaces/paystream/pingsources/relay-outbox"
