@@ -1,0 +1,1 @@
+"""Deployment tests: the image, the Knative manifests and the Terraform, checked offline."""
