@@ -1,0 +1,44 @@
+# The README's two commands: `make up` runs the platform, `make test` passes the tests.
+# Both set up the virtual environment first, so they work on a fresh machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: up up-services test test-unit test-e2e bench schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## make up: the embedded default (SQLite, in-process cache and AWS endpoint) on :8080
+up: $(STAMP)
+	$(BIN)/paystream up
+
+## make up-services: PostgreSQL, Redis, a moto server on :4566, one process per function
+up-services: $(STAMP)
+	$(BIN)/paystream up --services
+
+## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running)
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+## make bench: the end-to-end benchmark against both local ways to run
+bench: $(STAMP)
+	$(BIN)/python bench/e2e_payments.py
+
+## make schemas: regenerate schemas/json and docs/openapi.json from the models
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+clean:
+	rm -rf var .pytest_cache .hypothesis

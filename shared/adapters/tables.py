@@ -1,0 +1,262 @@
+"""The relational schema, as SQLAlchemy Core tables.
+
+One metadata serves PostgreSQL (through pg8000) and SQLite. Migrations under
+`shared/migrations/` create exactly these tables; a test compares the two so that neither
+drifts. Amounts are BIGINT minor units everywhere; ids are text (UUIDs or caller-chosen ids).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import sqlalchemy as sa
+
+__all__ = [
+    "metadata",
+    "users",
+    "refresh_tokens",
+    "card_vault",
+    "funding_sources",
+    "accounts",
+    "transfers",
+    "payments",
+    "topups",
+    "events",
+    "outbox",
+    "processed_events",
+    "idempotency_keys",
+    "transactions",
+    "notifications",
+]
+
+# Constraint names are fixed so that migrations and reflection agree on every database.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+
+class Timestamp(sa.TypeDecorator):
+    """A UTC instant. PostgreSQL keeps the zone; SQLite keeps naive UTC text, made aware on read."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("full_name", sa.String(200), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="user"),
+    sa.Column("kyc_status", sa.String(16), nullable=False, server_default="unverified"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+# Refresh tokens are stored as SHA-256 digests; `family_id` ties every rotation of one login
+# together so that the reuse of a spent token can revoke the whole family.
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("family_id", sa.String(40), nullable=False, index=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("issued_at", Timestamp(), nullable=False),
+    sa.Column("expires_at", Timestamp(), nullable=False),
+    sa.Column("spent_at", Timestamp(), nullable=True),
+    sa.Column("revoked_at", Timestamp(), nullable=True),
+)
+
+# The sandbox card gateway's vault: a token stands for a card. The number itself is never
+# stored; the sandbox keeps only the behaviour its test number asked for.
+card_vault = sa.Table(
+    "card_vault",
+    metadata,
+    sa.Column("token", sa.String(40), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("behaviour", sa.String(32), nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+funding_sources = sa.Table(
+    "funding_sources",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("brand", sa.String(32), nullable=True),
+    sa.Column("last4", sa.String(4), nullable=False),
+    sa.Column("exp_month", sa.Integer, nullable=True),
+    sa.Column("exp_year", sa.Integer, nullable=True),
+    sa.Column("gateway_token", sa.String(40), nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+# Ledger accounts, TigerBeetle's shape: four running totals, never summed from entries.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("flags", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("user_id", sa.String(40), nullable=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("debits_pending", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("debits_posted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("credits_pending", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("credits_posted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.UniqueConstraint("user_id", "currency", "kind"),
+)
+
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("debit_account_id", sa.String(80), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("credit_account_id", sa.String(80), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("flags", sa.Integer, nullable=False),
+    sa.Column("pending_id", sa.String(80), nullable=True),
+    # For a pending transfer: pending, posted, voided or expired. Empty for the others.
+    sa.Column("pending_status", sa.String(8), nullable=True),
+    sa.Column("timeout_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    # created_at + timeout_seconds for a pending transfer with a timeout, else empty: stored so
+    # that the expiry sweep finds the reservations due, soonest first, through the index below.
+    sa.Column("expires_at", Timestamp(), nullable=True),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    sa.Index("ix_transfers_pending_status_expires_at", "pending_status", "expires_at"),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("payee_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("failure_message", sa.String(200), nullable=True),
+    sa.Column("fraud_score", sa.Integer, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+)
+
+topups = sa.Table(
+    "topups",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("funding_source_id", sa.String(40), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decline_code", sa.String(40), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+# The append-only event store: every state change of every aggregate, in order.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(80), nullable=False),
+    sa.Column("aggregate_sequence", sa.Integer, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("correlation_id", sa.String(64), nullable=True),
+    sa.Column("occurred_at", Timestamp(), nullable=False),
+    sa.UniqueConstraint("subject", "aggregate_sequence"),
+)
+
+# Events waiting to reach the bus. Written in the transaction that wrote the event; a row
+# leaves when EventBridge has accepted the event.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("created_at", Timestamp(), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(500), nullable=True),
+)
+
+# A consumer's record of the CloudEvents it has handled, written with the effect.
+processed_events = sa.Table(
+    "processed_events",
+    metadata,
+    sa.Column("consumer", sa.String(40), primary_key=True),
+    sa.Column("event_id", sa.String(40), primary_key=True),
+    sa.Column("processed_at", Timestamp(), nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=False),
+    sa.Column("response_body", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False, index=True),
+)
+
+# The read model behind GET /v1/transactions: one row per user and money movement.
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), primary_key=True),
+    sa.Column("type", sa.String(24), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("counterparty_id", sa.String(40), nullable=True),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.Index("ix_transactions_user_created", "user_id", "created_at", "id"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.String(1000), nullable=False),
+    sa.Column("read_at", Timestamp(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.UniqueConstraint("user_id", "event_id"),
+    sa.Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+)
