@@ -83,6 +83,8 @@ __all__ = [
     # Groupings used by the JSON Schema export and the OpenAPI document.
     "REQUEST_MODELS",
     "RESPONSE_MODELS",
+    "NotificationResponse",
+    "NotificationList",
     "REQUEST_UNIONS",
 ]
 
@@ -425,6 +427,23 @@ class TransactionList(_Response):
     has_more: bool
 
 
+class NotificationResponse(_Response):
+    """One in-app notification: what happened, in words, and the event that caused it."""
+
+    id: str
+    kind: str
+    title: str
+    body: str
+    event_id: str
+    read: bool
+    created_at: UtcDatetime
+
+
+class NotificationList(_Response):
+    data: list[NotificationResponse]
+    has_more: bool
+
+
 class HealthResponse(_Response):
     """Liveness or readiness, with one entry per dependency checked."""
 
@@ -460,6 +479,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ListQuery,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    NotificationResponse,
+    NotificationList,
     UserResponse,
     TokenResponse,
     FundingSourceResponse,

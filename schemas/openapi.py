@@ -40,6 +40,7 @@ from schemas.api import (
     TransactionResponse,
     UserResponse,
     WalletList,
+    NotificationList,
 )
 
 __all__ = [
@@ -61,7 +62,9 @@ JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
-HTTP_FUNCTIONS: tuple[str, ...] = ("users", "accounts", "wallets", "payments", "transactions")
+HTTP_FUNCTIONS: tuple[str, ...] = (
+    "users", "accounts", "wallets", "payments", "transactions", "notifications"
+)
 # Health and the document itself are answered by every HTTP function, not routed to one.
 EVERY_HTTP_FUNCTION = "*"
 
@@ -286,6 +289,18 @@ ROUTES: tuple[RouteSpec, ...] = (
         response_status=200,
         error_statuses=(401, 404),
         bearer_auth=True,
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/notifications",
+        function="notifications",
+        operation_id="listNotifications",
+        summary="The caller's in-app notifications, newest first",
+        response_model=NotificationList,
+        response_status=200,
+        error_statuses=(400, 401),
+        bearer_auth=True,
+        query_model=ListQuery,
     ),
     RouteSpec(
         method="GET",

@@ -159,6 +159,10 @@ class EventPublisher:
         self._client = client
         self._bus_name = bus_name
 
+    def check_bus(self) -> None:
+        """Raise unless the bus exists and the endpoint answers (a readiness probe)."""
+        self._client.describe_event_bus(Name=self._bus_name)
+
     def publish(self, cloud_events: Sequence[dict]) -> PublishResult:
         """Put `cloud_events` on the bus, `PUT_EVENTS_ENTRIES_MAX` per PutEvents call.
 
