@@ -1,0 +1,34 @@
+"""notifications: the caller's in-app notifications, newest first."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from schemas.api import ListQuery, NotificationList, NotificationResponse
+from shared.bootstrap import platform
+from shared.entrypoint import caller, client_router
+from shared.http import ApiError, parse_query
+from shared.services.notifications import list_notifications
+
+router = client_router("notifications")
+
+
+@router.route("GET", "/v1/notifications")
+def list_for_caller(request: flask.Request):
+    principal = caller(request)
+    query = parse_query(request, ListQuery)
+    if query.starting_after or query.ending_before:
+        raise ApiError.invalid("cursor_unsupported", "notifications are listed newest first, without cursors")
+    with platform().engine.connect() as conn:
+        rows = list_notifications(conn, principal.user_id, limit=query.limit + 1)
+    data = [
+        NotificationResponse.model_validate({**row._mapping, "read": row.read_at is not None})
+        for row in rows[: query.limit]
+    ]
+    return 200, NotificationList(data=data, has_more=len(rows) > query.limit)
+
+
+@functions_framework.http
+def notifications(request: flask.Request) -> flask.Response:
+    return router.dispatch(request)

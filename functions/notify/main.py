@@ -1,0 +1,26 @@
+"""notify: tell the people a payment, top-up or sign-up concerns, in the app and by email (SNS)."""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared.consumer import handle
+from shared.services import notifications
+
+ACCEPTED_TYPES = frozenset({
+    "payment.completed", "payment.failed", "payment.declined", "payment.held",
+    "topup.succeeded", "topup.declined", "user.signed_up",
+})
+
+
+@functions_framework.cloud_event
+def notify(event: CloudEvent) -> None:
+    def step(conn, payload, context, runtime) -> list[str]:
+        notifications.notify(
+            conn, event_id=event["id"], event_type=event["type"], payload=payload,
+            notifier=runtime.notifier, now=context.now,
+        )
+        return []
+
+    handle("notify", event, ACCEPTED_TYPES, step)

@@ -1,0 +1,43 @@
+"""score-fraud: assess a requested payment (amount limits, the payer's velocity) and approve,
+hold for review or decline it."""
+
+from __future__ import annotations
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared.consumer import handle
+from shared.domain.fraud import FraudRules, assess
+from shared.domain.money import Money
+from shared.services.payments import account_age_seconds, score_payment
+from shared.services.velocity import count_payments_in_window
+
+ACCEPTED_TYPES = frozenset({"payment.requested"})
+
+
+def _score(conn, payment, context, runtime) -> list[str]:
+    settings = runtime.settings
+    rules = FraudRules(
+        review_above_major=settings.fraud_review_above_major,
+        decline_above_major=settings.fraud_decline_above_major,
+        velocity_review_above=settings.fraud_velocity_review_above,
+        velocity_decline_above=settings.fraud_velocity_decline_above,
+    )
+    assessment = assess(
+        amount=Money(payment.amount_minor, payment.currency),
+        payments_in_window=count_payments_in_window(
+            runtime.redis,
+            payer_id=payment.payer_id,
+            payment_id=payment.payment_id,
+            now=context.now,
+            window_seconds=rules.velocity_window_seconds,
+        ),
+        account_age_seconds=account_age_seconds(conn, payment.payer_id, context.now),
+        rules=rules,
+    )
+    return score_payment(conn, payment.payment_id, assessment, context)
+
+
+@functions_framework.cloud_event
+def score_fraud(event: CloudEvent) -> None:
+    handle("score-fraud", event, ACCEPTED_TYPES, _score)

@@ -1,0 +1,75 @@
+"""users: sign-up, OAuth2 tokens (password and refresh_token grants), the caller's profile."""
+
+from __future__ import annotations
+
+import logging
+
+import flask
+import functions_framework
+
+from schemas.api import SignUpRequest, TokenRequest, TokenResponse, UserResponse
+from shared.bootstrap import platform
+from shared.clock import utc_now
+from shared.consumer import publish_after_commit
+from shared.entrypoint import caller, client_router, correlation_id
+from shared.http import ApiError, parse_form, parse_json
+from shared.services import identity
+
+logger = logging.getLogger("paystream.users")
+router = client_router("users")
+
+
+@router.route("POST", "/v1/users")
+def sign_up(request: flask.Request):
+    body = parse_json(request, SignUpRequest)
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user, event_ids = identity.sign_up(
+            conn, body, ledger=runtime.ledger, now=utc_now(), correlation_id=correlation_id()
+        )
+    publish_after_commit(runtime, event_ids)
+    return 201, UserResponse.model_validate(user, from_attributes=True)
+
+
+@router.route("POST", "/v1/oauth/token")
+def token(request: flask.Request):
+    grant = parse_form(request, TokenRequest)
+    runtime = platform()
+    settings = runtime.settings
+    common = dict(
+        secret=settings.secret_key.get_secret_value(),
+        now=utc_now(),
+        access_ttl=settings.access_token_ttl_seconds,
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+    )
+    with runtime.engine.begin() as conn:
+        if grant.grant_type == "password":
+            pair = identity.password_grant(
+                conn, email=grant.username, password=grant.password, **common
+            )
+        else:
+            pair = identity.refresh_grant(conn, refresh_token=grant.refresh_token, **common)
+    if pair is None:
+        # A spent token came back: its family is revoked now, and the caller learns only
+        # that the token is not valid.
+        logger.warning("security: refresh token reuse; the token family was revoked")
+        raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
+    return 200, TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type="bearer",
+        expires_in=pair.expires_in,
+    )
+
+
+@router.route("GET", "/v1/users/me")
+def me(request: flask.Request):
+    principal = caller(request)
+    with platform().engine.connect() as conn:
+        user = identity.get_user(conn, principal.user_id)
+    return 200, UserResponse.model_validate(user, from_attributes=True)
+
+
+@functions_framework.http
+def users(request: flask.Request) -> flask.Response:
+    return router.dispatch(request)

@@ -1,0 +1,82 @@
+"""wallets: balances per currency, and top-ups from a card."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from schemas.api import TopupRequest, TopupResponse, WalletList, WalletResponse
+from shared.bootstrap import platform
+from shared.clock import utc_now
+from shared.consumer import publish_after_commit
+from shared.entrypoint import caller, client_router, correlation_id
+from shared.http import idempotency_key, parse_json
+from shared.services.idempotency import request_fingerprint, run_once
+from shared.services.payments import EventContext
+from shared.services.topups import create_topup
+
+router = client_router("wallets")
+
+
+@router.route("GET", "/v1/wallets")
+def list_wallets(request: flask.Request):
+    principal = caller(request)
+    runtime = platform()
+    with runtime.engine.connect() as conn:
+        wallets = runtime.ledger.wallets_of(conn, principal.user_id)
+    data = [
+        # `pending` is what payments in flight hold back from `available`.
+        WalletResponse(currency=w.currency, available=w.available, pending=w.debits_pending)
+        for w in wallets
+    ]
+    return 200, WalletList(data=data, has_more=False)
+
+
+@router.route("POST", "/v1/topups")
+def topup(request: flask.Request):
+    principal = caller(request)
+    key = idempotency_key(request)
+    body = parse_json(request, TopupRequest)
+    runtime = platform()
+    now = utc_now()
+    context = EventContext(producer="wallets", now=now, correlation_id=correlation_id())
+
+    def execute(conn):
+        row, event_ids = create_topup(
+            conn,
+            user_id=principal.user_id,
+            request=body,
+            gateway=runtime.gateway,
+            ledger=runtime.ledger,
+            topup_max_major=runtime.settings.topup_max_major,
+            context=context,
+        )
+        if row.status == "succeeded":
+            response = TopupResponse.model_validate({**row._mapping, "amount": row.amount_minor})
+            return 201, response.model_dump(mode="json"), event_ids
+        error = {
+            "error": {
+                "type": "card_error",
+                "code": row.decline_code,
+                "message": "the card was declined; nothing was charged",
+                "param": "funding_source_id",
+                "topup_id": row.id,
+            }
+        }
+        return 402, error, event_ids
+
+    status, response, event_ids = run_once(
+        runtime.engine,
+        user_id=principal.user_id,
+        key=key,
+        fingerprint=request_fingerprint("POST", "/v1/topups", body.model_dump(mode="json")),
+        now=now,
+        execute=execute,
+    )
+    publish_after_commit(runtime, event_ids)
+    return status, response
+
+
+@functions_framework.http
+def wallets(request: flask.Request) -> flask.Response:
+    return router.dispatch(request)

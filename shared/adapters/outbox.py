@@ -1,0 +1,122 @@
+"""The event store and its outbox.
+
+`record_event` writes an event into the append-only `events` store and its id into `outbox`, in
+the caller's transaction, so that a state change and the events it causes commit together.
+`publish` sends outbox rows to EventBridge and deletes the ones the bus accepted: right after
+commit by the writer, and on a schedule by `relay-outbox` for anything a crash left behind.
+Consumers are idempotent on the event id, so an event published twice is handled once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
+
+from schemas.cloudevent import new_cloud_event
+from schemas.events import parse_payload
+from shared.adapters.aws import EventPublisher
+from shared.adapters.database import as_utc, is_postgresql
+from shared.adapters.tables import events, outbox
+from shared.ids import new_event_id
+
+__all__ = ["record_event", "publish", "cloud_event_of", "OUTBOX_ERROR_LENGTH_MAX"]
+
+logger = logging.getLogger("paystream.outbox")
+
+OUTBOX_ERROR_LENGTH_MAX = 500
+
+
+def record_event(
+    conn: Connection,
+    *,
+    event_type: str,
+    source_function: str,
+    subject: str,
+    sequence: int,
+    payload: BaseModel,
+    now: datetime,
+    correlation_id: str | None,
+) -> str:
+    """Append one event and queue it for publication; returns its id (the CloudEvent id)."""
+    event_id = new_event_id()
+    conn.execute(
+        events.insert().values(
+            id=event_id,
+            type=event_type,
+            source=source_function,
+            subject=subject,
+            aggregate_sequence=sequence,
+            data=payload.model_dump(mode="json"),
+            correlation_id=correlation_id,
+            occurred_at=now,
+        )
+    )
+    conn.execute(outbox.insert().values(event_id=event_id, created_at=now, attempts=0))
+    return event_id
+
+
+def cloud_event_of(row: Any) -> dict[str, Any]:
+    """The structured CloudEvent of a stored event row."""
+    return new_cloud_event(
+        event_type=row.type,
+        source_function=row.source,
+        subject=row.subject,
+        data=parse_payload(row.type, row.data),
+        event_id=row.id,
+        time=as_utc(row.occurred_at),
+        correlation_id=row.correlation_id,
+    )
+
+
+def publish(
+    engine: Engine,
+    publisher: EventPublisher,
+    *,
+    event_ids: Sequence[str] | None = None,
+    older_than: datetime | None = None,
+    limit: int,
+) -> tuple[int, int]:
+    """Publish outbox rows (the given ids, or the oldest `limit` created before `older_than`).
+
+    Returns (published, failed). Failures stay in the outbox with their error for the relay.
+    """
+    query = (
+        sa.select(events)
+        .join(outbox, outbox.c.event_id == events.c.id)
+        .order_by(outbox.c.created_at, events.c.subject, events.c.aggregate_sequence)
+        .limit(limit)
+    )
+    if event_ids is not None:
+        if not event_ids:
+            return 0, 0
+        query = query.where(outbox.c.event_id.in_(list(event_ids)))
+    if older_than is not None:
+        query = query.where(outbox.c.created_at < older_than)
+    with engine.begin() as conn:
+        if is_postgresql(conn) and event_ids is None:
+            # Two relays at once skip each other's rows instead of publishing them twice.
+            query = query.with_for_update(skip_locked=True, of=outbox)
+        rows = conn.execute(query).all()
+        if not rows:
+            return 0, 0
+        result = publisher.publish([cloud_event_of(row) for row in rows])
+        if result.published_ids:
+            conn.execute(outbox.delete().where(outbox.c.event_id.in_(list(result.published_ids))))
+        for event_id, error in result.failed.items():
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.event_id == event_id)
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    last_error=str(error)[:OUTBOX_ERROR_LENGTH_MAX],
+                )
+            )
+    if result.failed:
+        logger.warning("outbox: %d events not accepted by the bus", len(result.failed))
+    return len(result.published_ids), len(result.failed)

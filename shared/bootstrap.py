@@ -1,0 +1,98 @@
+"""Builds the adapters once per process (a function's cold start) from typed settings.
+
+Every function calls `platform()`; the first call reads the settings and connects lazily, so
+importing a function module never needs a database. Tests and the local runners call
+`reset_platform()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass
+
+import fakeredis
+import redis
+from sqlalchemy import Engine
+
+from shared.adapters.aws import EventPublisher, Notifier, aws_client
+from shared.adapters.audit_chain import AuditChain
+from shared.adapters.card_gateway import SandboxGateway
+from shared.adapters.database import create_engine
+from shared.adapters.ledger_store import LedgerStore
+from shared.settings import EMBEDDED_REDIS_URL, Settings, load_settings
+from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
+
+__all__ = ["Platform", "build_platform", "platform", "reset_platform"]
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The adapters one process shares between requests. Connections open lazily, on first use."""
+
+    settings: Settings
+    engine: Engine
+    ledger: LedgerStore
+    redis: redis.Redis
+    publisher: EventPublisher
+    notifier: Notifier
+    audit_chain: AuditChain
+    gateway: SandboxGateway
+
+
+def build_platform(settings: Settings) -> Platform:
+    """Build every adapter from the settings (no I/O happens here)."""
+
+    def client(service: str):
+        return aws_client(service, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+
+    if settings.redis_url == EMBEDDED_REDIS_URL:
+        cache = fakeredis.FakeRedis()  # the embedded default's in-process cache
+    else:
+        cache = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+    return Platform(
+        settings=settings,
+        engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
+        ledger=LedgerStore(),
+        redis=cache,
+        publisher=EventPublisher(client("events"), BUS_NAME),
+        notifier=Notifier(client("sns")),
+        audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
+        gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
+    )
+
+
+def _derived_key(settings: Settings, purpose: str) -> bytes:
+    """A key for one purpose, derived from the secret key, so no two purposes share a key."""
+    secret = settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+_platform: Platform | None = None
+_lock = threading.Lock()
+
+
+def platform() -> Platform:
+    """The process's platform, built on first use."""
+    global _platform
+    if _platform is None:
+        with _lock:
+            if _platform is None:
+                _platform = build_platform(load_settings())
+    return _platform
+
+
+def reset_platform() -> None:
+    """Forget the adapters, so that the next `platform()` reads the environment again."""
+    global _platform
+    with _lock:
+        if _platform is not None:
+            _platform.engine.dispose()
+        _platform = None

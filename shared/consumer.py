@@ -1,0 +1,110 @@
+"""What every CloudEvents function does around its one domain step.
+
+Parse the envelope first and the payload second; an event that can never be handled (an
+unknown type, a payload that fails its schema) is answered 422 so that the delivery moves it to
+the dead-letter queue at once instead of retrying it. Claim the event id in `processed_events`
+in the same transaction as the effect, so a redelivered event changes nothing. After commit,
+publish what the step recorded. Any other exception propagates: functions-framework answers 500
+and the message is delivered again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pydantic
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+from werkzeug.exceptions import UnprocessableEntity
+
+from schemas.events import UnknownEventType, parse_payload
+from shared.adapters import outbox
+from shared.adapters.database import is_postgresql
+from shared.adapters.tables import processed_events
+from shared.bootstrap import Platform, platform
+from shared.clock import utc_now
+from shared.services.payments import EventContext
+
+__all__ = ["PoisonEvent", "parse_event", "claim", "handle", "publish_after_commit"]
+
+logger = logging.getLogger("paystream.consumer")
+
+OUTBOX_PUBLISH_BATCH_MAX = 100
+RELAY_AGE_SECONDS_MIN = 5
+
+
+class PoisonEvent(UnprocessableEntity):
+    """An event that no retry can make valid (a 422 for the deliverer: dead-letter it now)."""
+
+
+def parse_event(event: CloudEvent, accepted_types: frozenset[str]) -> BaseModel:
+    """The event's payload as its schema's model, or PoisonEvent."""
+    event_type = event["type"]
+    if event_type not in accepted_types:
+        raise PoisonEvent(description=f"this function does not handle {event_type!r} events")
+    try:
+        return parse_payload(event_type, event.get_data())
+    except (UnknownEventType, pydantic.ValidationError, TypeError) as error:
+        raise PoisonEvent(description=f"{event_type} payload is invalid: {error}") from None
+
+
+def claim(conn: Connection, consumer: str, event_id: str) -> bool:
+    """Record that `consumer` handles `event_id` now; False if it already did."""
+    dialect_insert = postgresql.insert if is_postgresql(conn) else sqlite.insert
+    result = conn.execute(
+        dialect_insert(processed_events)
+        .values(consumer=consumer, event_id=event_id, processed_at=utc_now())
+        .on_conflict_do_nothing()
+    )
+    return result.rowcount == 1
+
+
+def publish_after_commit(runtime: Platform, event_ids: list[str]) -> None:
+    """Publish the events a committed transaction recorded. A failure leaves them in the outbox
+    for the relay: the state change has happened, so the caller must not fail because of it."""
+    if not event_ids:
+        return
+    try:
+        outbox.publish(
+            runtime.engine, runtime.publisher, event_ids=event_ids, limit=OUTBOX_PUBLISH_BATCH_MAX
+        )
+    except Exception:
+        logger.exception("publishing %d events failed; the relay will retry", len(event_ids))
+
+
+def handle(
+    consumer: str,
+    event: CloudEvent,
+    accepted_types: frozenset[str],
+    step: Callable[[Connection, Any, EventContext, Platform], list[str]],
+) -> None:
+    """Run one saga step for `event`, exactly once per event id."""
+    payload = parse_event(event, accepted_types)
+    runtime = platform()
+    context = EventContext(
+        producer=consumer,
+        now=utc_now(),
+        correlation_id=event.get("correlationid"),
+    )
+    with runtime.engine.begin() as conn:
+        if not claim(conn, consumer, event["id"]):
+            logger.info("%s: event %s already handled", consumer, event["id"])
+            return
+        recorded = step(conn, payload, context, runtime)
+    publish_after_commit(runtime, recorded)
+
+
+def relay(runtime: Platform, *, limit: int) -> tuple[int, int]:
+    """Publish outbox rows older than a few seconds: the writers publish their own right after
+    commit, so only what a crash or an outage left behind is old."""
+    return outbox.publish(
+        runtime.engine,
+        runtime.publisher,
+        older_than=utc_now() - timedelta(seconds=RELAY_AGE_SECONDS_MIN),
+        limit=limit,
+    )

@@ -1,0 +1,76 @@
+"""What every client (HTTP) function shares: its router with the platform routes, the caller."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import Any
+
+import flask
+import sqlalchemy as sa
+
+from schemas.api import HealthResponse
+from schemas.openapi import build_openapi
+from shared.bootstrap import platform
+from shared.http import Principal, Router, authenticate, request_id
+
+__all__ = ["client_router", "caller", "correlation_id"]
+
+logger = logging.getLogger("paystream.entrypoint")
+
+
+@cache
+def _openapi_document() -> dict[str, Any]:
+    return build_openapi()
+
+
+def caller(request: flask.Request) -> Principal:
+    """The authenticated user making the request, or a 401."""
+    return authenticate(request, platform().settings.secret_key.get_secret_value())
+
+
+def correlation_id() -> str:
+    """The request id, carried into every event the request causes."""
+    return request_id()
+
+
+def _readiness() -> tuple[int, HealthResponse]:
+    runtime = platform()
+    checks: dict[str, str] = {}
+
+    def check(name: str, probe) -> None:
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as error:  # readiness reports a broken dependency, it does not crash
+            logger.warning("readiness: %s is unavailable: %s", name, error)
+            checks[name] = "unavailable"
+
+    def database() -> None:
+        with runtime.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    check("database", database)
+    check("cache", runtime.redis.ping)
+    check("event_bus", runtime.publisher.check_bus)
+    ready = all(value == "ok" for value in checks.values())
+    return (200 if ready else 503), HealthResponse(status="ok" if ready else "unavailable", checks=checks)
+
+
+def client_router(function_name: str) -> Router:
+    """A router for one client function, answering the liveness, readiness and OpenAPI routes."""
+    router = Router(function_name)
+
+    @router.route("GET", "/healthz")
+    def healthz(request: flask.Request) -> tuple[int, Any]:
+        return 200, HealthResponse(status="ok")
+
+    @router.route("GET", "/readyz")
+    def readyz(request: flask.Request) -> tuple[int, Any]:
+        return _readiness()
+
+    @router.route("GET", "/openapi.json")
+    def openapi(request: flask.Request) -> tuple[int, Any]:
+        return 200, _openapi_document()
+
+    return router

@@ -1,0 +1,82 @@
+"""The index of Paystream's functions: name, kind, target, source, and the paths each serves.
+
+The name is the folder under `functions/`, the Knative Service, the queue and the rule; the
+target is the same name with underscores (a Python identifier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "FUNCTIONS",
+    "FUNCTIONS_DIR",
+    "HTTP_ROUTE_PREFIXES",
+    "FunctionInfo",
+    "function_info",
+    "load_app",
+]
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    signature_type: Literal["http", "cloudevent"]
+
+    @property
+    def target(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def source(self) -> Path:
+        return FUNCTIONS_DIR / self.name / "main.py"
+
+
+FUNCTIONS: tuple[FunctionInfo, ...] = (
+    FunctionInfo("users", "http"),
+    FunctionInfo("accounts", "http"),
+    FunctionInfo("wallets", "http"),
+    FunctionInfo("payments", "http"),
+    FunctionInfo("transactions", "http"),
+    FunctionInfo("notifications", "http"),
+    FunctionInfo("score-fraud", "cloudevent"),
+    FunctionInfo("debit-wallet", "cloudevent"),
+    FunctionInfo("settle", "cloudevent"),
+    FunctionInfo("notify", "cloudevent"),
+    FunctionInfo("audit", "cloudevent"),
+    FunctionInfo("relay-outbox", "cloudevent"),
+)
+
+# The API gateway's table (locally the gateway, on Kubernetes the Ingress): path prefix → function.
+HTTP_ROUTE_PREFIXES: dict[str, str] = {
+    "/v1/users": "users",
+    "/v1/oauth": "users",
+    "/healthz": "users",
+    "/readyz": "users",
+    "/openapi.json": "users",
+    "/v1/funding-sources": "accounts",
+    "/v1/wallets": "wallets",
+    "/v1/topups": "wallets",
+    "/v1/payments": "payments",
+    "/v1/transactions": "transactions",
+    "/v1/notifications": "notifications",
+}
+
+
+def function_info(name: str) -> FunctionInfo:
+    for info in FUNCTIONS:
+        if info.name == name:
+            return info
+    raise KeyError(f"no function named {name!r}")
+
+
+def load_app(name: str):
+    """The function's functions-framework app: the same binding it has in its own container."""
+    import functions_framework
+
+    info = function_info(name)
+    return functions_framework.create_app(info.target, str(info.source), info.signature_type)

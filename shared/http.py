@@ -1,0 +1,267 @@
+"""The HTTP side of every client function: routing, parsing, the error contract, authentication.
+
+A route handler receives the request and its path parameters, and returns `(status, body)` where
+the body is a pydantic model or a dict. Everything that goes wrong becomes the contract's error
+object, `{"error": {"type", "code", "message", "param"}}`, with its status code: a client never
+sees a stack trace, and every response carries `X-Request-Id`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import flask
+import jwt
+import pydantic
+from pydantic import BaseModel, TypeAdapter
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+
+from shared.adapters.database import DatabaseUnavailable
+from shared.ids import new_id
+
+__all__ = [
+    "ApiError",
+    "Principal",
+    "Router",
+    "authenticate",
+    "idempotency_key",
+    "parse_form",
+    "parse_json",
+    "parse_query",
+    "request_id",
+]
+
+logger = logging.getLogger("paystream.http")
+
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+JWT_ISSUER = "paystream"
+JWT_ALGORITHM = "HS256"
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[..., tuple[int, Any]]
+
+
+class ApiError(Exception):
+    """An error the client caused or must be told about, in the contract's shape."""
+
+    def __init__(
+        self, status: int, type_: str, code: str, message: str, param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.code = code
+        self.message = message
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {"type": self.type, "code": self.code, "message": self.message, "param": self.param}
+        }
+
+    @classmethod
+    def invalid(cls, code: str, message: str, param: str | None = None, status: int = 400) -> ApiError:
+        return cls(status, "invalid_request_error", code, message, param)
+
+    @classmethod
+    def not_found(cls, code: str, message: str, param: str | None = None) -> ApiError:
+        return cls(404, "not_found_error", code, message, param)
+
+    @classmethod
+    def unauthenticated(cls, code: str, message: str) -> ApiError:
+        return cls(401, "authentication_error", code, message)
+
+    @classmethod
+    def forbidden(cls, code: str, message: str) -> ApiError:
+        return cls(403, "authorization_error", code, message)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    role: str
+
+
+def request_id() -> str:
+    """The request's id: the client's `X-Request-Id` when well-formed, else a fresh one."""
+    cached = flask.g.get("paystream_request_id")
+    if cached:
+        return cached
+    incoming = flask.request.headers.get("X-Request-Id", "")
+    value = incoming if REQUEST_ID_PATTERN.match(incoming) else new_id("req")
+    flask.g.paystream_request_id = value
+    return value
+
+
+def _validation_error(error: pydantic.ValidationError) -> ApiError:
+    first = error.errors()[0]
+    param = ".".join(str(part) for part in first["loc"]) or None
+    message = first["msg"]
+    if first["type"] == "missing":
+        return ApiError.invalid("parameter_missing", f"{param} is required", param)
+    if first["type"] == "extra_forbidden":
+        return ApiError.invalid("parameter_unknown", f"{param} is not a known parameter", param)
+    return ApiError.invalid("parameter_invalid", f"{param}: {message}", param)
+
+
+def _body_bytes(request: flask.Request) -> bytes:
+    if request.content_length is not None and request.content_length > REQUEST_BODY_BYTES_MAX:
+        raise ApiError.invalid("body_too_large", "the request body is too large", status=413)
+    body = request.get_data(cache=True)
+    if len(body) > REQUEST_BODY_BYTES_MAX:
+        raise ApiError.invalid("body_too_large", "the request body is too large", status=413)
+    return body
+
+
+def parse_json(request: flask.Request, model: type[Model] | Any) -> Model:
+    """The request's JSON body validated into `model` (a model class or an annotated union)."""
+    body = _body_bytes(request)
+    try:
+        document = json.loads(body) if body else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError.invalid("invalid_json", "the request body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ApiError.invalid("invalid_json", "the request body must be a JSON object")
+    try:
+        return TypeAdapter(model).validate_python(document)
+    except pydantic.ValidationError as error:
+        raise _validation_error(error) from None
+
+
+def parse_form(request: flask.Request, model: Any) -> Any:
+    """The request's form body (application/x-www-form-urlencoded) validated into `model`."""
+    _body_bytes(request)
+    try:
+        return TypeAdapter(model).validate_python(request.form.to_dict())
+    except pydantic.ValidationError as error:
+        raise _validation_error(error) from None
+
+
+def parse_query(request: flask.Request, model: type[Model]) -> Model:
+    """The query string validated into `model`."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except pydantic.ValidationError as error:
+        raise _validation_error(error) from None
+
+
+def idempotency_key(request: flask.Request) -> str | None:
+    """The `Idempotency-Key` header, checked for length and printable characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX or not key.isprintable():
+        raise ApiError.invalid(
+            "idempotency_key_invalid",
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} printable characters",
+            "Idempotency-Key",
+        )
+    return key
+
+
+def issue_access_token(
+    *, user_id: str, role: str, secret: str, now_epoch_seconds: int, ttl_seconds: int
+) -> str:
+    """A short-lived signed access token for the user."""
+    claims = {
+        "iss": JWT_ISSUER,
+        "sub": user_id,
+        "role": role,
+        "iat": now_epoch_seconds,
+        "exp": now_epoch_seconds + ttl_seconds,
+        "jti": new_id("at"),
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
+
+
+def authenticate(request: flask.Request, secret: str) -> Principal:
+    """The caller behind the bearer token, or a 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError.unauthenticated("missing_token", "a bearer access token is required")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            issuer=JWT_ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ApiError.unauthenticated("token_expired", "the access token has expired") from None
+    except jwt.InvalidTokenError:
+        raise ApiError.unauthenticated("invalid_token", "the access token is not valid") from None
+    return Principal(user_id=str(claims["sub"]), role=str(claims.get("role", "user")))
+
+
+def _to_json(body: Any) -> Any:
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json")
+    return body
+
+
+class Router:
+    """Routes one function's requests to its handlers and applies the error contract."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self._map = Map(strict_slashes=False)
+        self._handlers: dict[str, Handler] = {}
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        """Register a handler for `method path`; path parameters use werkzeug's `<name>`."""
+
+        def register(handler: Handler) -> Handler:
+            endpoint = f"{method} {path}"
+            self._map.add(Rule(path, methods=[method], endpoint=endpoint))
+            self._handlers[endpoint] = handler
+            return handler
+
+        return register
+
+    def dispatch(self, request: flask.Request) -> flask.Response:
+        """Answer one request: route, run the handler, shape the result or the error."""
+        rid = request_id()
+        try:
+            adapter = self._map.bind("localhost", path_info=request.path)
+            endpoint, params = adapter.match(method=request.method)
+            status, body = self._handlers[endpoint](request, **params)
+        except NotFound:
+            status, body = 404, ApiError.not_found(
+                "route_not_found", f"no route for {request.method} {request.path}"
+            ).body()
+        except MethodNotAllowed:
+            status, body = 405, ApiError.invalid(
+                "method_not_allowed", f"{request.method} is not allowed on {request.path}", status=405
+            ).body()
+        except ApiError as error:
+            status, body = error.status, error.body()
+            if status in (401, 403):
+                logger.warning(
+                    "security: %s %s refused: %s", request.method, request.path, error.code
+                )
+        except DatabaseUnavailable:
+            logger.exception("database unavailable")
+            status, body = 503, ApiError(
+                503, "api_error", "service_unavailable", "the service is unavailable, retry later"
+            ).body()
+        except Exception:  # a bug or a broken dependency: logged, and a 500 without details
+            logger.exception("unhandled error in %s", self.function_name)
+            status, body = 500, ApiError(
+                500, "api_error", "internal_error", "an internal error occurred"
+            ).body()
+        response = flask.jsonify(_to_json(body))
+        response.status_code = status
+        response.headers["X-Request-Id"] = rid
+        return response

@@ -1,0 +1,79 @@
+"""The transaction history: the read model, paged with cursors, and one entry's timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from shared.adapters.tables import events, transactions
+from shared.http import ApiError
+
+__all__ = ["list_transactions", "get_transaction", "timeline"]
+
+TIMELINE_EVENTS_MAX = 100
+
+
+def _cursor_row(conn: Connection, user_id: str, transaction_id: str, param: str) -> Any:
+    row = conn.execute(
+        sa.select(transactions.c.created_at, transactions.c.id).where(
+            transactions.c.user_id == user_id, transactions.c.id == transaction_id
+        )
+    ).first()
+    if row is None:
+        raise ApiError.invalid("cursor_invalid", f"{param} names no transaction of yours", param)
+    return row
+
+
+def list_transactions(
+    conn: Connection,
+    *,
+    user_id: str,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+) -> tuple[list[Any], bool]:
+    """A page of the user's history, newest first, and whether more lies beyond it."""
+    if starting_after and ending_before:
+        raise ApiError.invalid(
+            "cursor_conflict", "use starting_after or ending_before, not both", "ending_before"
+        )
+    key = sa.tuple_(transactions.c.created_at, transactions.c.id)
+    query = sa.select(transactions).where(transactions.c.user_id == user_id)
+    newest_first = [transactions.c.created_at.desc(), transactions.c.id.desc()]
+    if ending_before:
+        cursor = _cursor_row(conn, user_id, ending_before, "ending_before")
+        rows = conn.execute(
+            query.where(key > sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id)))
+            .order_by(transactions.c.created_at.asc(), transactions.c.id.asc())
+            .limit(limit + 1)
+        ).all()
+        return list(reversed(rows[:limit])), len(rows) > limit
+    if starting_after:
+        cursor = _cursor_row(conn, user_id, starting_after, "starting_after")
+        query = query.where(key < sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id)))
+    rows = conn.execute(query.order_by(*newest_first).limit(limit + 1)).all()
+    return rows[:limit], len(rows) > limit
+
+
+def get_transaction(conn: Connection, *, user_id: str, transaction_id: str) -> Any:
+    """One entry of the user's history, or a 404 (also for another user's transaction)."""
+    row = conn.execute(
+        sa.select(transactions).where(
+            transactions.c.user_id == user_id, transactions.c.id == transaction_id
+        )
+    ).first()
+    if row is None:
+        raise ApiError.not_found("transaction_not_found", "no such transaction", "transaction_id")
+    return row
+
+
+def timeline(conn: Connection, subject: str) -> list[Any]:
+    """The events of one payment or top-up, in the order they happened."""
+    return conn.execute(
+        sa.select(events)
+        .where(events.c.subject == subject)
+        .order_by(events.c.aggregate_sequence)
+        .limit(TIMELINE_EVENTS_MAX)
+    ).all()

@@ -1,0 +1,170 @@
+"""Users and their tokens: sign-up, the password and refresh-token grants.
+
+Passwords are hashed with Argon2id. Access tokens are short-lived JWTs; refresh tokens are
+random strings stored only as SHA-256 digests, rotated on every use. Each login starts a token
+family; presenting a refresh token that was already spent means it leaked, so the whole family
+is revoked (OAuth 2.0 Security Best Current Practice, refresh token rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from schemas.api import SignUpRequest
+from schemas.events import UserSignedUp
+from shared.adapters.database import as_utc
+from shared.adapters.ledger_store import LedgerStore
+from shared.adapters.outbox import record_event
+from shared.adapters.tables import refresh_tokens, users
+from shared.domain.money import default_currency_for_country
+from shared.http import ApiError, issue_access_token
+from shared.ids import new_id
+
+__all__ = ["TokenPair", "sign_up", "password_grant", "refresh_grant", "get_user"]
+
+REFRESH_TOKEN_BYTES = 32
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so that a login takes as long either way.
+_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_user(conn: Connection, user_id: str) -> Any:
+    """The user row, or a 404 (a token may outlive an erased user)."""
+    row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+    if row is None:
+        raise ApiError.not_found("user_not_found", "the user does not exist")
+    return row
+
+
+def sign_up(
+    conn: Connection,
+    request: SignUpRequest,
+    *,
+    ledger: LedgerStore,
+    now: datetime,
+    correlation_id: str | None,
+) -> tuple[Any, list[str]]:
+    """Create the user and a wallet in the currency of their country."""
+    user_id = new_id("usr")
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    email=str(request.email).lower(),
+                    password_hash=_hasher.hash(request.password),
+                    full_name=request.full_name,
+                    country=request.country,
+                    role="user",
+                    kyc_status="unverified",
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        raise ApiError.invalid(
+            "email_taken", "an account with this email already exists", "email", status=409
+        ) from None
+    ledger.ensure_wallet(conn, user_id, default_currency_for_country(request.country), now)
+    event_id = record_event(
+        conn,
+        event_type="user.signed_up",
+        source_function="users",
+        subject=user_id,
+        sequence=1,
+        payload=UserSignedUp(user_id=user_id, country=request.country),
+        now=now,
+        correlation_id=correlation_id,
+    )
+    return get_user(conn, user_id), [event_id]
+
+
+def _issue(
+    conn: Connection, *, user: Any, family_id: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+) -> TokenPair:
+    refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    conn.execute(
+        refresh_tokens.insert().values(
+            token_hash=_digest(refresh_token),
+            family_id=family_id,
+            user_id=user.id,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=refresh_ttl),
+        )
+    )
+    access_token = issue_access_token(
+        user_id=user.id,
+        role=user.role,
+        secret=secret,
+        now_epoch_seconds=int(now.timestamp()),
+        ttl_seconds=access_ttl,
+    )
+    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=access_ttl)
+
+
+def password_grant(
+    conn: Connection, *, email: str, password: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+) -> TokenPair:
+    """Tokens for a correct email and password; a 401 otherwise, alike for both mistakes."""
+    user = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
+    try:
+        _hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
+        verified = user is not None
+    except (VerificationError, InvalidHashError):
+        verified = False
+    if not verified:
+        raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
+    return _issue(
+        conn, user=user, family_id=new_id("fam"), secret=secret, now=now,
+        access_ttl=access_ttl, refresh_ttl=refresh_ttl,
+    )
+
+
+def refresh_grant(
+    conn: Connection, *, refresh_token: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+) -> TokenPair | None:
+    """Rotate a refresh token. A spent one revokes its family and returns None: the caller
+    commits the revocation, then answers 401."""
+    digest = _digest(refresh_token)
+    row = conn.execute(sa.select(refresh_tokens).where(refresh_tokens.c.token_hash == digest)).first()
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= now:
+        raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
+    # Spend the token atomically: of two concurrent refreshes with one token, one wins and the
+    # other is treated as the reuse it is.
+    spent = conn.execute(
+        refresh_tokens.update()
+        .where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.spent_at.is_(None))
+        .values(spent_at=now)
+    )
+    if spent.rowcount != 1:
+        conn.execute(
+            refresh_tokens.update()
+            .where(refresh_tokens.c.family_id == row.family_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return None
+    user = get_user(conn, row.user_id)
+    return _issue(
+        conn, user=user, family_id=row.family_id, secret=secret, now=now,
+        access_ttl=access_ttl, refresh_ttl=refresh_ttl,
+    )

@@ -1,0 +1,99 @@
+"""Notifications: what each event tells whom, kept in the in-app list and sent by email.
+
+The wording lives here, beside the event types it describes. A notification is unique per user
+and event, so a redelivered event notifies nobody twice in the app; email is sent at least once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from shared.adapters.aws import Notifier
+from shared.adapters.tables import notifications, users
+from shared.domain.money import Money
+from shared.ids import new_id
+
+__all__ = ["Message", "messages_for", "notify", "list_notifications"]
+
+
+@dataclass(frozen=True)
+class Message:
+    user_id: str
+    kind: str
+    title: str
+    body: str
+
+
+def _name(conn: Connection, user_id: str) -> str:
+    return conn.execute(sa.select(users.c.full_name).where(users.c.id == user_id)).scalar_one()
+
+
+def messages_for(conn: Connection, event_type: str, payload: Any) -> list[Message]:
+    """The messages an event causes, one per user it concerns."""
+    if event_type == "user.signed_up":
+        return [Message(payload.user_id, event_type, "Welcome to Paystream", "Your account is ready.")]
+    amount = Money(payload.amount_minor, payload.currency).format()
+    if event_type == "topup.succeeded":
+        return [Message(payload.user_id, event_type, "Money added", f"You added {amount} to your wallet.")]
+    if event_type == "topup.declined":
+        return [Message(payload.user_id, event_type, "Top-up declined",
+                        f"Your top-up of {amount} was declined by your card issuer.")]
+    payer, payee = _name(conn, payload.payer_id), _name(conn, payload.payee_id)
+    if event_type == "payment.completed":
+        return [
+            Message(payload.payer_id, event_type, "Payment sent", f"You sent {amount} to {payee}."),
+            Message(payload.payee_id, event_type, "Payment received", f"You received {amount} from {payer}."),
+        ]
+    if event_type == "payment.failed":
+        return [Message(payload.payer_id, event_type, "Payment failed",
+                        f"Your payment of {amount} to {payee} failed: {payload.failure_message}.")]
+    if event_type == "payment.declined":
+        return [Message(payload.payer_id, event_type, "Payment declined",
+                        f"Your payment of {amount} to {payee} was declined.")]
+    if event_type == "payment.held":
+        return [Message(payload.payer_id, event_type, "Payment under review",
+                        f"Your payment of {amount} to {payee} is being reviewed; we will let you know.")]
+    raise ValueError(f"no notification is defined for {event_type}")
+
+
+def notify(
+    conn: Connection, *, event_id: str, event_type: str, payload: Any, notifier: Notifier, now: datetime
+) -> int:
+    """Store the event's notifications and email them; returns how many were created."""
+    created = 0
+    for message in messages_for(conn, event_type, payload):
+        email = conn.execute(sa.select(users.c.email).where(users.c.id == message.user_id)).scalar_one()
+        conn.execute(
+            notifications.insert().values(
+                id=new_id("ntf"),
+                user_id=message.user_id,
+                event_id=event_id,
+                kind=message.kind,
+                title=message.title,
+                body=message.body,
+                created_at=now,
+            )
+        )
+        notifier.publish(
+            "email",
+            message.title,
+            json.dumps({"to": email, "subject": message.title, "text": message.body}),
+            attributes={"event_id": event_id, "kind": message.kind},
+        )
+        created += 1
+    return created
+
+
+def list_notifications(conn: Connection, user_id: str, *, limit: int) -> list[Any]:
+    return conn.execute(
+        sa.select(notifications)
+        .where(notifications.c.user_id == user_id)
+        .order_by(notifications.c.created_at.desc(), notifications.c.id.desc())
+        .limit(limit)
+    ).all()

@@ -1,0 +1,131 @@
+"""Top-ups: money enters a wallet from a card, through the gateway, in one transaction.
+
+A declined charge is recorded too (a `declined` top-up and its event), so the client's
+Idempotency-Key replays the decline rather than charging again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from schemas.api import TopupRequest
+from schemas.events import TopupDeclined, TopupSucceeded
+from shared.adapters.card_gateway import SandboxGateway
+from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.outbox import record_event
+from shared.adapters.tables import funding_sources, topups, transactions
+from shared.domain.ledger import Transfer, TransferOutcome
+from shared.domain.money import currency_exponent, is_supported_currency
+from shared.http import ApiError
+from shared.ids import new_id
+from shared.services.payments import EventContext
+
+__all__ = ["create_topup"]
+
+
+def create_topup(
+    conn: Connection,
+    *,
+    user_id: str,
+    request: TopupRequest,
+    gateway: SandboxGateway,
+    ledger: LedgerStore,
+    topup_max_major: int,
+    context: EventContext,
+) -> tuple[Any, list[str]]:
+    """Charge the card and credit the wallet, or record the decline. Returns the top-up row."""
+    if not is_supported_currency(request.currency):
+        raise ApiError.invalid(
+            "currency_not_supported", f"{request.currency} is not a supported currency", "currency"
+        )
+    if request.amount > topup_max_major * 10 ** currency_exponent(request.currency):
+        raise ApiError.invalid(
+            "amount_too_large", f"a top-up is at most {topup_max_major} {request.currency}", "amount"
+        )
+    source = conn.execute(
+        sa.select(funding_sources).where(
+            funding_sources.c.id == request.funding_source_id, funding_sources.c.user_id == user_id
+        )
+    ).first()
+    if source is None:
+        raise ApiError.not_found(
+            "funding_source_not_found", "no such funding source", "funding_source_id"
+        )
+    if source.type != "card":
+        raise ApiError.invalid(
+            "funding_source_not_a_card", "top-ups are charged to a card", "funding_source_id"
+        )
+    now = context.now
+    topup_id = new_id("top")
+    charge = gateway.charge(
+        conn, token=source.gateway_token, amount_minor=request.amount, currency=request.currency
+    )
+    fields = dict(
+        topup_id=topup_id,
+        user_id=user_id,
+        funding_source_id=source.id,
+        amount_minor=request.amount,
+        currency=request.currency,
+    )
+    if charge.approved:
+        ledger.ensure_system_accounts(conn, request.currency, now)
+        ledger.ensure_wallet(conn, user_id, request.currency, now)
+        outcome = ledger.create_transfer(
+            conn,
+            Transfer(
+                id=f"{topup_id}:fund",
+                debit_account_id=system_account_id(request.currency, "funding"),
+                credit_account_id=wallet_account_id(user_id, request.currency),
+                amount_minor=request.amount,
+                currency=request.currency,
+            ),
+            now,
+        )
+        if outcome is not TransferOutcome.OK:
+            raise RuntimeError(f"top-up {topup_id}: funding transfer was {outcome.value}")
+        status, event_type, payload = "succeeded", "topup.succeeded", TopupSucceeded(**fields)
+    else:
+        status, event_type = "declined", "topup.declined"
+        payload = TopupDeclined(**fields, decline_code=charge.decline_code)
+    conn.execute(
+        topups.insert().values(
+            id=topup_id,
+            user_id=user_id,
+            funding_source_id=source.id,
+            amount_minor=request.amount,
+            currency=request.currency,
+            status=status,
+            decline_code=charge.decline_code,
+            created_at=now,
+        )
+    )
+    conn.execute(
+        transactions.insert().values(
+            id=topup_id,
+            user_id=user_id,
+            type="topup",
+            direction="credit",
+            amount_minor=request.amount,
+            currency=request.currency,
+            status=status,
+            description=f"Top-up from {source.brand or 'card'} ending {source.last4}",
+            failure_code=charge.decline_code,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    event_id = record_event(
+        conn,
+        event_type=event_type,
+        source_function=context.producer,
+        subject=topup_id,
+        sequence=1,
+        payload=payload,
+        now=now,
+        correlation_id=context.correlation_id,
+    )
+    row = conn.execute(sa.select(topups).where(topups.c.id == topup_id)).one()
+    return row, [event_id]

@@ -1,0 +1,75 @@
+"""Typed settings, read once per process from `PAYSTREAM_*` environment variables.
+
+A bad value stops the process at start with a message naming the variable: configuration is
+input too, and it fails loudly rather than half-working.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "ConfigurationError", "load_settings"]
+
+EMBEDDED_REDIS_URL = "memory://"
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a platform that can run."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", extra="ignore", frozen=True)
+
+    environment: str = Field("local", pattern=r"^[a-z0-9-]{1,32}$")
+    version: str = "0.1.0"
+    database_url: str = "sqlite:///var/paystream.db"
+    database_pool_size: int = Field(10, ge=1, le=100)
+    # "memory://" is the in-process cache of the embedded default; anything else is a Redis URL.
+    redis_url: str = EMBEDDED_REDIS_URL
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    # Signs access tokens and keys the card vault's fingerprints. No default: a platform that
+    # would sign tokens with a well-known key must not start.
+    secret_key: SecretStr
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600, le=90 * 24 * 3600)
+    fraud_velocity_review_above: int = Field(40, ge=1)
+    fraud_velocity_decline_above: int = Field(100, ge=1)
+    fraud_review_above_major: int = Field(10_000, ge=1)
+    fraud_decline_above_major: int = Field(50_000, ge=1)
+    topup_max_major: int = Field(10_000, ge=1)
+    payment_debit_timeout_seconds: int = Field(3600, ge=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+pg8000://")):
+            raise ValueError("must start with sqlite:/// or postgresql+pg8000://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_cache(cls, value: str) -> str:
+        if value != EMBEDDED_REDIS_URL and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be memory:// or a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, or raise ConfigurationError naming what is wrong."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # the values come from the environment
+    except ValidationError as error:
+        problems = "; ".join(
+            f"PAYSTREAM_{'_'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
