@@ -1,0 +1,119 @@
+"""The local API gateway: one entry URL, each path prefix routed to its client function.
+
+On Kubernetes an Ingress does this from the same table. Locally the gateway either calls the
+function's functions-framework WSGI app in-process (embedded) or forwards the request over HTTP
+to the function's own process (services mode).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import requests
+
+from shared.functions import HTTP_ROUTE_PREFIXES
+
+__all__ = ["Gateway", "function_for_path", "InProcessBackends", "HttpBackends"]
+
+logger = logging.getLogger("paystream.gateway")
+
+PROXY_TIMEOUT_SECONDS = 30
+# Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded by a proxy.
+HOP_BY_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade", "content-length"}
+)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def function_for_path(path: str) -> str | None:
+    """The client function that serves `path`, by the longest matching prefix."""
+    best: tuple[int, str] | None = None
+    for prefix, function in HTTP_ROUTE_PREFIXES.items():
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            if best is None or len(prefix) > best[0]:
+                best = (len(prefix), function)
+    return best[1] if best else None
+
+
+def _not_found(start_response: Callable[..., Any], path: str) -> list[bytes]:
+    body = json.dumps(
+        {"error": {"type": "not_found_error", "code": "route_not_found",
+                   "message": f"no route for {path}", "param": None}}
+    ).encode()
+    start_response("404 Not Found", [("Content-Type", "application/json"),
+                                     ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class InProcessBackends:
+    """Embedded mode: the functions' WSGI apps, called directly."""
+
+    def __init__(self, apps: Mapping[str, WsgiApp]) -> None:
+        self._apps = dict(apps)
+
+    def __call__(self, function: str, environ: dict[str, Any], start_response) -> Iterable[bytes]:
+        return self._apps[function](environ, start_response)
+
+
+class HttpBackends:
+    """Services mode: each function runs in its own process; the request is forwarded."""
+
+    def __init__(self, base_urls: Mapping[str, str]) -> None:
+        self._base_urls = dict(base_urls)
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=64)
+        self._session.mount("http://", adapter)
+
+    def __call__(self, function: str, environ: dict[str, Any], start_response) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in HOP_BY_HOP_HEADERS
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        url = self._base_urls[function] + environ.get("PATH_INFO", "/")
+        if environ.get("QUERY_STRING"):
+            url += "?" + environ["QUERY_STRING"]
+        try:
+            answer = self._session.request(
+                environ["REQUEST_METHOD"], url, data=body, headers=headers,
+                timeout=PROXY_TIMEOUT_SECONDS, allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            logger.warning("gateway: %s is unreachable: %s", function, error)
+            payload = json.dumps(
+                {"error": {"type": "api_error", "code": "service_unavailable",
+                           "message": "the service is unavailable, retry later", "param": None}}
+            ).encode()
+            start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                       ("Content-Length", str(len(payload)))])
+            return [payload]
+        response_headers = [
+            (key, value) for key, value in answer.headers.items()
+            if key.lower() not in HOP_BY_HOP_HEADERS and key.lower() != "content-encoding"
+        ]
+        response_headers.append(("Content-Length", str(len(answer.content))))
+        start_response(f"{answer.status_code} {answer.reason}", response_headers)
+        return [answer.content]
+
+
+class Gateway:
+    """A WSGI app that sends each request to the function owning its path."""
+
+    def __init__(self, backends: Callable[..., Iterable[bytes]]) -> None:
+        self._backends = backends
+
+    def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        function = function_for_path(path)
+        if function is None:
+            return _not_found(start_response, path)
+        return self._backends(function, environ, start_response)

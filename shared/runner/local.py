@@ -1,0 +1,253 @@
+"""The two local ways to run Paystream.
+
+Embedded (the default, `make up`): one process, no external service. A SQLite file, the
+in-process cache, moto's AWS-compatible endpoint in a thread; every function is its own
+functions-framework app, and every event still travels EventBridge → SQS FIFO → the function.
+
+Services (`make up-services`): PostgreSQL, Redis and an AWS-compatible endpoint on
+127.0.0.1:4566 (a moto server this command starts when nothing answers there), and one process
+per function, as on Knative. The deliverer and the gateway run in this supervising process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from werkzeug.serving import make_server
+
+from shared.adapters.aws import aws_client
+from shared.adapters.database import create_engine, migrate
+from shared.bootstrap import platform, reset_platform
+from shared.functions import FUNCTIONS, function_info, load_app
+from shared.provision import provision
+from shared.runner.deliverer import Deliverer, HttpTransport, Scheduler, WsgiTransport
+from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
+from shared.settings import EMBEDDED_REDIS_URL
+
+__all__ = ["LocalPlatform", "run_embedded", "run_services", "ensure_secret_key"]
+
+logger = logging.getLogger("paystream.runner")
+
+STARTUP_SECONDS_MAX = 60
+SERVICES_BASE_PORT = 8100
+DEFAULT_SERVICES_DATABASE_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/paystream"
+DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SERVICES_AWS_ENDPOINT = "http://127.0.0.1:4566"
+FUNCTION_THREADS = 8
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_secret_key(home: Path) -> None:
+    """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that tokens
+    survive a restart of the local platform). Never a built-in default."""
+    if os.environ.get("PAYSTREAM_SECRET_KEY"):
+        return
+    path = home / "secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ["PAYSTREAM_SECRET_KEY"] = path.read_text().strip()
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def _wait_until(predicate, what: str, seconds: float = STARTUP_SECONDS_MAX) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start within {seconds:.0f} s")
+
+
+@dataclass
+class LocalPlatform:
+    """A running local platform; `stop()` ends what it started."""
+
+    url: str
+    server: object
+    deliverer: Deliverer
+    scheduler: Scheduler
+    children: list[subprocess.Popen] = field(default_factory=list)
+    moto: object | None = None
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.deliverer.stop()
+        self.server.shutdown()
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def _serve(app, host: str, port: int):
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+    thread.start()
+    return server
+
+
+def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
+    """Start the embedded platform in this process and return once it serves."""
+    from moto.server import ThreadedMotoServer
+
+    home.mkdir(parents=True, exist_ok=True)
+    ensure_secret_key(home)
+    os.environ.setdefault("PAYSTREAM_DATABASE_URL", f"sqlite:///{home / 'paystream.db'}")
+    os.environ.setdefault("PAYSTREAM_REDIS_URL", EMBEDDED_REDIS_URL)
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    os.environ["PAYSTREAM_AWS_ENDPOINT_URL"] = endpoint
+    reset_platform()
+    runtime = platform()
+    migrate(runtime.engine)
+    topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
+    apps = {info.name: load_app(info.name) for info in FUNCTIONS}
+    event_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"}
+    http_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "http"}
+    transport = WsgiTransport(event_apps)
+    sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
+    deliverer = Deliverer(sqs, topology, transport)
+    scheduler = Scheduler(transport)
+    deliverer.start()
+    scheduler.start()
+    server = _serve(Gateway(InProcessBackends(http_apps)), host, port)
+    return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
+                         scheduler=scheduler, moto=moto)
+
+
+def _ensure_database(url: str) -> None:
+    """Create the services mode's database on its server when it does not exist yet."""
+    import pg8000.native
+
+    parts = urlsplit(url.replace("postgresql+pg8000", "postgresql"))
+    name = parts.path.lstrip("/")
+    admin = pg8000.native.Connection(
+        user=parts.username or "postgres", password=parts.password, host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432, database="postgres",
+    )
+    try:
+        if not admin.run("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
+            admin.run(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+
+
+def _start_moto_server(endpoint: str) -> subprocess.Popen | None:
+    """Start a moto server on the endpoint's port unless something already answers there."""
+    if _answers(endpoint):
+        logger.info("using the AWS-compatible endpoint already at %s", endpoint)
+        return None
+    parts = urlsplit(endpoint)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        raise RuntimeError(f"the AWS-compatible endpoint {endpoint} does not answer")
+    child = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(parts.port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_until(lambda: _answers(endpoint), f"moto server on {endpoint}")
+    return child
+
+
+def _start_function(name: str, port: int, env: Mapping[str, str]) -> subprocess.Popen:
+    info = function_info(name)
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("functions-framework")),
+            "--target", info.target, "--source", str(info.source),
+            "--signature-type", info.signature_type, "--host", "127.0.0.1", "--port", str(port),
+        ],
+        env={**env, "WORKERS": "1", "THREADS": str(FUNCTION_THREADS)},
+    )
+
+
+def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICES_BASE_PORT) -> LocalPlatform:
+    """Start the services mode: one process per function behind the local gateway."""
+    home.mkdir(parents=True, exist_ok=True)
+    ensure_secret_key(home)
+    os.environ.setdefault("PAYSTREAM_DATABASE_URL", DEFAULT_SERVICES_DATABASE_URL)
+    os.environ.setdefault("PAYSTREAM_REDIS_URL", DEFAULT_SERVICES_REDIS_URL)
+    os.environ.setdefault("PAYSTREAM_AWS_ENDPOINT_URL", DEFAULT_SERVICES_AWS_ENDPOINT)
+    endpoint = os.environ["PAYSTREAM_AWS_ENDPOINT_URL"]
+    children: list[subprocess.Popen] = []
+    moto = _start_moto_server(endpoint)
+    if moto is not None:
+        children.append(moto)
+    reset_platform()
+    runtime = platform()
+    _ensure_database(runtime.settings.database_url)
+    migrate(create_engine(runtime.settings.database_url, pool_size=1))
+    topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
+    ports = {info.name: base_port + index for index, info in enumerate(FUNCTIONS)}
+    env = dict(os.environ)
+    for info in FUNCTIONS:
+        children.append(_start_function(info.name, ports[info.name], env))
+    urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
+    for info in FUNCTIONS:
+        if info.signature_type == "http":
+            _wait_until(lambda u=urls[info.name]: _answers(u + "/healthz"), f"function {info.name}")
+    transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"})
+    sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
+    deliverer = Deliverer(sqs, topology, transport)
+    scheduler = Scheduler(transport)
+    deliverer.start()
+    scheduler.start()
+    http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "http"}
+    server = _serve(Gateway(HttpBackends(http_urls)), host, port)
+    return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
+                         scheduler=scheduler, children=children)
+
+
+def _run_until_signal(started: LocalPlatform, mode: str) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"Paystream ({mode}) serves {started.url}  (Ctrl-C stops it)", flush=True)
+    print(f"  try: curl {started.url}/healthz", flush=True)
+    print("  logs: this terminal (standard error)", flush=True)
+    while not stop.wait(1):
+        for child in started.children:
+            if child.poll() is not None:
+                print(f"a function process exited with {child.returncode}; stopping", file=sys.stderr)
+                stop.set()
+    started.stop()
+
+
+def run_embedded(*, host: str, port: int, home: Path) -> None:
+    _run_until_signal(start_embedded(host=host, port=port, home=home), "embedded")
+
+
+def run_services(*, host: str, port: int, home: Path, base_port: int = SERVICES_BASE_PORT) -> None:
+    _run_until_signal(start_services(host=host, port=port, home=home, base_port=base_port), "services")

@@ -1,0 +1,88 @@
+"""A small client of the public HTTP contract, as a user's program would call it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import requests
+
+FINAL_STATUSES = frozenset({"completed", "declined", "failed", "refunded", "partially_refunded"})
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+@dataclass
+class User:
+    base_url: str
+    email: str
+    password: str
+    id: str = ""
+    access_token: str = ""
+    refresh_token: str = ""
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        return self.session.request(
+            method, self.base_url + path, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+        )
+
+    def add_card(self, number: str = "4242424242424242") -> str:
+        answer = self.call("POST", "/v1/funding-sources", json={
+            "type": "card", "number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    def top_up(self, card_id: str, amount: int, currency: str = "USD") -> requests.Response:
+        return self.call("POST", "/v1/topups", json={
+            "funding_source_id": card_id, "amount": amount, "currency": currency},
+            headers={"Idempotency-Key": str(uuid.uuid4())})
+
+    def pay(self, to: str, amount: int, currency: str = "USD", key: str | None = None, note: str = "") -> requests.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.call("POST", "/v1/payments", json={
+            "to": to, "amount": amount, "currency": currency, "note": note}, headers=headers)
+
+    def wallet(self, currency: str = "USD") -> dict:
+        answer = self.call("GET", "/v1/wallets")
+        assert answer.status_code == 200, answer.text
+        for wallet in answer.json()["data"]:
+            if wallet["currency"] == currency:
+                return wallet
+        return {"currency": currency, "available": 0, "pending": 0}
+
+    def wait_final(self, payment_id: str, seconds: float = 30) -> dict:
+        deadline = time.monotonic() + seconds
+        while True:
+            answer = self.call("GET", f"/v1/payments/{payment_id}")
+            assert answer.status_code == 200, answer.text
+            payment = answer.json()
+            if payment["status"] in FINAL_STATUSES or time.monotonic() > deadline:
+                return payment
+            time.sleep(0.1)
+
+
+def sign_up(base_url: str, name: str, country: str = "US") -> User:
+    email = f"{name}-{uuid.uuid4().hex[:10]}@example.com"
+    user = User(base_url=base_url, email=email, password=f"pw-{uuid.uuid4().hex}")
+    answer = requests.post(base_url + "/v1/users", json={
+        "email": email, "password": user.password, "full_name": name.title(), "country": country},
+        timeout=REQUEST_TIMEOUT_SECONDS)
+    assert answer.status_code == 201, answer.text
+    user.id = answer.json()["id"]
+    log_in(user)
+    return user
+
+
+def log_in(user: User) -> None:
+    answer = requests.post(user.base_url + "/v1/oauth/token", data={
+        "grant_type": "password", "username": user.email, "password": user.password},
+        timeout=REQUEST_TIMEOUT_SECONDS)
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    user.access_token, user.refresh_token = tokens["access_token"], tokens["refresh_token"]

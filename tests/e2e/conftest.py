@@ -1,0 +1,105 @@
+"""Start the platform as a user would (`paystream up`), in both local ways, and talk HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+STARTUP_SECONDS_MAX = 120
+PAYSTREAM = str(Path(sys.executable).with_name("paystream"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _free_port_range(count: int) -> int:
+    """A base port with `count` free ports above it."""
+    for _ in range(50):
+        base = _free_port()
+        if base + count > 65000:
+            continue
+        try:
+            probes = []
+            for offset in range(count):
+                probe = socket.socket()
+                probe.bind(("127.0.0.1", base + offset))
+                probes.append(probe)
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no free port range")
+
+
+def _start(args: list[str], env: dict[str, str], home: Path) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    log = open(home / "platform.log", "wb")
+    process = subprocess.Popen(
+        [PAYSTREAM, "up", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *args],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS_MAX
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"paystream up exited with {process.returncode}:\n{(home / 'platform.log').read_text()[-4000:]}")
+        try:
+            if requests.get(url + "/readyz", timeout=2).status_code == 200:
+                return url, process
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    pytest.fail(f"paystream up did not become ready:\n{(home / 'platform.log').read_text()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen, home: Path) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
+    env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
+    return env
+
+
+@pytest.fixture(scope="session")
+def embedded_url(tmp_path_factory) -> str:
+    home = tmp_path_factory.mktemp("embedded")
+    url, process = _start([], _base_env(), home)
+    yield url
+    _stop(process, home)
+
+
+@pytest.fixture(scope="session")
+def services_url(tmp_path_factory, postgres_url) -> str:
+    home = tmp_path_factory.mktemp("services")
+    env = _base_env()
+    env["PAYSTREAM_DATABASE_URL"] = postgres_url
+    env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_free_port()}"
+    url, process = _start(["--functions-base-port", str(_free_port_range(16))], env, home)
+    yield url
+    _stop(process, home)
+
+
+@pytest.fixture(params=["embedded", "services"])
+def platform_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")

@@ -1,0 +1,183 @@
+"""A new user's walk through the public contract, on the embedded default and in services mode."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.client import sign_up
+
+pytestmark = pytest.mark.e2e
+
+DECLINED_CARD = "4000000000000002"
+
+
+def test_health_readiness_and_the_openapi_document_are_served(platform_url):
+    assert requests.get(platform_url + "/healthz", timeout=5).json()["status"] == "ok"
+    ready = requests.get(platform_url + "/readyz", timeout=5)
+    assert ready.status_code == 200 and set(ready.json()["checks"].values()) == {"ok"}
+    document = requests.get(platform_url + "/openapi.json", timeout=5).json()
+    assert "/v1/payments" in document["paths"]
+    assert ready.headers["X-Request-Id"]
+
+
+def test_sign_up_is_refused_for_a_taken_email(platform_url):
+    alice = sign_up(platform_url, "alice")
+    again = requests.post(platform_url + "/v1/users", json={
+        "email": alice.email.upper(), "password": "long enough password", "full_name": "A", "country": "US"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "email_taken"
+
+
+def test_refresh_tokens_rotate_and_reuse_revokes_the_family(platform_url):
+    # GIVEN a logged-in user
+    user = sign_up(platform_url, "rotator")
+    first_refresh = user.refresh_token
+    # WHEN the refresh token is used, a new pair comes back
+    rotated = requests.post(platform_url + "/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": first_refresh})
+    assert rotated.status_code == 200
+    second_refresh = rotated.json()["refresh_token"]
+    assert second_refresh != first_refresh
+    me = requests.get(platform_url + "/v1/users/me",
+                      headers={"Authorization": f"Bearer {rotated.json()['access_token']}"})
+    assert me.status_code == 200 and me.json()["email"] == user.email
+    assert me.json()["kyc_status"] == "unverified"
+    # THEN the spent token is refused, and its reuse revokes the newer one too
+    reuse = requests.post(platform_url + "/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": first_refresh})
+    assert reuse.status_code == 401
+    assert reuse.json()["error"]["type"] == "authentication_error"
+    revoked = requests.post(platform_url + "/v1/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": second_refresh})
+    assert revoked.status_code == 401
+
+
+def test_wrong_password_and_missing_token_are_refused(platform_url):
+    user = sign_up(platform_url, "careful")
+    wrong = requests.post(platform_url + "/v1/oauth/token", data={
+        "grant_type": "password", "username": user.email, "password": "not the password"})
+    assert wrong.status_code == 401
+    assert requests.get(platform_url + "/v1/wallets").status_code == 401
+
+
+def test_a_card_is_tokenized_and_never_echoed(platform_url):
+    user = sign_up(platform_url, "carder")
+    answer = user.call("POST", "/v1/funding-sources", json={
+        "type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+    assert answer.status_code == 201
+    assert "4242424242424242" not in answer.text
+    assert answer.json()["last4"] == "4242" and answer.json()["brand"] == "visa"
+    bad = user.call("POST", "/v1/funding-sources", json={
+        "type": "card", "number": "4242424242424241", "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+    assert bad.status_code == 402 and bad.json()["error"]["type"] == "card_error"
+
+
+def test_top_up_succeeds_with_4242_and_is_declined_with_0002(platform_url):
+    user = sign_up(platform_url, "topper")
+    good, declined = user.add_card(), user.add_card(DECLINED_CARD)
+    ok = user.top_up(good, 10_000)
+    assert ok.status_code == 201 and ok.json()["status"] == "succeeded"
+    refused = user.top_up(declined, 5_000)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["type"] == "card_error"
+    assert user.wallet()["available"] == 10_000
+
+
+def test_a_payment_completes_and_its_key_replays_without_a_second_debit(platform_url):
+    # GIVEN alice with 100.00 USD and bob
+    alice, bob = sign_up(platform_url, "alice"), sign_up(platform_url, "bob")
+    assert alice.top_up(alice.add_card(), 10_000).status_code == 201
+    key = str(uuid.uuid4())
+    # WHEN alice pays bob 25.00 by email
+    accepted = alice.pay(bob.email, 2_500, key=key, note="lunch")
+    assert accepted.status_code == 202, accepted.text
+    payment = accepted.json()
+    assert payment["status"] == "pending" and payment["payee_id"] == bob.id
+    # THEN it completes within seconds and the money moved once
+    assert alice.wait_final(payment["id"])["status"] == "completed"
+    assert alice.wallet()["available"] == 7_500
+    assert bob.wallet()["available"] == 2_500
+    replay = alice.pay(bob.email, 2_500, key=key, note="lunch")
+    assert replay.status_code == 202 and replay.json()["id"] == payment["id"]
+    assert alice.wallet()["available"] == 7_500
+    conflict = alice.pay(bob.email, 2_600, key=key, note="lunch")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["type"] == "idempotency_error"
+    # AND both see it in their history, with its timeline
+    detail = bob.call("GET", f"/v1/transactions/{payment['id']}").json()
+    assert detail["direction"] == "credit" and detail["status"] == "completed"
+    types = [event["type"] for event in detail["events"]]
+    assert types == ["payment.requested", "payment.approved", "payment.debited", "payment.completed"]
+
+
+def test_an_overdraft_fails_with_a_failure_code_and_moves_nothing(platform_url):
+    alice, bob = sign_up(platform_url, "spender"), sign_up(platform_url, "saver")
+    alice.top_up(alice.add_card(), 1_000)
+    payment = alice.pay(bob.id, 5_000).json()
+    final = alice.wait_final(payment["id"])
+    assert final["status"] == "failed"
+    assert final["failure_code"] == "insufficient_funds"
+    assert alice.wallet() == {"currency": "USD", "available": 1_000, "pending": 0}
+    assert bob.wallet()["available"] == 0
+
+
+def test_another_users_payment_and_transaction_are_refused(platform_url):
+    alice, bob, mallory = (sign_up(platform_url, name) for name in ("owner", "payee", "mallory"))
+    alice.top_up(alice.add_card(), 1_000)
+    payment = alice.pay(bob.email, 100).json()
+    assert mallory.call("GET", f"/v1/payments/{payment['id']}").status_code == 404
+    assert mallory.call("GET", f"/v1/transactions/{payment['id']}").status_code == 404
+    assert bob.call("GET", f"/v1/payments/{payment['id']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"amount": 10.5, "currency": "USD"}, "parameter_invalid"),
+        ({"amount": "100", "currency": "USD"}, "parameter_invalid"),
+        ({"amount": -5, "currency": "USD"}, "parameter_invalid"),
+        ({"amount": 0, "currency": "USD"}, "parameter_invalid"),
+        ({"amount": 100, "currency": "XYZ"}, "currency_not_supported"),
+        ({"amount": 100, "currency": "usd"}, "parameter_invalid"),
+    ],
+)
+def test_bad_amounts_and_currencies_are_clear_client_errors(platform_url, body, code):
+    alice, bob = sign_up(platform_url, "typo"), sign_up(platform_url, "other")
+    answer = alice.call("POST", "/v1/payments", json={"to": bob.email, **body})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", code)
+    assert error["param"] in ("amount", "currency")
+
+
+def test_paying_oneself_and_malformed_json_are_refused(platform_url):
+    alice = sign_up(platform_url, "selfish")
+    own = alice.pay(alice.email, 100)
+    assert own.status_code == 400 and own.json()["error"]["code"] == "cannot_pay_self"
+    malformed = alice.call("POST", "/v1/payments", data="{not json",
+                           headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
+    nobody = alice.pay("nobody-here@example.com", 100)
+    assert nobody.status_code == 404
+
+
+def test_history_pages_with_limit_and_starting_after(platform_url):
+    alice, bob = sign_up(platform_url, "pager"), sign_up(platform_url, "paged")
+    card = alice.add_card()
+    for amount in (100, 200, 300):
+        assert alice.top_up(card, amount).status_code == 201
+    seen = []
+    cursor = None
+    while True:
+        params = {"limit": 1, **({"starting_after": cursor} if cursor else {})}
+        page = alice.call("GET", "/v1/transactions", params=params).json()
+        seen.extend(item["amount"] for item in page["data"])
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    assert seen == [300, 200, 100]
+    too_many = alice.call("GET", "/v1/transactions", params={"limit": 101})
+    assert too_many.status_code == 400

@@ -1,0 +1,45 @@
+"""Every function through its real functions-framework binding, on a throwaway platform:
+a SQLite file, the in-process cache and a moto endpoint in a thread, provisioned as in `make up`."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from shared.adapters.database import migrate
+from shared.bootstrap import platform, reset_platform
+from shared.functions import load_app
+from shared.provision import provision
+from shared.runner.local import free_port
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint_in_process() -> str:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    provision(endpoint_url=endpoint)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch, moto_endpoint_in_process):
+    monkeypatch.setenv("PAYSTREAM_DATABASE_URL", f"sqlite:///{tmp_path / 'paystream.db'}")
+    monkeypatch.setenv("PAYSTREAM_REDIS_URL", "memory://")
+    monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
+    monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
+    reset_platform()
+    built = platform()
+    migrate(built.engine)
+    yield built
+    reset_platform()
+
+
+@pytest.fixture
+def client_of(runtime):
+    """A werkzeug test client of a function's functions-framework app."""
+    return lambda name: load_app(name).test_client()

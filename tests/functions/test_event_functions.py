@@ -1,0 +1,97 @@
+"""The saga's CloudEvents functions through their functions-framework binding, binary and
+structured mode, with redelivery and poison events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent
+
+from schemas.api import PaymentRequest, SignUpRequest
+from shared.adapters.tables import events, payments
+from shared.services.identity import sign_up
+from shared.services.payments import EventContext, create_payment
+
+
+def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:
+    return CloudEvent({
+        "id": str(uuid.uuid4()), "type": event_type, "source": "/paystream/payments",
+        "subject": subject, "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
+    }, data)
+
+
+def _post(client, event: CloudEvent, mode: str):
+    headers, body = (to_binary if mode == "binary" else to_structured)(event)
+    return client.post("/", headers=headers, data=body)
+
+
+@pytest.fixture
+def requested_payment(runtime):
+    now = datetime.now(UTC)
+    with runtime.engine.begin() as conn:
+        payer, _ = sign_up(conn, SignUpRequest(email="p@example.com", password="long enough pw 1",
+                                               full_name="P", country="US"),
+                           ledger=runtime.ledger, now=now, correlation_id=None)
+        payee, _ = sign_up(conn, SignUpRequest(email="q@example.com", password="long enough pw 2",
+                                               full_name="Q", country="US"),
+                           ledger=runtime.ledger, now=now, correlation_id=None)
+        payment, _ = create_payment(
+            conn, payer_id=payer.id,
+            request=PaymentRequest(to=payee.id, amount=700, currency="USD", note=""),
+            context=EventContext(producer="payments", now=now, correlation_id=None),
+        )
+    return payment
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_score_fraud_approves_once_even_when_the_event_is_delivered_twice(client_of, runtime, requested_payment, mode):
+    # GIVEN a requested payment and its event
+    payment = requested_payment
+    event = _cloud_event("payment.requested", {
+        "payment_id": payment.id, "payer_id": payment.payer_id, "payee_id": payment.payee_id,
+        "amount_minor": 700, "currency": "USD", "note": ""}, subject=payment.id)
+    score_fraud = client_of("score-fraud")
+    # WHEN it is delivered twice
+    assert _post(score_fraud, event, mode).status_code == 200
+    assert _post(score_fraud, event, mode).status_code == 200
+    # THEN the payment was scored once
+    with runtime.engine.connect() as conn:
+        types = conn.execute(sa.select(events.c.type).where(events.c.subject == payment.id)
+                             .order_by(events.c.aggregate_sequence)).scalars().all()
+        row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+    assert types == ["payment.requested", "payment.approved"]
+    assert row.status == "pending" and row.fraud_score is not None
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_an_event_failing_its_schema_is_refused_as_unprocessable(client_of, mode):
+    event = _cloud_event("payment.requested", {"payment_id": "pay_1", "amount_minor": 1.5})
+    assert _post(client_of("score-fraud"), event, mode).status_code == 422
+
+
+def test_an_event_of_a_type_the_function_does_not_handle_is_refused(client_of):
+    event = _cloud_event("payment.completed", {"payment_id": "pay_1"})
+    assert _post(client_of("debit-wallet"), event, "binary").status_code == 422
+
+
+def test_the_audit_function_appends_each_event_once(client_of, runtime):
+    event = _cloud_event("user.signed_up", {"user_id": "usr_audit", "country": "US"}, subject="usr_audit")
+    audit = client_of("audit")
+    before = runtime.audit_chain.verify().length
+    assert _post(audit, event, "binary").status_code == 200
+    assert _post(audit, event, "structured").status_code == 200
+    verification = runtime.audit_chain.verify()
+    assert verification.ok and verification.length == before + 1
+
+
+def test_the_relay_accepts_only_the_schedule_ping(client_of):
+    relay = client_of("relay-outbox")
+    ping = CloudEvent({"id": str(uuid.uuid4()), "type": "dev.knative.sources.ping",
+                       "source": "/apis/v1/namespaces/paystream/pingsources/relay-outbox"}, {})
+    assert _post(relay, ping, "binary").status_code == 200
+    assert _post(relay, _cloud_event("payment.requested", {}), "binary").status_code == 422

@@ -1,0 +1,71 @@
+"""The client functions through their functions-framework HTTP binding."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.adapters.tables import outbox
+
+
+def _sign_up(users, email="ada@example.com"):
+    answer = users.post("/v1/users", json={
+        "email": email, "password": "a long enough password", "full_name": "Ada", "country": "GB"})
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def _token(users, email="ada@example.com"):
+    answer = users.post("/v1/oauth/token", data={
+        "grant_type": "password", "username": email, "password": "a long enough password"})
+    assert answer.status_code == 200
+    return {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+
+
+def test_sign_up_creates_the_user_with_a_wallet_in_their_currency(client_of):
+    users, wallets = client_of("users"), client_of("wallets")
+    user = _sign_up(users)
+    assert user["kyc_status"] == "unverified" and "password" not in str(user)
+    answer = wallets.get("/v1/wallets", headers=_token(users))
+    assert answer.get_json()["data"] == [{"currency": "GBP", "available": 0, "pending": 0}]
+
+
+def test_every_response_carries_a_request_id_and_errors_have_the_contract_shape(client_of):
+    users = client_of("users")
+    answer = users.post("/v1/users", data="[1, 2", headers={"Content-Type": "application/json",
+                                                            "X-Request-Id": "req-test-12345"})
+    assert answer.status_code == 400
+    assert answer.headers["X-Request-Id"] == "req-test-12345"
+    assert answer.get_json() == {"error": {
+        "type": "invalid_request_error", "code": "invalid_json",
+        "message": "the request body is not valid JSON", "param": None}}
+    unknown = users.get("/v1/nothing-here")
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["type"] == "not_found_error"
+
+
+def test_sign_up_rejects_extra_fields_and_short_passwords(client_of):
+    users = client_of("users")
+    extra = users.post("/v1/users", json={"email": "x@example.com", "password": "a long enough password",
+                                           "full_name": "X", "country": "US", "role": "admin"})
+    assert extra.status_code == 400 and extra.get_json()["error"]["param"] == "role"
+    short = users.post("/v1/users", json={"email": "y@example.com", "password": "short",
+                                           "full_name": "Y", "country": "US"})
+    assert short.status_code == 400 and short.get_json()["error"]["param"] == "password"
+
+
+def test_an_accepted_payment_leaves_nothing_unpublished_in_the_outbox(client_of, runtime):
+    users, accounts, wallets, payments = (client_of(n) for n in ("users", "accounts", "wallets", "payments"))
+    _sign_up(users, "payer@example.com")
+    payee = _sign_up(users, "payee@example.com")
+    auth = _token(users, "payer@example.com")
+    card = accounts.post("/v1/funding-sources", headers=auth, json={
+        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"})
+    assert card.status_code == 201
+    topup = wallets.post("/v1/topups", headers=auth, json={
+        "funding_source_id": card.get_json()["id"], "amount": 5000, "currency": "USD"})
+    assert topup.status_code == 201
+    accepted = payments.post("/v1/payments", headers=auth, json={
+        "to": payee["id"], "amount": 1200, "currency": "USD", "note": "books"})
+    assert accepted.status_code == 202
+    assert accepted.get_json()["status"] == "pending"
+    with runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one() == 0
