@@ -1,0 +1,23 @@
+# The dev environment: its own AWS account, small and single-zone where that saves money.
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = { environment = "dev", managed_by = "terraform" }
+  }
+}
+
+module "platform" {
+  source = "../../modules/platform"
+
+  environment             = "dev"
+  high_availability       = false
+  node_instance_types     = ["t3.large"]
+  node_count_min          = 2
+  node_count_max          = 3
+  database_instance_class = "db.t4g.medium"
+  backup_retention_days   = 7
+  cache_node_type         = "cache.t4g.small"
+  deletion_protection     = false
+}

@@ -1,0 +1,23 @@
+# The prod environment: its own AWS account, every stateful service across availability zones.
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = { environment = "prod", managed_by = "terraform" }
+  }
+}
+
+module "platform" {
+  source = "../../modules/platform"
+
+  environment             = "prod"
+  high_availability       = true
+  node_instance_types     = ["m6i.large"]
+  node_count_min          = 3
+  node_count_max          = 9
+  database_instance_class = "db.r6g.large"
+  backup_retention_days   = 35
+  cache_node_type         = "cache.r6g.large"
+  deletion_protection     = true
+}

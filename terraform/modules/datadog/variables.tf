@@ -1,0 +1,38 @@
+# A slot for the Datadog integration: the observability work adds its resources (the Datadog
+# AWS integration, the agent's Helm release, monitors and dashboards) behind these variables.
+# Until then the module creates nothing; the environments already pass the values, so adding
+# the resources changes no caller.
+
+variable "enabled" {
+  description = "Create the Datadog resources once they exist in this module."
+  type        = bool
+  default     = false
+}
+
+variable "environment" {
+  description = "The `env` unified service tag (matches DD_ENV in knative/)."
+  type        = string
+}
+
+variable "service_names" {
+  description = "Every function's `service` tag (the Knative Service names)."
+  type        = list(string)
+}
+
+variable "site" {
+  description = "Datadog site, for instance datadoghq.com or datadoghq.eu."
+  type        = string
+  default     = "datadoghq.com"
+}
+
+variable "api_key_secret_arn" {
+  description = "Secrets Manager secret holding the Datadog API key (never the key itself)."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,72 @@
+# The audit chain's table and the idempotency table, both on-demand, encrypted with a
+# customer-managed KMS key, with point-in-time recovery.
+#
+# The audit table has no TTL on purpose: every record is a link of a hash chain, and deleting
+# one would make verification fail. Old links leave the table by export to the S3 audit archive.
+# The idempotency table expires its records (Powertools' `expiration` attribute): a key only
+# has to outlive a client's retries.
+
+resource "aws_kms_key" "tables" {
+  description             = "${var.name_prefix} DynamoDB tables"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  tags                    = var.tags
+}
+
+resource "aws_dynamodb_table" "audit" {
+  name                        = var.audit_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+
+  # Key names and types as shared/adapters/audit_chain.py creates them locally.
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "N"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.tables.arn
+  }
+
+  tags = merge(var.tags, { data = "audit" })
+}
+
+resource "aws_dynamodb_table" "idempotency" {
+  name                        = var.idempotency_table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.tables.arn
+  }
+
+  ttl {
+    attribute_name = "expiration"
+    enabled        = true
+  }
+
+  tags = merge(var.tags, { data = "idempotency" })
+}

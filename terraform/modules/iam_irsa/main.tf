@@ -1,0 +1,143 @@
+# One IAM role per Kubernetes ServiceAccount (IRSA), each allowed exactly what its pods call.
+#
+# A function's permissions come from terraform/topology.json, which derives them from the
+# topology: producers put events on the bus, client functions describe it (readiness), `audit`
+# writes its table, `notify` publishes to the notification topics. The IntegrationSource of a
+# route runs as `<consumer>-queue-reader` and may only receive, delete and re-hide messages of
+# its own queue. Role names are "<resource prefix>-<service account>", which is what
+# `python -m shared.deploy.render` writes into the EKS overlay's role-arn annotations.
+
+locals {
+  issuer = replace(var.oidc_provider_url, "https://", "")
+
+  service_accounts = merge(
+    { for name, function in var.functions : name => function.service_account },
+    { for consumer, route in var.routes : "${consumer}-queue-reader" => route.queue_reader_service_account },
+  )
+}
+
+data "aws_iam_policy_document" "trust" {
+  for_each = local.service_accounts
+
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:sub"
+      values   = ["system:serviceaccount:${var.namespace}:${each.value}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "service_account" {
+  for_each = local.service_accounts
+
+  name                 = "${var.name_prefix}-${each.value}"
+  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
+  max_session_duration = 3600
+  tags                 = merge(var.tags, { service_account = each.value })
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = var.functions
+
+  dynamic "statement" {
+    for_each = each.value.put_events ? [1] : []
+    content {
+      sid       = "PublishEvents"
+      actions   = ["events:PutEvents"]
+      resources = [var.bus_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.describe_bus ? [1] : []
+    content {
+      sid       = "CheckBusForReadiness"
+      actions   = ["events:DescribeEventBus"]
+      resources = [var.bus_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.audit_table ? [1] : []
+    content {
+      sid = "AppendAndReadAuditChain"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:Query",
+      ]
+      resources = [var.audit_table_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.audit_table ? [1] : []
+    content {
+      sid       = "UseAuditTableKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.tables_kms_key_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.publish_notifications ? [1] : []
+    content {
+      sid = "PublishNotifications"
+      # CreateTopic only returns the ARN of an existing topic: the Notifier resolves ARNs so.
+      actions   = ["sns:Publish", "sns:CreateTopic"]
+      resources = var.topic_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = {
+    for name, function in var.functions : name => function
+    if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
+  }
+
+  name   = "${var.name_prefix}-${each.key}"
+  role   = aws_iam_role.service_account[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+data "aws_iam_policy_document" "queue_reader" {
+  for_each = var.routes
+
+  statement {
+    sid = "ReadOwnQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]
+    resources = [var.queue_arns[each.key]]
+  }
+}
+
+resource "aws_iam_role_policy" "queue_reader" {
+  for_each = var.routes
+
+  name   = "${var.name_prefix}-${each.key}-queue-reader"
+  role   = aws_iam_role.service_account["${each.key}-queue-reader"].id
+  policy = data.aws_iam_policy_document.queue_reader[each.key].json
+}

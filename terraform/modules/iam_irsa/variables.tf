@@ -1,0 +1,68 @@
+variable "name_prefix" {
+  description = "Prefix of role names (the topology's resource prefix)."
+  type        = string
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace of the ServiceAccounts."
+  type        = string
+}
+
+variable "oidc_provider_arn" {
+  description = "The EKS cluster's IAM OIDC provider."
+  type        = string
+}
+
+variable "oidc_provider_url" {
+  description = "The cluster's OIDC issuer URL."
+  type        = string
+}
+
+variable "functions" {
+  description = "Functions from terraform/topology.json, with the AWS calls each makes."
+  type = map(object({
+    service_account       = string
+    put_events            = bool
+    describe_bus          = bool
+    audit_table           = bool
+    publish_notifications = bool
+  }))
+}
+
+variable "routes" {
+  description = "Routes from terraform/topology.json (their queue readers get roles)."
+  type = map(object({
+    queue_reader_service_account = string
+  }))
+}
+
+variable "bus_arn" {
+  description = "The paystream bus."
+  type        = string
+}
+
+variable "queue_arns" {
+  description = "consumer => work queue ARN."
+  type        = map(string)
+}
+
+variable "audit_table_arn" {
+  description = "The audit chain's table."
+  type        = string
+}
+
+variable "tables_kms_key_arn" {
+  description = "The KMS key of the DynamoDB tables."
+  type        = string
+}
+
+variable "topic_arns" {
+  description = "The notification topics."
+  type        = list(string)
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

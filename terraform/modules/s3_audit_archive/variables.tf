@@ -1,0 +1,28 @@
+variable "bucket_prefix" {
+  description = "Start of the bucket name; the account id and region complete it."
+  type        = string
+}
+
+variable "glacier_after_days" {
+  description = "Days before an export moves to Glacier Flexible Retrieval."
+  type        = number
+  default     = 90
+}
+
+variable "deep_archive_after_days" {
+  description = "Days before an export moves to Glacier Deep Archive."
+  type        = number
+  default     = 365
+}
+
+variable "noncurrent_expiration_days" {
+  description = "Days an overwritten version is kept (seven years by default)."
+  type        = number
+  default     = 2555
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
