@@ -617,12 +617,19 @@ def _minikube_dependencies() -> list[dict[str, Any]]:
     ]
 
 
-def _bootstrap_job(endpoint: str) -> dict[str, Any]:
-    """Migrate the database and provision the topology on moto, with the platform's own code."""
+def _bootstrap_job(endpoint: str | None) -> dict[str, Any]:
+    """Migrate the database and, on moto, provision the topology, with the platform's own code.
+
+    On EKS Terraform provisions the topology, so the job only migrates (`endpoint` is None).
+    """
+    command = "paystream migrate"
+    if endpoint:
+        command += f" && paystream provision --endpoint-url {endpoint}"
+    name = "bootstrap" if endpoint else "migrate"
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "bootstrap", "labels": {"app.kubernetes.io/part-of": NAMESPACE}},
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": NAMESPACE}},
         "spec": {
             "backoffLimit": 6,
             "template": {
@@ -630,11 +637,9 @@ def _bootstrap_job(endpoint: str) -> dict[str, Any]:
                     "restartPolicy": "OnFailure",
                     "containers": [
                         {
-                            "name": "bootstrap",
+                            "name": name,
                             "image": IMAGE_NAME,
-                            "command": ["sh", "-c",
-                                        "paystream migrate && paystream provision"
-                                        f" --endpoint-url {endpoint}"],
+                            "command": ["sh", "-c", command],
                             "envFrom": [{"configMapRef": {"name": CONFIG_MAP_NAME}}],
                             "env": [
                                 {"name": name, "valueFrom": {
@@ -654,7 +659,8 @@ def _bootstrap_job(endpoint: str) -> dict[str, Any]:
 
 
 def _role_arn(options: RenderOptions, service_account: str) -> str:
-    return f"arn:aws:iam::{options.aws_account_id}:role/{topology.RESOURCE_PREFIX}-{service_account}"
+    role_name = f"{topology.RESOURCE_PREFIX}-{service_account}"
+    return f"arn:aws:iam::{options.aws_account_id}:role/{role_name}"
 
 
 def _eks(version: str, options: RenderOptions) -> dict[str, str]:
@@ -707,6 +713,7 @@ def _eks(version: str, options: RenderOptions) -> dict[str, str]:
         for route in topology.ROUTES
     ]
     files = {
+        "migrate-job.yaml": _yaml([_bootstrap_job(None)]),
         "patches/config.yaml": _yaml([config_patch]),
         "patches/environment.yaml": _yaml(
             _environment_patches(options.eks_environment, version)
@@ -718,7 +725,7 @@ def _eks(version: str, options: RenderOptions) -> dict[str, str]:
     files["kustomization.yaml"] = _yaml(
         [
             _kustomization(
-                resources=["../../base"],
+                resources=["../../base", "migrate-job.yaml"],
                 patches=sorted(path for path in files if path.startswith("patches/")),
                 images=[{"name": IMAGE_NAME, "newName": f"{registry}/{IMAGE_NAME}",
                          "newTag": version}],

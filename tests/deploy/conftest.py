@@ -70,7 +70,8 @@ def build_kustomization(directory: Path) -> list[dict[str, Any]]:
                 if resource["kind"] == patch["kind"]
                 and resource["metadata"]["name"] == patch["metadata"]["name"]
             ]
-            assert len(targets) == 1, f"patch {patch['kind']}/{patch['metadata']['name']}: no target"
+            name = f"{patch['kind']}/{patch['metadata']['name']}"
+            assert len(targets) == 1, f"patch {name}: not exactly one target"
             _merge(targets[0], {k: v for k, v in patch.items() if k not in ("apiVersion", "kind")})
     for image in kustomization.get("images", []):
         for resource in resources:
