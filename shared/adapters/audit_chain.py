@@ -10,24 +10,25 @@ finds the first broken one.
 
 Items of the table (partition key `pk`, sort key `sk`, both listed in `audit_table_definition`):
 
-- the head, ``pk="head"``: the chain's current `seq` and `hash`;
 - a record, ``pk="record"``, ``sk=seq``: seq, event id, type, subject, time, the canonical JSON,
-  prev_hash and hash;
+  prev_hash and hash; the record with the highest seq is the chain's head;
+- the head, ``pk="head"``: the seq and hash of the last record, so that `verify` also notices
+  records removed from the end of the chain;
 - an event marker, ``pk="event#<id>"``: the seq of the record that holds that event.
 
-One append is a single TransactWriteItems: put the record if its seq is free, put the marker if
-the event was never appended, and advance the head only if it still holds the seq read before.
-So a redelivered event appends nothing (the marker exists: the existing record is returned), and
-two writers racing for the same seq cannot both win (the loser re-reads the head and retries,
-at most `APPEND_ATTEMPTS_MAX` times). A chain is serial by nature: every record lives under one
-partition key and every append updates one head item, which bounds throughput to one writer at a
-time; that is the price of a single verifiable order.
+One append is three conditional writes, no transaction: put the record at the next seq only if
+that seq is free (two writers racing for one seq cannot both win: the loser re-reads the chain and
+retries, at most `APPEND_ATTEMPTS_MAX` times), advance the head if it is behind, then put the
+event's marker. A redelivered event finds its marker and appends nothing. A crash between the
+writes leaves the record without its head or marker; the redelivery then finds its own event at
+the end of the chain and writes only what is missing. (Events reach the audit function one at a time, in the order of its FIFO queue, so
+nothing else is appended in between.) TransactWriteItems is avoided on purpose: moto, the
+local AWS-compatible endpoint, copies every table on each transaction, so an append would slow
+down as the chain grows.
 
 Within one process, appends to a table are serialized by a lock: threads of one process would
-only race each other for the head and burn attempts. Across processes the conditional
-transaction decides. (moto's TransactWriteItems is not isolated from concurrent requests: it
-rolls a cancelled transaction back by restoring a snapshot of the whole table, which can undo
-another request's committed write. The lock also keeps one process correct against moto.)
+only race each other for the next seq and burn attempts. Across processes the conditional
+write decides.
 """
 
 from __future__ import annotations
@@ -76,9 +77,6 @@ _SINGLETON_SORT_KEY = 0
 # One append at a time per table within this process (see the module docstring).
 _APPEND_LOCKS: dict[str, threading.Lock] = {}
 _APPEND_LOCKS_GUARD = threading.Lock()
-
-# Positions of the items in the append transaction, to read its cancellation reasons.
-_RECORD_ITEM, _MARKER_ITEM, _HEAD_ITEM = 0, 1, 2
 
 
 def audit_table_definition(table_name: str) -> dict[str, Any]:
@@ -167,7 +165,12 @@ class AuditChain:
             existing = self._record_of_event(event_id)
             if existing is not None:
                 return existing
-            head_seq, head_hash = self._head()
+            last = self._last_record()
+            if last is not None and last.event_id == event_id:
+                # Appended before a crash that came ahead of its marker: finish the append.
+                self._finish(last)
+                return last
+            head_seq, head_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
             record = AuditRecord(
                 seq=head_seq + 1,
                 event_id=event_id,
@@ -179,80 +182,50 @@ class AuditChain:
                 hash=chain_hash(head_hash, event_json),
             )
             try:
-                self._client.transact_write_items(
-                    TransactItems=self._append_items(record, expected_head_seq=head_seq)
+                self._client.put_item(
+                    TableName=self._table_name,
+                    Item=_record_item(record),
+                    ConditionExpression=f"attribute_not_exists({_PARTITION_KEY})",
                 )
-                return record
-            except self._client.exceptions.TransactionCanceledException as error:
-                reasons = error.response.get("CancellationReasons") or []
-                if _failed_condition(reasons, _MARKER_ITEM):
-                    # Another writer appended this very event meanwhile: return its record.
-                    existing = self._record_of_event(event_id)
-                    if existing is not None:
-                        return existing
+            except self._client.exceptions.ConditionalCheckFailedException:
                 logger.info(
                     "audit head moved while appending %s (attempt %d of %d)",
                     event_id,
                     attempt,
                     APPEND_ATTEMPTS_MAX,
                 )
+                continue
+            self._finish(record)
+            return record
         raise AuditChainContention(
             f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"
         )
 
-    def _append_items(self, record: AuditRecord, *, expected_head_seq: int) -> list[dict]:
-        record_item: dict[str, Any] = {
-            _PARTITION_KEY: {"S": _RECORD_PARTITION},
-            _SORT_KEY: {"N": str(record.seq)},
-            "seq": {"N": str(record.seq)},
-            "event_id": {"S": record.event_id},
-            "event_type": {"S": record.event_type},
-            "event": {"S": record.event_json},
-            "prev_hash": {"S": record.prev_hash},
-            "hash": {"S": record.hash},
-        }
-        if record.subject is not None:
-            record_item["subject"] = {"S": record.subject}
-        if record.time is not None:
-            record_item["time"] = {"S": record.time}
-        marker_item = {
-            _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
-            _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
-            "seq": {"N": str(record.seq)},
-        }
-        head_item = {
-            _PARTITION_KEY: {"S": _HEAD_PARTITION},
-            _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
-            "seq": {"N": str(record.seq)},
-            "hash": {"S": record.hash},
-        }
-        absent = f"attribute_not_exists({_PARTITION_KEY})"
-        if expected_head_seq == 0:
-            head_condition: dict[str, Any] = {"ConditionExpression": absent}
-        else:
-            head_condition = {
-                "ConditionExpression": "#seq = :expected_seq",
-                "ExpressionAttributeNames": {"#seq": "seq"},
-                "ExpressionAttributeValues": {":expected_seq": {"N": str(expected_head_seq)}},
-            }
-        # The order matters: the cancellation reasons come back in this order (_*_ITEM).
-        return [
-            {
-                "Put": {
-                    "TableName": self._table_name,
-                    "Item": record_item,
-                    "ConditionExpression": absent,
-                }
+    def _finish(self, record: AuditRecord) -> None:
+        """Advance the head to `record` (never backwards) and mark its event as appended."""
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item={
+                    _PARTITION_KEY: {"S": _HEAD_PARTITION},
+                    _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+                    "seq": {"N": str(record.seq)},
+                    "hash": {"S": record.hash},
+                },
+                ConditionExpression=f"attribute_not_exists({_PARTITION_KEY}) OR #seq < :seq",
+                ExpressionAttributeNames={"#seq": "seq"},
+                ExpressionAttributeValues={":seq": {"N": str(record.seq)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            pass  # a later record already moved the head past this one
+        self._client.put_item(
+            TableName=self._table_name,
+            Item={
+                _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
+                _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+                "seq": {"N": str(record.seq)},
             },
-            {
-                "Put": {
-                    "TableName": self._table_name,
-                    "Item": marker_item,
-                    "ConditionExpression": absent,
-                }
-            },
-            {"Put": {"TableName": self._table_name, "Item": head_item, **head_condition}},
-        ]
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -305,13 +278,26 @@ class AuditChain:
             return 0, GENESIS_HASH
         return int(item["seq"]["N"]), item["hash"]["S"]
 
+    def _last_record(self) -> AuditRecord | None:
+        response = self._client.query(
+            TableName=self._table_name,
+            KeyConditionExpression="#pk = :record",
+            ExpressionAttributeNames={"#pk": _PARTITION_KEY},
+            ExpressionAttributeValues={":record": {"S": _RECORD_PARTITION}},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return _record_from_item(items[0]) if items else None
+
     def _record_of_event(self, event_id: str) -> AuditRecord | None:
         marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
         if marker is None:
             return None
         record = self.record(int(marker["seq"]["N"]))
         if record is None or record.event_id != event_id:
-            # The transaction writes marker and record together, so this is a damaged table.
+            # A marker is written only after its record, so this is a damaged table.
             raise RuntimeError(f"audit marker of event {event_id} points to another or no record")
         return record
 
@@ -350,6 +336,24 @@ class AuditChain:
                 return
 
 
+def _record_item(record: AuditRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        _PARTITION_KEY: {"S": _RECORD_PARTITION},
+        _SORT_KEY: {"N": str(record.seq)},
+        "seq": {"N": str(record.seq)},
+        "event_id": {"S": record.event_id},
+        "event_type": {"S": record.event_type},
+        "event": {"S": record.event_json},
+        "prev_hash": {"S": record.prev_hash},
+        "hash": {"S": record.hash},
+    }
+    if record.subject is not None:
+        item["subject"] = {"S": record.subject}
+    if record.time is not None:
+        item["time"] = {"S": record.time}
+    return item
+
+
 def _record_from_item(item: dict[str, Any]) -> AuditRecord:
     return AuditRecord(
         seq=int(item["seq"]["N"]),
@@ -382,6 +386,3 @@ def _record_is_sound(record: AuditRecord, prev_hash: str) -> bool:
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-def _failed_condition(reasons: list[dict[str, Any]], position: int) -> bool:
-    return len(reasons) > position and reasons[position].get("Code") == "ConditionalCheckFailed"

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from schemas.cloudevent import new_cloud_event
 from schemas.events import parse_payload
 from shared.adapters.aws import EventPublisher
-from shared.adapters.database import as_utc, is_postgresql
+from shared.adapters.database import as_utc
 from shared.adapters.tables import events, outbox
 from shared.ids import new_event_id
 
@@ -98,14 +98,15 @@ def publish(
         query = query.where(outbox.c.event_id.in_(list(event_ids)))
     if older_than is not None:
         query = query.where(outbox.c.created_at < older_than)
+    # No transaction is held across the call to the bus: a slow endpoint must not hold database
+    # locks (on SQLite, the one write lock). Two publishers may then send the same row; consumers
+    # are idempotent on the event id, so a duplicate is harmless and a loss is impossible.
     with engine.begin() as conn:
-        if is_postgresql(conn) and event_ids is None:
-            # Two relays at once skip each other's rows instead of publishing them twice.
-            query = query.with_for_update(skip_locked=True, of=outbox)
         rows = conn.execute(query).all()
-        if not rows:
-            return 0, 0
-        result = publisher.publish([cloud_event_of(row) for row in rows])
+    if not rows:
+        return 0, 0
+    result = publisher.publish([cloud_event_of(row) for row in rows])
+    with engine.begin() as conn:
         if result.published_ids:
             conn.execute(outbox.delete().where(outbox.c.event_id.in_(list(result.published_ids))))
         for event_id, error in result.failed.items():

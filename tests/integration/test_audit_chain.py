@@ -56,29 +56,17 @@ def cloud_event(number: int = 0) -> dict[str, Any]:
     }
 
 
-def test_moto_cancels_a_transaction_whose_condition_fails_and_says_which(dynamodb: Any) -> None:
-    # The chain relies on this: conditional TransactWriteItems with per-item cancellation reasons.
+def test_moto_refuses_a_conditional_put_on_a_taken_key(dynamodb: Any) -> None:
+    # The chain relies on this: a record's seq is claimed by a put conditional on its absence.
     key = {"pk": {"S": "probe"}, "sk": {"N": "0"}}
-    dynamodb.put_item(TableName=TABLE, Item=key)
-    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "other"}, "sk": {"N": "0"}}}},
-                {
-                    "Put": {
-                        "TableName": TABLE,
-                        "Item": key,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
+    dynamodb.put_item(TableName=TABLE, Item={**key, "v": {"S": "first"}})
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={**key, "v": {"S": "second"}},
+            ConditionExpression="attribute_not_exists(pk)",
         )
-    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
-    assert reasons == ["None", "ConditionalCheckFailed"]
-    # AND nothing of the cancelled transaction was written
-    assert "Item" not in dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": "other"}, "sk": {"N": "0"}}
-    )
+    assert dynamodb.get_item(TableName=TABLE, Key=key)["Item"]["v"] == {"S": "first"}
 
 
 def test_the_first_record_links_to_the_genesis_hash(chain: AuditChain) -> None:
@@ -195,24 +183,25 @@ def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
 
 
 class _InterleavingClient:
-    """The real DynamoDB client, except that `before_first_transaction` runs just before the
-    first TransactWriteItems: another writer slips in between the head read and the write."""
+    """The real DynamoDB client, except that `before_first_record_write` runs just before the
+    first conditional write of a record: another writer slips in between the read and the write."""
 
-    def __init__(self, client: Any, before_first_transaction: Callable[[], Any]) -> None:
+    def __init__(self, client: Any, before_first_record_write: Callable[[], Any]) -> None:
         self._client = client
-        self._hook: Callable[[], Any] | None = before_first_transaction
+        self._hook: Callable[[], Any] | None = before_first_record_write
         self.exceptions = client.exceptions
-        self.transactions = 0
+        self.record_writes = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        self.transactions += 1
-        if self._hook is not None:
-            hook, self._hook = self._hook, None
-            hook()
-        return self._client.transact_write_items(**kwargs)
+    def put_item(self, **kwargs: Any) -> Any:
+        if kwargs["Item"]["pk"] == {"S": "record"}:
+            self.record_writes += 1
+            if self._hook is not None:
+                hook, self._hook = self._hook, None
+                hook()
+        return self._client.put_item(**kwargs)
 
 
 def in_another_process(chain: AuditChain) -> AuditChain:
@@ -231,8 +220,8 @@ def test_a_writer_that_lost_the_race_for_the_head_appends_after_the_winner(dynam
     # WHEN we append
     record = AuditChain(client, TABLE).append(our_event)
 
-    # THEN our first transaction was refused and the retry went after the winner
-    assert client.transactions == 2
+    # THEN our first write was refused and the retry went after the winner
+    assert client.record_writes == 2
     assert record.seq == 3
     assert [r.event_id for r in other.records(limit=10)][1:] == [
         winner_event["id"],
@@ -250,9 +239,25 @@ def test_a_writer_racing_another_for_the_same_event_returns_the_winners_record(
 
     record = AuditChain(client, TABLE).append(event)
 
-    assert client.transactions == 1
+    assert client.record_writes == 1  # refused: the winner holds the seq, and the marker says so
     assert record == other.record(1)
     assert other.head()[0] == 1
+
+
+def test_a_crash_after_the_record_is_finished_by_the_redelivery(chain: AuditChain, dynamodb: Any) -> None:
+    # GIVEN an append that wrote its record and then died before the head and the marker
+    chain.append(cloud_event(0))
+    event = cloud_event(1)
+    record = chain.append(event)
+    for pk in ("head", f"event#{event['id']}"):
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"N": "0"}})
+    dynamodb.put_item(TableName=TABLE, Item={
+        "pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "1"}, "hash": {"S": chain.record(1).hash}})
+    # WHEN the event is delivered again
+    again = chain.append(event)
+    # THEN nothing is appended twice and the chain is whole
+    assert again == record
+    assert chain.verify() == chain.verify().__class__(ok=True, length=2, first_broken_seq=None)
 
 
 def test_an_empty_chain_verifies(chain: AuditChain) -> None:
