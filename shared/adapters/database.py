@@ -1,0 +1,259 @@
+"""Engines, migrations and error translation for the two databases Paystream runs on.
+
+PostgreSQL (through pg8000) is the production database; a SQLite file is the zero-set-up
+embedded default. Both are reached through SQLAlchemy Core and configured here, once, so that
+every adapter sees the same transaction semantics:
+
+- PostgreSQL runs at READ COMMITTED with explicit pool bounds and a statement timeout; the ledger
+  takes row locks where it needs them.
+- SQLite runs in WAL mode and every transaction starts with ``BEGIN IMMEDIATE``: a writer takes the
+  database's write lock when it begins, instead of upgrading a read lock later (which fails at
+  once with "database is locked" when two writers race). Concurrent writers therefore queue on
+  the busy timeout and SQLite transactions are serializable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+
+__all__ = [
+    "DatabaseUnavailable",
+    "MIGRATIONS_DIRECTORY",
+    "POSTGRES_STATEMENT_TIMEOUT_MS",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "as_utc",
+    "create_engine",
+    "is_postgresql",
+    "migrate",
+    "sqlstate",
+    "translate_errors",
+]
+
+# A writer waits this long for SQLite's write lock before giving up with "database is locked".
+# Long enough to queue behind a burst of ledger writes, short enough to surface a stuck writer.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# No single statement of ours should run longer than this; a statement that does is cancelled by
+# the server and surfaces as DatabaseUnavailable rather than holding locks and connections.
+POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+# pg8000 applies its socket timeout to every read, so it must outlast the statement timeout:
+# the server cancels a slow statement first, and only a silent network makes the socket give up.
+POSTGRES_SOCKET_TIMEOUT_SECONDS = POSTGRES_STATEMENT_TIMEOUT_MS // 1000 + 15
+# Connections beyond pool_size that a burst may open, and how long a checkout waits for one.
+POSTGRES_POOL_OVERFLOW_MAX = 5
+POSTGRES_POOL_TIMEOUT_SECONDS = 10
+# Recycle connections before typical server or proxy idle limits close them under us.
+POSTGRES_POOL_RECYCLE_SECONDS = 1_800
+
+# How long migrate() may wait for a concurrent migration and run its own statements.
+MIGRATION_STATEMENT_TIMEOUT_MS = 600_000
+
+# The key of the session-level advisory lock that serializes concurrent migrate() calls.
+# Any fixed 64-bit number works; this one spells "paystrea" in ASCII.
+MIGRATION_ADVISORY_LOCK_KEY = 0x7061797374726561
+
+MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
+
+# SQLSTATE classes and codes that mean "the database cannot serve us right now", as opposed to
+# "this statement is wrong": connection exceptions (08), insufficient resources such as too many
+# connections (53), operator intervention such as shutdown or a cancelled statement (57), and a
+# lock that could not be taken in time (55P03).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_UNAVAILABLE_SQLSTATES = frozenset({"55P03"})
+# SQLite result codes (and their extended forms, which share the prefix) that mean the file is
+# busy, locked by another process, unreadable or full.
+_SQLITE_UNAVAILABLE_ERRORS = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_PROTOCOL",
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or cannot serve the request now; retrying later may work.
+
+    HTTP entrypoints answer 503; CloudEvent handlers let it propagate so that the message is
+    redelivered.
+    """
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    """The engine for ``postgresql+pg8000://…`` or ``sqlite:///path``, with Paystream's settings."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _create_sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _create_postgres_engine(parsed, pool_size=pool_size)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
+
+
+def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
+    engine = sa.create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+        # Take transaction control away from the sqlite3 module: left alone, it emits a
+        # deferred BEGIN only before DML, so transactions would start as readers and fail on
+        # the lock upgrade. The "begin" listener below emits BEGIN IMMEDIATE instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL lets readers of the last committed state proceed while a writer holds the lock.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _create_postgres_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=POSTGRES_POOL_OVERFLOW_MAX,
+        pool_timeout=POSTGRES_POOL_TIMEOUT_SECONDS,
+        pool_recycle=POSTGRES_POOL_RECYCLE_SECONDS,
+        pool_pre_ping=True,
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "timeout": POSTGRES_SOCKET_TIMEOUT_SECONDS,
+            # Sent in the startup packet, so it costs no extra round trip per connection.
+            "startup_params": {"statement_timeout": str(POSTGRES_STATEMENT_TIMEOUT_MS)},
+            "application_name": "paystream",
+        },
+    )
+
+
+def is_postgresql(engine_or_connection: sa.Engine | sa.Connection) -> bool:
+    """True when the engine or connection talks to PostgreSQL (False for SQLite)."""
+    return engine_or_connection.dialect.name == "postgresql"
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; SQLite hands back naive datetimes, stored as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def migrate(engine_or_url: sa.Engine | str) -> None:
+    """Upgrade the database to the newest migration; idempotent and safe to run concurrently.
+
+    On PostgreSQL a session-level advisory lock serializes concurrent callers (several function
+    processes starting at once): the second waits, then finds the schema current and does nothing.
+    On SQLite the migration runs in one BEGIN IMMEDIATE transaction, which serializes it as well.
+    """
+    if isinstance(engine_or_url, str):
+        engine = create_engine(engine_or_url, pool_size=1)
+        owns_engine = True
+    else:
+        engine = engine_or_url
+        owns_engine = False
+    try:
+        with engine.connect() as connection:
+            if is_postgresql(connection):
+                _upgrade_holding_advisory_lock(connection)
+            else:
+                _upgrade(connection)
+    finally:
+        if owns_engine:
+            engine.dispose()
+
+
+def _upgrade_holding_advisory_lock(connection: sa.Connection) -> None:
+    lock_parameters = {"key": MIGRATION_ADVISORY_LOCK_KEY}
+    # Waiting for another process's migration, and building the schema, may both outlast the
+    # statement timeout meant for requests; RESET below restores the connection's own value.
+    connection.exec_driver_sql(f"SET statement_timeout = {MIGRATION_STATEMENT_TIMEOUT_MS}")
+    connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), lock_parameters)
+    # A session-level lock outlives this commit; committing leaves the connection outside any
+    # transaction so that Alembic runs the whole upgrade in one transaction of its own.
+    connection.commit()
+    try:
+        _upgrade(connection)
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), lock_parameters)
+        connection.exec_driver_sql("RESET statement_timeout")
+        connection.commit()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    # env.py runs on this connection instead of opening its own from a URL.
+    config.attributes["connection"] = connection
+    alembic_command.upgrade(config, "head")
+    connection.commit()
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn connection-level database failures into :class:`DatabaseUnavailable`.
+
+    Lost or refused connections, an exhausted pool, a busy or unreadable SQLite file, a server
+    shutting down or short of connections, a statement cancelled by its timeout: these become
+    DatabaseUnavailable. Every other error (a bug, a constraint violation) propagates unchanged.
+    """
+    try:
+        yield
+    except sa_exc.TimeoutError as error:
+        # QueuePool raises this when no connection frees up within pool_timeout.
+        raise DatabaseUnavailable("no database connection became free in time") from error
+    except sa_exc.DBAPIError as error:
+        if _means_unavailable(error):
+            raise DatabaseUnavailable(f"database unavailable: {error.orig}") from error
+        raise
+
+
+def _means_unavailable(error: sa_exc.DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        # sqlite3 raises OperationalError for a busy file and for a misspelt column alike, so
+        # only the result code tells them apart.
+        name = getattr(error.orig, "sqlite_errorname", "") or ""
+        return name.startswith(_SQLITE_UNAVAILABLE_ERRORS)
+    # pg8000 raises InterfaceError for a refused or broken socket, never for a wrong statement.
+    if isinstance(error, (sa_exc.InterfaceError, sa_exc.OperationalError)):
+        return True
+    code = sqlstate(error)
+    if code is None:
+        return False
+    return code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or code in _UNAVAILABLE_SQLSTATES
+
+
+def sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    """The SQLSTATE code PostgreSQL sent with this error, or None (SQLite has none)."""
+    # pg8000 carries the server's error fields as a dict in args[0]; "C" is the SQLSTATE.
+    dbapi_error = error.orig
+    if dbapi_error is None or not dbapi_error.args:
+        return None
+    fields = dbapi_error.args[0]
+    if isinstance(fields, dict):
+        code = fields.get("C")
+        return code if isinstance(code, str) else None
+    return None
