@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from shared.adapters.aws import EventPublisher, Notifier, aws_client
 from shared.adapters.audit_chain import AuditChain
 from shared.adapters.card_gateway import SandboxGateway
-from shared.adapters.database import create_engine
+from shared.adapters.database import create_engine, read_only
 from shared.adapters.ledger_store import LedgerStore
 from shared.settings import EMBEDDED_REDIS_URL, Settings, load_settings
 from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
@@ -35,6 +35,8 @@ class Platform:
 
     settings: Settings
     engine: Engine
+    # The same engine for transactions that only read (on SQLite: no write lock).
+    reader: Engine
     ledger: LedgerStore
     redis: redis.Redis
     publisher: EventPublisher
@@ -57,9 +59,11 @@ def build_platform(settings: Settings) -> Platform:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     return Platform(
         settings=settings,
-        engine=create_engine(settings.database_url, pool_size=settings.database_pool_size),
+        engine=engine,
+        reader=read_only(engine),
         ledger=LedgerStore(),
         redis=cache,
         publisher=EventPublisher(client("events"), BUS_NAME),

@@ -47,7 +47,7 @@ def _readiness() -> tuple[int, HealthResponse]:
             checks[name] = "unavailable"
 
     def database() -> None:
-        with runtime.engine.connect() as conn:
+        with runtime.reader.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     check("database", database)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from shared.adapters.database import DatabaseUnavailable
+from shared.adapters.database import DatabaseUnavailable, translate_errors
 from shared.ids import new_id
 
 __all__ = [
@@ -230,13 +230,22 @@ class Router:
 
         return register
 
+    def routes(self) -> set[tuple[str, str]]:
+        """(method, path) of every route, path parameters written `{name}` as in OpenAPI."""
+        return {
+            (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
+            for rule in self._map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}
+        }
+
     def dispatch(self, request: flask.Request) -> flask.Response:
         """Answer one request: route, run the handler, shape the result or the error."""
         rid = request_id()
         try:
             adapter = self._map.bind("localhost", path_info=request.path)
             endpoint, params = adapter.match(method=request.method)
-            status, body = self._handlers[endpoint](request, **params)
+            with translate_errors():
+                status, body = self._handlers[endpoint](request, **params)
         except NotFound:
             status, body = 404, ApiError.not_found(
                 "route_not_found", f"no route for {request.method} {request.path}"

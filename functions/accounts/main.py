@@ -81,7 +81,7 @@ def add_funding_source(request: flask.Request):
 @router.route("GET", "/v1/funding-sources")
 def list_funding_sources(request: flask.Request):
     principal = caller(request)
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         rows = conn.execute(
             sa.select(funding_sources)
             .where(funding_sources.c.user_id == principal.user_id)

@@ -20,7 +20,7 @@ def list_for_caller(request: flask.Request):
     query = parse_query(request, ListQuery)
     if query.starting_after or query.ending_before:
         raise ApiError.invalid("cursor_unsupported", "notifications are listed newest first, without cursors")
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         rows = list_notifications(conn, principal.user_id, limit=query.limit + 1)
     data = [
         NotificationResponse.model_validate({**row._mapping, "read": row.read_at is not None})

@@ -51,7 +51,7 @@ def send(request: flask.Request):
 @router.route("GET", "/v1/payments/<payment_id>")
 def status(request: flask.Request, payment_id: str):
     principal = caller(request)
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         row = payment_for_user(conn, payment_id, principal.user_id)
     return 200, _response(row)
 

@@ -28,7 +28,7 @@ def _transaction(row, events=None) -> TransactionResponse:
 def list_transactions(request: flask.Request):
     principal = caller(request)
     query = parse_query(request, ListQuery)
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         rows, has_more = history.list_transactions(
             conn,
             user_id=principal.user_id,
@@ -42,7 +42,7 @@ def list_transactions(request: flask.Request):
 @router.route("GET", "/v1/transactions/<transaction_id>")
 def get_transaction(request: flask.Request, transaction_id: str):
     principal = caller(request)
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         row = history.get_transaction(conn, user_id=principal.user_id, transaction_id=transaction_id)
         events = [
             TimelineEvent(

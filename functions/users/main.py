@@ -65,7 +65,7 @@ def token(request: flask.Request):
 @router.route("GET", "/v1/users/me")
 def me(request: flask.Request):
     principal = caller(request)
-    with platform().engine.connect() as conn:
+    with platform().reader.connect() as conn:
         user = identity.get_user(conn, principal.user_id)
     return 200, UserResponse.model_validate(user, from_attributes=True)
 

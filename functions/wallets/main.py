@@ -22,7 +22,7 @@ router = client_router("wallets")
 def list_wallets(request: flask.Request):
     principal = caller(request)
     runtime = platform()
-    with runtime.engine.connect() as conn:
+    with runtime.reader.connect() as conn:
         wallets = runtime.ledger.wallets_of(conn, principal.user_id)
     data = [
         # `pending` is what payments in flight hold back from `available`.

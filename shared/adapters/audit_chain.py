@@ -143,6 +143,10 @@ class AuditChain:
         self._table_name = table_name
         with _APPEND_LOCKS_GUARD:
             self._append_lock = _APPEND_LOCKS.setdefault(table_name, threading.Lock())
+        # The last record this instance wrote or read: the next append starts from it instead of
+        # querying for the end of the chain. If another writer moved on meanwhile, the
+        # conditional write fails and the end is read again.
+        self._last_known: AuditRecord | None = None
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -165,7 +169,7 @@ class AuditChain:
             existing = self._record_of_event(event_id)
             if existing is not None:
                 return existing
-            last = self._last_record()
+            last = self._last_known or self._last_record()
             if last is not None and last.event_id == event_id:
                 # Appended before a crash that came ahead of its marker: finish the append.
                 self._finish(last)
@@ -188,6 +192,7 @@ class AuditChain:
                     ConditionExpression=f"attribute_not_exists({_PARTITION_KEY})",
                 )
             except self._client.exceptions.ConditionalCheckFailedException:
+                self._last_known = None
                 logger.info(
                     "audit head moved while appending %s (attempt %d of %d)",
                     event_id,
@@ -196,6 +201,7 @@ class AuditChain:
                 )
                 continue
             self._finish(record)
+            self._last_known = record
             return record
         raise AuditChainContention(
             f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"

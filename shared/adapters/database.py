@@ -15,6 +15,7 @@ every adapter sees the same transaction semantics:
 from __future__ import annotations
 
 import contextlib
+import threading
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,9 +37,13 @@ __all__ = [
     "create_engine",
     "is_postgresql",
     "migrate",
+    "read_only",
     "sqlstate",
     "translate_errors",
 ]
+
+READ_ONLY_OPTION = "paystream_read_only"
+_HOLDS_WRITE_LOCK = "paystream_holds_write_lock"
 
 # A writer waits this long for SQLite's write lock before giving up with "database is locked".
 # Long enough to queue behind a burst of ledger writes, short enough to surface a stuck writer.
@@ -91,6 +96,12 @@ class DatabaseUnavailable(Exception):
     """
 
 
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """The same engine for transactions that only read: on SQLite they begin with a plain BEGIN
+    and take no write lock, so reads never queue behind writes. A write through it fails."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     """The engine for ``postgresql+pg8000://…`` or ``sqlite:///path``, with Paystream's settings."""
     parsed = sa.make_url(url)
@@ -120,10 +131,33 @@ def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers of this process queue on a lock of our own before BEGIN IMMEDIATE. SQLite's busy
+    # handler would also make them wait, but by sleeping in growing steps (up to 100 ms) and
+    # retrying, so under load the lock sits free while the next writer sleeps; a Python lock
+    # hands it over at once. Other processes still queue on the busy timeout.
+    write_lock = threading.Lock()
 
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            # A reader sees the last committed state (WAL) and takes no write lock.
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise DatabaseUnavailable("timed out waiting for the SQLite write lock")
+        connection.info[_HOLDS_WRITE_LOCK] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: sa.Connection) -> None:
+        if connection.info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
     return engine
 
 

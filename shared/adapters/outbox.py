@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from schemas.cloudevent import new_cloud_event
 from schemas.events import parse_payload
 from shared.adapters.aws import EventPublisher
-from shared.adapters.database import as_utc
+from shared.adapters.database import as_utc, read_only
 from shared.adapters.tables import events, outbox
 from shared.ids import new_event_id
 
@@ -101,7 +101,7 @@ def publish(
     # No transaction is held across the call to the bus: a slow endpoint must not hold database
     # locks (on SQLite, the one write lock). Two publishers may then send the same row; consumers
     # are idempotent on the event id, so a duplicate is harmless and a loss is impossible.
-    with engine.begin() as conn:
+    with read_only(engine).connect() as conn:
         rows = conn.execute(query).all()
     if not rows:
         return 0, 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from shared.functions import HTTP_ROUTE_PREFIXES
 __all__ = ["Gateway", "function_for_path", "InProcessBackends", "HttpBackends"]
 
 logger = logging.getLogger("paystream.gateway")
+access_logger = logging.getLogger("paystream.access")
 
 PROXY_TIMEOUT_SECONDS = 30
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded by a proxy.
@@ -114,6 +116,19 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         function = function_for_path(path)
+        began = time.perf_counter()
+        status: list[str] = []
+
+        def recording_start_response(status_line: str, headers, *args):
+            status.append(status_line.split(" ", 1)[0])
+            return start_response(status_line, headers, *args)
+
         if function is None:
-            return _not_found(start_response, path)
-        return self._backends(function, environ, start_response)
+            body = _not_found(recording_start_response, path)
+        else:
+            body = self._backends(function, environ, recording_start_response)
+        access_logger.info(
+            "%s %s %s %s %.1fms", environ.get("REQUEST_METHOD"), path, status[0] if status else "-",
+            function or "-", (time.perf_counter() - began) * 1000,
+        )
+        return body

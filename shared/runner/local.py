@@ -1,7 +1,7 @@
 """The two local ways to run Paystream.
 
 Embedded (the default, `make up`): one process, no external service. A SQLite file, the
-in-process cache, moto's AWS-compatible endpoint in a thread; every function is its own
+in-process cache, moto's AWS APIs in-process; every function is its own
 functions-framework app, and every event still travels EventBridge → SQS FIFO → the function.
 
 Services (`make up-services`): PostgreSQL, Redis and an AWS-compatible endpoint on
@@ -47,6 +47,12 @@ DEFAULT_SERVICES_DATABASE_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/pay
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_SERVICES_AWS_ENDPOINT = "http://127.0.0.1:4566"
 FUNCTION_THREADS = 8
+EMBEDDED_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "embedded",
+    "AWS_SECRET_ACCESS_KEY": "embedded",
+    "AWS_SESSION_TOKEN": "embedded",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -111,6 +117,9 @@ class LocalPlatform:
 
 
 def _serve(app, host: str, port: int):
+    # The gateway writes one access line per request itself; werkzeug's own lines would repeat
+    # them, and those of the in-process AWS endpoint would bury them.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     thread.start()
@@ -118,27 +127,33 @@ def _serve(app, host: str, port: int):
 
 
 def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
-    """Start the embedded platform in this process and return once it serves."""
-    from moto.server import ThreadedMotoServer
+    """Start the embedded platform in this process and return once it serves.
+
+    moto serves the AWS APIs in-process: boto3's requests are answered inside this process, with
+    no socket between, because an HTTP round trip to a threaded server in the same process costs
+    several milliseconds of the one interpreter's time per call.
+    """
+    from moto import mock_aws
 
     home.mkdir(parents=True, exist_ok=True)
     ensure_secret_key(home)
     os.environ.setdefault("PAYSTREAM_DATABASE_URL", f"sqlite:///{home / 'paystream.db'}")
     os.environ.setdefault("PAYSTREAM_REDIS_URL", EMBEDDED_REDIS_URL)
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    # In-process AWS: no endpoint URL, and credentials that only the in-process moto accepts.
+    os.environ.pop("PAYSTREAM_AWS_ENDPOINT_URL", None)
+    for name, value in EMBEDDED_AWS_ENVIRONMENT.items():
+        os.environ[name] = value
+    moto = mock_aws()
     moto.start()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    os.environ["PAYSTREAM_AWS_ENDPOINT_URL"] = endpoint
     reset_platform()
     runtime = platform()
     migrate(runtime.engine)
-    topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
+    topology = provision(endpoint_url=None, region=runtime.settings.aws_region)
     apps = {info.name: load_app(info.name) for info in FUNCTIONS}
     event_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"}
     http_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "http"}
     transport = WsgiTransport(event_apps)
-    sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
+    sqs = aws_client("sqs", endpoint_url=None, region=runtime.settings.aws_region)
     deliverer = Deliverer(sqs, topology, transport)
     scheduler = Scheduler(transport)
     deliverer.start()
