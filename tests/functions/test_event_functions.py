@@ -95,3 +95,68 @@ def test_the_relay_accepts_only_the_schedule_ping(client_of):
                        "source": "/apis/v1/namespaces/paystream/pingsources/relay-outbox"}, {})
     assert _post(relay, ping, "binary").status_code == 200
     assert _post(relay, _cloud_event("payment.requested", {}), "binary").status_code == 422
+
+
+def _next_event(runtime, subject: str, event_type: str) -> CloudEvent:
+    """The stored event of `subject` with `type`, as the CloudEvent the bus would carry."""
+    from shared.adapters.outbox import cloud_event_of
+
+    with runtime.engine.connect() as conn:
+        row = conn.execute(sa.select(events).where(events.c.subject == subject, events.c.type == event_type)).one()
+    structured = cloud_event_of(row)
+    data = structured.pop("data")
+    return CloudEvent(structured, data)
+
+
+def _fund(runtime, user_id: str, amount_minor: int) -> None:
+    from shared.adapters.ledger_store import system_account_id, wallet_account_id
+    from shared.domain.ledger import Transfer
+
+    now = datetime.now(UTC)
+    with runtime.engine.begin() as conn:
+        runtime.ledger.ensure_system_accounts(conn, "USD", now)
+        runtime.ledger.create_transfer(conn, Transfer(
+            id=f"fund:{user_id}", debit_account_id=system_account_id("USD", "funding"),
+            credit_account_id=wallet_account_id(user_id, "USD"), amount_minor=amount_minor,
+            currency="USD"), now)
+
+
+def _balances(runtime, *user_ids: str) -> list[int]:
+    with runtime.engine.connect() as conn:
+        return [runtime.ledger.wallets_of(conn, user_id)[0].available for user_id in user_ids]
+
+
+def test_the_saga_moves_a_payment_to_completed_through_each_function_binding(client_of, runtime, requested_payment):
+    # GIVEN a requested payment of 7.00 whose payer holds 10.00
+    payment = requested_payment
+    _fund(runtime, payment.payer_id, 1_000)
+    # WHEN each step's event is handed to the next function, alternating binary and structured
+    steps = [("score-fraud", "payment.requested", "binary"), ("debit-wallet", "payment.approved", "structured"),
+             ("settle", "payment.debited", "binary"), ("notify", "payment.completed", "structured")]
+    for function, event_type, mode in steps:
+        answer = _post(client_of(function), _next_event(runtime, payment.id, event_type), mode)
+        assert answer.status_code == 200, (function, answer.get_data(as_text=True))
+    # THEN the payment is completed, the money moved once, and both people were told
+    with runtime.engine.connect() as conn:
+        row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+        assert runtime.ledger.totals_by_currency(conn)["USD"] == (0, 0)
+    assert row.status == "completed"
+    assert _balances(runtime, payment.payer_id, payment.payee_id) == [300, 700]
+    # AND a second delivery of every event changes nothing
+    for function, event_type, mode in steps:
+        assert _post(client_of(function), _next_event(runtime, payment.id, event_type), mode).status_code == 200
+    assert _balances(runtime, payment.payer_id, payment.payee_id) == [300, 700]
+    from shared.services.notifications import list_notifications
+
+    with runtime.engine.connect() as conn:
+        assert [n.title for n in list_notifications(conn, payment.payee_id, limit=10)][0] == "Payment received"
+
+
+def test_an_overdraft_fails_the_payment_and_releases_nothing(client_of, runtime, requested_payment):
+    payment = requested_payment  # 7.00, and the payer holds nothing
+    assert _post(client_of("score-fraud"), _next_event(runtime, payment.id, "payment.requested"), "binary").status_code == 200
+    assert _post(client_of("debit-wallet"), _next_event(runtime, payment.id, "payment.approved"), "binary").status_code == 200
+    with runtime.engine.connect() as conn:
+        row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+    assert (row.status, row.failure_code) == ("failed", "insufficient_funds")
+    assert _balances(runtime, payment.payer_id) == [0]
