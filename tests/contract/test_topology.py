@@ -1,0 +1,46 @@
+"""The event catalogue, the topology, the function index and the functions themselves agree."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from events.catalogue import CATALOGUE
+from shared import topology
+from shared.functions import FUNCTIONS, function_info
+
+
+def _module_of(name: str):
+    spec = importlib.util.spec_from_file_location(f"paystream_topology_{name}", function_info(name).source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_catalogue_and_the_topology_name_the_same_event_types():
+    assert set(CATALOGUE) == set(topology.EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOGUE))
+def test_each_event_type_has_the_same_producers_and_consumers_in_both(event_type):
+    info = CATALOGUE[event_type]
+    assert set(info.producers) == set(topology.producers_of(event_type))
+    assert set(info.consumers) == set(topology.consumers_of(event_type))
+
+
+def test_every_route_and_schedule_delivers_to_a_cloudevent_function_and_every_one_is_reached():
+    cloudevent_functions = {f.name for f in FUNCTIONS if f.signature_type == "cloudevent"}
+    reached = {route.consumer for route in topology.ROUTES} | {s.consumer for s in topology.SCHEDULES}
+    assert reached == cloudevent_functions
+
+
+@pytest.mark.parametrize("route", topology.ROUTES, ids=lambda r: r.consumer)
+def test_each_function_accepts_exactly_the_event_types_its_queue_receives(route):
+    assert _module_of(route.consumer).ACCEPTED_TYPES == frozenset(route.event_types)
+
+
+def test_every_producer_is_a_function_of_the_index():
+    names = {f.name for f in FUNCTIONS}
+    for event_type in topology.EVENT_TYPES:
+        assert set(topology.producers_of(event_type)) <= names, event_type
