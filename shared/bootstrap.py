@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import fakeredis
@@ -17,7 +18,9 @@ import redis
 from sqlalchemy import Engine
 
 from shared.adapters.aws import EventPublisher, Notifier, aws_client
+from shared.adapters import outbox
 from shared.adapters.audit_chain import AuditChain
+from shared.adapters.background_publisher import BackgroundPublisher
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, read_only
 from shared.adapters.ledger_store import LedgerStore
@@ -43,6 +46,8 @@ class Platform:
     notifier: Notifier
     audit_chain: AuditChain
     gateway: SandboxGateway
+    # Publishes committed outbox rows in the background, in batches.
+    outbox_publisher: BackgroundPublisher
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -60,16 +65,22 @@ def build_platform(settings: Settings) -> Platform:
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    publisher = EventPublisher(client("events"), BUS_NAME)
+
+    def publish_committed(event_ids: Sequence[str]) -> None:
+        outbox.publish(engine, publisher, event_ids=event_ids, limit=len(event_ids))
+
     return Platform(
         settings=settings,
         engine=engine,
         reader=read_only(engine),
         ledger=LedgerStore(),
         redis=cache,
-        publisher=EventPublisher(client("events"), BUS_NAME),
+        publisher=publisher,
         notifier=Notifier(client("sns")),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
         gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
+        outbox_publisher=BackgroundPublisher(publish_committed),
     )
 
 

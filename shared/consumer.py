@@ -34,7 +34,6 @@ __all__ = ["PoisonEvent", "parse_event", "claim", "handle", "publish_after_commi
 
 logger = logging.getLogger("paystream.consumer")
 
-OUTBOX_PUBLISH_BATCH_MAX = 100
 RELAY_AGE_SECONDS_MIN = 5
 
 
@@ -65,16 +64,11 @@ def claim(conn: Connection, consumer: str, event_id: str) -> bool:
 
 
 def publish_after_commit(runtime: Platform, event_ids: list[str]) -> None:
-    """Publish the events a committed transaction recorded. A failure leaves them in the outbox
-    for the relay: the state change has happened, so the caller must not fail because of it."""
-    if not event_ids:
-        return
-    try:
-        outbox.publish(
-            runtime.engine, runtime.publisher, event_ids=event_ids, limit=OUTBOX_PUBLISH_BATCH_MAX
-        )
-    except Exception:
-        logger.exception("publishing %d events failed; the relay will retry", len(event_ids))
+    """Hand the events a committed transaction recorded to the background publisher. The
+    state change has happened: nothing here can fail the caller, and what the publisher cannot
+    send stays in the outbox for the relay."""
+    if event_ids:
+        runtime.outbox_publisher.submit(event_ids)
 
 
 def handle(

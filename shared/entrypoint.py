@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import flask
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from schemas.api import HealthResponse
 from schemas.openapi import build_openapi
 from shared.bootstrap import platform
-from shared.http import Principal, Router, authenticate, request_id
+from shared.consumer import publish_after_commit
+from shared.http import Principal, Router, authenticate, idempotency_key, request_id
+from shared.services.idempotency import Execute, request_fingerprint, run_once
 
-__all__ = ["client_router", "caller", "correlation_id"]
+__all__ = ["client_router", "caller", "correlation_id", "respond_once"]
 
 logger = logging.getLogger("paystream.entrypoint")
 
@@ -32,6 +36,24 @@ def caller(request: flask.Request) -> Principal:
 def correlation_id() -> str:
     """The request id, carried into every event the request causes."""
     return request_id()
+
+
+def respond_once(
+    request: flask.Request, principal: Principal, body: BaseModel, execute: Execute, *, now: datetime
+) -> tuple[int, Any]:
+    """Answer a mutating money request at most once per Idempotency-Key (see
+    shared.services.idempotency), then publish the events its transaction recorded."""
+    runtime = platform()
+    status, response, event_ids = run_once(
+        runtime.engine,
+        user_id=principal.user_id,
+        key=idempotency_key(request),
+        fingerprint=request_fingerprint(request.method, request.path, body.model_dump(mode="json")),
+        now=now,
+        execute=execute,
+    )
+    publish_after_commit(runtime, event_ids)
+    return status, response
 
 
 def _readiness() -> tuple[int, HealthResponse]:

@@ -8,10 +8,8 @@ import functions_framework
 from schemas.api import TopupRequest, TopupResponse, WalletList, WalletResponse
 from shared.bootstrap import platform
 from shared.clock import utc_now
-from shared.consumer import publish_after_commit
-from shared.entrypoint import caller, client_router, correlation_id
-from shared.http import idempotency_key, parse_json
-from shared.services.idempotency import request_fingerprint, run_once
+from shared.entrypoint import caller, client_router, correlation_id, respond_once
+from shared.http import parse_json
 from shared.services.payments import EventContext
 from shared.services.topups import create_topup
 
@@ -35,7 +33,6 @@ def list_wallets(request: flask.Request):
 @router.route("POST", "/v1/topups")
 def topup(request: flask.Request):
     principal = caller(request)
-    key = idempotency_key(request)
     body = parse_json(request, TopupRequest)
     runtime = platform()
     now = utc_now()
@@ -60,21 +57,11 @@ def topup(request: flask.Request):
                 "code": row.decline_code,
                 "message": "the card was declined; nothing was charged",
                 "param": "funding_source_id",
-                "topup_id": row.id,
             }
         }
         return 402, error, event_ids
 
-    status, response, event_ids = run_once(
-        runtime.engine,
-        user_id=principal.user_id,
-        key=key,
-        fingerprint=request_fingerprint("POST", "/v1/topups", body.model_dump(mode="json")),
-        now=now,
-        execute=execute,
-    )
-    publish_after_commit(runtime, event_ids)
-    return status, response
+    return respond_once(request, principal, body, execute, now=now)
 
 
 @functions_framework.http

@@ -1,0 +1,53 @@
+"""The background publisher batches committed events and survives a failing bus."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from shared.adapters.background_publisher import BATCH_MAX, BackgroundPublisher
+
+WAIT_SECONDS_MAX = 5
+
+
+def _wait_for(predicate) -> bool:
+    deadline = time.monotonic() + WAIT_SECONDS_MAX
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_events_submitted_together_are_published_in_batches_of_at_most_ten():
+    batches: list[list[str]] = []
+    gate = threading.Event()
+
+    def publish(ids):
+        gate.wait(WAIT_SECONDS_MAX)  # hold the first call so that the rest queue up
+        batches.append(list(ids))
+
+    publisher = BackgroundPublisher(publish)
+    publisher.submit(["e0"])
+    publisher.submit([f"e{n}" for n in range(1, 25)])
+    gate.set()
+    assert _wait_for(lambda: sum(len(b) for b in batches) == 25)
+    assert all(1 <= len(batch) <= BATCH_MAX for batch in batches)
+    assert [event for batch in batches for event in batch] == [f"e{n}" for n in range(25)]
+
+
+def test_a_failing_bus_does_not_stop_the_publisher():
+    published: list[str] = []
+    calls = {"count": 0}
+
+    def publish(ids):
+        calls["count"] += 1
+        if calls["count"] == 1:
+            raise ConnectionError("the bus is down")
+        published.extend(ids)
+
+    publisher = BackgroundPublisher(publish)
+    publisher.submit(["lost-to-the-relay"])
+    assert _wait_for(lambda: calls["count"] == 1)
+    publisher.submit(["next"])
+    assert _wait_for(lambda: published == ["next"])
