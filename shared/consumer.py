@@ -34,7 +34,9 @@ __all__ = ["PoisonEvent", "parse_event", "claim", "handle", "publish_after_commi
 
 logger = logging.getLogger("paystream.consumer")
 
-RELAY_AGE_SECONDS_MIN = 5
+# The relay leaves younger rows to the background publisher: under load its queue may lag a few
+# seconds, and publishing the same rows from both would only add duplicates to the bus.
+RELAY_AGE_SECONDS_MIN = 30
 
 
 class PoisonEvent(UnprocessableEntity):
