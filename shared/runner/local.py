@@ -34,6 +34,7 @@ from shared.bootstrap import platform, reset_platform
 from shared.functions import FUNCTIONS, function_info, load_app
 from shared.provision import provision
 from shared.runner.deliverer import Deliverer, HttpTransport, Scheduler, WsgiTransport
+from shared.runner import moto_endpoint
 from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
 from shared.settings import EMBEDDED_REDIS_URL
 
@@ -143,6 +144,7 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     os.environ.pop("PAYSTREAM_AWS_ENDPOINT_URL", None)
     for name, value in EMBEDDED_AWS_ENVIRONMENT.items():
         os.environ[name] = value
+    moto_endpoint.install()
     moto = mock_aws()
     moto.start()
     reset_platform()
@@ -189,7 +191,7 @@ def _start_moto_server(endpoint: str) -> subprocess.Popen | None:
     if parts.hostname not in ("127.0.0.1", "localhost"):
         raise RuntimeError(f"the AWS-compatible endpoint {endpoint} does not answer")
     child = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(parts.port)],
+        [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(parts.port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     _wait_until(lambda: _answers(endpoint), f"moto server on {endpoint}")
