@@ -33,3 +33,26 @@ def test_the_cheap_attributes_equal_what_moto_computes_in_full(fifo, monkeypatch
         }
         # Anything else still goes through moto's own code.
         assert backend.get_queue_attributes(name, ["All"]) == full
+
+
+def test_the_message_counts_equal_moto_s_own(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with mock_aws():
+        # GIVEN a queue with visible, in-flight and delayed messages
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="counts")["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        queue = sqs_backends["123456789012"]["us-east-1"].get_queue("counts")
+        expected = (len(queue.messages),
+                    len([m for m in queue._messages if not m.visible]),
+                    len([m for m in queue._messages if m.delayed]))
+        # WHEN counted with the fix THEN the counts are moto's
+        install()
+        counted = (queue.approximate_number_of_messages,
+                   queue.approximate_number_of_messages_not_visible,
+                   queue.approximate_number_of_messages_delayed)
+        assert counted == expected == (3, 2, 1)
