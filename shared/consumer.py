@@ -10,6 +10,7 @@ and the message is delivered again.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,23 +25,54 @@ from werkzeug.exceptions import UnprocessableEntity
 
 from schemas.events import UnknownEventType, parse_payload
 from shared.adapters import outbox
+from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
 from shared.adapters.database import is_postgresql
 from shared.adapters.tables import processed_events
 from shared.bootstrap import Platform, platform
 from shared.clock import utc_now
 from shared.services.payments import EventContext
 
-__all__ = ["PoisonEvent", "parse_event", "claim", "handle", "publish_after_commit"]
+__all__ = [
+    "KNATIVE_SQS_EVENT_TYPE",
+    "PoisonEvent",
+    "claim",
+    "handle",
+    "parse_event",
+    "publish_after_commit",
+    "unwrap_delivery",
+]
 
 logger = logging.getLogger("paystream.consumer")
 
 # The relay leaves younger rows to the background publisher: under load its queue may lag a few
 # seconds, and publishing the same rows from both would only add duplicates to the bus.
 RELAY_AGE_SECONDS_MIN = 30
+# The type of the CloudEvents Knative's IntegrationSource makes of SQS messages.
+KNATIVE_SQS_EVENT_TYPE = "dev.knative.connector.event.aws-sqs"
 
 
 class PoisonEvent(UnprocessableEntity):
     """An event that no retry can make valid (a 422 for the deliverer: dead-letter it now)."""
+
+
+def unwrap_delivery(event: CloudEvent) -> CloudEvent:
+    """The Paystream CloudEvent a delivery carries.
+
+    The local deliverer posts Paystream's own CloudEvent. Knative's IntegrationSource posts a
+    CloudEvent of its own (type `dev.knative.connector.event.aws-sqs`) whose data is the SQS
+    message body: the EventBridge envelope, with Paystream's CloudEvent as its detail.
+    """
+    if event["type"] != KNATIVE_SQS_EVENT_TYPE:
+        return event
+    body = event.get_data()
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    try:
+        inner = cloud_event_from_envelope(body)
+    except MalformedEnvelope as error:
+        raise PoisonEvent(description=f"the SQS message is not an EventBridge envelope: {error}") from None
+    data = inner.pop("data", None)
+    return CloudEvent(inner, data)
 
 
 def parse_event(event: CloudEvent, accepted_types: frozenset[str]) -> BaseModel:
@@ -80,6 +112,7 @@ def handle(
     step: Callable[[Connection, Any, EventContext, Platform], list[str]],
 ) -> None:
     """Run one saga step for `event`, exactly once per event id."""
+    event = unwrap_delivery(event)
     payload = parse_event(event, accepted_types)
     runtime = platform()
     context = EventContext(

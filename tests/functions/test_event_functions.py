@@ -160,3 +160,32 @@ def test_an_overdraft_fails_the_payment_and_releases_nothing(client_of, runtime,
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
     assert (row.status, row.failure_code) == ("failed", "insufficient_funds")
     assert _balances(runtime, payment.payer_id) == [0]
+
+
+def _as_integration_source_delivers(inner: CloudEvent) -> CloudEvent:
+    """The CloudEvent Knative's IntegrationSource makes of the SQS message EventBridge wrote."""
+    from cloudevents.conversion import to_dict
+
+    envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": inner["type"],
+                "source": "paystream.payments", "account": "123456789012",
+                "time": "2026-11-22T00:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": to_dict(inner)}
+    return CloudEvent({"id": "9CC70D09569020C-0000000000000001", "type": "dev.knative.connector.event.aws-sqs",
+                       "source": "dev.knative.eventing.aws-sqs-source", "subject": "aws-sqs-source",
+                       "datacontenttype": "application/json"}, envelope)
+
+
+def test_an_event_delivered_by_knatives_integration_source_is_unwrapped(client_of, runtime, requested_payment):
+    payment = requested_payment
+    wrapped = _as_integration_source_delivers(_next_event(runtime, payment.id, "payment.requested"))
+    assert _post(client_of("score-fraud"), wrapped, "binary").status_code == 200
+    assert _post(client_of("audit"), wrapped, "structured").status_code == 200
+    with runtime.engine.connect() as conn:
+        row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+    assert row.fraud_score is not None
+
+
+def test_an_integration_source_event_without_an_envelope_is_refused(client_of):
+    bad = CloudEvent({"id": "1", "type": "dev.knative.connector.event.aws-sqs",
+                      "source": "dev.knative.eventing.aws-sqs-source"}, {"not": "an envelope"})
+    assert _post(client_of("settle"), bad, "binary").status_code == 422
