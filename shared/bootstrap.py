@@ -22,7 +22,7 @@ from shared.adapters import outbox
 from shared.adapters.audit_chain import AuditChain
 from shared.adapters.background_publisher import BackgroundPublisher
 from shared.adapters.card_gateway import SandboxGateway
-from shared.adapters.database import create_engine, read_only
+from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.ledger_store import LedgerStore
 from shared.settings import EMBEDDED_REDIS_URL, Settings, load_settings
 from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
@@ -64,7 +64,11 @@ def build_platform(settings: Settings) -> Platform:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        ssl_context=ssl_context_for(settings.database_tls, settings.database_ca_file),
+    )
     publisher = EventPublisher(client("events"), BUS_NAME)
 
     def publish_committed(event_ids: Sequence[str]) -> None:

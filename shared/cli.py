@@ -26,9 +26,11 @@ def _up(args: argparse.Namespace) -> None:
 
 def _migrate(args: argparse.Namespace) -> None:
     from shared.adapters.database import migrate
+    from shared.bootstrap import build_platform
     from shared.settings import load_settings
 
-    migrate(load_settings().database_url)
+    # The platform's own engine: the same pool bounds and TLS as the functions use.
+    migrate(build_platform(load_settings()).engine)
     print("database migrated to the latest revision")
 
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic lists every plugin it loads at INFO; the migration steps themselves stay visible.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         args.run(args)
     except ConfigurationError as error:

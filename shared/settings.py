@@ -6,6 +6,8 @@ input too, and it fails loudly rather than half-working.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     version: str = "0.1.0"
     database_url: str = "sqlite:///var/paystream.db"
     database_pool_size: int = Field(10, ge=1, le=100)
+    # TLS toward PostgreSQL, as libpq's sslmode names it; RDS with rds.force_ssl needs one.
+    database_tls: Literal["disable", "require", "verify-full"] = "disable"
+    database_ca_file: str | None = None
     # "memory://" is the in-process cache of the embedded default; anything else is a Redis URL.
     redis_url: str = EMBEDDED_REDIS_URL
     aws_endpoint_url: str | None = None

@@ -15,6 +15,7 @@ every adapter sees the same transaction semantics:
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import sqlite3
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ __all__ = [
     "is_postgresql",
     "migrate",
     "read_only",
+    "ssl_context_for",
     "sqlstate",
     "translate_errors",
 ]
@@ -102,14 +104,17 @@ def read_only(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
-    """The engine for ``postgresql+pg8000://…`` or ``sqlite:///path``, with Paystream's settings."""
+def create_engine(
+    url: str, *, pool_size: int = 10, ssl_context: ssl.SSLContext | None = None
+) -> sa.Engine:
+    """The engine for ``postgresql+pg8000://…`` or ``sqlite:///path``, with Paystream's settings;
+    `ssl_context` (see `ssl_context_for`) encrypts PostgreSQL connections."""
     parsed = sa.make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _create_sqlite_engine(parsed)
     if backend == "postgresql":
-        return _create_postgres_engine(parsed, pool_size=pool_size)
+        return _create_postgres_engine(parsed, pool_size=pool_size, ssl_context=ssl_context)
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
 
 
@@ -161,7 +166,26 @@ def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def _create_postgres_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
+def ssl_context_for(tls: str, ca_file: str | None = None) -> ssl.SSLContext | None:
+    """The TLS context for PostgreSQL connections, by mode (as libpq's sslmode names them):
+    `disable`: none; `require`: encrypted, the server's certificate not checked; `verify-full`:
+    encrypted, the certificate checked against `ca_file` (or the system's CAs) and the host name."""
+    if tls == "disable":
+        return None
+    if tls == "require":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if tls == "verify-full":
+        return ssl.create_default_context(cafile=ca_file)
+    raise ValueError(f"unknown database TLS mode {tls!r}")
+
+
+def _create_postgres_engine(
+    url: sa.URL, *, pool_size: int, ssl_context: ssl.SSLContext | None
+) -> sa.Engine:
+    tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
     return sa.create_engine(
         url,
         pool_size=pool_size,
@@ -175,6 +199,7 @@ def _create_postgres_engine(url: sa.URL, *, pool_size: int) -> sa.Engine:
             # Sent in the startup packet, so it costs no extra round trip per connection.
             "startup_params": {"statement_timeout": str(POSTGRES_STATEMENT_TIMEOUT_MS)},
             "application_name": "paystream",
+            **tls,
         },
     )
 

@@ -672,6 +672,9 @@ def _eks(version: str, options: RenderOptions) -> dict[str, str]:
             "PAYSTREAM_ENVIRONMENT": options.eks_environment,
             "DD_ENV": options.eks_environment,
             "PAYSTREAM_AWS_REGION": options.aws_region,
+            # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
+            # mount the RDS CA bundle and move to verify-full.
+            "PAYSTREAM_DATABASE_TLS": "require",
         },
     }
     service_accounts = [f.name for f in FUNCTIONS] + [

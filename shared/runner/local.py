@@ -29,7 +29,7 @@ import requests
 from werkzeug.serving import make_server
 
 from shared.adapters.aws import aws_client
-from shared.adapters.database import create_engine, migrate
+from shared.adapters.database import migrate
 from shared.bootstrap import platform, reset_platform
 from shared.functions import FUNCTIONS, function_info, load_app
 from shared.provision import provision
@@ -225,7 +225,7 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     reset_platform()
     runtime = platform()
     _ensure_database(runtime.settings.database_url)
-    migrate(create_engine(runtime.settings.database_url, pool_size=1))
+    migrate(runtime.engine)
     topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
     ports = {info.name: base_port + index for index, info in enumerate(FUNCTIONS)}
     env = dict(os.environ)

@@ -38,6 +38,7 @@ from shared.ids import new_id
 
 __all__ = [
     "PAYMENT_AMOUNT_MINOR_MAX",
+    "account_age_seconds",
     "EventContext",
     "create_payment",
     "payment_for_user",
