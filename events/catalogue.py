@@ -115,10 +115,10 @@ _ENTRIES = (
     ),
     _info(
         "payment.failed",
-        ("debit-wallet", "settle"),
+        ("debit-wallet", "settle", "sweep-sagas"),
         ("notify",),
-        "The payment could not finish (insufficient funds, or the credit was voided); "
-        "no money stays in clearing.",
+        "The payment could not finish (insufficient funds, the credit was voided, or it stopped "
+        "moving and sweep-sagas compensated it); no money stays in clearing.",
     ),
     _info(
         "payment.completed",

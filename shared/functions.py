@@ -49,6 +49,7 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("notify", "cloudevent"),
     FunctionInfo("audit", "cloudevent"),
     FunctionInfo("relay-outbox", "cloudevent"),
+    FunctionInfo("sweep-sagas", "cloudevent"),
 )
 
 # The API gateway's table (locally the gateway, on Kubernetes the Ingress): path prefix → function.

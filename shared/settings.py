@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     fraud_decline_above_major: int = Field(50_000, ge=1)
     topup_max_major: int = Field(10_000, ge=1)
     payment_debit_timeout_seconds: int = Field(3600, ge=60)
+    # A pending payment that has not moved for this long is compensated by sweep-sagas.
+    saga_stuck_seconds: int = Field(300, ge=30)
 
     @field_validator("database_url")
     @classmethod

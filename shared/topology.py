@@ -74,7 +74,7 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment.held": ("score-fraud",),
         "payment.declined": ("score-fraud",),
         "payment.debited": ("debit-wallet",),
-        "payment.failed": ("debit-wallet", "settle"),
+        "payment.failed": ("debit-wallet", "settle", "sweep-sagas"),
         "payment.completed": ("settle",),
     }
 )
@@ -181,7 +181,10 @@ ROUTES: tuple[Route, ...] = (
     Route("audit", tuple(EVENT_TYPES)),
 )
 
-SCHEDULES: tuple[Schedule, ...] = (Schedule("relay-outbox", 10, "* * * * *"),)
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("relay-outbox", 10, "* * * * *"),
+    Schedule("sweep-sagas", 60, "* * * * *"),
+)
 
 CONSUMERS: tuple[str, ...] = tuple(route.consumer for route in ROUTES)
 

@@ -9,7 +9,7 @@ transfer ids are derived from the payment id, so a retried debit is `exists`, ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import payments, transactions, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
-from shared.domain.ledger import Transfer, TransferFlags, TransferOutcome
+from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.domain.money import is_supported_currency
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
 from shared.http import ApiError
@@ -45,6 +45,8 @@ __all__ = [
     "score_payment",
     "debit_payment",
     "settle_payment",
+    "stuck_payment_ids",
+    "time_out_payment",
 ]
 
 PAYMENT_AMOUNT_MINOR_MAX = 10**12
@@ -339,3 +341,51 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
             payload=PaymentCompleted(**_parties(payment), transfer_id=credit.id), context=context,
         )
     ]
+
+
+def time_out_payment(
+    conn: Connection, payment_id: str, *, ledger: LedgerStore, context: EventContext
+) -> list[str]:
+    """Compensate a payment that stopped moving: release its reservation and fail it.
+
+    A payment still `pending` after the sweeper's bound lost an event or a function on the way.
+    Its reserved funds (if the debit happened) are voided, so that nothing stays in clearing, and
+    it fails with `saga_timeout`, which tells the payer. A late event for it then finds it failed
+    and does nothing.
+    """
+    payment = _lock_payment(conn, payment_id)
+    if payment is None or payment.status != PaymentStatus.PENDING.value:
+        return []  # it moved on meanwhile
+    pending_id = debit_transfer_id(payment.id)
+    reserved = ledger.get_transfer(conn, pending_id)
+    if reserved is not None and reserved.pending_status is PendingStatus.PENDING:
+        void = Transfer(
+            id=f"{payment.id}:void",
+            debit_account_id=reserved.transfer.debit_account_id,
+            credit_account_id=reserved.transfer.credit_account_id,
+            amount_minor=reserved.transfer.amount_minor,
+            currency=reserved.transfer.currency,
+            flags=TransferFlags.VOID_PENDING_TRANSFER,
+            pending_id=pending_id,
+        )
+        outcome = ledger.create_transfer(conn, void, context.now)
+        # Expired meanwhile: the expiry released the funds already.
+        if outcome not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.PENDING_TRANSFER_EXPIRED):
+            raise RuntimeError(f"payment {payment.id}: voiding its reservation was {outcome.value}")
+    return [_fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)]
+
+
+def stuck_payment_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:
+    """Payments `pending` whose last change is older than `stuck_seconds` (held ones wait for a
+    reviewer, not for the saga, and are left alone)."""
+    return list(
+        conn.execute(
+            sa.select(payments.c.id)
+            .where(
+                payments.c.status == PaymentStatus.PENDING.value,
+                payments.c.updated_at < now - timedelta(seconds=stuck_seconds),
+            )
+            .order_by(payments.c.updated_at)
+            .limit(limit)
+        ).scalars()
+    )

@@ -71,7 +71,7 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
         "payment.held": (("score-fraud",), {"notify"}),
         "payment.declined": (("score-fraud",), {"notify"}),
         "payment.debited": (("debit-wallet",), {"settle"}),
-        "payment.failed": (("debit-wallet", "settle"), {"notify"}),
+        "payment.failed": (("debit-wallet", "settle", "sweep-sagas"), {"notify"}),
         "payment.completed": (("settle",), {"notify"}),
     }
     # THEN the catalogue says the same, and audit hears everything
