@@ -12,6 +12,7 @@ module "platform" {
   source = "../../modules/platform"
 
   environment             = "dev"
+  availability_zone_ids   = var.availability_zone_ids
   high_availability       = false
   node_instance_types     = ["t3.large"]
   node_count_min          = 2

@@ -12,6 +12,7 @@ module "platform" {
   source = "../../modules/platform"
 
   environment             = "prod"
+  availability_zone_ids   = var.availability_zone_ids
   high_availability       = true
   node_instance_types     = ["m6i.large"]
   node_count_min          = 3

@@ -14,17 +14,24 @@ locals {
   })
 }
 
-data "aws_availability_zones" "available" {
-  state = "available"
+# The zones are pinned by id (ids name the same physical zone in every account, names do not):
+# a zone that AWS adds to the region, or one that is impaired at plan time, must never move
+# subnets, and with them the database and the cache, to other zones.
+data "aws_availability_zones" "pinned" {
+  filter {
+    name   = "zone-id"
+    values = var.availability_zone_ids
+  }
 }
 
 module "vpc" {
+  #checkov:skip=CKV_TF_1:A Terraform Registry source resolves versions, not commits; the release is pinned exactly instead.
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 5.13"
+  version = "5.13.0"
 
   name = "${local.prefix}-${var.environment}"
   cidr = var.vpc_cidr
-  azs  = slice(data.aws_availability_zones.available.names, 0, 3)
+  azs  = data.aws_availability_zones.pinned.names
 
   private_subnets     = [for i in range(3) : cidrsubnet(var.vpc_cidr, 4, i)]
   public_subnets      = [for i in range(3) : cidrsubnet(var.vpc_cidr, 8, 48 + i)]

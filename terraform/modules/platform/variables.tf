@@ -9,6 +9,16 @@ variable "vpc_cidr" {
   default     = "10.40.0.0/16"
 }
 
+variable "availability_zone_ids" {
+  description = "The three availability zone ids (for instance use1-az1) of the subnets."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.availability_zone_ids) == 3 && length(distinct(var.availability_zone_ids)) == 3
+    error_message = "Give three distinct availability zone ids: every tier has one subnet in each."
+  }
+}
+
 variable "high_availability" {
   description = "Multi-AZ database, a Redis replica with failover, a NAT gateway per zone."
   type        = bool
