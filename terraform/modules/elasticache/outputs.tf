@@ -7,3 +7,8 @@ output "auth_token_secret_arn" {
   description = "Secrets Manager secret holding the AUTH token."
   value       = aws_secretsmanager_secret.auth_token.arn
 }
+
+output "kms_key_arn" {
+  description = "The key of the cache and its AUTH token secret (readers of the secret need kms:Decrypt on it)."
+  value       = aws_kms_key.cache.arn
+}
