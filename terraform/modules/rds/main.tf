@@ -4,6 +4,68 @@
 # (manage_master_user_password), so it never appears in Terraform state or variables. TLS is
 # required by the parameter group; the application connects as a least-privilege role created
 # by the migrations, not as the master user.
+#
+# One customer-managed key encrypts the storage, its snapshots and backups, the Performance
+# Insights data (which holds query text) and the master user's secret. Enhanced monitoring
+# sends OS metrics every `monitoring_interval_seconds` through the role below.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+# The key policy hands the key to the account's IAM policies; RDS and Secrets Manager use it on
+# behalf of the callers these allow.
+data "aws_iam_policy_document" "ledger_key" {
+  #checkov:skip=CKV_AWS_356:A key policy can only name its own key, and it does so as "*".
+  #checkov:skip=CKV_AWS_109:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
+  #checkov:skip=CKV_AWS_111:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
+  statement {
+    sid       = "AccountAdministersKeyThroughIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "ledger" {
+  description             = "${var.name_prefix} ledger database"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.ledger_key.json
+  tags                    = var.tags
+}
+
+data "aws_iam_policy_document" "monitoring_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+
+    # Only on behalf of this account's instances (no confused deputy).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "monitoring" {
+  name               = "${var.name_prefix}-ledger-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.monitoring_trust.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "monitoring" {
+  role       = aws_iam_role.monitoring.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
 
 resource "aws_db_subnet_group" "ledger" {
   name       = "${var.name_prefix}-ledger"
@@ -47,20 +109,23 @@ resource "aws_db_parameter_group" "ledger" {
 }
 
 resource "aws_db_instance" "ledger" {
+  #checkov:skip=CKV_AWS_293:Deletion protection follows var.deletion_protection: on in prod (asserted by tests/deploy/test_checkov.py), off in dev so that its account can be torn down.
+  #checkov:skip=CKV_AWS_157:Multi-AZ follows var.multi_az: on in prod (high_availability = true, asserted by tests/deploy/test_checkov.py), single-zone in dev to save money.
   identifier     = "${var.name_prefix}-ledger"
   engine         = "postgres"
   engine_version = var.engine_major_version
   instance_class = var.instance_class
 
-  db_name                     = var.database_name
-  username                    = var.master_username
-  manage_master_user_password = true
+  db_name                       = var.database_name
+  username                      = var.master_username
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = aws_kms_key.ledger.arn
 
   allocated_storage     = var.allocated_storage_gb
   max_allocated_storage = var.max_allocated_storage_gb
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = var.kms_key_arn
+  kms_key_id            = aws_kms_key.ledger.arn
 
   multi_az               = var.multi_az
   db_subnet_group_name   = aws_db_subnet_group.ledger.name
@@ -79,7 +144,12 @@ resource "aws_db_instance" "ledger" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.ledger.arn
+  monitoring_interval                 = var.monitoring_interval_seconds
+  monitoring_role_arn                 = aws_iam_role.monitoring.arn
   enabled_cloudwatch_logs_exports     = ["postgresql"]
 
   tags = merge(var.tags, { data = "ledger" })
+
+  depends_on = [aws_iam_role_policy_attachment.monitoring]
 }

@@ -17,3 +17,8 @@ output "master_user_secret_arn" {
   description = "Secrets Manager secret holding the master credentials."
   value       = aws_db_instance.ledger.master_user_secret[0].secret_arn
 }
+
+output "kms_key_arn" {
+  description = "The key of the storage, Performance Insights and the master user secret."
+  value       = aws_kms_key.ledger.arn
+}

@@ -53,10 +53,15 @@ variable "max_allocated_storage_gb" {
   default     = 500
 }
 
-variable "kms_key_arn" {
-  description = "KMS key for storage encryption; null uses the AWS-managed RDS key."
-  type        = string
-  default     = null
+variable "monitoring_interval_seconds" {
+  description = "Seconds between enhanced monitoring samples of the host (1, 5, 10, 15, 30 or 60)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([1, 5, 10, 15, 30, 60], var.monitoring_interval_seconds)
+    error_message = "RDS enhanced monitoring takes 1, 5, 10, 15, 30 or 60 seconds."
+  }
 }
 
 variable "multi_az" {
