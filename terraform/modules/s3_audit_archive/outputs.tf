@@ -12,3 +12,8 @@ output "kms_key_arn" {
   description = "The key that encrypts the archive's objects."
   value       = aws_kms_key.archive.arn
 }
+
+output "access_logs_bucket_name" {
+  description = "Name of the bucket holding the archive's S3 server access logs."
+  value       = aws_s3_bucket.logs.id
+}

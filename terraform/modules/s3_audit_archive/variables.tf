@@ -21,6 +21,12 @@ variable "noncurrent_expiration_days" {
   default     = 2555
 }
 
+variable "access_log_retention_days" {
+  description = "Days the archive's access logs are kept (seven years by default, like the archive's versions)."
+  type        = number
+  default     = 2555
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
