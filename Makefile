@@ -14,6 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+## make checkov-venv: checkov in its own virtual environment (it pins boto3 and replaces hcl2),
+## created once from .ci/checkov-requirements.txt; tests/deploy/test_checkov.py runs it
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+.PHONY: checkov-venv
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): .ci/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
 ## make up: the embedded default (SQLite, in-process cache and AWS endpoint) on :8080
 up: $(STAMP)
 	$(BIN)/paystream up
