@@ -36,7 +36,7 @@ up-services: $(STAMP)
 	$(BIN)/paystream up --services
 
 ## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running)
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
