@@ -65,6 +65,7 @@ __all__ = [
     "TopupRequest",
     "PaymentRequest",
     "ListQuery",
+    "TransactionQuery",
     # Responses.
     "UserResponse",
     "TokenResponse",
@@ -312,6 +313,32 @@ class ListQuery(BaseModel):
         return self
 
 
+class TransactionQuery(ListQuery):
+    """Query string of the history: a page, and filters that all must hold."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    currency: Annotated[CurrencyCode | None, Field(description="Only this currency.")] = None
+    type: Annotated[
+        Literal["payment", "topup"] | None, Field(description="Only payments or only top-ups.")
+    ] = None
+    status: Annotated[TransactionStatus | None, Field(description="Only this status.")] = None
+    created_from: Annotated[
+        UtcDatetime | None,
+        Field(alias="from", description="Created at or after this instant (ISO 8601; UTC if no zone)."),
+    ] = None
+    created_to: Annotated[
+        UtcDatetime | None,
+        Field(alias="to", description="Created before this instant (ISO 8601; UTC if no zone)."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> TransactionQuery:
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("from must be before to")
+        return self
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses.
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +504,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TopupRequest,
     PaymentRequest,
     ListQuery,
+    TransactionQuery,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     NotificationResponse,

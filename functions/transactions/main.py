@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.api import ListQuery, TimelineEvent, TransactionList, TransactionResponse
+from schemas.api import TimelineEvent, TransactionList, TransactionQuery, TransactionResponse
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
 from shared.entrypoint import caller, client_router
@@ -27,7 +27,14 @@ def _transaction(row, events=None) -> TransactionResponse:
 @router.route("GET", "/v1/transactions")
 def list_transactions(request: flask.Request):
     principal = caller(request)
-    query = parse_query(request, ListQuery)
+    query = parse_query(request, TransactionQuery)
+    where = history.HistoryFilter(
+        currency=query.currency,
+        type=query.type,
+        status=query.status,
+        created_from=query.created_from,
+        created_to=query.created_to,
+    )
     with platform().reader.connect() as conn:
         rows, has_more = history.list_transactions(
             conn,
@@ -35,6 +42,7 @@ def list_transactions(request: flask.Request):
             limit=query.limit,
             starting_after=query.starting_after,
             ending_before=query.ending_before,
+            where=where,
         )
     return 200, TransactionList(data=[_transaction(row) for row in rows], has_more=has_more)
 

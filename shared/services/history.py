@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +12,7 @@ from sqlalchemy import Connection
 from shared.adapters.tables import events, transactions
 from shared.http import ApiError
 
-__all__ = ["list_transactions", "get_transaction", "timeline"]
+__all__ = ["HistoryFilter", "list_transactions", "get_transaction", "timeline"]
 
 TIMELINE_EVENTS_MAX = 100
 
@@ -26,6 +28,31 @@ def _cursor_row(conn: Connection, user_id: str, transaction_id: str, param: str)
     return row
 
 
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Conditions every listed transaction meets; None means any."""
+
+    currency: str | None = None
+    type: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+    def conditions(self) -> list[Any]:
+        conditions = []
+        if self.currency is not None:
+            conditions.append(transactions.c.currency == self.currency)
+        if self.type is not None:
+            conditions.append(transactions.c.type == self.type)
+        if self.status is not None:
+            conditions.append(transactions.c.status == self.status)
+        if self.created_from is not None:
+            conditions.append(transactions.c.created_at >= self.created_from)
+        if self.created_to is not None:
+            conditions.append(transactions.c.created_at < self.created_to)
+        return conditions
+
+
 def list_transactions(
     conn: Connection,
     *,
@@ -33,14 +60,16 @@ def list_transactions(
     limit: int,
     starting_after: str | None,
     ending_before: str | None,
+    where: HistoryFilter = HistoryFilter(),
 ) -> tuple[list[Any], bool]:
-    """A page of the user's history, newest first, and whether more lies beyond it."""
+    """A page of the user's history that meets `where`, newest first, and whether more lies
+    beyond it. A cursor may name any transaction of the user's, filtered out or not."""
     if starting_after and ending_before:
         raise ApiError.invalid(
             "cursor_conflict", "use starting_after or ending_before, not both", "ending_before"
         )
     key = sa.tuple_(transactions.c.created_at, transactions.c.id)
-    query = sa.select(transactions).where(transactions.c.user_id == user_id)
+    query = sa.select(transactions).where(transactions.c.user_id == user_id, *where.conditions())
     newest_first = [transactions.c.created_at.desc(), transactions.c.id.desc()]
     if ending_before:
         cursor = _cursor_row(conn, user_id, ending_before, "ending_before")

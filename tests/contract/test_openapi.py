@@ -146,10 +146,14 @@ def test_the_token_endpoint_takes_a_form_of_either_grant(document: dict[str, Any
     assert set(union["discriminator"]["mapping"]) == {"password", "refresh_token"}
 
 
-def test_the_transaction_list_pages_with_limit_and_cursors(document: dict[str, Any]) -> None:
+def test_the_transaction_list_pages_with_limit_and_cursors_and_filters(
+    document: dict[str, Any],
+) -> None:
     parameters = document["paths"]["/v1/transactions"]["get"]["parameters"]
     by_name = {p["name"]: p for p in parameters if p["in"] == "query"}
-    assert set(by_name) == {"limit", "starting_after", "ending_before"}
+    assert set(by_name) == {
+        "limit", "starting_after", "ending_before", "currency", "type", "status", "from", "to"
+    }
     assert by_name["limit"]["schema"] == {
         "type": "integer",
         "minimum": 1,

@@ -114,3 +114,41 @@ def test_the_gateway_sends_every_documented_path_to_the_function_that_serves_it(
         assert owner is not None, route.path
         if route.function != EVERY_HTTP_FUNCTION:
             assert owner == route.function, route.path
+
+
+def test_the_history_filters_by_currency_type_status_and_dates(client_of):
+    # GIVEN top-ups in two currencies, one declined, and a payment
+    users, accounts, wallets, payments, transactions = (
+        client_of(n) for n in ("users", "accounts", "wallets", "payments", "transactions"))
+    _sign_up(users, "filter@example.com")
+    payee = _sign_up(users, "filtered@example.com")
+    auth = _token(users, "filter@example.com")
+    card = accounts.post("/v1/funding-sources", headers=auth, json={
+        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    declined = accounts.post("/v1/funding-sources", headers=auth, json={
+        "type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    for source, amount, currency in ((card, 5000, "USD"), (card, 3000, "EUR"), (declined, 700, "USD")):
+        wallets.post("/v1/topups", headers=auth, json={
+            "funding_source_id": source["id"], "amount": amount, "currency": currency})
+    payment = payments.post("/v1/payments", headers=auth, json={
+        "to": payee["id"], "amount": 1200, "currency": "USD"}).get_json()
+
+    def amounts(**query):
+        answer = transactions.get("/v1/transactions", headers=auth, query_string=query)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return sorted(item["amount"] for item in answer.get_json()["data"])
+
+    # THEN each filter keeps exactly what it names
+    assert amounts() == [700, 1200, 3000, 5000]
+    assert amounts(currency="EUR") == [3000]
+    assert amounts(type="payment") == [1200]
+    assert amounts(type="topup", status="declined") == [700]
+    created = transactions.get(f"/v1/transactions/{payment['id']}", headers=auth).get_json()["created_at"]
+    assert amounts(**{"from": created}) == [1200]
+    assert amounts(**{"to": created}) == [700, 3000, 5000]
+    # AND nonsense is a clear 400
+    for bad in ({"currency": "usd"}, {"type": "refund"}, {"from": "yesterday"},
+                {"from": "2026-02-01", "to": "2026-01-01"}, {"colour": "red"}):
+        answer = transactions.get("/v1/transactions", headers=auth, query_string=bad)
+        assert answer.status_code == 400, bad
+        assert answer.get_json()["error"]["type"] == "invalid_request_error"
