@@ -66,6 +66,8 @@ __all__ = [
     "PaymentRequest",
     "ListQuery",
     "TransactionQuery",
+    "StatementQuery",
+    "STATEMENT_DAYS_MAX",
     # Responses.
     "UserResponse",
     "TokenResponse",
@@ -339,6 +341,31 @@ class TransactionQuery(ListQuery):
         return self
 
 
+STATEMENT_DAYS_MAX = 366
+
+
+class StatementQuery(BaseModel):
+    """Query string of a statement: one currency and a date range (at most a year)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    currency: Annotated[CurrencyCode, Field(description="The wallet's currency.")]
+    created_from: Annotated[
+        UtcDatetime, Field(alias="from", description="Start, inclusive (ISO 8601; UTC if no zone).")
+    ]
+    created_to: Annotated[
+        UtcDatetime, Field(alias="to", description="End, exclusive (ISO 8601; UTC if no zone).")
+    ]
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> StatementQuery:
+        if self.created_from >= self.created_to:
+            raise ValueError("from must be before to")
+        if (self.created_to - self.created_from).days > STATEMENT_DAYS_MAX:
+            raise ValueError(f"a statement covers at most {STATEMENT_DAYS_MAX} days")
+        return self
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses.
 # ---------------------------------------------------------------------------------------------
@@ -505,6 +532,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PaymentRequest,
     ListQuery,
     TransactionQuery,
+    StatementQuery,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     NotificationResponse,

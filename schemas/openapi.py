@@ -30,6 +30,7 @@ from schemas.api import (
     FundingSourceResponse,
     HealthResponse,
     ListQuery,
+    StatementQuery,
     TransactionQuery,
     PaymentRequest,
     PaymentResponse,
@@ -138,6 +139,8 @@ class RouteSpec:
     # A model, or the adapter of a discriminated union of models (token and funding-source bodies).
     request_model: type[BaseModel] | TypeAdapter[Any] | None = None
     request_content_type: str = JSON
+    # The success body's media type; anything but JSON is a string (a CSV statement).
+    response_content_type: str = JSON
     error_statuses: tuple[int, ...] = ()
     bearer_auth: bool = False
     idempotency_key: bool = False
@@ -290,6 +293,23 @@ ROUTES: tuple[RouteSpec, ...] = (
         response_status=200,
         error_statuses=(401, 404),
         bearer_auth=True,
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/statements",
+        function="transactions",
+        operation_id="getStatement",
+        summary="A CSV statement of one wallet over a date range, with its balances",
+        description="Rows are the posted movements (completed payments, succeeded top-ups) by "
+        "the time they were made, each with the balance after it; the first row is the opening "
+        "balance and the last the closing balance, which for a range ending now equals the "
+        "wallet's posted balance.",
+        response_model=None,
+        response_content_type="text/csv",
+        response_status=200,
+        error_statuses=(400, 401),
+        bearer_auth=True,
+        query_model=StatementQuery,
     ),
     RouteSpec(
         method="GET",
@@ -465,15 +485,17 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
             },
         }
 
-    if route.response_model is None:
-        success_schema: dict[str, Any] = {"type": "object"}
+    if route.response_content_type != JSON:
+        success_schema: dict[str, Any] = {"type": "string"}
+    elif route.response_model is None:
+        success_schema = {"type": "object"}
     else:
         success_schema = _ref(route.response_model.__name__)
     responses: dict[str, Any] = {
         str(route.response_status): {
             "description": _SUCCESS_DESCRIPTIONS[route.response_status],
             "headers": _request_id_header(),
-            "content": {JSON: {"schema": success_schema}},
+            "content": {route.response_content_type: {"schema": success_schema}},
         }
     }
     statuses = set(route.error_statuses) | set(_ALWAYS_POSSIBLE)

@@ -64,6 +64,7 @@ HTTP_ROUTE_PREFIXES: dict[str, str] = {
     "/v1/topups": "wallets",
     "/v1/payments": "payments",
     "/v1/transactions": "transactions",
+    "/v1/statements": "transactions",
     "/v1/notifications": "notifications",
 }
 

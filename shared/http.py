@@ -46,7 +46,8 @@ JWT_ISSUER = "paystream"
 JWT_ALGORITHM = "HS256"
 
 Model = TypeVar("Model", bound=BaseModel)
-Handler = Callable[..., tuple[int, Any]]
+# A handler returns (status, body) for JSON, or a ready flask.Response for anything else (CSV).
+Handler = Callable[..., "tuple[int, Any] | flask.Response"]
 
 
 class ApiError(Exception):
@@ -245,7 +246,11 @@ class Router:
             adapter = self._map.bind("localhost", path_info=request.path)
             endpoint, params = adapter.match(method=request.method)
             with translate_errors():
-                status, body = self._handlers[endpoint](request, **params)
+                result = self._handlers[endpoint](request, **params)
+            if isinstance(result, flask.Response):
+                result.headers["X-Request-Id"] = rid
+                return result
+            status, body = result
         except NotFound:
             status, body = 404, ApiError.not_found(
                 "route_not_found", f"no route for {request.method} {request.path}"

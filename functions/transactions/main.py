@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import flask
 import functions_framework
 
-from schemas.api import TimelineEvent, TransactionList, TransactionQuery, TransactionResponse
+from schemas.api import (
+    StatementQuery,
+    TimelineEvent,
+    TransactionList,
+    TransactionQuery,
+    TransactionResponse,
+)
+from shared.domain.money import Money
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
 from shared.entrypoint import caller, client_router
@@ -62,6 +72,50 @@ def get_transaction(request: flask.Request, transaction_id: str):
             for event in history.timeline(conn, transaction_id)
         ]
     return 200, _transaction(row, events)
+
+
+STATEMENT_COLUMNS = (
+    "date", "id", "type", "direction", "description", "counterparty_id",
+    "amount_minor", "amount", "balance_minor", "balance",
+)
+
+
+@router.route("GET", "/v1/statements")
+def get_statement(request: flask.Request):
+    principal = caller(request)
+    query = parse_query(request, StatementQuery)
+    with platform().reader.connect() as conn:
+        found = history.statement(
+            conn,
+            user_id=principal.user_id,
+            currency=query.currency,
+            created_from=query.created_from,
+            created_to=query.created_to,
+        )
+
+    def money(minor: int) -> str:
+        return Money(minor, found.currency).major_text()
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STATEMENT_COLUMNS)
+    balance = found.opening_balance_minor
+    writer.writerow([query.created_from.isoformat(), "", "opening_balance", "", "", "", "", "",
+                     balance, money(balance)])
+    for row in found.rows:
+        signed = row.amount_minor if row.direction == "credit" else -row.amount_minor
+        balance += signed
+        writer.writerow([row.created_at.isoformat(), row.id, row.type, row.direction, row.description,
+                         row.counterparty_id or "", signed, money(signed), balance, money(balance)])
+    writer.writerow([query.created_to.isoformat(), "", "closing_balance", "", "", "", "", "",
+                     found.closing_balance_minor, money(found.closing_balance_minor)])
+    name = f"statement-{found.currency}-{query.created_from.date()}-{query.created_to.date()}.csv"
+    return flask.Response(
+        out.getvalue(),
+        status=200,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @functions_framework.http

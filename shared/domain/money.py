@@ -185,15 +185,19 @@ class Money:
         """The currency's number of minor-unit digits."""
         return CURRENCY_EXPONENTS[self.currency]
 
-    def format(self) -> str:
-        """Render as major units and code: "12.34 USD", "1000 JPY", "-0.05 USD"."""
+    def major_text(self) -> str:
+        """The amount in major units, exactly, without the code: "12.34", "1000", "-0.05"."""
         exponent = self.exponent
         sign = "-" if self.amount_minor < 0 else ""
         magnitude = abs(self.amount_minor)
         if exponent == 0:
-            return f"{sign}{magnitude} {self.currency}"
+            return f"{sign}{magnitude}"
         major, minor = divmod(magnitude, 10**exponent)
-        return f"{sign}{major}.{minor:0{exponent}d} {self.currency}"
+        return f"{sign}{major}.{minor:0{exponent}d}"
+
+    def format(self) -> str:
+        """Render as major units and code: "12.34 USD", "1000 JPY", "-0.05 USD"."""
+        return f"{self.major_text()} {self.currency}"
 
     def __str__(self) -> str:
         return self.format()

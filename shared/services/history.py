@@ -12,7 +12,15 @@ from sqlalchemy import Connection
 from shared.adapters.tables import events, transactions
 from shared.http import ApiError
 
-__all__ = ["HistoryFilter", "list_transactions", "get_transaction", "timeline"]
+__all__ = [
+    "HistoryFilter",
+    "STATEMENT_ROWS_MAX",
+    "Statement",
+    "get_transaction",
+    "list_transactions",
+    "statement",
+    "timeline",
+]
 
 TIMELINE_EVENTS_MAX = 100
 
@@ -106,3 +114,55 @@ def timeline(conn: Connection, subject: str) -> list[Any]:
         .order_by(events.c.aggregate_sequence)
         .limit(TIMELINE_EVENTS_MAX)
     ).all()
+
+
+# A statement longer than this is refused: ask for a shorter range.
+STATEMENT_ROWS_MAX = 10_000
+# Movements that changed the posted balance, and in which direction.
+_POSTED_STATUSES = ("completed", "succeeded")
+_SIGN = {"credit": 1, "debit": -1}
+
+
+@dataclass(frozen=True)
+class Statement:
+    currency: str
+    opening_balance_minor: int
+    rows: list[Any]  # transactions rows, oldest first
+    closing_balance_minor: int
+
+
+def _posted(user_id: str, currency: str) -> list[Any]:
+    return [
+        transactions.c.user_id == user_id,
+        transactions.c.currency == currency,
+        transactions.c.status.in_(_POSTED_STATUSES),
+    ]
+
+
+def statement(
+    conn: Connection, *, user_id: str, currency: str, created_from: datetime, created_to: datetime
+) -> Statement:
+    """The posted movements of one wallet in [from, to), with the balances around them."""
+    signed = sa.case((transactions.c.direction == "credit", transactions.c.amount_minor),
+                     else_=-transactions.c.amount_minor)
+    opening = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(signed), 0)).where(
+            *_posted(user_id, currency), transactions.c.created_at < created_from
+        )
+    ).scalar_one()
+    rows = conn.execute(
+        sa.select(transactions)
+        .where(
+            *_posted(user_id, currency),
+            transactions.c.created_at >= created_from,
+            transactions.c.created_at < created_to,
+        )
+        .order_by(transactions.c.created_at, transactions.c.id)
+        .limit(STATEMENT_ROWS_MAX + 1)
+    ).all()
+    if len(rows) > STATEMENT_ROWS_MAX:
+        raise ApiError.invalid(
+            "statement_too_long", f"more than {STATEMENT_ROWS_MAX} movements: choose a shorter range", "to"
+        )
+    closing = int(opening) + sum(_SIGN[row.direction] * row.amount_minor for row in rows)
+    return Statement(currency, int(opening), rows, closing)

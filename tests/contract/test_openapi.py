@@ -32,6 +32,7 @@ CORE_CONTRACT = {
     ("GET", "/v1/transactions", 200),
     ("GET", "/v1/transactions/{transaction_id}", 200),
     ("GET", "/v1/notifications", 200),
+    ("GET", "/v1/statements", 200),
     ("GET", "/healthz", 200),
     ("GET", "/readyz", 200),
     ("GET", "/openapi.json", 200),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -111,6 +114,14 @@ def test_a_payment_completes_and_its_key_replays_without_a_second_debit(platform
     assert detail["direction"] == "credit" and detail["status"] == "completed"
     types = [event["type"] for event in detail["events"]]
     assert types == ["payment.requested", "payment.approved", "payment.debited", "payment.completed"]
+    # AND alice's statement closes on her wallet's balance
+    now = datetime.now(UTC)
+    statement = alice.call("GET", "/v1/statements", params={
+        "currency": "USD", "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(minutes=1)).isoformat()})
+    rows = list(csv.DictReader(io.StringIO(statement.text)))
+    assert [(r["type"], r["amount_minor"]) for r in rows[1:-1]] == [("topup", "10000"), ("payment", "-2500")]
+    assert int(rows[-1]["balance_minor"]) == alice.wallet()["available"] == 7_500
 
 
 def test_an_overdraft_fails_with_a_failure_code_and_moves_nothing(platform_url):

@@ -152,3 +152,46 @@ def test_the_history_filters_by_currency_type_status_and_dates(client_of):
         answer = transactions.get("/v1/transactions", headers=auth, query_string=bad)
         assert answer.status_code == 400, bad
         assert answer.get_json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_statement_lists_posted_movements_between_its_opening_and_closing_balances(client_of):
+    import csv
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    users, accounts, wallets, transactions = (
+        client_of(n) for n in ("users", "accounts", "wallets", "transactions"))
+    _sign_up(users, "statement@example.com")
+    auth = _token(users, "statement@example.com")
+    good = accounts.post("/v1/funding-sources", headers=auth, json={
+        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    bad = accounts.post("/v1/funding-sources", headers=auth, json={
+        "type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    for source, amount in ((good, 1005), (bad, 999), (good, 2000)):
+        wallets.post("/v1/topups", headers=auth, json={
+            "funding_source_id": source["id"], "amount": amount, "currency": "USD"})
+    now = datetime.now(UTC)
+    # WHEN the statement of the last hour is asked for
+    answer = transactions.get("/v1/statements", headers=auth, query_string={
+        "currency": "USD", "from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()})
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert answer.headers["X-Request-Id"]
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    # THEN the declined top-up is not a movement, and the closing balance is the wallet's
+    assert [r["type"] for r in rows] == ["opening_balance", "topup", "topup", "closing_balance"]
+    assert [r["balance_minor"] for r in rows] == ["0", "1005", "3005", "3005"]
+    assert rows[-1]["balance"] == "30.05"
+    (wallet,) = [w for w in wallets.get("/v1/wallets", headers=auth).get_json()["data"]
+                 if w["currency"] == "USD"]
+    assert int(rows[-1]["balance_minor"]) == wallet["available"]
+    # AND a statement that starts after the first top-up opens with it
+    later = transactions.get("/v1/statements", headers=auth, query_string={
+        "currency": "USD", "from": rows[2]["date"], "to": (now + timedelta(minutes=1)).isoformat()})
+    later_rows = list(csv.DictReader(io.StringIO(later.get_data(as_text=True))))
+    assert later_rows[0]["balance_minor"] == "1005" and later_rows[-1]["balance_minor"] == "3005"
+    # AND a range that is backwards, too long, or without a currency is a 400
+    for query in ({"currency": "USD", "from": "2026-02-01", "to": "2026-01-01"},
+                  {"currency": "USD", "from": "2024-01-01", "to": "2026-01-01"},
+                  {"from": "2026-01-01", "to": "2026-02-01"}):
+        refused = transactions.get("/v1/statements", headers=auth, query_string=query)
+        assert refused.status_code == 400, query
