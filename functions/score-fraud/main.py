@@ -3,7 +3,10 @@ hold for review or decline it."""
 
 from __future__ import annotations
 
+import logging
+
 import functions_framework
+import redis
 from cloudevents.http import CloudEvent
 
 from shared.consumer import handle
@@ -13,6 +16,7 @@ from shared.services.payments import account_age_seconds, score_payment
 from shared.services.velocity import count_payments_in_window
 
 ACCEPTED_TYPES = frozenset({"payment.requested"})
+logger = logging.getLogger("paystream.score-fraud")
 
 
 def _score(conn, payment, context, runtime) -> list[str]:
@@ -23,15 +27,21 @@ def _score(conn, payment, context, runtime) -> list[str]:
         velocity_review_above=settings.fraud_velocity_review_above,
         velocity_decline_above=settings.fraud_velocity_decline_above,
     )
-    assessment = assess(
-        amount=Money(payment.amount_minor, payment.currency),
-        payments_in_window=count_payments_in_window(
+    try:
+        payments_in_window = count_payments_in_window(
             runtime.redis,
             payer_id=payment.payer_id,
             payment_id=payment.payment_id,
             now=context.now,
             window_seconds=rules.velocity_window_seconds,
-        ),
+        )
+    except redis.RedisError as error:
+        # The policy when the cache is down: hold the payment for review, never approve blind.
+        logger.warning("velocity unavailable for payment %s (%s): holding it", payment.payment_id, error)
+        payments_in_window = None
+    assessment = assess(
+        amount=Money(payment.amount_minor, payment.currency),
+        payments_in_window=payments_in_window,
         account_age_seconds=account_age_seconds(conn, payment.payer_id, context.now),
         rules=rules,
     )

@@ -46,6 +46,8 @@ class ReasonCode(str, enum.Enum):
     VELOCITY_OVER_REVIEW_LIMIT = "velocity_over_review_limit"
     VELOCITY_OVER_DECLINE_LIMIT = "velocity_over_decline_limit"
     NEW_ACCOUNT_LARGE_AMOUNT = "new_account_large_amount"
+    # The payer's velocity could not be counted (the cache is down): never approve blind.
+    VELOCITY_UNKNOWN = "velocity_unknown"
 
 
 _DECISION_FOR_REASON = {
@@ -54,6 +56,7 @@ _DECISION_FOR_REASON = {
     ReasonCode.VELOCITY_OVER_REVIEW_LIMIT: FraudDecision.REVIEW,
     ReasonCode.VELOCITY_OVER_DECLINE_LIMIT: FraudDecision.DECLINE,
     ReasonCode.NEW_ACCOUNT_LARGE_AMOUNT: FraudDecision.REVIEW,
+    ReasonCode.VELOCITY_UNKNOWN: FraudDecision.REVIEW,
 }
 
 _SEVERITY = {FraudDecision.APPROVE: 0, FraudDecision.REVIEW: 1, FraudDecision.DECLINE: 2}
@@ -118,20 +121,23 @@ def _major_to_minor(limit_major: int, amount: Money) -> int:
 def assess(
     *,
     amount: Money,
-    payments_in_window: int,
+    payments_in_window: int | None,
     account_age_seconds: int,
     rules: FraudRules,
 ) -> FraudAssessment:
     """Assess one payment of `amount` by a payer.
 
     `payments_in_window` counts the payer's payments in the last `rules.velocity_window_seconds`
-    including this one (so it is at least 1). `account_age_seconds` is how long the payer's
+    including this one (so it is at least 1), or None when it could not be counted: the payment
+    is then held for review (VELOCITY_UNKNOWN) unless another rule declines it.
+    `account_age_seconds` is how long the payer's
     account has existed; a negative age (clock skew between hosts) counts as brand new.
     Raises ValueError for a non-positive amount or a count below 1: those are bugs upstream.
     """
     if amount.amount_minor <= 0:
         raise ValueError(f"a payment amount must be positive, got {amount.format()}")
-    if type(payments_in_window) is not int or payments_in_window < 1:
+    counted = payments_in_window is not None
+    if counted and (type(payments_in_window) is not int or payments_in_window < 1):
         raise ValueError(f"payments_in_window includes this payment, got {payments_in_window!r}")
     if type(account_age_seconds) is not int:
         raise TypeError("account_age_seconds must be an int")
@@ -145,12 +151,13 @@ def assess(
     fired = {
         ReasonCode.AMOUNT_OVER_REVIEW_LIMIT: amount_minor > review_limit_minor,
         ReasonCode.AMOUNT_OVER_DECLINE_LIMIT: amount_minor > decline_limit_minor,
-        ReasonCode.VELOCITY_OVER_REVIEW_LIMIT: payments_in_window > rules.velocity_review_above,
-        ReasonCode.VELOCITY_OVER_DECLINE_LIMIT: payments_in_window > rules.velocity_decline_above,
+        ReasonCode.VELOCITY_OVER_REVIEW_LIMIT: (payments_in_window or 0) > rules.velocity_review_above,
+        ReasonCode.VELOCITY_OVER_DECLINE_LIMIT: (payments_in_window or 0) > rules.velocity_decline_above,
         ReasonCode.NEW_ACCOUNT_LARGE_AMOUNT: (
             account_age_seconds < rules.new_account_seconds
             and amount_minor > new_account_limit_minor
         ),
+        ReasonCode.VELOCITY_UNKNOWN: payments_in_window is None,
     }
     # Declaration order of ReasonCode, so the same payment always lists its reasons alike.
     reasons = tuple(reason for reason in ReasonCode if fired[reason])
@@ -163,7 +170,7 @@ def assess(
     # How close the payment comes to a decline limit, in thousandths of that limit.
     pressure = max(
         amount_minor * _PRESSURE_PER_LIMIT // decline_limit_minor,
-        payments_in_window * _PRESSURE_PER_LIMIT // rules.velocity_decline_above,
+        (payments_in_window or 0) * _PRESSURE_PER_LIMIT // rules.velocity_decline_above,
     )
     low, high = SCORE_BANDS[decision]
     if decision is FraudDecision.DECLINE:

@@ -189,3 +189,22 @@ def test_an_integration_source_event_without_an_envelope_is_refused(client_of):
     bad = CloudEvent({"id": "1", "type": "dev.knative.connector.event.aws-sqs",
                       "source": "dev.knative.eventing.aws-sqs-source"}, {"not": "an envelope"})
     assert _post(client_of("settle"), bad, "binary").status_code == 422
+
+
+def test_score_fraud_holds_the_payment_when_redis_is_down(client_of, runtime, requested_payment, monkeypatch):
+    # GIVEN a platform whose cache answers nothing (a port where no Redis listens)
+    from shared.bootstrap import platform, reset_platform
+    from shared.runner.local import free_port
+
+    monkeypatch.setenv("PAYSTREAM_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reset_platform()
+    down = platform()
+    payment = requested_payment
+    # WHEN the payment is scored
+    assert _post(client_of("score-fraud"), _next_event(down, payment.id, "payment.requested"), "binary").status_code == 200
+    # THEN it is held for review with the reason, not approved
+    with down.engine.connect() as conn:
+        row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
+        held = conn.execute(sa.select(events.c.data).where(events.c.subject == payment.id, events.c.type == "payment.held")).scalar_one()
+    assert row.status == "held"
+    assert held["reasons"] == ["velocity_unknown"]

@@ -259,3 +259,16 @@ def test_the_same_payment_is_always_assessed_alike(payment):
     # WHEN it is assessed twice
     # THEN the assessments are equal
     assert _assess(payment) == _assess(payment)
+
+
+def test_a_payer_whose_velocity_cannot_be_counted_is_held_never_approved_blind():
+    from shared.domain.fraud import FraudDecision, FraudRules, ReasonCode, assess
+    from shared.domain.money import Money
+
+    small = assess(amount=Money(500, "USD"), payments_in_window=None, account_age_seconds=10**6,
+                   rules=FraudRules())
+    assert small.decision is FraudDecision.REVIEW
+    assert small.reasons == (ReasonCode.VELOCITY_UNKNOWN,)
+    huge = assess(amount=Money(60_000_00, "USD"), payments_in_window=None, account_age_seconds=10**6,
+                  rules=FraudRules())
+    assert huge.decision is FraudDecision.DECLINE
