@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from shared.settings import ConfigurationError
+from shared.topology import ROUTES
 
 __all__ = ["main"]
 
@@ -41,6 +42,47 @@ def _provision(args: argparse.Namespace) -> None:
     print("topology provisioned")
 
 
+DLQ_LIST_LIMIT = 50
+
+
+def _dead_letters():
+    from shared.adapters.aws import aws_client
+    from shared.dead_letters import DeadLetters
+
+    return DeadLetters(aws_client("sqs", endpoint_url=os.environ.get("PAYSTREAM_AWS_ENDPOINT_URL"),
+                                  region=os.environ.get("PAYSTREAM_AWS_REGION", "us-east-1")))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    cells = [tuple(str(value) for value in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def _dlq(args: argparse.Namespace) -> None:
+    letters = _dead_letters()
+    if args.action == "list" and args.consumer is None:
+        print(_table(("consumer", "dead letters"), letters.summary()))
+    elif args.action == "list":
+        rows = [(d.message_id, d.event_type or "-", d.event_id or "-", d.receive_count, d.reason[:80])
+                for d in letters.peek(args.consumer, limit=args.limit)]
+        print(_table(("message id", "event type", "event id", "receives", "reason"), rows))
+    elif args.action == "show":
+        for letter in letters.peek(args.consumer, limit=args.limit):
+            if letter.message_id == args.message_id:
+                print(f"consumer: {letter.consumer}\nreason: {letter.reason}\nstatus: {letter.status}")
+                print(f"receives: {letter.receive_count}\nbody:\n{letter.body}")
+                return
+        raise SystemExit(f"no dead letter {args.message_id} among the first {args.limit} of {args.consumer}")
+    elif args.action == "redrive":
+        moved = letters.redrive(args.consumer, limit=args.limit, message_id=args.message_id)
+        print(f"redrove {moved} dead letters to {args.consumer}'s queue")
+    elif args.action == "purge":
+        if not args.yes:
+            raise SystemExit("purge deletes dead letters for good: add --yes")
+        print(f"deleted {letters.purge(args.consumer, limit=args.limit)} dead letters of {args.consumer}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paystream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,7 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     prov = commands.add_parser("provision", help="create the event topology on an AWS endpoint")
     prov.add_argument("--endpoint-url", default=None)
     prov.set_defaults(run=_provision)
+    dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
+    dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
+    dlq.add_argument("message_id", nargs="?", help="show: the message; redrive: only this one")
+    dlq.add_argument("--consumer", choices=[route.consumer for route in ROUTES],
+                     help="the consuming function (list without it: a summary of every queue)")
+    dlq.add_argument("--limit", type=int, default=DLQ_LIST_LIMIT, help="at most this many messages")
+    dlq.add_argument("--yes", action="store_true", help="purge: yes, delete them")
+    dlq.set_defaults(run=_dlq)
     args = parser.parse_args(argv)
+    if args.command == "dlq" and args.action != "list" and args.consumer is None:
+        parser.error(f"dlq {args.action} needs --consumer")
+    if args.command == "dlq" and args.action == "show" and args.message_id is None:
+        parser.error("dlq show needs a message id")
     logging.basicConfig(level=os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Alembic lists every plugin it loads at INFO; the migration steps themselves stay visible.
