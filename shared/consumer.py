@@ -31,6 +31,7 @@ from shared.adapters.tables import processed_events
 from shared.bootstrap import Platform, platform
 from shared.clock import utc_now
 from shared.services.payments import EventContext
+from shared.topology import PING_EVENT_TYPE
 
 __all__ = [
     "KNATIVE_SQS_EVENT_TYPE",
@@ -39,6 +40,7 @@ __all__ = [
     "handle",
     "parse_event",
     "publish_after_commit",
+    "require_ping",
     "unwrap_delivery",
 ]
 
@@ -73,6 +75,12 @@ def unwrap_delivery(event: CloudEvent) -> CloudEvent:
         raise PoisonEvent(description=f"the SQS message is not an EventBridge envelope: {error}") from None
     data = inner.pop("data", None)
     return CloudEvent(inner, data)
+
+
+def require_ping(event: CloudEvent, function: str) -> None:
+    """A scheduled function runs on its schedule's ping only; anything else is a PoisonEvent."""
+    if event["type"] != PING_EVENT_TYPE:
+        raise PoisonEvent(description=f"{function} is triggered by {PING_EVENT_TYPE} only")
 
 
 def parse_event(event: CloudEvent, accepted_types: frozenset[str]) -> BaseModel:

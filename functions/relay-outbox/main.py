@@ -8,8 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.bootstrap import platform
-from shared.consumer import PoisonEvent, relay
-from shared.topology import PING_EVENT_TYPE
+from shared.consumer import relay, require_ping
 
 RELAY_BATCH_MAX = 500
 logger = logging.getLogger("paystream.relay-outbox")
@@ -17,8 +16,7 @@ logger = logging.getLogger("paystream.relay-outbox")
 
 @functions_framework.cloud_event
 def relay_outbox(event: CloudEvent) -> None:
-    if event["type"] != PING_EVENT_TYPE:
-        raise PoisonEvent(description=f"relay-outbox is triggered by {PING_EVENT_TYPE} only")
+    require_ping(event, "relay-outbox")
     published, failed = relay(platform(), limit=RELAY_BATCH_MAX)
     if published or failed:
         logger.info("relay-outbox: published %d, failed %d", published, failed)

@@ -10,9 +10,8 @@ from cloudevents.http import CloudEvent
 
 from shared.bootstrap import platform
 from shared.clock import utc_now
-from shared.consumer import PoisonEvent, publish_after_commit
+from shared.consumer import publish_after_commit, require_ping
 from shared.services.payments import EventContext, stuck_payment_ids, time_out_payment
-from shared.topology import PING_EVENT_TYPE
 
 # Per run: what is left waits for the next ping.
 PAYMENTS_PER_RUN_MAX = 100
@@ -22,8 +21,7 @@ logger = logging.getLogger("paystream.sweep-sagas")
 
 @functions_framework.cloud_event
 def sweep_sagas(event: CloudEvent) -> None:
-    if event["type"] != PING_EVENT_TYPE:
-        raise PoisonEvent(description=f"sweep-sagas is triggered by {PING_EVENT_TYPE} only")
+    require_ping(event, "sweep-sagas")
     runtime = platform()
     now = utc_now()
     with runtime.engine.begin() as conn:
