@@ -263,7 +263,8 @@ def debit_payment(
 ) -> list[str]:
     """Reserve the payer's funds: a pending transfer from the payer's wallet to clearing."""
     payment = _lock_payment(conn, payment_id)
-    if payment is None or payment.status != PaymentStatus.PENDING.value:
+    # Only an approved payment is debited: pending and scored (held and declined ones moved on).
+    if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is None:
         return []
     ledger.ensure_system_accounts(conn, payment.currency, context.now)
     transfer = Transfer(
@@ -306,6 +307,8 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
         pending_id=pending_id,
     )
     posted = ledger.create_transfer(conn, post, now)
+    if posted is TransferOutcome.PENDING_TRANSFER_NOT_FOUND:
+        return []  # not debited yet: only a payment.debited event may settle it
     if posted not in (TransferOutcome.OK, TransferOutcome.EXISTS):
         if posted is TransferOutcome.PENDING_TRANSFER_EXPIRED:
             return [_fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)]

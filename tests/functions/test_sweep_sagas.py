@@ -16,7 +16,8 @@ from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import payments
 from shared.domain.ledger import Transfer
 from shared.services.identity import sign_up
-from shared.services.payments import EventContext, create_payment, debit_payment
+from shared.domain.fraud import FraudAssessment, FraudDecision
+from shared.services.payments import EventContext, create_payment, debit_payment, score_payment
 
 LONG_AGO = timedelta(hours=2)
 
@@ -51,6 +52,9 @@ def _payment(runtime, payer, payee, *, at: datetime, debit: bool, timeout_second
         payment, _ = create_payment(conn, payer_id=payer.id, request=PaymentRequest(
             to=payee.id, amount=2_500, currency="USD"), context=context)
         if debit:
+            approved = FraudAssessment(FraudDecision.APPROVE, 5, ())
+            score_payment(conn, payment.id, approved,
+                          EventContext(producer="score-fraud", now=at, correlation_id=None))
             debit_payment(conn, payment.id, ledger=runtime.ledger, timeout_seconds=timeout_seconds,
                           context=EventContext(producer="debit-wallet", now=at, correlation_id=None))
     return payment.id
