@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.client import FINAL_STATUSES, sign_up  # noqa: E402
-from tests.e2e.conftest import _free_port, _free_port_range  # noqa: E402
+from shared.runner.local import free_port  # noqa: E402
+from tests.e2e.conftest import _free_port_range  # noqa: E402
 
 USERS = 20
 IDLE_PAYMENTS = 20
@@ -58,14 +59,14 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
     env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
     env["PAYSTREAM_LOG_LEVEL"] = "WARNING"
-    port = _free_port()
+    port = free_port()
     args = [str(Path(sys.executable).with_name("paystream")), "up", "--port", str(port), "--home", str(home)]
     database = None
     if mode == "services":
         database = f"paystream_bench_{secrets.token_hex(4)}"
         env["PAYSTREAM_DATABASE_URL"] = f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}"
         env["PAYSTREAM_REDIS_URL"] = "redis://127.0.0.1:6379/0"
-        env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_free_port()}"
+        env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         args += ["--services", "--functions-base-port", str(_free_port_range(16))]
     log = open(home / "platform.log", "wb")
     process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

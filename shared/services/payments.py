@@ -258,6 +258,31 @@ def debit_transfer_id(payment_id: str) -> str:
     return f"{payment_id}:debit"
 
 
+def _reservation(payment: Any, transfer_id: str, flags: TransferFlags, **fields: Any) -> Transfer:
+    """A transfer of the payment's amount from the payer's wallet to clearing: the reservation
+    itself (PENDING), or its post or void, which name the same accounts and amount."""
+    return Transfer(
+        id=transfer_id,
+        debit_account_id=wallet_account_id(payment.payer_id, payment.currency),
+        credit_account_id=system_account_id(payment.currency, "clearing"),
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        flags=flags,
+        **fields,
+    )
+
+
+def _void_reservation(conn: Connection, payment: Any, *, ledger: LedgerStore, now: datetime) -> TransferOutcome:
+    """Release the payment's reservation (idempotent: the void's id is the payment's)."""
+    void = _reservation(
+        payment,
+        f"{payment.id}:void",
+        TransferFlags.VOID_PENDING_TRANSFER,
+        pending_id=debit_transfer_id(payment.id),
+    )
+    return ledger.create_transfer(conn, void, now)
+
+
 def debit_payment(
     conn: Connection, payment_id: str, *, ledger: LedgerStore, timeout_seconds: int, context: EventContext
 ) -> list[str]:
@@ -267,14 +292,8 @@ def debit_payment(
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is None:
         return []
     ledger.ensure_system_accounts(conn, payment.currency, context.now)
-    transfer = Transfer(
-        id=debit_transfer_id(payment.id),
-        debit_account_id=wallet_account_id(payment.payer_id, payment.currency),
-        credit_account_id=system_account_id(payment.currency, "clearing"),
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        flags=TransferFlags.PENDING,
-        timeout_seconds=timeout_seconds,
+    transfer = _reservation(
+        payment, debit_transfer_id(payment.id), TransferFlags.PENDING, timeout_seconds=timeout_seconds
     )
     outcome = ledger.create_transfer(conn, transfer, context.now)
     if outcome in (TransferOutcome.OK, TransferOutcome.EXISTS):
@@ -297,14 +316,8 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
         return []
     now = context.now
     pending_id = debit_transfer_id(payment.id)
-    post = Transfer(
-        id=f"{payment.id}:post",
-        debit_account_id=wallet_account_id(payment.payer_id, payment.currency),
-        credit_account_id=system_account_id(payment.currency, "clearing"),
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        flags=TransferFlags.POST_PENDING_TRANSFER,
-        pending_id=pending_id,
+    post = _reservation(
+        payment, f"{payment.id}:post", TransferFlags.POST_PENDING_TRANSFER, pending_id=pending_id
     )
     posted = ledger.create_transfer(conn, post, now)
     if posted is TransferOutcome.PENDING_TRANSFER_NOT_FOUND:
@@ -312,16 +325,7 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
     if posted not in (TransferOutcome.OK, TransferOutcome.EXISTS):
         if posted is TransferOutcome.PENDING_TRANSFER_EXPIRED:
             return [_fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)]
-        void = Transfer(
-            id=f"{payment.id}:void",
-            debit_account_id=post.debit_account_id,
-            credit_account_id=post.credit_account_id,
-            amount_minor=payment.amount_minor,
-            currency=payment.currency,
-            flags=TransferFlags.VOID_PENDING_TRANSFER,
-            pending_id=pending_id,
-        )
-        voided = ledger.create_transfer(conn, void, now)
+        voided = _void_reservation(conn, payment, ledger=ledger, now=now)
         if voided not in (TransferOutcome.OK, TransferOutcome.EXISTS):
             raise RuntimeError(f"payment {payment.id}: post was {posted.value}, void was {voided.value}")
         return [_fail(conn, payment, failure_for_outcome(posted), context)]
@@ -362,16 +366,7 @@ def time_out_payment(
     pending_id = debit_transfer_id(payment.id)
     reserved = ledger.get_transfer(conn, pending_id)
     if reserved is not None and reserved.pending_status is PendingStatus.PENDING:
-        void = Transfer(
-            id=f"{payment.id}:void",
-            debit_account_id=reserved.transfer.debit_account_id,
-            credit_account_id=reserved.transfer.credit_account_id,
-            amount_minor=reserved.transfer.amount_minor,
-            currency=reserved.transfer.currency,
-            flags=TransferFlags.VOID_PENDING_TRANSFER,
-            pending_id=pending_id,
-        )
-        outcome = ledger.create_transfer(conn, void, context.now)
+        outcome = _void_reservation(conn, payment, ledger=ledger, now=context.now)
         # Expired meanwhile: the expiry released the funds already.
         if outcome not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.PENDING_TRANSFER_EXPIRED):
             raise RuntimeError(f"payment {payment.id}: voiding its reservation was {outcome.value}")

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from events.catalogue import CATALOGUE
 from shared import topology
-from shared.functions import FUNCTIONS, function_info
-
-
-def _module_of(name: str):
-    spec = importlib.util.spec_from_file_location(f"paystream_topology_{name}", function_info(name).source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from shared.functions import FUNCTIONS, load_module
 
 
 def test_the_catalogue_and_the_topology_name_the_same_event_types():
@@ -37,7 +28,7 @@ def test_every_route_and_schedule_delivers_to_a_cloudevent_function_and_every_on
 
 @pytest.mark.parametrize("route", topology.ROUTES, ids=lambda r: r.consumer)
 def test_each_function_accepts_exactly_the_event_types_its_queue_receives(route):
-    assert _module_of(route.consumer).ACCEPTED_TYPES == frozenset(route.event_types)
+    assert load_module(route.consumer).ACCEPTED_TYPES == frozenset(route.event_types)
 
 
 def test_every_producer_is_a_function_of_the_index():

@@ -13,20 +13,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.runner.local import free_port
+
 STARTUP_SECONDS_MAX = 120
 PAYSTREAM = str(Path(sys.executable).with_name("paystream"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _free_port_range(count: int) -> int:
     """A base port with `count` free ports above it."""
     for _ in range(50):
-        base = _free_port()
+        base = free_port()
         if base + count > 65000:
             continue
         try:
@@ -45,7 +41,7 @@ def _free_port_range(count: int) -> int:
 
 
 def _start(args: list[str], env: dict[str, str], home: Path) -> tuple[str, subprocess.Popen]:
-    port = _free_port()
+    port = free_port()
     log = open(home / "platform.log", "wb")
     process = subprocess.Popen(
         [PAYSTREAM, "up", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *args],
@@ -94,7 +90,7 @@ def services_url(tmp_path_factory, postgres_url) -> str:
     env = _base_env()
     env["PAYSTREAM_DATABASE_URL"] = postgres_url
     env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
-    env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_free_port()}"
+    env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     url, process = _start(["--functions-base-port", str(_free_port_range(16))], env, home)
     yield url
     _stop(process, home)

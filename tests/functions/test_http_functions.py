@@ -84,24 +84,14 @@ def test_an_accepted_payment_is_published_right_after_commit(client_of, runtime)
     assert waiting == 0
 
 
-def _router_of(name: str):
-    import importlib.util
-
-    from shared.functions import function_info
-
-    spec = importlib.util.spec_from_file_location(f"paystream_function_{name}", function_info(name).source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.router
-
-
 def test_each_client_function_serves_exactly_the_routes_the_openapi_document_gives_it():
     from schemas.openapi import EVERY_HTTP_FUNCTION, HTTP_FUNCTIONS, ROUTES
+    from shared.functions import load_module
 
     shared_routes = {(r.method, r.path) for r in ROUTES if r.function == EVERY_HTTP_FUNCTION}
     for name in HTTP_FUNCTIONS:
         documented = {(r.method, r.path) for r in ROUTES if r.function == name} | shared_routes
-        assert _router_of(name).routes() == documented, name
+        assert load_module(name).router.routes() == documented, name
 
 
 def test_the_gateway_sends_every_documented_path_to_the_function_that_serves_it():

@@ -7,7 +7,6 @@ integration test that silently does not run proves nothing.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.runner.local import free_port
+
 MOTO_START_TIMEOUT_SECONDS = 30
 MOTO_STOP_TIMEOUT_SECONDS = 10
 _MOTO_POLL_INTERVAL_SECONDS = 0.1
 _MOTO_PROBE_TIMEOUT_SECONDS = 1
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _moto_server_executable() -> Path:
@@ -40,7 +35,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     executable = _moto_server_executable()
     if not executable.exists():
         pytest.fail(f"moto_server not found at {executable}: install moto[server]")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
     with open(log_path, "wb") as log:
