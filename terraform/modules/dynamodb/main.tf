@@ -6,33 +6,18 @@
 # The idempotency table expires its records (Powertools' `expiration` attribute): a key only
 # has to outlive a client's retries.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 # The key policy hands the key to the account's IAM policies, which grant each reader its use
 # (iam_irsa gives `audit` Decrypt and GenerateDataKey); DynamoDB uses it on their behalf.
-data "aws_iam_policy_document" "tables_key" {
-  #checkov:skip=CKV_AWS_356:A key policy can only name its own key, and it does so as "*".
-  #checkov:skip=CKV_AWS_109:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  #checkov:skip=CKV_AWS_111:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  statement {
-    sid       = "AccountAdministersKeyThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "tables_key" {
+  source      = "../kms_key"
+  description = "${var.name_prefix} DynamoDB tables"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "tables" {
-  description             = "${var.name_prefix} DynamoDB tables"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.tables_key.json
-  tags                    = var.tags
+# The key moved into the shared module: the same key, not a new one.
+moved {
+  from = aws_kms_key.tables
+  to   = module.tables_key.aws_kms_key.this
 }
 
 resource "aws_dynamodb_table" "audit" {
@@ -59,7 +44,7 @@ resource "aws_dynamodb_table" "audit" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.tables.arn
+    kms_key_arn = module.tables_key.arn
   }
 
   tags = merge(var.tags, { data = "audit" })
@@ -82,7 +67,7 @@ resource "aws_dynamodb_table" "idempotency" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.tables.arn
+    kms_key_arn = module.tables_key.arn
   }
 
   ttl {

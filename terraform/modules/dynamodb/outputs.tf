@@ -10,5 +10,5 @@ output "idempotency_table_arn" {
 
 output "kms_key_arn" {
   description = "The key that encrypts both tables (readers need kms:Decrypt on it)."
-  value       = aws_kms_key.tables.arn
+  value       = module.tables_key.arn
 }

@@ -4,33 +4,18 @@
 # The token is generated here and stored in Secrets Manager for the cluster's secret; it is in
 # Terraform state too, which is why the state backend must be encrypted (see envs/*/versions.tf).
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
 # One key for the cache's data at rest and for its AUTH token's secret. The key policy hands it
 # to the account's IAM policies: whoever reads the secret also needs kms:Decrypt on this key.
-data "aws_iam_policy_document" "cache_key" {
-  #checkov:skip=CKV_AWS_356:A key policy can only name its own key, and it does so as "*".
-  #checkov:skip=CKV_AWS_109:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  #checkov:skip=CKV_AWS_111:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  statement {
-    sid       = "AccountAdministersKeyThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "cache_key" {
+  source      = "../kms_key"
+  description = "${var.name_prefix} Redis data and AUTH token"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "cache" {
-  description             = "${var.name_prefix} Redis data and AUTH token"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.cache_key.json
-  tags                    = var.tags
+# The key moved into the shared module: the same key, not a new one.
+moved {
+  from = aws_kms_key.cache
+  to   = module.cache_key.aws_kms_key.this
 }
 
 resource "random_password" "auth_token" {
@@ -44,7 +29,7 @@ resource "aws_secretsmanager_secret" "auth_token" {
   #checkov:skip=CKV2_AWS_57:Terraform owns the token (random_password, set on the replication group); a rotation Lambda would drift from it. Rotate with `terraform apply -replace=module.platform.module.elasticache.random_password.auth_token`.
   name        = "${var.name_prefix}/redis-auth-token"
   description = "AUTH token of the ${var.name_prefix} Redis replication group"
-  kms_key_id  = aws_kms_key.cache.arn
+  kms_key_id  = module.cache_key.arn
   tags        = var.tags
 }
 
@@ -95,7 +80,7 @@ resource "aws_elasticache_replication_group" "cache" {
 
   transit_encryption_enabled = true
   at_rest_encryption_enabled = true
-  kms_key_id                 = aws_kms_key.cache.arn
+  kms_key_id                 = module.cache_key.arn
   auth_token                 = random_password.auth_token.result
 
   snapshot_retention_limit   = var.snapshot_retention_days

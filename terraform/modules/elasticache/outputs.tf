@@ -10,5 +10,5 @@ output "auth_token_secret_arn" {
 
 output "kms_key_arn" {
   description = "The key of the cache and its AUTH token secret (readers of the secret need kms:Decrypt on it)."
-  value       = aws_kms_key.cache.arn
+  value       = module.cache_key.arn
 }

@@ -14,28 +14,16 @@ data "aws_partition" "current" {}
 
 # The key policy hands the key to the account's IAM policies; RDS and Secrets Manager use it on
 # behalf of the callers these allow.
-data "aws_iam_policy_document" "ledger_key" {
-  #checkov:skip=CKV_AWS_356:A key policy can only name its own key, and it does so as "*".
-  #checkov:skip=CKV_AWS_109:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  #checkov:skip=CKV_AWS_111:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  statement {
-    sid       = "AccountAdministersKeyThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "ledger_key" {
+  source      = "../kms_key"
+  description = "${var.name_prefix} ledger database"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "ledger" {
-  description             = "${var.name_prefix} ledger database"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.ledger_key.json
-  tags                    = var.tags
+# The key moved into the shared module: the same key, not a new one.
+moved {
+  from = aws_kms_key.ledger
+  to   = module.ledger_key.aws_kms_key.this
 }
 
 data "aws_iam_policy_document" "monitoring_trust" {
@@ -119,13 +107,13 @@ resource "aws_db_instance" "ledger" {
   db_name                       = var.database_name
   username                      = var.master_username
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.ledger.arn
+  master_user_secret_kms_key_id = module.ledger_key.arn
 
   allocated_storage     = var.allocated_storage_gb
   max_allocated_storage = var.max_allocated_storage_gb
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.ledger.arn
+  kms_key_id            = module.ledger_key.arn
 
   multi_az               = var.multi_az
   db_subnet_group_name   = aws_db_subnet_group.ledger.name
@@ -144,7 +132,7 @@ resource "aws_db_instance" "ledger" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   performance_insights_enabled        = true
-  performance_insights_kms_key_id     = aws_kms_key.ledger.arn
+  performance_insights_kms_key_id     = module.ledger_key.arn
   monitoring_interval                 = var.monitoring_interval_seconds
   monitoring_role_arn                 = aws_iam_role.monitoring.arn
   enabled_cloudwatch_logs_exports     = ["postgresql"]

@@ -20,5 +20,5 @@ output "master_user_secret_arn" {
 
 output "kms_key_arn" {
   description = "The key of the storage, Performance Insights and the master user secret."
-  value       = aws_kms_key.ledger.arn
+  value       = module.ledger_key.arn
 }

@@ -8,7 +8,6 @@
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   # Bucket names are global: the account and region make these unique.
@@ -18,28 +17,16 @@ locals {
 
 # The key policy hands the key to the account's IAM policies: whoever writes or reads an export
 # needs kms:GenerateDataKey or kms:Decrypt on it there.
-data "aws_iam_policy_document" "archive_key" {
-  #checkov:skip=CKV_AWS_356:A key policy can only name its own key, and it does so as "*".
-  #checkov:skip=CKV_AWS_109:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  #checkov:skip=CKV_AWS_111:The account root principal delegates the key to IAM (AWS's default key policy); IAM policies constrain each caller.
-  statement {
-    sid       = "AccountAdministersKeyThroughIam"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "archive_key" {
+  source      = "../kms_key"
+  description = "${var.bucket_prefix} objects"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "archive" {
-  description             = "${var.bucket_prefix} objects"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.archive_key.json
-  tags                    = var.tags
+# The key moved into the shared module: the same key, not a new one.
+moved {
+  from = aws_kms_key.archive
+  to   = module.archive_key.aws_kms_key.this
 }
 
 resource "aws_s3_bucket" "archive" {
@@ -87,7 +74,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.archive.arn
+      kms_master_key_id = module.archive_key.arn
     }
     bucket_key_enabled = true
   }

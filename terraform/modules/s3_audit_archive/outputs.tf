@@ -10,7 +10,7 @@ output "bucket_arn" {
 
 output "kms_key_arn" {
   description = "The key that encrypts the archive's objects."
-  value       = aws_kms_key.archive.arn
+  value       = module.archive_key.arn
 }
 
 output "access_logs_bucket_name" {
