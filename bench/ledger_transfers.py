@@ -1,16 +1,30 @@
-"""Micro-benchmark: ledger transfers per second on PostgreSQL, in 1 and 4 processes.
+"""Benchmark: ledger transfers per second on PostgreSQL against pgbench TPC-B, in one run.
 
-Each transfer is what a service does: check out a connection, open a transaction, call
-LedgerStore.create_transfer (one statement: the PL/pgSQL function) and commit. The baseline,
-measured in the same run through the same engine settings and the same transaction shape, is
-`SELECT 1` in place of the transfer: the ratio says what share of a bare round-trip transaction's
-rate a transfer keeps. Each process moves money between accounts of its own, so the figures
-measure the client and the server, not contention on one hot row.
+Three measurements on the same server, one after the other, with the same number of clients:
 
-    .venv/bin/python bench/ledger_transfers.py [--seconds 5] [--processes 1 4]
+1. `pgbench` TPC-B (its default script: BEGIN, three UPDATEs, a SELECT, an INSERT, END) in a
+   throwaway database initialised with `pgbench -i`, scale = clients so that clients do not
+   queue on one branch row; it runs before the first ledger run and after every ledger run, and
+   each ledger figure is compared with the mean of the two pgbench runs around it;
+2. single transfers: each client process checks out one connection and loops
+   `with conn.begin(): LedgerStore.create_transfer(...)`: a transaction of one transfer;
+3. batches: the same loop with `LedgerStore.create_transfers(...)` of `--batch-size` transfers
+   (SQS delivers messages in tens), one transaction per batch.
+
+Steps 2 and 3 run twice: in an explicit transaction (BEGIN, the call, COMMIT: three round trips,
+as a service that also writes its outbox in the same transaction calls the ledger), and in
+autocommit, where the ledger function call is the transaction (one round trip).
+
+Each client moves money between accounts of its own and every `HOT_SHARE`-th transfer pays one
+shared merchant account, so the figures include contention on one hot row. After each ledger run
+the invariants are checked: every currency balances, no floor is broken, every account's history
+ends at its balances, and the transfers stored are exactly the ones counted.
+
+    .venv/bin/python bench/ledger_transfers.py [--seconds 30] [--clients 8] [--batch-size 10]
 
 PAYSTREAM_BENCH_POSTGRES (default: the local server) says where PostgreSQL is; the benchmark
-works in a database of its own, created and dropped here.
+creates and drops databases of its own there. `pgbench` is looked up on PATH, then in
+`pg_config --bindir`.
 """
 
 from __future__ import annotations
@@ -18,7 +32,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
 import secrets
+import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -33,19 +50,26 @@ sys.path.insert(0, str(ROOT))
 
 from shared.adapters.database import create_engine, migrate  # noqa: E402
 from shared.adapters.ledger_store import LedgerStore, wallet_account_id  # noqa: E402
+from shared.adapters.tables import transfers as transfers_table  # noqa: E402
 from shared.domain.ledger import Transfer, TransferOutcome  # noqa: E402
 
 SERVER_ENV = "PAYSTREAM_BENCH_POSTGRES"
 SERVER_DEFAULT = "postgresql+pg8000://postgres@127.0.0.1:5432/test"
-SECONDS_DEFAULT = 5.0
-PROCESS_COUNTS_DEFAULT = (1, 4)
-# Every process starts with this much money and moves one minor unit per transfer: it can
-# never run dry within a run (a million transfers per process is far beyond any rate here).
+SECONDS_DEFAULT = 30.0
+CLIENTS_DEFAULT = 8
+BATCH_SIZE_DEFAULT = 10
+# pgbench worker threads: one per core of the machine the figures were taken on.
+PGBENCH_THREADS = 2
+# Every client starts with this much money and moves one minor unit per transfer: it can never
+# run dry within a run (a billion transfers per client is far beyond any rate here).
 OPENING_BALANCE_MINOR = 1_000_000_000
-WARM_UP_OPERATIONS = 50
+# One transfer in this many pays the shared merchant instead of the client's own payee.
+HOT_SHARE = 10
+WARM_UP_SECONDS = 2.0
 START_TIMEOUT_SECONDS = 120
 STORE = LedgerStore()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+MERCHANT_USER = "merchant"
 
 
 def _admin_connection(server: sa.URL) -> pg8000.dbapi.Connection:
@@ -60,77 +84,165 @@ def _admin_connection(server: sa.URL) -> pg8000.dbapi.Connection:
     return connection
 
 
-def _worker(url: str, kind: str, index: int, seconds: float, start: Any, results: Any) -> None:
+def _pgbench_executable() -> str:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    bindir = subprocess.run(
+        ["pg_config", "--bindir"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    candidate = Path(bindir) / "pgbench"
+    if not candidate.exists():
+        raise SystemExit("pgbench not found on PATH nor in `pg_config --bindir`")
+    return str(candidate)
+
+
+def _pgbench(server: sa.URL, *arguments: str, database: str) -> str:
+    connection = [
+        "-h", server.host or "127.0.0.1",
+        "-p", str(server.port or 5432),
+        "-U", server.username or "postgres",
+    ]  # fmt: skip
+    environment = dict(os.environ, PGPASSWORD=server.password or "")
+    return subprocess.run(
+        [_pgbench_executable(), *arguments, *connection, database],
+        check=True, capture_output=True, text=True, env=environment,
+    ).stdout  # fmt: skip
+
+
+def _pgbench_tps(server: sa.URL, database: str, clients: int, seconds: float) -> float:
+    output = _pgbench(
+        server,
+        "-c", str(clients), "-j", str(min(clients, PGBENCH_THREADS)), "-T", str(int(seconds)),
+        database=database,
+    )  # fmt: skip
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
+    if found is None:
+        raise RuntimeError(f"no tps in pgbench's output:\n{output}")
+    return float(found.group(1))
+
+
+def _worker(
+    url: str,
+    kind: str,
+    autocommit: bool,
+    index: int,
+    batch_size: int,
+    seconds: float,
+    start: Any,
+    results: Any,
+) -> None:
     engine = create_engine(url, pool_size=1)
     payer = wallet_account_id(f"payer-{index}", "USD")
     payee = wallet_account_id(f"payee-{index}", "USD")
+    merchant = wallet_account_id(MERCHANT_USER, "USD")
     prefix = f"{kind}-{index}-{secrets.token_hex(4)}"
-    select_one = sa.text("SELECT 1")
-    count = 0
     # Transfer ids keep counting across the warm-up, so that no measured transfer is a retry.
     sequence = 0
+    created = 0
 
-    def one_operation() -> None:
-        nonlocal count, sequence
+    def next_transfer() -> Transfer:
+        nonlocal sequence
         sequence += 1
-        with engine.begin() as conn:
-            if kind == "transfer":
-                transfer = Transfer(f"{prefix}:{sequence}", payer, payee, 1, "USD")
-                outcome = STORE.create_transfer(conn, transfer, NOW)
-                if outcome is not TransferOutcome.OK:
-                    raise RuntimeError(f"transfer {transfer.id}: {outcome.value}")
-            else:
-                conn.execute(select_one).scalar_one()
-        count += 1
+        credit = merchant if sequence % HOT_SHARE == 0 else payee
+        return Transfer(f"{prefix}:{sequence}", payer, credit, 1, "USD")
 
     try:
-        for _ in range(WARM_UP_OPERATIONS):
-            one_operation()
-        start.wait(START_TIMEOUT_SECONDS)
-        count = 0
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            one_operation()
-        results.put((count, None))
+        with engine.connect() as conn:
+            if autocommit:
+                # The function call is the whole transaction: one round trip, committed as
+                # durably as any other (synchronous_commit stays on).
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+
+            def one_round() -> int:
+                with conn.begin():
+                    if kind == "single":
+                        outcomes = [STORE.create_transfer(conn, next_transfer(), NOW)]
+                    else:
+                        batch = [next_transfer() for _ in range(batch_size)]
+                        outcomes = STORE.create_transfers(conn, batch, NOW)
+                if any(outcome is not TransferOutcome.OK for outcome in outcomes):
+                    raise RuntimeError(f"{kind}: {[outcome.value for outcome in outcomes]}")
+                return len(outcomes)
+
+            warm_up_end = time.perf_counter() + WARM_UP_SECONDS
+            while time.perf_counter() < warm_up_end:
+                created += one_round()
+            start.wait(START_TIMEOUT_SECONDS)
+            measured = 0
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                measured += one_round()
+            created += measured
+        results.put((measured, created, None))
     except BaseException as error:  # noqa: BLE001 - reported to the parent
-        results.put((0, f"{type(error).__name__}: {error}"))
+        results.put((0, created, f"{type(error).__name__}: {error}"))
     finally:
         engine.dispose()
 
 
-def _rate_per_second(url: str, kind: str, processes: int, seconds: float) -> float:
+def _transfers_per_second(
+    url: str, kind: str, autocommit: bool, clients: int, batch_size: int, seconds: float
+) -> tuple[float, int]:
+    """The measured rate, and how many transfers the run created in all (warm-up included)."""
     context = multiprocessing.get_context("spawn")
-    start = context.Barrier(processes)
+    start = context.Barrier(clients)
     results = context.Queue()
     workers = [
-        context.Process(target=_worker, args=(url, kind, index, seconds, start, results))
-        for index in range(processes)
+        context.Process(
+            target=_worker,
+            args=(url, kind, autocommit, index, batch_size, seconds, start, results),
+        )
+        for index in range(clients)
     ]
     for worker in workers:
         worker.start()
-    reports = [results.get(timeout=START_TIMEOUT_SECONDS + seconds * 2) for _ in workers]
+    reports = [
+        results.get(timeout=START_TIMEOUT_SECONDS + WARM_UP_SECONDS + seconds * 2)
+        for _ in workers
+    ]
     for worker in workers:
         worker.join(timeout=START_TIMEOUT_SECONDS)
-    errors = [error for _, error in reports if error]
+    errors = [error for *_, error in reports if error]
     if errors:
         raise RuntimeError(f"{kind} workers failed: {errors}")
-    return sum(count for count, _ in reports) / seconds
+    return sum(measured for measured, _, _ in reports) / seconds, sum(
+        created for _, created, _ in reports
+    )
 
 
-def _prepare(url: str, processes_max: int) -> None:
+def _prepare(url: str, clients: int) -> int:
+    """Migrate, open the accounts, fund every payer; return how many transfers that took."""
     migrate(url)
     engine = create_engine(url, pool_size=1)
     try:
         with engine.begin() as conn:
             funding = STORE.ensure_system_accounts(conn, "USD", NOW)["funding"]
-            for index in range(processes_max):
+            STORE.ensure_wallet(conn, MERCHANT_USER, "USD", NOW)
+            openings = []
+            for index in range(clients):
                 payer = STORE.ensure_wallet(conn, f"payer-{index}", "USD", NOW)
                 STORE.ensure_wallet(conn, f"payee-{index}", "USD", NOW)
-                opening = Transfer(
-                    f"open-{index}", funding.id, payer.id, OPENING_BALANCE_MINOR, "USD"
+                openings.append(
+                    Transfer(f"open-{index}", funding.id, payer.id, OPENING_BALANCE_MINOR, "USD")
                 )
-                if STORE.create_transfer(conn, opening, NOW) is not TransferOutcome.OK:
-                    raise RuntimeError("could not fund the benchmark's payers")
+            if set(STORE.create_transfers(conn, openings, NOW)) != {TransferOutcome.OK}:
+                raise RuntimeError("could not fund the benchmark's payers")
+        return len(openings)
+    finally:
+        engine.dispose()
+
+
+def _verify(url: str, transfers_expected: int) -> None:
+    """Raise unless the ledger's invariants hold and it holds exactly the transfers counted."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            STORE.check_invariants(conn)
+            stored = conn.execute(sa.select(sa.func.count()).select_from(transfers_table))
+            count = stored.scalar_one()
+        if count != transfers_expected:
+            raise RuntimeError(f"{count} transfers stored, {transfers_expected} counted")
     finally:
         engine.dispose()
 
@@ -138,30 +250,56 @@ def _prepare(url: str, processes_max: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=SECONDS_DEFAULT)
-    parser.add_argument("--processes", type=int, nargs="+", default=list(PROCESS_COUNTS_DEFAULT))
+    parser.add_argument("--clients", type=int, default=CLIENTS_DEFAULT)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE_DEFAULT)
     arguments = parser.parse_args()
 
     server = sa.make_url(os.environ.get(SERVER_ENV, SERVER_DEFAULT))
-    database = f"paystream_bench_{secrets.token_hex(6)}"
+    suffix = secrets.token_hex(6)
+    ledger_database, pgbench_database = f"paystream_bench_{suffix}", f"pgbench_{suffix}"
     admin = _admin_connection(server)
-    admin.cursor().execute(f'CREATE DATABASE "{database}"')
+    for database in (ledger_database, pgbench_database):
+        admin.cursor().execute(f'CREATE DATABASE "{database}"')
     admin.close()
-    url = server.set(database=database).render_as_string(hide_password=False)
+    url = server.set(database=ledger_database).render_as_string(hide_password=False)
     try:
-        _prepare(url, max(arguments.processes))
-        print(
-            f"{'processes':>9} {'SELECT 1 tx/s':>14} {'transfers/s':>12} {'ratio':>6}", flush=True
-        )
-        for processes in arguments.processes:
-            baseline = _rate_per_second(url, "select", processes, arguments.seconds)
-            transfers = _rate_per_second(url, "transfer", processes, arguments.seconds)
+        stored = _prepare(url, arguments.clients)
+        _pgbench(server, "-i", "-q", "-s", str(arguments.clients), database=pgbench_database)
+        runs = [
+            (kind, batch_size, autocommit)
+            for kind, batch_size in (("single", 1), ("batch", arguments.batch_size))
+            for autocommit in (False, True)
+        ]
+        # pgbench runs before the first ledger run and after each one: every ledger figure is
+        # compared with the mean of the baselines just before and just after it, so that load
+        # from elsewhere that comes and goes during the run weighs on both sides alike.
+        tps_before = _pgbench_tps(server, pgbench_database, arguments.clients, arguments.seconds)
+        print(f"pgbench TPC-B, {arguments.clients} clients: {tps_before:,.0f} tps", flush=True)
+        for kind, batch_size, autocommit in runs:
+            rate, created = _transfers_per_second(
+                url, kind, autocommit, arguments.clients, batch_size, arguments.seconds
+            )
+            stored += created
+            _verify(url, stored)
+            tps_after = _pgbench_tps(
+                server, pgbench_database, arguments.clients, arguments.seconds
+            )
+            tps_mean = (tps_before + tps_after) / 2
+            label = "single transfers" if kind == "single" else f"batches of {batch_size}"
+            shape = "autocommit" if autocommit else "BEGIN … COMMIT"
             print(
-                f"{processes:>9} {baseline:>14.0f} {transfers:>12.0f} {transfers / baseline:>6.2f}",
+                f"{label} ({shape}), {arguments.clients} clients: {rate:,.0f} transfers/s "
+                f"({rate / batch_size:,.0f} transactions/s); invariants hold\n"
+                f"pgbench TPC-B, {arguments.clients} clients: {tps_after:,.0f} tps; "
+                f"the ledger run against the mean of the pgbench runs around it "
+                f"({tps_mean:,.0f} tps): {rate / tps_mean:.2f}x",
                 flush=True,
             )
+            tps_before = tps_after
     finally:
         admin = _admin_connection(server)
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for database in (ledger_database, pgbench_database):
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()
 
 

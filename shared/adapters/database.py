@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pg8000.converters as pg8000_converters
+import pg8000.core as pg8000_core
+import pg8000.dbapi
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
@@ -36,6 +39,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "as_utc",
     "create_engine",
+    "execute_prepared",
     "is_postgresql",
     "migrate",
     "read_only",
@@ -186,7 +190,7 @@ def _create_postgres_engine(
     url: sa.URL, *, pool_size: int, ssl_context: ssl.SSLContext | None
 ) -> sa.Engine:
     tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=POSTGRES_POOL_OVERFLOW_MAX,
@@ -202,6 +206,102 @@ def _create_postgres_engine(
             **tls,
         },
     )
+    engine.dialect.do_commit = _commit_in_one_round_trip  # type: ignore[method-assign]
+    return engine
+
+
+# Where a pooled pg8000 connection keeps the statements it has prepared, by SQL text. The pool's
+# per-connection `info` lives exactly as long as the server session that holds them.
+_PREPARED_STATEMENTS_KEY = "paystream_prepared_statements"
+# A session prepares at most this many statements this way; they are few fixed ledger calls.
+PREPARED_STATEMENTS_MAX = 16
+
+
+def execute_prepared(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> list[list[Any]]:
+    """Run `sql` (PostgreSQL placeholders $1, $2, …) as a named prepared statement; its rows.
+
+    pg8000 runs every parametrised statement as an unnamed one, which costs three round trips
+    (parse, describe, then bind and execute); a statement prepared once per session runs in one.
+    Meant for the few hot calls whose throughput is bound by round trips (the ledger's). It joins
+    the connection's transaction, beginning one if none is open, just as conn.execute() does, and
+    errors come back as SQLAlchemy's DBAPIError, so that sqlstate() and translate_errors() apply.
+    """
+    if not is_postgresql(conn):
+        raise ValueError("execute_prepared() is for PostgreSQL connections")
+    if not conn.in_transaction():
+        # What conn.execute() would do (autobegin): the caller commits or rolls back as usual.
+        conn.begin()
+    pooled = conn.connection
+    dbapi_connection = pooled.dbapi_connection
+    prepared = pooled.info.setdefault(_PREPARED_STATEMENTS_KEY, {})
+    try:
+        if sql not in prepared:
+            if len(prepared) >= PREPARED_STATEMENTS_MAX:
+                raise ValueError(f"more than {PREPARED_STATEMENTS_MAX} prepared statements")
+            prepared[sql] = dbapi_connection.prepare_statement(sql, ())
+        name, columns, input_functions = prepared[sql]
+        parameters = pg8000_converters.make_params(dbapi_connection.py_types, values)
+        if not dbapi_connection._in_transaction and not dbapi_connection.autocommit:
+            # pg8000 begins transactions implicitly, in its cursor, with a round trip of its own;
+            # this call bypasses the cursor and sends BEGIN in the same write as the statement.
+            context = _begin_and_execute_named(
+                dbapi_connection, name, parameters, columns, input_functions, sql
+            )
+        else:
+            context = dbapi_connection.execute_named(
+                name, parameters, columns, input_functions, sql
+            )
+    except pg8000.dbapi.Error as error:
+        if isinstance(error, pg8000.dbapi.InterfaceError):
+            # A broken socket: this session (and what it prepared) is gone.
+            conn.invalidate(error)
+        raise sa_exc.DBAPIError.instance(
+            sql,
+            values,
+            error,
+            pg8000.dbapi.Error,
+            dialect=conn.dialect,
+            connection_invalidated=conn.invalidated,
+        ) from error
+    return [] if context.rows is None else context.rows
+
+
+def _begin_and_execute_named(
+    dbapi_connection: Any,
+    name: bytes,
+    parameters: Any,
+    columns: Any,
+    input_functions: Any,
+    sql: str,
+) -> Any:
+    # Pipelined: BEGIN (a simple query) and the statement's Bind, Execute and Sync leave in one
+    # write, then both answers are read in order. The server runs them one after the other, as
+    # it would have in two round trips; the statement's error, if any, is raised by the second
+    # read, after the connection is back at ReadyForQuery.
+    begin_context = pg8000_core.Context("begin transaction")
+    context = pg8000_core.Context(columns=columns, input_funcs=input_functions, statement=sql)
+    dbapi_connection.send_QUERY("begin transaction")
+    dbapi_connection.send_BIND(name, parameters)
+    dbapi_connection.send_EXECUTE()
+    pg8000_core._write(dbapi_connection._sock, pg8000_core.SYNC_MSG)
+    pg8000_core._flush(dbapi_connection._sock)
+    try:
+        dbapi_connection.handle_messages(begin_context)
+    except pg8000.dbapi.Error:
+        # Read the statement's answer as well, so that the session stays in step, then report.
+        with contextlib.suppress(pg8000.dbapi.Error):
+            dbapi_connection.handle_messages(context)
+        raise
+    dbapi_connection.handle_messages(context)
+    return context
+
+
+def _commit_in_one_round_trip(dbapi_connection: Any) -> None:
+    # pg8000's commit() sends COMMIT as an unnamed statement: three round trips where the simple
+    # query protocol needs one, and sends it even when no transaction is open (nothing executed
+    # yet, or autocommit). The transaction ends the same way, durably.
+    if dbapi_connection._in_transaction:
+        dbapi_connection.execute_simple("commit")
 
 
 def is_postgresql(engine_or_connection: sa.Engine | sa.Connection) -> bool:

@@ -4,21 +4,27 @@ The rules live in shared.domain.ledger; this module stores their results. Every 
 SQLAlchemy Connection inside the caller's transaction and never commits, because a ledger write
 must commit together with the payment state change and the outbox row that announce it.
 
-Creating a transfer is where the two databases differ:
+Creating transfers is where the two databases differ:
 
-- PostgreSQL: one round trip, ``SELECT paystream_create_transfer(...)``. The PL/pgSQL function
-  (installed by migration 0001) locks the pending transfer and the two accounts in a fixed order,
-  runs decide()'s checks in decide()'s order, applies the transfer, re-checks the floors and
-  returns the outcome. pg8000 is CPU-bound on round trips, so this is what sets throughput.
-- SQLite: the same in Python with the domain's decide() and apply(). The engine begins every
-  transaction with BEGIN IMMEDIATE, so the read-decide-write sequence runs serialized.
+- PostgreSQL: one round trip per call. ``SELECT paystream_create_transfer(...)`` for one transfer
+  and ``SELECT paystream_create_transfers(...)`` (arrays) for a batch: the PL/pgSQL functions
+  (migration 0002) lock every row the call may touch in one global order, run decide()'s checks
+  in decide()'s order, apply, re-check the floors, append each account's history entry and
+  return the outcomes. A LINKED chain runs in a sub-block, so a failed chain rolls back only
+  itself. pg8000 is CPU-bound on round trips, so this is what sets throughput.
+- SQLite: the rows the batch touches are loaded into a shared.domain.ledger.InMemoryLedger, the
+  batch runs there with the domain's rules, and what changed is written back. The engine begins
+  every transaction with BEGIN IMMEDIATE, so the read-decide-write sequence runs serialized.
+
+Every change to an account's balances appends one entry to `account_history` holding the balances
+after it; the balances themselves stay on the account row, read in constant time.
 
 Everything else (accounts, reads, the expiry sweep, totals) is one code path on both databases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,27 +32,31 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.adapters.database import is_postgresql, sqlstate
-from shared.adapters.tables import Timestamp, accounts, transfers
+from shared.adapters.database import as_utc, execute_prepared, is_postgresql, sqlstate
+from shared.adapters.tables import account_history, accounts, transfers
 from shared.domain.ledger import (
+    TRANSFER_BATCH_MAX,
     Account,
     AccountFlags,
+    AccountHistoryEntry,
+    HistoryCause,
+    InMemoryLedger,
     LedgerInvariantViolated,
     PendingStatus,
     StoredTransfer,
     Transfer,
     TransferFlags,
     TransferOutcome,
-    apply,
     check_account_invariants,
-    decide,
-    expire_pending,
+    check_batch_size,
     is_expired,
+    require_history_page,
 )
 
 __all__ = [
     "EXPIRY_BATCH_MAX",
     "LEDGER_INVARIANT_SQLSTATE",
+    "TRANSFER_BATCH_MAX",
     "LedgerStore",
     "SYSTEM_ACCOUNT_KINDS",
     "WALLET_ACCOUNT_KIND",
@@ -76,14 +86,15 @@ LEDGER_INVARIANT_SQLSTATE = "PSL01"
 # sweep holds a bounded number of row locks; the sweep runs again for the rest.
 EXPIRY_BATCH_MAX = 500
 
-# Casts pick the function's exact signature: pg8000 sends Python ints as int8 and strings untyped.
-_CREATE_TRANSFER_STATEMENT = sa.text(
-    "SELECT paystream_create_transfer("
-    "CAST(:id AS varchar), CAST(:debit_account_id AS varchar), "
-    "CAST(:credit_account_id AS varchar), CAST(:amount_minor AS bigint), "
-    "CAST(:currency AS varchar), CAST(:flags AS integer), CAST(:pending_id AS varchar), "
-    "CAST(:timeout_seconds AS integer), CAST(:now AS timestamptz))"
-).bindparams(sa.bindparam("now", type_=Timestamp()))
+# Casts pick the functions' exact signatures. Run through execute_prepared(): one round trip.
+_CREATE_TRANSFER_SQL = (
+    "SELECT paystream_create_transfer($1::varchar, $2::varchar, $3::varchar, $4::bigint, "
+    "$5::varchar, $6::integer, $7::varchar, $8::integer, $9::timestamptz)"
+)
+_CREATE_TRANSFERS_SQL = (
+    "SELECT paystream_create_transfers($1::varchar[], $2::varchar[], $3::varchar[], "
+    "$4::bigint[], $5::varchar[], $6::integer[], $7::varchar[], $8::integer[], $9::timestamptz)"
+)
 
 
 def wallet_account_id(user_id: str, currency: str) -> str:
@@ -191,7 +202,7 @@ class LedgerStore:
             )
             .on_conflict_do_nothing()
         )
-        stored = self._accounts_by_id(conn, [account.id for account in wanted.values()])
+        stored, _ = self._accounts_by_id(conn, [account.id for account in wanted.values()])
         result: dict[str, Account] = {}
         for kind, account in wanted.items():
             found = stored.get(account.id)
@@ -223,13 +234,87 @@ class LedgerStore:
     ) -> TransferOutcome:
         """Create `transfer` at `now` unless decide() refuses it; return the outcome.
 
-        Only OK changes anything. Expected refusals are outcomes; an exception means a bug
+        The batch of one (a LINKED transfer alone is LINKED_EVENT_CHAIN_OPEN). Only OK changes
+        anything. Expected refusals are outcomes; an exception means a bug
         (LedgerInvariantViolated) or a broken connection.
         """
         _require_aware(now)
         if is_postgresql(conn):
-            return self._create_transfer_in_one_round_trip(conn, transfer, now)
-        return self._create_transfer_in_python(conn, transfer, now)
+            # Scalars rather than one-element arrays: the same answer, less to encode and parse.
+            value = _call_ledger_function(
+                conn,
+                _CREATE_TRANSFER_SQL,
+                (
+                    transfer.id,
+                    transfer.debit_account_id,
+                    transfer.credit_account_id,
+                    transfer.amount_minor,
+                    transfer.currency,
+                    int(transfer.flags),
+                    transfer.pending_id,
+                    transfer.timeout_seconds,
+                    as_utc(now),
+                ),
+            )
+            # An unknown string means the function and the enum disagree: ValueError, a bug.
+            return TransferOutcome(value)
+        return self._create_transfers_in_python(conn, [transfer], now)[0]
+
+    def create_transfers(
+        self, conn: sa.Connection, transfers_batch: Sequence[Transfer], now: datetime
+    ) -> list[TransferOutcome]:
+        """Create up to TRANSFER_BATCH_MAX transfers in order; one outcome per transfer, in order.
+
+        Each transfer sees the effects of the ones before it. LINKED chains succeed or fail as a
+        whole (shared.domain.ledger.create_transfers_in_chains); a failed chain or a refused
+        transfer leaves the rest of the batch going. On PostgreSQL the batch is one round trip.
+        A batch over TRANSFER_BATCH_MAX raises ValueError before anything is sent.
+        """
+        _require_aware(now)
+        check_batch_size(transfers_batch)
+        if not transfers_batch:
+            return []
+        if not is_postgresql(conn):
+            return self._create_transfers_in_python(conn, transfers_batch, now)
+        values = _call_ledger_function(
+            conn,
+            _CREATE_TRANSFERS_SQL,
+            (
+                [transfer.id for transfer in transfers_batch],
+                [transfer.debit_account_id for transfer in transfers_batch],
+                [transfer.credit_account_id for transfer in transfers_batch],
+                [transfer.amount_minor for transfer in transfers_batch],
+                [transfer.currency for transfer in transfers_batch],
+                [int(transfer.flags) for transfer in transfers_batch],
+                [transfer.pending_id for transfer in transfers_batch],
+                [transfer.timeout_seconds for transfer in transfers_batch],
+                as_utc(now),
+            ),
+        )
+        if len(values) != len(transfers_batch):
+            raise LedgerInvariantViolated(
+                f"{len(transfers_batch)} transfers sent, {len(values)} outcomes returned"
+            )
+        return [TransferOutcome(value) for value in values]
+
+    def account_history(
+        self, conn: sa.Connection, account_id: str, *, limit: int, before: int | None = None
+    ) -> list[AccountHistoryEntry]:
+        """Up to `limit` (at most HISTORY_PAGE_MAX) history entries of the account, newest first.
+
+        `before` is a sequence: only older entries are returned, so the last entry's sequence of
+        one page is the `before` of the next.
+        """
+        require_history_page(limit, before)
+        statement = (
+            sa.select(account_history)
+            .where(account_history.c.account_id == account_id)
+            .order_by(account_history.c.sequence.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            statement = statement.where(account_history.c.sequence < before)
+        return [_history_entry_from_row(row) for row in conn.execute(statement)]
 
     def expire_pending_transfers(
         self, conn: sa.Connection, now: datetime, *, limit: int = EXPIRY_BATCH_MAX
@@ -249,7 +334,7 @@ class LedgerStore:
                 transfers.c.pending_status == PendingStatus.PENDING.value,
                 transfers.c.expires_at <= now,
             )
-            .order_by(transfers.c.expires_at, transfers.c.id)
+            .order_by(transfers.c.expires_at, _byte_order(conn, transfers.c.id))
             .limit(limit)
             # A reservation being posted or voided right now is locked: leave it to that
             # transfer, which will see it expired or settle it first.
@@ -265,21 +350,13 @@ class LedgerStore:
         account_ids = {stored.transfer.debit_account_id for stored in due} | {
             stored.transfer.credit_account_id for stored in due
         }
-        # Same lock order as paystream_create_transfer(): transfers first, then accounts by id.
-        before = self._accounts_by_id(conn, account_ids, lock=True)
-        after = dict(before)
-        for stored in due:
-            updated, new_debit, new_credit = expire_pending(
-                stored,
-                debit=after[stored.transfer.debit_account_id],
-                credit=after[stored.transfer.credit_account_id],
-                now=now,
-            )
-            after[new_debit.id] = new_debit
-            after[new_credit.id] = new_credit
-            self._set_pending_status(conn, stored.transfer.id, updated.pending_status)
-        for account_id in sorted(account_ids):
-            _write_balances(conn, before=before[account_id], after=after[account_id])
+        # Same lock order as the ledger functions: transfers first, then accounts by id.
+        before, sequences = self._accounts_by_id(conn, account_ids, lock=True)
+        scratch = InMemoryLedger.holding(before.values(), due, history_sequences=sequences)
+        expired_ids = scratch.expire_pending_transfers(now)
+        if sorted(expired_ids) != sorted(stored.transfer.id for stored in due):
+            raise LedgerInvariantViolated("the expiry sweep released other transfers than due")
+        self._write_back(conn, scratch, before, {stored.transfer.id: stored for stored in due})
         return [stored.transfer.id for stored in due]
 
     def totals_by_currency(self, conn: sa.Connection) -> dict[str, tuple[int, int]]:
@@ -340,104 +417,125 @@ class LedgerStore:
         )
         if broken:
             raise LedgerInvariantViolated(f"accounts breaking their floor: {', '.join(broken)}")
+        self._check_history_ends_at_balances(conn)
 
-    # -- PostgreSQL ---------------------------------------------------------------------------
+    def _check_history_ends_at_balances(self, conn: sa.Connection) -> None:
+        # Every account's newest history entry, the one its history_sequence names, holds its
+        # balances; an account without history has zero balances; no entry is newer than that.
+        newest = account_history.alias("newest")
+        differs = sa.or_(
+            *[newest.c[name] != accounts.c[name] for name in _BALANCE_COLUMNS]
+        )
+        all_zero = sa.and_(*[accounts.c[name] == 0 for name in _BALANCE_COLUMNS])
+        broken = (
+            conn.execute(
+                sa.select(accounts.c.id)
+                .select_from(
+                    accounts.outerjoin(
+                        newest,
+                        sa.and_(
+                            newest.c.account_id == accounts.c.id,
+                            newest.c.sequence == accounts.c.history_sequence,
+                        ),
+                    )
+                )
+                .where(
+                    sa.or_(
+                        sa.and_(accounts.c.history_sequence == 0, sa.not_(all_zero)),
+                        sa.and_(
+                            accounts.c.history_sequence != 0,
+                            sa.or_(newest.c.account_id.is_(None), differs),
+                        ),
+                        sa.exists().where(
+                            account_history.c.account_id == accounts.c.id,
+                            account_history.c.sequence > accounts.c.history_sequence,
+                        ),
+                    )
+                )
+                .order_by(accounts.c.id)
+                .limit(_BROKEN_ACCOUNTS_REPORTED_MAX)
+            )
+            .scalars()
+            .all()
+        )
+        if broken:
+            raise LedgerInvariantViolated(
+                f"accounts whose history does not end at their balances: {', '.join(broken)}"
+            )
 
-    def _create_transfer_in_one_round_trip(
-        self, conn: sa.Connection, transfer: Transfer, now: datetime
-    ) -> TransferOutcome:
-        try:
-            value = conn.execute(
-                _CREATE_TRANSFER_STATEMENT,
-                {
-                    "id": transfer.id,
-                    "debit_account_id": transfer.debit_account_id,
-                    "credit_account_id": transfer.credit_account_id,
-                    "amount_minor": transfer.amount_minor,
-                    "currency": transfer.currency,
-                    "flags": int(transfer.flags),
-                    "pending_id": transfer.pending_id,
-                    "timeout_seconds": transfer.timeout_seconds,
-                    "now": now,
-                },
-            ).scalar_one()
-        except sa_exc.DBAPIError as error:
-            if sqlstate(error) == LEDGER_INVARIANT_SQLSTATE:
-                raise LedgerInvariantViolated(str(error.orig)) from error
-            raise
-        # An unknown string here means the function and the enum disagree: ValueError, a bug.
-        return TransferOutcome(value)
+    # -- SQLite (and any database without the functions) --------------------------------------
 
-    # -- SQLite (and any database without the function) ---------------------------------------
-
-    def _create_transfer_in_python(
-        self, conn: sa.Connection, transfer: Transfer, now: datetime
-    ) -> TransferOutcome:
-        transfer_ids = [transfer.id]
-        if transfer.pending_id is not None:
-            transfer_ids.append(transfer.pending_id)
+    def _create_transfers_in_python(
+        self, conn: sa.Connection, transfers_batch: Sequence[Transfer], now: datetime
+    ) -> list[TransferOutcome]:
+        # The batch runs on an in-memory copy of the rows it can touch, with the domain's rules
+        # and chains; then what changed is written back.
+        transfer_ids = {transfer.id for transfer in transfers_batch} | {
+            transfer.pending_id for transfer in transfers_batch if transfer.pending_id is not None
+        }
+        account_ids = {transfer.debit_account_id for transfer in transfers_batch} | {
+            transfer.credit_account_id for transfer in transfers_batch
+        }
         stored = self._transfers_by_id(conn, transfer_ids)
-        pending = stored.get(transfer.pending_id) if transfer.pending_id is not None else None
-        found = self._accounts_by_id(conn, {transfer.debit_account_id, transfer.credit_account_id})
-        debit = found.get(transfer.debit_account_id)
-        credit = found.get(transfer.credit_account_id)
-        outcome = decide(
-            transfer,
-            existing=stored.get(transfer.id),
-            pending=pending,
-            debit=debit,
-            credit=credit,
-            now=now,
+        before, sequences = self._accounts_by_id(conn, account_ids, lock=True)
+        scratch = InMemoryLedger.holding(
+            before.values(), stored.values(), history_sequences=sequences
         )
-        if outcome is not TransferOutcome.OK:
-            return outcome
-        if debit is None or credit is None:
-            raise LedgerInvariantViolated("decide() answered OK without both accounts")
-        # apply() checks the new balances against the floors before anything is written.
-        new_debit, new_credit = apply(transfer, debit=debit, credit=credit, pending=pending)
-        is_pending = TransferFlags.PENDING in transfer.flags
-        conn.execute(
-            sa.insert(transfers).values(
-                id=transfer.id,
-                debit_account_id=transfer.debit_account_id,
-                credit_account_id=transfer.credit_account_id,
-                amount_minor=transfer.amount_minor,
-                currency=transfer.currency,
-                flags=int(transfer.flags),
-                pending_id=transfer.pending_id,
-                pending_status=PendingStatus.PENDING.value if is_pending else None,
-                timeout_seconds=transfer.timeout_seconds,
-                created_at=now,
-                expires_at=(
-                    now + timedelta(seconds=transfer.timeout_seconds)
-                    if is_pending and transfer.timeout_seconds > 0
-                    else None
-                ),
+        outcomes = scratch.create_transfers(transfers_batch, now)
+        self._write_back(conn, scratch, before, stored)
+        return outcomes
+
+    def _write_back(
+        self,
+        conn: sa.Connection,
+        scratch: InMemoryLedger,
+        accounts_before: Mapping[str, Account],
+        transfers_before: Mapping[str, StoredTransfer],
+    ) -> None:
+        """Write what `scratch` changed relative to the rows it was loaded from."""
+        new_transfers = [
+            stored for stored in scratch.transfers() if stored.transfer.id not in transfers_before
+        ]
+        if new_transfers:
+            conn.execute(sa.insert(transfers), [_transfer_row(stored) for stored in new_transfers])
+        for transfer_id, stored_before in transfers_before.items():
+            stored_after = scratch.transfer(transfer_id)
+            if stored_after is None:
+                raise LedgerInvariantViolated(f"transfer {transfer_id!r} vanished from a batch")
+            if stored_after.pending_status is not stored_before.pending_status:
+                self._set_pending_status(conn, transfer_id, stored_after.pending_status)
+        journal = scratch.journal()
+        newest: dict[str, AccountHistoryEntry] = {entry.account_id: entry for entry in journal}
+        for account_id in sorted(newest):
+            account_after = scratch.account(account_id)
+            if account_after is None:
+                raise LedgerInvariantViolated(f"account {account_id!r} vanished from a batch")
+            _write_balances(
+                conn,
+                before=accounts_before[account_id],
+                after=account_after,
+                history_sequence=newest[account_id].sequence,
             )
-        )
-        _write_balances(conn, before=debit, after=new_debit)
-        _write_balances(conn, before=credit, after=new_credit)
-        if pending is not None:
-            settled = (
-                PendingStatus.POSTED
-                if TransferFlags.POST_PENDING_TRANSFER in transfer.flags
-                else PendingStatus.VOIDED
-            )
-            self._set_pending_status(conn, pending.transfer.id, settled)
-        return TransferOutcome.OK
+        if journal:
+            conn.execute(sa.insert(account_history), [_history_row(entry) for entry in journal])
 
     # -- shared helpers -----------------------------------------------------------------------
 
     def _accounts_by_id(
         self, conn: sa.Connection, account_ids: Collection[str], *, lock: bool = False
-    ) -> dict[str, Account]:
+    ) -> tuple[dict[str, Account], dict[str, int]]:
+        """The accounts found, and each one's history_sequence."""
         statement = sa.select(accounts).where(accounts.c.id.in_(sorted(account_ids)))
         if lock:
-            # Lock in byte order of ids, the order paystream_create_transfer() uses, so that
-            # lockers never wait on each other in a cycle. (SQLite ignores FOR UPDATE: its
-            # transactions are serialized by BEGIN IMMEDIATE.)
+            # Lock in byte order of ids, the order the ledger functions use, so that lockers
+            # never wait on each other in a cycle. (SQLite ignores FOR UPDATE: its transactions
+            # are serialized by BEGIN IMMEDIATE.)
             statement = statement.order_by(_byte_order(conn, accounts.c.id)).with_for_update()
-        return {row.id: _account_from_row(row) for row in conn.execute(statement)}
+        rows = conn.execute(statement).all()
+        return (
+            {row.id: _account_from_row(row) for row in rows},
+            {row.id: int(row.history_sequence) for row in rows},
+        )
 
     def _transfers_by_id(
         self, conn: sa.Connection, transfer_ids: Iterable[str]
@@ -467,9 +565,13 @@ class LedgerStore:
 # A broken ledger is reported with at most this many account ids; the rest are alike.
 _BROKEN_ACCOUNTS_REPORTED_MAX = 20
 
+_BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
-def _write_balances(conn: sa.Connection, *, before: Account, after: Account) -> None:
-    """Write `after`'s totals over the row, provided it still holds `before`'s.
+
+def _write_balances(
+    conn: sa.Connection, *, before: Account, after: Account, history_sequence: int
+) -> None:
+    """Write `after`'s totals and newest history sequence over the row, if it still holds `before`.
 
     The condition turns a lost update (someone else wrote the row between our read and this
     write, which the transaction's locks should make impossible) into an error instead of money.
@@ -477,8 +579,6 @@ def _write_balances(conn: sa.Connection, *, before: Account, after: Account) -> 
     if before.id != after.id:
         raise LedgerInvariantViolated(f"cannot write {after.id!r} over {before.id!r}")
     check_account_invariants(after)
-    if after == before:
-        return
     result = conn.execute(
         sa.update(accounts)
         .where(
@@ -487,18 +587,33 @@ def _write_balances(conn: sa.Connection, *, before: Account, after: Account) -> 
             accounts.c.debits_posted == before.debits_posted,
             accounts.c.credits_pending == before.credits_pending,
             accounts.c.credits_posted == before.credits_posted,
+            accounts.c.history_sequence < history_sequence,
         )
         .values(
             debits_pending=after.debits_pending,
             debits_posted=after.debits_posted,
             credits_pending=after.credits_pending,
             credits_posted=after.credits_posted,
+            history_sequence=history_sequence,
         )
     )
     if result.rowcount != 1:
         raise LedgerInvariantViolated(
             f"account {before.id!r} changed under a ledger write: is the transaction serialized?"
         )
+
+
+def _call_ledger_function(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> Any:
+    """Run one ledger function call; its invariant errors become LedgerInvariantViolated."""
+    try:
+        rows = execute_prepared(conn, sql, values)
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise LedgerInvariantViolated(f"a ledger function returned {rows!r}")
+        return rows[0][0]
+    except sa_exc.DBAPIError as error:
+        if sqlstate(error) == LEDGER_INVARIANT_SQLSTATE:
+            raise LedgerInvariantViolated(str(error.orig)) from error
+        raise
 
 
 def _insert(conn: sa.Connection) -> Any:
@@ -538,6 +653,55 @@ def _account_from_row(row: sa.Row[Any]) -> Account:
         debits_posted=int(row.debits_posted),
         credits_pending=int(row.credits_pending),
         credits_posted=int(row.credits_posted),
+    )
+
+
+def _transfer_row(stored: StoredTransfer) -> dict[str, Any]:
+    transfer = stored.transfer
+    return {
+        "id": transfer.id,
+        "debit_account_id": transfer.debit_account_id,
+        "credit_account_id": transfer.credit_account_id,
+        "amount_minor": transfer.amount_minor,
+        "currency": transfer.currency,
+        "flags": int(transfer.flags),
+        "pending_id": transfer.pending_id,
+        "pending_status": None if stored.pending_status is None else stored.pending_status.value,
+        "timeout_seconds": transfer.timeout_seconds,
+        "created_at": stored.created_at,
+        "expires_at": (
+            stored.created_at + timedelta(seconds=transfer.timeout_seconds)
+            if stored.pending_status is not None and transfer.timeout_seconds > 0
+            else None
+        ),
+    }
+
+
+def _history_row(entry: AccountHistoryEntry) -> dict[str, Any]:
+    return {
+        "account_id": entry.account_id,
+        "sequence": entry.sequence,
+        "transfer_id": entry.transfer_id,
+        "cause": entry.cause.value,
+        "debits_pending": entry.debits_pending,
+        "debits_posted": entry.debits_posted,
+        "credits_pending": entry.credits_pending,
+        "credits_posted": entry.credits_posted,
+        "created_at": entry.created_at,
+    }
+
+
+def _history_entry_from_row(row: sa.Row[Any]) -> AccountHistoryEntry:
+    return AccountHistoryEntry(
+        account_id=row.account_id,
+        sequence=int(row.sequence),
+        transfer_id=row.transfer_id,
+        cause=HistoryCause(row.cause),
+        debits_pending=int(row.debits_pending),
+        debits_posted=int(row.debits_posted),
+        credits_pending=int(row.credits_pending),
+        credits_posted=int(row.credits_posted),
+        created_at=row.created_at,
     )
 
 

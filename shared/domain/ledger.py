@@ -21,13 +21,16 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from shared.domain.money import is_supported_currency
 
 __all__ = [
+    "TRANSFER_BATCH_MAX",
     "Account",
     "AccountFlags",
+    "AccountHistoryEntry",
+    "HistoryCause",
     "InMemoryLedger",
     "LedgerInvariantViolated",
     "PendingStatus",
@@ -35,9 +38,15 @@ __all__ = [
     "Transfer",
     "TransferFlags",
     "TransferOutcome",
+    "account_balances",
     "apply",
     "check_account_invariants",
+    "HISTORY_PAGE_MAX",
+    "check_batch_size",
+    "check_history_matches",
+    "require_history_page",
     "check_ledger_invariants",
+    "create_transfers_in_chains",
     "decide",
     "expire_pending",
     "is_expired",
@@ -65,22 +74,34 @@ class AccountFlags(enum.IntFlag):
 
 
 class TransferFlags(enum.IntFlag):
-    """What kind of transfer this is; at most one flag may be set."""
+    """What kind of transfer this is, and whether it is linked to the next one in its batch.
+
+    At most one of PENDING, POST_PENDING_TRANSFER and VOID_PENDING_TRANSFER may be set. LINKED
+    combines with any of them: it chains the transfer to the next one of the batch, and a chain
+    succeeds or fails as a whole (see create_transfers_in_chains).
+    """
 
     NONE = 0
     PENDING = 1
     POST_PENDING_TRANSFER = 2
     VOID_PENDING_TRANSFER = 4
+    LINKED = 8
 
+
+# At most this many transfers in one batch: TigerBeetle's limit, which also bounds the arrays one
+# round trip carries to PostgreSQL and the row locks one transaction holds.
+TRANSFER_BATCH_MAX = 8190
 
 _ACCOUNT_FLAGS_KNOWN = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | (
     AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
 )
-_TRANSFER_FLAGS_KNOWN = (
+# The flags that say what kind of transfer this is; LINKED is about the batch, not the kind.
+_TRANSFER_KIND_FLAGS = (
     TransferFlags.PENDING
     | TransferFlags.POST_PENDING_TRANSFER
     | TransferFlags.VOID_PENDING_TRANSFER
 )
+_TRANSFER_FLAGS_KNOWN = _TRANSFER_KIND_FLAGS | TransferFlags.LINKED
 _POST_OR_VOID = TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER
 
 
@@ -132,6 +153,10 @@ class TransferOutcome(str, enum.Enum):
     PENDING_TRANSFER_EXPIRED = "pending_transfer_expired"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXCEEDS_DEBITS = "exceeds_debits"
+    # The transfer was fine on its own, but another transfer of its linked chain failed.
+    LINKED_EVENT_FAILED = "linked_event_failed"
+    # The last transfer of the batch is LINKED: its chain never closes, so the whole chain fails.
+    LINKED_EVENT_CHAIN_OPEN = "linked_event_chain_open"
 
     @property
     def ok_or_exists(self) -> bool:
@@ -315,7 +340,7 @@ def decide(
         _PENDING_ID, _TIMEOUT; no difference gives EXISTS. Nothing else is looked at, so a retry
         stays EXISTS whatever happened since (balances spent, pending transfer posted, expired).
      2. More than one of PENDING, POST_PENDING_TRANSFER, VOID_PENDING_TRANSFER set:
-        FLAGS_ARE_MUTUALLY_EXCLUSIVE.
+        FLAGS_ARE_MUTUALLY_EXCLUSIVE. (LINKED is about the batch: decide() ignores it.)
      3. amount_minor <= 0: AMOUNT_MUST_BE_POSITIVE.
      4. debit_account_id == credit_account_id: ACCOUNTS_MUST_BE_DIFFERENT.
      5. Post/void with pending_id None: PENDING_ID_REQUIRED.
@@ -357,7 +382,7 @@ def decide(
         return _exists_outcome(transfer, existing.transfer)
 
     # 2-6. The transfer on its own.
-    if int(transfer.flags).bit_count() > 1:
+    if int(transfer.flags & _TRANSFER_KIND_FLAGS).bit_count() > 1:
         return TransferOutcome.FLAGS_ARE_MUTUALLY_EXCLUSIVE
     if transfer.amount_minor <= 0:
         return TransferOutcome.AMOUNT_MUST_BE_POSITIVE
@@ -568,8 +593,126 @@ def check_ledger_invariants(accounts: Iterable[Account]) -> None:
         _require(net_minor == 0, f"{currency}: pending credits and debits differ by {net_minor}")
 
 
+class HistoryCause(str, enum.Enum):
+    """Why an account's balances changed, as its history entry records it."""
+
+    TRANSFER = "transfer"
+    # The expiry sweep released a reservation whose timeout passed.
+    EXPIRY = "expiry"
+    # Balances the account held before the history began (written once, by the migration).
+    OPENING = "opening"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHistoryEntry:
+    """An account's balances right after one change: TigerBeetle's account balances.
+
+    Entries are append-only, one per account per change, numbered 1, 2, … per account by
+    `sequence`; the newest entry always equals the account's current balances.
+    """
+
+    account_id: str
+    sequence: int
+    transfer_id: str | None
+    cause: HistoryCause
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_str(self.account_id, "account_id")
+        _require_int(self.sequence, "sequence")
+        if self.sequence < 1:
+            raise ValueError(f"sequence must be >= 1, got {self.sequence}")
+        object.__setattr__(self, "cause", HistoryCause(self.cause))
+        if (self.transfer_id is None) != (self.cause is HistoryCause.OPENING):
+            raise ValueError("transfer_id names the transfer of every entry but an opening one")
+        for name in ("debits_pending", "debits_posted", "credits_pending", "credits_posted"):
+            _require_int(getattr(self, name), name)
+        _require_aware(self.created_at, "created_at")
+
+    def balances(self) -> tuple[int, int, int, int]:
+        """(debits_pending, debits_posted, credits_pending, credits_posted)."""
+        return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
+
+
+def account_balances(account: Account) -> tuple[int, int, int, int]:
+    """(debits_pending, debits_posted, credits_pending, credits_posted) of `account`."""
+    return (
+        account.debits_pending,
+        account.debits_posted,
+        account.credits_pending,
+        account.credits_posted,
+    )
+
+
+def check_batch_size(transfers: Sequence[Transfer]) -> None:
+    """Raise ValueError unless the batch holds at most TRANSFER_BATCH_MAX transfers."""
+    if len(transfers) > TRANSFER_BATCH_MAX:
+        raise ValueError(
+            f"a batch holds at most {TRANSFER_BATCH_MAX} transfers, got {len(transfers)}"
+        )
+    for transfer in transfers:
+        if not isinstance(transfer, Transfer):
+            raise TypeError(f"a batch holds Transfers, got {transfer!r}")
+
+
+_Savepoint = TypeVar("_Savepoint")
+
+
+def create_transfers_in_chains(
+    transfers: Sequence[Transfer],
+    *,
+    create: Callable[[Transfer], TransferOutcome],
+    savepoint: Callable[[], _Savepoint],
+    rollback_to: Callable[[_Savepoint], None],
+) -> list[TransferOutcome]:
+    """Create a batch in order, honouring LINKED chains; one outcome per transfer, in order.
+
+    `create` creates one transfer against the state left by the ones before it. A chain is a run
+    of LINKED transfers plus the first transfer after them that is not LINKED; it succeeds or
+    fails as a whole, as in TigerBeetle:
+
+    - when a member fails, the state goes back to `savepoint()` taken at the chain's start; the
+      failing member keeps its own outcome, every other member becomes LINKED_EVENT_FAILED, and
+      members after the failure are not tried;
+    - when the batch's last transfer is LINKED, the chain never closes: that transfer is
+      LINKED_EVENT_CHAIN_OPEN and the chain fails.
+
+    One difference from TigerBeetle, so that a retried chain reads as a retry: EXISTS does not
+    fail a chain. A chain sent again after it committed answers EXISTS for every member.
+    """
+    check_batch_size(transfers)
+    outcomes: list[TransferOutcome] = []
+    last_index = len(transfers) - 1
+    chain_start: int | None = None
+    chain_savepoint: _Savepoint | None = None
+    chain_broken = False
+    for index, transfer in enumerate(transfers):
+        linked = TransferFlags.LINKED in transfer.flags
+        if linked and chain_start is None:
+            chain_start, chain_savepoint, chain_broken = index, savepoint(), False
+        if linked and index == last_index:
+            outcome = TransferOutcome.LINKED_EVENT_CHAIN_OPEN
+        elif chain_broken:
+            outcome = TransferOutcome.LINKED_EVENT_FAILED
+        else:
+            outcome = create(transfer)
+        if not outcome.ok_or_exists and chain_start is not None and not chain_broken:
+            chain_broken = True
+            rollback_to(chain_savepoint)  # type: ignore[arg-type]
+            for earlier in range(chain_start, index):
+                outcomes[earlier] = TransferOutcome.LINKED_EVENT_FAILED
+        outcomes.append(outcome)
+        if chain_start is not None and (not linked or index == last_index):
+            chain_start, chain_savepoint, chain_broken = None, None, False
+    return outcomes
+
+
 class InMemoryLedger:
-    """The reference ledger: decide() and apply() over two dicts.
+    """The reference ledger: decide() and apply() over two dicts, with each account's history.
 
     Property tests run it, and a differential test runs the SQL ledger against it. Expected
     refusals come back as TransferOutcome values; only bugs raise.
@@ -579,6 +722,35 @@ class InMemoryLedger:
         # dicts keep insertion order, which keeps accounts() and expiry deterministic.
         self._accounts: dict[str, Account] = {}
         self._transfers: dict[str, StoredTransfer] = {}
+        # Every account's history, oldest first, and all entries in the order they were made.
+        self._history: dict[str, list[AccountHistoryEntry]] = {}
+        self._journal: list[AccountHistoryEntry] = []
+        # Per account, how many entries came before the ones held here (see holding()).
+        self._sequence_offsets: dict[str, int] = {}
+
+    @classmethod
+    def holding(
+        cls,
+        accounts: Iterable[Account],
+        transfers: Iterable[StoredTransfer],
+        *,
+        history_sequences: dict[str, int],
+    ) -> InMemoryLedger:
+        """A ledger that starts from part of a stored one, balances included.
+
+        A SQL ledger loads the rows a batch touches into one of these, runs the batch here and
+        writes back what changed. `history_sequences` gives each account's latest history
+        sequence, so that new entries continue its numbering.
+        """
+        ledger = cls()
+        for account in accounts:
+            check_account_invariants(account)
+            ledger._accounts[account.id] = account
+            ledger._history[account.id] = []
+            ledger._sequence_offsets[account.id] = history_sequences[account.id]
+        for stored in transfers:
+            ledger._transfers[stored.transfer.id] = stored
+        return ledger
 
     def create_account(self, account: Account) -> bool:
         """Store a new, empty account; False if its id is already taken."""
@@ -594,6 +766,7 @@ class InMemoryLedger:
             raise ValueError(f"account {account.id!r} must be created with zero balances")
         check_account_invariants(account)
         self._accounts[account.id] = account
+        self._history[account.id] = []
         return True
 
     def account(self, account_id: str) -> Account | None:
@@ -612,8 +785,77 @@ class InMemoryLedger:
         """Every stored transfer, in creation order."""
         return list(self._transfers.values())
 
+    def account_history(
+        self, account_id: str, *, limit: int, before: int | None = None
+    ) -> list[AccountHistoryEntry]:
+        """Up to `limit` history entries of the account, newest first, below `before` if given."""
+        require_history_page(limit, before)
+        entries = [
+            entry
+            for entry in reversed(self._history.get(account_id, []))
+            if before is None or entry.sequence < before
+        ]
+        return entries[:limit]
+
+    def journal(self) -> list[AccountHistoryEntry]:
+        """Every history entry in the order the changes happened."""
+        return list(self._journal)
+
     def create_transfer(self, transfer: Transfer, now: datetime) -> TransferOutcome:
-        """Decide on `transfer` and, if OK, apply and store it (created_at = now)."""
+        """Decide on `transfer` and, if OK, apply and store it (created_at = now).
+
+        The batch of one: a LINKED transfer alone is LINKED_EVENT_CHAIN_OPEN.
+        """
+        return self.create_transfers([transfer], now)[0]
+
+    def create_transfers(
+        self, transfers: Sequence[Transfer], now: datetime
+    ) -> list[TransferOutcome]:
+        """Create a batch in order with its LINKED chains; one outcome per transfer."""
+        _require_aware(now, "now")
+        return create_transfers_in_chains(
+            transfers,
+            create=lambda transfer: self._create_one(transfer, now),
+            savepoint=self._savepoint,
+            rollback_to=self._rollback_to,
+        )
+
+    def _savepoint(self) -> tuple[Any, ...]:
+        # Copies of the dicts: chains are short and this ledger is a model, not a database.
+        return (
+            dict(self._accounts),
+            dict(self._transfers),
+            {account_id: len(entries) for account_id, entries in self._history.items()},
+            len(self._journal),
+        )
+
+    def _rollback_to(self, savepoint: tuple[Any, ...]) -> None:
+        accounts, transfers, history_lengths, journal_length = savepoint
+        self._accounts = dict(accounts)
+        self._transfers = dict(transfers)
+        for account_id, entries in self._history.items():
+            del entries[history_lengths.get(account_id, 0) :]
+        del self._journal[journal_length:]
+
+    def _record(
+        self, account: Account, transfer_id: str, cause: HistoryCause, now: datetime
+    ) -> None:
+        entries = self._history.setdefault(account.id, [])
+        entry = AccountHistoryEntry(
+            account_id=account.id,
+            sequence=self._sequence_offsets.get(account.id, 0) + len(entries) + 1,
+            transfer_id=transfer_id,
+            cause=cause,
+            debits_pending=account.debits_pending,
+            debits_posted=account.debits_posted,
+            credits_pending=account.credits_pending,
+            credits_posted=account.credits_posted,
+            created_at=now,
+        )
+        entries.append(entry)
+        self._journal.append(entry)
+
+    def _create_one(self, transfer: Transfer, now: datetime) -> TransferOutcome:
         pending = (
             self._transfers.get(transfer.pending_id) if transfer.pending_id is not None else None
         )
@@ -648,15 +890,22 @@ class InMemoryLedger:
             ),
             created_at=now,
         )
+        # Debit first, then credit: the order the SQL ledger writes them in.
+        self._record(new_debit, transfer.id, HistoryCause.TRANSFER, now)
+        self._record(new_credit, transfer.id, HistoryCause.TRANSFER, now)
         return TransferOutcome.OK
 
     def expire_pending_transfers(self, now: datetime) -> list[str]:
-        """Release every reservation whose timeout has passed; return their ids in order."""
-        expired_ids = [
-            transfer_id
-            for transfer_id, stored in self._transfers.items()
-            if is_expired(stored, now)
-        ]
+        """Release every reservation whose timeout has passed; return their ids in the order
+        released: soonest expiry first, then by id (the SQL ledger's order)."""
+        expired_ids = sorted(
+            (
+                transfer_id
+                for transfer_id, stored in self._transfers.items()
+                if is_expired(stored, now)
+            ),
+            key=lambda transfer_id: (_expires_at(self._transfers[transfer_id]), transfer_id),
+        )
         for transfer_id in expired_ids:
             stored = self._transfers[transfer_id]
             updated, new_debit, new_credit = expire_pending(
@@ -668,4 +917,39 @@ class InMemoryLedger:
             self._transfers[transfer_id] = updated
             self._accounts[new_debit.id] = new_debit
             self._accounts[new_credit.id] = new_credit
+            self._record(new_debit, transfer_id, HistoryCause.EXPIRY, now)
+            self._record(new_credit, transfer_id, HistoryCause.EXPIRY, now)
         return expired_ids
+
+
+def _expires_at(stored: StoredTransfer) -> datetime:
+    return stored.created_at + timedelta(seconds=stored.transfer.timeout_seconds)
+
+
+def check_history_matches(account: Account, newest: AccountHistoryEntry | None) -> None:
+    """Raise LedgerInvariantViolated unless the newest history entry holds the account's balances.
+
+    An account that never changed has no history, and all its balances are zero.
+    """
+    expected = account_balances(account)
+    found = (0, 0, 0, 0) if newest is None else newest.balances()
+    _require(
+        newest is None or newest.account_id == account.id,
+        f"{account.id}: history entry of {newest.account_id if newest else None!r}",
+    )
+    _require(found == expected, f"{account.id}: history ends at {found}, balances are {expected}")
+
+
+# Pages of history are bounded like every list the platform serves.
+HISTORY_PAGE_MAX = 1000
+
+
+def require_history_page(limit: int, before: int | None) -> None:
+    """Raise ValueError unless 1 <= limit <= HISTORY_PAGE_MAX and `before` is a sequence >= 1."""
+    _require_int(limit, "limit")
+    if not 1 <= limit <= HISTORY_PAGE_MAX:
+        raise ValueError(f"limit must be between 1 and {HISTORY_PAGE_MAX}, got {limit}")
+    if before is not None:
+        _require_int(before, "before")
+        if before < 1:
+            raise ValueError(f"before must be >= 1, got {before}")

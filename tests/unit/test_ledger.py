@@ -15,8 +15,11 @@ from hypothesis.stateful import (
 )
 
 from shared.domain.ledger import (
+    HISTORY_PAGE_MAX,
+    TRANSFER_BATCH_MAX,
     Account,
     AccountFlags,
+    HistoryCause,
     InMemoryLedger,
     LedgerInvariantViolated,
     PendingStatus,
@@ -26,6 +29,7 @@ from shared.domain.ledger import (
     TransferOutcome,
     apply,
     check_account_invariants,
+    check_history_matches,
     check_ledger_invariants,
     decide,
     expire_pending,
@@ -115,6 +119,7 @@ def settle(amount_minor: int, flags: TransferFlags, **fields) -> Transfer:
 
 POST = TransferFlags.POST_PENDING_TRANSFER
 VOID = TransferFlags.VOID_PENDING_TRANSFER
+LINKED = TransferFlags.LINKED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +291,26 @@ def scenario_insufficient_funds():
 
 def scenario_exceeds_debits():
     return make_ledger().create_transfer(transfer("po_1", FUNDING_USD, PAYOUTS_USD, 1), NOW)
+
+
+def scenario_linked_event_failed():
+    # Alice pays Bob 30.00 in a chain whose second leg overdraws Bob: the first leg fails with it.
+    ledger = make_ledger()
+    outcomes = ledger.create_transfers(
+        [
+            transfer("chain_1", ALICE_USD, BOB_USD, 3_000, flags=LINKED),
+            transfer("chain_2", BOB_USD, ALICE_USD, 3_001),
+        ],
+        NOW,
+    )
+    assert outcomes[1] is TransferOutcome.INSUFFICIENT_FUNDS
+    return outcomes[0]
+
+
+def scenario_linked_event_chain_open():
+    return make_ledger().create_transfer(
+        transfer("open_1", ALICE_USD, BOB_USD, 1, flags=LINKED), NOW
+    )
 
 
 SCENARIOS = {
@@ -690,7 +715,7 @@ def test_an_account_id_is_created_once_and_empty():
         lambda: transfer("t", "a", "b", 1.5),
         lambda: transfer("t", "a", "b", True),
         lambda: transfer("", "a", "b", 1),
-        lambda: transfer("t", "a", "b", 1, flags=8),
+        lambda: transfer("t", "a", "b", 1, flags=16),
         lambda: transfer("t", "a", "b", 1, timeout_seconds=-1),
         lambda: Account(id="a", currency="USD", credits_posted=1.0),
         lambda: Account(id="a", currency="USD", flags=AccountFlags(3)),
@@ -880,14 +905,247 @@ def test_decide_answers_ok_exactly_when_the_ledger_accepts(history):
         assert ledger.create_transfer(request, now) is predicted
 
 
+# ---------------------------------------------------------------------------------------------
+# Batches and linked chains.
+
+FX_USD = "system:USD:fx"
+FX_EUR = "system:EUR:fx"
+FEES_USD = "system:USD:fees"
+
+
+def make_fx_ledger() -> InMemoryLedger:
+    """make_ledger() plus the FX accounts in USD and EUR and the USD fees account."""
+    ledger = make_ledger()
+    for account_id, currency in ((FX_USD, "USD"), (FX_EUR, "EUR"), (FEES_USD, "USD")):
+        assert ledger.create_account(Account(id=account_id, currency=currency))
+    return ledger
+
+
+def conversion(
+    conversion_id: str, usd_minor: int, eur_minor: int, fee_minor: int
+) -> list[Transfer]:
+    """Alice converts USD to EUR: two legs through the FX accounts and a fee, all linked."""
+    return [
+        transfer(f"{conversion_id}:sell", ALICE_USD, FX_USD, usd_minor, flags=LINKED),
+        transfer(f"{conversion_id}:buy", FX_EUR, ALICE_EUR, eur_minor, "EUR", flags=LINKED),
+        transfer(f"{conversion_id}:fee", ALICE_USD, FEES_USD, fee_minor),
+    ]
+
+
+def test_a_conversion_moves_both_currencies_and_the_fee_together():
+    # GIVEN Alice with 100.00 USD
+    ledger = make_fx_ledger()
+    # WHEN she converts 50.00 USD into 46.00 EUR for a 0.50 USD fee, as one chain
+    outcomes = ledger.create_transfers(conversion("cv_1", 5_000, 4_600, 50), NOW)
+    # THEN every leg is created, and each currency still balances
+    assert outcomes == [TransferOutcome.OK] * 3
+    assert ledger.account(ALICE_USD).available == ALICE_FUNDS_MINOR - 5_050
+    assert ledger.account(ALICE_EUR).available == 4_600
+    check_ledger_invariants(ledger.accounts())
+
+
+def test_a_chain_whose_last_leg_fails_changes_nothing():
+    # GIVEN Alice with 100.00 USD
+    ledger = make_fx_ledger()
+    before = ledger.accounts()
+    # WHEN she converts everything but the fee leaves her short
+    outcomes = ledger.create_transfers(conversion("cv_1", ALICE_FUNDS_MINOR, 9_200, 1), NOW)
+    # THEN the fee is refused, the legs before it fail with it, and nothing moved
+    assert outcomes == [
+        TransferOutcome.LINKED_EVENT_FAILED,
+        TransferOutcome.LINKED_EVENT_FAILED,
+        TransferOutcome.INSUFFICIENT_FUNDS,
+    ]
+    assert ledger.accounts() == before
+    assert ledger.transfer("cv_1:sell") is None
+    assert ledger.account_history(FX_USD, limit=10) == []
+
+
+def test_members_after_a_failure_are_not_tried():
+    # GIVEN a chain whose first member is refused and whose second would be fine alone
+    ledger = make_ledger()
+    chain = [
+        transfer("c_1", ALICE_USD, BOB_USD, ALICE_FUNDS_MINOR + 1, flags=LINKED),
+        transfer("c_2", ALICE_USD, BOB_USD, 1, flags=LINKED),
+        transfer("c_3", ALICE_USD, BOB_USD, 1),
+        transfer("after", ALICE_USD, BOB_USD, 2),
+    ]
+    # WHEN the batch runs
+    outcomes = ledger.create_transfers(chain, NOW)
+    # THEN the failing member keeps its outcome, the rest of its chain fails, the next transfer
+    # (outside the chain) goes through
+    assert outcomes == [
+        TransferOutcome.INSUFFICIENT_FUNDS,
+        TransferOutcome.LINKED_EVENT_FAILED,
+        TransferOutcome.LINKED_EVENT_FAILED,
+        TransferOutcome.OK,
+    ]
+    assert ledger.account(BOB_USD).credits_posted == 2
+
+
+def test_a_batch_ending_in_a_linked_transfer_leaves_its_chain_open():
+    # GIVEN a batch whose last transfer is LINKED
+    ledger = make_ledger()
+    before = ledger.accounts()
+    batch = [
+        transfer("alone", ALICE_USD, BOB_USD, 1),
+        transfer("c_1", ALICE_USD, BOB_USD, 2, flags=LINKED),
+        transfer("c_2", ALICE_USD, BOB_USD, 3, flags=LINKED),
+    ]
+    # WHEN it runs
+    outcomes = ledger.create_transfers(batch, NOW)
+    # THEN the open chain fails as a whole; the transfer before it stands
+    assert outcomes == [
+        TransferOutcome.OK,
+        TransferOutcome.LINKED_EVENT_FAILED,
+        TransferOutcome.LINKED_EVENT_CHAIN_OPEN,
+    ]
+    assert ledger.account(BOB_USD).credits_posted == before[5].credits_posted + 1
+
+
+def test_a_retried_chain_answers_exists_for_every_member():
+    # GIVEN a conversion that went through
+    ledger = make_fx_ledger()
+    chain = conversion("cv_1", 5_000, 4_600, 50)
+    assert ledger.create_transfers(chain, NOW) == [TransferOutcome.OK] * 3
+    before = ledger.accounts()
+    # WHEN the same chain is sent again (a redelivered message)
+    outcomes = ledger.create_transfers(chain, NOW)
+    # THEN every member is EXISTS and nothing moves
+    assert outcomes == [TransferOutcome.EXISTS] * 3
+    assert ledger.accounts() == before
+
+
+def test_a_later_transfer_of_a_batch_sees_the_earlier_ones():
+    # GIVEN Bob with nothing
+    ledger = make_ledger()
+    # WHEN one batch funds him, reserves, posts the reservation and repeats an id
+    outcomes = ledger.create_transfers(
+        [
+            transfer("fund", FUNDING_USD, BOB_USD, 500),
+            transfer("hold", BOB_USD, CLEARING_USD, 400, flags=TransferFlags.PENDING | LINKED),
+            transfer("take", BOB_USD, CLEARING_USD, 300, flags=POST, pending_id="hold"),
+            transfer("fund", FUNDING_USD, BOB_USD, 500),
+        ],
+        NOW,
+    )
+    # THEN each transfer was decided on the state the ones before it left
+    assert outcomes == [TransferOutcome.OK] * 3 + [TransferOutcome.EXISTS]
+    assert ledger.account(BOB_USD).available == 200
+    assert ledger.transfer("hold").pending_status is PendingStatus.POSTED
+
+
+def test_a_batch_has_a_bound():
+    # GIVEN one transfer more than a batch may hold
+    ledger = make_ledger()
+    batch = [
+        transfer(f"t_{index}", FUNDING_USD, BOB_USD, 1) for index in range(TRANSFER_BATCH_MAX + 1)
+    ]
+    # WHEN it is sent THEN it is refused whole, before anything changes
+    with pytest.raises(ValueError, match=str(TRANSFER_BATCH_MAX)):
+        ledger.create_transfers(batch, NOW)
+    assert ledger.account(BOB_USD).credits_posted == 0
+    # AND the largest batch allowed goes through
+    assert set(ledger.create_transfers(batch[:-1], NOW)) == {TransferOutcome.OK}
+
+
+# ---------------------------------------------------------------------------------------------
+# Account history.
+
+
+def test_every_change_appends_the_balances_after_it():
+    # GIVEN Alice funded (one entry)
+    ledger = make_ledger()
+    # WHEN she reserves 30.00, posts 20.00 of it, and pays Bob 1.00
+    reserve(ledger)
+    ledger.create_transfer(settle(2_000, POST), NOW)
+    ledger.create_transfer(transfer("pay_2", ALICE_USD, BOB_USD, 100), NOW)
+    # THEN her history lists each balance after each change, newest first
+    history = ledger.account_history(ALICE_USD, limit=10)
+    assert [(entry.sequence, entry.transfer_id) for entry in history] == [
+        (4, "pay_2"),
+        (3, "pay_1:settle"),
+        (2, "pay_1:debit"),
+        (1, "top_1:fund"),
+    ]
+    assert [entry.balances() for entry in history] == [
+        (0, 2_100, 0, ALICE_FUNDS_MINOR),
+        (0, 2_000, 0, ALICE_FUNDS_MINOR),
+        (3_000, 0, 0, ALICE_FUNDS_MINOR),
+        (0, 0, 0, ALICE_FUNDS_MINOR),
+    ]
+    assert all(entry.cause is HistoryCause.TRANSFER for entry in history)
+    check_history_matches(ledger.account(ALICE_USD), history[0])
+
+
+def test_an_expiry_is_recorded_in_the_history():
+    # GIVEN a reservation with a timeout
+    ledger = make_ledger()
+    reserve(ledger, timeout_seconds=60)
+    # WHEN it expires
+    ledger.expire_pending_transfers(NOW + timedelta(seconds=60))
+    # THEN both accounts record the release
+    for account_id in (ALICE_USD, CLEARING_USD):
+        newest = ledger.account_history(account_id, limit=1)[0]
+        assert newest.cause is HistoryCause.EXPIRY
+        assert newest.transfer_id == "pay_1:debit"
+        check_history_matches(ledger.account(account_id), newest)
+
+
+def test_the_history_reads_in_pages_newest_first():
+    # GIVEN Bob paid seven times
+    ledger = make_ledger()
+    for index in range(7):
+        ledger.create_transfer(transfer(f"p_{index}", ALICE_USD, BOB_USD, 1), NOW)
+    # WHEN his history is read three at a time, each page starting before the last one's end
+    pages, before = [], None
+    while page := ledger.account_history(BOB_USD, limit=3, before=before):
+        pages.append([entry.sequence for entry in page])
+        before = page[-1].sequence
+    # THEN the pages cover every entry once, newest first
+    assert pages == [[7, 6, 5], [4, 3, 2], [1]]
+
+
+@pytest.mark.parametrize(
+    "limit, before", [(0, None), (HISTORY_PAGE_MAX + 1, None), (10, 0), (True, None)]
+)
+def test_a_history_page_is_bounded(limit, before):
+    # GIVEN a ledger WHEN a page outside the bounds is asked for THEN it is an error
+    with pytest.raises((ValueError, TypeError)):
+        make_ledger().account_history(ALICE_USD, limit=limit, before=before)
+
+
+def test_a_history_that_disagrees_with_the_balances_is_reported():
+    # GIVEN Alice's newest entry, and her account with one more minor unit
+    ledger = make_ledger()
+    newest = ledger.account_history(ALICE_USD, limit=1)[0]
+    drifted = replace(ledger.account(ALICE_USD), credits_posted=ALICE_FUNDS_MINOR + 1)
+    # WHEN they are compared THEN the drift is an invariant violation
+    with pytest.raises(LedgerInvariantViolated):
+        check_history_matches(drifted, newest)
+    with pytest.raises(LedgerInvariantViolated):
+        check_history_matches(ledger.account(ALICE_USD), None)
+
+
+def chains_of(batch: list[Transfer]) -> list[range]:
+    """The index ranges of a batch's chains: LINKED transfers plus the one after them."""
+    chains, start = [], 0
+    for index, request in enumerate(batch):
+        if TransferFlags.LINKED not in request.flags or index == len(batch) - 1:
+            chains.append(range(start, index + 1))
+            start = index + 1
+    return chains
+
+
 class LedgerStateMachine(RuleBasedStateMachine):
-    """Payments, top-ups, reservations, settlements, retries, expiry and time, interleaved."""
+    """Payments, top-ups, reservations, settlements, retries, expiry and time, interleaved, one
+    at a time and in batches with linked chains (conversions across currencies among them)."""
 
     reservations = Bundle("reservations")
 
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = make_ledger()
+        self.ledger = make_fx_ledger()
         self.now = NOW
         self.sent: list[Transfer] = []
         self.next_id = 0
@@ -978,8 +1236,74 @@ class LedgerStateMachine(RuleBasedStateMachine):
             return
         request = data.draw(st.sampled_from(self.sent))
         before = self.ledger.accounts()
-        assert self.ledger.create_transfer(request, self.now) is TransferOutcome.EXISTS
+        # A linked transfer sent alone is a chain left open; anything else is a plain retry.
+        expected = (
+            TransferOutcome.LINKED_EVENT_CHAIN_OPEN
+            if TransferFlags.LINKED in request.flags
+            else TransferOutcome.EXISTS
+        )
+        assert self.ledger.create_transfer(request, self.now) is expected
         assert self.ledger.accounts() == before
+
+    @rule(
+        payments=st.lists(
+            st.tuples(
+                st.sampled_from([ALICE_USD, BOB_USD, FUNDING_USD]),
+                st.integers(min_value=1, max_value=4_000),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    def pay_in_a_batch(self, payments):
+        batch = [
+            transfer(
+                self._new_id(),
+                payer,
+                BOB_USD if payer != BOB_USD else ALICE_USD,
+                amount_minor,
+                flags=LINKED if linked else TransferFlags.NONE,
+            )
+            for payer, amount_minor, linked in payments
+        ]
+        self._create_batch(batch)
+
+    @rule(
+        usd_minor=st.integers(min_value=1, max_value=12_000),
+        rate_percent=st.integers(min_value=50, max_value=150),
+        fee_minor=st.integers(min_value=0, max_value=200),
+    )
+    def convert(self, usd_minor, rate_percent, fee_minor):
+        eur_minor = max(1, usd_minor * rate_percent // 100)
+        chain = conversion(self._new_id(), usd_minor, eur_minor, max(fee_minor, 1))
+        available = self.ledger.account(ALICE_USD).available
+        outcomes = self._create_batch(chain)
+        # The whole conversion, or none of it: exactly when Alice can pay both legs from USD.
+        if usd_minor + max(fee_minor, 1) <= available:
+            assert outcomes == [TransferOutcome.OK] * 3
+        else:
+            assert TransferOutcome.OK not in outcomes
+
+    def _create_batch(self, batch: list[Transfer]) -> list[TransferOutcome]:
+        before = self.ledger.accounts()
+        outcomes = self.ledger.create_transfers(batch, self.now)
+        assert len(outcomes) == len(batch)
+        for chain in chains_of(batch):
+            chain_outcomes = [outcomes[index] for index in chain]
+            if len(chain) > 1 or TransferFlags.LINKED in batch[chain[0]].flags:
+                # A chain is all in the ledger, or none of it is.
+                in_ledger = {outcome.ok_or_exists for outcome in chain_outcomes}
+                assert len(in_ledger) == 1, chain_outcomes
+        for request, outcome in zip(batch, outcomes):
+            if outcome is TransferOutcome.OK:
+                self.sent.append(request)
+                assert self.ledger.transfer(request.id).transfer == request
+            else:
+                assert self.ledger.transfer(request.id) is None
+        if TransferOutcome.OK not in outcomes:
+            assert self.ledger.accounts() == before
+        return outcomes
 
     @rule(seconds=st.sampled_from([1, 29, 30, 31, 600]))
     def let_time_pass(self, seconds):
@@ -998,6 +1322,24 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def wallets_are_never_overdrawn(self):
         for wallet in (ALICE_USD, BOB_USD):
             assert self.ledger.account(wallet).available >= 0
+
+    @invariant()
+    def no_floor_is_ever_broken(self):
+        for account in self.ledger.accounts():
+            check_account_invariants(account)
+
+    @invariant()
+    def each_history_ends_at_its_account_balances(self):
+        for account in self.ledger.accounts():
+            history = self.ledger.account_history(account.id, limit=1)
+            check_history_matches(account, history[0] if history else None)
+
+    @invariant()
+    def histories_are_numbered_without_gaps(self):
+        # Sequences run 1, 2, … per account: no entry lost, none left by a rolled-back chain.
+        for account in self.ledger.accounts():
+            entries = self.ledger.account_history(account.id, limit=HISTORY_PAGE_MAX)
+            assert [entry.sequence for entry in entries] == list(range(len(entries), 0, -1))
 
     @invariant()
     def clearing_holds_exactly_the_live_reservations(self):
