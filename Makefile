@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up up-services test test-unit test-e2e bench schemas clean
+.PHONY: up up-services test test-unit test-e2e chaos bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,18 @@ test-unit: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
+## make chaos: the long fault-injection run (tests/chaos; `make test` runs a 20-second one).
+## CHAOS_SECONDS of random payments while functions are killed, connections dropped, the AWS
+## endpoint cut off and events redelivered; then the books are checked and the figures printed.
+CHAOS_SECONDS ?= 300
+CHAOS_USERS ?= 12
+CHAOS_WORKERS ?= 4
+CHAOS_RATE ?= 3
+chaos: $(STAMP)
+	PAYSTREAM_CHAOS_SECONDS=$(CHAOS_SECONDS) PAYSTREAM_CHAOS_USERS=$(CHAOS_USERS) \
+	PAYSTREAM_CHAOS_WORKERS=$(CHAOS_WORKERS) PAYSTREAM_CHAOS_RATE=$(CHAOS_RATE) \
+	$(BIN)/pytest tests/chaos -m chaos -s -p no:cacheprovider --timeout $$(( $(CHAOS_SECONDS) * 3 + 600 )) $(PYTEST_ARGS)
+
 ## make bench: the end-to-end benchmark against both local ways to run
 bench: $(STAMP)
 	$(BIN)/python bench/e2e_payments.py
@@ -55,3 +67,8 @@ schemas: $(STAMP)
 
 clean:
 	rm -rf var .pytest_cache .hypothesis
+
+## make trace-agent: Datadog's APM test agent on :8126 (web UI on :8127), to see traces locally
+.PHONY: trace-agent
+trace-agent: $(STAMP)
+	$(BIN)/ddapm-test-agent --port 8126 --web-ui-port 8127

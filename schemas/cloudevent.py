@@ -12,6 +12,9 @@ Attributes used, besides the required `specversion`, `id`, `source` and `type`:
 - `datacontenttype`: always `application/json`.
 - `correlationid` (extension): ties every event of one client request or saga together.
 - `traceparent` (extension, W3C Trace Context): continues the trace across the bus.
+- `partitionkey` (extension, CloudEvents partitioning): the wallet whose events keep their
+  order (`wallet:<user_id>:<CUR>`); the publisher adds `partition`, its message group
+  (docs/ordering.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.api import IDENTIFIER_LENGTH_MAX
-from schemas.events import EVENT_PAYLOADS, EventPayload, UnknownEventType, parse_payload
+from schemas.events import (
+    EVENT_PAYLOADS,
+    EventPayload,
+    UnknownEventType,
+    parse_payload,
+    partition_key,
+)
 
 __all__ = [
     "SPECVERSION",
@@ -82,6 +91,13 @@ class CloudEventEnvelope(BaseModel):
     traceparent: (
         Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
     ) = None
+    partitionkey: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
+        None
+    )
+    # "p-<n>": added by the publisher from `partitionkey`; the message group of the event.
+    partition: Annotated[str, Field(pattern=r"^p-[0-9]+$", max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
+        None
+    )
 
 
 def source_for(function: str) -> str:
@@ -122,6 +138,7 @@ def new_cloud_event(
         data=data.model_dump(mode="json"),
         correlationid=correlation_id,
         traceparent=traceparent,
+        partitionkey=partition_key(data),
     )
     return envelope.model_dump(mode="json", exclude_none=True)
 

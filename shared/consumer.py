@@ -30,6 +30,8 @@ from shared.adapters.database import is_postgresql
 from shared.adapters.tables import processed_events
 from shared.bootstrap import Platform, platform
 from shared.clock import utc_now
+from shared.observability import adopt_event
+from shared.observability.tracing import step as traced_step
 from shared.services.payments import EventContext
 from shared.topology import PING_EVENT_TYPE
 
@@ -46,9 +48,6 @@ __all__ = [
 
 logger = logging.getLogger("paystream.consumer")
 
-# The relay leaves younger rows to the background publisher: under load its queue may lag a few
-# seconds, and publishing the same rows from both would only add duplicates to the bus.
-RELAY_AGE_SECONDS_MIN = 30
 # The type of the CloudEvents Knative's IntegrationSource makes of SQS messages.
 KNATIVE_SQS_EVENT_TYPE = "dev.knative.connector.event.aws-sqs"
 
@@ -65,7 +64,7 @@ def unwrap_delivery(event: CloudEvent) -> CloudEvent:
     message body: the EventBridge envelope, with Paystream's CloudEvent as its detail.
     """
     if event["type"] != KNATIVE_SQS_EVENT_TYPE:
-        return event
+        return adopt_event(event)
     body = event.get_data()
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
@@ -74,7 +73,7 @@ def unwrap_delivery(event: CloudEvent) -> CloudEvent:
     except MalformedEnvelope as error:
         raise PoisonEvent(description=f"the SQS message is not an EventBridge envelope: {error}") from None
     data = inner.pop("data", None)
-    return CloudEvent(inner, data)
+    return adopt_event(CloudEvent(inner, data))
 
 
 def require_ping(event: CloudEvent, function: str) -> None:
@@ -132,7 +131,8 @@ def handle(
         if not claim(conn, consumer, event["id"]):
             logger.info("%s: event %s already handled", consumer, event["id"])
             return
-        recorded = step(conn, payload, context, runtime)
+        with traced_step(consumer):
+            recorded = step(conn, payload, context, runtime)
     publish_after_commit(runtime, recorded)
 
 
@@ -142,6 +142,6 @@ def relay(runtime: Platform, *, limit: int) -> tuple[int, int]:
     return outbox.publish(
         runtime.engine,
         runtime.publisher,
-        older_than=utc_now() - timedelta(seconds=RELAY_AGE_SECONDS_MIN),
+        older_than=utc_now() - timedelta(seconds=runtime.settings.outbox_relay_age_seconds),
         limit=limit,
     )

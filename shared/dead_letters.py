@@ -19,7 +19,7 @@ from shared.runner.deliverer import (
     DLQ_RECEIVE_COUNT_ATTRIBUTE,
     DLQ_STATUS_ATTRIBUTE,
 )
-from shared.topology import ROUTES, route_for
+from shared.topology import ROUTES, partition_group, route_for
 
 __all__ = ["DeadLetter", "DeadLetters", "PEEK_SECONDS", "BATCH_MAX", "MESSAGES_PER_CALL_MAX"]
 
@@ -43,6 +43,9 @@ class DeadLetter:
     receive_count: str
     event_id: str
     event_type: str
+    # The message group it came from (an ordering partition, "p-<n>"); a redrive returns it
+    # there, behind the events of the same wallet that are still waiting.
+    message_group_id: str
 
     @classmethod
     def from_message(cls, consumer: str, message: dict[str, Any]) -> DeadLetter:
@@ -69,6 +72,8 @@ class DeadLetter:
             or message.get("Attributes", {}).get("ApproximateReceiveCount", ""),
             event_id=event_id,
             event_type=event_type,
+            message_group_id=message.get("Attributes", {}).get("MessageGroupId")
+            or partition_group(0),
         )
 
 
@@ -84,16 +89,17 @@ class DeadLetters:
             self._urls[name] = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
         return self._urls[name]
 
+    def depth(self, queue_name: str) -> int:
+        """Approximate number of messages in a queue, visible and in flight."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._url(queue_name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
     def summary(self) -> list[tuple[str, int]]:
         """(consumer, approximate number of dead letters) for every consumer."""
-        rows = []
-        for route in ROUTES:
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=self._url(route.dlq_name),
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            rows.append((route.consumer, sum(int(value) for value in attributes.values())))
-        return rows
+        return [(route.consumer, self.depth(route.dlq_name)) for route in ROUTES]
 
     def _receive(self, consumer: str, *, visibility_seconds: int, limit: int) -> Iterator[DeadLetter]:
         queue_url = self._url(route_for(consumer).dlq_name)
@@ -138,7 +144,7 @@ class DeadLetters:
             self._sqs.send_message(
                 QueueUrl=queue_url,
                 MessageBody=letter.body,
-                MessageGroupId=route.message_group_id,
+                MessageGroupId=letter.message_group_id,
                 # Not the body's content hash: the original may still be inside SQS's
                 # deduplication window, and the replay must not be taken for it.
                 MessageDeduplicationId=f"redrive-{letter.message_id}",

@@ -24,8 +24,11 @@ from werkzeug.routing import Map, Rule
 
 from shared.adapters.database import DatabaseUnavailable, translate_errors
 from shared.ids import new_id
+from shared.observability import note_route, security_event, security_event_of_refusal
+from shared.observability.tracing import step as traced_step
 
 __all__ = [
+    "SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS",
     "ApiError",
     "Principal",
     "Router",
@@ -34,6 +37,7 @@ __all__ = [
     "parse_form",
     "parse_json",
     "parse_query",
+    "service_unavailable_body",
     "request_id",
 ]
 
@@ -48,6 +52,18 @@ JWT_ALGORITHM = "HS256"
 Model = TypeVar("Model", bound=BaseModel)
 # A handler returns (status, body) for JSON, or a ready flask.Response for anything else (CSV).
 Handler = Callable[..., "tuple[int, Any] | flask.Response"]
+
+
+# What a 503 tells the client to wait: about as long as a database fail-over or a restarted
+# function process takes to answer again.
+SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 2
+
+
+def service_unavailable_body() -> dict[str, Any]:
+    """The error body of a 503: a dependency is down and the request may be retried."""
+    return ApiError(
+        503, "api_error", "service_unavailable", "the service is unavailable, retry later"
+    ).body()
 
 
 class ApiError(Exception):
@@ -124,9 +140,14 @@ def _body_bytes(request: flask.Request) -> bytes:
     return body
 
 
-def parse_json(request: flask.Request, model: type[Model] | Any) -> Model:
-    """The request's JSON body validated into `model` (a model class or an annotated union)."""
+def parse_json(request: flask.Request, model: type[Model] | Any, *, empty_is_object: bool = False) -> Model:
+    """The request's JSON body validated into `model` (a model class or an annotated union).
+
+    With `empty_is_object`, no body at all reads as `{}`: for actions whose parameters are all
+    optional (`POST .../decline`, a full refund)."""
     body = _body_bytes(request)
+    if not body.strip() and empty_is_object:
+        body = b"{}"
     try:
         document = json.loads(body) if body else None
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -245,7 +266,8 @@ class Router:
         try:
             adapter = self._map.bind("localhost", path_info=request.path)
             endpoint, params = adapter.match(method=request.method)
-            with translate_errors():
+            note_route(endpoint)
+            with translate_errors(), traced_step(endpoint):
                 result = self._handlers[endpoint](request, **params)
             if isinstance(result, flask.Response):
                 result.headers["X-Request-Id"] = rid
@@ -261,15 +283,15 @@ class Router:
             ).body()
         except ApiError as error:
             status, body = error.status, error.body()
-            if status in (401, 403):
-                logger.warning(
-                    "security: %s %s refused: %s", request.method, request.path, error.code
+            kind = security_event_of_refusal(status, error.code)
+            if kind is not None:
+                security_event(
+                    kind, f"{request.method} {request.path} refused: {error.code}",
+                    method=request.method, path=request.path, code=error.code,
                 )
         except DatabaseUnavailable:
             logger.exception("database unavailable")
-            status, body = 503, ApiError(
-                503, "api_error", "service_unavailable", "the service is unavailable, retry later"
-            ).body()
+            status, body = 503, service_unavailable_body()
         except Exception:  # a bug or a broken dependency: logged, and a 500 without details
             logger.exception("unhandled error in %s", self.function_name)
             status, body = 500, ApiError(
@@ -278,4 +300,6 @@ class Router:
         response = flask.jsonify(_to_json(body))
         response.status_code = status
         response.headers["X-Request-Id"] = rid
+        if status == 503:
+            response.headers["Retry-After"] = str(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS)
         return response

@@ -3,12 +3,12 @@
 `provision()` reads `shared.topology` and creates (or converges) everything the event path
 needs: the EventBridge bus; per route a FIFO queue with content-based deduplication (EventBridge
 delivers to a FIFO queue only then), its FIFO dead-letter queue and redrive policy, a queue
-policy that lets only that route's rule send to it, the rule matching exactly the route's
-detail-types, and its target with a static message group and EventBridge's own standard
-dead-letter queue; the SNS topics; the DynamoDB audit table.
+policy that lets only that route's rules send to it, one rule per ordering partition matching
+exactly the route's detail-types in that partition, and each rule's target with the
+partition's message group and EventBridge's own standard dead-letter queue; the SNS topics; the DynamoDB audit table.
 
 Running it twice changes nothing: existing queues get their attributes set again, rules and
-targets are upserts, stray targets on our rules are removed, and existing topics and tables
+targets are upserts, stray targets on our rules and rules of an earlier layout are removed, and existing topics and tables
 are kept.
 
 From the command line (moto server or LocalStack; real AWS without --endpoint-url):
@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ class ProvisionedQueue:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
-    rule_arn: str
+    rule_arns: tuple[str, ...]
     max_receive_count: int
     visibility_timeout_seconds: int
 
@@ -110,7 +111,8 @@ class ProvisionedTopology:
         for consumer, queue in self.queues.items():
             rows.append(("queue", consumer, queue.queue_url))
             rows.append(("dlq", consumer, queue.dlq_url))
-            rows.append(("rule", consumer, queue.rule_arn))
+            for rule_arn in queue.rule_arns:
+                rows.append(("rule", consumer, rule_arn))
         rows.append(("target-dlq", topology.EVENTBRIDGE_TARGET_DLQ_NAME, self.target_dlq_url))
         for channel, arn in self.topic_arns.items():
             rows.append(("topic", channel, arn))
@@ -142,7 +144,7 @@ def provision(*, endpoint_url: str | None, region: str = "us-east-1") -> Provisi
         sqs,
         target_dlq_url,
         target_dlq_arn,
-        source_arns=[queue.rule_arn for queue in queues.values()],
+        source_arns=[arn for queue in queues.values() for arn in queue.rule_arns],
     )
 
     topic_arns = {
@@ -190,25 +192,63 @@ def _provision_route(
             ),
         },
     )
-    rule_arn = events.put_rule(
-        Name=route.rule_name,
-        EventBusName=topology.BUS_NAME,
-        EventPattern=json.dumps(route.event_pattern),
-        State="ENABLED",
-        Description=f"{', '.join(sorted(route.event_types))} to {route.consumer}",
-    )["RuleArn"]
-    _set_queue_policy(sqs, queue_url, queue_arn, source_arns=[rule_arn])
-    _ensure_target(events, route, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
+    rule_arns = tuple(
+        _ensure_rule(events, rule, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
+        for rule in route.rules
+    )
+    _remove_stale_rules(events, route)
+    _set_queue_policy(sqs, queue_url, queue_arn, source_arns=rule_arns)
     return ProvisionedQueue(
         consumer=route.consumer,
         queue_url=queue_url,
         queue_arn=queue_arn,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
-        rule_arn=rule_arn,
+        rule_arns=rule_arns,
         max_receive_count=route.max_receive_count,
         visibility_timeout_seconds=route.visibility_timeout_seconds,
     )
+
+
+def _ensure_rule(
+    events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str
+) -> str:
+    """Upsert the rule of one partition and its target; return the rule's ARN."""
+    rule_arn = events.put_rule(
+        Name=rule.rule_name,
+        EventBusName=topology.BUS_NAME,
+        EventPattern=json.dumps(rule.event_pattern),
+        State="ENABLED",
+        Description=(
+            f"{', '.join(sorted(rule.route.event_types))} of {rule.message_group_id} "
+            f"to {rule.consumer}"
+        ),
+    )["RuleArn"]
+    _ensure_target(events, rule, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
+    return str(rule_arn)
+
+
+def _remove_stale_rules(events: Any, route: topology.Route) -> None:
+    """Delete rules an earlier layout gave this route (the single unpartitioned rule, or
+    partitions beyond `ORDERING_PARTITIONS`): left in place they would deliver every event a
+    second time, into a message group of their own."""
+    prefix = f"{topology.RESOURCE_PREFIX}-{route.consumer}"
+    current = {rule.rule_name for rule in route.rules}
+    stale_pattern = re.compile(rf"^{re.escape(prefix)}(-p-[0-9]+)?$")
+    paginator = events.get_paginator("list_rules")
+    stale = [
+        found["Name"]
+        for page in paginator.paginate(EventBusName=topology.BUS_NAME, NamePrefix=prefix)
+        for found in page.get("Rules", [])
+        if stale_pattern.match(found["Name"]) and found["Name"] not in current
+    ]
+    for name in stale:
+        targets = events.list_targets_by_rule(Rule=name, EventBusName=topology.BUS_NAME)
+        target_ids = [target["Id"] for target in targets.get("Targets", [])]
+        if target_ids:
+            events.remove_targets(Rule=name, EventBusName=topology.BUS_NAME, Ids=target_ids)
+        events.delete_rule(Name=name, EventBusName=topology.BUS_NAME)
+        logger.info("removed stale rule %s", name)
 
 
 def _ensure_bus(events: Any, name: str) -> str:
@@ -267,16 +307,16 @@ def _set_queue_policy(
 
 
 def _ensure_target(
-    events: Any, route: topology.Route, *, queue_arn: str, target_dlq_arn: str
+    events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str
 ) -> None:
     response = events.put_targets(
-        Rule=route.rule_name,
+        Rule=rule.rule_name,
         EventBusName=topology.BUS_NAME,
         Targets=[
             {
-                "Id": route.target_id,
+                "Id": rule.target_id,
                 "Arn": queue_arn,
-                "SqsParameters": {"MessageGroupId": route.message_group_id},
+                "SqsParameters": {"MessageGroupId": rule.message_group_id},
                 "DeadLetterConfig": {"Arn": target_dlq_arn},
                 "RetryPolicy": {
                     "MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS_MAX,
@@ -287,13 +327,13 @@ def _ensure_target(
     )
     if response.get("FailedEntryCount"):
         raise ProvisioningError(
-            f"target of rule {route.rule_name} refused: {response.get('FailedEntries')}"
+            f"target of rule {rule.rule_name} refused: {response.get('FailedEntries')}"
         )
     # A rule feeds exactly one queue: remove any target a previous layout left behind.
-    existing = events.list_targets_by_rule(Rule=route.rule_name, EventBusName=topology.BUS_NAME)
-    stray_ids = [t["Id"] for t in existing.get("Targets", []) if t["Id"] != route.target_id]
+    existing = events.list_targets_by_rule(Rule=rule.rule_name, EventBusName=topology.BUS_NAME)
+    stray_ids = [t["Id"] for t in existing.get("Targets", []) if t["Id"] != rule.target_id]
     if stray_ids:
-        events.remove_targets(Rule=route.rule_name, EventBusName=topology.BUS_NAME, Ids=stray_ids)
+        events.remove_targets(Rule=rule.rule_name, EventBusName=topology.BUS_NAME, Ids=stray_ids)
 
 
 def _ensure_table(dynamodb: Any, definition: Mapping[str, Any]) -> None:

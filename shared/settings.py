@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "ConfigurationError", "load_settings"]
@@ -47,6 +47,28 @@ class Settings(BaseSettings):
     payment_debit_timeout_seconds: int = Field(3600, ge=60)
     # A pending payment that has not moved for this long is compensated by sweep-sagas.
     saga_stuck_seconds: int = Field(300, ge=30)
+    # The FX rates file; unset: the one packaged with Paystream (shared/fx/rates.json).
+    fx_rates_file: str | None = None
+    # Conversions are refused when the ECB rates are older than this many days (the ECB
+    # publishes on working days: 7 covers a long holiday weekend), or when the USD pegs of the
+    # currencies the ECB does not quote were last reviewed longer ago than the second bound.
+    fx_rates_max_age_days: int = Field(7, ge=1, le=365)
+    fx_pegs_max_age_days: int = Field(366, ge=1, le=3660)
+    # The platform's margin on a conversion, taken from the mid rate (50 = 0.5 %).
+    fx_spread_basis_points: int = Field(50, ge=0, le=1000)
+    fx_quote_ttl_seconds: int = Field(60, ge=10, le=600)
+    # A withdrawal's funds stay reserved at most this long; sweep-sagas fails one that is
+    # still pending after saga_stuck_seconds, which returns them sooner.
+    withdrawal_reservation_timeout_seconds: int = Field(3600, ge=60)
+    # relay-outbox publishes only rows at least this old: younger ones are the background
+    # publisher's, and sending them from both would only add duplicates to the bus.
+    outbox_relay_age_seconds: int = Field(30, ge=0, le=3600)
+    # DogStatsD, under Datadog's own variable names (the agent's host is DD_AGENT_HOST in
+    # knative/). No host: metrics are not sent.
+    dogstatsd_host: str | None = Field(
+        None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST")
+    )
+    dogstatsd_port: int = Field(8125, ge=1, le=65535, validation_alias="DD_DOGSTATSD_PORT")
 
     @field_validator("database_url")
     @classmethod
@@ -70,13 +92,15 @@ class Settings(BaseSettings):
         return value
 
 
+def _variable(location: tuple) -> str:
+    name = "_".join(str(part) for part in location).upper()
+    return name if name.startswith("DD_") else f"PAYSTREAM_{name}"
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment, or raise ConfigurationError naming what is wrong."""
     try:
         return Settings()  # type: ignore[call-arg]  # the values come from the environment
     except ValidationError as error:
-        problems = "; ".join(
-            f"PAYSTREAM_{'_'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors()
-        )
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in error.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from None

@@ -186,12 +186,30 @@ class AuditChain:
                 hash=chain_hash(head_hash, event_json),
             )
             try:
-                self._client.put_item(
-                    TableName=self._table_name,
-                    Item=_record_item(record),
-                    ConditionExpression=f"attribute_not_exists({_PARTITION_KEY})",
+                # The record and its event's marker in one transaction: were the marker written
+                # after the record, a crash between the two followed by other appends would
+                # leave a record no redelivery can find, and the event would be appended twice.
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table_name,
+                                "Item": _record_item(record),
+                                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table_name,
+                                "Item": _marker_item(record),
+                                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
+                            }
+                        },
+                    ]
                 )
-            except self._client.exceptions.ConditionalCheckFailedException:
+            except self._client.exceptions.TransactionCanceledException:
+                # The seq is taken (the head moved) or the event is in the chain already: the
+                # next attempt finds out which from the marker.
                 self._last_known = None
                 logger.info(
                     "audit head moved while appending %s (attempt %d of %d)",
@@ -224,14 +242,9 @@ class AuditChain:
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             pass  # a later record already moved the head past this one
-        self._client.put_item(
-            TableName=self._table_name,
-            Item={
-                _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
-                _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
-                "seq": {"N": str(record.seq)},
-            },
-        )
+        # Written with the record since appends became transactional; a record from before
+        # that may still lack its marker.
+        self._client.put_item(TableName=self._table_name, Item=_marker_item(record))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -303,7 +316,8 @@ class AuditChain:
             return None
         record = self.record(int(marker["seq"]["N"]))
         if record is None or record.event_id != event_id:
-            # A marker is written only after its record, so this is a damaged table.
+            # A marker is written with its record (after it, before transactions), so this is
+            # a damaged table.
             raise RuntimeError(f"audit marker of event {event_id} points to another or no record")
         return record
 
@@ -340,6 +354,15 @@ class AuditChain:
             start_key = response.get("LastEvaluatedKey")
             if start_key is None:
                 return
+
+
+def _marker_item(record: AuditRecord) -> dict[str, Any]:
+    """The item that says which record holds an event."""
+    return {
+        _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
+        _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+        "seq": {"N": str(record.seq)},
+    }
 
 
 def _record_item(record: AuditRecord) -> dict[str, Any]:

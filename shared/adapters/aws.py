@@ -48,6 +48,7 @@ __all__ = [
     "PublishResult",
     "aws_client",
     "cloud_event_from_envelope",
+    "with_partition",
 ]
 
 logger = logging.getLogger(__name__)
@@ -197,10 +198,11 @@ class EventPublisher:
     def _entry(self, cloud_event: dict) -> dict[str, Any]:
         _check_cloud_event(cloud_event)
         producer = topology.producer_of_cloud_event_source(cloud_event["source"])
+        routed = with_partition(cloud_event)
         entry: dict[str, Any] = {
             "Source": topology.producer_source(producer),
             "DetailType": cloud_event["type"],
-            "Detail": json.dumps(cloud_event, separators=(",", ":"), ensure_ascii=False),
+            "Detail": json.dumps(routed, separators=(",", ":"), ensure_ascii=False),
             "EventBusName": self._bus_name,
         }
         event_time = _parse_time(cloud_event.get("time"))
@@ -244,6 +246,22 @@ class EventPublisher:
         if failed:
             logger.warning("PutEvents rejected %d of %d entries", len(failed), len(chunk))
         return published, failed
+
+
+def with_partition(cloud_event: Mapping[str, Any]) -> dict[str, Any]:
+    """The CloudEvent with its `partition` attribute ("p-<n>"), which the rules route on.
+
+    The partition is a hash of the event's `partitionkey` (the wallet whose order matters).
+    Every event must land in some partition, or no rule would match it and it would be lost:
+    an event without a key (one built by hand) is partitioned by its `subject`, else its id.
+    """
+    key = (
+        cloud_event.get(topology.PARTITION_KEY_ATTRIBUTE)
+        or cloud_event.get("subject")
+        or cloud_event["id"]
+    )
+    partition = topology.partition_group(topology.partition_of(str(key)))
+    return {**cloud_event, topology.PARTITION_ATTRIBUTE: partition}
 
 
 def _event_id(cloud_event: dict) -> str:

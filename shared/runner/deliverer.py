@@ -16,13 +16,22 @@ What happens to a message follows the function's answer (docs/architecture.md, t
   order holds. After `max_receive_count` receives, SQS's redrive policy moves it to the
   dead-letter queue itself.
 
-Messages of a batch are handled one at a time, in order. While a queue has a failing head
-message, it is received one message at a time: every receive counts against a message's
-`maxReceiveCount`, so batching behind a poison message would push innocent messages to the
-dead-letter queue with it. And until that message's backoff ends, its queue's thread does not
-poll at all: the queue has a single message group (EventBridge's static `MessageGroupId`), which
-SQS keeps locked while its head is in flight, so a receive could only come back empty (and moto
-answers such a long poll by spinning rather than waiting).
+Ordering (docs/ordering.md): a queue holds one message group per ordering partition ("p-<n>"),
+and SQS hands out a group's messages only while none of the group is in flight. Messages of a
+batch are handled one at a time, in order; when one must be retried, the messages of *its*
+group behind it are released untouched (so its wallet's order holds) while the other groups'
+messages go on. The failed message's backoff keeps it in flight, which locks its group and only
+its group. While a group of a queue is backing off, the queue is received one message at a
+time (every receive counts against a message's `maxReceiveCount`, so batching behind a poison
+message would push innocent messages of its group to the dead-letter queue with it). While any
+group of a queue is locked (backing off, or held by another of its threads) the queue is
+short-polled every `BACKOFF_POLL_INTERVAL_SECONDS`: moto answers a long poll over a locked group
+by spinning, which starves every other call it serves.
+
+`workers_per_queue` threads may serve one queue: SQS gives each a different group, so different
+wallets are delivered at the same time and one wallet's events never are. Their receives are
+made one at a time (only the deliveries overlap): moto takes a group's lock after it has chosen
+the messages, so two receives at the same moment could both be handed one group's messages.
 
 `Scheduler` is the local stand-in for a Knative PingSource: it posts a ping CloudEvent to each
 scheduled function every `Schedule.every_seconds`.
@@ -47,6 +56,7 @@ from cloudevents.http import CloudEvent
 from werkzeug.test import Client
 
 from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
+from shared.observability.metrics import oldest_message_seen
 from shared.topology import PING_EVENT_TYPE, SCHEDULES, Schedule, route_for
 
 __all__ = [
@@ -55,6 +65,8 @@ __all__ = [
     "DLQ_REASON_CHARS_MAX",
     "DLQ_RECEIVE_COUNT_ATTRIBUTE",
     "DLQ_STATUS_ATTRIBUTE",
+    "BACKOFF_POLL_INTERVAL_SECONDS",
+    "WORKERS_PER_QUEUE_MAX",
     "ENDPOINT_ERROR_BACKOFF_BASE_SECONDS",
     "ENDPOINT_ERROR_BACKOFF_CAP_SECONDS",
     "HTTP_CONNECT_TIMEOUT_SECONDS",
@@ -88,6 +100,10 @@ RECEIVE_WAIT_SECONDS_MAX = 20
 # Visibility backoff of a failed message: base * 2 ** (receive_count - 1), capped.
 RETRY_BACKOFF_BASE_SECONDS = 1
 RETRY_BACKOFF_CAP_SECONDS = 300
+# Short-poll interval of a queue while one of its groups is backing off (see the module doc).
+BACKOFF_POLL_INTERVAL_SECONDS = 0.25
+# Threads polling one queue: at most one per message group helps.
+WORKERS_PER_QUEUE_MAX = 16
 # Pause of a queue thread after the endpoint itself failed: base * 2 ** (failures - 1), capped.
 ENDPOINT_ERROR_BACKOFF_BASE_SECONDS = 1
 ENDPOINT_ERROR_BACKOFF_CAP_SECONDS = 30
@@ -142,28 +158,40 @@ class HttpTransport(Transport):
     ) -> None:
         self._base_urls = dict(base_urls)
         self._timeout = (connect_timeout_seconds, read_timeout_seconds)
-        # One session (connection pool) per consumer; a consumer's posts come from one thread.
-        self._sessions = {consumer: requests.Session() for consumer in self._base_urls}
-        self._locks = {consumer: threading.Lock() for consumer in self._base_urls}
+        # One session (connection pool) per thread: requests.Session is not thread-safe, and a
+        # queue may have several delivering threads.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
 
     def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int:
         if consumer not in self._base_urls:
             raise LookupError(f"HttpTransport has no URL for consumer {consumer!r}")
-        with self._locks[consumer]:
-            try:
-                response = self._sessions[consumer].post(
-                    self._base_urls[consumer], headers=headers, data=body, timeout=self._timeout
-                )
-            except requests.RequestException as error:
-                logger.warning("no answer from %s: %s", consumer, error)
-                return NO_ANSWER_STATUS
-            # Read the body so the connection goes back to the pool.
-            _ = response.content
-            return response.status_code
+        try:
+            response = self._session().post(
+                self._base_urls[consumer], headers=headers, data=body, timeout=self._timeout
+            )
+        except requests.RequestException as error:
+            logger.warning("no answer from %s: %s", consumer, error)
+            return NO_ANSWER_STATUS
+        # Read the body so the connection goes back to the pool.
+        _ = response.content
+        return response.status_code
 
     def close(self) -> None:
-        for session in self._sessions.values():
-            session.close()
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
 
 
 class WsgiTransport(Transport):
@@ -262,7 +290,10 @@ class Deliverer:
         batch_size: int = 10,
         retry_backoff_base_seconds: int = RETRY_BACKOFF_BASE_SECONDS,
         retry_backoff_cap_seconds: int = RETRY_BACKOFF_CAP_SECONDS,
+        workers_per_queue: int = 1,
     ) -> None:
+        if not 1 <= workers_per_queue <= WORKERS_PER_QUEUE_MAX:
+            raise ValueError(f"workers_per_queue must be between 1 and {WORKERS_PER_QUEUE_MAX}")
         if not 1 <= batch_size <= RECEIVE_BATCH_SIZE_MAX:
             raise ValueError(f"batch_size must be between 1 and {RECEIVE_BATCH_SIZE_MAX}")
         if not 0 <= wait_seconds <= RECEIVE_WAIT_SECONDS_MAX:
@@ -281,12 +312,17 @@ class Deliverer:
         self._batch_size = batch_size
         self._retry_backoff_base_seconds = retry_backoff_base_seconds
         self._retry_backoff_cap_seconds = retry_backoff_cap_seconds
+        self._workers_per_queue = workers_per_queue
         self._stats = {consumer: DeliveryStats() for consumer in self._endpoints}
-        # Consumers whose head message failed last time: receive one at a time until it clears.
-        self._careful: set[str] = set()
-        # Monotonic time before which a consumer's thread does not poll (its head is backing off).
-        self._paused_until: dict[str, float] = {}
+        # Per consumer, the message groups whose head failed and is backing off, each with the
+        # monotonic time after which it is forgotten (SQS may have dead-lettered the head by then).
+        self._backing_off: dict[str, dict[str, float]] = {
+            consumer: {} for consumer in self._endpoints
+        }
         self._lock = threading.Lock()
+        self._receive_locks = {consumer: threading.Lock() for consumer in self._endpoints}
+        # Messages each queue's threads hold in flight: their groups are locked meanwhile.
+        self._in_flight = dict.fromkeys(self._endpoints, 0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -311,11 +347,15 @@ class Deliverer:
             raise RuntimeError("the deliverer is already started")
         self._stop.clear()
         for consumer in self._endpoints:
-            thread = threading.Thread(
-                target=self._run, args=(consumer,), name=f"deliver-{consumer}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            for worker in range(self._workers_for(consumer)):
+                thread = threading.Thread(
+                    target=self._run,
+                    args=(consumer,),
+                    name=f"deliver-{consumer}-{worker}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self, timeout: float = _THREAD_JOIN_TIMEOUT_SECONDS) -> bool:
         """Ask the threads to stop and wait up to `timeout` seconds; True if all stopped.
@@ -335,13 +375,11 @@ class Deliverer:
     def _run(self, consumer: str) -> None:
         consecutive_failures = 0
         while not self._stop.is_set():
-            paused_seconds = self._paused_until.get(consumer, 0.0) - time.monotonic()
-            if paused_seconds > 0:
-                self._stop.wait(paused_seconds)
-                continue
             try:
-                self.run_once(consumer)
+                stats = self.run_once(consumer)
                 consecutive_failures = 0
+                if not stats.received and self._short_polling(consumer):
+                    self._stop.wait(BACKOFF_POLL_INTERVAL_SECONDS)
             except Exception:
                 consecutive_failures += 1
                 pause = _exponential(
@@ -368,43 +406,60 @@ class Deliverer:
         """
         endpoints = self._endpoints[consumer]
         pass_stats = DeliveryStats()
-        batch_size = 1 if consumer in self._careful else self._batch_size
-        response = self._sqs.receive_message(
-            QueueUrl=endpoints.queue_url,
-            MaxNumberOfMessages=batch_size,
-            WaitTimeSeconds=self._wait_seconds,
-            AttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        careful = bool(self._groups_backing_off(consumer))
+        with self._receive_locks[consumer]:
+            response = self._sqs.receive_message(
+                QueueUrl=endpoints.queue_url,
+                MaxNumberOfMessages=1 if careful else self._batch_size,
+                WaitTimeSeconds=0 if self._short_polling(consumer) else self._wait_seconds,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages: Sequence[dict[str, Any]] = response.get("Messages", [])
+            with self._lock:
+                self._in_flight[consumer] += len(messages)
         received_at = time.monotonic()
-        messages: Sequence[dict[str, Any]] = response.get("Messages", [])
+        if messages and "SentTimestamp" in messages[0].get("Attributes", {}):
+            oldest_message_seen(
+                queue=route_for(consumer).queue_name,
+                sent_epoch_ms=int(messages[0]["Attributes"]["SentTimestamp"]),
+            )
         pass_stats.received = len(messages)
         finished: list[dict[str, Any]] = []
+        held_back: list[dict[str, Any]] = []
+        # Groups of this batch whose message failed: the rest of each waits, so order holds.
+        stopped_groups: set[str] = set()
         try:
             for index, message in enumerate(messages):
-                remaining = messages[index:]
                 left_seconds = endpoints.visibility_timeout_seconds - (
                     time.monotonic() - received_at
                 )
                 if index > 0 and left_seconds < _VISIBILITY_MARGIN_SECONDS:
                     # Not enough visibility left to be sure of one more delivery: hand the rest
                     # back rather than risk SQS giving them to someone else mid-delivery.
-                    self._release(endpoints, remaining, pass_stats)
+                    held_back.extend(messages[index:])
                     break
+                group = _message_group(message)
+                if group in stopped_groups:
+                    held_back.append(message)
+                    continue
                 outcome = self._handle(consumer, endpoints, message, pass_stats)
                 if outcome == _Outcome.FINISHED:
                     finished.append(message)
-                    # The head message is through: back to full batches.
-                    self._careful.discard(consumer)
+                    # The group's head is through: its followers may come in batches again.
+                    with self._lock:
+                        self._backing_off[consumer].pop(group, None)
                     continue
-                # A retry stops the batch: the messages behind it wait, so order holds.
-                self._release(endpoints, remaining[1:], pass_stats)
-                break
+                stopped_groups.add(group)
         finally:
-            self._delete(endpoints, finished)
-            with self._lock:
-                self._stats[consumer].add(pass_stats)
+            try:
+                self._release(endpoints, held_back, pass_stats)
+                self._delete(endpoints, finished)
+            finally:
+                with self._lock:
+                    self._in_flight[consumer] -= len(messages)
+                    self._stats[consumer].add(pass_stats)
         return pass_stats
 
     def _handle(
@@ -461,8 +516,7 @@ class Deliverer:
         )
         self._set_visibility(endpoints, message, delay)
         stats.retried += 1
-        self._careful.add(consumer)
-        self._paused_until[consumer] = time.monotonic() + delay
+        self._note_backing_off(consumer, message, delay, endpoints)
         return _Outcome.RETRY
 
     def _dead_letter(
@@ -479,7 +533,8 @@ class Deliverer:
             self._sqs.send_message(
                 QueueUrl=endpoints.dlq_url,
                 MessageBody=message["Body"],
-                MessageGroupId=consumer,
+                # Its own group (its ordering partition), so the DLQ keeps a wallet's order.
+                MessageGroupId=_message_group(message) or consumer,
                 # A second dead-lettering of the same message (after a failed delete) is dropped
                 # by the DLQ's deduplication.
                 MessageDeduplicationId=message["MessageId"],
@@ -497,10 +552,43 @@ class Deliverer:
                 "could not dead-letter %s on %s: %s", message["MessageId"], consumer, error
             )
             stats.retried += 1
-            self._careful.add(consumer)
+            self._note_backing_off(consumer, message, 0, endpoints)
             return _Outcome.RETRY
         stats.dead_lettered += 1
         return _Outcome.FINISHED
+
+    def _workers_for(self, consumer: str) -> int:
+        """One thread for a queue with a single group: a second could only wait on the first."""
+        try:
+            partitioned = route_for(consumer).partitioned
+        except KeyError:
+            partitioned = True
+        return self._workers_per_queue if partitioned else 1
+
+    def _note_backing_off(
+        self, consumer: str, message: dict[str, Any], delay_seconds: int, endpoints: QueueEndpoints
+    ) -> None:
+        forget_at = time.monotonic() + delay_seconds + endpoints.visibility_timeout_seconds
+        with self._lock:
+            self._backing_off[consumer][_message_group(message)] = forget_at
+
+    def _short_polling(self, consumer: str) -> bool:
+        """Whether some group of the queue is locked (a head backing off, or messages another
+        thread holds): moto answers a long poll over a locked group by spinning, which starves
+        every other call it serves, so such a queue is polled without waiting."""
+        with self._lock:
+            if self._in_flight[consumer]:
+                return True
+        return bool(self._groups_backing_off(consumer))
+
+    def _groups_backing_off(self, consumer: str) -> set[str]:
+        """The groups of `consumer` whose head is backing off (expired entries dropped)."""
+        now = time.monotonic()
+        with self._lock:
+            groups = self._backing_off[consumer]
+            for group in [group for group, forget_at in groups.items() if forget_at <= now]:
+                del groups[group]
+            return set(groups)
 
     def _delete(self, endpoints: QueueEndpoints, messages: Sequence[dict[str, Any]]) -> None:
         # Batches of RECEIVE_BATCH_SIZE_MAX (a batch never holds more than one receive anyway).
@@ -586,6 +674,11 @@ def _route_visibility(consumer: str) -> int:
 def _exponential(base: int, cap: int, attempt: int) -> int:
     exponent = min(max(attempt, 1) - 1, _ENDPOINT_ERROR_EXPONENT_MAX)
     return min(cap, base * 2**exponent)
+
+
+def _message_group(message: Mapping[str, Any]) -> str:
+    """The SQS message group of a received message (its ordering partition)."""
+    return str(message.get("Attributes", {}).get("MessageGroupId") or "")
 
 
 def _string_attribute(value: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from shared.functions import HTTP_ROUTE_PREFIXES
+from shared.http import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS, service_unavailable_body
 
 __all__ = ["Gateway", "function_for_path", "InProcessBackends", "HttpBackends"]
 
@@ -91,12 +92,12 @@ class HttpBackends:
             )
         except requests.RequestException as error:
             logger.warning("gateway: %s is unreachable: %s", function, error)
-            payload = json.dumps(
-                {"error": {"type": "api_error", "code": "service_unavailable",
-                           "message": "the service is unavailable, retry later", "param": None}}
-            ).encode()
-            start_response("503 Service Unavailable", [("Content-Type", "application/json"),
-                                                       ("Content-Length", str(len(payload)))])
+            payload = json.dumps(service_unavailable_body()).encode()
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(payload))),
+                ("Retry-After", str(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS)),
+            ])
             return [payload]
         response_headers = [
             (key, value) for key, value in answer.headers.items()

@@ -6,7 +6,9 @@ functions-framework app, and every event still travels EventBridge → SQS FIFO 
 
 Services (`make up-services`): PostgreSQL, Redis and an AWS-compatible endpoint on
 127.0.0.1:4566 (a moto server this command starts when nothing answers there), and one process
-per function, as on Knative. The deliverer and the gateway run in this supervising process.
+per function, as on Knative. The deliverer and the gateway run in this supervising process,
+which restarts a function process that exits, as Kubernetes restarts a crashed container, and
+writes each one's process id to `<home>/pids/<function>.pid`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from shared.adapters.aws import aws_client
 from shared.adapters.database import migrate
 from shared.bootstrap import platform, reset_platform
 from shared.functions import FUNCTIONS, function_info, load_app
+from shared.observability import observability_summary
+from shared.observability.tracing import traced_command, tracing_enabled, tracing_environment
 from shared.provision import provision
 from shared.runner.deliverer import Deliverer, HttpTransport, Scheduler, WsgiTransport
 from shared.runner import moto_endpoint
@@ -42,12 +46,20 @@ __all__ = ["LocalPlatform", "run_embedded", "run_services", "ensure_secret_key"]
 
 logger = logging.getLogger("paystream.runner")
 
-STARTUP_SECONDS_MAX = 60
+# Thirteen function processes share a small machine at start (and import ddtrace when traced).
+STARTUP_SECONDS_MAX = 120
 SERVICES_BASE_PORT = 8100
 DEFAULT_SERVICES_DATABASE_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/paystream"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_SERVICES_AWS_ENDPOINT = "http://127.0.0.1:4566"
 FUNCTION_THREADS = 8
+# Deliverer threads per queue in the services mode. One: moto serves one call at a time, so more
+# threads add receives, not throughput; groups still keep one wallet from holding up another.
+SERVICES_DELIVERY_WORKERS_PER_QUEUE = 1
+# A function process that keeps dying is given up on (and the platform stops) after this many
+# restarts in a row that did not survive `FUNCTION_STABLE_SECONDS`.
+FUNCTION_RESTARTS_MAX = 5
+FUNCTION_STABLE_SECONDS = 30
 EMBEDDED_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "embedded",
     "AWS_SECRET_ACCESS_KEY": "embedded",
@@ -101,14 +113,16 @@ class LocalPlatform:
     scheduler: Scheduler
     children: list[subprocess.Popen] = field(default_factory=list)
     moto: object | None = None
+    functions: FunctionProcesses | None = None
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.deliverer.stop()
         self.server.shutdown()
-        for child in self.children:
+        children = [*self.children, *(self.functions.processes() if self.functions else [])]
+        for child in children:
             child.terminate()
-        for child in self.children:
+        for child in children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -198,15 +212,79 @@ def _start_moto_server(endpoint: str) -> subprocess.Popen | None:
     return child
 
 
+class FunctionProcesses:
+    """One functions-framework process per function, restarted when it exits."""
+
+    def __init__(self, ports: Mapping[str, int], env: Mapping[str, str], pid_dir: Path) -> None:
+        self._ports = dict(ports)
+        self._env = dict(env)
+        self._pid_dir = pid_dir
+        self._pid_dir.mkdir(parents=True, exist_ok=True)
+        self._processes: dict[str, subprocess.Popen] = {}
+        self._started_at: dict[str, float] = {}
+        self._quick_restarts: dict[str, int] = {}
+        for name in self._ports:
+            self._start(name)
+
+    def processes(self) -> list[subprocess.Popen]:
+        return list(self._processes.values())
+
+    def _start(self, name: str) -> None:
+        process = _start_function(name, self._ports[name], self._env)
+        self._processes[name] = process
+        self._started_at[name] = time.monotonic()
+        (self._pid_dir / f"{name}.pid").write_text(f"{process.pid}\n")
+
+    def restart_exited(self) -> list[str]:
+        """Start again every function whose process has exited; return their names.
+
+        Raises RuntimeError when one has died `FUNCTION_RESTARTS_MAX` times in a row, each
+        within `FUNCTION_STABLE_SECONDS` of its start: it cannot run, and saying so beats a loop.
+        """
+        restarted = []
+        for name, process in list(self._processes.items()):
+            if process.poll() is None:
+                continue
+            lived_seconds = time.monotonic() - self._started_at[name]
+            quick = self._quick_restarts.get(name, 0) + 1 if lived_seconds < FUNCTION_STABLE_SECONDS else 0
+            if quick >= FUNCTION_RESTARTS_MAX:
+                raise RuntimeError(
+                    f"function {name} exited with {process.returncode} {quick} times in a row "
+                    f"within {FUNCTION_STABLE_SECONDS} s of starting"
+                )
+            self._quick_restarts[name] = quick
+            logger.warning("function %s exited with %s; restarting it", name, process.returncode)
+            # Its gunicorn worker outlives a killed master and holds the port: end the whole
+            # process group first, as a container runtime ends a crashed container.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._start(name)
+            restarted.append(name)
+        return restarted
+
+
 def _start_function(name: str, port: int, env: Mapping[str, str]) -> subprocess.Popen:
+    """One function's process; under ddtrace-run, as in its container, when an agent is named
+    (ddtrace's start-up costs seconds that an untraced run need not pay)."""
     info = function_info(name)
+    command = [
+        str(Path(sys.executable).with_name("functions-framework")),
+        "--target", info.target, "--source", str(info.source),
+        "--signature-type", info.signature_type, "--host", "127.0.0.1", "--port", str(port),
+    ]
+    tags = tracing_environment(
+        name,
+        environment=env.get("PAYSTREAM_ENVIRONMENT", "local"),
+        version=env.get("PAYSTREAM_VERSION", "0.1.0"),
+        environ=env,
+    )
     return subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("functions-framework")),
-            "--target", info.target, "--source", str(info.source),
-            "--signature-type", info.signature_type, "--host", "127.0.0.1", "--port", str(port),
-        ],
-        env={**env, "WORKERS": "1", "THREADS": str(FUNCTION_THREADS)},
+        traced_command(command) if tracing_enabled(env) else command,
+        env={**env, **tags, "WORKERS": "1", "THREADS": str(FUNCTION_THREADS)},
+        # A process group of its own, so that a restart can end its workers with it.
+        start_new_session=True,
     )
 
 
@@ -228,23 +306,23 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     migrate(runtime.engine)
     topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
     ports = {info.name: base_port + index for index, info in enumerate(FUNCTIONS)}
-    env = dict(os.environ)
-    for info in FUNCTIONS:
-        children.append(_start_function(info.name, ports[info.name], env))
+    functions = FunctionProcesses(ports, dict(os.environ), home / "pids")
     urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     for info in FUNCTIONS:
         if info.signature_type == "http":
             _wait_until(lambda u=urls[info.name]: _answers(u + "/healthz"), f"function {info.name}")
     transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"})
     sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
-    deliverer = Deliverer(sqs, topology, transport)
+    deliverer = Deliverer(
+        sqs, topology, transport, workers_per_queue=SERVICES_DELIVERY_WORKERS_PER_QUEUE
+    )
     scheduler = Scheduler(transport)
     deliverer.start()
     scheduler.start()
     http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "http"}
     server = _serve(Gateway(HttpBackends(http_urls)), host, port)
     return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
-                         scheduler=scheduler, children=children)
+                         scheduler=scheduler, children=children, functions=functions)
 
 
 def _run_until_signal(started: LocalPlatform, mode: str) -> None:
@@ -253,11 +331,18 @@ def _run_until_signal(started: LocalPlatform, mode: str) -> None:
         signal.signal(signum, lambda *_: stop.set())
     print(f"Paystream ({mode}) serves {started.url}  (Ctrl-C stops it)", flush=True)
     print(f"  try: curl {started.url}/healthz", flush=True)
-    print("  logs: this terminal (standard error)", flush=True)
+    for line in observability_summary():
+        print(f"  {line}", flush=True)
     while not stop.wait(1):
         for child in started.children:
             if child.poll() is not None:
-                print(f"a function process exited with {child.returncode}; stopping", file=sys.stderr)
+                print(f"a process it depends on exited with {child.returncode}; stopping", file=sys.stderr)
+                stop.set()
+        if started.functions is not None:
+            try:
+                started.functions.restart_exited()
+            except RuntimeError as error:
+                print(f"{error}; stopping", file=sys.stderr)
                 stop.set()
     started.stop()
 

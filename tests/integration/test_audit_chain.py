@@ -184,7 +184,8 @@ def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
 
 class _InterleavingClient:
     """The real DynamoDB client, except that `before_first_record_write` runs just before the
-    first conditional write of a record: another writer slips in between the read and the write."""
+    first conditional write of a record (with its marker, in one transaction): another writer
+    slips in between the read and the write."""
 
     def __init__(self, client: Any, before_first_record_write: Callable[[], Any]) -> None:
         self._client = client
@@ -195,13 +196,13 @@ class _InterleavingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def put_item(self, **kwargs: Any) -> Any:
-        if kwargs["Item"]["pk"] == {"S": "record"}:
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        if any(item["Put"]["Item"]["pk"] == {"S": "record"} for item in kwargs["TransactItems"]):
             self.record_writes += 1
             if self._hook is not None:
                 hook, self._hook = self._hook, None
                 hook()
-        return self._client.put_item(**kwargs)
+        return self._client.transact_write_items(**kwargs)
 
 
 def in_another_process(chain: AuditChain) -> AuditChain:
@@ -242,6 +243,27 @@ def test_a_writer_racing_another_for_the_same_event_returns_the_winners_record(
     assert client.record_writes == 1  # refused: the winner holds the seq, and the marker says so
     assert record == other.record(1)
     assert other.head()[0] == 1
+
+
+def test_an_event_whose_append_was_interrupted_is_not_appended_again_after_others(
+    chain: AuditChain, dynamodb: Any
+) -> None:
+    # GIVEN an event appended (record and marker together) whose head update was lost, and
+    # other events appended after it by another writer
+    event = cloud_event(0)
+    chain.append(event)
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "head"}, "sk": {"N": "0"}})
+    other = in_another_process(AuditChain(dynamodb, TABLE))
+    for number in (1, 2):
+        other.append(cloud_event(number))
+
+    # WHEN the event is delivered again
+    again = in_another_process(AuditChain(dynamodb, TABLE)).append(event)
+
+    # THEN it is found where it is, not appended a second time
+    assert again.seq == 1
+    assert other.head()[0] == 3
+    assert other.verify().ok
 
 
 def test_a_crash_after_the_record_is_finished_by_the_redelivery(chain: AuditChain, dynamodb: Any) -> None:

@@ -185,23 +185,30 @@ def test_provisioning_creates_the_whole_topology_and_is_idempotent(fresh_moto: s
         policy = json.loads(attributes["Policy"])
         (statement,) = policy["Statement"]
         assert statement["Action"] == "sqs:SendMessage"
-        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [queue.rule_arn]
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == sorted(queue.rule_arns)
+        assert len(queue.rule_arns) == len(route.rules)
 
         dlq = sqs.get_queue_attributes(QueueUrl=queue.dlq_url, AttributeNames=["All"])["Attributes"]
         assert dlq["FifoQueue"] == "true"
         assert queue.dlq_url.endswith(route.dlq_name)
 
-        rule = events.describe_rule(Name=route.rule_name, EventBusName=topology.BUS_NAME)
-        assert rule["State"] == "ENABLED"
-        assert json.loads(rule["EventPattern"]) == {"detail-type": sorted(route.event_types)}
-
-        (target,) = events.list_targets_by_rule(
-            Rule=route.rule_name, EventBusName=topology.BUS_NAME
-        )["Targets"]
-        assert target["Id"] == route.target_id
-        assert target["Arn"] == queue.queue_arn
-        assert target["SqsParameters"] == {"MessageGroupId": route.consumer}
-        assert target["DeadLetterConfig"] == {"Arn": first.target_dlq_arn}
+        for partition_rule in route.rules:
+            rule = events.describe_rule(
+                Name=partition_rule.rule_name, EventBusName=topology.BUS_NAME
+            )
+            assert rule["State"] == "ENABLED"
+            assert json.loads(rule["EventPattern"]) == partition_rule.event_pattern
+            (target,) = events.list_targets_by_rule(
+                Rule=partition_rule.rule_name, EventBusName=topology.BUS_NAME
+            )["Targets"]
+            assert target["Id"] == partition_rule.target_id
+            assert target["Arn"] == queue.queue_arn
+            assert target["SqsParameters"] == {"MessageGroupId": partition_rule.message_group_id}
+            assert target["DeadLetterConfig"] == {"Arn": first.target_dlq_arn}
+        if route.partitioned:
+            assert [rule.event_pattern["detail"] for rule in route.rules] == [
+                {"partition": [f"p-{n}"]} for n in range(topology.ORDERING_PARTITIONS)
+            ]
 
     topics = aws_client("sns", endpoint_url=fresh_moto).list_topics()["Topics"]
     assert sorted(t["TopicArn"] for t in topics) == sorted(first.topic_arns.values())
@@ -244,8 +251,13 @@ def test_a_payment_request_reaches_exactly_score_fraud_and_audit(
         envelope = json.loads(message["Body"])
         assert envelope["source"] == "paystream.payments"
         assert envelope["detail-type"] == "payment.requested"
-        assert cloud_event_from_envelope(message["Body"]) == event
-        assert message["Attributes"]["MessageGroupId"] == consumer
+        delivered = cloud_event_from_envelope(message["Body"])
+        # The publisher adds the partition, from the subject when the event names no wallet.
+        partition = f"p-{topology.partition_of(event['subject'])}"
+        assert delivered == {**event, "partition": partition}
+        # score-fraud's group is the partition; audit's one chain has one group.
+        group = partition if consumer == "score-fraud" else consumer
+        assert message["Attributes"]["MessageGroupId"] == group
     # AND in no other queue
     for consumer in ("debit-wallet", "settle", "notify"):
         assert drain(sqs, provisioned.queue_url(consumer)) == []

@@ -1,8 +1,9 @@
-# The paystream bus, one rule per consuming function matching exactly its detail-types, and
-# one target per rule: the consumer's FIFO queue.
+# The paystream bus; per consuming function one rule per ordering partition, matching exactly
+# its detail-types in that partition; one target per rule: the consumer's FIFO queue.
 #
-# EventBridge's SQS target takes a static MessageGroupId, so one rule's events share one group
-# (see shared/topology.py). Events EventBridge cannot deliver (a missing queue, a denied policy)
+# EventBridge's SQS target takes a static MessageGroupId, so each partition has a rule of its
+# own whose target sets the group "p-<n>": one wallet's events share a group and keep their
+# order, other wallets' events do not wait for them (docs/ordering.md). Events EventBridge cannot deliver (a missing queue, a denied policy)
 # go to the target dead-letter queue, which AWS requires to be a standard queue, never FIFO.
 
 resource "aws_cloudwatch_event_bus" "bus" {
@@ -25,23 +26,23 @@ resource "aws_sqs_queue" "target_dlq" {
 }
 
 resource "aws_cloudwatch_event_rule" "route" {
-  for_each = var.routes
+  for_each = var.rules
 
-  name           = each.value.rule_name
+  name           = each.key
   event_bus_name = aws_cloudwatch_event_bus.bus.name
   event_pattern  = each.value.event_pattern
   state          = "ENABLED"
-  description    = "${join(", ", each.value.event_types)} to ${each.key}"
-  tags           = merge(var.tags, { consumer = each.key })
+  description    = "${join(", ", each.value.event_types)} of ${each.value.message_group_id} to ${each.value.consumer}"
+  tags           = merge(var.tags, { consumer = each.value.consumer })
 }
 
 resource "aws_cloudwatch_event_target" "route" {
-  for_each = var.routes
+  for_each = var.rules
 
   rule           = aws_cloudwatch_event_rule.route[each.key].name
   event_bus_name = aws_cloudwatch_event_bus.bus.name
   target_id      = each.value.target_id
-  arn            = var.queue_arns[each.key]
+  arn            = var.queue_arns[each.value.consumer]
 
   sqs_target {
     message_group_id = each.value.message_group_id

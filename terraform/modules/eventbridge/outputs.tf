@@ -9,8 +9,8 @@ output "bus_name" {
 }
 
 output "rule_arns" {
-  description = "consumer => rule ARN"
-  value       = { for consumer, rule in aws_cloudwatch_event_rule.route : consumer => rule.arn }
+  description = "rule name => rule ARN (one rule per consumer and ordering partition)"
+  value       = { for name, rule in aws_cloudwatch_event_rule.route : name => rule.arn }
 }
 
 output "target_dlq_url" {

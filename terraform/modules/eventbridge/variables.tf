@@ -3,10 +3,10 @@ variable "bus_name" {
   type        = string
 }
 
-variable "routes" {
-  description = "Routes from terraform/topology.json: consumer => rule, target and pattern."
+variable "rules" {
+  description = "Rules from terraform/topology.json: rule name => consumer, target, group and pattern."
   type = map(object({
-    rule_name        = string
+    consumer         = string
     target_id        = string
     message_group_id = string
     event_pattern    = string

@@ -2,7 +2,7 @@
 #
 # Content-based deduplication is on for every queue: EventBridge sends no deduplication id, and
 # a FIFO queue without one of the two drops the message. The queue policy lets EventBridge send
-# only on behalf of the route's own rule (aws:SourceArn), so no other rule or account can feed a
+# only on behalf of the route's own rules, one per ordering partition (aws:SourceArn), so no other rule or account can feed a
 # consumer. The rule ARN is computed, not read from the eventbridge module, so that the two
 # modules do not depend on each other in a cycle (the targets need the queue ARNs).
 
@@ -13,7 +13,10 @@ data "aws_partition" "current" {}
 locals {
   rule_arns = {
     for consumer, route in var.routes :
-    consumer => "arn:${data.aws_partition.current.partition}:events:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:rule/${var.bus_name}/${route.rule_name}"
+    consumer => [
+      for rule_name in route.rule_names :
+      "arn:${data.aws_partition.current.partition}:events:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:rule/${var.bus_name}/${rule_name}"
+    ]
   }
 }
 
@@ -75,7 +78,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [local.rule_arns[each.key]]
+      values   = local.rule_arns[each.key]
     }
   }
 }

@@ -19,6 +19,6 @@ output "dlq_urls" {
 }
 
 output "rule_arns" {
-  description = "consumer => the rule ARN each queue policy admits"
+  description = "consumer => the rule ARNs (one per ordering partition) its queue policy admits"
   value       = local.rule_arns
 }

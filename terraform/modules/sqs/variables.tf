@@ -8,7 +8,7 @@ variable "routes" {
   type = map(object({
     queue_name                 = string
     dlq_name                   = string
-    rule_name                  = string
+    rule_names                 = list(string)
     max_receive_count          = number
     visibility_timeout_seconds = number
   }))

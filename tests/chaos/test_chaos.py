@@ -1,0 +1,121 @@
+"""Payments keep their books right while functions die, connections drop, the AWS endpoint goes
+away and events arrive twice and out of order (tests/chaos/harness.py).
+
+The short form runs with the suite (`make test`, CI); `make chaos` runs the long form:
+PAYSTREAM_CHAOS_SECONDS of traffic (10 by default), PAYSTREAM_CHAOS_USERS users (4),
+PAYSTREAM_CHAOS_WORKERS concurrent clients (2) offering PAYSTREAM_CHAOS_RATE payments a
+second together (3), PAYSTREAM_CHAOS_SEED for the random choices.
+Most of the short form's time is starting the services mode (a process per function).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import ChaosRun, EndpointSwitch
+from tests.e2e.conftest import _base_env, _ports_free, _start, _stop
+from tests.throwaway import MotoServer
+
+
+CHAOS_SECONDS = float(os.environ.get("PAYSTREAM_CHAOS_SECONDS", "10"))
+CHAOS_USERS = int(os.environ.get("PAYSTREAM_CHAOS_USERS", "4"))
+CHAOS_WORKERS = int(os.environ.get("PAYSTREAM_CHAOS_WORKERS", "2"))
+CHAOS_RATE = float(os.environ.get("PAYSTREAM_CHAOS_RATE", "3"))
+CHAOS_SEED = int(os.environ.get("PAYSTREAM_CHAOS_SEED", str(secrets.randbelow(10**6))))
+# Every payment must be final, and every event audited, this long after the traffic stops.
+SETTLE_SECONDS_MAX = 240 + 2 * CHAOS_SECONDS
+# The relay publishes what an outage left in the outbox once it is this old (30 s by default:
+# shorter here so that a short run need not wait for it, longer than the publisher's lag).
+RELAY_AGE_SECONDS = 15
+# Starting the services mode, signing up and funding the users, checking the books.
+RUN_OVERHEAD_SECONDS_MAX = 600
+FUNCTION_COUNT_MAX = 32
+# The function processes' ports are taken below the kernel's ephemeral range (32768 and up on
+# Linux), where outgoing connections, and the run's many, could take one between the probe and
+# the bind.
+FUNCTION_PORTS_LOWEST = 20_000
+FUNCTION_PORTS_HIGHEST = 32_000
+PORT_RANGE_TRIES_MAX = 50
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.e2e,
+    pytest.mark.timeout(RUN_OVERHEAD_SECONDS_MAX + 3 * CHAOS_SECONDS + 240),
+]
+
+
+def free_port_range_below_ephemeral(count: int) -> int:
+    """A base port with `count` free ports above it, outside the ephemeral range."""
+    chooser = random.Random()
+    for _ in range(PORT_RANGE_TRIES_MAX):
+        base = chooser.randrange(FUNCTION_PORTS_LOWEST, FUNCTION_PORTS_HIGHEST - count)
+        if _ports_free(base, count):
+            return base
+    raise RuntimeError(f"no {count} free ports between {FUNCTION_PORTS_LOWEST} and {FUNCTION_PORTS_HIGHEST}")
+
+
+@pytest.fixture
+def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun]:
+    moto = MotoServer(tmp_path / "moto_server.log")
+    moto.start()
+    switch = EndpointSwitch(moto.port)
+    switch.up()
+    base_port = free_port_range_below_ephemeral(FUNCTION_COUNT_MAX)
+    env = _base_env()
+    env.update({
+        "PAYSTREAM_DATABASE_URL": empty_postgres_url,
+        "PAYSTREAM_REDIS_URL": os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+        "PAYSTREAM_AWS_ENDPOINT_URL": switch.url,
+        "PAYSTREAM_OUTBOX_RELAY_AGE_SECONDS": str(RELAY_AGE_SECONDS),
+        # Random payments between a few users are fast by design: keep fraud review out of it,
+        # so that every payment can reach a final state without an operator.
+        "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
+        "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "2000000",
+    })
+    home = tmp_path / "home"
+    home.mkdir()
+    url, process = _start(["--services", "--functions-base-port", str(base_port)], env, home)
+    run = ChaosRun(
+        gateway_url=url,
+        database_url=empty_postgres_url,
+        moto_url=moto.url,
+        switch=switch,
+        home=home,
+        functions_base_port=base_port,
+        seed=CHAOS_SEED,
+    )
+    try:
+        yield run
+    finally:
+        _stop(process, home)
+        switch.down()
+        moto.stop()
+        run.engine.dispose()
+
+
+def test_every_payment_ends_final_and_the_books_balance_through_faults(
+    chaos_platform: ChaosRun,
+) -> None:
+    run = chaos_platform
+    # GIVEN funded users
+    run.sign_up_and_fund(CHAOS_USERS)
+
+    # WHEN they pay each other at random while faults are injected
+    run.run(seconds=CHAOS_SECONDS, workers=CHAOS_WORKERS, payments_per_second=CHAOS_RATE)
+    run.wait_until_settled(SETTLE_SECONDS_MAX)
+
+    # THEN every payment is final, the ledger balances and every event was applied once
+    problems = run.check()
+    report = "\n".join([f"seed {CHAOS_SEED}", *run.figures.lines(), *problems])
+    print("\n" + report)
+    assert not problems, report
+    # AND the run did what it says: payments flowed and every kind of fault happened
+    assert run.figures.payments_accepted > 0
+    assert all(count > 0 for count in run.figures.faults.values()), report
+    assert run.figures.duplicates_delivered > 0, report
