@@ -59,4 +59,6 @@ ENV PORT=8080 \
 USER 10001:10001
 EXPOSE 8080
 
-ENTRYPOINT ["functions-framework"]
+# ddtrace-run patches Flask, SQLAlchemy, botocore, Redis and requests before functions-framework
+# imports them (the Knative Services set DD_SERVICE, DD_ENV, DD_AGENT_HOST and DD_PATCH_MODULES).
+ENTRYPOINT ["ddtrace-run", "functions-framework"]

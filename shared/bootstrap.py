@@ -23,7 +23,9 @@ from shared.adapters.audit_chain import AuditChain
 from shared.adapters.background_publisher import BackgroundPublisher
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, read_only, ssl_context_for
+from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore
+from shared.observability import configure as configure_observability, watch_engine
 from shared.settings import EMBEDDED_REDIS_URL, Settings, load_settings
 from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
 
@@ -48,10 +50,14 @@ class Platform:
     gateway: SandboxGateway
     # Publishes committed outbox rows in the background, in batches.
     outbox_publisher: BackgroundPublisher
+    # The FX reference rates, validated at start and reloaded when the file changes.
+    fx_rates: RatesSource
 
 
 def build_platform(settings: Settings) -> Platform:
-    """Build every adapter from the settings (no I/O happens here)."""
+    """Build every adapter from the settings. The only I/O is reading the FX rates file, so that
+    a broken one stops the process at start (FxRatesInvalid, a ConfigurationError)."""
+    configure_observability(settings)
 
     def client(service: str):
         return aws_client(service, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
@@ -69,6 +75,7 @@ def build_platform(settings: Settings) -> Platform:
         pool_size=settings.database_pool_size,
         ssl_context=ssl_context_for(settings.database_tls, settings.database_ca_file),
     )
+    watch_engine(engine)
     publisher = EventPublisher(client("events"), BUS_NAME)
 
     def publish_committed(event_ids: Sequence[str]) -> None:
@@ -85,6 +92,7 @@ def build_platform(settings: Settings) -> Platform:
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
         gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
         outbox_publisher=BackgroundPublisher(publish_committed),
+        fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
     )
 
 

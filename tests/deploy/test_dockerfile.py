@@ -91,7 +91,7 @@ def test_the_runtime_serves_functions_framework_on_port_with_the_knative_concurr
     assert (int(env["WORKERS"]), int(env["THREADS"])) == (WORKERS, THREADS)
     assert int(env["WORKERS"]) * int(env["THREADS"]) == CONTAINER_CONCURRENCY
     entrypoints = [arguments for instruction, arguments in runtime if instruction == "ENTRYPOINT"]
-    assert entrypoints == ['["functions-framework"]']
+    assert entrypoints == ['["ddtrace-run", "functions-framework"]']
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)

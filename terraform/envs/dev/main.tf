@@ -8,10 +8,18 @@ provider "aws" {
   }
 }
 
+# The API and application keys come from DD_API_KEY and DD_APP_KEY in the environment of
+# `terraform apply`, never from a file.
+provider "datadog" {
+  api_url = "https://api.${var.datadog_site}/"
+}
+
 module "platform" {
   source = "../../modules/platform"
 
   environment             = "dev"
+  datadog_enabled         = var.datadog_enabled
+  datadog_site            = var.datadog_site
   availability_zone_ids   = var.availability_zone_ids
   high_availability       = false
   node_instance_types     = ["t3.large"]

@@ -10,6 +10,10 @@ terraform {
       source  = "hashicorp/random"
       version = "~> 3.6"
     }
+    datadog = {
+      source  = "DataDog/datadog"
+      version = "~> 3.46"
+    }
   }
 
   # State holds the Redis AUTH token: keep it in an encrypted bucket with locking. The bucket

@@ -36,3 +36,30 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "notify" {
+  description = "Who a monitor notifies, per priority: Datadog handles such as @pagerduty-paystream or @slack-payments."
+  type        = map(string)
+  default = {
+    P1 = "@pagerduty-paystream"
+    P2 = "@slack-paystream-alerts"
+  }
+}
+
+variable "transaction_failure_rate_max" {
+  description = "P1 when more than this share of finished payments failed over 15 minutes."
+  type        = number
+  default     = 0.05
+}
+
+variable "response_time_seconds_max" {
+  description = "P2 when a route's p95 response time stays above this many seconds for 5 minutes."
+  type        = number
+  default     = 5
+}
+
+variable "high_fraud_decisions_max" {
+  description = "P2 when more high-risk fraud decisions (score of 80 or more) than this occur in 15 minutes."
+  type        = number
+  default     = 5
+}

@@ -75,7 +75,7 @@ module "eventbridge" {
   source = "../eventbridge"
 
   bus_name                     = local.topology.bus_name
-  routes                       = local.topology.routes
+  rules                        = local.topology.rules
   queue_arns                   = module.sqs.queue_arns
   target_dlq_name              = local.topology.eventbridge_target_dlq_name
   dlq_retention_seconds        = local.topology.dlq_retention_seconds
@@ -154,6 +154,8 @@ module "iam_irsa" {
 module "datadog" {
   source = "../datadog"
 
+  enabled       = var.datadog_enabled
+  site          = var.datadog_site
   environment   = var.environment
   service_names = keys(local.topology.functions)
   tags          = local.tags

@@ -70,3 +70,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "datadog_enabled" {
+  description = "Create the Datadog dashboards and monitors (terraform/modules/datadog)."
+  type        = bool
+  default     = false
+}
+
+variable "datadog_site" {
+  description = "Datadog site, for instance datadoghq.com or datadoghq.eu."
+  type        = string
+  default     = "datadoghq.com"
+}

@@ -1,0 +1,9 @@
+terraform {
+  required_providers {
+    # Not a hashicorp/ provider: every module that uses it must name its source.
+    datadog = {
+      source  = "DataDog/datadog"
+      version = "~> 3.46"
+    }
+  }
+}
