@@ -126,6 +126,119 @@ _ENTRIES = (
         ("notify",),
         "The pending transfer was posted and the payee's wallet credited; the payment is done.",
     ),
+    _info(
+        "conversion.completed",
+        ("wallets",),
+        ("notify",),
+        "`POST /v1/conversions` moved money between two of the user's wallets through the FX "
+        "accounts, as linked transfers; the fee went to fees in the target currency.",
+    ),
+    _info(
+        "conversion.failed",
+        ("wallets",),
+        ("notify",),
+        "A conversion could not be made (insufficient funds); nothing moved.",
+    ),
+    _info(
+        "withdrawal.requested",
+        ("wallets",),
+        ("payout",),
+        "`POST /v1/withdrawals` reserved the funds (a pending transfer to payouts); `payout` "
+        "pays the bank account next.",
+    ),
+    _info(
+        "withdrawal.succeeded",
+        ("payout",),
+        ("notify",),
+        "The gateway paid the bank account and the reservation was posted.",
+    ),
+    _info(
+        "withdrawal.failed",
+        ("payout", "sweep-sagas"),
+        ("notify",),
+        "The payout failed (the bank refused it) or the withdrawal stopped moving; the reserved "
+        "funds were returned to the wallet.",
+    ),
+    _info(
+        "payment.partially_refunded",
+        ("settle",),
+        (),
+        "A refund of part of the payment completed; `refunded_minor` is the total refunded so far.",
+    ),
+    _info(
+        "payment.refunded",
+        ("settle",),
+        (),
+        "Completed refunds now return the whole payment to its payer.",
+    ),
+    _info(
+        "refund.requested",
+        ("payments",),
+        ("debit-wallet",),
+        "`POST /v1/payments/{id}/refunds`: the payee returns all or part of a completed payment "
+        "(202, status `pending`); the refund's saga starts here.",
+    ),
+    _info(
+        "refund.debited",
+        ("debit-wallet",),
+        ("settle",),
+        "A pending transfer moved the refund from the payee's wallet into clearing.",
+    ),
+    _info(
+        "refund.completed",
+        ("settle",),
+        ("notify",),
+        "The refund was posted and the payer's wallet credited; the payment's own event follows.",
+    ),
+    _info(
+        "refund.failed",
+        ("debit-wallet", "settle", "sweep-sagas"),
+        ("notify",),
+        "The refund could not finish (the payee's balance is too low, the ledger refused it, or "
+        "it stopped moving); its reservation was released.",
+    ),
+    _info(
+        "payment_request.created",
+        ("payments",),
+        ("notify",),
+        "`POST /v1/payment-requests`: a user asked another for money; the request is `open`.",
+    ),
+    _info(
+        "payment_request.accepted",
+        ("payments",),
+        (),
+        "The payer paid the request: its payment (`payment_id`) goes through the payment saga.",
+    ),
+    _info(
+        "payment_request.paid",
+        ("settle",),
+        ("notify",),
+        "The request's payment completed; the request is `paid`.",
+    ),
+    _info(
+        "payment_request.reopened",
+        ("score-fraud", "debit-wallet", "settle", "sweep-sagas"),
+        ("notify",),
+        "The request's payment was declined or failed; the request is `open` again.",
+    ),
+    _info(
+        "payment_request.declined",
+        ("payments",),
+        ("notify",),
+        "The payer refused the request.",
+    ),
+    _info(
+        "payment_request.cancelled",
+        ("payments",),
+        ("notify",),
+        "The requester withdrew the request.",
+    ),
+    _info(
+        "payment_request.expired",
+        ("sweep-sagas",),
+        ("notify",),
+        "Nobody answered the request before its `expires_at`; sweep-sagas closed it.",
+    ),
 )
 
 CATALOGUE: Mapping[str, EventTypeInfo] = MappingProxyType({e.type: e for e in _ENTRIES})

@@ -41,6 +41,9 @@ __all__ = [
     "ERROR_TYPES",
     "PAYMENT_STATUSES",
     "TOPUP_STATUSES",
+    "CONVERSION_STATUSES",
+    "WITHDRAWAL_STATUSES",
+    "TRANSACTION_TYPES",
     # Shared field types.
     "AmountMinor",
     "CurrencyCode",
@@ -50,7 +53,12 @@ __all__ = [
     "ErrorType",
     "PaymentStatus",
     "TopupStatus",
+    "ConversionStatus",
+    "WithdrawalStatus",
+    "TransactionType",
     "TransactionStatus",
+    "RefundStatus",
+    "PaymentRequestStatus",
     "FundingSourceType",
     # Requests.
     "SignUpRequest",
@@ -64,6 +72,14 @@ __all__ = [
     "FUNDING_SOURCE_REQUEST_ADAPTER",
     "TopupRequest",
     "PaymentRequest",
+    "ConversionQuoteRequest",
+    "ConversionRequest",
+    "WithdrawalRequest",
+    "RefundRequest",
+    "RequestMoneyRequest",
+    "EmptyRequest",
+    "EXPIRES_IN_DAYS_DEFAULT",
+    "EXPIRES_IN_DAYS_MAX",
     "ListQuery",
     "TransactionQuery",
     "StatementQuery",
@@ -77,6 +93,15 @@ __all__ = [
     "WalletList",
     "TopupResponse",
     "PaymentResponse",
+    "ConversionQuoteResponse",
+    "ConversionResponse",
+    "WithdrawalResponse",
+    "RefundResponse",
+    "RefundList",
+    "PaymentRequestResponse",
+    "PaymentRequestList",
+    "REFUND_STATUSES",
+    "PAYMENT_REQUEST_STATUSES",
     "TimelineEvent",
     "TransactionResponse",
     "TransactionList",
@@ -134,10 +159,28 @@ PaymentStatus = Literal[
 ]
 PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
 
+RefundStatus = Literal["pending", "completed", "failed"]
+REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
+
+PaymentRequestStatus = Literal["open", "accepted", "paid", "declined", "cancelled", "expired"]
+PAYMENT_REQUEST_STATUSES: tuple[str, ...] = get_args(PaymentRequestStatus)
+
 TopupStatus = Literal["succeeded", "declined"]
 TOPUP_STATUSES: tuple[str, ...] = get_args(TopupStatus)
 
-# A transaction is a projection of either a payment or a top-up, so it carries either status set.
+ConversionStatus = Literal["completed", "failed"]
+CONVERSION_STATUSES: tuple[str, ...] = get_args(ConversionStatus)
+
+# A withdrawal is `pending` (its funds reserved) until the payout succeeds or fails.
+WithdrawalStatus = Literal["pending", "succeeded", "failed"]
+WITHDRAWAL_STATUSES: tuple[str, ...] = get_args(WithdrawalStatus)
+
+# A request moves no money: it is in the history so that both people see it, never in a statement.
+TransactionType = Literal["payment", "topup", "refund", "request", "conversion", "withdrawal"]
+TRANSACTION_TYPES: tuple[str, ...] = get_args(TransactionType)
+
+# A transaction is a projection of a payment, a top-up, a refund, a payment request, a conversion
+# or a withdrawal, so it carries any of their statuses.
 TransactionStatus = Literal[
     "pending",
     "held",
@@ -147,6 +190,11 @@ TransactionStatus = Literal[
     "refunded",
     "partially_refunded",
     "succeeded",
+    "open",
+    "accepted",
+    "paid",
+    "cancelled",
+    "expired",
 ]
 
 FundingSourceType = Literal["card", "bank_account"]
@@ -286,6 +334,86 @@ class PaymentRequest(_Request):
     note: Annotated[str, Field(max_length=NOTE_LENGTH_MAX)] = ""
 
 
+class ConversionQuoteRequest(_Request):
+    """Body of `POST /v1/conversions/quotes`: what converting `amount` would give."""
+
+    from_currency: CurrencyCode
+    to_currency: CurrencyCode
+    amount: Annotated[
+        StrictInt,
+        Field(gt=0, le=AMOUNT_MINOR_MAX, description="Minor units of from_currency to convert."),
+    ]
+
+
+class ConversionRequest(_Request):
+    """Body of `POST /v1/conversions`: either `{quote_id}` (at the quoted rate, while the quote
+    is live and unused) or `{from_currency, to_currency, amount}` (at the current rate)."""
+
+    quote_id: Identifier | None = None
+    from_currency: CurrencyCode | None = None
+    to_currency: CurrencyCode | None = None
+    amount: Annotated[
+        StrictInt | None,
+        Field(gt=0, le=AMOUNT_MINOR_MAX, description="Minor units of from_currency to convert."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ConversionRequest:
+        direct = (self.from_currency, self.to_currency, self.amount)
+        if self.quote_id is not None:
+            if any(value is not None for value in direct):
+                raise ValueError("give either quote_id or from_currency, to_currency and amount")
+        elif any(value is None for value in direct):
+            raise ValueError("give quote_id, or all of from_currency, to_currency and amount")
+        return self
+
+
+class WithdrawalRequest(_Request):
+    """Body of `POST /v1/withdrawals`: pay out to a linked bank account."""
+
+    funding_source_id: Identifier
+    amount: AmountMinor
+    currency: CurrencyCode
+class RefundRequest(_Request):
+    """Body of `POST /v1/payments/{payment_id}/refunds`: omit `amount` to refund what is left."""
+
+    amount: Annotated[
+        AmountMinor | None,
+        Field(description="Minor units to return to the payer; the rest of the payment if omitted."),
+    ] = None
+
+
+EXPIRES_IN_DAYS_DEFAULT = 30
+EXPIRES_IN_DAYS_MAX = 90
+
+
+class RequestMoneyRequest(_Request):
+    """Body of `POST /v1/payment-requests`: ask another user for money."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    payer: Annotated[
+        str,
+        Field(
+            alias="from",
+            min_length=1,
+            max_length=EMAIL_LENGTH_MAX,
+            description="Who is asked to pay: an e-mail address or a user id.",
+        ),
+    ]
+    amount: AmountMinor
+    currency: CurrencyCode
+    note: Annotated[str, Field(max_length=NOTE_LENGTH_MAX)] = ""
+    expires_in_days: Annotated[
+        StrictInt,
+        Field(ge=1, le=EXPIRES_IN_DAYS_MAX, description="Days until the request expires (1 to 90)."),
+    ] = EXPIRES_IN_DAYS_DEFAULT
+
+
+class EmptyRequest(_Request):
+    """The body of an action that takes no parameters (`{}` or no body at all)."""
+
+
 class ListQuery(BaseModel):
     """Query string of a list endpoint: a page size and at most one cursor."""
 
@@ -320,9 +448,13 @@ class TransactionQuery(ListQuery):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
-    currency: Annotated[CurrencyCode | None, Field(description="Only this currency.")] = None
+    currency: Annotated[
+        CurrencyCode | None,
+        Field(description="Only movements of this currency (a conversion counts in both of its)."),
+    ] = None
     type: Annotated[
-        Literal["payment", "topup"] | None, Field(description="Only payments or only top-ups.")
+        TransactionType | None,
+        Field(description="Only payments, top-ups, refunds, requests, conversions or withdrawals."),
     ] = None
     status: Annotated[TransactionStatus | None, Field(description="Only this status.")] = None
     created_from: Annotated[
@@ -449,6 +581,93 @@ class PaymentResponse(_Response):
     updated_at: UtcDatetime
 
 
+class ConversionQuoteResponse(_Response):
+    """A conversion offer, honoured once until `expires_at`. `rate` is the customer rate (the
+    mid rate less the spread), shown rounded; the amounts follow the rounding rule exactly."""
+
+    id: str
+    from_currency: str
+    to_currency: str
+    amount: int = Field(description="Minor units of from_currency taken from the wallet.")
+    receive_amount: int = Field(description="Minor units of to_currency credited: the amount at "
+                                "the customer rate, rounded down.")
+    fee: int = Field(description="Minor units of to_currency kept: the spread and the remainder.")
+    fee_currency: str
+    rate: str
+    mid_rate: str
+    spread_basis_points: int
+    rates_published_on: str
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+
+
+class ConversionResponse(_Response):
+    id: str
+    status: ConversionStatus
+    quote_id: str | None
+    from_currency: str
+    to_currency: str
+    amount: int
+    receive_amount: int
+    fee: int
+    fee_currency: str
+    rate: str
+    mid_rate: str
+    spread_basis_points: int
+    rates_published_on: str
+    failure_code: str | None
+    created_at: UtcDatetime
+
+
+class WithdrawalResponse(_Response):
+    id: str
+    status: WithdrawalStatus
+    amount: int
+    currency: str
+    funding_source_id: str
+    failure_code: str | None
+class RefundResponse(_Response):
+    """A refund of a payment: money from the payment's payee back to its payer."""
+
+    id: str
+    payment_id: str
+    status: RefundStatus
+    amount: int
+    currency: str
+    payer_id: str
+    payee_id: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class RefundList(_Response):
+    data: list[RefundResponse]
+    has_more: bool
+
+
+class PaymentRequestResponse(_Response):
+    """A request for money from `payer_id` to `requester_id`; `payment_id` once it is paid."""
+
+    id: str
+    status: PaymentRequestStatus
+    amount: int
+    currency: str
+    requester_id: str
+    payer_id: str
+    note: str
+    payment_id: str | None
+    expires_at: UtcDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class PaymentRequestList(_Response):
+    data: list[PaymentRequestResponse]
+    has_more: bool
+
+
 class TimelineEvent(_Response):
     """One event in a transaction's timeline (`payment.requested`, `payment.debited`...)."""
 
@@ -462,7 +681,7 @@ class TransactionResponse(_Response):
     """One line of the caller's history, seen from the caller's side (debit or credit)."""
 
     id: str
-    type: Literal["payment", "topup"]
+    type: TransactionType
     direction: Literal["debit", "credit"]
     amount: int
     currency: str
@@ -472,6 +691,10 @@ class TransactionResponse(_Response):
     failure_code: str | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    # A conversion: `amount` of `currency` left one wallet and `counter_amount` of
+    # `counter_currency` entered another. Null for every other type.
+    counter_amount: int | None = None
+    counter_currency: str | None = None
     # Present on GET /v1/transactions/{id}; lists leave it out to stay small.
     events: list[TimelineEvent] | None = None
 
@@ -530,6 +753,12 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BankAccountFundingSourceRequest,
     TopupRequest,
     PaymentRequest,
+    ConversionQuoteRequest,
+    ConversionRequest,
+    WithdrawalRequest,
+    RefundRequest,
+    RequestMoneyRequest,
+    EmptyRequest,
     ListQuery,
     TransactionQuery,
     StatementQuery,
@@ -545,6 +774,13 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     WalletList,
     TopupResponse,
     PaymentResponse,
+    ConversionQuoteResponse,
+    ConversionResponse,
+    WithdrawalResponse,
+    RefundResponse,
+    RefundList,
+    PaymentRequestResponse,
+    PaymentRequestList,
     TimelineEvent,
     TransactionResponse,
     TransactionList,

@@ -26,6 +26,7 @@ from schemas.api import (
     CurrencyCode,
     FundingSourceType,
     Identifier,
+    UtcDatetime,
 )
 
 __all__ = [
@@ -43,9 +44,28 @@ __all__ = [
     "PaymentDebited",
     "PaymentFailed",
     "PaymentCompleted",
+    "PaymentPartiallyRefunded",
+    "PaymentRefunded",
+    "RefundRequested",
+    "RefundDebited",
+    "RefundCompleted",
+    "RefundFailed",
+    "PaymentRequestCreated",
+    "PaymentRequestAccepted",
+    "PaymentRequestPaid",
+    "PaymentRequestReopened",
+    "PaymentRequestDeclined",
+    "PaymentRequestCancelled",
+    "PaymentRequestExpired",
+    "ConversionCompleted",
+    "ConversionFailed",
+    "WithdrawalRequested",
+    "WithdrawalSucceeded",
+    "WithdrawalFailed",
     "EVENT_PAYLOADS",
     "UnknownEventType",
     "parse_payload",
+    "partition_key",
 ]
 
 # Fraud scores are a risk percentage: 0 is no signal, 100 is certain fraud.
@@ -175,6 +195,174 @@ class PaymentCompleted(_PaymentParties):
     transfer_id: Identifier
 
 
+class PaymentPartiallyRefunded(_PaymentParties):
+    """A refund of part of the payment completed (`payment.partially_refunded`).
+
+    `refunded_minor` is the total refunded so far, this refund included."""
+
+    refund_id: Identifier
+    refunded_minor: AmountMinor
+
+
+class PaymentRefunded(_PaymentParties):
+    """Refunds now return the whole payment to its payer (`payment.refunded`)."""
+
+    refund_id: Identifier
+    refunded_minor: AmountMinor
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+class _RefundParties(EventPayload):
+    # The payment's payer and payee: the refund moves money from the payee back to the payer.
+    refund_id: Identifier
+    payment_id: Identifier
+    payer_id: Identifier
+    payee_id: Identifier
+    amount_minor: AmountMinor
+    currency: CurrencyCode
+
+
+class RefundRequested(_RefundParties):
+    """The payee asked to return money to the payer; the refund is `pending` (`refund.requested`)."""
+
+
+class RefundDebited(_RefundParties):
+    """The payee's wallet was debited into clearing by a pending transfer (`refund.debited`)."""
+
+    transfer_id: Identifier
+
+
+class RefundCompleted(_RefundParties):
+    """The payer's wallet was credited; the refund is `completed` (`refund.completed`)."""
+
+    transfer_id: Identifier
+
+
+class RefundFailed(_RefundParties):
+    """The refund could not be carried out; any reserved funds were released (`refund.failed`)."""
+
+    failure_code: _Code
+    failure_message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LENGTH_MAX)]
+
+
+# --- payment requests ------------------------------------------------------------------------
+
+
+class _RequestParties(EventPayload):
+    # The requester asks the payer for money: a payment from the payer to the requester.
+    payment_request_id: Identifier
+    requester_id: Identifier
+    payer_id: Identifier
+    amount_minor: AmountMinor
+    currency: CurrencyCode
+
+
+class PaymentRequestCreated(_RequestParties):
+    """A user asked another for money; the request is `open` (`payment_request.created`)."""
+
+    note: _Note
+    # Not strict: in JSON an instant is an ISO 8601 string.
+    expires_at: Annotated[UtcDatetime, Field(strict=False)]
+
+
+class PaymentRequestAccepted(_RequestParties):
+    """The payer paid the request: `payment_id` is on its way through the saga (`accepted`)."""
+
+    payment_id: Identifier
+
+
+class PaymentRequestPaid(_RequestParties):
+    """The request's payment completed; the request is `paid` (`payment_request.paid`)."""
+
+    payment_id: Identifier
+
+
+class PaymentRequestReopened(_RequestParties):
+    """The request's payment failed or was declined; the request is `open` again."""
+
+    payment_id: Identifier
+    failure_code: _Code
+
+
+class PaymentRequestDeclined(_RequestParties):
+    """The payer refused the request (`payment_request.declined`)."""
+
+
+class PaymentRequestCancelled(_RequestParties):
+    """The requester withdrew the request (`payment_request.cancelled`)."""
+
+
+class PaymentRequestExpired(_RequestParties):
+    """Nobody answered the request before it expired (`payment_request.expired`)."""
+
+    expires_at: Annotated[UtcDatetime, Field(strict=False)]
+
+
+# --- conversions -----------------------------------------------------------------------------
+
+# An exact rate as "numerator/denominator" (both positive integers), the form it is stored in.
+_ExactRate = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,38}/[1-9][0-9]{0,38}$")]
+_BasisPoints = Annotated[StrictInt, Field(ge=0, le=10_000)]
+
+
+class _ConversionParties(EventPayload):
+    conversion_id: Identifier
+    user_id: Identifier
+    quote_id: Identifier | None
+    from_currency: CurrencyCode
+    to_currency: CurrencyCode
+    amount_minor: AmountMinor
+
+
+class ConversionCompleted(_ConversionParties):
+    """`amount_minor` left the user's from_currency wallet and `receive_minor` entered the
+    to_currency one; `fee_minor` (to_currency) went to fees (`conversion.completed`)."""
+
+    receive_minor: AmountMinor
+    fee_minor: Annotated[StrictInt, Field(ge=0)]
+    mid_rate: _ExactRate
+    spread_basis_points: _BasisPoints
+
+
+class ConversionFailed(_ConversionParties):
+    """The conversion could not be made; nothing moved (`conversion.failed`)."""
+
+    failure_code: _Code
+
+
+# --- withdrawals -----------------------------------------------------------------------------
+
+
+class _WithdrawalParties(EventPayload):
+    withdrawal_id: Identifier
+    user_id: Identifier
+    funding_source_id: Identifier
+    amount_minor: AmountMinor
+    currency: CurrencyCode
+
+
+class WithdrawalRequested(_WithdrawalParties):
+    """The funds are reserved (a pending transfer to payouts); the payout follows
+    (`withdrawal.requested`)."""
+
+    transfer_id: Identifier
+
+
+class WithdrawalSucceeded(_WithdrawalParties):
+    """The gateway paid the bank account and the reservation was posted (`withdrawal.succeeded`)."""
+
+    payout_id: Identifier
+
+
+class WithdrawalFailed(_WithdrawalParties):
+    """The payout failed or timed out; the reserved funds were returned (`withdrawal.failed`)."""
+
+    failure_code: _Code
+    failure_message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LENGTH_MAX)]
+
+
 EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
     {
         "user.signed_up": UserSignedUp,
@@ -188,6 +376,24 @@ EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
         "payment.debited": PaymentDebited,
         "payment.failed": PaymentFailed,
         "payment.completed": PaymentCompleted,
+        "payment.partially_refunded": PaymentPartiallyRefunded,
+        "payment.refunded": PaymentRefunded,
+        "refund.requested": RefundRequested,
+        "refund.debited": RefundDebited,
+        "refund.completed": RefundCompleted,
+        "refund.failed": RefundFailed,
+        "payment_request.created": PaymentRequestCreated,
+        "payment_request.accepted": PaymentRequestAccepted,
+        "payment_request.paid": PaymentRequestPaid,
+        "payment_request.reopened": PaymentRequestReopened,
+        "payment_request.declined": PaymentRequestDeclined,
+        "payment_request.cancelled": PaymentRequestCancelled,
+        "payment_request.expired": PaymentRequestExpired,
+        "conversion.completed": ConversionCompleted,
+        "conversion.failed": ConversionFailed,
+        "withdrawal.requested": WithdrawalRequested,
+        "withdrawal.succeeded": WithdrawalSucceeded,
+        "withdrawal.failed": WithdrawalFailed,
     }
 )
 
@@ -211,3 +417,30 @@ def parse_payload(event_type: str, data: object) -> EventPayload:
     if model is None:
         raise UnknownEventType(event_type)
     return model.model_validate(data)
+
+
+def partition_key(payload: EventPayload) -> str:
+    """The key whose events must keep their order: the wallet the event moves money from.
+
+    Every event of a payment names its payer's wallet in the payment's currency, so the steps
+    of one payment, and the payments one wallet makes, are delivered in the order they
+    happened (docs/ordering.md); a top-up names the wallet it funds, a withdrawal the wallet it
+    pays out of, a conversion the wallet it sells from and a refund its payee's wallet, which
+    returns the money; a payment request names its payer's wallet, as its payment will; an
+    event that moves no money names its user. The format is the ledger account id of that wallet.
+    """
+    if isinstance(payload, _PaymentParties):
+        return f"wallet:{payload.payer_id}:{payload.currency}"
+    if isinstance(payload, (TopupSucceeded, TopupDeclined)):
+        return f"wallet:{payload.user_id}:{payload.currency}"
+    if isinstance(payload, _WithdrawalParties):
+        return f"wallet:{payload.user_id}:{payload.currency}"
+    if isinstance(payload, _ConversionParties):
+        return f"wallet:{payload.user_id}:{payload.from_currency}"
+    if isinstance(payload, _RefundParties):
+        return f"wallet:{payload.payee_id}:{payload.currency}"
+    if isinstance(payload, _RequestParties):
+        return f"wallet:{payload.payer_id}:{payload.currency}"
+    if isinstance(payload, (UserSignedUp, FundingSourceAdded)):
+        return f"user:{payload.user_id}"
+    raise TypeError(f"no partition key is defined for {type(payload).__name__}")

@@ -18,6 +18,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter
 
 from schemas.api import (
+    ConversionQuoteRequest,
+    ConversionQuoteResponse,
+    ConversionRequest,
+    ConversionResponse,
+    WithdrawalRequest,
+    WithdrawalResponse,
     FUNDING_SOURCE_REQUEST_ADAPTER,
     IDEMPOTENCY_KEY_LENGTH_MAX,
     IDENTIFIER_LENGTH_MAX,
@@ -32,8 +38,15 @@ from schemas.api import (
     ListQuery,
     StatementQuery,
     TransactionQuery,
+    EmptyRequest,
     PaymentRequest,
+    PaymentRequestList,
+    PaymentRequestResponse,
     PaymentResponse,
+    RefundList,
+    RefundRequest,
+    RefundResponse,
+    RequestMoneyRequest,
     SignUpRequest,
     TokenResponse,
     TopupRequest,
@@ -98,7 +111,8 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         409: (
             "Conflict",
             "The Idempotency-Key was already used with a different body (`idempotency_error`), "
-            "or the resource already exists (`invalid_request_error`).",
+            "the resource already exists, or its state does not allow the action, such as "
+            "paying an expired or already paid request (`invalid_request_error`).",
         ),
         422: (
             "UnprocessableEntity",
@@ -112,7 +126,8 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         500: ("InternalServerError", "Something went wrong on Paystream's side (`api_error`)."),
         503: (
             "ServiceUnavailable",
-            "A dependency is unreachable; the request may be retried (`api_error`).",
+            "A dependency is unreachable; the request may be retried after the `Retry-After` "
+            "delay (`api_error`).",
         ),
     }
 )
@@ -247,6 +262,80 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         method="POST",
+        path="/v1/conversions/quotes",
+        function="wallets",
+        operation_id="createConversionQuote",
+        summary="Price a conversion between two currencies",
+        request_model=ConversionQuoteRequest,
+        response_model=ConversionQuoteResponse,
+        response_status=201,
+        error_statuses=(400, 401, 422, 503),
+        bearer_auth=True,
+        description="The quote fixes the rate and amounts for 60 seconds (PAYSTREAM_FX_QUOTE_TTL_"
+        "SECONDS) and is honoured once. Rates are the ECB's euro reference rates; the customer rate "
+        "is the mid rate less the spread. The customer receives the amount at the customer rate "
+        "rounded down to a minor unit; the spread and the remainder are the fee, in the target "
+        "currency. 503 `fx_rates_stale` when the rates are older than the platform accepts.",
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/conversions",
+        function="wallets",
+        operation_id="createConversion",
+        summary="Convert between two of the caller's balances",
+        request_model=ConversionRequest,
+        response_model=ConversionResponse,
+        response_status=201,
+        error_statuses=(400, 401, 402, 404, 409, 422, 503),
+        bearer_auth=True,
+        idempotency_key=True,
+        description="Either `{quote_id}` (at the quoted rate while the quote is live and unused: "
+        "400 `quote_expired`, 409 `quote_already_used`) or `{from_currency, to_currency, amount}` "
+        "(at the current rate). The wallet debit, the credit and the fee move together or not at "
+        "all: 402 `insufficient_funds` records a failed conversion and moves nothing.",
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/conversions/{conversion_id}",
+        function="wallets",
+        operation_id="getConversion",
+        summary="A conversion of the caller's",
+        response_model=ConversionResponse,
+        response_status=200,
+        error_statuses=(401, 404),
+        bearer_auth=True,
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/withdrawals",
+        function="wallets",
+        operation_id="createWithdrawal",
+        summary="Pay out to a linked bank account",
+        request_model=WithdrawalRequest,
+        response_model=WithdrawalResponse,
+        response_status=202,
+        error_statuses=(400, 401, 402, 404, 409, 422),
+        bearer_auth=True,
+        idempotency_key=True,
+        description="The funds are reserved at once (`pending`); the payout follows "
+        "asynchronously and the withdrawal becomes `succeeded`, or `failed` with the funds "
+        "returned. A card is refused (400 `funding_source_not_a_bank_account`). In the sandbox, "
+        "bank account 000111111116 fails (`no_account`) and 000111111113 is closed "
+        "(`account_closed`); others are paid.",
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/withdrawals/{withdrawal_id}",
+        function="wallets",
+        operation_id="getWithdrawal",
+        summary="A withdrawal of the caller's and its status",
+        response_model=WithdrawalResponse,
+        response_status=200,
+        error_statuses=(401, 404),
+        bearer_auth=True,
+    ),
+    RouteSpec(
+        method="POST",
         path="/v1/payments",
         function="payments",
         operation_id="createPayment",
@@ -270,6 +359,128 @@ ROUTES: tuple[RouteSpec, ...] = (
         response_status=200,
         error_statuses=(401, 404),
         bearer_auth=True,
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/payments/{payment_id}/refunds",
+        function="payments",
+        operation_id="createRefund",
+        summary="Refund all or part of a payment you received",
+        request_model=RefundRequest,
+        response_model=RefundResponse,
+        response_status=202,
+        error_statuses=(400, 401, 403, 404, 409),
+        bearer_auth=True,
+        idempotency_key=True,
+        description="Only the payee of a completed (or partially refunded) payment may refund it; "
+        "the payer gets a 403. Omit `amount` (or send no body) to refund what is left. Refunds "
+        "in flight count: their total never exceeds the payment. Accepted as `pending`; the "
+        "refund is reserved from the payee's wallet and credited to the payer asynchronously, "
+        "and the payment becomes `partially_refunded`, then `refunded`.",
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/payments/{payment_id}/refunds",
+        function="payments",
+        operation_id="listRefunds",
+        summary="A payment's refunds, oldest first",
+        response_model=RefundList,
+        response_status=200,
+        error_statuses=(401, 404),
+        bearer_auth=True,
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/refunds/{refund_id}",
+        function="payments",
+        operation_id="getRefund",
+        summary="A refund and its status (for the payment's payer and payee)",
+        response_model=RefundResponse,
+        response_status=200,
+        error_statuses=(401, 404),
+        bearer_auth=True,
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/payment-requests",
+        function="payments",
+        operation_id="createPaymentRequest",
+        summary="Ask another user for money",
+        request_model=RequestMoneyRequest,
+        response_model=PaymentRequestResponse,
+        response_status=201,
+        error_statuses=(400, 401, 404, 409),
+        bearer_auth=True,
+        idempotency_key=True,
+        description="`from` is the payer's e-mail address or user id. The request is `open` until "
+        "the payer pays or declines it, the requester cancels it, or it expires after "
+        "`expires_in_days` (30 by default).",
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/payment-requests",
+        function="payments",
+        operation_id="listPaymentRequests",
+        summary="Requests you made and requests made of you, newest first",
+        response_model=PaymentRequestList,
+        response_status=200,
+        error_statuses=(400, 401),
+        bearer_auth=True,
+        query_model=ListQuery,
+    ),
+    RouteSpec(
+        method="GET",
+        path="/v1/payment-requests/{payment_request_id}",
+        function="payments",
+        operation_id="getPaymentRequest",
+        summary="A payment request and its status",
+        response_model=PaymentRequestResponse,
+        response_status=200,
+        error_statuses=(401, 404),
+        bearer_auth=True,
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/payment-requests/{payment_request_id}/pay",
+        function="payments",
+        operation_id="payPaymentRequest",
+        summary="Pay a request made of you",
+        request_model=EmptyRequest,
+        response_model=PaymentResponse,
+        response_status=202,
+        error_statuses=(400, 401, 403, 404, 409),
+        bearer_auth=True,
+        idempotency_key=True,
+        description="Creates a payment to the requester through the usual saga and returns it "
+        "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
+        "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
+        "a request already paid or being paid, or expired, is a 409.",
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/payment-requests/{payment_request_id}/decline",
+        function="payments",
+        operation_id="declinePaymentRequest",
+        summary="Decline a request made of you",
+        request_model=EmptyRequest,
+        response_model=PaymentRequestResponse,
+        response_status=200,
+        error_statuses=(400, 401, 403, 404, 409),
+        bearer_auth=True,
+        idempotency_key=True,
+    ),
+    RouteSpec(
+        method="POST",
+        path="/v1/payment-requests/{payment_request_id}/cancel",
+        function="payments",
+        operation_id="cancelPaymentRequest",
+        summary="Cancel a request you made",
+        request_model=EmptyRequest,
+        response_model=PaymentRequestResponse,
+        response_status=200,
+        error_statuses=(400, 401, 403, 404, 409),
+        bearer_auth=True,
+        idempotency_key=True,
     ),
     RouteSpec(
         method="GET",
@@ -300,8 +511,10 @@ ROUTES: tuple[RouteSpec, ...] = (
         function="transactions",
         operation_id="getStatement",
         summary="A CSV statement of one wallet over a date range, with its balances",
-        description="Rows are the posted movements (completed payments, succeeded top-ups) by "
-        "the time they were made, each with the balance after it; the first row is the opening "
+        description="Rows are the posted movements (completed or refunded payments, completed "
+        "refunds and conversions, succeeded top-ups and withdrawals; never payment requests) by "
+        "the time they were made; a conversion counts in both its currencies (debited in one, "
+        "credited in the other). Each row has the balance after it; the first row is the opening "
         "balance and the last the closing balance, which for a range ending now equals the "
         "wallet's posted balance.",
         response_model=None,
@@ -411,7 +624,7 @@ def _error_responses() -> dict[str, Any]:
     responses = {}
     for status, (name, description) in ERROR_STATUS_DESCRIPTIONS.items():
         headers = _request_id_header()
-        if status == 429:
+        if status in (429, 503):
             headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
         responses[name] = {
             "description": description,

@@ -17,8 +17,16 @@ DEFAULT_HOME = Path("var")
 
 
 def _up(args: argparse.Namespace) -> None:
+    from shared.observability import configure_logging
+    from shared.observability.tracing import reexec_traced
     from shared.runner.local import run_embedded, run_services
 
+    environment = os.environ.get("DD_ENV") or os.environ.get("PAYSTREAM_ENVIRONMENT", "local")
+    version = os.environ.get("DD_VERSION") or os.environ.get("PAYSTREAM_VERSION", "0.1.0")
+    if not args.services:
+        # One process serves every function: with an agent named, it runs under ddtrace-run.
+        reexec_traced("paystream", environment=environment, version=version)
+    configure_logging(environment=environment, version=version)
     if args.services:
         run_services(host=args.host, port=args.port, home=args.home, base_port=args.functions_base_port)
     else:
@@ -33,6 +41,29 @@ def _migrate(args: argparse.Namespace) -> None:
     # The platform's own engine: the same pool bounds and TLS as the functions use.
     migrate(build_platform(load_settings()).engine)
     print("database migrated to the latest revision")
+
+
+def _rebuild_projections(args: argparse.Namespace) -> None:
+    from shared.bootstrap import build_platform
+    from shared.services.projection import rebuild
+    from shared.settings import load_settings
+
+    with build_platform(load_settings()).engine.begin() as conn:
+        replayed = rebuild(conn)
+    print(f"transaction history rebuilt from {replayed} events")
+
+
+def _fx(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from shared.adapters.fx_rates import RATES_FILE_DEFAULT, FxRefreshFailed, refresh_rates
+
+    path = Path(args.file or os.environ.get("PAYSTREAM_FX_RATES_FILE") or RATES_FILE_DEFAULT)
+    try:
+        rates = refresh_rates(path, url=args.url, today=datetime.now(UTC).date())
+    except FxRefreshFailed as error:
+        raise SystemExit(f"paystream fx refresh: {error}; {path} is unchanged") from None
+    print(f"FX rates of {rates.published_on} written to {path}")
 
 
 def _provision(args: argparse.Namespace) -> None:
@@ -99,6 +130,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="services mode: the first of the ports the function processes listen on")
     up.set_defaults(run=_up)
     commands.add_parser("migrate", help="migrate PAYSTREAM_DATABASE_URL to the latest schema").set_defaults(run=_migrate)
+    projections = commands.add_parser(
+        "projections", help="rebuild the transaction history from the event store (PAYSTREAM_DATABASE_URL)")
+    projections.add_argument("action", choices=("rebuild",))
+    projections.set_defaults(run=_rebuild_projections)
+    from shared.adapters.fx_rates import ECB_DAILY_URL
+
+    fx = commands.add_parser("fx", help="refresh the FX rates file from the ECB's daily reference rates")
+    fx.add_argument("action", choices=("refresh",))
+    fx.add_argument("--url", default=ECB_DAILY_URL, help="where to download the ECB daily XML from")
+    fx.add_argument("--file", default=None,
+                    help="the rates file to replace (default: PAYSTREAM_FX_RATES_FILE, else the packaged one)")
+    fx.set_defaults(run=_fx)
     prov = commands.add_parser("provision", help="create the event topology on an AWS endpoint")
     prov.add_argument("--endpoint-url", default=None)
     prov.set_defaults(run=_provision)

@@ -8,16 +8,20 @@ The shape is deliberately plain data:
 
 - `EVENT_TYPES` names every CloudEvent type and the function that produces it.
 - `ROUTES` says which consuming function receives which types. Each route becomes one
-  EventBridge rule on the `paystream` bus, one SQS FIFO queue with content-based deduplication,
-  and one FIFO dead-letter queue that the queue redrives to after `max_receive_count` receives.
+  EventBridge rule per ordering partition on the `paystream` bus, one SQS FIFO queue with
+  content-based deduplication, and one FIFO dead-letter queue that the queue redrives to after
+  `max_receive_count` receives.
 - `SCHEDULES` lists the functions that run on a timer instead of on events (a Knative
   `PingSource` in a cluster, the local `Scheduler` otherwise).
 
-Ordering: EventBridge's SQS target takes a *static* `MessageGroupId`, so every event of one
-route shares one message group and the queue is strictly ordered per consumer. That is correct
-but serial. Per-wallet ordering (one group per wallet, so that different wallets proceed in
-parallel) needs a producer-side group id, for instance an EventBridge Pipe or a small forwarder
-that copies the CloudEvent `subject` into `MessageGroupId`; it is future work.
+Ordering (docs/ordering.md): EventBridge's SQS target takes a *static* `MessageGroupId`, so a
+route with one rule would put every event in one message group: ordered, but serial. Each route
+therefore has `ORDERING_PARTITIONS` rules instead, one per partition. A producer names the wallet
+whose order matters in the CloudEvent extension `partitionkey` (the payer's wallet for a
+payment, the user's wallet for a top-up); the publisher adds `partition` = "p-<n>", a stable hash
+of that key (`partition_of`), and the rule of partition n matches it and targets the queue with
+`MessageGroupId` "p-<n>". One wallet's events always share a group and keep their order; other
+wallets' events are in other groups and are not held up by it.
 
 The module checks its own invariants at import (`_check_topology`), so a route naming an
 unknown event type fails the first test that imports it rather than silently dropping events.
@@ -25,6 +29,7 @@ unknown event type fails the first test that imports it rather than silently dro
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -38,15 +43,21 @@ __all__ = [
     "EVENTBRIDGE_TARGET_DLQ_NAME",
     "EVENT_PRODUCERS",
     "EVENT_TYPES",
+    "ORDERING_PARTITIONS",
+    "PARTITION_ATTRIBUTE",
+    "PARTITION_KEY_ATTRIBUTE",
     "PING_EVENT_TYPE",
     "RESOURCE_PREFIX",
     "ROUTES",
     "SCHEDULES",
     "SNS_TOPICS",
+    "PartitionRule",
     "Route",
     "Schedule",
     "cloud_event_source",
     "consumers_of",
+    "partition_group",
+    "partition_of",
     "producer_of_cloud_event_source",
     "producer_source",
     "producers_of",
@@ -76,6 +87,26 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment.debited": ("debit-wallet",),
         "payment.failed": ("debit-wallet", "settle", "sweep-sagas"),
         "payment.completed": ("settle",),
+        "conversion.completed": ("wallets",),
+        "conversion.failed": ("wallets",),
+        "withdrawal.requested": ("wallets",),
+        # `payout` pays out or fails; `sweep-sagas` fails a withdrawal that stopped moving.
+        "withdrawal.succeeded": ("payout",),
+        "withdrawal.failed": ("payout", "sweep-sagas"),
+        "payment.partially_refunded": ("settle",),
+        "payment.refunded": ("settle",),
+        "refund.requested": ("payments",),
+        "refund.debited": ("debit-wallet",),
+        "refund.completed": ("settle",),
+        "refund.failed": ("debit-wallet", "settle", "sweep-sagas"),
+        "payment_request.created": ("payments",),
+        "payment_request.accepted": ("payments",),
+        "payment_request.paid": ("settle",),
+        # Whichever step ends the request's payment without completing it reopens the request.
+        "payment_request.reopened": ("score-fraud", "debit-wallet", "settle", "sweep-sagas"),
+        "payment_request.declined": ("payments",),
+        "payment_request.cancelled": ("payments",),
+        "payment_request.expired": ("sweep-sagas",),
     }
 )
 
@@ -99,10 +130,22 @@ SNS_TOPICS: Mapping[str, str] = MappingProxyType(
 
 AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
 
+# Message groups per queue, hence EventBridge rules per route. Eight lets eight wallets move at
+# once per consumer while keeping the rule count (33 with audit's single rule) far below
+# EventBridge's 300 rules per bus and the local provisioning quick against moto.
+ORDERING_PARTITIONS = 8
+# CloudEvent extension attributes of the ordering: the key is the CloudEvents partitioning
+# extension's `partitionkey`; the partition is what the rules match and the message group.
+PARTITION_KEY_ATTRIBUTE = "partitionkey"
+PARTITION_ATTRIBUTE = "partition"
+_PARTITION_PREFIX = "p-"
+
 # Limits that AWS enforces on the names derived below; checked at import.
 _SQS_QUEUE_NAME_CHARS_MAX = 80
 _EVENTBRIDGE_RULE_NAME_CHARS_MAX = 64
 _EVENTBRIDGE_TARGET_ID_CHARS_MAX = 64
+# EventBridge's default quota of rules on one bus.
+_EVENTBRIDGE_RULES_PER_BUS_MAX = 300
 # SQS accepts 1..1000 for maxReceiveCount and 0..43200 seconds for a visibility timeout.
 _MAX_RECEIVE_COUNT_LIMIT = 1000
 _VISIBILITY_TIMEOUT_SECONDS_LIMIT = 43_200
@@ -112,14 +155,19 @@ _VISIBILITY_TIMEOUT_SECONDS_LIMIT = 43_200
 class Route:
     """One consuming function and the event types it receives.
 
-    Every derived name (queue, dead-letter queue, rule, target, message group) comes from the
-    consumer name, which is also the function folder, the Knative Service and the trigger name.
+    Every derived name (queue, dead-letter queue, rules, targets) comes from the consumer name, which is also the function folder, the Knative Service and the trigger name.
     """
 
     consumer: str
     event_types: tuple[str, ...]
-    max_receive_count: int = 5
+    # Receives before SQS dead-letters a message. With the deliverer's backoff (1 s doubling)
+    # eight receives span about two minutes: a function that crashed or a database that
+    # restarted is back by then, while a message that can never succeed still stops soon.
+    max_receive_count: int = 8
     visibility_timeout_seconds: int = 30
+    # False for a consumer that needs one total order rather than one per wallet (the audit
+    # chain is one sequence: it gets one rule and one message group, as before partitioning).
+    partitioned: bool = True
 
     @property
     def queue_name(self) -> str:
@@ -130,22 +178,56 @@ class Route:
         return f"{RESOURCE_PREFIX}-{self.consumer}-dlq.fifo"
 
     @property
-    def rule_name(self) -> str:
-        return f"{RESOURCE_PREFIX}-{self.consumer}"
+    def rules(self) -> tuple[PartitionRule, ...]:
+        """One EventBridge rule per ordering partition, each feeding this route's queue (one
+        rule and one group for a route that is not partitioned)."""
+        if not self.partitioned:
+            return (PartitionRule(self, None),)
+        return tuple(PartitionRule(self, partition) for partition in range(ORDERING_PARTITIONS))
+
+
+@dataclass(frozen=True)
+class PartitionRule:
+    """The rule of one route and one ordering partition, and its SQS target.
+
+    EventBridge sets the target's `MessageGroupId` statically, so the rule of partition n
+    matches only events whose `partition` is "p-<n>" and sends them to the group "p-<n>".
+    An unpartitioned route's one rule (`partition` None) matches every partition and sends
+    everything to one group named after the consumer.
+    """
+
+    route: Route
+    partition: int | None
 
     @property
-    def target_id(self) -> str:
-        return f"{RESOURCE_PREFIX}-{self.consumer}-queue"
+    def consumer(self) -> str:
+        return self.route.consumer
 
     @property
     def message_group_id(self) -> str:
-        # Static per route: EventBridge cannot take the group from the event (see module doc).
-        return self.consumer
+        if self.partition is None:
+            return self.route.consumer
+        return partition_group(self.partition)
 
     @property
-    def event_pattern(self) -> dict[str, list[str]]:
-        """The EventBridge event pattern of this route's rule: exactly its detail-types."""
-        return {"detail-type": sorted(self.event_types)}
+    def rule_name(self) -> str:
+        if self.partition is None:
+            return f"{RESOURCE_PREFIX}-{self.route.consumer}"
+        return f"{RESOURCE_PREFIX}-{self.route.consumer}-{self.message_group_id}"
+
+    @property
+    def target_id(self) -> str:
+        return f"{self.rule_name}-queue"
+
+    @property
+    def event_pattern(self) -> dict[str, object]:
+        """The route's detail-types, in this partition only."""
+        if self.partition is None:
+            return {"detail-type": sorted(self.route.event_types)}
+        return {
+            "detail-type": sorted(self.route.event_types),
+            "detail": {PARTITION_ATTRIBUTE: [self.message_group_id]},
+        }
 
 
 @dataclass(frozen=True)
@@ -163,8 +245,9 @@ class Schedule:
 
 ROUTES: tuple[Route, ...] = (
     Route("score-fraud", ("payment.requested",)),
-    Route("debit-wallet", ("payment.approved",)),
-    Route("settle", ("payment.debited",)),
+    Route("debit-wallet", ("payment.approved", "refund.requested")),
+    Route("settle", ("payment.debited", "refund.debited")),
+    Route("payout", ("withdrawal.requested",)),
     Route(
         "notify",
         (
@@ -175,10 +258,23 @@ ROUTES: tuple[Route, ...] = (
             "topup.succeeded",
             "topup.declined",
             "user.signed_up",
+            "conversion.completed",
+            "conversion.failed",
+            "withdrawal.succeeded",
+            "withdrawal.failed",
+            "refund.completed",
+            "refund.failed",
+            "payment_request.created",
+            "payment_request.paid",
+            "payment_request.reopened",
+            "payment_request.declined",
+            "payment_request.cancelled",
+            "payment_request.expired",
         ),
     ),
     # The audit trail records every event, so it follows EVENT_TYPES rather than a copy of it.
-    Route("audit", tuple(EVENT_TYPES)),
+    # Its hash chain is one sequence, appended one event at a time: one total order, one group.
+    Route("audit", tuple(EVENT_TYPES), partitioned=False),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -220,6 +316,21 @@ def producer_of_cloud_event_source(source: str) -> str:
     return function
 
 
+def partition_of(partition_key: str) -> int:
+    """The ordering partition of a key: a stable hash (CRC-32, the same in every process and
+    release, unlike Python's salted `hash`) modulo `ORDERING_PARTITIONS`."""
+    if not isinstance(partition_key, str) or not partition_key:
+        raise ValueError("a partition key is a non-empty string")
+    return zlib.crc32(partition_key.encode("utf-8")) % ORDERING_PARTITIONS
+
+
+def partition_group(partition: int) -> str:
+    """The `partition` attribute and SQS message group of a partition number: "p-<n>"."""
+    if not 0 <= partition < ORDERING_PARTITIONS:
+        raise ValueError(f"partition {partition} is outside 0..{ORDERING_PARTITIONS - 1}")
+    return f"{_PARTITION_PREFIX}{partition}"
+
+
 def route_for(consumer: str) -> Route:
     """The route of a consuming function; KeyError names the known consumers if there is none."""
     try:
@@ -243,6 +354,8 @@ def producers_of(event_type: str) -> tuple[str, ...]:
 def _check_topology() -> None:
     """Raise if the declaration contradicts itself or an AWS naming limit."""
     problems: list[str] = []
+    if not 1 <= sum(len(route.rules) for route in ROUTES) <= _EVENTBRIDGE_RULES_PER_BUS_MAX:
+        problems.append("routes x ORDERING_PARTITIONS exceeds EventBridge's rules per bus")
     if len(_ROUTES_BY_CONSUMER) != len(ROUTES):
         problems.append("two routes share a consumer name")
     for route in ROUTES:
@@ -260,10 +373,11 @@ def _check_topology() -> None:
         for name in (route.queue_name, route.dlq_name):
             if len(name) > _SQS_QUEUE_NAME_CHARS_MAX:
                 problems.append(f"queue name {name} is longer than {_SQS_QUEUE_NAME_CHARS_MAX}")
-        if len(route.rule_name) > _EVENTBRIDGE_RULE_NAME_CHARS_MAX:
-            problems.append(f"rule name {route.rule_name} is too long")
-        if len(route.target_id) > _EVENTBRIDGE_TARGET_ID_CHARS_MAX:
-            problems.append(f"target id {route.target_id} is too long")
+        for rule in route.rules:
+            if len(rule.rule_name) > _EVENTBRIDGE_RULE_NAME_CHARS_MAX:
+                problems.append(f"rule name {rule.rule_name} is too long")
+            if len(rule.target_id) > _EVENTBRIDGE_TARGET_ID_CHARS_MAX:
+                problems.append(f"target id {rule.target_id} is too long")
     for event_type, producers in EVENT_PRODUCERS.items():
         if not producers:
             problems.append(f"event type {event_type} has no producer")

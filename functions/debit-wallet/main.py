@@ -1,24 +1,28 @@
-"""debit-wallet: reserve an approved payment's funds with a pending ledger transfer from the
-payer's wallet to clearing; an overdraft fails the payment with `insufficient_funds`."""
+"""debit-wallet: reserve the money a saga moves with a pending ledger transfer into clearing:
+an approved payment's from the payer's wallet, a requested refund's from the payee's. An
+overdraft fails the payment or the refund with `insufficient_funds`."""
 
 from __future__ import annotations
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from schemas.events import RefundRequested
 from shared.consumer import handle
 from shared.services.payments import debit_payment
+from shared.services.refunds import debit_refund
 
-ACCEPTED_TYPES = frozenset({"payment.approved"})
+ACCEPTED_TYPES = frozenset({"payment.approved", "refund.requested"})
 
 
-def _debit(conn, payment, context, runtime) -> list[str]:
+def _debit(conn, payload, context, runtime) -> list[str]:
+    timeout_seconds = runtime.settings.payment_debit_timeout_seconds
+    if isinstance(payload, RefundRequested):
+        return debit_refund(
+            conn, payload.refund_id, ledger=runtime.ledger, timeout_seconds=timeout_seconds, context=context
+        )
     return debit_payment(
-        conn,
-        payment.payment_id,
-        ledger=runtime.ledger,
-        timeout_seconds=runtime.settings.payment_debit_timeout_seconds,
-        context=context,
+        conn, payload.payment_id, ledger=runtime.ledger, timeout_seconds=timeout_seconds, context=context
     )
 
 

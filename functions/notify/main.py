@@ -1,4 +1,5 @@
-"""notify: tell the people a payment, top-up or sign-up concerns, in the app and by email (SNS)."""
+"""notify: tell the people a payment, refund, payment request, top-up, conversion, withdrawal or
+sign-up concerns, in the app and by email (SNS)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from shared.services import notifications
 ACCEPTED_TYPES = frozenset({
     "payment.completed", "payment.failed", "payment.declined", "payment.held",
     "topup.succeeded", "topup.declined", "user.signed_up",
+    "conversion.completed", "conversion.failed", "withdrawal.succeeded", "withdrawal.failed",
+    "refund.completed", "refund.failed",
+    "payment_request.created", "payment_request.paid", "payment_request.reopened",
+    "payment_request.declined", "payment_request.cancelled", "payment_request.expired",
 })
 
 

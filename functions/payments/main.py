@@ -1,24 +1,50 @@
-"""payments: send money (accepted at once, carried out by the saga) and read its status."""
+"""payments: send money (accepted at once, carried out by the saga), read its status, refund it,
+and request money from someone else."""
 
 from __future__ import annotations
 
 import flask
 import functions_framework
 
-from schemas.api import PaymentRequest, PaymentResponse
+from schemas.api import (
+    EmptyRequest,
+    ListQuery,
+    PaymentRequest,
+    PaymentRequestList,
+    PaymentRequestResponse,
+    PaymentResponse,
+    RefundList,
+    RefundRequest,
+    RefundResponse,
+    RequestMoneyRequest,
+)
 from shared.bootstrap import platform
 from shared.clock import utc_now
+from shared.domain.payment_request import Action
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
-from shared.http import parse_json
-from shared.services.payments import EventContext, create_payment, payment_for_user
+from shared.http import parse_json, parse_query
+from shared.services import payment_requests, refunds
+from shared.services.payments import EventContext, create_payment, pay_request, payment_for_user
 
 router = client_router("payments")
 
 
-def _response(row) -> dict:
-    return PaymentResponse.model_validate(
+def _payment(row) -> dict:
+    return PaymentResponse.model_validate({**row._mapping, "amount": row.amount_minor}).model_dump(mode="json")
+
+
+def _refund(row) -> dict:
+    return RefundResponse.model_validate({**row._mapping, "amount": row.amount_minor}).model_dump(mode="json")
+
+
+def _payment_request(row) -> dict:
+    return PaymentRequestResponse.model_validate(
         {**row._mapping, "amount": row.amount_minor}
     ).model_dump(mode="json")
+
+
+def _context(now) -> EventContext:
+    return EventContext(producer="payments", now=now, correlation_id=correlation_id())
 
 
 @router.route("POST", "/v1/payments")
@@ -26,11 +52,10 @@ def send(request: flask.Request):
     principal = caller(request)
     body = parse_json(request, PaymentRequest)
     now = utc_now()
-    context = EventContext(producer="payments", now=now, correlation_id=correlation_id())
 
     def execute(conn):
-        row, event_ids = create_payment(conn, payer_id=principal.user_id, request=body, context=context)
-        return 202, _response(row), event_ids
+        row, event_ids = create_payment(conn, payer_id=principal.user_id, request=body, context=_context(now))
+        return 202, _payment(row), event_ids
 
     return respond_once(request, principal, body, execute, now=now)
 
@@ -40,7 +65,110 @@ def status(request: flask.Request, payment_id: str):
     principal = caller(request)
     with platform().reader.connect() as conn:
         row = payment_for_user(conn, payment_id, principal.user_id)
-    return 200, _response(row)
+    return 200, _payment(row)
+
+
+@router.route("POST", "/v1/payments/<payment_id>/refunds")
+def refund(request: flask.Request, payment_id: str):
+    principal = caller(request)
+    body = parse_json(request, RefundRequest, empty_is_object=True)
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = refunds.request_refund(
+            conn, payment_id=payment_id, user_id=principal.user_id, amount_minor=body.amount, context=_context(now)
+        )
+        return 202, _refund(row), event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("GET", "/v1/payments/<payment_id>/refunds")
+def list_refunds(request: flask.Request, payment_id: str):
+    principal = caller(request)
+    with platform().reader.connect() as conn:
+        rows = refunds.list_refunds(conn, payment_id, principal.user_id)
+    return 200, RefundList(data=[_refund(row) for row in rows], has_more=False)
+
+
+@router.route("GET", "/v1/refunds/<refund_id>")
+def get_refund(request: flask.Request, refund_id: str):
+    principal = caller(request)
+    with platform().reader.connect() as conn:
+        row = refunds.refund_for_user(conn, refund_id, principal.user_id)
+    return 200, _refund(row)
+
+
+@router.route("POST", "/v1/payment-requests")
+def request_money(request: flask.Request):
+    principal = caller(request)
+    body = parse_json(request, RequestMoneyRequest)
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = payment_requests.create_request(
+            conn, requester_id=principal.user_id, body=body, context=_context(now)
+        )
+        return 201, _payment_request(row), event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("GET", "/v1/payment-requests")
+def list_payment_requests(request: flask.Request):
+    principal = caller(request)
+    query = parse_query(request, ListQuery)
+    with platform().reader.connect() as conn:
+        rows, has_more = payment_requests.list_requests(
+            conn, user_id=principal.user_id, limit=query.limit,
+            starting_after=query.starting_after, ending_before=query.ending_before,
+        )
+    return 200, PaymentRequestList(data=[_payment_request(row) for row in rows], has_more=has_more)
+
+
+@router.route("GET", "/v1/payment-requests/<payment_request_id>")
+def get_payment_request(request: flask.Request, payment_request_id: str):
+    principal = caller(request)
+    with platform().reader.connect() as conn:
+        row = payment_requests.request_for_user(conn, payment_request_id, principal.user_id)
+    return 200, _payment_request(row)
+
+
+@router.route("POST", "/v1/payment-requests/<payment_request_id>/pay")
+def pay(request: flask.Request, payment_request_id: str):
+    principal = caller(request)
+    body = parse_json(request, EmptyRequest, empty_is_object=True)
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = pay_request(conn, payer_id=principal.user_id, request_id=payment_request_id, context=_context(now))
+        return 202, _payment(row), event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+def _answer(request: flask.Request, payment_request_id: str, action: Action):
+    principal = caller(request)
+    body = parse_json(request, EmptyRequest, empty_is_object=True)
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = payment_requests.answer_request(
+            conn, payment_request_id, user_id=principal.user_id, action=action, context=_context(now)
+        )
+        return 200, _payment_request(row), event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("POST", "/v1/payment-requests/<payment_request_id>/decline")
+def decline(request: flask.Request, payment_request_id: str):
+    return _answer(request, payment_request_id, Action.DECLINE)
+
+
+@router.route("POST", "/v1/payment-requests/<payment_request_id>/cancel")
+def cancel(request: flask.Request, payment_request_id: str):
+    return _answer(request, payment_request_id, Action.CANCEL)
 
 
 @functions_framework.http

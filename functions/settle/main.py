@@ -1,18 +1,23 @@
-"""settle: post a debited payment's pending transfer and credit the payee, completing it."""
+"""settle: post a debited payment's (or refund's) pending transfer and credit the receiver,
+completing it; a completed refund moves its payment to partially_refunded or refunded."""
 
 from __future__ import annotations
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from schemas.events import RefundDebited
 from shared.consumer import handle
 from shared.services.payments import settle_payment
+from shared.services.refunds import settle_refund
 
-ACCEPTED_TYPES = frozenset({"payment.debited"})
+ACCEPTED_TYPES = frozenset({"payment.debited", "refund.debited"})
 
 
-def _settle(conn, payment, context, runtime) -> list[str]:
-    return settle_payment(conn, payment.payment_id, ledger=runtime.ledger, context=context)
+def _settle(conn, payload, context, runtime) -> list[str]:
+    if isinstance(payload, RefundDebited):
+        return settle_refund(conn, payload.refund_id, ledger=runtime.ledger, context=context)
+    return settle_payment(conn, payload.payment_id, ledger=runtime.ledger, context=context)
 
 
 @functions_framework.cloud_event

@@ -1,5 +1,6 @@
-"""sweep-sagas: on a schedule, release expired reservations and compensate payments that
-stopped moving, so that no money stays in clearing."""
+"""sweep-sagas: on a schedule, release expired reservations, compensate payments, refunds and
+withdrawals that stopped moving, so that no money stays in clearing or reserved for a payout,
+close payment requests that expired, and prune Idempotency-Keys past their retention."""
 
 from __future__ import annotations
 
@@ -11,12 +12,26 @@ from cloudevents.http import CloudEvent
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit, require_ping
-from shared.services.payments import EventContext, stuck_payment_ids, time_out_payment
+from shared.services.context import EventContext
+from shared.services.idempotency import purge_expired
+from shared.services.payment_requests import expire_request, expired_request_ids
+from shared.services.payments import stuck_payment_ids, time_out_payment
+from shared.services.refunds import stuck_refund_ids, time_out_refund
+from shared.services.withdrawals import stuck_withdrawal_ids, time_out_withdrawal
 
-# Per run: what is left waits for the next ping.
-PAYMENTS_PER_RUN_MAX = 100
+# Per run, of each kind: what is left waits for the next ping.
+SAGAS_PER_RUN_MAX = 100
+REQUESTS_PER_RUN_MAX = 100
 RESERVATIONS_PER_RUN_MAX = 500
+IDEMPOTENCY_KEYS_PER_RUN_MAX = 1_000
 logger = logging.getLogger("paystream.sweep-sagas")
+
+# Each kind of saga: how to find the ones that stopped moving, and how to compensate one.
+_SAGAS = (
+    ("payments", stuck_payment_ids, time_out_payment),
+    ("refunds", stuck_refund_ids, time_out_refund),
+    ("withdrawals", stuck_withdrawal_ids, time_out_withdrawal),
+)
 
 
 @functions_framework.cloud_event
@@ -24,17 +39,31 @@ def sweep_sagas(event: CloudEvent) -> None:
     require_ping(event, "sweep-sagas")
     runtime = platform()
     now = utc_now()
+    stuck_seconds = runtime.settings.saga_stuck_seconds
     with runtime.engine.begin() as conn:
         expired = runtime.ledger.expire_pending_transfers(conn, now, limit=RESERVATIONS_PER_RUN_MAX)
     with runtime.reader.connect() as conn:
-        stuck = stuck_payment_ids(
-            conn, now=now, stuck_seconds=runtime.settings.saga_stuck_seconds, limit=PAYMENTS_PER_RUN_MAX
-        )
+        work = [
+            (kind, compensate, find(conn, now=now, stuck_seconds=stuck_seconds, limit=SAGAS_PER_RUN_MAX))
+            for kind, find, compensate in _SAGAS
+        ]
+        due = expired_request_ids(conn, now=now, limit=REQUESTS_PER_RUN_MAX)
     context = EventContext(producer="sweep-sagas", now=now, correlation_id=event["id"])
-    for payment_id in stuck:
-        # One transaction per payment: one that cannot be compensated does not hold up the rest.
+    for _, compensate, ids in work:
+        for saga_id in ids:
+            # One transaction per saga: one that cannot be compensated does not hold up the rest.
+            with runtime.engine.begin() as conn:
+                recorded = compensate(conn, saga_id, ledger=runtime.ledger, context=context)
+            publish_after_commit(runtime, recorded)
+    for request_id in due:
         with runtime.engine.begin() as conn:
-            recorded = time_out_payment(conn, payment_id, ledger=runtime.ledger, context=context)
+            recorded = expire_request(conn, request_id, context)
         publish_after_commit(runtime, recorded)
-    if expired or stuck:
-        logger.warning("sweep-sagas: released %d reservations, timed out %d payments", len(expired), len(stuck))
+    with runtime.engine.begin() as conn:
+        purge_expired(conn, now=now, limit=IDEMPOTENCY_KEYS_PER_RUN_MAX)
+    timed_out = {kind: len(ids) for kind, _, ids in work if ids}
+    if expired or timed_out or due:
+        logger.warning(
+            "sweep-sagas: released %d reservations, timed out %s, expired %d requests",
+            len(expired), timed_out or "nothing", len(due),
+        )

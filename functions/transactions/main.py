@@ -30,7 +30,8 @@ router = client_router("transactions")
 
 def _transaction(row, events=None) -> TransactionResponse:
     return TransactionResponse.model_validate(
-        {**row._mapping, "amount": row.amount_minor, "events": events}
+        {**row._mapping, "amount": row.amount_minor, "counter_amount": row.counter_amount_minor,
+         "events": events}
     )
 
 
@@ -103,9 +104,10 @@ def get_statement(request: flask.Request):
     writer.writerow([query.created_from.isoformat(), "", "opening_balance", "", "", "", "", "",
                      balance, money(balance)])
     for row in found.rows:
-        signed = row.amount_minor if row.direction == "credit" else -row.amount_minor
+        signed = history.signed_amount_minor(row, found.currency)
         balance += signed
-        writer.writerow([row.created_at.isoformat(), row.id, row.type, row.direction, row.description,
+        direction = "credit" if signed > 0 else "debit"
+        writer.writerow([row.created_at.isoformat(), row.id, row.type, direction, row.description,
                          row.counterparty_id or "", signed, money(signed), balance, money(balance)])
     writer.writerow([query.created_to.isoformat(), "", "closing_balance", "", "", "", "", "",
                      found.closing_balance_minor, money(found.closing_balance_minor)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import flask
 import functions_framework
 
@@ -13,9 +11,9 @@ from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.entrypoint import caller, client_router, correlation_id
 from shared.http import ApiError, parse_form, parse_json
+from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
 from shared.services import identity
 
-logger = logging.getLogger("paystream.users")
 router = client_router("users")
 
 
@@ -52,7 +50,7 @@ def token(request: flask.Request):
     if pair is None:
         # A spent token came back: its family is revoked now, and the caller learns only
         # that the token is not valid.
-        logger.warning("security: refresh token reuse; the token family was revoked")
+        security_event(REFRESH_TOKEN_REUSE, "refresh token reuse; the token family was revoked")
         raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
     return 200, TokenResponse(
         access_token=pair.access_token,

@@ -1,19 +1,36 @@
-"""wallets: balances per currency, and top-ups from a card."""
+"""wallets: balances per currency, top-ups from a card, conversions between currencies and
+withdrawals to a bank account."""
 
 from __future__ import annotations
 
 import flask
 import functions_framework
 
-from schemas.api import TopupRequest, TopupResponse, WalletList, WalletResponse
+from schemas.api import (
+    ConversionQuoteRequest,
+    ConversionQuoteResponse,
+    ConversionRequest,
+    ConversionResponse,
+    TopupRequest,
+    TopupResponse,
+    WalletList,
+    WalletResponse,
+    WithdrawalRequest,
+    WithdrawalResponse,
+)
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
 from shared.http import parse_json
+from shared.services import conversions, withdrawals
 from shared.services.payments import EventContext
 from shared.services.topups import create_topup
 
 router = client_router("wallets")
+
+
+def _context(now) -> EventContext:
+    return EventContext(producer="wallets", now=now, correlation_id=correlation_id())
 
 
 @router.route("GET", "/v1/wallets")
@@ -36,7 +53,7 @@ def topup(request: flask.Request):
     body = parse_json(request, TopupRequest)
     runtime = platform()
     now = utc_now()
-    context = EventContext(producer="wallets", now=now, correlation_id=correlation_id())
+    context = _context(now)
 
     def execute(conn):
         row, event_ids = create_topup(
@@ -62,6 +79,98 @@ def topup(request: flask.Request):
         return 402, error, event_ids
 
     return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("POST", "/v1/conversions/quotes")
+def create_quote(request: flask.Request):
+    principal = caller(request)
+    body = parse_json(request, ConversionQuoteRequest)
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        row = conversions.create_quote(
+            conn,
+            user_id=principal.user_id,
+            request=body,
+            rates=runtime.fx_rates,
+            policy=conversions.FxPolicy.from_settings(runtime.settings),
+            context=_context(utc_now()),
+        )
+    return 201, ConversionQuoteResponse.model_validate(conversions.quote_view(row))
+
+
+@router.route("POST", "/v1/conversions")
+def convert(request: flask.Request):
+    principal = caller(request)
+    body = parse_json(request, ConversionRequest)
+    runtime = platform()
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = conversions.execute_conversion(
+            conn,
+            user_id=principal.user_id,
+            request=body,
+            ledger=runtime.ledger,
+            rates=runtime.fx_rates,
+            policy=conversions.FxPolicy.from_settings(runtime.settings),
+            context=_context(now),
+        )
+        if row.status == "completed":
+            response = ConversionResponse.model_validate(conversions.conversion_view(row))
+            return 201, response.model_dump(mode="json"), event_ids
+        error = {
+            "error": {
+                "type": "invalid_request_error",
+                "code": row.failure_code,
+                "message": f"the {row.from_currency} wallet's available balance is below the "
+                f"amount; nothing was converted (conversion {row.id})",
+                "param": "amount",
+            }
+        }
+        return 402, error, event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("GET", "/v1/conversions/<conversion_id>")
+def get_conversion(request: flask.Request, conversion_id: str):
+    principal = caller(request)
+    with platform().reader.connect() as conn:
+        row = conversions.conversion_for_user(conn, conversion_id, principal.user_id)
+    return 200, ConversionResponse.model_validate(conversions.conversion_view(row))
+
+
+def _withdrawal(row) -> WithdrawalResponse:
+    return WithdrawalResponse.model_validate({**row._mapping, "amount": row.amount_minor})
+
+
+@router.route("POST", "/v1/withdrawals")
+def withdraw(request: flask.Request):
+    principal = caller(request)
+    body = parse_json(request, WithdrawalRequest)
+    runtime = platform()
+    now = utc_now()
+
+    def execute(conn):
+        row, event_ids = withdrawals.create_withdrawal(
+            conn,
+            user_id=principal.user_id,
+            request=body,
+            ledger=runtime.ledger,
+            timeout_seconds=runtime.settings.withdrawal_reservation_timeout_seconds,
+            context=_context(now),
+        )
+        return 202, _withdrawal(row).model_dump(mode="json"), event_ids
+
+    return respond_once(request, principal, body, execute, now=now)
+
+
+@router.route("GET", "/v1/withdrawals/<withdrawal_id>")
+def get_withdrawal(request: flask.Request, withdrawal_id: str):
+    principal = caller(request)
+    with platform().reader.connect() as conn:
+        row = withdrawals.withdrawal_for_user(conn, withdrawal_id, principal.user_id)
+    return 200, _withdrawal(row)
 
 
 @functions_framework.http

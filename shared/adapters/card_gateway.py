@@ -1,8 +1,12 @@
-"""The sandbox payment gateway: tokenizes cards and bank accounts, and charges card tokens.
+"""The sandbox payment gateway: tokenizes cards and bank accounts, charges card tokens and pays
+out to bank account tokens.
 
 It behaves like a processor's test mode: a card's test number decides how its charges end
-(4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined). The number is never stored:
-the vault keeps a token, a keyed fingerprint and the behaviour the number asked for.
+(4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined), and a bank account's test
+number how payouts to it end (000111111116 has no account at the bank, 000111111113 is
+closed; any other number is paid). The number is never stored: the vault keeps a token, a keyed
+fingerprint and the behaviour the number asked for. A payout is idempotent on its key: asking
+again with the same key answers the first payout's result and pays nothing more.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from shared.adapters.tables import card_vault
+from shared.adapters.database import is_postgresql
+from shared.adapters.tables import card_vault, payouts
 from shared.ids import new_id
 
 __all__ = [
     "CardRejected",
     "ChargeResult",
+    "PayoutResult",
     "SandboxGateway",
     "TokenizedCard",
     "TokenizedBankAccount",
@@ -37,6 +43,16 @@ _TEST_CARD_BEHAVIOUR = {
     "4000000000009995": DECLINE_INSUFFICIENT_FUNDS,
 }
 _DECLINE_CODES = {DECLINE: "card_declined", DECLINE_INSUFFICIENT_FUNDS: "insufficient_funds"}
+PAYOUT_NO_ACCOUNT = "payout_no_account"
+PAYOUT_ACCOUNT_CLOSED = "payout_account_closed"
+# Test bank account numbers whose payouts fail, as processors' sandboxes document them.
+_TEST_BANK_ACCOUNT_BEHAVIOUR = {
+    "000111111116": PAYOUT_NO_ACCOUNT,
+    "000111111113": PAYOUT_ACCOUNT_CLOSED,
+}
+_PAYOUT_FAILURE_CODES = {PAYOUT_NO_ACCOUNT: "no_account", PAYOUT_ACCOUNT_CLOSED: "account_closed"}
+PAYOUT_PAID = "paid"
+PAYOUT_FAILED = "failed"
 
 
 class CardRejected(Exception):
@@ -66,6 +82,13 @@ class TokenizedBankAccount:
 class ChargeResult:
     approved: bool
     decline_code: str | None
+
+
+@dataclass(frozen=True)
+class PayoutResult:
+    payout_id: str
+    paid: bool
+    failure_code: str | None
 
 
 def luhn_valid(number: str) -> bool:
@@ -127,7 +150,7 @@ class SandboxGateway:
             card_vault.insert().values(
                 token=token,
                 fingerprint=self._fingerprint("bank", f"{routing_number}:{account_number}"),
-                behaviour=APPROVE,
+                behaviour=_TEST_BANK_ACCOUNT_BEHAVIOUR.get(account_number, APPROVE),
                 created_at=now,
             )
         )
@@ -143,3 +166,49 @@ class SandboxGateway:
         if behaviour == APPROVE:
             return ChargeResult(approved=True, decline_code=None)
         return ChargeResult(approved=False, decline_code=_DECLINE_CODES[behaviour])
+
+    def payout(
+        self,
+        conn: Connection,
+        *,
+        token: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        now: datetime,
+    ) -> PayoutResult:
+        """Pay `amount_minor` out to a bank account token, once per `idempotency_key`.
+
+        The sandbox records the payout in the caller's transaction; a second call with the same
+        key (a redelivered event) answers the recorded result and pays nothing more.
+        """
+        query = sa.select(payouts).where(payouts.c.idempotency_key == idempotency_key)
+        if is_postgresql(conn):
+            query = query.with_for_update()
+        done = conn.execute(query).first()
+        if done is not None:
+            if (done.token, done.amount_minor, done.currency) != (token, amount_minor, currency):
+                raise ValueError(f"payout {idempotency_key!r} was made with different details")
+            return PayoutResult(done.id, done.status == PAYOUT_PAID, done.failure_code)
+        behaviour = conn.execute(
+            sa.select(card_vault.c.behaviour).where(card_vault.c.token == token)
+        ).scalar_one_or_none()
+        if behaviour is None:
+            raise LookupError(f"the vault has no token {token}")
+        if behaviour not in (APPROVE, *_PAYOUT_FAILURE_CODES):
+            raise ValueError(f"token {token} is not a bank account")
+        failure_code = _PAYOUT_FAILURE_CODES.get(behaviour)
+        result = PayoutResult(new_id("po"), failure_code is None, failure_code)
+        conn.execute(
+            payouts.insert().values(
+                idempotency_key=idempotency_key,
+                id=result.payout_id,
+                token=token,
+                amount_minor=amount_minor,
+                currency=currency,
+                status=PAYOUT_PAID if result.paid else PAYOUT_FAILED,
+                failure_code=failure_code,
+                created_at=now,
+            )
+        )
+        return result

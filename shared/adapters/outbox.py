@@ -1,7 +1,8 @@
 """The event store and its outbox.
 
 `record_event` writes an event into the append-only `events` store and its id into `outbox`, in
-the caller's transaction, so that a state change and the events it causes commit together.
+the caller's transaction, so that a state change and the events it causes commit together; the
+same transaction projects it into the transaction history (shared.services.projection).
 `publish` sends outbox rows to EventBridge and deletes the ones the bus accepted: right after
 commit by the writer, and on a schedule by `relay-outbox` for anything a crash left behind.
 Consumers are idempotent on the event id, so an event published twice is handled once.
@@ -24,6 +25,9 @@ from shared.adapters.aws import EventPublisher
 from shared.adapters.database import as_utc, read_only
 from shared.adapters.tables import events, outbox
 from shared.ids import new_event_id
+from shared.observability.metrics import event_recorded
+from shared.observability.tracing import current_traceparent
+from shared.services.projection import ProjectedEvent, project
 
 __all__ = ["record_event", "publish", "cloud_event_of", "OUTBOX_ERROR_LENGTH_MAX"]
 
@@ -43,8 +47,10 @@ def record_event(
     now: datetime,
     correlation_id: str | None,
 ) -> str:
-    """Append one event and queue it for publication; returns its id (the CloudEvent id)."""
+    """Append one event, project it and queue it for publication; returns its id (the
+    CloudEvent id)."""
     event_id = new_event_id()
+    data = payload.model_dump(mode="json")
     conn.execute(
         events.insert().values(
             id=event_id,
@@ -52,12 +58,15 @@ def record_event(
             source=source_function,
             subject=subject,
             aggregate_sequence=sequence,
-            data=payload.model_dump(mode="json"),
+            data=data,
             correlation_id=correlation_id,
             occurred_at=now,
+            traceparent=current_traceparent(),
         )
     )
+    project(conn, ProjectedEvent(event_type, subject, data, now))
     conn.execute(outbox.insert().values(event_id=event_id, created_at=now, attempts=0))
+    event_recorded(conn, event_type=event_type, payload=payload, now=now)
     return event_id
 
 
@@ -71,6 +80,7 @@ def cloud_event_of(row: Any) -> dict[str, Any]:
         event_id=row.id,
         time=as_utc(row.occurred_at),
         correlation_id=row.correlation_id,
+        traceparent=row.traceparent,
     )
 
 

@@ -19,7 +19,10 @@ __all__ = [
     "funding_sources",
     "accounts",
     "transfers",
+    "account_history",
     "payments",
+    "refunds",
+    "payment_requests",
     "topups",
     "events",
     "outbox",
@@ -27,6 +30,10 @@ __all__ = [
     "idempotency_keys",
     "transactions",
     "notifications",
+    "fx_quotes",
+    "conversions",
+    "withdrawals",
+    "payouts",
 ]
 
 # Constraint names are fixed so that migrations and reflection agree on every database.
@@ -125,6 +132,9 @@ accounts = sa.Table(
     sa.Column("credits_pending", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("credits_posted", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp(), nullable=False),
+    # The sequence of the account's newest account_history entry (0: none yet). Kept on the row,
+    # which every ledger write locks anyway, so numbering entries needs no lookup.
+    sa.Column("history_sequence", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("user_id", "currency", "kind"),
 )
 
@@ -149,6 +159,25 @@ transfers = sa.Table(
     sa.Index("ix_transfers_pending_status_expires_at", "pending_status", "expires_at"),
 )
 
+# Append-only: an account's balances after each change (TigerBeetle's account balances), written
+# by the same statement as the transfer or expiry that made the change. The primary key doubles
+# as the index that reads an account's history newest first.
+account_history = sa.Table(
+    "account_history",
+    metadata,
+    sa.Column("account_id", sa.String(80), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    # Empty only for the opening entry of balances that predate the history.
+    sa.Column("transfer_id", sa.String(80), nullable=True),
+    # transfer, expiry or opening (shared.domain.ledger.HistoryCause).
+    sa.Column("cause", sa.String(8), nullable=False),
+    sa.Column("debits_pending", sa.BigInteger, nullable=False),
+    sa.Column("debits_posted", sa.BigInteger, nullable=False),
+    sa.Column("credits_pending", sa.BigInteger, nullable=False),
+    sa.Column("credits_posted", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
 payments = sa.Table(
     "payments",
     metadata,
@@ -166,6 +195,47 @@ payments = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+)
+
+# A refund returns (part of) a completed payment from its payee to its payer, through a saga of
+# its own. `payer_id` and `payee_id` are the payment's: the refund moves money the other way.
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), nullable=False, index=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("payee_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("failure_message", sa.String(200), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+)
+
+# One user asks another (the payer) for money; paying it creates a payment, kept in payment_id.
+payment_requests = sa.Table(
+    "payment_requests",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("requester_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), nullable=True, index=True),
+    sa.Column("expires_at", Timestamp(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    # The expiry sweep finds the open requests due, soonest first.
+    sa.Index("ix_payment_requests_status_expires_at", "status", "expires_at"),
 )
 
 topups = sa.Table(
@@ -193,6 +263,8 @@ events = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("correlation_id", sa.String(64), nullable=True),
     sa.Column("occurred_at", Timestamp(), nullable=False),
+    # W3C Trace Context of the span that recorded the event (the CloudEvent `traceparent`).
+    sa.Column("traceparent", sa.String(55), nullable=True),
     sa.UniqueConstraint("subject", "aggregate_sequence"),
 )
 
@@ -243,6 +315,10 @@ transactions = sa.Table(
     sa.Column("failure_code", sa.String(40), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
+    # A conversion is one row in the user's history that touches two wallets: `amount_minor`
+    # leaves the `currency` wallet, `counter_amount_minor` enters the `counter_currency` one.
+    sa.Column("counter_amount_minor", sa.BigInteger, nullable=True),
+    sa.Column("counter_currency", sa.String(3), nullable=True),
     sa.Index("ix_transactions_user_created", "user_id", "created_at", "id"),
 )
 
@@ -259,4 +335,78 @@ notifications = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("user_id", "event_id"),
     sa.Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+)
+
+
+# A conversion quote: the rate and amounts a user was offered, honoured until expires_at, once.
+fx_quotes = sa.Table(
+    "fx_quotes",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("from_currency", sa.String(3), nullable=False),
+    sa.Column("to_currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("receive_minor", sa.BigInteger, nullable=False),
+    sa.Column("fee_minor", sa.BigInteger, nullable=False),
+    # Exact rationals as "numerator/denominator" text; the shown rates are rounded from them.
+    sa.Column("mid_rate", sa.String(80), nullable=False),
+    sa.Column("spread_basis_points", sa.Integer, nullable=False),
+    sa.Column("rates_published_on", sa.Date, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("expires_at", Timestamp(), nullable=False),
+    # Set by the conversion that used the quote: a quote is honoured once.
+    sa.Column("conversion_id", sa.String(40), nullable=True, unique=True),
+)
+
+conversions = sa.Table(
+    "conversions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("quote_id", sa.String(40), nullable=True),
+    sa.Column("from_currency", sa.String(3), nullable=False),
+    sa.Column("to_currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("receive_minor", sa.BigInteger, nullable=False),
+    sa.Column("fee_minor", sa.BigInteger, nullable=False),
+    sa.Column("mid_rate", sa.String(80), nullable=False),
+    sa.Column("spread_basis_points", sa.Integer, nullable=False),
+    sa.Column("rates_published_on", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("funding_source_id", sa.String(40), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("payout_id", sa.String(40), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    sa.Index("ix_withdrawals_status_updated", "status", "updated_at"),
+)
+
+# The sandbox gateway's payouts, one per idempotency key (the withdrawal id): a retried payout
+# answers the stored result instead of paying again.
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("idempotency_key", sa.String(80), primary_key=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("token", sa.String(40), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
 )

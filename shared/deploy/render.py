@@ -34,6 +34,7 @@ import yaml
 
 from shared import topology
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES, FunctionInfo
+from shared.observability.dashboards import dashboard_files
 from shared.provision import (
     DLQ_RETENTION_SECONDS,
     QUEUE_RETENTION_SECONDS,
@@ -770,7 +771,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
 
 
 def render_terraform() -> dict[str, str]:
-    """`terraform/topology.json`: what the Terraform modules read with jsondecode(file(...))."""
+    """`terraform/topology.json`, what the Terraform modules read with jsondecode(file(...)), and
+    the Datadog dashboards (shared.observability.dashboards) the datadog module reads."""
     data = {
         "_generated": GENERATED_HEADER.replace("# ", "").replace("\n", " ").strip(),
         "bus_name": topology.BUS_NAME,
@@ -785,16 +787,25 @@ def render_terraform() -> dict[str, str]:
             route.consumer: {
                 "queue_name": route.queue_name,
                 "dlq_name": route.dlq_name,
-                "rule_name": route.rule_name,
-                "target_id": route.target_id,
-                "message_group_id": route.message_group_id,
+                "rule_names": [rule.rule_name for rule in route.rules],
                 "event_types": sorted(route.event_types),
-                "event_pattern": json.dumps(route.event_pattern, sort_keys=True),
                 "max_receive_count": route.max_receive_count,
                 "visibility_timeout_seconds": route.visibility_timeout_seconds,
                 "queue_reader_service_account": queue_reader_service_account(route.consumer),
             }
             for route in topology.ROUTES
+        },
+        # One EventBridge rule per route and ordering partition, flat for Terraform's for_each.
+        "rules": {
+            rule.rule_name: {
+                "consumer": rule.consumer,
+                "target_id": rule.target_id,
+                "message_group_id": rule.message_group_id,
+                "event_types": sorted(rule.route.event_types),
+                "event_pattern": json.dumps(rule.event_pattern, sort_keys=True),
+            }
+            for route in topology.ROUTES
+            for rule in route.rules
         },
         "schedules": {
             schedule.consumer: {"cron": schedule.cron} for schedule in topology.SCHEDULES
@@ -812,7 +823,7 @@ def render_terraform() -> dict[str, str]:
             for function in FUNCTIONS
         },
     }
-    return {"topology.json": json.dumps(data, indent=2, sort_keys=True) + "\n"}
+    return {"topology.json": json.dumps(data, indent=2, sort_keys=True) + "\n", **dashboard_files()}
 
 
 def render_all(options: RenderOptions = RenderOptions()) -> dict[Path, str]:

@@ -9,6 +9,11 @@ A payment moves only along `ALLOWED_TRANSITIONS`:
     partially_refunded -> partially_refunded | refunded
 
 Any other move is a bug in the caller and raises IllegalTransition.
+
+A refund is a saga of its own (`RefundStatus`: pending -> completed | failed). What may still be
+refunded counts the refunds in flight as well as the completed ones, so that two refunds asked
+for at once can never return more than was paid; the payment becomes partially_refunded, then
+refunded, as refunds complete.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ __all__ = [
     "FailureCode",
     "IllegalTransition",
     "PaymentStatus",
+    "REFUNDABLE_STATUSES",
+    "RefundStatus",
     "can_transition",
     "failure_for_outcome",
     "next_statuses",
+    "refund_transition",
+    "refundable_minor",
+    "status_after_refunds",
     "transition",
 ]
 
@@ -85,8 +95,9 @@ ALLOWED_TRANSITIONS: frozenset[tuple[PaymentStatus, PaymentStatus]] = frozenset(
 class IllegalTransition(Exception):
     """A payment was asked to move along an edge its state machine does not have."""
 
-    def __init__(self, current: PaymentStatus, target: PaymentStatus) -> None:
-        super().__init__(f"a payment cannot move from {current.value} to {target.value}")
+    def __init__(self, current: enum.Enum, target: enum.Enum) -> None:
+        noun = "refund" if isinstance(current, RefundStatus) else "payment"
+        super().__init__(f"a {noun} cannot move from {current.value} to {target.value}")
         self.current = current
         self.target = target
 
@@ -134,3 +145,49 @@ def failure_for_outcome(outcome: TransferOutcome) -> FailureCode:
     if outcome is TransferOutcome.INSUFFICIENT_FUNDS:
         return FailureCode.INSUFFICIENT_FUNDS
     return FailureCode.LEDGER_REJECTED
+
+
+class RefundStatus(str, enum.Enum):
+    """Where a refund stands: reserved from the payee and in flight, done, or abandoned."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def claims_the_amount(self) -> bool:
+        """True while the refund counts against what may still be refunded (all but failed)."""
+        return self is not RefundStatus.FAILED
+
+
+_REFUND_TRANSITIONS = frozenset(
+    {(RefundStatus.PENDING, RefundStatus.COMPLETED), (RefundStatus.PENDING, RefundStatus.FAILED)}
+)
+
+
+def refund_transition(current: RefundStatus, target: RefundStatus) -> RefundStatus:
+    """Return `target` if a refund may move there (pending -> completed | failed); raise
+    IllegalTransition otherwise."""
+    current, target = RefundStatus(current), RefundStatus(target)
+    if (current, target) not in _REFUND_TRANSITIONS:
+        raise IllegalTransition(current, target)
+    return target
+
+
+# Only a payment whose money reached the payee can be refunded.
+REFUNDABLE_STATUSES = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
+
+
+def refundable_minor(paid_minor: int, claimed_minor: int) -> int:
+    """What may still be refunded of a payment of `paid_minor` whose refunds completed or in
+    flight total `claimed_minor`. A claim above the payment is a bug in the caller."""
+    if not 0 <= claimed_minor <= paid_minor:
+        raise ValueError(f"refunds of {claimed_minor} cannot be claimed against a payment of {paid_minor}")
+    return paid_minor - claimed_minor
+
+
+def status_after_refunds(paid_minor: int, refunded_minor: int) -> PaymentStatus:
+    """The payment's status once refunds totalling `refunded_minor` have completed."""
+    if not 0 < refunded_minor <= paid_minor:
+        raise ValueError(f"{refunded_minor} refunded of a payment of {paid_minor} is impossible")
+    return PaymentStatus.REFUNDED if refunded_minor == paid_minor else PaymentStatus.PARTIALLY_REFUNDED

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from shared.adapters.tables import events, transactions
 from shared.http import ApiError
+from shared.services.paging import newest_first_page
 
 __all__ = [
     "HistoryFilter",
@@ -18,6 +19,7 @@ __all__ = [
     "Statement",
     "get_transaction",
     "list_transactions",
+    "signed_amount_minor",
     "statement",
     "timeline",
 ]
@@ -25,15 +27,9 @@ __all__ = [
 TIMELINE_EVENTS_MAX = 100
 
 
-def _cursor_row(conn: Connection, user_id: str, transaction_id: str, param: str) -> Any:
-    row = conn.execute(
-        sa.select(transactions.c.created_at, transactions.c.id).where(
-            transactions.c.user_id == user_id, transactions.c.id == transaction_id
-        )
-    ).first()
-    if row is None:
-        raise ApiError.invalid("cursor_invalid", f"{param} names no transaction of yours", param)
-    return row
+def _touches(currency: str) -> Any:
+    # A conversion touches two wallets: its own currency and its counter currency.
+    return sa.or_(transactions.c.currency == currency, transactions.c.counter_currency == currency)
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class HistoryFilter:
     def conditions(self) -> list[Any]:
         conditions = []
         if self.currency is not None:
-            conditions.append(transactions.c.currency == self.currency)
+            conditions.append(_touches(self.currency))
         if self.type is not None:
             conditions.append(transactions.c.type == self.type)
         if self.status is not None:
@@ -72,26 +68,16 @@ def list_transactions(
 ) -> tuple[list[Any], bool]:
     """A page of the user's history that meets `where`, newest first, and whether more lies
     beyond it. A cursor may name any transaction of the user's, filtered out or not."""
-    if starting_after and ending_before:
-        raise ApiError.invalid(
-            "cursor_conflict", "use starting_after or ending_before, not both", "ending_before"
-        )
-    key = sa.tuple_(transactions.c.created_at, transactions.c.id)
-    query = sa.select(transactions).where(transactions.c.user_id == user_id, *where.conditions())
-    newest_first = [transactions.c.created_at.desc(), transactions.c.id.desc()]
-    if ending_before:
-        cursor = _cursor_row(conn, user_id, ending_before, "ending_before")
-        rows = conn.execute(
-            query.where(key > sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id)))
-            .order_by(transactions.c.created_at.asc(), transactions.c.id.asc())
-            .limit(limit + 1)
-        ).all()
-        return list(reversed(rows[:limit])), len(rows) > limit
-    if starting_after:
-        cursor = _cursor_row(conn, user_id, starting_after, "starting_after")
-        query = query.where(key < sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id)))
-    rows = conn.execute(query.order_by(*newest_first).limit(limit + 1)).all()
-    return rows[:limit], len(rows) > limit
+    return newest_first_page(
+        conn,
+        transactions,
+        owner=[transactions.c.user_id == user_id],
+        filters=where.conditions(),
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        noun="transaction",
+    )
 
 
 def get_transaction(conn: Connection, *, user_id: str, transaction_id: str) -> Any:
@@ -118,8 +104,10 @@ def timeline(conn: Connection, subject: str) -> list[Any]:
 
 # A statement longer than this is refused: ask for a shorter range.
 STATEMENT_ROWS_MAX = 10_000
-# Movements that changed the posted balance, and in which direction.
-_POSTED_STATUSES = ("completed", "succeeded")
+# Movements that changed the posted balance, and in which direction. A refunded payment's money
+# did move (the refund is a movement of its own); a payment request never moves money itself.
+_POSTED_STATUSES = ("completed", "succeeded", "partially_refunded", "refunded")
+_NOT_MONEY_TYPES = ("request",)
 _SIGN = {"credit": 1, "debit": -1}
 
 
@@ -134,17 +122,31 @@ class Statement:
 def _posted(user_id: str, currency: str) -> list[Any]:
     return [
         transactions.c.user_id == user_id,
-        transactions.c.currency == currency,
+        _touches(currency),
         transactions.c.status.in_(_POSTED_STATUSES),
+        transactions.c.type.not_in(_NOT_MONEY_TYPES),
     ]
+
+
+def signed_amount_minor(row: Any, currency: str) -> int:
+    """What the movement did to the user's `currency` wallet: + credited, - debited. A
+    conversion debits its currency and credits its counter currency."""
+    if row.currency == currency:
+        return _SIGN[row.direction] * row.amount_minor
+    if row.counter_currency == currency:
+        return row.counter_amount_minor
+    raise ValueError(f"transaction {row.id} does not touch {currency}")
 
 
 def statement(
     conn: Connection, *, user_id: str, currency: str, created_from: datetime, created_to: datetime
 ) -> Statement:
     """The posted movements of one wallet in [from, to), with the balances around them."""
-    signed = sa.case((transactions.c.direction == "credit", transactions.c.amount_minor),
-                     else_=-transactions.c.amount_minor)
+    signed = sa.case(
+        (transactions.c.currency != currency, transactions.c.counter_amount_minor),
+        (transactions.c.direction == "credit", transactions.c.amount_minor),
+        else_=-transactions.c.amount_minor,
+    )
     opening = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(signed), 0)).where(
             *_posted(user_id, currency), transactions.c.created_at < created_from
@@ -164,5 +166,5 @@ def statement(
         raise ApiError.invalid(
             "statement_too_long", f"more than {STATEMENT_ROWS_MAX} movements: choose a shorter range", "to"
         )
-    closing = int(opening) + sum(_SIGN[row.direction] * row.amount_minor for row in rows)
+    closing = int(opening) + sum(signed_amount_minor(row, currency) for row in rows)
     return Statement(currency, int(opening), rows, closing)

@@ -4,7 +4,11 @@ The first request with a key runs and its response is stored in the same transac
 effects. A later request with the same key and the same body gets that response again; with a
 different body, a 409. Two concurrent requests with one key: both may run, but only one can
 insert the key, so the other's transaction (its effects included) rolls back and it replays the
-winner's response. Keys are kept at least `RETENTION_SECONDS`.
+winner's response.
+
+Keys are kept `RETENTION_SECONDS` (24 hours), as Stripe keeps them: within that time a replay
+returns the first response; after it the key is pruned (`purge_expired`, run by sweep-sagas) and
+a request reusing it is a new request, also when the pruning has not come round yet.
 """
 
 from __future__ import annotations
@@ -12,17 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from shared.adapters.database import as_utc
 from shared.adapters.tables import idempotency_keys
 from shared.http import ApiError
 
-__all__ = ["RETENTION_SECONDS", "request_fingerprint", "run_once"]
+__all__ = ["RETENTION_SECONDS", "purge_expired", "request_fingerprint", "run_once"]
 
 RETENTION_SECONDS = 24 * 3600
 # One retry is enough: after losing the race the key exists, and the retry replays it.
@@ -60,6 +65,10 @@ def run_once(
                             idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
                         )
                     ).first()
+                    if stored is not None and _expired(stored.created_at, now):
+                        conn.execute(_delete_key(user_id, key).where(
+                            idempotency_keys.c.created_at == stored.created_at))
+                        stored = None
                     if stored is not None:
                         if stored.request_hash != fingerprint:
                             raise ApiError(
@@ -86,3 +95,27 @@ def run_once(
             if key is None or attempt + 1 == ATTEMPTS_MAX:
                 raise
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _expired(created_at: datetime, now: datetime) -> bool:
+    return as_utc(created_at) <= now - timedelta(seconds=RETENTION_SECONDS)
+
+
+def _delete_key(user_id: str, key: str) -> sa.Delete:
+    return idempotency_keys.delete().where(
+        idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
+    )
+
+
+def purge_expired(conn: Connection, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` keys older than the retention, oldest first; returns how many."""
+    oldest = (
+        sa.select(idempotency_keys.c.user_id, idempotency_keys.c.key)
+        .where(idempotency_keys.c.created_at <= now - timedelta(seconds=RETENTION_SECONDS))
+        .order_by(idempotency_keys.c.created_at)
+        .limit(limit)
+    )
+    deleted = 0
+    for user_id, key in conn.execute(oldest).all():
+        deleted += conn.execute(_delete_key(user_id, key)).rowcount
+    return deleted

@@ -30,7 +30,7 @@ from shared.domain.money import default_currency_for_country
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
 
-__all__ = ["TokenPair", "sign_up", "password_grant", "refresh_grant", "get_user"]
+__all__ = ["TokenPair", "sign_up", "password_grant", "refresh_grant", "get_user", "find_user"]
 
 REFRESH_TOKEN_BYTES = 32
 _hasher = PasswordHasher()
@@ -55,6 +55,14 @@ def get_user(conn: Connection, user_id: str) -> Any:
     if row is None:
         raise ApiError.not_found("user_not_found", "the user does not exist")
     return row
+
+
+def find_user(conn: Connection, email_or_id: str) -> Any:
+    """The user with this e-mail address (any case) or id, or None: how a client names the
+    other party of a payment or a request."""
+    key = email_or_id.strip()
+    condition = users.c.email == key.lower() if "@" in key else users.c.id == key
+    return conn.execute(sa.select(users).where(condition)).first()
 
 
 def sign_up(

@@ -38,13 +38,31 @@ def messages_for(conn: Connection, event_type: str, payload: Any) -> list[Messag
     """The messages an event causes, one per user it concerns."""
     if event_type == "user.signed_up":
         return [Message(payload.user_id, event_type, "Welcome to Paystream", "Your account is ready.")]
+    if event_type.startswith("conversion."):
+        return _conversion_messages(event_type, payload)
     amount = Money(payload.amount_minor, payload.currency).format()
+    if event_type == "withdrawal.succeeded":
+        return [Message(payload.user_id, event_type, "Withdrawal sent",
+                        f"{amount} is on its way to your bank account.")]
+    if event_type == "withdrawal.failed":
+        return [Message(payload.user_id, event_type, "Withdrawal failed",
+                        f"Your withdrawal of {amount} failed: {payload.failure_message}.")]
     if event_type == "topup.succeeded":
         return [Message(payload.user_id, event_type, "Money added", f"You added {amount} to your wallet.")]
     if event_type == "topup.declined":
         return [Message(payload.user_id, event_type, "Top-up declined",
                         f"Your top-up of {amount} was declined by your card issuer.")]
+    if event_type.startswith("payment_request."):
+        return _request_messages(conn, event_type, payload, amount)
     payer, payee = _name(conn, payload.payer_id), _name(conn, payload.payee_id)
+    if event_type == "refund.completed":
+        return [
+            Message(payload.payer_id, event_type, "Refund received", f"{payee} refunded you {amount}."),
+            Message(payload.payee_id, event_type, "Refund sent", f"You refunded {amount} to {payer}."),
+        ]
+    if event_type == "refund.failed":
+        return [Message(payload.payee_id, event_type, "Refund failed",
+                        f"Your refund of {amount} to {payer} failed: {payload.failure_message}.")]
     if event_type == "payment.completed":
         return [
             Message(payload.payer_id, event_type, "Payment sent", f"You sent {amount} to {payee}."),
@@ -59,6 +77,42 @@ def messages_for(conn: Connection, event_type: str, payload: Any) -> list[Messag
     if event_type == "payment.held":
         return [Message(payload.payer_id, event_type, "Payment under review",
                         f"Your payment of {amount} to {payee} is being reviewed; we will let you know.")]
+    raise ValueError(f"no notification is defined for {event_type}")
+
+
+def _conversion_messages(event_type: str, payload: Any) -> list[Message]:
+    sent = Money(payload.amount_minor, payload.from_currency).format()
+    if event_type == "conversion.completed":
+        received = Money(payload.receive_minor, payload.to_currency).format()
+        return [Message(payload.user_id, event_type, "Money converted",
+                        f"You converted {sent} to {received}.")]
+    return [Message(payload.user_id, event_type, "Conversion failed",
+                    f"Your conversion of {sent} to {payload.to_currency} failed: your available "
+                    f"{payload.from_currency} balance is too low. Nothing was converted.")]
+def _request_messages(conn: Connection, event_type: str, payload: Any, amount: str) -> list[Message]:
+    requester, payer = _name(conn, payload.requester_id), _name(conn, payload.payer_id)
+    if event_type == "payment_request.created":
+        note = f": {payload.note}" if payload.note else ""
+        return [Message(payload.payer_id, event_type, "Money requested", f"{requester} asked you for {amount}{note}.")]
+    if event_type == "payment_request.paid":
+        return [Message(payload.requester_id, event_type, "Request paid", f"{payer} paid your request for {amount}.")]
+    if event_type == "payment_request.reopened":
+        return [Message(payload.requester_id, event_type, "Request still open",
+                        f"{payer}'s payment of {amount} for your request did not go through; "
+                        "the request is open again.")]
+    if event_type == "payment_request.declined":
+        return [Message(payload.requester_id, event_type, "Request declined",
+                        f"{payer} declined your request for {amount}.")]
+    if event_type == "payment_request.cancelled":
+        return [Message(payload.payer_id, event_type, "Request cancelled",
+                        f"{requester} cancelled their request for {amount}.")]
+    if event_type == "payment_request.expired":
+        return [
+            Message(payload.requester_id, event_type, "Request expired",
+                    f"Your request to {payer} for {amount} expired unanswered."),
+            Message(payload.payer_id, event_type, "Request expired",
+                    f"{requester}'s request for {amount} expired."),
+        ]
     raise ValueError(f"no notification is defined for {event_type}")
 
 

@@ -1,6 +1,6 @@
 """The payment saga: accept, score, debit, settle. Each step is one database transaction that
-moves the payment along its state machine, writes the ledger, updates the read model and
-records the next event in the outbox.
+moves the payment along its state machine, writes the ledger and records the next event (which
+projects it into the history and queues it in the outbox).
 
 Steps are safe to run twice: a step whose payment has already moved on does nothing, and ledger
 transfer ids are derived from the payment id, so a retried debit is `exists`, never a second debit.
@@ -8,6 +8,7 @@ transfer ids are derived from the payment id, so a retried debit is `exists`, ne
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,19 +29,32 @@ from schemas.events import (
 from shared.adapters.database import as_utc, is_postgresql
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.outbox import record_event
-from shared.adapters.tables import payments, transactions, users
+from shared.adapters.tables import payments, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.domain.money import is_supported_currency
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
+from shared.domain.payment_request import Action
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.services import payment_requests
+from shared.services.context import EventContext
+from shared.services.identity import find_user
 
 __all__ = [
     "PAYMENT_AMOUNT_MINOR_MAX",
+    "Reservation",
+    "SettleResult",
     "account_age_seconds",
+    "advance_payment",
     "EventContext",
     "create_payment",
+    "lock_payment",
+    "parties",
+    "pay_request",
+    "release",
+    "reserve",
+    "settle_reservation",
     "payment_for_user",
     "score_payment",
     "debit_payment",
@@ -58,16 +72,8 @@ FAILURE_MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class EventContext:
-    """Who is producing the next events, when, and for which request."""
-
-    producer: str
-    now: datetime
-    correlation_id: str | None
-
-
-def _lock_payment(conn: Connection, payment_id: str) -> Any:
+def lock_payment(conn: Connection, payment_id: str) -> Any:
+    """The payment's row, locked until the transaction ends (None if there is none)."""
     query = sa.select(payments).where(payments.c.id == payment_id)
     if is_postgresql(conn):
         # One saga step at a time per payment; SQLite's BEGIN IMMEDIATE already serializes.
@@ -75,7 +81,7 @@ def _lock_payment(conn: Connection, payment_id: str) -> Any:
     return conn.execute(query).first()
 
 
-def _advance(
+def advance_payment(
     conn: Connection,
     payment: Any,
     *,
@@ -84,8 +90,11 @@ def _advance(
     payload: Any,
     context: EventContext,
     **fields: Any,
-) -> str:
-    """Move the payment (checked against the state machine), project it, record the event."""
+) -> list[str]:
+    """Move the payment (checked against the state machine), project it, record the event.
+
+    A payment that pays a request settles the request in the same transaction: the request is
+    paid when its payment completes and open again when it fails or is declined."""
     current = PaymentStatus(payment.status)
     if status != current:
         transition(current, status)
@@ -97,27 +106,28 @@ def _advance(
     )
     if updated.rowcount != 1:
         raise RuntimeError(f"payment {payment.id} changed concurrently")
-    conn.execute(
-        transactions.update()
-        .where(transactions.c.id == payment.id)
-        .values(status=status.value, failure_code=fields.get("failure_code"), updated_at=context.now)
-    )
-    return record_event(
-        conn,
-        event_type=event_type,
-        source_function=context.producer,
-        subject=payment.id,
-        sequence=version,
-        payload=payload,
-        now=context.now,
-        correlation_id=context.correlation_id,
-    )
+    recorded = [
+        record_event(
+            conn,
+            event_type=event_type,
+            source_function=context.producer,
+            subject=payment.id,
+            sequence=version,
+            payload=payload,
+            now=context.now,
+            correlation_id=context.correlation_id,
+        )
+    ]
+    if status in _ENDS_A_REQUEST and status != current:
+        recorded += payment_requests.settle_for_payment(
+            conn, payment.id, completed=status is PaymentStatus.COMPLETED,
+            failure_code=fields.get("failure_code"), context=context,
+        )
+    return recorded
 
 
-def _find_payee(conn: Connection, to: str) -> Any:
-    to = to.strip()
-    condition = users.c.email == to.lower() if "@" in to else users.c.id == to
-    return conn.execute(sa.select(users).where(condition)).first()
+# The payment outcomes that settle the request it pays, if it pays one.
+_ENDS_A_REQUEST = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.DECLINED})
 
 
 def create_payment(
@@ -130,7 +140,7 @@ def create_payment(
         )
     if request.amount > PAYMENT_AMOUNT_MINOR_MAX:
         raise ApiError.invalid("amount_too_large", "the amount is above the payment limit", "amount")
-    payee = _find_payee(conn, request.to)
+    payee = find_user(conn, request.to)
     if payee is None:
         raise ApiError.not_found("payee_not_found", "no user has this email or id", "to")
     if payee.id == payer_id:
@@ -151,22 +161,6 @@ def create_payment(
             updated_at=now,
         )
     )
-    for user_id, direction, counterparty in ((payer_id, "debit", payee.id), (payee.id, "credit", payer_id)):
-        conn.execute(
-            transactions.insert().values(
-                id=payment_id,
-                user_id=user_id,
-                type="payment",
-                direction=direction,
-                amount_minor=request.amount,
-                currency=request.currency,
-                status=PaymentStatus.PENDING.value,
-                counterparty_id=counterparty,
-                description=request.note,
-                created_at=now,
-                updated_at=now,
-            )
-        )
     event_id = record_event(
         conn,
         event_type="payment.requested",
@@ -187,6 +181,24 @@ def create_payment(
     return conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one(), [event_id]
 
 
+def pay_request(
+    conn: Connection, *, payer_id: str, request_id: str, context: EventContext
+) -> tuple[Any, list[str]]:
+    """The payer pays a request: a payment to the requester through the same saga, linked to
+    the request, which waits for it (and refuses a second payment meanwhile)."""
+    request = payment_requests.lock_for_action(conn, request_id, payer_id, Action.PAY, context.now)
+    payment, recorded = create_payment(
+        conn,
+        payer_id=payer_id,
+        request=PaymentRequest(
+            to=request.requester_id, amount=request.amount_minor, currency=request.currency, note=request.note
+        ),
+        context=context,
+    )
+    recorded += payment_requests.accept_request(conn, request, payment.id, context)
+    return payment, recorded
+
+
 def payment_for_user(conn: Connection, payment_id: str, user_id: str) -> Any:
     """The payment if the user is its payer or payee; a 404 otherwise, whether or not it exists."""
     row = conn.execute(sa.select(payments).where(payments.c.id == payment_id)).first()
@@ -195,7 +207,8 @@ def payment_for_user(conn: Connection, payment_id: str, user_id: str) -> Any:
     return row
 
 
-def _parties(payment: Any) -> dict[str, Any]:
+def parties(payment: Any) -> dict[str, Any]:
+    """The fields every payment event carries."""
     return {
         "payment_id": payment.id,
         "payer_id": payment.payer_id,
@@ -205,14 +218,14 @@ def _parties(payment: Any) -> dict[str, Any]:
     }
 
 
-def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventContext) -> str:
+def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventContext) -> list[str]:
     message = FAILURE_MESSAGES.get(code, code.value)
-    return _advance(
+    return advance_payment(
         conn,
         payment,
         status=PaymentStatus.FAILED,
         event_type="payment.failed",
-        payload=PaymentFailed(**_parties(payment), failure_code=code.value, failure_message=message),
+        payload=PaymentFailed(**parties(payment), failure_code=code.value, failure_message=message),
         context=context,
         failure_code=code.value,
         failure_message=message,
@@ -228,126 +241,177 @@ def score_payment(
     conn: Connection, payment_id: str, assessment: FraudAssessment, context: EventContext
 ) -> list[str]:
     """Apply the fraud decision to a pending payment: approve, hold for review, or decline."""
-    payment = _lock_payment(conn, payment_id)
+    payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is not None:
         return []  # already scored: a redelivery or a replayed event
     reasons = [reason.value for reason in assessment.reasons]
-    common = {**_parties(payment), "fraud_score": assessment.score, "reasons": reasons}
+    common = {**parties(payment), "fraud_score": assessment.score, "reasons": reasons}
     if assessment.decision is FraudDecision.APPROVE:
-        event_id = _advance(
+        return advance_payment(
             conn, payment, status=PaymentStatus.PENDING, event_type="payment.approved",
             payload=PaymentApproved(**common), context=context, fraud_score=assessment.score,
         )
-    elif assessment.decision is FraudDecision.REVIEW:
-        event_id = _advance(
+    if assessment.decision is FraudDecision.REVIEW:
+        return advance_payment(
             conn, payment, status=PaymentStatus.HELD, event_type="payment.held",
             payload=PaymentHeld(**common), context=context, fraud_score=assessment.score,
         )
-    else:
-        code = FailureCode.FRAUD_DECLINED
-        event_id = _advance(
-            conn, payment, status=PaymentStatus.DECLINED, event_type="payment.declined",
-            payload=PaymentDeclined(**common, failure_code=code.value), context=context,
-            fraud_score=assessment.score, failure_code=code.value,
-            failure_message=FAILURE_MESSAGES[code],
+    code = FailureCode.FRAUD_DECLINED
+    return advance_payment(
+        conn, payment, status=PaymentStatus.DECLINED, event_type="payment.declined",
+        payload=PaymentDeclined(**common, failure_code=code.value), context=context,
+        fraud_score=assessment.score, failure_code=code.value,
+        failure_message=FAILURE_MESSAGES[code],
+    )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Money held from one user's wallet in clearing for one saga (a payment, or a refund going
+    the other way), on its way to another user's wallet.
+
+    Every transfer of the saga is named after the saga's id (`<id>:debit`, `:post`, `:void`,
+    `:credit`), so a retried step is `exists`, never a second movement.
+    """
+
+    saga_id: str
+    from_user_id: str
+    to_user_id: str
+    currency: str
+    amount_minor: int
+
+    @property
+    def pending_id(self) -> str:
+        return f"{self.saga_id}:debit"
+
+    @property
+    def credit_id(self) -> str:
+        return f"{self.saga_id}:credit"
+
+    def _to_clearing(self, suffix: str, flags: TransferFlags, **fields: Any) -> Transfer:
+        # The reservation itself (PENDING), or its post or void, which name the same accounts
+        # and amount.
+        return Transfer(
+            id=f"{self.saga_id}:{suffix}",
+            debit_account_id=wallet_account_id(self.from_user_id, self.currency),
+            credit_account_id=system_account_id(self.currency, "clearing"),
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            flags=flags,
+            **fields,
         )
-    return [event_id]
+
+    def hold(self, timeout_seconds: int) -> Transfer:
+        return self._to_clearing("debit", TransferFlags.PENDING, timeout_seconds=timeout_seconds)
+
+    def post(self) -> Transfer:
+        return self._to_clearing("post", TransferFlags.POST_PENDING_TRANSFER, pending_id=self.pending_id)
+
+    def void(self) -> Transfer:
+        return self._to_clearing("void", TransferFlags.VOID_PENDING_TRANSFER, pending_id=self.pending_id)
+
+    def credit(self) -> Transfer:
+        return Transfer(
+            id=self.credit_id,
+            debit_account_id=system_account_id(self.currency, "clearing"),
+            credit_account_id=wallet_account_id(self.to_user_id, self.currency),
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+        )
 
 
-def debit_transfer_id(payment_id: str) -> str:
-    return f"{payment_id}:debit"
+def _reservation_of(payment: Any) -> Reservation:
+    return Reservation(payment.id, payment.payer_id, payment.payee_id, payment.currency, payment.amount_minor)
 
 
-def _reservation(payment: Any, transfer_id: str, flags: TransferFlags, **fields: Any) -> Transfer:
-    """A transfer of the payment's amount from the payer's wallet to clearing: the reservation
-    itself (PENDING), or its post or void, which name the same accounts and amount."""
-    return Transfer(
-        id=transfer_id,
-        debit_account_id=wallet_account_id(payment.payer_id, payment.currency),
-        credit_account_id=system_account_id(payment.currency, "clearing"),
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        flags=flags,
-        **fields,
-    )
+def reserve(conn: Connection, reservation: Reservation, *, ledger: LedgerStore, timeout_seconds: int,
+            now: datetime) -> TransferOutcome:
+    """Hold the funds: a pending transfer into clearing that expires after `timeout_seconds`.
+    A sender without a wallet in the currency has no funds in it: INSUFFICIENT_FUNDS."""
+    ledger.ensure_system_accounts(conn, reservation.currency, now)
+    outcome = ledger.create_transfer(conn, reservation.hold(timeout_seconds), now)
+    if outcome is TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND:
+        return TransferOutcome.INSUFFICIENT_FUNDS
+    return outcome
 
 
-def _void_reservation(conn: Connection, payment: Any, *, ledger: LedgerStore, now: datetime) -> TransferOutcome:
-    """Release the payment's reservation (idempotent: the void's id is the payment's)."""
-    void = _reservation(
-        payment,
-        f"{payment.id}:void",
-        TransferFlags.VOID_PENDING_TRANSFER,
-        pending_id=debit_transfer_id(payment.id),
-    )
-    return ledger.create_transfer(conn, void, now)
+class SettleResult(enum.Enum):
+    """What settling a reservation came to."""
+
+    NOT_RESERVED = "not_reserved"  # nothing held yet: only the debited event may settle it
+    SETTLED = "settled"  # posted into clearing and credited to the receiver
+    EXPIRED = "expired"  # the hold ran out first and released the funds by itself
+    REFUSED = "refused"  # the ledger refused the post; the hold was voided
+
+
+def settle_reservation(
+    conn: Connection, reservation: Reservation, *, ledger: LedgerStore, now: datetime
+) -> tuple[SettleResult, TransferOutcome]:
+    """Post the held funds and credit the receiver, or release them; with the post's outcome."""
+    posted = ledger.create_transfer(conn, reservation.post(), now)
+    if posted is TransferOutcome.PENDING_TRANSFER_NOT_FOUND:
+        return SettleResult.NOT_RESERVED, posted
+    if posted is TransferOutcome.PENDING_TRANSFER_EXPIRED:
+        return SettleResult.EXPIRED, posted
+    if not posted.ok_or_exists:
+        voided = ledger.create_transfer(conn, reservation.void(), now)
+        if not voided.ok_or_exists:
+            raise RuntimeError(f"{reservation.saga_id}: post was {posted.value}, void was {voided.value}")
+        return SettleResult.REFUSED, posted
+    # Money in a currency the receiver does not hold opens a wallet in it.
+    ledger.ensure_wallet(conn, reservation.to_user_id, reservation.currency, now)
+    credited = ledger.create_transfer(conn, reservation.credit(), now)
+    if not credited.ok_or_exists:
+        # Clearing holds exactly what was posted into it: anything else is a bug.
+        raise RuntimeError(f"{reservation.saga_id}: crediting the receiver was {credited.value}")
+    return SettleResult.SETTLED, posted
+
+
+def release(conn: Connection, reservation: Reservation, *, ledger: LedgerStore, now: datetime) -> None:
+    """Void the hold if it still holds funds (idempotent; an expired hold released them already)."""
+    reserved = ledger.get_transfer(conn, reservation.pending_id)
+    if reserved is None or reserved.pending_status is not PendingStatus.PENDING:
+        return
+    outcome = ledger.create_transfer(conn, reservation.void(), now)
+    if not (outcome.ok_or_exists or outcome is TransferOutcome.PENDING_TRANSFER_EXPIRED):
+        raise RuntimeError(f"{reservation.saga_id}: voiding its reservation was {outcome.value}")
 
 
 def debit_payment(
     conn: Connection, payment_id: str, *, ledger: LedgerStore, timeout_seconds: int, context: EventContext
 ) -> list[str]:
     """Reserve the payer's funds: a pending transfer from the payer's wallet to clearing."""
-    payment = _lock_payment(conn, payment_id)
+    payment = lock_payment(conn, payment_id)
     # Only an approved payment is debited: pending and scored (held and declined ones moved on).
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is None:
         return []
-    ledger.ensure_system_accounts(conn, payment.currency, context.now)
-    transfer = _reservation(
-        payment, debit_transfer_id(payment.id), TransferFlags.PENDING, timeout_seconds=timeout_seconds
-    )
-    outcome = ledger.create_transfer(conn, transfer, context.now)
-    if outcome in (TransferOutcome.OK, TransferOutcome.EXISTS):
-        return [
-            _advance(
-                conn, payment, status=PaymentStatus.PENDING, event_type="payment.debited",
-                payload=PaymentDebited(**_parties(payment), transfer_id=transfer.id), context=context,
-            )
-        ]
-    if outcome is TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND:
-        # No wallet in this currency means no funds in it.
-        return [_fail(conn, payment, FailureCode.INSUFFICIENT_FUNDS, context)]
-    return [_fail(conn, payment, failure_for_outcome(outcome), context)]
+    reservation = _reservation_of(payment)
+    outcome = reserve(conn, reservation, ledger=ledger, timeout_seconds=timeout_seconds, now=context.now)
+    if outcome.ok_or_exists:
+        return advance_payment(
+            conn, payment, status=PaymentStatus.PENDING, event_type="payment.debited",
+            payload=PaymentDebited(**parties(payment), transfer_id=reservation.pending_id), context=context,
+        )
+    return _fail(conn, payment, failure_for_outcome(outcome), context)
 
 
 def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, context: EventContext) -> list[str]:
     """Post the reserved funds to clearing and credit the payee, or release them and fail."""
-    payment = _lock_payment(conn, payment_id)
+    payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value:
         return []
-    now = context.now
-    pending_id = debit_transfer_id(payment.id)
-    post = _reservation(
-        payment, f"{payment.id}:post", TransferFlags.POST_PENDING_TRANSFER, pending_id=pending_id
-    )
-    posted = ledger.create_transfer(conn, post, now)
-    if posted is TransferOutcome.PENDING_TRANSFER_NOT_FOUND:
+    reservation = _reservation_of(payment)
+    result, posted = settle_reservation(conn, reservation, ledger=ledger, now=context.now)
+    if result is SettleResult.NOT_RESERVED:
         return []  # not debited yet: only a payment.debited event may settle it
-    if posted not in (TransferOutcome.OK, TransferOutcome.EXISTS):
-        if posted is TransferOutcome.PENDING_TRANSFER_EXPIRED:
-            return [_fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)]
-        voided = _void_reservation(conn, payment, ledger=ledger, now=now)
-        if voided not in (TransferOutcome.OK, TransferOutcome.EXISTS):
-            raise RuntimeError(f"payment {payment.id}: post was {posted.value}, void was {voided.value}")
-        return [_fail(conn, payment, failure_for_outcome(posted), context)]
-    # A payment in a currency the payee does not hold opens a wallet in it.
-    ledger.ensure_wallet(conn, payment.payee_id, payment.currency, now)
-    credit = Transfer(
-        id=f"{payment.id}:credit",
-        debit_account_id=system_account_id(payment.currency, "clearing"),
-        credit_account_id=wallet_account_id(payment.payee_id, payment.currency),
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
+    if result is SettleResult.EXPIRED:
+        return _fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)
+    if result is SettleResult.REFUSED:
+        return _fail(conn, payment, failure_for_outcome(posted), context)
+    return advance_payment(
+        conn, payment, status=PaymentStatus.COMPLETED, event_type="payment.completed",
+        payload=PaymentCompleted(**parties(payment), transfer_id=reservation.credit_id), context=context,
     )
-    credited = ledger.create_transfer(conn, credit, now)
-    if credited not in (TransferOutcome.OK, TransferOutcome.EXISTS):
-        # Clearing holds exactly what was posted into it: anything else is a bug.
-        raise RuntimeError(f"payment {payment.id}: crediting the payee was {credited.value}")
-    return [
-        _advance(
-            conn, payment, status=PaymentStatus.COMPLETED, event_type="payment.completed",
-            payload=PaymentCompleted(**_parties(payment), transfer_id=credit.id), context=context,
-        )
-    ]
 
 
 def time_out_payment(
@@ -360,17 +424,11 @@ def time_out_payment(
     it fails with `saga_timeout`, which tells the payer. A late event for it then finds it failed
     and does nothing.
     """
-    payment = _lock_payment(conn, payment_id)
+    payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value:
         return []  # it moved on meanwhile
-    pending_id = debit_transfer_id(payment.id)
-    reserved = ledger.get_transfer(conn, pending_id)
-    if reserved is not None and reserved.pending_status is PendingStatus.PENDING:
-        outcome = _void_reservation(conn, payment, ledger=ledger, now=context.now)
-        # Expired meanwhile: the expiry released the funds already.
-        if outcome not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.PENDING_TRANSFER_EXPIRED):
-            raise RuntimeError(f"payment {payment.id}: voiding its reservation was {outcome.value}")
-    return [_fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)]
+    release(conn, _reservation_of(payment), ledger=ledger, now=context.now)
+    return _fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)
 
 
 def stuck_payment_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:

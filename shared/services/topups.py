@@ -16,7 +16,7 @@ from schemas.events import TopupDeclined, TopupSucceeded
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.outbox import record_event
-from shared.adapters.tables import funding_sources, topups, transactions
+from shared.adapters.tables import funding_sources, topups
 from shared.domain.ledger import Transfer, TransferOutcome
 from shared.domain.money import currency_exponent, is_supported_currency
 from shared.http import ApiError
@@ -100,21 +100,6 @@ def create_topup(
             status=status,
             decline_code=charge.decline_code,
             created_at=now,
-        )
-    )
-    conn.execute(
-        transactions.insert().values(
-            id=topup_id,
-            user_id=user_id,
-            type="topup",
-            direction="credit",
-            amount_minor=request.amount,
-            currency=request.currency,
-            status=status,
-            description=f"Top-up from {source.brand or 'card'} ending {source.last4}",
-            failure_code=charge.decline_code,
-            created_at=now,
-            updated_at=now,
         )
     )
     event_id = record_event(

@@ -25,7 +25,9 @@ from schemas.export import EVENTS_README_PATH, render_events_readme
 FUNCTION_NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
 # The subject of each event is the aggregate it is about; this names that field in the payload.
 SUBJECT_FIELD = {"user": "user_id", "funding_source": "funding_source_id", "topup": "topup_id",
-                 "payment": "payment_id"}  # fmt: skip
+                 "payment": "payment_id", "conversion": "conversion_id",
+                 "withdrawal": "withdrawal_id", "refund": "refund_id",
+                 "payment_request": "payment_request_id"}  # fmt: skip
 
 
 def _sample(event_type: str) -> dict[str, Any]:
@@ -73,6 +75,24 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
         "payment.debited": (("debit-wallet",), {"settle"}),
         "payment.failed": (("debit-wallet", "settle", "sweep-sagas"), {"notify"}),
         "payment.completed": (("settle",), {"notify"}),
+        "conversion.completed": (("wallets",), {"notify"}),
+        "conversion.failed": (("wallets",), {"notify"}),
+        "withdrawal.requested": (("wallets",), {"payout"}),
+        "withdrawal.succeeded": (("payout",), {"notify"}),
+        "withdrawal.failed": (("payout", "sweep-sagas"), {"notify"}),
+        "payment.partially_refunded": (("settle",), set()),
+        "payment.refunded": (("settle",), set()),
+        "refund.requested": (("payments",), {"debit-wallet"}),
+        "refund.debited": (("debit-wallet",), {"settle"}),
+        "refund.completed": (("settle",), {"notify"}),
+        "refund.failed": (("debit-wallet", "settle", "sweep-sagas"), {"notify"}),
+        "payment_request.created": (("payments",), {"notify"}),
+        "payment_request.accepted": (("payments",), set()),
+        "payment_request.paid": (("settle",), {"notify"}),
+        "payment_request.reopened": (("score-fraud", "debit-wallet", "settle", "sweep-sagas"), {"notify"}),
+        "payment_request.declined": (("payments",), {"notify"}),
+        "payment_request.cancelled": (("payments",), {"notify"}),
+        "payment_request.expired": (("sweep-sagas",), {"notify"}),
     }
     # THEN the catalogue says the same, and audit hears everything
     actual = {t: (info.producers, set(info.consumers) - {"audit"}) for t, info in CATALOGUE.items()}
@@ -83,12 +103,22 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
 
 def test_lookups_by_function_agree_with_the_catalogue() -> None:
     assert event_types_consumed_by("score-fraud") == ("payment.requested",)
-    assert event_types_consumed_by("settle") == ("payment.debited",)
-    assert event_types_produced_by("settle") == ("payment.failed", "payment.completed")
+    assert event_types_consumed_by("settle") == ("payment.debited", "refund.debited")
+    assert event_types_produced_by("settle") == (
+        "payment.failed",
+        "payment.completed",
+        "payment.partially_refunded",
+        "payment.refunded",
+        "refund.completed",
+        "refund.failed",
+        "payment_request.paid",
+        "payment_request.reopened",
+    )
     assert event_types_produced_by("score-fraud") == (
         "payment.approved",
         "payment.held",
         "payment.declined",
+        "payment_request.reopened",
     )
     assert event_types_consumed_by("nobody") == ()
 
@@ -111,7 +141,7 @@ def test_the_sample_is_a_valid_cloud_event_with_a_valid_payload(event_type: str)
     assert envelope.subject == getattr(payload, subject_field)
     # Realistic ids: prefixed, as the platform issues them.
     assert re.match(r"^evt_[0-9a-f]{32}$", envelope.id)
-    assert re.match(r"^(usr|fs|top|pay)_[0-9a-f]{32}$", envelope.subject)
+    assert re.match(r"^(usr|fs|top|pay|cnv|wdr|ref|prq)_[0-9a-f]{32}$", envelope.subject)
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)

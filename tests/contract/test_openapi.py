@@ -27,8 +27,22 @@ CORE_CONTRACT = {
     ("GET", "/v1/funding-sources", 200),
     ("GET", "/v1/wallets", 200),
     ("POST", "/v1/topups", 201),
+    ("POST", "/v1/conversions/quotes", 201),
+    ("POST", "/v1/conversions", 201),
+    ("GET", "/v1/conversions/{conversion_id}", 200),
+    ("POST", "/v1/withdrawals", 202),
+    ("GET", "/v1/withdrawals/{withdrawal_id}", 200),
     ("POST", "/v1/payments", 202),
     ("GET", "/v1/payments/{payment_id}", 200),
+    ("POST", "/v1/payments/{payment_id}/refunds", 202),
+    ("GET", "/v1/payments/{payment_id}/refunds", 200),
+    ("GET", "/v1/refunds/{refund_id}", 200),
+    ("POST", "/v1/payment-requests", 201),
+    ("GET", "/v1/payment-requests", 200),
+    ("GET", "/v1/payment-requests/{payment_request_id}", 200),
+    ("POST", "/v1/payment-requests/{payment_request_id}/pay", 202),
+    ("POST", "/v1/payment-requests/{payment_request_id}/decline", 200),
+    ("POST", "/v1/payment-requests/{payment_request_id}/cancel", 200),
     ("GET", "/v1/transactions", 200),
     ("GET", "/v1/transactions/{transaction_id}", 200),
     ("GET", "/v1/notifications", 200),
@@ -119,7 +133,17 @@ def test_only_sign_up_sign_in_and_health_are_public(
 
 def test_money_moving_endpoints_take_an_idempotency_key(document: dict[str, Any]) -> None:
     takes_key = {(r.method, r.path) for r in ROUTES if r.idempotency_key}
-    assert takes_key == {("POST", "/v1/topups"), ("POST", "/v1/payments")}
+    assert takes_key == {
+        ("POST", "/v1/topups"),
+        ("POST", "/v1/payments"),
+        ("POST", "/v1/conversions"),
+        ("POST", "/v1/withdrawals"),
+        ("POST", "/v1/payments/{payment_id}/refunds"),
+        ("POST", "/v1/payment-requests"),
+        ("POST", "/v1/payment-requests/{payment_request_id}/pay"),
+        ("POST", "/v1/payment-requests/{payment_request_id}/decline"),
+        ("POST", "/v1/payment-requests/{payment_request_id}/cancel"),
+    }
     for route in ROUTES:
         parameters = _operation(document, route).get("parameters", [])
         refs = [p.get("$ref") for p in parameters]

@@ -43,12 +43,16 @@ def test_the_terraform_data_describes_every_route_of_the_topology():
         assert rendered["queue_name"].endswith(".fifo")
         assert rendered["dlq_name"] == route.dlq_name
         assert rendered["dlq_name"].endswith(".fifo")
-        assert rendered["rule_name"] == route.rule_name
-        assert rendered["target_id"] == route.target_id
-        assert rendered["message_group_id"] == route.message_group_id
-        assert json.loads(rendered["event_pattern"]) == route.event_pattern
+        assert rendered["rule_names"] == [rule.rule_name for rule in route.rules]
+        for rule in route.rules:
+            rendered_rule = data["rules"][rule.rule_name]
+            assert rendered_rule["consumer"] == route.consumer
+            assert rendered_rule["target_id"] == rule.target_id
+            assert rendered_rule["message_group_id"] == rule.message_group_id
+            assert json.loads(rendered_rule["event_pattern"]) == rule.event_pattern
         assert rendered["max_receive_count"] == route.max_receive_count
         assert rendered["visibility_timeout_seconds"] == route.visibility_timeout_seconds
+    assert len(data["rules"]) == sum(len(route.rules) for route in topology.ROUTES)
     assert data["sns_topics"] == dict(topology.SNS_TOPICS)
     assert data["audit_table_name"] == topology.AUDIT_TABLE_NAME
     assert set(data["functions"]) == {function.name for function in FUNCTIONS}

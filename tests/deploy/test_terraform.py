@@ -96,23 +96,31 @@ def test_every_terraform_file_is_fmt_clean(tmp_path):
     assert completed.stdout == "", f"run `terraform fmt -recursive terraform`: {completed.stdout}"
 
 
-def test_every_route_gets_a_rule_a_target_a_queue_a_dlq_and_a_policy():
+def test_every_route_gets_a_rule_and_target_per_partition_a_queue_a_dlq_and_a_policy():
     sqs = _blocks("sqs", "resource")
     eventbridge = _blocks("eventbridge", "resource")
     for resource in ("aws_sqs_queue.queue", "aws_sqs_queue.dlq", "aws_sqs_queue_policy.queue",
                      "aws_sqs_queue_redrive_allow_policy.dlq"):
         assert sqs[resource]["for_each"] == "${var.routes}", resource
     for resource in ("aws_cloudwatch_event_rule.route", "aws_cloudwatch_event_target.route"):
-        assert eventbridge[resource]["for_each"] == "${var.routes}", resource
+        assert eventbridge[resource]["for_each"] == "${var.rules}", resource
+    assert eventbridge["aws_cloudwatch_event_target.route"]["arn"] == (
+        "${var.queue_arns[each.value.consumer]}"
+    )
     platform = _blocks("platform", "module")
-    for module in ("sqs", "eventbridge"):
-        assert platform[module]["routes"] == "${local.topology.routes}"
+    assert platform["sqs"]["routes"] == "${local.topology.routes}"
+    assert platform["eventbridge"]["rules"] == "${local.topology.rules}"
     # And the routes given to them are exactly the declared ones, with every name present.
     data = json.loads((TERRAFORM_DIR / "topology.json").read_text())
     assert set(data["routes"]) == set(topology.CONSUMERS)
     for consumer, route in data["routes"].items():
-        for field in ("queue_name", "dlq_name", "rule_name", "target_id", "event_pattern"):
+        for field in ("queue_name", "dlq_name", "rule_names"):
             assert route[field], (consumer, field)
+        assert route["rule_names"] == [r.rule_name for r in topology.route_for(consumer).rules]
+        for rule_name in route["rule_names"]:
+            assert data["rules"][rule_name]["consumer"] == consumer
+            for field in ("target_id", "message_group_id", "event_pattern"):
+                assert data["rules"][rule_name][field], (rule_name, field)
 
 
 def test_fifo_queues_deduplicate_by_content_and_redrive_to_their_dlq():
@@ -125,7 +133,8 @@ def test_fifo_queues_deduplicate_by_content_and_redrive_to_their_dlq():
     policy = _blocks("sqs", "data")["aws_iam_policy_document.queue"]
     condition = policy["statement"][0]["condition"][0]
     assert condition["variable"] == "aws:SourceArn"
-    assert condition["values"] == ["${local.rule_arns[each.key]}"]
+    # Every partition's rule of the route, and only those.
+    assert condition["values"] == "${local.rule_arns[each.key]}"
 
 
 def test_the_eventbridge_target_dlq_is_a_standard_queue_and_targets_use_message_groups():

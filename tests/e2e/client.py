@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import requests
 
 FINAL_STATUSES = frozenset({"completed", "declined", "failed", "refunded", "partially_refunded"})
+REFUND_FINAL_STATUSES = frozenset({"completed", "failed"})
 REQUEST_TIMEOUT_SECONDS = 30
 
 
@@ -48,6 +49,43 @@ class User:
         return self.call("POST", "/v1/payments", json={
             "to": to, "amount": amount, "currency": currency, "note": note}, headers=headers)
 
+    def add_bank_account(self, account_number: str = "000123456789") -> str:
+        answer = self.call("POST", "/v1/funding-sources", json={
+            "type": "bank_account", "routing_number": "110000000", "account_number": account_number})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    def convert(self, body: dict) -> requests.Response:
+        return self.call("POST", "/v1/conversions", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+
+    def withdraw(self, funding_source_id: str, amount: int, currency: str = "USD") -> requests.Response:
+        return self.call("POST", "/v1/withdrawals", json={
+            "funding_source_id": funding_source_id, "amount": amount, "currency": currency},
+            headers={"Idempotency-Key": str(uuid.uuid4())})
+
+    def wait_withdrawal(self, withdrawal_id: str, seconds: float = 30) -> dict:
+        deadline = time.monotonic() + seconds
+        while True:
+            answer = self.call("GET", f"/v1/withdrawals/{withdrawal_id}")
+            assert answer.status_code == 200, answer.text
+            withdrawal = answer.json()
+            if withdrawal["status"] != "pending" or time.monotonic() > deadline:
+                return withdrawal
+            time.sleep(0.1)
+
+    def wallets(self) -> dict[str, dict]:
+        answer = self.call("GET", "/v1/wallets")
+        assert answer.status_code == 200, answer.text
+        return {wallet["currency"]: wallet for wallet in answer.json()["data"]}
+    def refund(self, payment_id: str, amount: int | None = None, key: str | None = None) -> requests.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {} if amount is None else {"amount": amount}
+        return self.call("POST", f"/v1/payments/{payment_id}/refunds", json=body, headers=headers)
+
+    def request_money(self, payer: str, amount: int, currency: str = "USD", note: str = "") -> requests.Response:
+        return self.call("POST", "/v1/payment-requests", json={
+            "from": payer, "amount": amount, "currency": currency, "note": note})
+
     def wallet(self, currency: str = "USD") -> dict:
         answer = self.call("GET", "/v1/wallets")
         assert answer.status_code == 200, answer.text
@@ -57,13 +95,17 @@ class User:
         return {"currency": currency, "available": 0, "pending": 0}
 
     def wait_final(self, payment_id: str, seconds: float = 30) -> dict:
+        return self.wait_for(f"/v1/payments/{payment_id}", FINAL_STATUSES, seconds)
+
+    def wait_for(self, path: str, statuses: frozenset[str], seconds: float = 30) -> dict:
+        """GET `path` until its `status` is one of `statuses` (or the time is up); the last answer."""
         deadline = time.monotonic() + seconds
         while True:
-            answer = self.call("GET", f"/v1/payments/{payment_id}")
+            answer = self.call("GET", path)
             assert answer.status_code == 200, answer.text
-            payment = answer.json()
-            if payment["status"] in FINAL_STATUSES or time.monotonic() > deadline:
-                return payment
+            found = answer.json()
+            if found["status"] in statuses or time.monotonic() > deadline:
+                return found
             time.sleep(0.1)
 
 

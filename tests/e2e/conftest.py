@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import socket
@@ -14,33 +15,39 @@ import pytest
 import requests
 
 from shared.runner.local import free_port
+from tests.fixtures.fx import ecb_endpoint, sample_dated
 
 STARTUP_SECONDS_MAX = 120
 PAYSTREAM = str(Path(sys.executable).with_name("paystream"))
+
+
+def _ports_free(base: int, count: int) -> bool:
+    """Whether `count` ports from `base` up can be bound on 127.0.0.1 now."""
+    probes = []
+    try:
+        for offset in range(count):
+            probe = socket.socket()
+            probes.append(probe)
+            probe.bind(("127.0.0.1", base + offset))
+        return True
+    except OSError:
+        return False
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def _free_port_range(count: int) -> int:
     """A base port with `count` free ports above it."""
     for _ in range(50):
         base = free_port()
-        if base + count > 65000:
-            continue
-        try:
-            probes = []
-            for offset in range(count):
-                probe = socket.socket()
-                probe.bind(("127.0.0.1", base + offset))
-                probes.append(probe)
+        if base + count <= 65000 and _ports_free(base, count):
             return base
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
     raise RuntimeError("no free port range")
 
 
-def _start(args: list[str], env: dict[str, str], home: Path) -> tuple[str, subprocess.Popen]:
+def _start(args: list[str], env: dict[str, str], home: Path,
+           startup_seconds: float = STARTUP_SECONDS_MAX) -> tuple[str, subprocess.Popen]:
     port = free_port()
     log = open(home / "platform.log", "wb")
     process = subprocess.Popen(
@@ -48,7 +55,7 @@ def _start(args: list[str], env: dict[str, str], home: Path) -> tuple[str, subpr
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS_MAX
+    deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"paystream up exited with {process.returncode}:\n{(home / 'platform.log').read_text()[-4000:]}")
@@ -77,17 +84,31 @@ def _base_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def embedded_url(tmp_path_factory) -> str:
+def fx_rates_file(tmp_path_factory) -> Path:
+    """Today's rates, written by `paystream fx refresh` from a local endpoint serving the
+    recorded ECB day (the packaged file is of a past day: conversions would refuse it)."""
+    path = tmp_path_factory.mktemp("fx") / "rates.json"
+    today = time.gmtime()
+    with ecb_endpoint(sample_dated(datetime.date(today.tm_year, today.tm_mon, today.tm_mday))) as url:
+        done = subprocess.run([PAYSTREAM, "fx", "refresh", "--url", url, "--file", str(path)],
+                              env=_base_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_url(tmp_path_factory, fx_rates_file) -> str:
     home = tmp_path_factory.mktemp("embedded")
-    url, process = _start([], _base_env(), home)
+    env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
+    url, process = _start([], env, home)
     yield url
     _stop(process, home)
 
 
 @pytest.fixture(scope="session")
-def services_url(tmp_path_factory, postgres_url) -> str:
+def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> str:
     home = tmp_path_factory.mktemp("services")
-    env = _base_env()
+    env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
     env["PAYSTREAM_DATABASE_URL"] = postgres_url
     env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
     env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.e2e.client import sign_up
+from tests.e2e.client import REFUND_FINAL_STATUSES, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -192,3 +192,88 @@ def test_history_pages_with_limit_and_starting_after(platform_url):
     assert seen == [300, 200, 100]
     too_many = alice.call("GET", "/v1/transactions", params={"limit": 101})
     assert too_many.status_code == 400
+
+
+def _statement_closing(user, currency: str = "USD") -> tuple[list[tuple[str, str]], int]:
+    now = datetime.now(UTC)
+    answer = user.call("GET", "/v1/statements", params={
+        "currency": currency, "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(minutes=1)).isoformat()})
+    assert answer.status_code == 200, answer.text
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    return [(r["type"], r["amount_minor"]) for r in rows[1:-1]], int(rows[-1]["balance_minor"])
+
+
+def test_a_partial_then_a_full_refund_and_an_over_refund_is_refused(platform_url):
+    # GIVEN alice paid bob 40.00
+    alice, bob = sign_up(platform_url, "buyer"), sign_up(platform_url, "seller")
+    assert alice.top_up(alice.add_card(), 10_000).status_code == 201
+    payment = alice.pay(bob.email, 4_000, note="lamp").json()
+    assert alice.wait_final(payment["id"])["status"] == "completed"
+    # WHEN bob refunds 15.00
+    partial = bob.refund(payment["id"], 1_500, key=str(uuid.uuid4()))
+    assert partial.status_code == 202, partial.text
+    refund = bob.wait_for(f"/v1/refunds/{partial.json()['id']}", REFUND_FINAL_STATUSES)
+    # THEN it completes, alice sees it too, and the payment is partially refunded
+    assert refund["status"] == "completed"
+    assert alice.call("GET", f"/v1/refunds/{refund['id']}").json()["status"] == "completed"
+    assert alice.wait_final(payment["id"])["status"] == "partially_refunded"
+    # AND asking for more than is left is refused, the payer cannot refund, a stranger sees nothing
+    over = bob.refund(payment["id"], 3_000)
+    assert over.status_code == 400 and over.json()["error"]["code"] == "refund_exceeds_payment"
+    payer_try = alice.refund(payment["id"], 100)
+    assert payer_try.status_code == 403 and payer_try.json()["error"]["type"] == "authorization_error"
+    assert sign_up(platform_url, "nosy").refund(payment["id"], 100).status_code == 404
+    # WHEN bob refunds the rest
+    rest = bob.refund(payment["id"])
+    assert rest.status_code == 202 and rest.json()["amount"] == 2_500
+    assert bob.wait_for(f"/v1/refunds/{rest.json()['id']}", REFUND_FINAL_STATUSES)["status"] == "completed"
+    # THEN the payment is refunded, the money is all back, and its timeline tells the story
+    assert alice.wait_for(f"/v1/payments/{payment['id']}", frozenset({"refunded"}))["status"] == "refunded"
+    assert alice.wallet()["available"] == 10_000 and bob.wallet()["available"] == 0
+    listed = alice.call("GET", f"/v1/payments/{payment['id']}/refunds").json()["data"]
+    assert [(r["amount"], r["status"]) for r in listed] == [(1_500, "completed"), (2_500, "completed")]
+    timeline = [e["type"] for e in bob.call("GET", f"/v1/transactions/{payment['id']}").json()["events"]]
+    assert timeline[-2:] == ["payment.partially_refunded", "payment.refunded"]
+    # AND both statements still close on the wallets
+    alice_rows, alice_closing = _statement_closing(alice)
+    assert alice_rows == [("topup", "10000"), ("payment", "-4000"), ("refund", "1500"), ("refund", "2500")]
+    assert alice_closing == alice.wallet()["available"] == 10_000
+    bob_rows, bob_closing = _statement_closing(bob)
+    assert bob_rows == [("payment", "4000"), ("refund", "-1500"), ("refund", "-2500")]
+    assert bob_closing == 0
+
+
+def test_a_request_is_paid_another_declined_and_a_third_cancelled(platform_url):
+    # GIVEN dana asks erin for 12.00, 5.00 and 3.00
+    dana, erin = sign_up(platform_url, "dana"), sign_up(platform_url, "erin")
+    assert erin.top_up(erin.add_card(), 5_000).status_code == 201
+    asked = [dana.request_money(erin.email, amount, note=note)
+             for amount, note in ((1_200, "rent share"), (500, "snacks"), (300, "bus"))]
+    assert [a.status_code for a in asked] == [201, 201, 201], [a.text for a in asked]
+    to_pay, to_decline, to_cancel = (a.json()["id"] for a in asked)
+    listed = erin.call("GET", "/v1/payment-requests").json()["data"]
+    assert [r["id"] for r in listed] == [to_cancel, to_decline, to_pay]
+    # WHEN erin pays the first (with a key), declines the second and dana cancels the third
+    key = str(uuid.uuid4())
+    paid = erin.call("POST", f"/v1/payment-requests/{to_pay}/pay", headers={"Idempotency-Key": key})
+    assert paid.status_code == 202, paid.text
+    assert erin.call("POST", f"/v1/payment-requests/{to_pay}/pay",
+                     headers={"Idempotency-Key": key}).json()["id"] == paid.json()["id"]
+    assert erin.call("POST", f"/v1/payment-requests/{to_decline}/decline").json()["status"] == "declined"
+    assert dana.call("POST", f"/v1/payment-requests/{to_cancel}/cancel").json()["status"] == "cancelled"
+    # THEN the first is paid once its payment completes, and paying it again is refused
+    assert erin.wait_final(paid.json()["id"])["status"] == "completed"
+    assert dana.wait_for(f"/v1/payment-requests/{to_pay}", frozenset({"paid"}))["status"] == "paid"
+    again = erin.call("POST", f"/v1/payment-requests/{to_pay}/pay")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "payment_request_already_paid"
+    wrong = dana.call("POST", f"/v1/payment-requests/{to_decline}/pay")
+    assert wrong.status_code == 403
+    assert erin.wallet()["available"] == 3_800 and dana.wallet()["available"] == 1_200
+    # AND the requests are in both histories, and the statements count only the money that moved
+    history = dana.call("GET", "/v1/transactions", params={"type": "request"}).json()["data"]
+    assert sorted((t["amount"], t["status"]) for t in history) == [(300, "cancelled"), (500, "declined"), (1_200, "paid")]
+    erin_rows, erin_closing = _statement_closing(erin)
+    assert erin_rows == [("topup", "5000"), ("payment", "-1200")]
+    assert erin_closing == erin.wallet()["available"]
+    assert _statement_closing(dana) == ([("payment", "1200")], 1_200)

@@ -4,6 +4,7 @@ a SQLite file, the in-process cache and a moto endpoint in a thread, provisioned
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -13,6 +14,7 @@ from shared.bootstrap import platform, reset_platform
 from shared.functions import load_app
 from shared.provision import provision
 from shared.runner.local import free_port
+from tests.fixtures.fx import write_rates_of
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,9 @@ def runtime(tmp_path, monkeypatch, moto_endpoint_in_process):
     monkeypatch.setenv("PAYSTREAM_REDIS_URL", "memory://")
     monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
     monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
+    # Today's rates: conversions refuse rates older than PAYSTREAM_FX_RATES_MAX_AGE_DAYS.
+    rates = write_rates_of(tmp_path / "fx-rates.json", datetime.now(UTC).date())
+    monkeypatch.setenv("PAYSTREAM_FX_RATES_FILE", str(rates))
     reset_platform()
     built = platform()
     migrate(built.engine)

@@ -9,15 +9,20 @@ Alembic's own autogenerate comparison must find nothing to do either.
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
-from shared.adapters.database import create_engine, is_postgresql, migrate
+from shared.adapters.database import MIGRATIONS_DIRECTORY, create_engine, is_postgresql, migrate
+from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import metadata
+from shared.domain.ledger import Transfer, TransferOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +45,8 @@ def _type_family(column_type: sa.types.TypeEngine[Any]) -> tuple[str, int | None
         return ("integer", None)
     if isinstance(column_type, sa.DateTime):
         return ("datetime", None)
+    if isinstance(column_type, sa.Date):
+        return ("date", None)
     if isinstance(column_type, sa.JSON):
         return ("json", None)
     raise TypeError(f"no comparison rule for column type {column_type!r}")
@@ -228,5 +235,56 @@ def test_concurrent_migrations_on_postgresql_serialize(empty_postgres_url: str) 
     engine = create_engine(empty_postgres_url, pool_size=1)
     try:
         _assert_schema_matches_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def _upgrade_to(engine: sa.Engine, revision: str) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        alembic_command.upgrade(config, revision)
+        connection.commit()
+
+
+def test_balances_from_before_the_history_get_an_opening_entry(empty_db_url: str) -> None:
+    # GIVEN a ledger at revision 0001 whose accounts already hold money
+    engine = create_engine(empty_db_url, pool_size=1)
+    store = LedgerStore()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        _upgrade_to(engine, "0001")
+        with engine.begin() as connection:
+            for account_id, kind in (("system:USD:funding", "funding"), ("wallet:u:USD", "wallet")):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO accounts (id, currency, flags, user_id, kind, debits_pending,"
+                        " debits_posted, credits_pending, credits_posted, created_at)"
+                        " VALUES (:id, 'USD', 0, NULL, :kind, 0, 0, 0, 0, :now)"
+                    ),
+                    {"id": account_id, "kind": kind, "now": now.replace(tzinfo=None)},
+                )
+            connection.execute(
+                sa.text("UPDATE accounts SET debits_posted = 700 WHERE id = 'system:USD:funding'")
+            )
+            connection.execute(
+                sa.text("UPDATE accounts SET credits_posted = 700 WHERE id = 'wallet:u:USD'")
+            )
+        # WHEN the history migration runs
+        migrate(engine)
+        # THEN each account's history opens at its balances, and the ledger carries on from there
+        with engine.begin() as connection:
+            opening = store.account_history(connection, "wallet:u:USD", limit=10)
+            assert [(entry.sequence, entry.cause.value, entry.credits_posted) for entry in opening] == [
+                (1, "opening", 700)
+            ]
+            store.check_invariants(connection)
+            moved = Transfer("t1", "wallet:u:USD", "system:USD:funding", 200, "USD")
+            assert store.create_transfer(connection, moved, now) is TransferOutcome.OK
+            newest = store.account_history(connection, "wallet:u:USD", limit=10)
+            assert [entry.sequence for entry in newest] == [2, 1]
+            assert newest[0].debits_posted == 200
+            store.check_invariants(connection)
     finally:
         engine.dispose()

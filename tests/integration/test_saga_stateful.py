@@ -1,5 +1,7 @@
 """The saga's steps, run in any order, any number of times, with time-outs in between: the money
-stays right. A hypothesis state machine over the service layer on a real SQLite database."""
+stays right. Payments, their refunds (any sequence of refund requests, by anyone) and payment
+requests paid, declined or cancelled share one ledger. A hypothesis state machine over the
+service layer on a real SQLite database."""
 
 from __future__ import annotations
 
@@ -13,19 +15,25 @@ import hypothesis.strategies as st
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
 
-from schemas.api import PaymentRequest
+from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payments, users
+from shared.adapters.tables import payment_requests, payments, refunds, transactions, users
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import PendingStatus, Transfer
-from shared.domain.payment import PaymentStatus
+from shared.domain.payment import PaymentStatus, RefundStatus
+from shared.domain.payment_request import Action, PaymentRequestStatus
+from shared.http import ApiError
+from shared.services import payment_requests as requests_service
+from shared.services import refunds as refunds_service
+from shared.services.projection import rebuild
 from shared.services.payments import (
     EventContext,
     create_payment,
     debit_payment,
+    pay_request,
     settle_payment,
     score_payment,
     time_out_payment,
@@ -35,6 +43,7 @@ pytestmark = pytest.mark.integration
 
 OPENING_BALANCE_MINOR = 1_000
 DEBIT_TIMEOUT_SECONDS = 600
+_REACHED_THE_PAYEE = (PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 ASSESSMENTS = {
     FraudDecision.APPROVE: FraudAssessment(FraudDecision.APPROVE, 10, ()),
     FraudDecision.REVIEW: FraudAssessment(FraudDecision.REVIEW, 60, (ReasonCode.AMOUNT_OVER_REVIEW_LIMIT,)),
@@ -54,9 +63,12 @@ def _migrated_template() -> Path:
 
 class SagaMachine(RuleBasedStateMachine):
     payments = Bundle("payments")
+    completed = Bundle("completed")
+    refunds = Bundle("refunds")
+    requests = Bundle("requests")
 
-    @initialize()
-    def open_two_funded_wallets(self):
+    @initialize(target=completed)
+    def open_two_funded_wallets_and_complete_one_payment(self):
         self.directory = tempfile.TemporaryDirectory()
         database = Path(self.directory.name) / "saga.db"
         shutil.copy(_migrated_template(), database)
@@ -78,6 +90,8 @@ class SagaMachine(RuleBasedStateMachine):
                     id=f"fund:{user_id}", debit_account_id=system_account_id("USD", "funding"),
                     credit_account_id=wallet_account_id(user_id, "USD"),
                     amount_minor=OPENING_BALANCE_MINOR, currency="USD"), self.now)
+        # A completed payment from the start, so that refunds have something to work on.
+        return self.the_saga_runs_straight_through(self.send(0, OPENING_BALANCE_MINOR // 2))
 
     def teardown(self):
         self.engine.dispose()
@@ -114,11 +128,106 @@ class SagaMachine(RuleBasedStateMachine):
         with self.engine.begin() as conn:
             time_out_payment(conn, payment_id, ledger=self.ledger, context=self._context("sweep-sagas"))
 
+    @rule(target=completed, payment_id=payments)
+    def the_saga_runs_straight_through(self, payment_id):
+        # Each step on its own rarely lines up within a run: this makes completed (hence
+        # refundable) payments common, while the single-step rules still interleave freely.
+        self.score(payment_id, FraudDecision.APPROVE)
+        self.debit(payment_id)
+        self.settle(payment_id)
+        with self.engine.connect() as conn:
+            status = conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id)).scalar_one()
+        return payment_id if status == PaymentStatus.COMPLETED.value else multiple()
+
+    @rule(target=refunds, payment_id=completed | payments, amount=st.none() | st.integers(1, 200) | st.integers(1, 1_500),
+          by_payee=st.sampled_from([True, True, True, False]))
+    def refund(self, payment_id, amount, by_payee):
+        with self.engine.connect() as conn:
+            payment = conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one()
+        user_id = payment.payee_id if by_payee else payment.payer_id
+        try:
+            with self.engine.begin() as conn:
+                refund, _ = refunds_service.request_refund(
+                    conn, payment_id=payment_id, user_id=user_id, amount_minor=amount,
+                    context=self._context("payments"))
+        except ApiError as refused:
+            # Refused for a reason the contract names: never a refund beyond the payment.
+            assert refused.code in {"refund_not_allowed", "payment_not_refundable", "refund_exceeds_payment"}
+            assert by_payee or refused.code == "refund_not_allowed"
+            return multiple()
+        return refund.id
+
+    @rule(refund_id=refunds)
+    def debit_refund(self, refund_id):
+        with self.engine.begin() as conn:
+            refunds_service.debit_refund(conn, refund_id, ledger=self.ledger, timeout_seconds=DEBIT_TIMEOUT_SECONDS,
+                                         context=self._context("debit-wallet"))
+
+    @rule(refund_id=refunds)
+    def settle_refund(self, refund_id):
+        with self.engine.begin() as conn:
+            refunds_service.settle_refund(conn, refund_id, ledger=self.ledger, context=self._context("settle"))
+
+    @rule(refund_id=refunds)
+    def time_out_refund(self, refund_id):
+        with self.engine.begin() as conn:
+            refunds_service.time_out_refund(conn, refund_id, ledger=self.ledger,
+                                            context=self._context("sweep-sagas"))
+
+    @rule(refund_id=refunds)
+    def the_refund_runs_straight_through(self, refund_id):
+        self.debit_refund(refund_id)
+        self.settle_refund(refund_id)
+
+    @rule(target=requests, requester=st.integers(0, 1), amount=st.integers(1, 1_500))
+    def ask(self, requester, amount):
+        with self.engine.begin() as conn:
+            request, _ = requests_service.create_request(
+                conn, requester_id=self.users[requester],
+                body=RequestMoneyRequest(**{"from": self.users[1 - requester], "amount": amount, "currency": "USD"}),
+                context=self._context("payments"))
+        return request.id
+
+    @rule(target=payments, request_id=requests)
+    def pay_the_request(self, request_id):
+        with self.engine.connect() as conn:
+            request = conn.execute(sa.select(payment_requests).where(payment_requests.c.id == request_id)).one()
+        try:
+            with self.engine.begin() as conn:
+                payment, _ = pay_request(conn, payer_id=request.payer_id, request_id=request_id,
+                                         context=self._context("payments"))
+        except ApiError as refused:
+            assert refused.status == 409 and request.status != PaymentRequestStatus.OPEN.value
+            return multiple()
+        assert request.status == PaymentRequestStatus.OPEN.value
+        return payment.id
+
+    @rule(request_id=requests, action=st.sampled_from([Action.DECLINE, Action.CANCEL]))
+    def answer(self, request_id, action):
+        with self.engine.connect() as conn:
+            request = conn.execute(sa.select(payment_requests).where(payment_requests.c.id == request_id)).one()
+        user_id = request.payer_id if action is Action.DECLINE else request.requester_id
+        try:
+            with self.engine.begin() as conn:
+                requests_service.answer_request(conn, request_id, user_id=user_id, action=action,
+                                                context=self._context("payments"))
+        except ApiError as refused:
+            assert refused.status == 409 and request.status != PaymentRequestStatus.OPEN.value
+
     @rule(seconds=st.integers(1, 2 * DEBIT_TIMEOUT_SECONDS))
     def time_passes(self, seconds):
         self.now += timedelta(seconds=seconds)
         with self.engine.begin() as conn:
             self.ledger.expire_pending_transfers(conn, self.now)
+
+    @invariant()
+    def the_history_rebuilt_from_the_events_equals_the_live_one(self):
+        history = sa.select(transactions).order_by(transactions.c.id, transactions.c.user_id)
+        with self.engine.connect() as conn, conn.begin() as transaction:
+            live = conn.execute(history).all()
+            rebuild(conn)
+            assert conn.execute(history).all() == live
+            transaction.rollback()
 
     @invariant()
     def money_is_neither_created_nor_destroyed(self):
@@ -135,22 +244,59 @@ class SagaMachine(RuleBasedStateMachine):
                 reserved = self.ledger.get_transfer(conn, f"{row.id}:debit")
                 credited = self.ledger.get_transfer(conn, f"{row.id}:credit")
                 status = PaymentStatus(row.status)
-                # Money reaches the payee exactly when the payment is completed.
-                assert (credited is not None) == (status is PaymentStatus.COMPLETED), row.id
+                # Money reaches the payee exactly when the payment is completed (and maybe refunded since).
+                assert (credited is not None) == (status in _REACHED_THE_PAYEE), row.id
                 if status in (PaymentStatus.FAILED, PaymentStatus.DECLINED, PaymentStatus.HELD):
                     # A payment that ended without completing holds nothing back.
                     assert reserved is None or reserved.pending_status is not PendingStatus.PENDING, row.id
-                if status is PaymentStatus.COMPLETED:
+                if status in _REACHED_THE_PAYEE:
                     assert reserved.pending_status is PendingStatus.POSTED
+
+    @invariant()
+    def refunds_never_exceed_the_payment_and_the_status_follows_them(self):
+        with self.engine.connect() as conn:
+            for payment in conn.execute(sa.select(payments)).all():
+                rows = conn.execute(sa.select(refunds).where(refunds.c.payment_id == payment.id)).all()
+                claimed = sum(r.amount_minor for r in rows if RefundStatus(r.status).claims_the_amount)
+                refunded = sum(r.amount_minor for r in rows if r.status == RefundStatus.COMPLETED.value)
+                assert claimed <= payment.amount_minor, payment.id
+                expected = (PaymentStatus.REFUNDED if refunded == payment.amount_minor
+                            else PaymentStatus.PARTIALLY_REFUNDED if refunded else None)
+                if expected is not None:
+                    assert payment.status == expected.value, payment.id
+                for refund in rows:
+                    credited = self.ledger.get_transfer(conn, f"{refund.id}:credit")
+                    reserved = self.ledger.get_transfer(conn, f"{refund.id}:debit")
+                    # The payer gets the money back exactly when the refund is completed.
+                    assert (credited is not None) == (refund.status == RefundStatus.COMPLETED.value), refund.id
+                    if refund.status == RefundStatus.FAILED.value:
+                        assert reserved is None or reserved.pending_status is not PendingStatus.PENDING
+
+    @invariant()
+    def a_request_is_paid_exactly_when_its_payment_completed(self):
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(payment_requests.c.status, payments.c.status.label("payment_status"))
+                .select_from(payment_requests.outerjoin(payments, payments.c.id == payment_requests.c.payment_id))
+            ).all()
+        for row in rows:
+            payment = None if row.payment_status is None else PaymentStatus(row.payment_status)
+            if row.status == PaymentRequestStatus.PAID.value:
+                assert payment in _REACHED_THE_PAYEE
+            elif row.status == PaymentRequestStatus.ACCEPTED.value:
+                assert payment in (PaymentStatus.PENDING, PaymentStatus.HELD)
+            else:
+                assert payment in (None, PaymentStatus.FAILED, PaymentStatus.DECLINED)
 
     @invariant()
     def clearing_holds_exactly_the_live_reservations(self):
         with self.engine.connect() as conn:
             clearing = self.ledger.get_account(conn, system_account_id("USD", "clearing"))
+            sagas = [*conn.execute(sa.select(payments.c.id)).scalars(), *conn.execute(sa.select(refunds.c.id)).scalars()]
             live = sum(
-                self.ledger.get_transfer(conn, f"{payment_id}:debit").transfer.amount_minor
-                for payment_id in conn.execute(sa.select(payments.c.id)).scalars()
-                if (t := self.ledger.get_transfer(conn, f"{payment_id}:debit")) is not None
+                t.transfer.amount_minor
+                for saga_id in sagas
+                if (t := self.ledger.get_transfer(conn, f"{saga_id}:debit")) is not None
                 and t.pending_status is PendingStatus.PENDING
             )
         assert clearing.credits_pending == live
