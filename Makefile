@@ -35,9 +35,11 @@ up: $(STAMP)
 up-services: $(STAMP)
 	$(BIN)/paystream up --services
 
-## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running)
+## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running),
+## in TEST_WORKERS processes (pytest-xdist; each test starts what it needs on free ports)
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHECKOV_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/contract $(PYTEST_ARGS)
