@@ -32,7 +32,7 @@ from shared.bootstrap import Platform, platform
 from shared.clock import utc_now
 from shared.observability import adopt_event
 from shared.observability.tracing import step as traced_step
-from shared.services.payments import EventContext
+from shared.services.context import EventContext
 from shared.topology import PING_EVENT_TYPE
 
 __all__ = [

@@ -24,7 +24,8 @@ from shared.domain.payment_request import Action
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
 from shared.http import parse_json, parse_query
 from shared.services import payment_requests, refunds
-from shared.services.payments import EventContext, create_payment, pay_request, payment_for_user
+from shared.services.context import EventContext
+from shared.services.payments import create_payment, pay_request, payment_for_user
 
 router = client_router("payments")
 

@@ -23,7 +23,7 @@ from shared.clock import utc_now
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
 from shared.http import parse_json
 from shared.services import conversions, withdrawals
-from shared.services.payments import EventContext
+from shared.services.context import EventContext
 from shared.services.topups import create_topup
 
 router = client_router("wallets")

@@ -1,11 +1,19 @@
-"""What every use case that records events is told about the work it does."""
+"""What every use case that records events is told about the work it does, and the two ways it
+records them: the first event of a new aggregate, and a move of a versioned row with its event."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-__all__ = ["EventContext"]
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from shared.adapters.outbox import record_event
+
+__all__ = ["EventContext", "advance"]
 
 
 @dataclass(frozen=True)
@@ -15,3 +23,43 @@ class EventContext:
     producer: str
     now: datetime
     correlation_id: str | None
+
+    def record(
+        self, conn: Connection, *, event_type: str, subject: str, payload: BaseModel, sequence: int = 1
+    ) -> str:
+        """Record the `sequence`th event of `subject` (1: the one that creates it); its id."""
+        return record_event(
+            conn,
+            event_type=event_type,
+            source_function=self.producer,
+            subject=subject,
+            sequence=sequence,
+            payload=payload,
+            now=self.now,
+            correlation_id=self.correlation_id,
+        )
+
+
+def advance(
+    conn: Connection,
+    table: sa.Table,
+    row: Any,
+    *,
+    status: str,
+    event_type: str,
+    payload: BaseModel,
+    context: EventContext,
+    **fields: Any,
+) -> str:
+    """Move `row` of `table` to `status` (with `fields`) as its next version and record the
+    event that says so; its id. The row must be as it was read: a concurrent change is a bug
+    of the caller's locking, so it raises rather than overwrite."""
+    version = row.version + 1
+    updated = conn.execute(
+        table.update()
+        .where(table.c.id == row.id, table.c.version == row.version)
+        .values(status=status, version=version, updated_at=context.now, **fields)
+    )
+    if updated.rowcount != 1:
+        raise RuntimeError(f"{table.name} row {row.id} changed concurrently")
+    return context.record(conn, event_type=event_type, subject=row.id, payload=payload, sequence=version)

@@ -32,7 +32,6 @@ from schemas.events import ConversionCompleted, ConversionFailed
 from shared.adapters.database import as_utc, is_postgresql
 from shared.adapters.fx_rates import FxRatesInvalid, RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.outbox import record_event
 from shared.adapters.tables import conversions, fx_quotes
 from shared.domain.fx import (
     ConversionAmounts,
@@ -44,10 +43,11 @@ from shared.domain.fx import (
     rates_age_days,
 )
 from shared.domain.ledger import Transfer, TransferFlags, TransferOutcome
-from shared.domain.money import currency_exponent, is_supported_currency
+from shared.domain.money import currency_exponent
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.payments import PAYMENT_AMOUNT_MINOR_MAX, EventContext
+from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
+from shared.services.context import EventContext
 from shared.settings import Settings
 
 __all__ = [
@@ -84,11 +84,8 @@ def _exact(rate: Fraction) -> str:
 
 
 def _check_pair(from_currency: str, to_currency: str) -> None:
-    for param, currency in (("from_currency", from_currency), ("to_currency", to_currency)):
-        if not is_supported_currency(currency):
-            raise ApiError.invalid(
-                "currency_not_supported", f"{currency} is not a supported currency", param
-            )
+    require_currency(from_currency, "from_currency")
+    require_currency(to_currency, "to_currency")
     if from_currency == to_currency:
         raise ApiError.invalid(
             "same_currency", "a conversion needs two different currencies", "to_currency"
@@ -123,8 +120,7 @@ def _fresh_rates(
 def _amounts(
     rates: ExchangeRates, from_currency: str, to_currency: str, amount_minor: int, policy: FxPolicy
 ) -> ConversionAmounts:
-    if amount_minor > PAYMENT_AMOUNT_MINOR_MAX:
-        raise ApiError.invalid("amount_too_large", "the amount is above the conversion limit", "amount")
+    require_at_most(amount_minor, MOVE_AMOUNT_MINOR_MAX, "the conversion limit")
     try:
         mid = rates.mid_rate(from_currency, to_currency)
     except FxRateMissing as error:
@@ -347,16 +343,7 @@ def execute_conversion(
         )
     else:
         event_type, payload = "conversion.failed", ConversionFailed(**common, failure_code=failure_code)
-    event_id = record_event(
-        conn,
-        event_type=event_type,
-        source_function=context.producer,
-        subject=conversion_id,
-        sequence=1,
-        payload=payload,
-        now=context.now,
-        correlation_id=context.correlation_id,
-    )
+    event_id = context.record(conn, event_type=event_type, subject=conversion_id, payload=payload)
     row = conn.execute(sa.select(conversions).where(conversions.c.id == conversion_id)).one()
     return row, [event_id]
 

@@ -26,9 +26,7 @@ from schemas.events import (
     PaymentRequestReopened,
 )
 from shared.adapters.database import is_postgresql
-from shared.adapters.outbox import record_event
 from shared.adapters.tables import payment_requests
-from shared.domain.money import is_supported_currency
 from shared.domain.payment_request import (
     Action,
     Party,
@@ -40,12 +38,12 @@ from shared.domain.payment_request import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.context import EventContext
+from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
+from shared.services.context import EventContext, advance
 from shared.services.identity import find_user
 from shared.services.paging import newest_first_page
 
 __all__ = [
-    "REQUEST_AMOUNT_MINOR_MAX",
     "accept_request",
     "answer_request",
     "create_request",
@@ -56,9 +54,6 @@ __all__ = [
     "request_for_user",
     "settle_for_payment",
 ]
-
-# A request asks for a payment, so it is bound by the same limit.
-REQUEST_AMOUNT_MINOR_MAX = 10**12
 
 _EVENTS = {
     PaymentRequestStatus.ACCEPTED: ("payment_request.accepted", PaymentRequestAccepted),
@@ -94,27 +89,11 @@ def _advance(
     """Move the request (checked against the state machine) and record the event of the move.
     `fields` are the event's own fields; `payment_id` is also stored on the request."""
     transition(PaymentRequestStatus(row.status), status)
-    version = row.version + 1
     stored = {"payment_id": fields["payment_id"]} if "payment_id" in fields else {}
-    updated = conn.execute(
-        payment_requests.update()
-        .where(payment_requests.c.id == row.id, payment_requests.c.version == row.version)
-        .values(status=status.value, version=version, updated_at=context.now, **stored)
-    )
-    if updated.rowcount != 1:
-        raise RuntimeError(f"payment request {row.id} changed concurrently")
     event_type, payload = _EVENTS[status]
     return [
-        record_event(
-            conn,
-            event_type=event_type,
-            source_function=context.producer,
-            subject=row.id,
-            sequence=version,
-            payload=payload(**_parties(row), **fields),
-            now=context.now,
-            correlation_id=context.correlation_id,
-        )
+        advance(conn, payment_requests, row, status=status.value, event_type=event_type,
+                payload=payload(**_parties(row), **fields), context=context, **stored)
     ]
 
 
@@ -122,12 +101,8 @@ def create_request(
     conn: Connection, *, requester_id: str, body: RequestMoneyRequest, context: EventContext
 ) -> tuple[Any, list[str]]:
     """Ask `body.payer` for money: store the request `open` and record `payment_request.created`."""
-    if not is_supported_currency(body.currency):
-        raise ApiError.invalid(
-            "currency_not_supported", f"{body.currency} is not a supported currency", "currency"
-        )
-    if body.amount > REQUEST_AMOUNT_MINOR_MAX:
-        raise ApiError.invalid("amount_too_large", "the amount is above the payment limit", "amount")
+    require_currency(body.currency)
+    require_at_most(body.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
     payer = find_user(conn, body.payer)
     if payer is None:
         raise ApiError.not_found("payer_not_found", "no user has this email or id", "from")
@@ -152,15 +127,11 @@ def create_request(
         )
     )
     row = _read(conn, request_id, lock=False)
-    event_id = record_event(
+    event_id = context.record(
         conn,
         event_type="payment_request.created",
-        source_function=context.producer,
         subject=request_id,
-        sequence=1,
         payload=PaymentRequestCreated(**_parties(row), note=body.note, expires_at=expires_at),
-        now=now,
-        correlation_id=context.correlation_id,
     )
     return row, [event_id]
 

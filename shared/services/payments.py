@@ -28,26 +28,23 @@ from schemas.events import (
 )
 from shared.adapters.database import as_utc, is_postgresql
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.outbox import record_event
 from shared.adapters.tables import payments, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
-from shared.domain.money import is_supported_currency
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
 from shared.domain.payment_request import Action
 from shared.http import ApiError
 from shared.ids import new_id
 from shared.services import payment_requests
-from shared.services.context import EventContext
+from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
+from shared.services.context import EventContext, advance
 from shared.services.identity import find_user
 
 __all__ = [
-    "PAYMENT_AMOUNT_MINOR_MAX",
     "Reservation",
     "SettleResult",
     "account_age_seconds",
     "advance_payment",
-    "EventContext",
     "create_payment",
     "lock_payment",
     "parties",
@@ -63,7 +60,6 @@ __all__ = [
     "time_out_payment",
 ]
 
-PAYMENT_AMOUNT_MINOR_MAX = 10**12
 FAILURE_MESSAGES = {
     FailureCode.INSUFFICIENT_FUNDS: "the payer's available balance is too low",
     FailureCode.FRAUD_DECLINED: "the payment was declined by risk review",
@@ -98,25 +94,9 @@ def advance_payment(
     current = PaymentStatus(payment.status)
     if status != current:
         transition(current, status)
-    version = payment.version + 1
-    updated = conn.execute(
-        payments.update()
-        .where(payments.c.id == payment.id, payments.c.version == payment.version)
-        .values(status=status.value, version=version, updated_at=context.now, **fields)
-    )
-    if updated.rowcount != 1:
-        raise RuntimeError(f"payment {payment.id} changed concurrently")
     recorded = [
-        record_event(
-            conn,
-            event_type=event_type,
-            source_function=context.producer,
-            subject=payment.id,
-            sequence=version,
-            payload=payload,
-            now=context.now,
-            correlation_id=context.correlation_id,
-        )
+        advance(conn, payments, payment, status=status.value, event_type=event_type, payload=payload,
+                context=context, **fields)
     ]
     if status in _ENDS_A_REQUEST and status != current:
         recorded += payment_requests.settle_for_payment(
@@ -134,12 +114,8 @@ def create_payment(
     conn: Connection, *, payer_id: str, request: PaymentRequest, context: EventContext
 ) -> tuple[Any, list[str]]:
     """Accept a payment: validate it, store it `pending` and record `payment.requested`."""
-    if not is_supported_currency(request.currency):
-        raise ApiError.invalid(
-            "currency_not_supported", f"{request.currency} is not a supported currency", "currency"
-        )
-    if request.amount > PAYMENT_AMOUNT_MINOR_MAX:
-        raise ApiError.invalid("amount_too_large", "the amount is above the payment limit", "amount")
+    require_currency(request.currency)
+    require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
     payee = find_user(conn, request.to)
     if payee is None:
         raise ApiError.not_found("payee_not_found", "no user has this email or id", "to")
@@ -161,12 +137,10 @@ def create_payment(
             updated_at=now,
         )
     )
-    event_id = record_event(
+    event_id = context.record(
         conn,
         event_type="payment.requested",
-        source_function=context.producer,
         subject=payment_id,
-        sequence=1,
         payload=PaymentRequested(
             payment_id=payment_id,
             payer_id=payer_id,
@@ -175,8 +149,6 @@ def create_payment(
             currency=request.currency,
             note=request.note,
         ),
-        now=now,
-        correlation_id=context.correlation_id,
     )
     return conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one(), [event_id]
 

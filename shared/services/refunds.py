@@ -30,7 +30,6 @@ from schemas.events import (
 )
 from shared.adapters.database import is_postgresql
 from shared.adapters.ledger_store import LedgerStore
-from shared.adapters.outbox import record_event
 from shared.adapters.tables import refunds
 from shared.domain.payment import (
     REFUNDABLE_STATUSES,
@@ -44,7 +43,7 @@ from shared.domain.payment import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.context import EventContext
+from shared.services.context import EventContext, advance
 from shared.services.payments import (
     Reservation,
     SettleResult,
@@ -121,25 +120,9 @@ def _advance(
     """Move the refund (checked against its state machine) and record the event."""
     if status.value != refund.status:
         refund_transition(RefundStatus(refund.status), status)
-    version = refund.version + 1
-    updated = conn.execute(
-        refunds.update()
-        .where(refunds.c.id == refund.id, refunds.c.version == refund.version)
-        .values(status=status.value, version=version, updated_at=context.now, **fields)
-    )
-    if updated.rowcount != 1:
-        raise RuntimeError(f"refund {refund.id} changed concurrently")
     return [
-        record_event(
-            conn,
-            event_type=event_type,
-            source_function=context.producer,
-            subject=refund.id,
-            sequence=version,
-            payload=payload,
-            now=context.now,
-            correlation_id=context.correlation_id,
-        )
+        advance(conn, refunds, refund, status=status.value, event_type=event_type, payload=payload,
+                context=context, **fields)
     ]
 
 
@@ -192,10 +175,8 @@ def request_refund(
         )
     )
     refund = _read(conn, refund_id)
-    event_id = record_event(
-        conn, event_type="refund.requested", source_function=context.producer, subject=refund_id,
-        sequence=1, payload=RefundRequested(**_parties(refund)), now=now,
-        correlation_id=context.correlation_id,
+    event_id = context.record(
+        conn, event_type="refund.requested", subject=refund_id, payload=RefundRequested(**_parties(refund))
     )
     return refund, [event_id]
 

@@ -15,13 +15,12 @@ from schemas.api import TopupRequest
 from schemas.events import TopupDeclined, TopupSucceeded
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.outbox import record_event
-from shared.adapters.tables import funding_sources, topups
+from shared.adapters.tables import topups
 from shared.domain.ledger import Transfer, TransferOutcome
-from shared.domain.money import currency_exponent, is_supported_currency
-from shared.http import ApiError
+from shared.domain.money import currency_exponent
 from shared.ids import new_id
-from shared.services.payments import EventContext
+from shared.services.checks import require_at_most, require_currency, require_funding_source
+from shared.services.context import EventContext
 
 __all__ = ["create_topup"]
 
@@ -37,27 +36,15 @@ def create_topup(
     context: EventContext,
 ) -> tuple[Any, list[str]]:
     """Charge the card and credit the wallet, or record the decline. Returns the top-up row."""
-    if not is_supported_currency(request.currency):
-        raise ApiError.invalid(
-            "currency_not_supported", f"{request.currency} is not a supported currency", "currency"
-        )
-    if request.amount > topup_max_major * 10 ** currency_exponent(request.currency):
-        raise ApiError.invalid(
-            "amount_too_large", f"a top-up is at most {topup_max_major} {request.currency}", "amount"
-        )
-    source = conn.execute(
-        sa.select(funding_sources).where(
-            funding_sources.c.id == request.funding_source_id, funding_sources.c.user_id == user_id
-        )
-    ).first()
-    if source is None:
-        raise ApiError.not_found(
-            "funding_source_not_found", "no such funding source", "funding_source_id"
-        )
-    if source.type != "card":
-        raise ApiError.invalid(
-            "funding_source_not_a_card", "top-ups are charged to a card", "funding_source_id"
-        )
+    require_currency(request.currency)
+    require_at_most(
+        request.amount, topup_max_major * 10 ** currency_exponent(request.currency),
+        f"the top-up limit of {topup_max_major} {request.currency}",
+    )
+    source = require_funding_source(
+        conn, user_id=user_id, funding_source_id=request.funding_source_id, kind="card",
+        refusal=("funding_source_not_a_card", "top-ups are charged to a card"),
+    )
     now = context.now
     topup_id = new_id("top")
     charge = gateway.charge(
@@ -102,15 +89,6 @@ def create_topup(
             created_at=now,
         )
     )
-    event_id = record_event(
-        conn,
-        event_type=event_type,
-        source_function=context.producer,
-        subject=topup_id,
-        sequence=1,
-        payload=payload,
-        now=now,
-        correlation_id=context.correlation_id,
-    )
+    event_id = context.record(conn, event_type=event_type, subject=topup_id, payload=payload)
     row = conn.execute(sa.select(topups).where(topups.c.id == topup_id)).one()
     return row, [event_id]

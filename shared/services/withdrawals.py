@@ -28,13 +28,17 @@ from schemas.events import WithdrawalFailed, WithdrawalRequested, WithdrawalSucc
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import is_postgresql
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.outbox import record_event
 from shared.adapters.tables import funding_sources, withdrawals
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
-from shared.domain.money import is_supported_currency
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.payments import PAYMENT_AMOUNT_MINOR_MAX, EventContext
+from shared.services.checks import (
+    MOVE_AMOUNT_MINOR_MAX,
+    require_at_most,
+    require_currency,
+    require_funding_source,
+)
+from shared.services.context import EventContext, advance
 
 __all__ = [
     "create_withdrawal",
@@ -83,27 +87,13 @@ def create_withdrawal(
     context: EventContext,
 ) -> tuple[Any, list[str]]:
     """Reserve the funds and accept the withdrawal (`pending`), or refuse it with nothing moved."""
-    if not is_supported_currency(request.currency):
-        raise ApiError.invalid(
-            "currency_not_supported", f"{request.currency} is not a supported currency", "currency"
-        )
-    if request.amount > PAYMENT_AMOUNT_MINOR_MAX:
-        raise ApiError.invalid("amount_too_large", "the amount is above the withdrawal limit", "amount")
-    source = conn.execute(
-        sa.select(funding_sources).where(
-            funding_sources.c.id == request.funding_source_id, funding_sources.c.user_id == user_id
-        )
-    ).first()
-    if source is None:
-        raise ApiError.not_found(
-            "funding_source_not_found", "no such funding source", "funding_source_id"
-        )
-    if source.type != "bank_account":
-        raise ApiError.invalid(
-            "funding_source_not_a_bank_account",
-            "withdrawals are paid out to a linked bank account, not a card",
-            "funding_source_id",
-        )
+    require_currency(request.currency)
+    require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the withdrawal limit")
+    source = require_funding_source(
+        conn, user_id=user_id, funding_source_id=request.funding_source_id, kind="bank_account",
+        refusal=("funding_source_not_a_bank_account",
+                 "withdrawals are paid out to a linked bank account, not a card"),
+    )
     now = context.now
     withdrawal_id = new_id("wdr")
     ledger.ensure_system_accounts(conn, request.currency, now)
@@ -139,12 +129,10 @@ def create_withdrawal(
             updated_at=now,
         )
     )
-    event_id = record_event(
+    event_id = context.record(
         conn,
         event_type="withdrawal.requested",
-        source_function=context.producer,
         subject=withdrawal_id,
-        sequence=1,
         payload=WithdrawalRequested(
             withdrawal_id=withdrawal_id,
             user_id=user_id,
@@ -153,8 +141,6 @@ def create_withdrawal(
             currency=request.currency,
             transfer_id=reserve.id,
         ),
-        now=now,
-        correlation_id=context.correlation_id,
     )
     row = conn.execute(sa.select(withdrawals).where(withdrawals.c.id == withdrawal_id)).one()
     return row, [event_id]
@@ -199,24 +185,8 @@ def _finish(
     """Move a pending withdrawal to its final status and record the event."""
     if status not in _NEXT_STATUSES.get(withdrawal.status, frozenset()):
         raise RuntimeError(f"withdrawal {withdrawal.id} cannot go from {withdrawal.status} to {status}")
-    version = withdrawal.version + 1
-    updated = conn.execute(
-        withdrawals.update()
-        .where(withdrawals.c.id == withdrawal.id, withdrawals.c.version == withdrawal.version)
-        .values(status=status, version=version, updated_at=context.now, **fields)
-    )
-    if updated.rowcount != 1:
-        raise RuntimeError(f"withdrawal {withdrawal.id} changed concurrently")
-    return record_event(
-        conn,
-        event_type=f"withdrawal.{status}",
-        source_function=context.producer,
-        subject=withdrawal.id,
-        sequence=version,
-        payload=payload,
-        now=context.now,
-        correlation_id=context.correlation_id,
-    )
+    return advance(conn, withdrawals, withdrawal, status=status, event_type=f"withdrawal.{status}",
+                   payload=payload, context=context, **fields)
 
 
 def _fail(conn: Connection, withdrawal: Any, code: str, context: EventContext) -> str:

@@ -3,7 +3,6 @@ structured mode, with redelivery and poison events."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -14,8 +13,9 @@ from cloudevents.http import CloudEvent
 
 from schemas.api import PaymentRequest, SignUpRequest
 from shared.adapters.tables import events, payments
+from shared.services.context import EventContext
 from shared.services.identity import sign_up
-from shared.services.payments import EventContext, create_payment
+from shared.services.payments import create_payment
 
 
 def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:

@@ -14,10 +14,11 @@ from cloudevents.http import CloudEvent
 from schemas.api import PaymentRequest, SignUpRequest
 from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import payments
-from shared.domain.ledger import Transfer
-from shared.services.identity import sign_up
 from shared.domain.fraud import FraudAssessment, FraudDecision
-from shared.services.payments import EventContext, create_payment, debit_payment, score_payment
+from shared.domain.ledger import Transfer
+from shared.services.context import EventContext
+from shared.services.identity import sign_up
+from shared.services.payments import create_payment, debit_payment, score_payment
 
 LONG_AGO = timedelta(hours=2)
 

@@ -13,8 +13,14 @@ import sqlalchemy as sa
 from schemas.api import PaymentRequest
 from shared.adapters.database import create_engine
 from shared.adapters.tables import events, idempotency_keys, payments, users
-from shared.services.idempotency import RETENTION_SECONDS, purge_expired, request_fingerprint, run_once
-from shared.services.payments import EventContext, create_payment
+from shared.services.context import EventContext
+from shared.services.idempotency import (
+    RETENTION_SECONDS,
+    purge_expired,
+    request_fingerprint,
+    run_once,
+)
+from shared.services.payments import create_payment
 
 pytestmark = pytest.mark.integration
 

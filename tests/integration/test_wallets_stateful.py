@@ -25,9 +25,9 @@ from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_
 from shared.adapters.tables import funding_sources, transactions, users, withdrawals
 from shared.domain.ledger import PendingStatus, Transfer
 from shared.http import ApiError
+from shared.services.context import EventContext
 from shared.services.conversions import FxPolicy, create_quote, execute_conversion
 from shared.services.history import statement
-from shared.services.payments import EventContext
 from shared.services.projection import rebuild
 from shared.services.withdrawals import create_withdrawal, pay_out_withdrawal, time_out_withdrawal
 from tests.fixtures.fx import write_rates_of
