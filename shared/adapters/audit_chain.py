@@ -16,15 +16,17 @@ Items of the table (partition key `pk`, sort key `sk`, both listed in `audit_tab
   records removed from the end of the chain;
 - an event marker, ``pk="event#<id>"``: the seq of the record that holds that event.
 
-One append is three conditional writes, no transaction: put the record at the next seq only if
-that seq is free (two writers racing for one seq cannot both win: the loser re-reads the chain and
-retries, at most `APPEND_ATTEMPTS_MAX` times), advance the head if it is behind, then put the
-event's marker. A redelivered event finds its marker and appends nothing. A crash between the
-writes leaves the record without its head or marker; the redelivery then finds its own event at
-the end of the chain and writes only what is missing. (Events reach the audit function one at a time, in the order of its FIFO queue, so
-nothing else is appended in between.) TransactWriteItems is avoided on purpose: moto, the
-local AWS-compatible endpoint, copies every table on each transaction, so an append would slow
-down as the chain grows.
+One append is three conditional writes, no transaction. First the event's marker claims the
+next seq for it (only if the event has no marker yet); then the record is put at the marker's
+seq (only if that seq is free); then the head advances if it is behind. A redelivered event finds
+its marker and its record and appends nothing. A writer that finds its event's marker naming a
+seq that another event took (it crashed between marker and record, or lost a race for the seq)
+moves the marker, compare-and-set, to the next free seq and puts its record there; the record
+at the marker's seq is the only place the event is ever written, so no event is appended twice.
+A crash before the head advances leaves the head behind the last record: the head is a lower
+bound of the chain's length, which the next append or `verify` reads past. TransactWriteItems
+is avoided on purpose: moto, the local AWS-compatible endpoint, deep-copies the whole table
+for every item of a transaction, so appends would slow down as the chain grows.
 
 Within one process, appends to a table are serialized by a lock: threads of one process would
 only race each other for the next seq and burn attempts. Across processes the conditional
@@ -166,50 +168,42 @@ class AuditChain:
         self, cloud_event: dict, event_id: str, event_type: str, event_json: str
     ) -> AuditRecord:
         for attempt in range(1, APPEND_ATTEMPTS_MAX + 1):
-            existing = self._record_of_event(event_id)
-            if existing is not None:
-                return existing
+            claimed = self._claimed_seq(event_id)
             last = self._last_known or self._last_record()
-            if last is not None and last.event_id == event_id:
-                # Appended before a crash that came ahead of its marker: finish the append.
-                self._finish(last)
-                return last
-            head_seq, head_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+            if claimed is None:
+                if last is not None and last.event_id == event_id:
+                    # A record written before markers came first, whose marker never was.
+                    self._finish(last)
+                    self._put_if_absent(_marker_item(event_id, last.seq))
+                    return last
+                seq = last.seq + 1 if last else 1
+                if not self._put_if_absent(_marker_item(event_id, seq)):
+                    continue  # another writer of this event claimed first: read its claim
+            else:
+                holder = self.record(claimed)
+                if holder is not None and holder.event_id == event_id:
+                    self._finish(holder)
+                    self._last_known = None
+                    return holder
+                seq = last.seq + 1 if last else 1
+                if holder is not None or claimed != seq:
+                    # The claimed seq went to another event (or is not the next one): claim the
+                    # next free seq instead, unless another writer of this event moved it first.
+                    if not self._move_claim(event_id, claimed, seq):
+                        continue
+            prev_hash = last.hash if last else GENESIS_HASH
             record = AuditRecord(
-                seq=head_seq + 1,
+                seq=seq,
                 event_id=event_id,
                 event_type=event_type,
                 subject=_optional_str(cloud_event.get("subject")),
                 time=_optional_str(cloud_event.get("time")),
                 event_json=event_json,
-                prev_hash=head_hash,
-                hash=chain_hash(head_hash, event_json),
+                prev_hash=prev_hash,
+                hash=chain_hash(prev_hash, event_json),
             )
-            try:
-                # The record and its event's marker in one transaction: were the marker written
-                # after the record, a crash between the two followed by other appends would
-                # leave a record no redelivery can find, and the event would be appended twice.
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table_name,
-                                "Item": _record_item(record),
-                                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table_name,
-                                "Item": _marker_item(record),
-                                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
-                            }
-                        },
-                    ]
-                )
-            except self._client.exceptions.TransactionCanceledException:
-                # The seq is taken (the head moved) or the event is in the chain already: the
-                # next attempt finds out which from the marker.
+            if not self._put_if_absent(_record_item(record)):
+                # The seq is taken: the next attempt reads the chain's end again, and the claim.
                 self._last_known = None
                 logger.info(
                     "audit head moved while appending %s (attempt %d of %d)",
@@ -225,8 +219,38 @@ class AuditChain:
             f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"
         )
 
+    def _put_if_absent(self, item: dict[str, Any]) -> bool:
+        """Put `item` unless an item with its key exists; whether it was put."""
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=item,
+                ConditionExpression=f"attribute_not_exists({_PARTITION_KEY})",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _claimed_seq(self, event_id: str) -> int | None:
+        marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
+        return int(marker["seq"]["N"]) if marker is not None else None
+
+    def _move_claim(self, event_id: str, claimed: int, seq: int) -> bool:
+        """Move the event's claim from `claimed` to `seq` if it still names `claimed`."""
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=_marker_item(event_id, seq),
+                ConditionExpression="#seq = :claimed",
+                ExpressionAttributeNames={"#seq": "seq"},
+                ExpressionAttributeValues={":claimed": {"N": str(claimed)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _finish(self, record: AuditRecord) -> None:
-        """Advance the head to `record` (never backwards) and mark its event as appended."""
+        """Advance the head to `record` (never backwards)."""
         try:
             self._client.put_item(
                 TableName=self._table_name,
@@ -242,9 +266,6 @@ class AuditChain:
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             pass  # a later record already moved the head past this one
-        # Written with the record since appends became transactional; a record from before
-        # that may still lack its marker.
-        self._client.put_item(TableName=self._table_name, Item=_marker_item(record))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -268,26 +289,29 @@ class AuditChain:
 
         A record is broken if its seq is not the next one, its prev_hash is not the previous
         record's hash, its hash is not sha256(prev_hash + stored JSON), or its indexed fields
-        (id, type, subject, time) disagree with that JSON. A head that does not name the last
-        record (a truncated chain) breaks at the first missing seq.
+        (id, type, subject, time) disagree with that JSON. The head is a lower bound: fewer
+        records than it names (a truncated chain) breaks at the first missing seq, and the
+        record it names must have its hash. Records past the head (appended while verifying,
+        or whose head update a crash lost) are verified as links of the chain, up to a page of
+        them.
         """
         head_seq, head_hash = self._head()
         expected_seq = 1
         prev_hash = GENESIS_HASH
-        # The bound is the head plus one page: a record beyond the head is itself a break.
+        hash_at_head = GENESIS_HASH
         for record in self._iter_records(
             after_seq=0, limit=head_seq + VERIFY_PAGE_SIZE, page_size=VERIFY_PAGE_SIZE
         ):
             if record.seq != expected_seq or not _record_is_sound(record, prev_hash):
                 return ChainVerification(ok=False, length=head_seq, first_broken_seq=expected_seq)
             prev_hash = record.hash
+            if record.seq == head_seq:
+                hash_at_head = record.hash
             expected_seq += 1
         length = expected_seq - 1
-        if length != head_seq:
-            return ChainVerification(
-                ok=False, length=head_seq, first_broken_seq=min(length, head_seq) + 1
-            )
-        if prev_hash != head_hash:
+        if length < head_seq:
+            return ChainVerification(ok=False, length=head_seq, first_broken_seq=length + 1)
+        if hash_at_head != head_hash:
             return ChainVerification(ok=False, length=head_seq, first_broken_seq=head_seq or 1)
         return ChainVerification(ok=True, length=length, first_broken_seq=None)
 
@@ -309,17 +333,6 @@ class AuditChain:
         )
         items = response.get("Items", [])
         return _record_from_item(items[0]) if items else None
-
-    def _record_of_event(self, event_id: str) -> AuditRecord | None:
-        marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
-        if marker is None:
-            return None
-        record = self.record(int(marker["seq"]["N"]))
-        if record is None or record.event_id != event_id:
-            # A marker is written with its record (after it, before transactions), so this is
-            # a damaged table.
-            raise RuntimeError(f"audit marker of event {event_id} points to another or no record")
-        return record
 
     def _get(self, partition: str, sort: int) -> dict[str, Any] | None:
         response = self._client.get_item(
@@ -356,12 +369,12 @@ class AuditChain:
                 return
 
 
-def _marker_item(record: AuditRecord) -> dict[str, Any]:
-    """The item that says which record holds an event."""
+def _marker_item(event_id: str, seq: int) -> dict[str, Any]:
+    """The item that says which record holds (or is claimed for) an event."""
     return {
-        _PARTITION_KEY: {"S": _MARKER_PREFIX + record.event_id},
+        _PARTITION_KEY: {"S": _MARKER_PREFIX + event_id},
         _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
-        "seq": {"N": str(record.seq)},
+        "seq": {"N": str(seq)},
     }
 
 

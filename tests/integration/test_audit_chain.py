@@ -184,8 +184,7 @@ def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
 
 class _InterleavingClient:
     """The real DynamoDB client, except that `before_first_record_write` runs just before the
-    first conditional write of a record (with its marker, in one transaction): another writer
-    slips in between the read and the write."""
+    first conditional write of a record: another writer slips in between the read and the write."""
 
     def __init__(self, client: Any, before_first_record_write: Callable[[], Any]) -> None:
         self._client = client
@@ -196,13 +195,13 @@ class _InterleavingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        if any(item["Put"]["Item"]["pk"] == {"S": "record"} for item in kwargs["TransactItems"]):
+    def put_item(self, **kwargs: Any) -> Any:
+        if kwargs["Item"]["pk"] == {"S": "record"}:
             self.record_writes += 1
             if self._hook is not None:
                 hook, self._hook = self._hook, None
                 hook()
-        return self._client.transact_write_items(**kwargs)
+        return self._client.put_item(**kwargs)
 
 
 def in_another_process(chain: AuditChain) -> AuditChain:
@@ -280,6 +279,71 @@ def test_a_crash_after_the_record_is_finished_by_the_redelivery(chain: AuditChai
     # THEN nothing is appended twice and the chain is whole
     assert again == record
     assert chain.verify() == chain.verify().__class__(ok=True, length=2, first_broken_seq=None)
+
+
+def test_a_crash_between_the_claim_and_the_record_appends_the_event_once_after_others(
+    chain: AuditChain, dynamodb: Any
+) -> None:
+    # GIVEN an event whose marker claimed seq 2 when its writer died before the record, and
+    # another writer that appended two events since, the first of them at seq 2
+    chain.append(cloud_event(0))
+    event = cloud_event(1)
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": f"event#{event['id']}"}, "sk": {"N": "0"},
+                                             "seq": {"N": "2"}})
+    other = in_another_process(AuditChain(dynamodb, TABLE))
+    for number in (2, 3):
+        other.append(cloud_event(number))
+    # WHEN the event is delivered again, twice
+    record = in_another_process(AuditChain(dynamodb, TABLE)).append(event)
+    again = in_another_process(AuditChain(dynamodb, TABLE)).append(event)
+    # THEN it is appended once, at the end, and the chain is whole
+    assert record.seq == 4 and again == record
+    assert [r.event_id for r in other.records(limit=10)].count(event["id"]) == 1
+    assert other.verify() == other.verify().__class__(ok=True, length=4, first_broken_seq=None)
+
+
+def test_a_record_past_the_head_is_a_link_of_the_chain_not_a_break(chain: AuditChain, dynamodb: Any) -> None:
+    # GIVEN a chain whose last head update was lost (the writer died after the record)
+    for n in range(3):
+        chain.append(cloud_event(n))
+    dynamodb.put_item(TableName=TABLE, Item={
+        "pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "2"}, "hash": {"S": chain.record(2).hash}})
+    # THEN it verifies with all three records, and the next append goes after the third
+    assert chain.verify() == chain.verify().__class__(ok=True, length=3, first_broken_seq=None)
+    assert in_another_process(AuditChain(dynamodb, TABLE)).append(cloud_event(3)).seq == 4
+
+
+def test_verifying_while_others_append_never_reports_a_break(dynamodb: Any) -> None:
+    # GIVEN writers appending without pause (in turn, as one audit process's threads do)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        chain = AuditChain(dynamodb, TABLE)
+        number = 0
+        try:
+            while not stop.is_set() and number < 40:
+                chain.append(cloud_event(writer * 1000 + number))
+                number += 1
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(WRITER_THREADS)]
+    for thread in threads:
+        thread.start()
+    # WHEN the chain is verified again and again meanwhile
+    verifier = AuditChain(dynamodb, TABLE)
+    verifications = []
+    while any(thread.is_alive() for thread in threads):
+        verifications.append(verifier.verify())
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    # THEN every verification found a sound chain
+    assert errors == []
+    assert len(verifications) > 1
+    assert [v for v in verifications if not v.ok] == []
+    assert verifier.verify().length == WRITER_THREADS * 40
 
 
 def test_an_empty_chain_verifies(chain: AuditChain) -> None:
