@@ -11,7 +11,6 @@ Most of the short form's time is starting the services mode (a process per funct
 from __future__ import annotations
 
 import os
-import random
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.harness import ChaosRun, EndpointSwitch
-from tests.e2e.conftest import _base_env, _ports_free, _start, _stop
+from tests.e2e.conftest import _base_env, _free_port_range, _start, _stop
 from tests.throwaway import MotoServer
-
 
 CHAOS_SECONDS = float(os.environ.get("PAYSTREAM_CHAOS_SECONDS", "10"))
 CHAOS_USERS = int(os.environ.get("PAYSTREAM_CHAOS_USERS", "4"))
@@ -36,12 +34,6 @@ RELAY_AGE_SECONDS = 15
 # Starting the services mode, signing up and funding the users, checking the books.
 RUN_OVERHEAD_SECONDS_MAX = 600
 FUNCTION_COUNT_MAX = 32
-# The function processes' ports are taken below the kernel's ephemeral range (32768 and up on
-# Linux), where outgoing connections, and the run's many, could take one between the probe and
-# the bind.
-FUNCTION_PORTS_LOWEST = 20_000
-FUNCTION_PORTS_HIGHEST = 32_000
-PORT_RANGE_TRIES_MAX = 50
 
 pytestmark = [
     pytest.mark.chaos,
@@ -50,23 +42,13 @@ pytestmark = [
 ]
 
 
-def free_port_range_below_ephemeral(count: int) -> int:
-    """A base port with `count` free ports above it, outside the ephemeral range."""
-    chooser = random.Random()
-    for _ in range(PORT_RANGE_TRIES_MAX):
-        base = chooser.randrange(FUNCTION_PORTS_LOWEST, FUNCTION_PORTS_HIGHEST - count)
-        if _ports_free(base, count):
-            return base
-    raise RuntimeError(f"no {count} free ports between {FUNCTION_PORTS_LOWEST} and {FUNCTION_PORTS_HIGHEST}")
-
-
 @pytest.fixture
 def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun]:
     moto = MotoServer(tmp_path / "moto_server.log")
     moto.start()
     switch = EndpointSwitch(moto.port)
     switch.up()
-    base_port = free_port_range_below_ephemeral(FUNCTION_COUNT_MAX)
+    base_port = _free_port_range(FUNCTION_COUNT_MAX)
     env = _base_env()
     env.update({
         "PAYSTREAM_DATABASE_URL": empty_postgres_url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -37,13 +38,21 @@ def _ports_free(base: int, count: int) -> bool:
             probe.close()
 
 
+# Function processes listen below the kernel's ephemeral range (32768 and up on Linux), where
+# the many outgoing connections of a run could take a port between the probe and the bind.
+FUNCTION_PORTS_LOWEST = 20_000
+FUNCTION_PORTS_HIGHEST = 32_000
+PORT_RANGE_TRIES_MAX = 50
+
+
 def _free_port_range(count: int) -> int:
-    """A base port with `count` free ports above it."""
-    for _ in range(50):
-        base = free_port()
-        if base + count <= 65000 and _ports_free(base, count):
+    """A base port with `count` free ports above it, outside the ephemeral range."""
+    chooser = random.Random()
+    for _ in range(PORT_RANGE_TRIES_MAX):
+        base = chooser.randrange(FUNCTION_PORTS_LOWEST, FUNCTION_PORTS_HIGHEST - count)
+        if _ports_free(base, count):
             return base
-    raise RuntimeError("no free port range")
+    raise RuntimeError(f"no {count} free ports between {FUNCTION_PORTS_LOWEST} and {FUNCTION_PORTS_HIGHEST}")
 
 
 def _start(args: list[str], env: dict[str, str], home: Path,
