@@ -42,6 +42,20 @@ CATALOGUE: tuple[Metric, ...] = (
            "Wallet top-ups, succeeded or declined by the card gateway."),
     Metric("paystream.topups.volume", "count", "minor unit", ("currency",),
            "Amount of succeeded top-ups, in minor units of their currency."),
+    Metric("paystream.refunds", "count", "refund", ("status", "currency"),
+           "Refunds entering a status (pending when asked for, then completed or failed)."),
+    Metric("paystream.refunds.volume", "count", "minor unit", ("currency",),
+           "Amount of completed refunds, in minor units of their currency."),
+    Metric("paystream.conversions", "count", "conversion", ("status", "from_currency", "to_currency"),
+           "Currency conversions, completed or failed."),
+    Metric("paystream.withdrawals", "count", "withdrawal", ("status", "currency"),
+           "Withdrawals entering a status (pending when the funds are reserved, then succeeded or "
+           "failed)."),
+    Metric("paystream.withdrawals.volume", "count", "minor unit", ("currency",),
+           "Amount of succeeded withdrawals, in minor units of their currency."),
+    Metric("paystream.fees.revenue", "count", "minor unit", ("currency", "source"),
+           "Fees the platform kept, in minor units of the currency they were kept in (source: "
+           "conversion, the spread and the rounding remainder)."),
     # -- technical ------------------------------------------------------------------------------
     Metric("paystream.http.requests", "count", "request", ("route", "status_class", "status"),
            "Client requests answered, by route (`post_/v1/payments`) and status (2xx, 4xx, 5xx)."),

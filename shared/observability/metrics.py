@@ -128,8 +128,12 @@ def _fraud(payload: Any, decision: str) -> list[tuple[str, float, dict[str, obje
     ]
 
 
+def _counted(metric: str, status: str) -> Callable[[Any], list[tuple[str, float, dict[str, object]]]]:
+    return lambda payload: [(metric, 1, {"status": status, "currency": payload.currency})]
+
+
 def _payment(status: str) -> Callable[[Any], list[tuple[str, float, dict[str, object]]]]:
-    return lambda payload: [("paystream.payments", 1, {"status": status, "currency": payload.currency})]
+    return _counted("paystream.payments", status)
 
 
 _SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[tuple[str, float, dict[str, object]]]]] = {
@@ -146,6 +150,25 @@ _SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[tuple[str, float, dict[str, ob
     "payment.failed": _payment("failed"),
     "payment.completed": lambda p: _payment("completed")(p) + [
         ("paystream.payments.volume", p.amount_minor, {"currency": p.currency})
+    ],
+    "refund.requested": _counted("paystream.refunds", "pending"),
+    "refund.failed": _counted("paystream.refunds", "failed"),
+    "refund.completed": lambda p: _counted("paystream.refunds", "completed")(p) + [
+        ("paystream.refunds.volume", p.amount_minor, {"currency": p.currency})
+    ],
+    "conversion.completed": lambda p: [
+        ("paystream.conversions", 1,
+         {"status": "completed", "from_currency": p.from_currency, "to_currency": p.to_currency}),
+        ("paystream.fees.revenue", p.fee_minor, {"currency": p.to_currency, "source": "conversion"}),
+    ],
+    "conversion.failed": lambda p: [
+        ("paystream.conversions", 1,
+         {"status": "failed", "from_currency": p.from_currency, "to_currency": p.to_currency}),
+    ],
+    "withdrawal.requested": _counted("paystream.withdrawals", "pending"),
+    "withdrawal.failed": _counted("paystream.withdrawals", "failed"),
+    "withdrawal.succeeded": lambda p: _counted("paystream.withdrawals", "succeeded")(p) + [
+        ("paystream.withdrawals.volume", p.amount_minor, {"currency": p.currency})
     ],
 }
 
@@ -179,13 +202,20 @@ def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[t
     return samples
 
 
+def business_samples(event_type: str, payload: BaseModel) -> list[tuple[str, float, dict[str, object]]]:
+    """The business metrics an event of `event_type` yields by itself: (name, value, tags)."""
+    samples_of = _SAMPLES_OF_EVENT.get(event_type)
+    return samples_of(payload) if samples_of is not None else []
+
+
 def event_recorded(conn: Connection, *, event_type: str, payload: BaseModel, now: datetime) -> None:
     """Note the business metrics of an event the transaction on `conn` records; they are sent
     when it commits (see watch_engine), dropped if it rolls back."""
-    samples_of = _SAMPLES_OF_EVENT.get(event_type)
-    if samples_of is None or _client is None:
+    if _client is None:
         return
-    samples = samples_of(payload)
+    samples = business_samples(event_type, payload)
+    if not samples:
+        return
     if event_type == "payment.completed":
         samples += _completion_samples(conn, payload, now)
     service = context.function_name()

@@ -110,11 +110,11 @@ def statsd():
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory, postgres_url, test_agent, statsd):
+def observed(tmp_path_factory, postgres_url, test_agent, statsd, fx_rates_file):
     """The services mode, traced to the test agent and measured to the UDP socket; yields
     (url, the log file)."""
     home = tmp_path_factory.mktemp("observed")
-    env = _base_env()
+    env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
     env["PAYSTREAM_DATABASE_URL"] = postgres_url
     env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
     env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
@@ -254,3 +254,22 @@ def test_requests_functions_pool_and_queues_emit_technical_metrics(statsd, compl
     dlq = _wait_for(statsd, "paystream.queue.depth", lambda t: t.get("queue_kind") == "dlq")
     assert dlq and all(value == 0 for value, _, _ in dlq)
     assert _wait_for(statsd, "paystream.security.events", lambda t: t.get("kind") == "login_failed")
+
+
+def test_a_conversion_emits_its_fee_as_revenue(observed, statsd):
+    # GIVEN a user with dollars
+    url, _ = observed
+    carol = sign_up(url, "carol")
+    assert carol.top_up(carol.add_card(), 5_000).status_code == 201
+    # WHEN she converts 30.00 USD to euros
+    answer = carol.convert({"from_currency": "USD", "to_currency": "EUR", "amount": 3_000})
+    assert answer.status_code == 201, answer.text
+    conversion = answer.json()
+    assert conversion["fee"] > 0
+    # THEN the fee the platform kept is revenue in euros, and the conversion is counted
+    revenue = _wait_for(statsd, "paystream.fees.revenue", lambda t: t.get("source") == "conversion")
+    assert [(value, kind, tags["currency"]) for value, kind, tags in revenue] == [
+        (float(conversion["fee"]), "c", "EUR")
+    ]
+    assert _wait_for(statsd, "paystream.conversions",
+                     lambda t: t.get("status") == "completed" and t.get("to_currency") == "EUR")

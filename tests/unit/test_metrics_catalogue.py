@@ -3,12 +3,14 @@ what docs/observability.md documents; an emitter cannot send a metric or a tag i
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
 
 import pytest
 
+from schemas.events import parse_payload
 from shared.observability import metrics
 from shared.observability.catalogue import CATALOGUE, INTEGRATION_METRICS
 from shared.observability.dashboards import DASHBOARDS, dashboard_files, queried_metrics
@@ -17,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATADOG_MODULE = ROOT / "terraform" / "modules" / "datadog"
 EMITTED = {entry.name for entry in CATALOGUE}
 DECLARED = EMITTED | {entry.name for entry in INTEGRATION_METRICS}
+TAGS_OF = {entry.name: entry.tags for entry in CATALOGUE}
+SAMPLES = ROOT / "events" / "samples"
 
 
 def _terraform_queries() -> set[str]:
@@ -97,3 +101,26 @@ def test_nothing_is_sent_without_an_agent():
     metrics.configure_metrics(host=None, port=8125, environment="test", version="1")
     assert not metrics.metrics_enabled()
     metrics.emit("paystream.users.signed_up", 1, {"country": "US"})  # no error, nothing sent
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.glob("*.json")), ids=lambda path: path.stem)
+def test_every_events_business_metrics_are_declared_with_their_tags(sample):
+    # GIVEN the catalogue's sample of an event type
+    envelope = json.loads(sample.read_text())
+    payload = parse_payload(envelope["type"], envelope["data"])
+    # WHEN its business metrics are derived
+    for name, value, tags in metrics.business_samples(envelope["type"], payload):
+        # THEN each is a declared metric with exactly its declared tags (emit refuses others)
+        metrics.emit(name, value, tags)
+        assert set(tags) == set(TAGS_OF[name]), name
+        assert value >= 0
+
+
+def test_a_conversion_yields_its_fee_as_revenue_in_the_currency_it_was_kept_in():
+    envelope = json.loads((SAMPLES / "conversion.completed.json").read_text())
+    payload = parse_payload("conversion.completed", envelope["data"])
+    samples = {name: (value, tags) for name, value, tags in metrics.business_samples("conversion.completed", payload)}
+    assert samples["paystream.fees.revenue"] == (
+        payload.fee_minor, {"currency": payload.to_currency, "source": "conversion"}
+    )
+    assert samples["paystream.conversions"][1]["status"] == "completed"
