@@ -733,6 +733,34 @@ def test_a_broken_floor_after_an_ok_decision_is_an_exception(db_url: str) -> Non
         engine.dispose()
 
 
+@pytest.mark.parametrize("statement", ["DELETE FROM accounts WHERE id = :id", "TRUNCATE accounts CASCADE"])
+def test_postgresql_refuses_to_delete_a_ledger_account(migrated_postgres_url: str, statement: str) -> None:
+    # GIVEN a wallet with a transfer that names it (no foreign key guards it: the ledger checks)
+    engine = create_engine(migrated_postgres_url, pool_size=1)
+    user_id = f"usr_{uuid.uuid4().hex}"
+    try:
+        with engine.begin() as conn:
+            wallet = STORE.ensure_wallet(conn, user_id, "USD", START)
+            funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
+            fund = Transfer(f"{user_id}:fund", funding.id, wallet.id, 100, "USD")
+            assert STORE.create_transfer(conn, fund, START) is TransferOutcome.OK
+        # WHEN the account is deleted, or the table truncated
+        # THEN PostgreSQL refuses, and the account is still there
+        with pytest.raises(sa.exc.DatabaseError, match="ledger accounts are permanent"):
+            with engine.begin() as conn:
+                conn.execute(sa.text(statement), {"id": wallet.id})
+        with engine.connect() as conn:
+            assert conn.execute(
+                sa.select(accounts_table.c.id).where(accounts_table.c.id == wallet.id)
+            ).scalar_one() == wallet.id
+            # AND a transfer that names no account is an outcome, not a dangling row
+            ghost = Transfer(f"{user_id}:ghost", funding.id, "wallet:nobody:USD", 1, "USD")
+            assert STORE.create_transfer(conn, ghost, START) is TransferOutcome.CREDIT_ACCOUNT_NOT_FOUND
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
 # --- One round trip on PostgreSQL --------------------------------------------------------------
 
 
