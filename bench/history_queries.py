@@ -24,18 +24,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pg8000.dbapi
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# No trace agent here: ddtrace, imported with the functions, would send to localhost:8126.
+os.environ.setdefault("DD_TRACE_ENABLED", "false")
 
 from shared.adapters.database import create_engine, migrate  # noqa: E402
 from shared.adapters.tables import users  # noqa: E402
 from shared.http import issue_access_token  # noqa: E402
+from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
 
-SERVER_ENV = "PAYSTREAM_BENCH_POSTGRES"
-SERVER_DEFAULT = "postgresql+pg8000://postgres@127.0.0.1:5432/test"
 REQUESTS_DEFAULT = 300
 SIZES_DEFAULT = (10_000, 1_000_000)
 PAGE_LIMIT = 100
@@ -60,16 +60,6 @@ FROM generate_series(1, :rows) AS n
 """)
 
 
-def _admin(server: sa.URL) -> pg8000.dbapi.Connection:
-    connection = pg8000.dbapi.connect(
-        user=server.username or "postgres", password=server.password,
-        host=server.host or "127.0.0.1", port=server.port or 5432,
-        database=server.database or "postgres",
-    )
-    connection.autocommit = True
-    return connection
-
-
 def _fill(url: str, sizes: list[int]) -> dict[int, str]:
     """One user per size with that many history entries; returns size → user id."""
     engine = create_engine(url)
@@ -87,7 +77,7 @@ def _fill(url: str, sizes: list[int]) -> dict[int, str]:
                                      "newest": NEWEST.isoformat()})
                 print(f"  {size:>9,} entries written in {time.perf_counter() - started:.1f} s", flush=True)
                 owners[size] = user_id
-        vacuum = _admin(sa.make_url(url))
+        vacuum = admin_connection(sa.make_url(url))
         vacuum.cursor().execute("VACUUM ANALYZE transactions")
         vacuum.close()
     finally:
@@ -134,13 +124,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES_DEFAULT))
     args = parser.parse_args()
 
-    server = sa.make_url(os.environ.get(SERVER_ENV, SERVER_DEFAULT))
-    database = f"paystream_bench_{secrets.token_hex(4)}"
-    admin = _admin(server)
-    admin.cursor().execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    url = server.set(database=database).render_as_string(hide_password=False)
-    try:
+    server = bench_server()
+    with throwaway_databases(server, "paystream_bench") as (database,):
+        url = url_of(server, database)
         print(f"filling histories of {', '.join(f'{s:,}' for s in args.sizes)} entries", flush=True)
         owners = _fill(url, sorted(args.sizes))
         secret = secrets.token_urlsafe(48)
@@ -171,10 +157,6 @@ def main() -> None:
         for name in _requests_for(0):
             ratio = p99[(name, largest)] / p99[(name, smallest)]
             print(f"  {name:<42} {ratio:.2f}x   ({p99[(name, largest)] / _p(baseline, 99):.1f}x the baseline p99)")
-    finally:
-        admin = _admin(server)
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -14,15 +14,13 @@ at the balances, every transfer pgbench made is stored).
 
     .venv/bin/python bench/ledger_hot_account.py [--seconds 10] [--clients 8] [--foreign-keys]
 
-PAYSTREAM_BENCH_POSTGRES says where PostgreSQL is, as for bench/ledger_transfers.py.
+PAYSTREAM_BENCH_POSTGRES says where PostgreSQL is (bench/throwaway.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -31,16 +29,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger_transfers import (  # noqa: E402
-    CLIENTS_DEFAULT,
-    MERCHANT_USER,
-    SERVER_DEFAULT,
-    SERVER_ENV,
-    _admin_connection,
-    _pgbench,
-    _prepare,
-    _verify,
-)
+from ledger_transfers import CLIENTS_DEFAULT, MERCHANT_USER, _pgbench, _prepare, _verify  # noqa: E402
+from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
 
 BATCH_SIZE = 10
 # What migration 0006 dropped (`--foreign-keys` puts them back).
@@ -84,16 +74,12 @@ def main() -> None:
     parser.add_argument("--foreign-keys", action="store_true",
                         help="put back the foreign keys migration 0006 dropped, to measure them")
     arguments = parser.parse_args()
-    server = sa.make_url(os.environ.get(SERVER_ENV, SERVER_DEFAULT))
-    database = f"paystream_bench_{secrets.token_hex(6)}"
-    admin = _admin_connection(server)
-    admin.cursor().execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    url = server.set(database=database).render_as_string(hide_password=False)
-    try:
+    server = bench_server()
+    with throwaway_databases(server, "paystream_bench") as (database,):
+        url = url_of(server, database)
         stored = _prepare(url, arguments.clients)
         if arguments.foreign_keys:
-            admin = _admin_connection(server.set(database=database))
+            admin = admin_connection(server.set(database=database))
             for table, column in _FOREIGN_KEYS:
                 admin.cursor().execute(
                     f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES accounts (id)"
@@ -121,10 +107,6 @@ def main() -> None:
                       f"{rate / rates['own accounts']:.2f}x the baseline", flush=True)
         _verify(url, stored)
         print("invariants hold")
-    finally:
-        admin = _admin_connection(server)
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pg8000.dbapi
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,9 +51,8 @@ from shared.adapters.database import create_engine, migrate  # noqa: E402
 from shared.adapters.ledger_store import LedgerStore, wallet_account_id  # noqa: E402
 from shared.adapters.tables import transfers as transfers_table  # noqa: E402
 from shared.domain.ledger import Transfer, TransferOutcome  # noqa: E402
+from throwaway import bench_server, throwaway_databases, url_of  # noqa: E402
 
-SERVER_ENV = "PAYSTREAM_BENCH_POSTGRES"
-SERVER_DEFAULT = "postgresql+pg8000://postgres@127.0.0.1:5432/test"
 SECONDS_DEFAULT = 30.0
 CLIENTS_DEFAULT = 8
 BATCH_SIZE_DEFAULT = 10
@@ -70,18 +68,6 @@ START_TIMEOUT_SECONDS = 120
 STORE = LedgerStore()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MERCHANT_USER = "merchant"
-
-
-def _admin_connection(server: sa.URL) -> pg8000.dbapi.Connection:
-    connection = pg8000.dbapi.connect(
-        user=server.username or "postgres",
-        password=server.password,
-        host=server.host or "127.0.0.1",
-        port=server.port or 5432,
-        database=server.database or "postgres",
-    )
-    connection.autocommit = True
-    return connection
 
 
 def _pgbench_executable() -> str:
@@ -254,15 +240,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE_DEFAULT)
     arguments = parser.parse_args()
 
-    server = sa.make_url(os.environ.get(SERVER_ENV, SERVER_DEFAULT))
-    suffix = secrets.token_hex(6)
-    ledger_database, pgbench_database = f"paystream_bench_{suffix}", f"pgbench_{suffix}"
-    admin = _admin_connection(server)
-    for database in (ledger_database, pgbench_database):
-        admin.cursor().execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    url = server.set(database=ledger_database).render_as_string(hide_password=False)
-    try:
+    server = bench_server()
+    with throwaway_databases(server, "paystream_bench", "pgbench") as (ledger_database, pgbench_database):
+        url = url_of(server, ledger_database)
         stored = _prepare(url, arguments.clients)
         _pgbench(server, "-i", "-q", "-s", str(arguments.clients), database=pgbench_database)
         runs = [
@@ -296,11 +276,6 @@ def main() -> None:
                 flush=True,
             )
             tps_before = tps_after
-    finally:
-        admin = _admin_connection(server)
-        for database in (ledger_database, pgbench_database):
-            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
 
 
 if __name__ == "__main__":
