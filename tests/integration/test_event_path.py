@@ -56,21 +56,6 @@ _POLL_INTERVAL_SECONDS = 0.05
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def provisioned(fresh_moto: str) -> ProvisionedTopology:
-    return provision(endpoint_url=fresh_moto)
-
-
-@pytest.fixture
-def sqs(fresh_moto: str) -> Any:
-    return aws_client("sqs", endpoint_url=fresh_moto)
-
-
-@pytest.fixture
-def publisher(fresh_moto: str) -> EventPublisher:
-    return EventPublisher(aws_client("events", endpoint_url=fresh_moto), topology.BUS_NAME)
-
-
 def load_function(target: str) -> tuple[Any, Any]:
     """The functions-framework app of `target` and the module instance it runs."""
     app = functions_framework.create_app(target, str(FUNCTION_SOURCE), "cloudevent")

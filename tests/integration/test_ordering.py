@@ -34,21 +34,6 @@ EVENTS_PER_WALLET = 4
 THREAD_WAIT_SECONDS_MAX = 30
 
 
-@pytest.fixture
-def provisioned(fresh_moto: str) -> ProvisionedTopology:
-    return provision(endpoint_url=fresh_moto)
-
-
-@pytest.fixture
-def sqs(fresh_moto: str) -> Any:
-    return aws_client("sqs", endpoint_url=fresh_moto)
-
-
-@pytest.fixture
-def publisher(fresh_moto: str) -> EventPublisher:
-    return EventPublisher(aws_client("events", endpoint_url=fresh_moto), topology.BUS_NAME)
-
-
 def payers_in_different_partitions(count: int) -> list[str]:
     """User ids whose USD wallets hash to `count` different partitions (deterministic)."""
     chosen: dict[int, str] = {}
