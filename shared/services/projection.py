@@ -97,11 +97,62 @@ def rebuild(conn: Connection) -> int:
     return replayed
 
 
-def _set_status(conn: Connection, event: ProjectedEvent, status: str, failure_code: str | None = None) -> None:
+def _insert(conn: Connection, event: ProjectedEvent, **values: Any) -> None:
+    """One history row, created and last changed when `event` happened."""
+    conn.execute(
+        transactions.insert().values(**values, created_at=event.occurred_at, updated_at=event.occurred_at)
+    )
+
+
+def _insert_both_sides(
+    conn: Connection, event: ProjectedEvent, *, id: str, type: str, status: str, description: str,
+    debited: str, credited: str,
+) -> None:
+    """One row for each of the two people a movement (or a request for one) concerns."""
+    data = event.data
+    for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited)):
+        _insert(
+            conn, event, id=id, user_id=user_id, type=type, direction=direction,
+            amount_minor=data["amount_minor"], currency=data["currency"], status=status,
+            counterparty_id=counterparty, description=description,
+        )
+
+
+# The events that only move an existing entry on: its status after each. The payment's money did
+# move when it is refunded: its row stays a posted movement, and each refund has its own.
+_STATUS_AFTER = {
+    "payment.approved": "pending",
+    "payment.debited": "pending",
+    "payment.held": "held",
+    "payment.declined": "declined",
+    "payment.failed": "failed",
+    "payment.completed": "completed",
+    "payment.partially_refunded": "partially_refunded",
+    "payment.refunded": "refunded",
+    "refund.debited": "pending",
+    "refund.completed": "completed",
+    "refund.failed": "failed",
+    "withdrawal.succeeded": "succeeded",
+    "withdrawal.failed": "failed",
+    "payment_request.accepted": "accepted",
+    "payment_request.paid": "paid",
+    "payment_request.reopened": "open",
+    "payment_request.declined": "declined",
+    "payment_request.cancelled": "cancelled",
+    "payment_request.expired": "expired",
+}
+
+
+@_projects(*_STATUS_AFTER)
+def _moved(conn: Connection, event: ProjectedEvent) -> None:
     conn.execute(
         transactions.update()
         .where(transactions.c.id == event.subject)
-        .values(status=status, failure_code=failure_code, updated_at=event.occurred_at)
+        .values(
+            status=_STATUS_AFTER[event.type],
+            failure_code=event.data.get("failure_code"),
+            updated_at=event.occurred_at,
+        )
     )
 
 
@@ -113,45 +164,13 @@ def _topup(conn: Connection, event: ProjectedEvent) -> None:
             funding_sources.c.id == data["funding_source_id"]
         )
     ).one()
-    conn.execute(
-        transactions.insert().values(
-            id=data["topup_id"],
-            user_id=data["user_id"],
-            type="topup",
-            direction="credit",
-            amount_minor=data["amount_minor"],
-            currency=data["currency"],
-            status="succeeded" if event.type == "topup.succeeded" else "declined",
-            description=f"Top-up from {source.brand or 'card'} ending {source.last4}",
-            failure_code=data.get("decline_code"),
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-        )
+    _insert(
+        conn, event, id=data["topup_id"], user_id=data["user_id"], type="topup", direction="credit",
+        amount_minor=data["amount_minor"], currency=data["currency"],
+        status="succeeded" if event.type == "topup.succeeded" else "declined",
+        description=f"Top-up from {source.brand or 'card'} ending {source.last4}",
+        failure_code=data.get("decline_code"),
     )
-
-
-def _insert_both_sides(
-    conn: Connection, event: ProjectedEvent, *, id: str, type: str, status: str, description: str,
-    debited: str, credited: str,
-) -> None:
-    """One row for each of the two people a movement (or a request for one) concerns."""
-    data = event.data
-    for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited)):
-        conn.execute(
-            transactions.insert().values(
-                id=id,
-                user_id=user_id,
-                type=type,
-                direction=direction,
-                amount_minor=data["amount_minor"],
-                currency=data["currency"],
-                status=status,
-                counterparty_id=counterparty,
-                description=description,
-                created_at=event.occurred_at,
-                updated_at=event.occurred_at,
-            )
-        )
 
 
 @_projects("payment.requested")
@@ -163,23 +182,25 @@ def _payment_requested(conn: Connection, event: ProjectedEvent) -> None:
     )
 
 
-# The payment's status after each later event of its saga.
-_PAYMENT_STATUS_AFTER = {
-    "payment.approved": "pending",
-    "payment.debited": "pending",
-    "payment.held": "held",
-    "payment.declined": "declined",
-    "payment.failed": "failed",
-    "payment.completed": "completed",
-    # The payment's money did move: its row stays a posted movement, and each refund has its own.
-    "payment.partially_refunded": "partially_refunded",
-    "payment.refunded": "refunded",
-}
+@_projects("refund.requested")
+def _refund_requested(conn: Connection, event: ProjectedEvent) -> None:
+    data = event.data
+    # The money goes back: debited from the payment's payee, credited to its payer.
+    _insert_both_sides(
+        conn, event, id=data["refund_id"], type="refund", status="pending",
+        description=f"Refund of payment {data['payment_id']}",
+        debited=data["payee_id"], credited=data["payer_id"],
+    )
 
 
-@_projects(*_PAYMENT_STATUS_AFTER)
-def _payment_moved(conn: Connection, event: ProjectedEvent) -> None:
-    _set_status(conn, event, _PAYMENT_STATUS_AFTER[event.type], event.data.get("failure_code"))
+@_projects("payment_request.created")
+def _payment_request_created(conn: Connection, event: ProjectedEvent) -> None:
+    data = event.data
+    # A request moves no money (statements leave it out); its rows show who asked whom.
+    _insert_both_sides(
+        conn, event, id=data["payment_request_id"], type="request", status="open",
+        description=data["note"], debited=data["payer_id"], credited=data["requester_id"],
+    )
 
 
 @_projects("conversion.completed", "conversion.failed")
@@ -195,22 +216,13 @@ def _conversion(conn: Connection, event: ProjectedEvent) -> None:
         if completed
         else f"Conversion of {sent} to {data['to_currency']}"
     )
-    conn.execute(
-        transactions.insert().values(
-            id=data["conversion_id"],
-            user_id=data["user_id"],
-            type="conversion",
-            direction="debit",
-            amount_minor=data["amount_minor"],
-            currency=data["from_currency"],
-            counter_amount_minor=data["receive_minor"] if completed else None,
-            counter_currency=data["to_currency"] if completed else None,
-            status="completed" if completed else "failed",
-            description=description,
-            failure_code=data.get("failure_code"),
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-        )
+    _insert(
+        conn, event, id=data["conversion_id"], user_id=data["user_id"], type="conversion",
+        direction="debit", amount_minor=data["amount_minor"], currency=data["from_currency"],
+        counter_amount_minor=data["receive_minor"] if completed else None,
+        counter_currency=data["to_currency"] if completed else None,
+        status="completed" if completed else "failed", description=description,
+        failure_code=data.get("failure_code"),
     )
 
 
@@ -220,69 +232,8 @@ def _withdrawal_requested(conn: Connection, event: ProjectedEvent) -> None:
     last4 = conn.execute(
         sa.select(funding_sources.c.last4).where(funding_sources.c.id == data["funding_source_id"])
     ).scalar_one()
-    conn.execute(
-        transactions.insert().values(
-            id=data["withdrawal_id"],
-            user_id=data["user_id"],
-            type="withdrawal",
-            direction="debit",
-            amount_minor=data["amount_minor"],
-            currency=data["currency"],
-            status="pending",
-            description=f"Withdrawal to bank account ending {last4}",
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-        )
+    _insert(
+        conn, event, id=data["withdrawal_id"], user_id=data["user_id"], type="withdrawal",
+        direction="debit", amount_minor=data["amount_minor"], currency=data["currency"],
+        status="pending", description=f"Withdrawal to bank account ending {last4}",
     )
-
-
-@_projects("withdrawal.succeeded", "withdrawal.failed")
-def _withdrawal_finished(conn: Connection, event: ProjectedEvent) -> None:
-    status = "succeeded" if event.type == "withdrawal.succeeded" else "failed"
-    _set_status(conn, event, status, event.data.get("failure_code"))
-@_projects("refund.requested")
-def _refund_requested(conn: Connection, event: ProjectedEvent) -> None:
-    data = event.data
-    # The money goes back: debited from the payment's payee, credited to its payer.
-    _insert_both_sides(
-        conn, event, id=data["refund_id"], type="refund", status="pending",
-        description=f"Refund of payment {data['payment_id']}",
-        debited=data["payee_id"], credited=data["payer_id"],
-    )
-
-
-_REFUND_STATUS_AFTER = {
-    "refund.debited": "pending",
-    "refund.completed": "completed",
-    "refund.failed": "failed",
-}
-
-
-@_projects(*_REFUND_STATUS_AFTER)
-def _refund_moved(conn: Connection, event: ProjectedEvent) -> None:
-    _set_status(conn, event, _REFUND_STATUS_AFTER[event.type], event.data.get("failure_code"))
-
-
-@_projects("payment_request.created")
-def _payment_request_created(conn: Connection, event: ProjectedEvent) -> None:
-    data = event.data
-    # A request moves no money (statements leave it out); its rows show who asked whom.
-    _insert_both_sides(
-        conn, event, id=data["payment_request_id"], type="request", status="open",
-        description=data["note"], debited=data["payer_id"], credited=data["requester_id"],
-    )
-
-
-_REQUEST_STATUS_AFTER = {
-    "payment_request.accepted": "accepted",
-    "payment_request.paid": "paid",
-    "payment_request.reopened": "open",
-    "payment_request.declined": "declined",
-    "payment_request.cancelled": "cancelled",
-    "payment_request.expired": "expired",
-}
-
-
-@_projects(*_REQUEST_STATUS_AFTER)
-def _payment_request_moved(conn: Connection, event: ProjectedEvent) -> None:
-    _set_status(conn, event, _REQUEST_STATUS_AFTER[event.type], event.data.get("failure_code"))
