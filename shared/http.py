@@ -37,6 +37,7 @@ __all__ = [
     "parse_form",
     "parse_json",
     "parse_query",
+    "response_of_row",
     "service_unavailable_body",
     "request_id",
 ]
@@ -175,6 +176,15 @@ def parse_query(request: flask.Request, model: type[Model]) -> Model:
         return model.model_validate(request.args.to_dict())
     except pydantic.ValidationError as error:
         raise _validation_error(error) from None
+
+
+def response_of_row(model: type[Model], row: Any, **fields: Any) -> Model:
+    """`model`, a response body, from a stored row: its columns, each `<name>_minor` amount as
+    `<name>` (minor units either way), then `fields`."""
+    values = dict(row._mapping)
+    values.update({name.removesuffix("_minor"): value for name, value in values.items()
+                   if name.endswith("_amount_minor") or name == "amount_minor"})
+    return model.model_validate({**values, **fields})
 
 
 def idempotency_key(request: flask.Request) -> str | None:

@@ -22,7 +22,7 @@ from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.domain.payment_request import Action
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
-from shared.http import parse_json, parse_query
+from shared.http import parse_json, parse_query, response_of_row
 from shared.services import payment_requests, refunds
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, pay_request, payment_for_user
@@ -31,17 +31,15 @@ router = client_router("payments")
 
 
 def _payment(row) -> dict:
-    return PaymentResponse.model_validate({**row._mapping, "amount": row.amount_minor}).model_dump(mode="json")
+    return response_of_row(PaymentResponse, row).model_dump(mode="json")
 
 
 def _refund(row) -> dict:
-    return RefundResponse.model_validate({**row._mapping, "amount": row.amount_minor}).model_dump(mode="json")
+    return response_of_row(RefundResponse, row).model_dump(mode="json")
 
 
 def _payment_request(row) -> dict:
-    return PaymentRequestResponse.model_validate(
-        {**row._mapping, "amount": row.amount_minor}
-    ).model_dump(mode="json")
+    return response_of_row(PaymentRequestResponse, row).model_dump(mode="json")
 
 
 def _context(now) -> EventContext:

@@ -19,7 +19,7 @@ from shared.domain.money import Money
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
 from shared.entrypoint import caller, client_router
-from shared.http import parse_query
+from shared.http import parse_query, response_of_row
 from shared.services import history
 
 # Risk details stay with operators: the timeline a user sees leaves them out.
@@ -29,10 +29,7 @@ router = client_router("transactions")
 
 
 def _transaction(row, events=None) -> TransactionResponse:
-    return TransactionResponse.model_validate(
-        {**row._mapping, "amount": row.amount_minor, "counter_amount": row.counter_amount_minor,
-         "events": events}
-    )
+    return response_of_row(TransactionResponse, row, events=events)
 
 
 @router.route("GET", "/v1/transactions")

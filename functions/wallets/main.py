@@ -21,7 +21,7 @@ from schemas.api import (
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.entrypoint import caller, client_router, correlation_id, respond_once
-from shared.http import parse_json
+from shared.http import parse_json, response_of_row
 from shared.services import conversions, withdrawals
 from shared.services.context import EventContext
 from shared.services.topups import create_topup
@@ -66,7 +66,7 @@ def topup(request: flask.Request):
             context=context,
         )
         if row.status == "succeeded":
-            response = TopupResponse.model_validate({**row._mapping, "amount": row.amount_minor})
+            response = response_of_row(TopupResponse, row)
             return 201, response.model_dump(mode="json"), event_ids
         error = {
             "error": {
@@ -141,7 +141,7 @@ def get_conversion(request: flask.Request, conversion_id: str):
 
 
 def _withdrawal(row) -> WithdrawalResponse:
-    return WithdrawalResponse.model_validate({**row._mapping, "amount": row.amount_minor})
+    return response_of_row(WithdrawalResponse, row)
 
 
 @router.route("POST", "/v1/withdrawals")
