@@ -4,7 +4,7 @@ records them: the first event of a new aggregate, and a move of a versioned row 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from shared.adapters.outbox import record_event
 
-__all__ = ["EventContext", "advance"]
+__all__ = ["EventContext", "advance", "unmoved_since"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,18 @@ def advance(
     if updated.rowcount != 1:
         raise RuntimeError(f"{table.name} row {row.id} changed concurrently")
     return context.record(conn, event_type=event_type, subject=row.id, payload=payload, sequence=version)
+
+
+def unmoved_since(
+    conn: Connection, table: sa.Table, *, status: str, now: datetime, stuck_seconds: int, limit: int
+) -> list[str]:
+    """Ids of `table`'s rows still in `status` whose last change is older than `stuck_seconds`,
+    the longest unmoved first: the sagas a sweeper compensates."""
+    return list(
+        conn.execute(
+            sa.select(table.c.id)
+            .where(table.c.status == status, table.c.updated_at < now - timedelta(seconds=stuck_seconds))
+            .order_by(table.c.updated_at)
+            .limit(limit)
+        ).scalars()
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ from shared.http import ApiError
 from shared.ids import new_id
 from shared.services import payment_requests
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
-from shared.services.context import EventContext, advance
+from shared.services.context import EventContext, advance, unmoved_since
 from shared.services.identity import find_user
 
 __all__ = [
@@ -406,14 +406,6 @@ def time_out_payment(
 def stuck_payment_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:
     """Payments `pending` whose last change is older than `stuck_seconds` (held ones wait for a
     reviewer, not for the saga, and are left alone)."""
-    return list(
-        conn.execute(
-            sa.select(payments.c.id)
-            .where(
-                payments.c.status == PaymentStatus.PENDING.value,
-                payments.c.updated_at < now - timedelta(seconds=stuck_seconds),
-            )
-            .order_by(payments.c.updated_at)
-            .limit(limit)
-        ).scalars()
+    return unmoved_since(
+        conn, payments, status=PaymentStatus.PENDING.value, now=now, stuck_seconds=stuck_seconds, limit=limit
     )

@@ -14,7 +14,7 @@ the same transaction. Ledger transfer ids derive from the refund id (shared.serv
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,7 @@ from shared.domain.payment import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.context import EventContext, advance
+from shared.services.context import EventContext, advance, unmoved_since
 from shared.services.payments import (
     Reservation,
     SettleResult,
@@ -247,16 +247,8 @@ def time_out_refund(conn: Connection, refund_id: str, *, ledger: LedgerStore, co
 
 def stuck_refund_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:
     """Refunds still pending whose last change is older than `stuck_seconds`."""
-    return list(
-        conn.execute(
-            sa.select(refunds.c.id)
-            .where(
-                refunds.c.status == RefundStatus.PENDING.value,
-                refunds.c.updated_at < now - timedelta(seconds=stuck_seconds),
-            )
-            .order_by(refunds.c.updated_at)
-            .limit(limit)
-        ).scalars()
+    return unmoved_since(
+        conn, refunds, status=RefundStatus.PENDING.value, now=now, stuck_seconds=stuck_seconds, limit=limit
     )
 
 

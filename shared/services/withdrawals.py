@@ -17,7 +17,7 @@ account is never paid twice for one withdrawal.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from shared.services.checks import (
     require_currency,
     require_funding_source,
 )
-from shared.services.context import EventContext, advance
+from shared.services.context import EventContext, advance, unmoved_since
 
 __all__ = [
     "create_withdrawal",
@@ -283,14 +283,6 @@ def stuck_withdrawal_ids(
     conn: Connection, *, now: datetime, stuck_seconds: int, limit: int
 ) -> list[str]:
     """Withdrawals still `pending` whose last change is older than `stuck_seconds`."""
-    return list(
-        conn.execute(
-            sa.select(withdrawals.c.id)
-            .where(
-                withdrawals.c.status == PENDING,
-                withdrawals.c.updated_at < now - timedelta(seconds=stuck_seconds),
-            )
-            .order_by(withdrawals.c.updated_at)
-            .limit(limit)
-        ).scalars()
+    return unmoved_since(
+        conn, withdrawals, status=PENDING, now=now, stuck_seconds=stuck_seconds, limit=limit
     )
