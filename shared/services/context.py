@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from shared.adapters.database import is_postgresql
 from shared.adapters.outbox import record_event
 
-__all__ = ["EventContext", "advance", "unmoved_since"]
+__all__ = ["EventContext", "advance", "read_row", "unmoved_since"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,16 @@ class EventContext:
             now=self.now,
             correlation_id=self.correlation_id,
         )
+
+
+def read_row(conn: Connection, table: sa.Table, row_id: str, *, lock: bool) -> Any:
+    """`table`'s row with that id, or None. With `lock`, it stays locked until the transaction
+    ends, so that one change at a time is made to it (on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serializes every writer)."""
+    query = sa.select(table).where(table.c.id == row_id)
+    if lock and is_postgresql(conn):
+        query = query.with_for_update()
+    return conn.execute(query).first()
 
 
 def advance(

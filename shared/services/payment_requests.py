@@ -25,7 +25,6 @@ from schemas.events import (
     PaymentRequestPaid,
     PaymentRequestReopened,
 )
-from shared.adapters.database import is_postgresql
 from shared.adapters.tables import payment_requests
 from shared.domain.payment_request import (
     Action,
@@ -39,7 +38,7 @@ from shared.domain.payment_request import (
 from shared.http import ApiError
 from shared.ids import new_id
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
-from shared.services.context import EventContext, advance
+from shared.services.context import EventContext, advance, read_row
 from shared.services.identity import find_user
 from shared.services.paging import newest_first_page
 
@@ -76,11 +75,7 @@ def _parties(row: Any) -> dict[str, Any]:
 
 
 def _read(conn: Connection, request_id: str, *, lock: bool) -> Any:
-    query = sa.select(payment_requests).where(payment_requests.c.id == request_id)
-    if lock and is_postgresql(conn):
-        # One change at a time per request; SQLite's BEGIN IMMEDIATE already serializes.
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return read_row(conn, payment_requests, request_id, lock=lock)
 
 
 def _advance(

@@ -26,7 +26,7 @@ from schemas.events import (
     PaymentHeld,
     PaymentRequested,
 )
-from shared.adapters.database import as_utc, is_postgresql
+from shared.adapters.database import as_utc
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.tables import payments, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
@@ -37,7 +37,7 @@ from shared.http import ApiError
 from shared.ids import new_id
 from shared.services import payment_requests
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
-from shared.services.context import EventContext, advance, unmoved_since
+from shared.services.context import EventContext, advance, read_row, unmoved_since
 from shared.services.identity import find_user
 
 __all__ = [
@@ -70,11 +70,7 @@ FAILURE_MESSAGES = {
 
 def lock_payment(conn: Connection, payment_id: str) -> Any:
     """The payment's row, locked until the transaction ends (None if there is none)."""
-    query = sa.select(payments).where(payments.c.id == payment_id)
-    if is_postgresql(conn):
-        # One saga step at a time per payment; SQLite's BEGIN IMMEDIATE already serializes.
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return read_row(conn, payments, payment_id, lock=True)
 
 
 def advance_payment(

@@ -28,7 +28,6 @@ from schemas.events import (
     RefundFailed,
     RefundRequested,
 )
-from shared.adapters.database import is_postgresql
 from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import refunds
 from shared.domain.payment import (
@@ -43,7 +42,7 @@ from shared.domain.payment import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
-from shared.services.context import EventContext, advance, unmoved_since
+from shared.services.context import EventContext, advance, read_row, unmoved_since
 from shared.services.payments import (
     Reservation,
     SettleResult,
@@ -81,10 +80,7 @@ _PAYMENT_EVENTS = {
 
 
 def _read(conn: Connection, refund_id: str, *, lock: bool = False) -> Any:
-    query = sa.select(refunds).where(refunds.c.id == refund_id)
-    if lock and is_postgresql(conn):
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return read_row(conn, refunds, refund_id, lock=lock)
 
 
 def _parties(refund: Any) -> dict[str, Any]:

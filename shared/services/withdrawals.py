@@ -26,7 +26,6 @@ from sqlalchemy import Connection
 from schemas.api import WithdrawalRequest
 from schemas.events import WithdrawalFailed, WithdrawalRequested, WithdrawalSucceeded
 from shared.adapters.card_gateway import SandboxGateway
-from shared.adapters.database import is_postgresql
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.tables import funding_sources, withdrawals
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
@@ -38,7 +37,7 @@ from shared.services.checks import (
     require_currency,
     require_funding_source,
 )
-from shared.services.context import EventContext, advance, unmoved_since
+from shared.services.context import EventContext, advance, read_row, unmoved_since
 
 __all__ = [
     "create_withdrawal",
@@ -157,10 +156,7 @@ def withdrawal_for_user(conn: Connection, withdrawal_id: str, user_id: str) -> A
 
 
 def _lock(conn: Connection, withdrawal_id: str) -> Any:
-    query = sa.select(withdrawals).where(withdrawals.c.id == withdrawal_id)
-    if is_postgresql(conn):
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return read_row(conn, withdrawals, withdrawal_id, lock=True)
 
 
 def _parties(withdrawal: Any) -> dict[str, Any]:
