@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 
 from schemas.api import ConversionQuoteRequest, ConversionRequest
 from schemas.events import ConversionCompleted, ConversionFailed
-from shared.adapters.database import as_utc, is_postgresql
+from shared.adapters.database import as_utc
 from shared.adapters.fx_rates import FxRatesInvalid, RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.tables import conversions, fx_quotes
@@ -43,11 +43,10 @@ from shared.domain.fx import (
     rates_age_days,
 )
 from shared.domain.ledger import Transfer, TransferFlags, TransferOutcome
-from shared.domain.money import currency_exponent
 from shared.http import ApiError
 from shared.ids import new_id
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
-from shared.services.context import EventContext
+from shared.services.context import EventContext, read_row
 from shared.settings import Settings
 
 __all__ = [
@@ -173,11 +172,8 @@ def create_quote(
 
 
 def _claim_quote(conn: Connection, *, user_id: str, quote_id: str, context: EventContext) -> Any:
-    query = sa.select(fx_quotes).where(fx_quotes.c.id == quote_id, fx_quotes.c.user_id == user_id)
-    if is_postgresql(conn):
-        query = query.with_for_update()
-    quote = conn.execute(query).first()
-    if quote is None:
+    quote = read_row(conn, fx_quotes, quote_id, lock=True)
+    if quote is None or quote.user_id != user_id:
         raise ApiError.not_found("quote_not_found", "no such quote", "quote_id")
     if quote.conversion_id is not None:
         raise ApiError.invalid(
@@ -191,20 +187,12 @@ def _claim_quote(conn: Connection, *, user_id: str, quote_id: str, context: Even
 
 
 def _quoted_amounts(quote: Any) -> ConversionAmounts:
-    mid = Fraction(quote.mid_rate)
-    scale = Fraction(
-        10 ** currency_exponent(quote.to_currency), 10 ** currency_exponent(quote.from_currency)
+    """The quote's conversion at its rates, paying what the quote promised."""
+    amounts = convert(
+        quote.amount_minor, quote.from_currency, quote.to_currency,
+        mid_rate=Fraction(quote.mid_rate), spread_bps=quote.spread_basis_points,
     )
-    return ConversionAmounts(
-        from_currency=quote.from_currency,
-        to_currency=quote.to_currency,
-        amount_minor=quote.amount_minor,
-        receive_minor=quote.receive_minor,
-        fee_minor=quote.fee_minor,
-        mid_rate=mid,
-        customer_rate=customer_rate(mid, quote.spread_basis_points),
-        mid_value_minor=quote.amount_minor * mid * scale,
-    )
+    return replace(amounts, receive_minor=quote.receive_minor, fee_minor=quote.fee_minor)
 
 
 def _move(
