@@ -311,6 +311,14 @@ class SettleResult(enum.Enum):
     EXPIRED = "expired"  # the hold ran out first and released the funds by itself
     REFUSED = "refused"  # the ledger refused the post; the hold was voided
 
+    def failure(self, posted: TransferOutcome) -> FailureCode:
+        """Why a saga whose settlement came to this (EXPIRED or REFUSED) fails."""
+        if self is SettleResult.EXPIRED:
+            return FailureCode.SAGA_TIMEOUT
+        if self is SettleResult.REFUSED:
+            return failure_for_outcome(posted)
+        raise ValueError(f"a settlement that is {self.value} is no failure")
+
 
 def settle_reservation(
     conn: Connection, reservation: Reservation, *, ledger: LedgerStore, now: datetime
@@ -372,10 +380,8 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
     result, posted = settle_reservation(conn, reservation, ledger=ledger, now=context.now)
     if result is SettleResult.NOT_RESERVED:
         return []  # not debited yet: only a payment.debited event may settle it
-    if result is SettleResult.EXPIRED:
-        return _fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)
-    if result is SettleResult.REFUSED:
-        return _fail(conn, payment, failure_for_outcome(posted), context)
+    if result is not SettleResult.SETTLED:
+        return _fail(conn, payment, result.failure(posted), context)
     return advance_payment(
         conn, payment, status=PaymentStatus.COMPLETED, event_type="payment.completed",
         payload=PaymentCompleted(**parties(payment), transfer_id=reservation.credit_id), context=context,

@@ -215,10 +215,8 @@ def settle_refund(conn: Connection, refund_id: str, *, ledger: LedgerStore, cont
     result, posted = settle_reservation(conn, reservation, ledger=ledger, now=context.now)
     if result is SettleResult.NOT_RESERVED:
         return []  # not debited yet: only a refund.debited event may settle it
-    if result is SettleResult.EXPIRED:
-        return _fail(conn, refund, FailureCode.SAGA_TIMEOUT, context)
-    if result is SettleResult.REFUSED:
-        return _fail(conn, refund, failure_for_outcome(posted), context)
+    if result is not SettleResult.SETTLED:
+        return _fail(conn, refund, result.failure(posted), context)
     recorded = _advance(
         conn, refund, status=RefundStatus.COMPLETED, event_type="refund.completed",
         payload=RefundCompleted(**_parties(refund), transfer_id=reservation.credit_id), context=context,
