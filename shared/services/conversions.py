@@ -20,7 +20,7 @@ rates it would use are older than the configured bounds. A quote fixes the rate 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -80,6 +80,20 @@ class FxPolicy:
 
 def _exact(rate: Fraction) -> str:
     return f"{rate.numerator}/{rate.denominator}"
+
+
+def _priced(amounts: ConversionAmounts, spread_bps: int, published_on: date) -> dict[str, Any]:
+    """The columns a quote and a conversion both store: what is converted, at which rates."""
+    return {
+        "from_currency": amounts.from_currency,
+        "to_currency": amounts.to_currency,
+        "amount_minor": amounts.amount_minor,
+        "receive_minor": amounts.receive_minor,
+        "fee_minor": amounts.fee_minor,
+        "mid_rate": _exact(amounts.mid_rate),
+        "spread_basis_points": spread_bps,
+        "rates_published_on": published_on,
+    }
 
 
 def _check_pair(from_currency: str, to_currency: str) -> None:
@@ -156,14 +170,7 @@ def create_quote(
         fx_quotes.insert().values(
             id=quote_id,
             user_id=user_id,
-            from_currency=request.from_currency,
-            to_currency=request.to_currency,
-            amount_minor=amounts.amount_minor,
-            receive_minor=amounts.receive_minor,
-            fee_minor=amounts.fee_minor,
-            mid_rate=_exact(amounts.mid_rate),
-            spread_basis_points=policy.spread_basis_points,
-            rates_published_on=current.published_on,
+            **_priced(amounts, policy.spread_basis_points, current.published_on),
             created_at=context.now,
             expires_at=context.now + timedelta(seconds=policy.quote_ttl_seconds),
         )
@@ -299,14 +306,7 @@ def execute_conversion(
             id=conversion_id,
             user_id=user_id,
             quote_id=quote.id if quote is not None else None,
-            from_currency=amounts.from_currency,
-            to_currency=amounts.to_currency,
-            amount_minor=amounts.amount_minor,
-            receive_minor=amounts.receive_minor,
-            fee_minor=amounts.fee_minor,
-            mid_rate=_exact(amounts.mid_rate),
-            spread_basis_points=spread_bps,
-            rates_published_on=published_on,
+            **_priced(amounts, spread_bps, published_on),
             status=status,
             failure_code=failure_code,
             created_at=context.now,
