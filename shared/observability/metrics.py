@@ -43,6 +43,8 @@ __all__ = [
 HIGH_FRAUD_SCORE_MIN = 80
 # The statuses in which a payment has completed at some point.
 _COMPLETED_STATUSES = ("completed", "refunded", "partially_refunded")
+# A metric a transaction yields: (name, value, tags).
+Sample = tuple[str, float, dict[str, object]]
 _PENDING_KEY = "paystream_metrics_pending"
 _METHODS = {"count": "increment", "gauge": "gauge", "histogram": "histogram",
             "distribution": "distribution"}
@@ -119,7 +121,7 @@ def request_served(*, function: str, route: str | None, status: int, duration_se
 # -- business metrics from recorded events -----------------------------------------------------
 
 
-def _fraud(payload: Any, decision: str) -> list[tuple[str, float, dict[str, object]]]:
+def _fraud(payload: Any, decision: str) -> list[Sample]:
     risk = "high" if payload.fraud_score >= HIGH_FRAUD_SCORE_MIN else "normal"
     return [
         ("paystream.fraud.decisions", 1,
@@ -128,15 +130,15 @@ def _fraud(payload: Any, decision: str) -> list[tuple[str, float, dict[str, obje
     ]
 
 
-def _counted(metric: str, status: str) -> Callable[[Any], list[tuple[str, float, dict[str, object]]]]:
+def _counted(metric: str, status: str) -> Callable[[Any], list[Sample]]:
     return lambda payload: [(metric, 1, {"status": status, "currency": payload.currency})]
 
 
-def _payment(status: str) -> Callable[[Any], list[tuple[str, float, dict[str, object]]]]:
+def _payment(status: str) -> Callable[[Any], list[Sample]]:
     return _counted("paystream.payments", status)
 
 
-_SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[tuple[str, float, dict[str, object]]]]] = {
+_SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[Sample]]] = {
     "user.signed_up": lambda p: [("paystream.users.signed_up", 1, {"country": p.country})],
     "topup.succeeded": lambda p: [
         ("paystream.topups", 1, {"status": "succeeded", "currency": p.currency}),
@@ -173,7 +175,7 @@ _SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[tuple[str, float, dict[str, ob
 }
 
 
-def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[tuple[str, float, dict[str, object]]]:
+def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[Sample]:
     """Accept→completed time, and whether this is the payer's first completed payment."""
     from shared.adapters.database import as_utc
     from shared.adapters.tables import payments
@@ -193,7 +195,7 @@ def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[t
     ).first()
     if row is None:
         return []
-    samples: list[tuple[str, float, dict[str, object]]] = [
+    samples: list[Sample] = [
         ("paystream.payments.completion_time", (now - as_utc(row.created_at)).total_seconds(),
          {"currency": payload.currency}),
     ]
@@ -202,7 +204,7 @@ def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[t
     return samples
 
 
-def business_samples(event_type: str, payload: BaseModel) -> list[tuple[str, float, dict[str, object]]]:
+def business_samples(event_type: str, payload: BaseModel) -> list[Sample]:
     """The business metrics an event of `event_type` yields by itself: (name, value, tags)."""
     samples_of = _SAMPLES_OF_EVENT.get(event_type)
     return samples_of(payload) if samples_of is not None else []
@@ -225,18 +227,27 @@ def event_recorded(conn: Connection, *, event_type: str, payload: BaseModel, now
 # -- the database --------------------------------------------------------------------------------
 
 
+def _take_pending(conn: Connection) -> list[tuple[Sample, str | None]]:
+    """The samples the transaction on `conn` noted, removed from it. A connection the database
+    dropped mid-transaction is invalidated, and its samples go with it: reading its `info` then
+    would raise over the error that invalidated it (the rollback event fires all the same)."""
+    if conn.invalidated:
+        return []
+    return conn.info.pop(_PENDING_KEY, [])
+
+
 def watch_engine(engine: Engine) -> None:
     """Measure `engine`: its pool (in use, waiting), its connection errors, and send the
     business metrics of each transaction when it commits."""
 
     @event.listens_for(engine, "commit")
     def _committed(conn: Connection) -> None:
-        for (name, value, tags), service in conn.info.pop(_PENDING_KEY, ()):
+        for (name, value, tags), service in _take_pending(conn):
             emit(name, value, tags, service=service)
 
     @event.listens_for(engine, "rollback")
     def _rolled_back(conn: Connection) -> None:
-        conn.info.pop(_PENDING_KEY, None)
+        _take_pending(conn)
 
     @event.listens_for(engine, "handle_error")
     def _failed(exception_context: Any) -> None:

@@ -24,6 +24,7 @@ through a database of the run's own.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import selectors
@@ -136,9 +137,10 @@ class EndpointSwitch:
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as selector:
-            for sock in peers:
-                selector.register(sock, selectors.EVENT_READ)
             try:
+                # Inside the try: down() may have closed them since the accept.
+                for sock in peers:
+                    selector.register(sock, selectors.EVENT_READ)
                 while True:
                     for key, _ in selector.select():
                         data = key.fileobj.recv(PROXY_BUFFER_BYTES)
@@ -466,9 +468,23 @@ class ChaosRun:
 
     # -- the checks ---------------------------------------------------------------------------
 
+    def _unhandled_errors(self) -> list[str]:
+        """What made a client function answer 500, from the platform's log: each error's last
+        traceback lines, so that a failed run says why without being run again."""
+        found = []
+        for line in (self.home / "platform.log").read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if str(record.get("message", "")).startswith("unhandled error in"):
+                tail = str(record.get("exception", "")).strip().splitlines()[-3:]
+                found.append(f"{record['message']}: " + " | ".join(part.strip() for part in tail))
+        return found
+
     def check(self) -> list[str]:
         """Every broken invariant, in words; empty when the books are right."""
-        problems = list(self.errors)
+        problems = list(self.errors) + self._unhandled_errors()
         with self.engine.connect() as conn:
             statuses = dict(conn.execute(
                 sa.text("SELECT status, count(*) FROM payments WHERE id = ANY(:ids) GROUP BY status"),

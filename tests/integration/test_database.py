@@ -19,6 +19,7 @@ from shared.adapters.database import (
     translate_errors,
 )
 from shared.adapters.tables import accounts
+from shared.observability.metrics import watch_engine
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +121,27 @@ def test_a_statement_cancelled_by_its_timeout_is_unavailable(postgres_url: str) 
             conn.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_connection_dropped_mid_transaction_is_unavailable(postgres_url: str) -> None:
+    # GIVEN an engine watched for metrics, as every function's is, in a transaction
+    engine = create_engine(postgres_url, pool_size=1)
+    watch_engine(engine)
+    admin = create_engine(postgres_url, pool_size=1)
+    try:
+        with pytest.raises(DatabaseUnavailable), translate_errors():
+            with engine.begin() as conn:
+                pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+                # WHEN the server ends the session (a restart, a fail-over, an operator)
+                with admin.connect() as other:
+                    other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                conn.execute(sa.text("SELECT 1"))
+        # THEN the caller hears "unavailable" (a 503), and the pool serves a new session
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        admin.dispose()
 
 
 def test_a_wrong_statement_is_not_unavailable(db_url: str) -> None:
