@@ -6,13 +6,16 @@ from 8 clients (no Python client in the way), twice on the same server in the sa
 1. the baseline: each client pays accounts of its own, so batches never wait for each other;
 2. hot: every batch's last transfer credits one shared merchant account, as every SQS batch of
    a busy merchant's payments would. Its row lock is held until the commit is flushed, so these
-   batches run one at a time.
+   batches pass through it one at a time. The merchant's account is `hot`: a batch locks it at
+   its end, for the merchant's own writes and the commit (`--cold-merchant`: in id order with
+   the other accounts, before the batch runs).
 
 A warm-up run of the baseline comes first and is not reported. The invariants are checked after
 the runs (the ledger sums to zero, floors hold, histories end
 at the balances, every transfer pgbench made is stored).
 
     .venv/bin/python bench/ledger_hot_account.py [--seconds 10] [--clients 8] [--foreign-keys]
+                                                 [--cold-merchant]
 
 PAYSTREAM_BENCH_POSTGRES says where PostgreSQL is (bench/throwaway.py).
 """
@@ -73,11 +76,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=CLIENTS_DEFAULT)
     parser.add_argument("--foreign-keys", action="store_true",
                         help="put back the foreign keys migration 0006 dropped, to measure them")
+    parser.add_argument("--cold-merchant", action="store_true",
+                        help="open the merchant's account without `hot` (migration 0007)")
     arguments = parser.parse_args()
     server = bench_server()
     with throwaway_databases(server, "paystream_bench") as (database,):
         url = url_of(server, database)
-        stored = _prepare(url, arguments.clients)
+        stored = _prepare(url, arguments.clients, merchant_hot=not arguments.cold_merchant)
         if arguments.foreign_keys:
             admin = admin_connection(server.set(database=database))
             for table, column in _FOREIGN_KEYS:

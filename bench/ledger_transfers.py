@@ -16,11 +16,14 @@ as a service that also writes its outbox in the same transaction calls the ledge
 autocommit, where the ledger function call is the transaction (one round trip).
 
 Each client moves money between accounts of its own and every `HOT_SHARE`-th transfer pays one
-shared merchant account, so the figures include contention on one hot row. After each ledger run
+shared merchant account, so the figures include contention on one hot row. The merchant's account
+is opened `hot`, as the platform's own accounts are (the ledger locks it last, and in a batch only
+at the end); `--cold-merchant` opens it as any wallet, to compare. After each ledger run
 the invariants are checked: every currency balances, no floor is broken, every account's history
 ends at its balances, and the transfers stored are exactly the ones counted.
 
     .venv/bin/python bench/ledger_transfers.py [--seconds 30] [--clients 8] [--batch-size 10]
+                                               [--cold-merchant]
 
 PAYSTREAM_BENCH_POSTGRES (default: the local server) says where PostgreSQL is; the benchmark
 creates and drops databases of its own there. `pgbench` is looked up on PATH, then in
@@ -48,9 +51,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.adapters.database import create_engine, migrate  # noqa: E402
-from shared.adapters.ledger_store import LedgerStore, wallet_account_id  # noqa: E402
+from shared.adapters.ledger_store import (  # noqa: E402
+    WALLET_ACCOUNT_KIND,
+    LedgerStore,
+    wallet_account_id,
+)
 from shared.adapters.tables import transfers as transfers_table  # noqa: E402
-from shared.domain.ledger import Transfer, TransferOutcome  # noqa: E402
+from shared.domain.ledger import Account, AccountFlags, Transfer, TransferOutcome  # noqa: E402
 from throwaway import bench_server, throwaway_databases, url_of  # noqa: E402
 
 SECONDS_DEFAULT = 30.0
@@ -197,14 +204,19 @@ def _transfers_per_second(
     )
 
 
-def _prepare(url: str, clients: int) -> int:
+def _prepare(url: str, clients: int, *, merchant_hot: bool) -> int:
     """Migrate, open the accounts, fund every payer; return how many transfers that took."""
     migrate(url)
     engine = create_engine(url, pool_size=1)
     try:
         with engine.begin() as conn:
             funding = STORE.ensure_system_accounts(conn, "USD", NOW)["funding"]
-            STORE.ensure_wallet(conn, MERCHANT_USER, "USD", NOW)
+            merchant = Account(
+                wallet_account_id(MERCHANT_USER, "USD"), "USD",
+                AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+            )
+            STORE.create_account(conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=MERCHANT_USER,
+                                 now=NOW, hot=merchant_hot)
             openings = []
             for index in range(clients):
                 payer = STORE.ensure_wallet(conn, f"payer-{index}", "USD", NOW)
@@ -238,12 +250,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=SECONDS_DEFAULT)
     parser.add_argument("--clients", type=int, default=CLIENTS_DEFAULT)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE_DEFAULT)
+    parser.add_argument(
+        "--cold-merchant", action="store_true",
+        help="open the merchant's account without `hot`: locked in id order with the others",
+    )
     arguments = parser.parse_args()
 
     server = bench_server()
     with throwaway_databases(server, "paystream_bench", "pgbench") as (ledger_database, pgbench_database):
         url = url_of(server, ledger_database)
-        stored = _prepare(url, arguments.clients)
+        stored = _prepare(url, arguments.clients, merchant_hot=not arguments.cold_merchant)
         _pgbench(server, "-i", "-q", "-s", str(arguments.clients), database=pgbench_database)
         runs = [
             (kind, batch_size, autocommit)

@@ -8,10 +8,13 @@ Creating transfers is where the two databases differ:
 
 - PostgreSQL: one round trip per call. ``SELECT paystream_create_transfer(...)`` for one transfer
   and ``SELECT paystream_create_transfers(...)`` (arrays) for a batch: the PL/pgSQL functions
-  (migration 0002) lock every row the call may touch in one global order, run decide()'s checks
-  in decide()'s order, apply, re-check the floors, append each account's history entry and
-  return the outcomes. A LINKED chain runs in a sub-block, so a failed chain rolls back only
-  itself. pg8000 is CPU-bound on round trips, so this is what sets throughput.
+  (migrations 0002 and 0007) lock the rows the call may touch in one global order (pending
+  transfers, then accounts, hot accounts last), run decide()'s checks in decide()'s order, apply,
+  re-check the floors, append each account's history entry and return the outcomes. A LINKED
+  chain runs in a sub-block, so a failed chain rolls back only itself. A batch locks its hot
+  accounts (the platform's, a merchant's) only once a transfer needs their balances, or at its
+  end, so that batches through one hot account hold its lock briefly. pg8000 is CPU-bound on
+  round trips, so this is what sets throughput.
 - SQLite: the rows the batch touches are loaded into a shared.domain.ledger.InMemoryLedger, the
   batch runs there with the domain's rules, and what changed is written back. The engine begins
   every transaction with BEGIN IMMEDIATE, so the read-decide-write sequence runs serialized.
@@ -118,8 +121,12 @@ class LedgerStore:
         kind: str,
         user_id: str | None,
         now: datetime,
+        hot: bool = False,
     ) -> bool:
-        """Store a new, empty account; False (and nothing changes) if its id is already taken."""
+        """Store a new, empty account; False (and nothing changes) if its id is already taken.
+
+        `hot`: many transfers will touch it (a merchant); the ledger then holds its lock as
+        briefly as it can. The platform's own accounts are hot (ensure_system_accounts)."""
         if kind not in _ACCOUNT_KINDS:
             raise ValueError(f"unknown account kind {kind!r}")
         _require_aware(now)
@@ -145,6 +152,7 @@ class LedgerStore:
                 credits_pending=0,
                 credits_posted=0,
                 created_at=now,
+                hot=hot,
             )
             .on_conflict_do_nothing()
         )
@@ -196,6 +204,7 @@ class LedgerStore:
                         "credits_pending": 0,
                         "credits_posted": 0,
                         "created_at": now,
+                        "hot": True,
                     }
                     for kind, account in wanted.items()
                 ]
@@ -350,7 +359,7 @@ class LedgerStore:
         account_ids = {stored.transfer.debit_account_id for stored in due} | {
             stored.transfer.credit_account_id for stored in due
         }
-        # Same lock order as the ledger functions: transfers first, then accounts by id.
+        # Same lock order as the ledger functions: transfers first, then accounts (hot ones last).
         before, sequences = self._accounts_by_id(conn, account_ids, lock=True)
         scratch = InMemoryLedger.holding(before.values(), due, history_sequences=sequences)
         expired_ids = scratch.expire_pending_transfers(now)
@@ -527,10 +536,12 @@ class LedgerStore:
         """The accounts found, and each one's history_sequence."""
         statement = sa.select(accounts).where(accounts.c.id.in_(sorted(account_ids)))
         if lock:
-            # Lock in byte order of ids, the order the ledger functions use, so that lockers
-            # never wait on each other in a cycle. (SQLite ignores FOR UPDATE: its transactions
-            # are serialized by BEGIN IMMEDIATE.)
-            statement = statement.order_by(_byte_order(conn, accounts.c.id)).with_for_update()
+            # Lock in the ledger functions' order (accounts that are not hot, then hot ones, each
+            # by id in byte order), so that lockers never wait on each other in a cycle. (SQLite
+            # ignores FOR UPDATE: its transactions are serialized by BEGIN IMMEDIATE.)
+            statement = statement.order_by(
+                accounts.c.hot, _byte_order(conn, accounts.c.id)
+            ).with_for_update()
         rows = conn.execute(statement).all()
         return (
             {row.id: _account_from_row(row) for row in rows},

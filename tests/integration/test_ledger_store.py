@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
@@ -76,20 +79,24 @@ class AccountSpec:
     currency: str
     flags: AccountFlags
     kind: str
+    hot: bool
 
 
-# The accounts of one example; "ghost" is never created, to exercise unknown accounts.
+# The accounts of one example; "ghost" is never created, to exercise unknown accounts. Hot
+# accounts with and without floors, and cold ones, so that a batch defers hot sides, locks hot
+# accounts mid-batch for a floor, and for a transfer between two hot accounts.
+FLOOR = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 ACCOUNT_SPECS = (
-    AccountSpec("alice", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, WALLET_ACCOUNT_KIND),
-    AccountSpec("bob", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, WALLET_ACCOUNT_KIND),
-    AccountSpec("funding", "USD", AccountFlags.NONE, "funding"),
-    AccountSpec("clearing", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, "clearing"),
-    AccountSpec("payouts", "USD", AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS, "payouts"),
-    AccountSpec("carol", "EUR", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, WALLET_ACCOUNT_KIND),
-    AccountSpec("funding-eur", "EUR", AccountFlags.NONE, "funding"),
-    AccountSpec("fx", "USD", AccountFlags.NONE, "fx"),
-    AccountSpec("fx-eur", "EUR", AccountFlags.NONE, "fx"),
-    AccountSpec("fees", "USD", AccountFlags.NONE, "fees"),
+    AccountSpec("alice", "USD", FLOOR, WALLET_ACCOUNT_KIND, False),
+    AccountSpec("bob", "USD", FLOOR, WALLET_ACCOUNT_KIND, True),
+    AccountSpec("funding", "USD", AccountFlags.NONE, "funding", True),
+    AccountSpec("clearing", "USD", FLOOR, "clearing", True),
+    AccountSpec("payouts", "USD", AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS, "payouts", True),
+    AccountSpec("carol", "EUR", FLOOR, WALLET_ACCOUNT_KIND, False),
+    AccountSpec("funding-eur", "EUR", AccountFlags.NONE, "funding", True),
+    AccountSpec("fx", "USD", AccountFlags.NONE, "fx", False),
+    AccountSpec("fx-eur", "EUR", AccountFlags.NONE, "fx", True),
+    AccountSpec("fees", "USD", AccountFlags.NONE, "fees", True),
 )
 GHOST_ACCOUNT = "ghost"
 ACCOUNT_NAMES = tuple(spec.name for spec in ACCOUNT_SPECS) + (GHOST_ACCOUNT,)
@@ -263,6 +270,7 @@ class Replay:
                     kind=spec.kind,
                     user_id=f"{self.prefix}-{spec.name}",
                     now=self.now,
+                    hot=spec.hot,
                 )
 
     def account_id(self, name: str) -> str:
@@ -931,6 +939,76 @@ def test_transfer_ids_with_any_characters_survive_a_batch(migrated_postgres_url:
         engine.dispose()
 
 
+def _locked_elsewhere(conn: sa.Connection, account_id: str) -> bool:
+    """True when another transaction holds the account's row lock; takes none itself."""
+    try:
+        conn.execute(
+            sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE NOWAIT"), {"id": account_id}
+        )
+    except sa_exc.DBAPIError as error:
+        if database_module.sqlstate(error) != "55P03":
+            raise
+        return True
+    finally:
+        conn.rollback()
+    return False
+
+
+def test_a_batch_locks_a_hot_account_after_the_others_and_last(migrated_postgres_url: str) -> None:
+    engine = create_engine(migrated_postgres_url, pool_size=3)
+    run = uuid.uuid4().hex[:8]
+    # GIVEN a funded payer and a hot merchant whose id sorts before the payer's
+    merchant = Account(f"a-{run}:merchant", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+    payer = Account(f"z-{run}:payer", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+    with engine.begin() as conn:
+        funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
+        assert STORE.create_account(conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=f"m-{run}",
+                                    now=START, hot=True)
+        assert STORE.create_account(conn, payer, kind=WALLET_ACCOUNT_KIND, user_id=f"p-{run}",
+                                    now=START)
+        assert STORE.create_transfer(
+            conn, Transfer(f"{run}:fund", funding.id, payer.id, 100, "USD"), START
+        ) is TransferOutcome.OK
+    batch = [Transfer(f"{run}:{index}", payer.id, merchant.id, 10, "USD") for index in range(3)]
+    outcomes: list[object] = []
+    try:
+        with engine.connect() as holder, engine.connect() as observer:
+            # AND another transaction holding the merchant's row
+            holder.execute(sa.select(accounts_table.c.id).where(
+                accounts_table.c.id == merchant.id).with_for_update())
+
+            def pay() -> None:
+                try:
+                    with engine.begin() as conn:
+                        outcomes.append(STORE.create_transfers(conn, batch, START))
+                except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                    outcomes.append(error)
+
+            # WHEN a batch pays the merchant
+            paying = threading.Thread(target=pay)
+            paying.start()
+            # THEN it comes to hold the payer's row while it waits for the merchant's: it
+            # locked the payer first, whatever their ids, and decided every transfer before
+            # it needed the merchant
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS_MAX
+            while not _locked_elsewhere(observer, payer.id):
+                assert time.monotonic() < deadline, "the batch never locked the payer"
+                time.sleep(0.02)
+            assert outcomes == [] and paying.is_alive()
+            holder.rollback()
+            paying.join(timeout=LOCK_WAIT_SECONDS_MAX)
+        # AND once the merchant is free the batch completes, in order in the merchant's history
+        assert outcomes == [[TransferOutcome.OK] * 3]
+        with engine.connect() as conn:
+            assert STORE.get_account(conn, merchant.id).credits_posted == 30
+            assert STORE.get_account(conn, payer.id).debits_posted == 30
+            history = STORE.account_history(conn, merchant.id, limit=10)[::-1]
+            assert [entry.transfer_id for entry in history] == [t.id for t in batch]
+            assert [entry.credits_posted for entry in history] == [10, 20, 30]
+    finally:
+        engine.dispose()
+
+
 def test_a_batch_over_the_bound_is_refused_before_anything_is_sent(db_url: str) -> None:
     engine = create_engine(db_url, pool_size=1)
     user = f"usr_{uuid.uuid4().hex}"
@@ -960,6 +1038,8 @@ TRANSFERS_PER_PROCESS = 150
 TRANSFER_AMOUNT_MAX_MINOR = 900
 PAYER_FUNDING_MINOR = 30_000
 CONCURRENCY_TIMEOUT_SECONDS = 180
+# How long a batch may take to reach a lock another transaction holds.
+LOCK_WAIT_SECONDS_MAX = 10
 # A share of the rounds sends a batch of ten (SQS delivers in tens) instead of one transfer.
 BATCH_SHARE = 0.3
 BATCH_SIZE = 10
@@ -1110,10 +1190,11 @@ def _balance_changes(attempts: list[Attempt]) -> Counter[tuple[str, str]]:
     return changes
 
 
+@pytest.mark.parametrize("merchant_hot", [False, True], ids=["locked-in-order", "locked-last"])
 def test_concurrent_transfers_through_one_hot_account_lose_nothing(
-    migrated_postgres_url: str,
+    migrated_postgres_url: str, merchant_hot: bool
 ) -> None:
-    # GIVEN eight funded payers and one merchant with an empty wallet
+    # GIVEN eight funded payers and one merchant with an empty wallet (marked hot or not)
     run = uuid.uuid4().hex[:8]
     merchant_user = f"merchant-{run}"
     payer_users = [f"payer-{run}-{index}" for index in range(CONCURRENT_PROCESSES)]
@@ -1123,7 +1204,11 @@ def test_concurrent_transfers_through_one_hot_account_lose_nothing(
     try:
         with engine.begin() as conn:
             funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
-            STORE.ensure_wallet(conn, merchant_user, "USD", START)
+            merchant = Account(merchant_id, "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+            assert STORE.create_account(
+                conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=merchant_user, now=START,
+                hot=merchant_hot,
+            )
             for user, payer_id in zip(payer_users, payer_ids, strict=True):
                 STORE.ensure_wallet(conn, user, "USD", START)
                 funded = Transfer(

@@ -49,6 +49,8 @@ def _type_family(column_type: sa.types.TypeEngine[Any]) -> tuple[str, int | None
         return ("date", None)
     if isinstance(column_type, sa.JSON):
         return ("json", None)
+    if isinstance(column_type, sa.Boolean):
+        return ("boolean", None)
     raise TypeError(f"no comparison rule for column type {column_type!r}")
 
 
