@@ -11,7 +11,8 @@ commits, so how long a batch holds it bounds how many batches a second can pass 
 
 - The global lock order becomes: pending transfers by id, then accounts that are not hot by id,
   then hot accounts by id (ids in byte order throughout). Every locker follows it, so none waits
-  on another in a cycle.
+  on another's account locks in a cycle (docs/architecture.md, "Hot accounts", names the one
+  wait it adds: a transfer id sent twice at once with different accounts).
 - paystream_create_transfers() locks the batch's hot accounts only when it must. A hot account's
   side of a transfer that its balance cannot refuse (a credit to an account without
   `credits_must_not_exceed_debits`, a debit from one without `debits_must_not_exceed_credits`, any
