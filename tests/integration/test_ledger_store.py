@@ -711,6 +711,12 @@ def test_system_accounts_exist_once_with_their_floors(db_url: str) -> None:
         with engine.connect() as conn:
             # An existing id is not created again.
             assert not STORE.create_account(conn, first["fx"], kind="fx", user_id=None, now=START)
+            # Every payment, top-up and conversion touches them: they are hot (locked last).
+            hot = conn.execute(
+                sa.select(accounts_table.c.hot).where(
+                    accounts_table.c.id.in_([account.id for account in first.values()]))
+            ).scalars().all()
+            assert hot == [True] * len(SYSTEM_ACCOUNT_KINDS)
     finally:
         engine.dispose()
 
