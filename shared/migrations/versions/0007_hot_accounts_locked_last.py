@@ -57,7 +57,6 @@ def upgrade() -> None:
         op.execute(_BEFORE.DROP_APPLY_TRANSFER_FUNCTION)
         op.execute(CREATE_APPLY_LEG_FUNCTION)
         op.execute(CREATE_APPLY_TRANSFER_FUNCTION)
-        op.execute(CREATE_HOT_LEGS_FUNCTION)
         op.execute(CREATE_APPLY_DEFERRED_LEGS_FUNCTION)
         op.execute(CREATE_TRANSFER_FUNCTION)
         op.execute(CREATE_TRANSFERS_FUNCTION)
@@ -68,7 +67,6 @@ def downgrade() -> None:
         op.execute(DROP_TRANSFERS_FUNCTION)
         op.execute(DROP_TRANSFER_FUNCTION)
         op.execute(DROP_APPLY_DEFERRED_LEGS_FUNCTION)
-        op.execute(DROP_HOT_LEGS_FUNCTION)
         op.execute(DROP_APPLY_TRANSFER_FUNCTION)
         op.execute(DROP_APPLY_LEG_FUNCTION)
         op.execute(_BEFORE.CREATE_APPLY_TRANSFER_FUNCTION)
@@ -320,30 +318,14 @@ END;
 $function$
 """
 
-# A leg is the 1-based index of its transfer in the batch: negative for the debit side, positive
-# for the credit side. These are the legs of transfer `p_index` on hot accounts: the ones
-# paystream_apply_transfer() deferred when it answered 'ok' with the hot accounts unlocked.
-CREATE_HOT_LEGS_FUNCTION = r"""
-CREATE FUNCTION paystream_hot_legs(
-    p_index integer,
-    p_debit_account_id varchar,
-    p_credit_account_id varchar,
-    p_hot_account_ids varchar[]
-) RETURNS integer[]
-LANGUAGE sql IMMUTABLE AS $function$
-    SELECT CASE WHEN p_debit_account_id = ANY (p_hot_account_ids) THEN ARRAY[-p_index]
-                ELSE '{}'::integer[] END
-        || CASE WHEN p_credit_account_id = ANY (p_hot_account_ids) THEN ARRAY[p_index]
-                ELSE '{}'::integer[] END
-$function$
-"""
-
-# Lock a batch's hot accounts (in the global order) and apply the legs deferred so far, in the
-# batch's order.
+# Lock a batch's hot accounts (in the global order) and write the sides paystream_apply_transfer()
+# deferred: those on hot accounts of every transfer among the first `p_count` that it answered
+# 'ok' while they were unlocked, debit side first, in the batch's order.
 CREATE_APPLY_DEFERRED_LEGS_FUNCTION = r"""
 CREATE FUNCTION paystream_apply_deferred_legs(
     p_hot_account_ids varchar[],
-    p_legs integer[],
+    p_outcomes text[],
+    p_count integer,
     p_ids varchar[],
     p_debit_account_ids varchar[],
     p_credit_account_ids varchar[],
@@ -354,24 +336,27 @@ CREATE FUNCTION paystream_apply_deferred_legs(
 ) RETURNS void
 LANGUAGE plpgsql AS $function$
 DECLARE
-    v_leg integer;
-    v_index integer;
     v_released_minor bigint;
 BEGIN
     PERFORM 1 FROM accounts WHERE id = ANY (p_hot_account_ids)
      ORDER BY id COLLATE "C" FOR UPDATE;
-    FOREACH v_leg IN ARRAY p_legs LOOP
-        v_index := abs(v_leg);
+    FOR v_index IN 1 .. p_count LOOP
+        CONTINUE WHEN p_outcomes[v_index] <> 'ok';
         v_released_minor := 0;
         IF (p_flags[v_index] & 6) <> 0 THEN
             SELECT amount_minor INTO STRICT v_released_minor
               FROM transfers WHERE id = p_pending_ids[v_index];
         END IF;
-        PERFORM paystream_apply_leg(
-            CASE WHEN v_leg < 0 THEN p_debit_account_ids[v_index]
-                 ELSE p_credit_account_ids[v_index] END,
-            v_leg < 0, p_ids[v_index], p_flags[v_index], p_amounts_minor[v_index],
-            v_released_minor, p_now);
+        IF p_debit_account_ids[v_index] = ANY (p_hot_account_ids) THEN
+            PERFORM paystream_apply_leg(
+                p_debit_account_ids[v_index], true, p_ids[v_index], p_flags[v_index],
+                p_amounts_minor[v_index], v_released_minor, p_now);
+        END IF;
+        IF p_credit_account_ids[v_index] = ANY (p_hot_account_ids) THEN
+            PERFORM paystream_apply_leg(
+                p_credit_account_ids[v_index], false, p_ids[v_index], p_flags[v_index],
+                p_amounts_minor[v_index], v_released_minor, p_now);
+        END IF;
     END LOOP;
 END;
 $function$
@@ -439,8 +424,6 @@ DECLARE
     v_failed integer;
     v_hot_ids varchar[];
     v_hot_locked boolean;
-    v_deferred integer[] := '{}';
-    v_deferred_before integer;
     v_needs_hot boolean;
 BEGIN
     IF batch_size > TRANSFER_BATCH_MAX THEN
@@ -476,7 +459,6 @@ BEGIN
         END LOOP;
         LOOP
             v_needs_hot := false;
-            v_deferred_before := cardinality(v_deferred);
             IF (p_flags[v_last] & flag_linked) = 0 AND v_last = v_first THEN
                 -- Not linked: a refused transfer wrote nothing, so no sub-block is needed.
                 v_outcome := paystream_apply_transfer(
@@ -485,11 +467,6 @@ BEGIN
                     p_pending_ids[v_first], p_timeouts_seconds[v_first], p_now, v_hot_locked);
                 v_needs_hot := v_outcome = 'hot_accounts_not_locked';
                 v_outcomes[v_first] := v_outcome;
-                IF v_outcome = 'ok' AND NOT v_hot_locked THEN
-                    v_deferred := v_deferred || paystream_hot_legs(
-                        v_first, p_debit_account_ids[v_first], p_credit_account_ids[v_first],
-                        v_hot_ids);
-                END IF;
             ELSE
                 v_failed := NULL;
                 BEGIN
@@ -504,11 +481,6 @@ BEGIN
                                 p_timeouts_seconds[v_index], p_now, v_hot_locked);
                         END IF;
                         v_outcomes[v_index] := v_outcome;
-                        IF v_outcome = 'ok' AND NOT v_hot_locked THEN
-                            v_deferred := v_deferred || paystream_hot_legs(
-                                v_index, p_debit_account_ids[v_index],
-                                p_credit_account_ids[v_index], v_hot_ids);
-                        END IF;
                         IF v_outcome NOT IN ('ok', 'exists') THEN
                             v_needs_hot := v_outcome = 'hot_accounts_not_locked';
                             v_failed := v_index;
@@ -516,8 +488,6 @@ BEGIN
                         END IF;
                     END LOOP;
                 EXCEPTION WHEN SQLSTATE 'PSL02' THEN
-                    -- The chain's writes are undone: so are the sides it deferred.
-                    v_deferred := v_deferred[1:v_deferred_before];
                     IF NOT v_needs_hot THEN
                         FOR v_index IN v_first .. v_last LOOP
                             IF v_index <> v_failed THEN
@@ -531,18 +501,18 @@ BEGIN
                 END;
             END IF;
             EXIT WHEN NOT v_needs_hot;
-            -- Lock the hot accounts, catch up on what was deferred, and run the chain again.
+            -- Lock the hot accounts, write what the transfers before this chain deferred (the
+            -- chain's own writes were rolled back), and run the chain again.
             PERFORM paystream_apply_deferred_legs(
-                v_hot_ids, v_deferred, p_ids, p_debit_account_ids, p_credit_account_ids,
-                p_amounts_minor, p_flags, p_pending_ids, p_now);
-            v_deferred := '{}';
+                v_hot_ids, v_outcomes, v_first - 1, p_ids, p_debit_account_ids,
+                p_credit_account_ids, p_amounts_minor, p_flags, p_pending_ids, p_now);
             v_hot_locked := true;
         END LOOP;
         v_first := v_last + 1;
     END LOOP;
     IF NOT v_hot_locked THEN
         PERFORM paystream_apply_deferred_legs(
-            v_hot_ids, v_deferred, p_ids, p_debit_account_ids, p_credit_account_ids,
+            v_hot_ids, v_outcomes, batch_size, p_ids, p_debit_account_ids, p_credit_account_ids,
             p_amounts_minor, p_flags, p_pending_ids, p_now);
     END IF;
     RETURN v_outcomes;
@@ -559,10 +529,9 @@ DROP_APPLY_TRANSFER_FUNCTION = (
     "DROP FUNCTION paystream_apply_transfer(varchar, varchar, varchar, bigint, varchar, integer,"
     " varchar, integer, timestamptz, boolean)"
 )
-DROP_HOT_LEGS_FUNCTION = "DROP FUNCTION paystream_hot_legs(integer, varchar, varchar, varchar[])"
 DROP_APPLY_DEFERRED_LEGS_FUNCTION = (
-    "DROP FUNCTION paystream_apply_deferred_legs(varchar[], integer[], varchar[], varchar[],"
-    " varchar[], bigint[], integer[], varchar[], timestamptz)"
+    "DROP FUNCTION paystream_apply_deferred_legs(varchar[], text[], integer, varchar[],"
+    " varchar[], varchar[], bigint[], integer[], varchar[], timestamptz)"
 )
 DROP_TRANSFER_FUNCTION = (
     "DROP FUNCTION paystream_create_transfer(varchar, varchar, varchar, bigint, varchar, integer,"
