@@ -27,18 +27,37 @@ $(CHECKOV_STAMP): .ci/checkov-requirements.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/checkov-requirements.txt
 	touch $(CHECKOV_STAMP)
 
+## make localstack: LocalStack in its own virtual environment (.venv-localstack, Python 3.13),
+## created once from localstack/requirements.txt; the services mode starts it on :4566
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
+# LocalStack needs Python 3.13: on PATH, or under pyenv as on these machines.
+# (pyenv's shim answers `command -v` even where 3.13 is not the active version: try each.)
+PYTHON_LOCALSTACK ?= $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+
+.PHONY: localstack
+localstack: $(LOCALSTACK_STAMP)
+
+$(LOCALSTACK_STAMP): localstack/requirements.txt localstack/constraints.txt
+	@test -n "$(PYTHON_LOCALSTACK)" || { echo "LocalStack needs Python 3.13: install it (pyenv install 3.13) or set PYTHON_LOCALSTACK" >&2; exit 1; }
+	$(PYTHON_LOCALSTACK) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r localstack/requirements.txt -c localstack/constraints.txt
+	touch $(LOCALSTACK_STAMP)
+
 ## make up: the embedded default (SQLite, in-process cache and AWS endpoint) on :8080
 up: $(STAMP)
 	$(BIN)/paystream up
 
-## make up-services: PostgreSQL, Redis, a moto server on :4566, one process per function
-up-services: $(STAMP)
+## make up-services: PostgreSQL, Redis, LocalStack on :4566 (moto on :4569 for DynamoDB), one
+## process per function
+up-services: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/paystream up --services
 
 ## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running),
 ## in TEST_WORKERS processes (pytest-xdist; each test starts what it needs on free ports)
 TEST_WORKERS ?= 2
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

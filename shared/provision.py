@@ -120,12 +120,20 @@ class ProvisionedTopology:
         return rows
 
 
-def provision(*, endpoint_url: str | None, region: str = "us-east-1") -> ProvisionedTopology:
-    """Create or converge the whole topology of `shared.topology` and describe it."""
+def provision(
+    *,
+    endpoint_url: str | None,
+    region: str = "us-east-1",
+    dynamodb_endpoint_url: str | None = None,
+) -> ProvisionedTopology:
+    """Create or converge the whole topology of `shared.topology` and describe it.
+
+    `dynamodb_endpoint_url` is DynamoDB's own endpoint where it is not `endpoint_url`'s (the
+    services mode keeps DynamoDB on moto beside LocalStack)."""
     events = aws_client("events", endpoint_url=endpoint_url, region=region)
     sqs = aws_client("sqs", endpoint_url=endpoint_url, region=region)
     sns = aws_client("sns", endpoint_url=endpoint_url, region=region)
-    dynamodb = aws_client("dynamodb", endpoint_url=endpoint_url, region=region)
+    dynamodb = aws_client("dynamodb", endpoint_url=dynamodb_endpoint_url or endpoint_url, region=region)
 
     bus_arn = _ensure_bus(events, topology.BUS_NAME)
     target_dlq_url, target_dlq_arn = _ensure_queue(

@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     database_ca_file: str | None = None
     # "memory://" is the in-process cache of the embedded default; anything else is a Redis URL.
     redis_url: str = EMBEDDED_REDIS_URL
+    # An AWS-compatible endpoint (LocalStack, moto) for every AWS service; unset: AWS itself.
     aws_endpoint_url: str | None = None
+    # DynamoDB's own endpoint where it differs (the services mode: LocalStack's DynamoDB needs
+    # Java downloaded at run time, so DynamoDB stays on moto); unset: `aws_endpoint_url`.
+    dynamodb_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     # Signs access tokens and keys the card vault's fingerprints. No default: a platform that
     # would sign tokens with a well-known key must not start.
@@ -69,6 +73,12 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST")
     )
     dogstatsd_port: int = Field(8125, ge=1, le=65535, validation_alias="DD_DOGSTATSD_PORT")
+
+    def aws_endpoint_for(self, service: str) -> str | None:
+        """The endpoint of one AWS service (a boto3 service name), None for AWS itself."""
+        if service == "dynamodb" and self.dynamodb_endpoint_url:
+            return self.dynamodb_endpoint_url
+        return self.aws_endpoint_url
 
     @field_validator("database_url")
     @classmethod

@@ -32,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import topology
+from shared.observability.metrics import aws_request_made
 
 __all__ = [
     "AWS_CONNECT_TIMEOUT_SECONDS",
@@ -107,7 +108,18 @@ def aws_client(service: str, *, endpoint_url: str | None, region: str = "us-east
     # A session per client: boto3's default session is not safe to share while creating clients
     # from several threads.
     session = boto3.session.Session()
-    return session.client(service, endpoint_url=endpoint_url, config=config, **credentials)
+    client = session.client(service, endpoint_url=endpoint_url, config=config, **credentials)
+    # Every attempt is counted (`paystream.aws.requests`): on AWS each one is billed.
+    client.meta.events.register("before-send", _counter_of(service))
+    return client
+
+
+def _counter_of(service: str) -> Any:
+    # botocore names the event "before-send.<service id>.<Operation>".
+    def count(event_name: str, **_: Any) -> None:
+        aws_request_made(aws_service=service, operation=event_name.rpartition(".")[2])
+
+    return count
 
 
 def _credentials_in_environment() -> bool:

@@ -78,6 +78,10 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("paystream.queue.oldest_message_age", "gauge", "second", ("queue",),
            "Age of the oldest message the local deliverer received from a queue (on AWS, the "
            "integration's aws.sqs.approximate_age_of_oldest_message)."),
+    Metric("paystream.aws.requests", "count", "request", ("aws_service", "operation"),
+           "Calls made to AWS APIs (aws_service: events, sqs, sns, dynamodb, s3; operation: "
+           "PutEvents, ReceiveMessage, ...), retries included. On AWS each is billed, so this "
+           "per payment is the cost of the event path."),
     Metric("paystream.security.events", "count", "event", ("kind",),
            "Security events: login_failed, authentication_failed, refresh_token_reuse, "
            "authorization_denied, rate_limited."),

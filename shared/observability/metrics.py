@@ -28,6 +28,7 @@ from shared.observability.catalogue import metric
 
 __all__ = [
     "HIGH_FRAUD_SCORE_MIN",
+    "aws_request_made",
     "configure_metrics",
     "emit",
     "event_recorded",
@@ -116,6 +117,11 @@ def request_served(*, function: str, route: str | None, status: int, duration_se
              {"route": route, "status_class": status_class, "status": status}, service=function)
         emit("paystream.http.request.duration", duration_seconds,
              {"route": route, "status_class": status_class}, service=function)
+
+
+def aws_request_made(*, aws_service: str, operation: str) -> None:
+    """One call to an AWS API (each attempt: a retry is billed again)."""
+    emit("paystream.aws.requests", 1, {"aws_service": aws_service, "operation": operation})
 
 
 # -- business metrics from recorded events -----------------------------------------------------

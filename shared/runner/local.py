@@ -4,9 +4,9 @@ Embedded (the default, `make up`): one process, no external service. A SQLite fi
 in-process cache, moto's AWS APIs in-process; every function is its own
 functions-framework app, and every event still travels EventBridge → SQS FIFO → the function.
 
-Services (`make up-services`): PostgreSQL, Redis and an AWS-compatible endpoint on
-127.0.0.1:4566 (a moto server this command starts when nothing answers there), and one process
-per function, as on Knative. The deliverer and the gateway run in this supervising process,
+Services (`make up-services`): PostgreSQL, Redis, LocalStack on 127.0.0.1:4566 for SQS,
+EventBridge, SNS and S3 and a moto server on 127.0.0.1:4569 for DynamoDB (each started by this
+command when nothing answers there), and one process per function, as on Knative. The deliverer and the gateway run in this supervising process,
 which restarts a function process that exits, as Kubernetes restarts a crashed container, and
 writes each one's process id to `<home>/pids/<function>.pid`.
 """
@@ -39,6 +39,7 @@ from shared.observability.tracing import traced_command, tracing_enabled, tracin
 from shared.provision import provision
 from shared.runner.deliverer import Deliverer, HttpTransport, Scheduler, WsgiTransport
 from shared.runner import moto_endpoint
+from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
 from shared.settings import EMBEDDED_REDIS_URL
 
@@ -52,6 +53,8 @@ SERVICES_BASE_PORT = 8100
 DEFAULT_SERVICES_DATABASE_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/paystream"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_SERVICES_AWS_ENDPOINT = "http://127.0.0.1:4566"
+# LocalStack cannot serve DynamoDB here (its DynamoDB downloads Java at run time): moto does.
+DEFAULT_SERVICES_DYNAMODB_ENDPOINT = "http://127.0.0.1:4569"
 FUNCTION_THREADS = 8
 # Deliverer threads per queue in the services mode. One: moto serves one call at a time, so more
 # threads add receives, not throughput; groups still keep one wallet from holding up another.
@@ -114,11 +117,14 @@ class LocalPlatform:
     children: list[subprocess.Popen] = field(default_factory=list)
     moto: object | None = None
     functions: FunctionProcesses | None = None
+    localstack: LocalStack | None = None
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.deliverer.stop()
         self.server.shutdown()
+        if self.localstack is not None:
+            self.localstack.stop()
         children = [*self.children, *(self.functions.processes() if self.functions else [])]
         for child in children:
             child.terminate()
@@ -196,16 +202,32 @@ def _ensure_database(url: str) -> None:
         admin.close()
 
 
+def _local_port(endpoint: str) -> int:
+    """The port of an endpoint this command may start a server on (a loopback address only)."""
+    parts = urlsplit(endpoint)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+        raise RuntimeError(f"the AWS-compatible endpoint {endpoint} does not answer")
+    return parts.port
+
+
+def _start_localstack(endpoint: str, home: Path) -> LocalStack | None:
+    """Start LocalStack on the endpoint's port unless something already answers there."""
+    if _answers(endpoint):
+        logger.info("using the AWS-compatible endpoint already at %s", endpoint)
+        return None
+    localstack = LocalStack(host="127.0.0.1", port=_local_port(endpoint), home=home)
+    localstack.start()
+    return localstack
+
+
 def _start_moto_server(endpoint: str) -> subprocess.Popen | None:
     """Start a moto server on the endpoint's port unless something already answers there."""
     if _answers(endpoint):
         logger.info("using the AWS-compatible endpoint already at %s", endpoint)
         return None
-    parts = urlsplit(endpoint)
-    if parts.hostname not in ("127.0.0.1", "localhost"):
-        raise RuntimeError(f"the AWS-compatible endpoint {endpoint} does not answer")
+    port = _local_port(endpoint)
     child = subprocess.Popen(
-        [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(parts.port)],
+        [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     _wait_until(lambda: _answers(endpoint), f"moto server on {endpoint}")
@@ -297,14 +319,30 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     os.environ.setdefault("PAYSTREAM_AWS_ENDPOINT_URL", DEFAULT_SERVICES_AWS_ENDPOINT)
     endpoint = os.environ["PAYSTREAM_AWS_ENDPOINT_URL"]
     children: list[subprocess.Popen] = []
-    moto = _start_moto_server(endpoint)
-    if moto is not None:
-        children.append(moto)
-    reset_platform()
-    runtime = platform()
-    _ensure_database(runtime.settings.database_url)
-    migrate(runtime.engine)
-    topology = provision(endpoint_url=endpoint, region=runtime.settings.aws_region)
+    localstack = _start_localstack(endpoint, home)
+    if localstack is not None or localstack_ready(endpoint):
+        # LocalStack serves no DynamoDB here: moto does, on an endpoint of its own.
+        os.environ.setdefault("PAYSTREAM_DYNAMODB_ENDPOINT_URL", DEFAULT_SERVICES_DYNAMODB_ENDPOINT)
+    dynamodb_endpoint = os.environ.get("PAYSTREAM_DYNAMODB_ENDPOINT_URL")
+    try:
+        moto = _start_moto_server(dynamodb_endpoint) if dynamodb_endpoint else None
+        if moto is not None:
+            children.append(moto)
+        reset_platform()
+        runtime = platform()
+        _ensure_database(runtime.settings.database_url)
+        migrate(runtime.engine)
+        topology = provision(
+            endpoint_url=endpoint,
+            region=runtime.settings.aws_region,
+            dynamodb_endpoint_url=dynamodb_endpoint,
+        )
+    except BaseException:
+        for child in children:
+            child.terminate()
+        if localstack is not None:
+            localstack.stop()
+        raise
     ports = {info.name: base_port + index for index, info in enumerate(FUNCTIONS)}
     functions = FunctionProcesses(ports, dict(os.environ), home / "pids")
     urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
@@ -322,7 +360,8 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "http"}
     server = _serve(Gateway(HttpBackends(http_urls)), host, port)
     return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
-                         scheduler=scheduler, children=children, functions=functions)
+                         scheduler=scheduler, children=children, functions=functions,
+                         localstack=localstack)
 
 
 def _run_until_signal(started: LocalPlatform, mode: str) -> None:
@@ -334,7 +373,8 @@ def _run_until_signal(started: LocalPlatform, mode: str) -> None:
     for line in observability_summary():
         print(f"  {line}", flush=True)
     while not stop.wait(1):
-        for child in started.children:
+        localstack = started.localstack.process if started.localstack else None
+        for child in [*started.children, *([localstack] if localstack else [])]:
             if child.poll() is not None:
                 print(f"a process it depends on exited with {child.returncode}; stopping", file=sys.stderr)
                 stop.set()
