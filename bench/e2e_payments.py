@@ -67,6 +67,7 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
         env["PAYSTREAM_DATABASE_URL"] = f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}"
         env["PAYSTREAM_REDIS_URL"] = "redis://127.0.0.1:6379/0"
         env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+        env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         args += ["--services", "--functions-base-port", str(_free_port_range(16))]
     log = open(home / "platform.log", "wb")
     process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

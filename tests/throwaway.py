@@ -19,8 +19,9 @@ import pg8000.dbapi
 import requests
 
 from shared.runner.local import free_port
+from shared.runner.localstack import LocalStack
 
-__all__ = ["MotoServer", "ThrowawayPostgres"]
+__all__ = ["LocalStackServer", "MotoServer", "ThrowawayPostgres"]
 
 MOTO_START_TIMEOUT_SECONDS = 30
 MOTO_STOP_TIMEOUT_SECONDS = 10
@@ -28,6 +29,23 @@ POSTGRES_START_TIMEOUT_SECONDS = 60
 POSTGRES_OS_USER_ENV = "PAYSTREAM_TEST_POSTGRES_OS_USER"
 _POLL_INTERVAL_SECONDS = 0.1
 _PROBE_TIMEOUT_SECONDS = 1
+
+
+class LocalStackServer:
+    """LocalStack (SQS, EventBridge, SNS, S3) on a free port, its files in `home`, as the
+    services mode runs it (shared.runner.localstack). It keeps its state in memory: stopped and
+    started again, it is empty."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._localstack = LocalStack(host="127.0.0.1", port=self.port, home=home)
+
+    def start(self) -> None:
+        self._localstack.start()
+
+    def stop(self) -> None:
+        self._localstack.stop()
 
 
 class MotoServer:
@@ -47,12 +65,10 @@ class MotoServer:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
-        executable = Path(sys.executable).parent / "moto_server"
-        if not executable.exists():
-            raise RuntimeError(f"moto_server not found at {executable}: install moto[server]")
+        # moto with the platform's fixes (shared.runner.moto_endpoint), as the platform runs it.
         with open(self._log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

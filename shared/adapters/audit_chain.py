@@ -16,17 +16,23 @@ Items of the table (partition key `pk`, sort key `sk`, both listed in `audit_tab
   records removed from the end of the chain;
 - an event marker, ``pk="event#<id>"``: the seq of the record that holds that event.
 
-One append is three conditional writes, no transaction. First the event's marker claims the
-next seq for it (only if the event has no marker yet); then the record is put at the marker's
-seq (only if that seq is free); then the head advances if it is behind. A redelivered event finds
-its marker and its record and appends nothing. A writer that finds its event's marker naming a
-seq that another event took (it crashed between marker and record, or lost a race for the seq)
-moves the marker, compare-and-set, to the next free seq and puts its record there; the record
-at the marker's seq is the only place the event is ever written, so no event is appended twice.
-A crash before the head advances leaves the head behind the last record: the head is a lower
-bound of the chain's length, which the next append or `verify` reads past. TransactWriteItems
-is avoided on purpose: moto, the local AWS-compatible endpoint, deep-copies the whole table
-for every item of a transaction, so appends would slow down as the chain grows.
+One append is one transaction (TransactWriteItems) of three puts: the event's marker, only if
+the event has none yet; the record at the next seq, only if that seq is free; the head, only
+forward. All three or none are written, so a crash leaves no half-append behind, and a
+redelivered event finds its marker and its record and appends nothing. A writer whose seq
+another writer took reads the chain's end again and retries after it.
+
+Chains written by the earlier protocol (three conditional writes one after another, marker
+first) can hold what an interrupted writer left: a marker naming a seq that another event took,
+or a record whose marker and head were never written. An append finds both and finishes the
+event where it is, or moves its stale claim (a put conditional on the marker still naming the
+old seq) to the next free seq; the record at the marker's seq is the only place the event is
+ever written, so no event is appended twice. The head is therefore a lower bound of the chain's
+length, which the next append or `verify` reads past.
+
+moto, the local DynamoDB, deep-copies every table a transaction writes to before each of its
+items (its rollback restores the copy), which would make appends slower as the chain grows;
+`shared.runner.moto_endpoint` keeps only the items the transaction writes instead.
 
 Within one process, appends to a table are serialized by a lock: threads of one process would
 only race each other for the next seq and burn attempts. Across processes the conditional
@@ -75,6 +81,8 @@ _RECORD_PARTITION = "record"
 _MARKER_PREFIX = "event#"
 # Items that are one per partition (head, markers) use this sort key.
 _SINGLETON_SORT_KEY = 0
+# The three items of an append, as named when a transaction refuses some of them.
+_MARKER, _RECORD, _HEAD = "marker", "record", "head"
 
 # One append at a time per table within this process (see the module docstring).
 _APPEND_LOCKS: dict[str, threading.Lock] = {}
@@ -167,30 +175,17 @@ class AuditChain:
     def _append(
         self, cloud_event: dict, event_id: str, event_type: str, event_json: str
     ) -> AuditRecord:
+        # The seq an existing marker of this event names, once a write has found one.
+        claimed: int | None = None
         for attempt in range(1, APPEND_ATTEMPTS_MAX + 1):
-            claimed = self._claimed_seq(event_id)
             last = self._last_known or self._last_record()
-            if claimed is None:
-                if last is not None and last.event_id == event_id:
-                    # A record written before markers came first, whose marker never was.
-                    self._finish(last)
-                    self._put_if_absent(_marker_item(event_id, last.seq))
-                    return last
-                seq = last.seq + 1 if last else 1
-                if not self._put_if_absent(_marker_item(event_id, seq)):
-                    continue  # another writer of this event claimed first: read its claim
-            else:
-                holder = self.record(claimed)
-                if holder is not None and holder.event_id == event_id:
-                    self._finish(holder)
-                    self._last_known = None
-                    return holder
-                seq = last.seq + 1 if last else 1
-                if holder is not None or claimed != seq:
-                    # The claimed seq went to another event (or is not the next one): claim the
-                    # next free seq instead, unless another writer of this event moved it first.
-                    if not self._move_claim(event_id, claimed, seq):
-                        continue
+            if last is not None and last.event_id == event_id:
+                # Appended already: a record written before markers came, or one whose marker
+                # and head an interrupted writer of the earlier protocol never wrote.
+                self._finish(last)
+                self._put_if_absent(_marker_item(event_id, last.seq))
+                return last
+            seq = last.seq + 1 if last else 1
             prev_hash = last.hash if last else GENESIS_HASH
             record = AuditRecord(
                 seq=seq,
@@ -202,22 +197,77 @@ class AuditChain:
                 prev_hash=prev_hash,
                 hash=chain_hash(prev_hash, event_json),
             )
-            if not self._put_if_absent(_record_item(record)):
-                # The seq is taken: the next attempt reads the chain's end again, and the claim.
+            refused = self._write(record, claimed)
+            if not refused:
+                self._last_known = record
+                return record
+            if _MARKER in refused:
+                claimed = self._claimed_seq(event_id)
+                holder = self.record(claimed) if claimed is not None else None
+                if holder is not None and holder.event_id == event_id:
+                    # A redelivery: the event holds its record already.
+                    self._finish(holder)
+                    return holder
+            if _RECORD in refused or _HEAD in refused:
+                # Another writer took the seq: read the chain's end again.
                 self._last_known = None
-                logger.info(
-                    "audit head moved while appending %s (attempt %d of %d)",
-                    event_id,
-                    attempt,
-                    APPEND_ATTEMPTS_MAX,
-                )
-                continue
-            self._finish(record)
-            self._last_known = record
-            return record
+            logger.info(
+                "audit append of %s refused (%s; attempt %d of %d)",
+                event_id,
+                ", ".join(sorted(refused)),
+                attempt,
+                APPEND_ATTEMPTS_MAX,
+            )
         raise AuditChainContention(
             f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"
         )
+
+    def _write(self, record: AuditRecord, claimed: int | None) -> frozenset[str]:
+        """Write the event's marker, its record and the head in one transaction; the parts
+        whose condition failed (none when it was written).
+
+        The marker is new (or still names `claimed`, the seq of a claim an interrupted writer
+        of the earlier protocol left), the record's seq is free, and the head only moves
+        forward: all three or nothing.
+        """
+        if claimed is None:
+            marker_condition: dict[str, Any] = {
+                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})"
+            }
+        else:
+            marker_condition = {
+                "ConditionExpression": "#seq = :claimed",
+                "ExpressionAttributeNames": {"#seq": "seq"},
+                "ExpressionAttributeValues": {":claimed": {"N": str(claimed)}},
+            }
+        parts = (
+            (_MARKER, {"Item": _marker_item(record.event_id, record.seq), **marker_condition}),
+            (
+                _RECORD,
+                {
+                    "Item": _record_item(record),
+                    "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
+                },
+            ),
+            (_HEAD, {"Item": _head_item(record), **_head_moves_forward(record.seq)}),
+        )
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table_name, **put}} for _, put in parts
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            reasons = error.response.get("CancellationReasons", [])
+            refused = frozenset(
+                part
+                for (part, _), reason in zip(parts, reasons, strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            )
+            if not refused:
+                raise  # cancelled for another reason: a conflict to retry later, or a bug
+            return refused
+        return frozenset()
 
     def _put_if_absent(self, item: dict[str, Any]) -> bool:
         """Put `item` unless an item with its key exists; whether it was put."""
@@ -235,34 +285,13 @@ class AuditChain:
         marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
         return int(marker["seq"]["N"]) if marker is not None else None
 
-    def _move_claim(self, event_id: str, claimed: int, seq: int) -> bool:
-        """Move the event's claim from `claimed` to `seq` if it still names `claimed`."""
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=_marker_item(event_id, seq),
-                ConditionExpression="#seq = :claimed",
-                ExpressionAttributeNames={"#seq": "seq"},
-                ExpressionAttributeValues={":claimed": {"N": str(claimed)}},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
     def _finish(self, record: AuditRecord) -> None:
         """Advance the head to `record` (never backwards)."""
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item={
-                    _PARTITION_KEY: {"S": _HEAD_PARTITION},
-                    _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
-                    "seq": {"N": str(record.seq)},
-                    "hash": {"S": record.hash},
-                },
-                ConditionExpression=f"attribute_not_exists({_PARTITION_KEY}) OR #seq < :seq",
-                ExpressionAttributeNames={"#seq": "seq"},
-                ExpressionAttributeValues={":seq": {"N": str(record.seq)}},
+                Item=_head_item(record),
+                **_head_moves_forward(record.seq),
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             pass  # a later record already moved the head past this one
@@ -367,6 +396,24 @@ class AuditChain:
             start_key = response.get("LastEvaluatedKey")
             if start_key is None:
                 return
+
+
+def _head_item(record: AuditRecord) -> dict[str, Any]:
+    return {
+        _PARTITION_KEY: {"S": _HEAD_PARTITION},
+        _SORT_KEY: {"N": str(_SINGLETON_SORT_KEY)},
+        "seq": {"N": str(record.seq)},
+        "hash": {"S": record.hash},
+    }
+
+
+def _head_moves_forward(seq: int) -> dict[str, Any]:
+    """The condition under which the head may point at `seq`: it is behind it, or absent."""
+    return {
+        "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY}) OR #seq < :seq",
+        "ExpressionAttributeNames": {"#seq": "seq"},
+        "ExpressionAttributeValues": {":seq": {"N": str(seq)}},
+    }
 
 
 def _marker_item(event_id: str, seq: int) -> dict[str, Any]:

@@ -50,13 +50,13 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-import requests
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 from werkzeug.test import Client
 
 from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
 from shared.observability.metrics import oldest_message_seen
+from shared.runner.keepalive import KeepAliveClient, NoAnswer
 from shared.topology import PING_EVENT_TYPE, SCHEDULES, Schedule, route_for
 
 __all__ = [
@@ -156,42 +156,27 @@ class HttpTransport(Transport):
         connect_timeout_seconds: float = HTTP_CONNECT_TIMEOUT_SECONDS,
         read_timeout_seconds: float = HTTP_READ_TIMEOUT_SECONDS,
     ) -> None:
-        self._base_urls = dict(base_urls)
-        self._timeout = (connect_timeout_seconds, read_timeout_seconds)
-        # One session (connection pool) per thread: requests.Session is not thread-safe, and a
-        # queue may have several delivering threads.
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
-        return session
+        self._clients = {
+            consumer: KeepAliveClient(
+                url,
+                connect_timeout_seconds=connect_timeout_seconds,
+                read_timeout_seconds=read_timeout_seconds,
+            )
+            for consumer, url in base_urls.items()
+        }
 
     def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int:
-        if consumer not in self._base_urls:
+        if consumer not in self._clients:
             raise LookupError(f"HttpTransport has no URL for consumer {consumer!r}")
         try:
-            response = self._session().post(
-                self._base_urls[consumer], headers=headers, data=body, timeout=self._timeout
-            )
-        except requests.RequestException as error:
+            return self._clients[consumer].request("POST", "/", body, headers).status
+        except NoAnswer as error:
             logger.warning("no answer from %s: %s", consumer, error)
             return NO_ANSWER_STATUS
-        # Read the body so the connection goes back to the pool.
-        _ = response.content
-        return response.status_code
 
     def close(self) -> None:
-        with self._sessions_lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+        for client in self._clients.values():
+            client.close()
 
 
 class WsgiTransport(Transport):

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import requests
+from urllib.parse import quote
 
 from shared.functions import HTTP_ROUTE_PREFIXES
 from shared.http import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS, service_unavailable_body
+from shared.runner.keepalive import KeepAliveClient, NoAnswer
 
 __all__ = ["Gateway", "function_for_path", "InProcessBackends", "HttpBackends"]
 
@@ -24,6 +25,9 @@ logger = logging.getLogger("paystream.gateway")
 access_logger = logging.getLogger("paystream.access")
 
 PROXY_TIMEOUT_SECONDS = 30
+PROXY_CONNECT_TIMEOUT_SECONDS = 2
+# PATH_INFO is decoded; these characters go back on the wire as they are (RFC 3986 path chars).
+_PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded by a proxy.
 HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -67,10 +71,14 @@ class HttpBackends:
     """Services mode: each function runs in its own process; the request is forwarded."""
 
     def __init__(self, base_urls: Mapping[str, str]) -> None:
-        self._base_urls = dict(base_urls)
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=64)
-        self._session.mount("http://", adapter)
+        self._clients = {
+            function: KeepAliveClient(
+                url,
+                connect_timeout_seconds=PROXY_CONNECT_TIMEOUT_SECONDS,
+                read_timeout_seconds=PROXY_TIMEOUT_SECONDS,
+            )
+            for function, url in base_urls.items()
+        }
 
     def __call__(self, function: str, environ: dict[str, Any], start_response) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -82,15 +90,13 @@ class HttpBackends:
         }
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
-        url = self._base_urls[function] + environ.get("PATH_INFO", "/")
+        headers["Content-Length"] = str(len(body))
+        target = quote(environ.get("PATH_INFO", "/"), safe=_PATH_SAFE_CHARACTERS)
         if environ.get("QUERY_STRING"):
-            url += "?" + environ["QUERY_STRING"]
+            target += "?" + environ["QUERY_STRING"]
         try:
-            answer = self._session.request(
-                environ["REQUEST_METHOD"], url, data=body, headers=headers,
-                timeout=PROXY_TIMEOUT_SECONDS, allow_redirects=False,
-            )
-        except requests.RequestException as error:
+            answer = self._clients[function].request(environ["REQUEST_METHOD"], target, body, headers)
+        except NoAnswer as error:
             logger.warning("gateway: %s is unreachable: %s", function, error)
             payload = json.dumps(service_unavailable_body()).encode()
             start_response("503 Service Unavailable", [
@@ -100,12 +106,12 @@ class HttpBackends:
             ])
             return [payload]
         response_headers = [
-            (key, value) for key, value in answer.headers.items()
+            (key, value) for key, value in answer.headers
             if key.lower() not in HOP_BY_HOP_HEADERS and key.lower() != "content-encoding"
         ]
-        response_headers.append(("Content-Length", str(len(answer.content))))
-        start_response(f"{answer.status_code} {answer.reason}", response_headers)
-        return [answer.content]
+        response_headers.append(("Content-Length", str(len(answer.body))))
+        start_response(f"{answer.status} {answer.reason}", response_headers)
+        return [answer.body]
 
 
 class Gateway:

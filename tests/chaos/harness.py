@@ -8,8 +8,8 @@ are checked.
    Idempotency-Key, as a real client would).
 2. Meanwhile a fault thread, at random moments, kills a function process (the supervisor starts
    it again), terminates the services' database connections (`pg_terminate_backend` on that
-   database only), cuts the AWS endpoint off for a while (a proxy in front of the moto server
-   refuses connections), and delivers real events again: republished on the bus (duplicates)
+   database only), cuts the AWS endpoints off for a while (a proxy in front of LocalStack and
+   one in front of moto's DynamoDB refuse connections), and delivers real events again: republished on the bus (duplicates)
    and posted straight to their consumers in shuffled order (duplicates, out of order).
 3. Then it waits until every accepted payment is final and checks the invariants: the
    per-currency ledger sums to zero, no wallet is negative, nothing is left pending, every
@@ -17,7 +17,7 @@ are checked.
    wallet's balance recomputed from the payments), and the audit chain verifies with each
    event recorded once.
 
-The moto server and the proxy belong to the run; PostgreSQL and Redis are the machine's, used
+LocalStack, the moto server and the proxies belong to the run; PostgreSQL and Redis are the machine's, used
 through a database of the run's own.
 """
 
@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ class EndpointSwitch:
     """A TCP proxy in front of the AWS endpoint that can refuse connections for a while.
 
     Down, it closes its listening socket and every open connection: a client gets "connection
-    refused" or a reset, as from an endpoint that stopped, while moto keeps its queues.
+    refused" or a reset, as from an endpoint that stopped, while the endpoint keeps its state.
     """
 
     def __init__(self, target_port: int) -> None:
@@ -205,21 +205,22 @@ class ChaosRun:
         *,
         gateway_url: str,
         database_url: str,
-        moto_url: str,
-        switch: EndpointSwitch,
+        aws_url: str,
+        dynamodb_url: str,
+        switches: Sequence[EndpointSwitch],
         home: Path,
         functions_base_port: int,
         seed: int,
     ) -> None:
         self.gateway_url = gateway_url
         self.database_url = database_url
-        self.switch = switch
+        self.switches = tuple(switches)
         self.home = home
         self.random = random.Random(seed)
         self.figures = ChaosFigures()
         self.engine = sa.create_engine(database_url, pool_size=2, pool_pre_ping=True)
-        self.moto_url = moto_url
-        self.publisher = EventPublisher(aws_client("events", endpoint_url=moto_url), topology.BUS_NAME)
+        self.dynamodb_url = dynamodb_url
+        self.publisher = EventPublisher(aws_client("events", endpoint_url=aws_url), topology.BUS_NAME)
         self.function_urls = {
             info.name: f"http://127.0.0.1:{functions_base_port + index}"
             for index, info in enumerate(FUNCTIONS)
@@ -332,12 +333,14 @@ class ChaosRun:
         self.figures.faults["drop_connections"] += 1
 
     def _aws_outage(self) -> None:
-        self.switch.down()
+        for switch in self.switches:
+            switch.down()
         self.figures.faults["aws_outage"] += 1
         try:
             self._stop.wait(self.random.uniform(*AWS_OUTAGE_SECONDS))
         finally:
-            self.switch.up()
+            for switch in self.switches:
+                switch.up()
 
     def _redeliver_events(self) -> None:
         with self.engine.connect() as conn:
@@ -404,8 +407,8 @@ class ChaosRun:
     def run(self, *, seconds: float, workers: int, payments_per_second: float) -> None:
         """`workers` clients paying at `payments_per_second` together while faults happen.
 
-        The rate is bounded because the local AWS endpoint is: moto serves about 90 calls a
-        second, and a payment's saga costs a few dozen; faster traffic only builds a backlog.
+        The rate is kept low: faults, not load, are what this run is about, and every fault
+        leaves a backlog that the platform must drain before the checks.
         """
         began = time.monotonic()
         interval_seconds = workers / payments_per_second
@@ -426,7 +429,8 @@ class ChaosRun:
         self._stop.set()
         for thread in threads:
             thread.join(CLIENT_TIMEOUT_SECONDS * CLIENT_ATTEMPTS_MAX)
-        self.switch.up()
+        for switch in self.switches:
+            switch.up()
         self.figures.duration_seconds = time.monotonic() - began
         self.figures.payments_per_second = payments_per_second
         self.figures.payments_accepted = len(self._payment_ids)
@@ -461,7 +465,7 @@ class ChaosRun:
             return conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
 
     def _audit(self) -> AuditChain:
-        return AuditChain(aws_client("dynamodb", endpoint_url=self.moto_url), topology.AUDIT_TABLE_NAME)
+        return AuditChain(aws_client("dynamodb", endpoint_url=self.dynamodb_url), topology.AUDIT_TABLE_NAME)
 
     def _audit_length(self) -> int:
         return self._audit().head()[0]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.chaos.harness import ChaosRun, EndpointSwitch
 from tests.e2e.conftest import _base_env, _free_port_range, _start, _stop
-from tests.throwaway import MotoServer
+from tests.throwaway import LocalStackServer, MotoServer
 
 CHAOS_SECONDS = float(os.environ.get("PAYSTREAM_CHAOS_SECONDS", "10"))
 CHAOS_USERS = int(os.environ.get("PAYSTREAM_CHAOS_USERS", "4"))
@@ -44,16 +44,22 @@ pytestmark = [
 
 @pytest.fixture
 def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun]:
+    # The services mode's endpoints, as it runs them: LocalStack, and moto for DynamoDB; each
+    # behind a switch that an AWS outage turns off.
+    localstack = LocalStackServer(tmp_path / "localstack")
+    localstack.start()
     moto = MotoServer(tmp_path / "moto_server.log")
     moto.start()
-    switch = EndpointSwitch(moto.port)
-    switch.up()
+    switches = (EndpointSwitch(localstack.port), EndpointSwitch(moto.port))
+    for switch in switches:
+        switch.up()
     base_port = _free_port_range(FUNCTION_COUNT_MAX)
     env = _base_env()
     env.update({
         "PAYSTREAM_DATABASE_URL": empty_postgres_url,
         "PAYSTREAM_REDIS_URL": os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0"),
-        "PAYSTREAM_AWS_ENDPOINT_URL": switch.url,
+        "PAYSTREAM_AWS_ENDPOINT_URL": switches[0].url,
+        "PAYSTREAM_DYNAMODB_ENDPOINT_URL": switches[1].url,
         "PAYSTREAM_OUTBOX_RELAY_AGE_SECONDS": str(RELAY_AGE_SECONDS),
         # Random payments between a few users are fast by design: keep fraud review out of it,
         # so that every payment can reach a final state without an operator.
@@ -66,8 +72,9 @@ def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun
     run = ChaosRun(
         gateway_url=url,
         database_url=empty_postgres_url,
-        moto_url=moto.url,
-        switch=switch,
+        aws_url=localstack.url,
+        dynamodb_url=moto.url,
+        switches=switches,
         home=home,
         functions_base_port=base_port,
         seed=CHAOS_SEED,
@@ -76,8 +83,10 @@ def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun
         yield run
     finally:
         _stop(process, home)
-        switch.down()
+        for switch in switches:
+            switch.down()
         moto.stop()
+        localstack.stop()
         run.engine.dispose()
 
 

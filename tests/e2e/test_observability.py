@@ -118,6 +118,7 @@ def observed(tmp_path_factory, postgres_url, test_agent, statsd, fx_rates_file):
     env["PAYSTREAM_DATABASE_URL"] = postgres_url
     env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
     env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+    env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     env["DD_TRACE_AGENT_URL"] = test_agent
     env["DD_DOGSTATSD_HOST"] = "127.0.0.1"
     env["DD_DOGSTATSD_PORT"] = str(statsd.socket.getsockname()[1])

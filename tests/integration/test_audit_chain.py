@@ -184,7 +184,8 @@ def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
 
 class _InterleavingClient:
     """The real DynamoDB client, except that `before_first_record_write` runs just before the
-    first conditional write of a record: another writer slips in between the read and the write."""
+    first write of a record (alone, or in a transaction): another writer slips in between the
+    read and the write."""
 
     def __init__(self, client: Any, before_first_record_write: Callable[[], Any]) -> None:
         self._client = client
@@ -195,13 +196,22 @@ class _InterleavingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def put_item(self, **kwargs: Any) -> Any:
-        if kwargs["Item"]["pk"] == {"S": "record"}:
+    def _writing(self, item: dict[str, Any]) -> None:
+        if item["pk"] == {"S": "record"}:
             self.record_writes += 1
             if self._hook is not None:
                 hook, self._hook = self._hook, None
                 hook()
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._writing(kwargs["Item"])
         return self._client.put_item(**kwargs)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        for item in kwargs["TransactItems"]:
+            if "Put" in item:
+                self._writing(item["Put"]["Item"])
+        return self._client.transact_write_items(**kwargs)
 
 
 def in_another_process(chain: AuditChain) -> AuditChain:

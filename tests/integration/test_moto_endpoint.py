@@ -56,3 +56,67 @@ def test_the_message_counts_equal_moto_s_own(monkeypatch):
                    queue.approximate_number_of_messages_not_visible,
                    queue.approximate_number_of_messages_delayed)
         assert counted == expected == (3, 2, 1)
+
+
+def _table(dynamodb) -> None:
+    dynamodb.create_table(
+        TableName="chain",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def _put(pk: str, value: str, condition: str | None = None) -> dict:
+    put = {"TableName": "chain", "Item": {"pk": {"S": pk}, "sk": {"N": "0"}, "v": {"S": value}}}
+    if condition:
+        put["ConditionExpression"] = condition
+    return {"Put": put}
+
+
+def _items(dynamodb) -> dict[str, str]:
+    return {item["pk"]["S"]: item["v"]["S"] for item in dynamodb.scan(TableName="chain")["Items"]}
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    install()
+    with mock_aws():
+        # GIVEN two items
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        _table(dynamodb)
+        dynamodb.put_item(**_put("kept", "before")["Put"])
+        dynamodb.put_item(**_put("taken", "before")["Put"])
+        # WHEN a transaction overwrites one, adds one, and then fails its last condition
+        with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
+            dynamodb.transact_write_items(TransactItems=[
+                _put("kept", "after"),
+                _put("new", "after"),
+                _put("taken", "after", "attribute_not_exists(pk)"),
+            ])
+        # THEN nothing of it stays, and the reasons name the failed condition
+        assert _items(dynamodb) == {"kept": "before", "taken": "before"}
+        codes = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+        assert codes == ["None", "None", "ConditionalCheckFailed"]
+        # AND a transaction that holds writes all of it
+        dynamodb.transact_write_items(TransactItems=[_put("kept", "after"), _put("new", "after")])
+        assert _items(dynamodb) == {"kept": "after", "new": "after", "taken": "before"}
+
+
+def test_a_transaction_no_longer_copies_the_table(monkeypatch):
+    # moto's own transaction deep-copies each table it writes to, so its cost grows with the
+    # table; with the fix, moto's backend gets the table itself back from that copy.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    install()
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models import dynamodb_backends
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        _table(dynamodb)
+        table = dynamodb_backends["123456789012"]["us-east-1"].get_table("chain")
+        assert dynamodb_models.copy.deepcopy(table) is table
+        assert dynamodb_models.copy.deepcopy({"a": [1]}) == {"a": [1]}
