@@ -66,6 +66,7 @@ __all__ = [
     "DLQ_RECEIVE_COUNT_ATTRIBUTE",
     "DLQ_STATUS_ATTRIBUTE",
     "BACKOFF_POLL_INTERVAL_SECONDS",
+    "BATCH_WINDOW_SECONDS",
     "WORKERS_PER_QUEUE_MAX",
     "ENDPOINT_ERROR_BACKOFF_BASE_SECONDS",
     "ENDPOINT_ERROR_BACKOFF_CAP_SECONDS",
@@ -109,6 +110,14 @@ ENDPOINT_ERROR_BACKOFF_BASE_SECONDS = 1
 ENDPOINT_ERROR_BACKOFF_CAP_SECONDS = 30
 _ENDPOINT_ERROR_EXPONENT_MAX = 16
 
+# What a received message must carry: its group (ordering), its receive count (backoff) and
+# when it was sent (the oldest-message metric).
+_RECEIVED_ATTRIBUTES = ("MessageGroupId", "ApproximateReceiveCount", "SentTimestamp")
+# While a queue keeps delivering, the next receive waits this long after a batch that was not
+# full, so that one receive and one delete serve several messages (the endpoint's cost is per
+# call). A queue that was quiet is received at once: a lone message is not held up.
+BATCH_WINDOW_SECONDS = 0.1
+
 # A function has this long to answer one CloudEvent. The read timeout stays well below a
 # queue's visibility timeout (30 s), or a slow answer would let SQS hand the message out twice.
 HTTP_CONNECT_TIMEOUT_SECONDS = 2
@@ -129,6 +138,9 @@ _NO_STATUS = "none"
 PING_SOURCE_NAMESPACE = "paystream"
 
 _THREAD_JOIN_TIMEOUT_SECONDS = 5.0
+# stop(): how long it waits for each thread before it looks at what they still hold.
+_STOP_JOIN_SLICE_SECONDS = 0.05
+_STOP_POLL_SECONDS = 0.05
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,6 +288,7 @@ class Deliverer:
         retry_backoff_base_seconds: int = RETRY_BACKOFF_BASE_SECONDS,
         retry_backoff_cap_seconds: int = RETRY_BACKOFF_CAP_SECONDS,
         workers_per_queue: int = 1,
+        batch_window_seconds: float = BATCH_WINDOW_SECONDS,
     ) -> None:
         if not 1 <= workers_per_queue <= WORKERS_PER_QUEUE_MAX:
             raise ValueError(f"workers_per_queue must be between 1 and {WORKERS_PER_QUEUE_MAX}")
@@ -298,6 +311,7 @@ class Deliverer:
         self._retry_backoff_base_seconds = retry_backoff_base_seconds
         self._retry_backoff_cap_seconds = retry_backoff_cap_seconds
         self._workers_per_queue = workers_per_queue
+        self._batch_window_seconds = batch_window_seconds
         self._stats = {consumer: DeliveryStats() for consumer in self._endpoints}
         # Per consumer, the message groups whose head failed and is backing off, each with the
         # monotonic time after which it is forgotten (SQS may have dead-lettered the head by then).
@@ -330,12 +344,14 @@ class Deliverer:
         """Start one daemon thread per queue."""
         if self._threads:
             raise RuntimeError("the deliverer is already started")
-        self._stop.clear()
+        # A new event: a thread of an earlier start still in its long poll keeps the old one,
+        # which is set, and ends when the poll returns.
+        self._stop = threading.Event()
         for consumer in self._endpoints:
             for worker in range(self._workers_for(consumer)):
                 thread = threading.Thread(
                     target=self._run,
-                    args=(consumer,),
+                    args=(consumer, self._stop),
                     name=f"deliver-{consumer}-{worker}",
                     daemon=True,
                 )
@@ -343,28 +359,43 @@ class Deliverer:
                 self._threads.append(thread)
 
     def stop(self, timeout: float = _THREAD_JOIN_TIMEOUT_SECONDS) -> bool:
-        """Ask the threads to stop and wait up to `timeout` seconds; True if all stopped.
+        """Ask the threads to stop and wait up to `timeout` seconds for the messages they hold;
+        True if none holds one any more.
 
-        A thread finishes the message it is handling and its current long poll first.
+        A thread finishes the messages it is delivering. One waiting in a long poll delivers
+        nothing after this: what the poll returns is released to the queue untouched, and the
+        thread ends then (a daemon thread, which the process need not wait for).
         """
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [thread.name for thread in self._threads if thread.is_alive()]
-        if alive:
-            logger.warning("deliverer threads still running after %.1f s: %s", timeout, alive)
+            thread.join(max(0.0, min(deadline - time.monotonic(), _STOP_JOIN_SLICE_SECONDS)))
+        while time.monotonic() < deadline:
+            with self._lock:
+                holding = {consumer: n for consumer, n in self._in_flight.items() if n}
+            if not holding:
+                break
+            time.sleep(_STOP_POLL_SECONDS)
+        else:
+            logger.warning("deliverer still holds messages after %.1f s: %s", timeout, holding)
+            self._threads = []
+            return False
         self._threads = []
-        return not alive
+        return True
 
-    def _run(self, consumer: str) -> None:
+    def _run(self, consumer: str, stop: threading.Event) -> None:
         consecutive_failures = 0
-        while not self._stop.is_set():
+        # Whether the last receive returned messages: the queue is busy while two in a row do.
+        busy = False
+        while not stop.is_set():
             try:
                 stats = self.run_once(consumer)
                 consecutive_failures = 0
                 if not stats.received and self._short_polling(consumer):
-                    self._stop.wait(BACKOFF_POLL_INTERVAL_SECONDS)
+                    stop.wait(BACKOFF_POLL_INTERVAL_SECONDS)
+                elif busy and 0 < stats.received < self._batch_size:
+                    stop.wait(self._batch_window_seconds)
+                busy = stats.received > 0
             except Exception:
                 consecutive_failures += 1
                 pause = _exponential(
@@ -380,7 +411,7 @@ class Deliverer:
                 )
                 with self._lock:
                     self._stats[consumer].endpoint_errors += 1
-                self._stop.wait(pause)
+                stop.wait(pause)
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -397,13 +428,20 @@ class Deliverer:
                 QueueUrl=endpoints.queue_url,
                 MaxNumberOfMessages=1 if careful else self._batch_size,
                 WaitTimeSeconds=0 if self._short_polling(consumer) else self._wait_seconds,
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
+                # Only what delivery reads: every attribute more is work for the endpoint.
+                MessageSystemAttributeNames=list(_RECEIVED_ATTRIBUTES),
             )
             messages: Sequence[dict[str, Any]] = response.get("Messages", [])
             with self._lock:
                 self._in_flight[consumer] += len(messages)
+        if self._stop.is_set() and messages:
+            # Stopped during the poll: hand the messages back for whoever delivers next.
+            try:
+                self._release(endpoints, messages, pass_stats)
+            finally:
+                with self._lock:
+                    self._in_flight[consumer] -= len(messages)
+            return pass_stats
         received_at = time.monotonic()
         if messages and "SentTimestamp" in messages[0].get("Attributes", {}):
             oldest_message_seen(

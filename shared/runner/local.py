@@ -37,7 +37,13 @@ from shared.functions import FUNCTIONS, function_info, load_app
 from shared.observability import observability_summary
 from shared.observability.tracing import traced_command, tracing_enabled, tracing_environment
 from shared.provision import provision
-from shared.runner.deliverer import Deliverer, HttpTransport, Scheduler, WsgiTransport
+from shared.runner.deliverer import (
+    RECEIVE_WAIT_SECONDS_MAX,
+    Deliverer,
+    HttpTransport,
+    Scheduler,
+    WsgiTransport,
+)
 from shared.runner import moto_endpoint
 from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
@@ -176,7 +182,8 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     http_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "http"}
     transport = WsgiTransport(event_apps)
     sqs = aws_client("sqs", endpoint_url=None, region=runtime.settings.aws_region)
-    deliverer = Deliverer(sqs, topology, transport)
+    # Long polls: an idle platform makes one receive per queue every 20 s.
+    deliverer = Deliverer(sqs, topology, transport, wait_seconds=RECEIVE_WAIT_SECONDS_MAX)
     scheduler = Scheduler(transport)
     deliverer.start()
     scheduler.start()
@@ -352,7 +359,11 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"})
     sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
     deliverer = Deliverer(
-        sqs, topology, transport, workers_per_queue=SERVICES_DELIVERY_WORKERS_PER_QUEUE
+        sqs,
+        topology,
+        transport,
+        workers_per_queue=SERVICES_DELIVERY_WORKERS_PER_QUEUE,
+        wait_seconds=RECEIVE_WAIT_SECONDS_MAX,
     )
     scheduler = Scheduler(transport)
     deliverer.start()
