@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from shared import topology
-from shared.deploy.render import REPOSITORY_ROOT, GENERATED_HEADER, render_all
+from shared.deploy.common import GENERATED_HEADER, REPOSITORY_ROOT
+from shared.deploy.render import render_all
 from shared.functions import FUNCTIONS
 
 

@@ -18,13 +18,9 @@ import kubernetes_validate
 import pytest
 
 from shared import topology
-from shared.deploy.render import (
-    AWS_CREDENTIALS_SECRET_NAME,
-    CONFIG_MAP_NAME,
-    CONTAINER_CONCURRENCY,
-    SECRET_NAME,
-    queue_reader_service_account,
-)
+from shared.deploy.common import CONFIG_MAP_NAME, SECRET_NAME, queue_reader_service_account
+from shared.deploy.knative import CONTAINER_CONCURRENCY
+from shared.deploy.minikube import AWS_CREDENTIALS_SECRET_NAME
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES
 
 from .conftest import KNATIVE_DIR, TREES, build_kustomization, build_with_binary, kustomize_binary

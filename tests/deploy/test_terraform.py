@@ -21,7 +21,7 @@ import hcl2
 import pytest
 
 from shared import topology
-from shared.deploy.render import REPOSITORY_ROOT
+from shared.deploy.common import REPOSITORY_ROOT
 
 TERRAFORM_DIR = REPOSITORY_ROOT / "terraform"
 MODULES = ("eventbridge", "sqs", "dynamodb", "s3_audit_archive", "sns", "rds", "elasticache",
