@@ -102,10 +102,19 @@ def kustomization(
     return document
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a mapping used twice (the same labels on a resource and its pod template) in full
+    both times: an anchor and its alias make a manifest harder to read and to patch."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(documents: Sequence[Mapping[str, Any]]) -> str:
     """One generated YAML file: the header, then the documents in the order given."""
     body = "---\n".join(
-        yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=False, width=100)
+        yaml.dump(dict(document), Dumper=_NoAliasDumper, sort_keys=False,
+                  default_flow_style=False, width=100)
         for document in documents
     )
     return GENERATED_HEADER + body
