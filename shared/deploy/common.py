@@ -3,7 +3,7 @@ EKS overlay deploys, and how a document becomes YAML or a kustomization."""
 
 from __future__ import annotations
 
-import tomllib
+import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,9 +64,10 @@ class RenderOptions:
 
 
 def package_version() -> str:
-    """The platform's version, which every manifest that names one uses."""
-    pyproject = tomllib.loads((REPOSITORY_ROOT / "pyproject.toml").read_text())
-    return str(pyproject["project"]["version"])
+    """The platform's version (pyproject.toml's, as installed): the image tag and the
+    `version` unified service tag of every manifest. After changing it, install the project
+    again (`pip install -e .`) so that the installed metadata says the same."""
+    return importlib.metadata.version("paystream")
 
 
 def queue_reader_service_account(consumer: str) -> str:

@@ -70,7 +70,6 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
         "metadata": {"name": CONFIG_MAP_NAME},
         "data": {
             "PAYSTREAM_ENVIRONMENT": options.eks_environment,
-            "DD_ENV": options.eks_environment,
             "PAYSTREAM_AWS_REGION": options.aws_region,
             # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
             # mount the RDS CA bundle and move to verify-full.

@@ -28,6 +28,7 @@ __all__ = [
     "CONTAINER_PORT",
     "ScalingProfile",
     "scaling_profile",
+    "UNIFIED_SERVICE_TAGS",
     "environment_patches",
     "render_base",
 ]
@@ -54,7 +55,17 @@ DATABASE_POOL_SIZE = THREADS
 SQS_MESSAGES_PER_POLL_MAX = 10
 SQS_WAIT_TIME_SECONDS = 20
 
+# The base's environment; each overlay names its own (environment_patches).
+ENVIRONMENT = "local"
 DATADOG_AGENT_HOST = "datadog-agent.datadog.svc.cluster.local"
+# Datadog's unified service tags: the labels the agent tags a pod's logs and metrics with, and
+# the variables ddtrace tags spans with, read from those labels (the downward API), so that the
+# three always agree. Environment variable → label.
+UNIFIED_SERVICE_TAGS = {
+    "DD_ENV": "tags.datadoghq.com/env",
+    "DD_SERVICE": "tags.datadoghq.com/service",
+    "DD_VERSION": "tags.datadoghq.com/version",
+}
 
 
 @dataclass(frozen=True)
@@ -96,13 +107,13 @@ def _labels(name: str, component: str) -> dict[str, str]:
 
 
 def _function_labels(function: str, version: str, environment: str) -> dict[str, str]:
+    """The version is the image's tag: the overlays set both from the one version."""
     return {
         "app.kubernetes.io/name": function,
         "app.kubernetes.io/part-of": topology.RESOURCE_PREFIX,
-        # Datadog's unified service tags: the agent tags traces, logs and metrics with them.
-        "tags.datadoghq.com/env": environment,
-        "tags.datadoghq.com/service": function,
-        "tags.datadoghq.com/version": version,
+        UNIFIED_SERVICE_TAGS["DD_ENV"]: environment,
+        UNIFIED_SERVICE_TAGS["DD_SERVICE"]: function,
+        UNIFIED_SERVICE_TAGS["DD_VERSION"]: version,
     }
 
 
@@ -116,7 +127,7 @@ def _service_account(name: str, component: str) -> dict[str, Any]:
 
 def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
     profile = scaling_profile(function)
-    labels = _function_labels(function.name, version, "local")
+    labels = _function_labels(function.name, version, ENVIRONMENT)
     template_labels = dict(labels)
     service_labels = {
         **labels,
@@ -131,13 +142,17 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
         {"name": "FUNCTION_SIGNATURE_TYPE", "value": function.signature_type},
         {"name": "WORKERS", "value": str(WORKERS)},
         {"name": "THREADS", "value": str(THREADS)},
-        {"name": "DD_SERVICE", "value": function.name},
+        *(
+            # Knative admits fieldRef only with its `kubernetes.podspec-fieldref` feature on
+            # (docs/deploy.md turns it on).
+            {"name": name,
+             "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}}
+            for name, label in UNIFIED_SERVICE_TAGS.items()
+        ),
+        {"name": "DD_AGENT_HOST",
+         "valueFrom": {"configMapKeyRef": {"name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}}},
+        *secret_env(),
     ]
-    for name in ("DD_ENV", "DD_VERSION", "DD_AGENT_HOST"):
-        env.append(
-            {"name": name, "valueFrom": {"configMapKeyRef": {"name": CONFIG_MAP_NAME, "key": name}}}
-        )
-    env.extend(secret_env())
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": IMAGE_NAME,
@@ -295,13 +310,11 @@ def _config_map(version: str) -> dict[str, Any]:
         "kind": "ConfigMap",
         "metadata": {"name": CONFIG_MAP_NAME},
         "data": {
-            "PAYSTREAM_ENVIRONMENT": "local",
+            "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
             "PAYSTREAM_VERSION": version,
             "PAYSTREAM_AWS_REGION": RenderOptions().aws_region,
             "PAYSTREAM_DATABASE_POOL_SIZE": str(DATABASE_POOL_SIZE),
             "PAYSTREAM_LOG_LEVEL": "INFO",
-            "DD_ENV": "local",
-            "DD_VERSION": version,
             "DD_AGENT_HOST": DATADOG_AGENT_HOST,
             "DD_LOGS_INJECTION": "true",
             # ddtrace would otherwise inject `_datadog` into every PutEvents Detail, which breaks
@@ -325,7 +338,7 @@ def environment_patches(environment: str) -> list[dict[str, Any]]:
     """Labels that name an overlay's environment (maps only: merges, never list replaces)."""
     patches: list[dict[str, Any]] = []
     for function in FUNCTIONS:
-        labels = {"tags.datadoghq.com/env": environment}
+        labels = {UNIFIED_SERVICE_TAGS["DD_ENV"]: environment}
         patches.append(
             {
                 "apiVersion": "serving.knative.dev/v1",

@@ -123,7 +123,6 @@ def render_minikube(version: str) -> dict[str, str]:
         "metadata": {"name": CONFIG_MAP_NAME},
         "data": {
             "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
-            "DD_ENV": ENVIRONMENT,
             "PAYSTREAM_AWS_ENDPOINT_URL": endpoint,
         },
     }
