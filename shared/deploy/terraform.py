@@ -16,11 +16,10 @@ from shared.provision import (
     TARGET_RETRY_ATTEMPTS_MAX,
 )
 
-__all__ = ["IDEMPOTENCY_TABLE_NAME", "AUDIT_ARCHIVE_BUCKET_PREFIX", "render_terraform"]
+__all__ = ["AUDIT_ARCHIVE_BUCKET_PREFIX", "render_terraform"]
 
-# Not in `shared.topology` because no event route uses them: the table behind Powertools'
-# DynamoDB idempotency persistence and the bucket that keeps the audit chain's exports.
-IDEMPOTENCY_TABLE_NAME = f"{topology.RESOURCE_PREFIX}-idempotency"
+# Not in `shared.topology` because no event route uses it: the bucket that keeps the audit
+# chain's exports.
 AUDIT_ARCHIVE_BUCKET_PREFIX = f"{topology.RESOURCE_PREFIX}-audit-archive"
 
 
@@ -82,7 +81,6 @@ def render_terraform() -> dict[str, str]:
         },
         "sns_topics": dict(topology.SNS_TOPICS),
         "audit_table_name": topology.AUDIT_TABLE_NAME,
-        "idempotency_table_name": IDEMPOTENCY_TABLE_NAME,
         "audit_archive_bucket_prefix": AUDIT_ARCHIVE_BUCKET_PREFIX,
         "functions": {
             function.name: {

@@ -196,11 +196,9 @@ def test_the_eventbridge_target_dlq_is_a_standard_queue_and_targets_use_message_
 
 
 def test_stateful_services_are_encrypted_and_recoverable():
-    tables = _blocks("dynamodb", "resource")
-    for name in ("aws_dynamodb_table.audit", "aws_dynamodb_table.idempotency"):
-        assert tables[name]["point_in_time_recovery"][0]["enabled"] is True
-        assert tables[name]["server_side_encryption"][0]["enabled"] is True
-    assert tables["aws_dynamodb_table.idempotency"]["ttl"][0]["enabled"] is True
+    audit = _blocks("dynamodb", "resource")["aws_dynamodb_table.audit"]
+    assert audit["point_in_time_recovery"][0]["enabled"] is True
+    assert audit["server_side_encryption"][0]["enabled"] is True
     archive = _blocks("s3_audit_archive", "resource")
     block = archive["aws_s3_bucket_public_access_block.archive"]
     assert all(block[key] is True for key in ("block_public_acls", "block_public_policy",
