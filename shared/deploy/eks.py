@@ -7,7 +7,6 @@ from typing import Any
 
 from shared import topology
 from shared.deploy.common import (
-    CONFIG_MAP_NAME,
     IMAGE_NAME,
     RenderOptions,
     kustomization,
@@ -15,7 +14,7 @@ from shared.deploy.common import (
     to_yaml,
 )
 from shared.deploy.jobs import database_job
-from shared.deploy.knative import environment_patches
+from shared.deploy.knative import config_patch, environment_patches, source_patch
 from shared.functions import FUNCTIONS
 
 __all__ = ["render_eks"]
@@ -40,48 +39,32 @@ def _service_account_patch(name: str, options: RenderOptions) -> dict[str, Any]:
 
 
 def _source_patch(route: topology.Route, options: RenderOptions) -> dict[str, Any]:
-    return {
-        "apiVersion": "sources.knative.dev/v1alpha1",
-        "kind": "IntegrationSource",
-        "metadata": {"name": route.consumer},
-        "spec": {
-            "aws": {
-                "sqs": {
-                    "arn": (
-                        f"arn:aws:sqs:{options.aws_region}:{options.aws_account_id}:"
-                        f"{route.queue_name}"
-                    ),
-                    "queueURL": (
-                        f"https://sqs.{options.aws_region}.amazonaws.com/"
-                        f"{options.aws_account_id}/{route.queue_name}"
-                    ),
-                    "region": options.aws_region,
-                }
-            }
-        },
-    }
+    return source_patch(route.consumer, {
+        "sqs": {
+            "arn": f"arn:aws:sqs:{options.aws_region}:{options.aws_account_id}:{route.queue_name}",
+            "queueURL": (
+                f"https://sqs.{options.aws_region}.amazonaws.com/"
+                f"{options.aws_account_id}/{route.queue_name}"
+            ),
+            "region": options.aws_region,
+        }
+    })
 
 
 def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
     """Every file under `knative/overlays/eks/`, path relative to it → text."""
-    config_patch = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": CONFIG_MAP_NAME},
-        "data": {
-            "PAYSTREAM_ENVIRONMENT": options.eks_environment,
-            "PAYSTREAM_AWS_REGION": options.aws_region,
-            # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
-            # mount the RDS CA bundle and move to verify-full.
-            "PAYSTREAM_DATABASE_TLS": "require",
-        },
-    }
     service_accounts = [f.name for f in FUNCTIONS] + [
         queue_reader_service_account(route.consumer) for route in topology.ROUTES
     ]
     files = {
         "migrate-job.yaml": to_yaml([database_job(None)]),
-        "patches/config.yaml": to_yaml([config_patch]),
+        "patches/config.yaml": to_yaml([config_patch({
+            "PAYSTREAM_ENVIRONMENT": options.eks_environment,
+            "PAYSTREAM_AWS_REGION": options.aws_region,
+            # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
+            # mount the RDS CA bundle and move to verify-full.
+            "PAYSTREAM_DATABASE_TLS": "require",
+        })]),
         "patches/environment.yaml": to_yaml(environment_patches(options.eks_environment)),
         "patches/service-accounts.yaml": to_yaml(
             [_service_account_patch(name, options) for name in sorted(service_accounts)]

@@ -30,6 +30,8 @@ __all__ = [
     "scaling_profile",
     "UNIFIED_SERVICE_TAGS",
     "environment_patches",
+    "config_patch",
+    "source_patch",
     "render_base",
 ]
 
@@ -348,6 +350,22 @@ def environment_patches(environment: str) -> list[dict[str, Any]]:
             }
         )
     return patches
+
+
+def config_patch(data: dict[str, str]) -> dict[str, Any]:
+    """An overlay's settings, merged over the base's ConfigMap."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIG_MAP_NAME},
+            "data": data}
+
+
+def source_patch(consumer: str, aws: dict[str, Any]) -> dict[str, Any]:
+    """An overlay's `spec.aws`, merged over the consumer's IntegrationSource."""
+    return {
+        "apiVersion": "sources.knative.dev/v1alpha1",
+        "kind": "IntegrationSource",
+        "metadata": {"name": consumer},
+        "spec": {"aws": aws},
+    }
 
 
 def render_base(version: str) -> dict[str, str]:

@@ -6,16 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared import topology
-from shared.deploy.common import (
-    CONFIG_MAP_NAME,
-    IMAGE_NAME,
-    NAMESPACE,
-    SECRET_NAME,
-    kustomization,
-    to_yaml,
-)
+from shared.deploy.common import IMAGE_NAME, NAMESPACE, SECRET_NAME, kustomization, to_yaml
 from shared.deploy.jobs import database_job
-from shared.deploy.knative import environment_patches
+from shared.deploy.knative import config_patch, environment_patches, source_patch
 
 __all__ = ["AWS_CREDENTIALS_SECRET_NAME", "render_minikube"]
 
@@ -92,44 +85,31 @@ def _dependencies() -> list[dict[str, Any]]:
 
 
 def _source_patch(route: topology.Route, endpoint: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "sources.knative.dev/v1alpha1",
-        "kind": "IntegrationSource",
-        "metadata": {"name": route.consumer},
-        "spec": {
-            "aws": {
-                "sqs": {
-                    "queueURL": f"{endpoint}/{MOTO_ACCOUNT_ID}/{route.queue_name}",
-                    "overrideEndpoint": True,
-                    "uriEndpointOverride": endpoint,
-                    "protocol": "http",
-                },
-                # moto accepts any static credentials; there is no IAM role to assume.
-                "auth": {
-                    "serviceAccountName": None,
-                    "secret": {"ref": {"name": AWS_CREDENTIALS_SECRET_NAME}},
-                },
-            }
+    return source_patch(route.consumer, {
+        "sqs": {
+            "queueURL": f"{endpoint}/{MOTO_ACCOUNT_ID}/{route.queue_name}",
+            "overrideEndpoint": True,
+            "uriEndpointOverride": endpoint,
+            "protocol": "http",
         },
-    }
+        # moto accepts any static credentials; there is no IAM role to assume.
+        "auth": {
+            "serviceAccountName": None,
+            "secret": {"ref": {"name": AWS_CREDENTIALS_SECRET_NAME}},
+        },
+    })
 
 
 def render_minikube(version: str) -> dict[str, str]:
     """Every file under `knative/overlays/minikube/`, path relative to it → text."""
     endpoint = f"http://{MOTO_SERVICE}.{NAMESPACE}.svc.cluster.local:{MOTO_PORT}"
-    config_patch = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": CONFIG_MAP_NAME},
-        "data": {
-            "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
-            "PAYSTREAM_AWS_ENDPOINT_URL": endpoint,
-        },
-    }
     files = {
         "dependencies.yaml": to_yaml(_dependencies()),
         "bootstrap-job.yaml": to_yaml([database_job(endpoint)]),
-        "patches/config.yaml": to_yaml([config_patch]),
+        "patches/config.yaml": to_yaml([config_patch({
+            "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
+            "PAYSTREAM_AWS_ENDPOINT_URL": endpoint,
+        })]),
         "patches/environment.yaml": to_yaml(environment_patches(ENVIRONMENT)),
         "patches/sources.yaml": to_yaml([_source_patch(r, endpoint) for r in topology.ROUTES]),
     }
