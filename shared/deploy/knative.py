@@ -60,9 +60,9 @@ SQS_WAIT_TIME_SECONDS = 20
 # The base's environment; each overlay names its own (environment_patches).
 ENVIRONMENT = "local"
 DATADOG_AGENT_HOST = "datadog-agent.datadog.svc.cluster.local"
-# Datadog's unified service tags: the labels the agent tags a pod's logs and metrics with, and
-# the variables ddtrace tags spans with, read from those labels (the downward API), so that the
-# three always agree. Environment variable → label.
+# Datadog's unified service tags: the pod labels the agent tags logs and metrics with, and the
+# variables ddtrace tags spans with, which are read from those labels (the downward API) so
+# that spans, logs and metrics always agree. Environment variable → label.
 UNIFIED_SERVICE_TAGS = {
     "DD_ENV": "tags.datadoghq.com/env",
     "DD_SERVICE": "tags.datadoghq.com/service",
@@ -130,7 +130,6 @@ def _service_account(name: str, component: str) -> dict[str, Any]:
 def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
     profile = scaling_profile(function)
     labels = _function_labels(function.name, version, ENVIRONMENT)
-    template_labels = dict(labels)
     service_labels = {
         **labels,
         "app.kubernetes.io/component": f"{function.signature_type}-function",
@@ -182,7 +181,7 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
         "spec": {
             "template": {
                 "metadata": {
-                    "labels": template_labels,
+                    "labels": labels,
                     "annotations": {
                         "autoscaling.knative.dev/class": "kpa.autoscaling.knative.dev",
                         "autoscaling.knative.dev/metric": "concurrency",
