@@ -6,9 +6,11 @@ that a new route or function reaches Kubernetes and AWS by editing one Python mo
 
     python -m shared.deploy.render
 
-The generated files are committed; a test renders again and fails on any difference.
+One module per target: `knative` (the base tree), `minikube` and `eks` (the overlays), `jobs`
+(the database Job both overlays run) and `terraform`; `common` holds what they share. The
+generated files are committed; a test renders again and fails on any difference.
 (The package imports nothing at import time, so `python -m shared.deploy.render` runs the
 module once, not twice.)
 """
 
-__all__ = ["render"]
+__all__ = ["common", "eks", "jobs", "knative", "minikube", "render", "terraform"]

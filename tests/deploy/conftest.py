@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.deploy.render import REPOSITORY_ROOT
+from shared.deploy.common import REPOSITORY_ROOT
 
 __all__: list[str] = []
 

@@ -20,7 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from shared.deploy.render import REPOSITORY_ROOT
+from shared.deploy.common import REPOSITORY_ROOT
 
 TERRAFORM_DIR = REPOSITORY_ROOT / "terraform"
 CHECKOV = REPOSITORY_ROOT / ".venv-checkov" / "bin" / "checkov"

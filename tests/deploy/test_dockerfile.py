@@ -7,13 +7,8 @@ import shlex
 
 import pytest
 
-from shared.deploy.render import (
-    CONTAINER_CONCURRENCY,
-    CONTAINER_PORT,
-    REPOSITORY_ROOT,
-    THREADS,
-    WORKERS,
-)
+from shared.deploy.common import REPOSITORY_ROOT
+from shared.deploy.knative import CONTAINER_CONCURRENCY, CONTAINER_PORT, THREADS, WORKERS
 from shared.functions import FUNCTIONS
 
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "cargo", "rustc")

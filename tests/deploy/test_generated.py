@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from shared import topology
-from shared.deploy.render import REPOSITORY_ROOT, GENERATED_HEADER, render_all
+from shared.deploy.common import GENERATED_HEADER, REPOSITORY_ROOT
+from shared.deploy.render import render_all
 from shared.functions import FUNCTIONS
 
 
@@ -30,6 +33,16 @@ def test_no_generated_file_is_left_over_from_an_older_declaration():
     for path in files:
         if path.suffix == ".yaml":
             assert path.read_text().startswith(GENERATED_HEADER), path
+
+
+def test_no_generated_yaml_has_an_anchor_or_an_alias():
+    for path, text in render_all().items():
+        if path.suffix != ".yaml":
+            continue
+        for event in yaml.parse(text):
+            where = f"{path.relative_to(REPOSITORY_ROOT)}: line {event.start_mark.line + 1}"
+            assert not isinstance(event, yaml.AliasEvent), where
+            assert getattr(event, "anchor", None) is None, where
 
 
 def test_the_terraform_data_describes_every_route_of_the_topology():

@@ -18,13 +18,14 @@ import kubernetes_validate
 import pytest
 
 from shared import topology
-from shared.deploy.render import (
-    AWS_CREDENTIALS_SECRET_NAME,
+from shared.deploy.common import (
     CONFIG_MAP_NAME,
-    CONTAINER_CONCURRENCY,
     SECRET_NAME,
+    package_version,
     queue_reader_service_account,
 )
+from shared.deploy.knative import CONTAINER_CONCURRENCY, UNIFIED_SERVICE_TAGS
+from shared.deploy.minikube import AWS_CREDENTIALS_SECRET_NAME
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES
 
 from .conftest import KNATIVE_DIR, TREES, build_kustomization, build_with_binary, kustomize_binary
@@ -241,17 +242,32 @@ def test_secrets_are_referenced_never_written(built_trees):
                           ("overlays/eks", "prod")])
 def test_every_function_carries_datadog_unified_service_tags(built_trees, tree, environment):
     config = _of_kind(built_trees[tree], "v1", "ConfigMap")[CONFIG_MAP_NAME]["data"]
-    assert config["DD_ENV"] == config["PAYSTREAM_ENVIRONMENT"] == environment
+    assert config["PAYSTREAM_ENVIRONMENT"] == environment
+    # Declared once, as labels: the ConfigMap would be a second declaration.
+    assert not set(UNIFIED_SERVICE_TAGS) & set(config), tree
     for name, service in _knative_services(built_trees[tree]).items():
         for labels in (service["metadata"]["labels"],
                        service["spec"]["template"]["metadata"]["labels"]):
             assert labels["tags.datadoghq.com/env"] == environment, name
             assert labels["tags.datadoghq.com/service"] == name
-            assert labels["tags.datadoghq.com/version"] == config["DD_VERSION"]
+            assert labels["tags.datadoghq.com/version"] == package_version()
         env = {e["name"]: e for e in _container(service)["env"]}
-        assert env["DD_SERVICE"]["value"] == name
-        for key in ("DD_ENV", "DD_VERSION", "DD_AGENT_HOST"):
-            assert env[key]["valueFrom"]["configMapKeyRef"] == {"name": CONFIG_MAP_NAME, "key": key}
+        # As Datadog documents it for Kubernetes: each variable read from its pod label.
+        for key, label in (("DD_ENV", "tags.datadoghq.com/env"),
+                           ("DD_SERVICE", "tags.datadoghq.com/service"),
+                           ("DD_VERSION", "tags.datadoghq.com/version")):
+            assert env[key]["valueFrom"] == {
+                "fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}, (name, key)
+        assert env["DD_AGENT_HOST"]["valueFrom"]["configMapKeyRef"] == {
+            "name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}
+
+
+@pytest.mark.parametrize("tree", ["overlays/minikube", "overlays/eks"])
+def test_the_version_tag_of_every_function_is_its_image_tag(built_trees, tree):
+    for name, service in _knative_services(built_trees[tree]).items():
+        image_tag = _container(service)["image"].rsplit(":", 1)[1]
+        labels = service["spec"]["template"]["metadata"]["labels"]
+        assert labels["tags.datadoghq.com/version"] == image_tag == package_version(), name
 
 
 def test_minikube_sources_read_the_in_cluster_moto(built_trees):

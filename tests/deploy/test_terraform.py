@@ -21,12 +21,17 @@ import hcl2
 import pytest
 
 from shared import topology
-from shared.deploy.render import REPOSITORY_ROOT
+from shared.deploy.common import REPOSITORY_ROOT
 
 TERRAFORM_DIR = REPOSITORY_ROOT / "terraform"
 MODULES = ("eventbridge", "sqs", "dynamodb", "s3_audit_archive", "sns", "rds", "elasticache",
            "iam_irsa", "eks", "datadog", "platform")
 ENVIRONMENTS = ("dev", "prod")
+# Every directory Terraform runs as a module: the modules and the environments (root modules).
+MODULE_DIRECTORIES = sorted(
+    [path for path in (TERRAFORM_DIR / "modules").iterdir() if path.is_dir()]
+    + [TERRAFORM_DIR / "envs" / environment for environment in ENVIRONMENTS]
+)
 FMT_TIMEOUT_SECONDS = 60
 TF_FILES = sorted(TERRAFORM_DIR.rglob("*.tf"))
 
@@ -76,6 +81,51 @@ def test_every_module_and_environment_exists():
     for environment in ENVIRONMENTS:
         for name in ("main.tf", "versions.tf", "variables.tf", "outputs.tf"):
             assert (TERRAFORM_DIR / "envs" / environment / name).is_file()
+
+
+def _required_providers(directory: Path) -> dict[str, dict[str, str]]:
+    """The providers a module's versions.tf requires: local name → {source, version}."""
+    (block,) = _parsed(directory / "versions.tf")["terraform"]
+    providers: dict[str, dict[str, str]] = {}
+    for entry in block.get("required_providers", []):
+        providers.update(entry)
+    return providers
+
+
+def _providers_used(directory: Path) -> set[str]:
+    """Providers a module needs named: those of its resources, data sources and provider
+    blocks, and those outside hashicorp/ that a local child module requires (a parent must
+    name such a provider's source for the child to inherit its configuration)."""
+    used: set[str] = set()
+    for path in directory.glob("*.tf"):
+        parsed = _parsed(path)
+        for kind in ("resource", "data"):
+            for block in parsed.get(kind, []):
+                used.update(block_type.split("_")[0] for block_type in block)
+        for block in parsed.get("provider", []):
+            used.update(block)
+        for block in parsed.get("module", []):
+            for body in block.values():
+                if body["source"].startswith("../"):
+                    child = (directory / body["source"]).resolve()
+                    used.update(name for name, requirement in _required_providers(child).items()
+                                if not requirement["source"].startswith("hashicorp/"))
+    return used
+
+
+@pytest.mark.parametrize("directory", MODULE_DIRECTORIES,
+                         ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
+def test_every_module_declares_its_terraform_and_provider_versions_once(directory):
+    (block,) = _parsed(directory / "versions.tf")["terraform"]
+    assert block["required_version"].startswith(">=")
+    providers = _required_providers(directory)
+    assert _providers_used(directory) <= set(providers), directory.name
+    for name, requirement in providers.items():
+        assert requirement["source"].lower().endswith(f"/{name}"), (directory.name, name)
+        assert requirement["version"], (directory.name, name)
+    for path in directory.glob("*.tf"):
+        if path.name != "versions.tf":
+            assert "terraform" not in _parsed(path), f"{path.name}: a terraform block"
 
 
 @pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
@@ -146,11 +196,9 @@ def test_the_eventbridge_target_dlq_is_a_standard_queue_and_targets_use_message_
 
 
 def test_stateful_services_are_encrypted_and_recoverable():
-    tables = _blocks("dynamodb", "resource")
-    for name in ("aws_dynamodb_table.audit", "aws_dynamodb_table.idempotency"):
-        assert tables[name]["point_in_time_recovery"][0]["enabled"] is True
-        assert tables[name]["server_side_encryption"][0]["enabled"] is True
-    assert tables["aws_dynamodb_table.idempotency"]["ttl"][0]["enabled"] is True
+    audit = _blocks("dynamodb", "resource")["aws_dynamodb_table.audit"]
+    assert audit["point_in_time_recovery"][0]["enabled"] is True
+    assert audit["server_side_encryption"][0]["enabled"] is True
     archive = _blocks("s3_audit_archive", "resource")
     block = archive["aws_s3_bucket_public_access_block.archive"]
     assert all(block[key] is True for key in ("block_public_acls", "block_public_policy",

@@ -1,10 +1,9 @@
-# A slot for the Datadog integration: the observability work adds its resources (the Datadog
-# AWS integration, the agent's Helm release, monitors and dashboards) behind these variables.
-# Until then the module creates nothing; the environments already pass the values, so adding
-# the resources changes no caller.
+# What the dashboards and monitors of main.tf are scoped to and whom they notify. `site`,
+# `service_names` and `api_key_secret_arn` are passed or defaulted for resources not written
+# yet (the Datadog AWS integration); nothing reads them today.
 
 variable "enabled" {
-  description = "Create the Datadog resources once they exist in this module."
+  description = "Create the dashboards and monitors."
   type        = bool
   default     = false
 }

@@ -1,10 +1,8 @@
-# The audit chain's table and the idempotency table, both on-demand, encrypted with a
-# customer-managed KMS key, with point-in-time recovery.
+# The audit chain's table, on-demand, encrypted with a customer-managed KMS key, with
+# point-in-time recovery. (No idempotency table: docs/architecture.md, "Idempotency".)
 #
 # The audit table has no TTL on purpose: every record is a link of a hash chain, and deleting
 # one would make verification fail. Old links leave the table by export to the S3 audit archive.
-# The idempotency table expires its records (Powertools' `expiration` attribute): a key only
-# has to outlive a client's retries.
 
 # The key policy hands the key to the account's IAM policies, which grant each reader its use
 # (iam_irsa gives `audit` Decrypt and GenerateDataKey); DynamoDB uses it on their behalf.
@@ -48,32 +46,4 @@ resource "aws_dynamodb_table" "audit" {
   }
 
   tags = merge(var.tags, { data = "audit" })
-}
-
-resource "aws_dynamodb_table" "idempotency" {
-  name                        = var.idempotency_table_name
-  billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "id"
-  deletion_protection_enabled = var.deletion_protection
-
-  attribute {
-    name = "id"
-    type = "S"
-  }
-
-  point_in_time_recovery {
-    enabled = true
-  }
-
-  server_side_encryption {
-    enabled     = true
-    kms_key_arn = module.tables_key.arn
-  }
-
-  ttl {
-    attribute_name = "expiration"
-    enabled        = true
-  }
-
-  tags = merge(var.tags, { data = "idempotency" })
 }

@@ -8,11 +8,6 @@ variable "audit_table_name" {
   type        = string
 }
 
-variable "idempotency_table_name" {
-  description = "The idempotency records' table."
-  type        = string
-}
-
 variable "deletion_protection" {
   description = "Refuse DeleteTable (on in production)."
   type        = bool

@@ -87,11 +87,10 @@ module "eventbridge" {
 module "dynamodb" {
   source = "../dynamodb"
 
-  name_prefix            = local.prefix
-  audit_table_name       = local.topology.audit_table_name
-  idempotency_table_name = local.topology.idempotency_table_name
-  deletion_protection    = var.deletion_protection
-  tags                   = local.tags
+  name_prefix         = local.prefix
+  audit_table_name    = local.topology.audit_table_name
+  deletion_protection = var.deletion_protection
+  tags                = local.tags
 }
 
 module "s3_audit_archive" {

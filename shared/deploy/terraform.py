@@ -1,0 +1,94 @@
+"""`terraform/topology.json`, the data the Terraform modules read with jsondecode(file(...)),
+and the Datadog dashboards (shared.observability.dashboards) the datadog module reads."""
+
+from __future__ import annotations
+
+import json
+
+from shared import topology
+from shared.deploy.common import GENERATED_HEADER, NAMESPACE, queue_reader_service_account
+from shared.functions import FUNCTIONS, FunctionInfo
+from shared.observability.dashboards import dashboard_files
+from shared.provision import (
+    DLQ_RETENTION_SECONDS,
+    QUEUE_RETENTION_SECONDS,
+    TARGET_EVENT_AGE_SECONDS_MAX,
+    TARGET_RETRY_ATTEMPTS_MAX,
+)
+
+__all__ = ["AUDIT_ARCHIVE_BUCKET_PREFIX", "render_terraform"]
+
+# Not in `shared.topology` because no event route uses it: the bucket that keeps the audit
+# chain's exports.
+AUDIT_ARCHIVE_BUCKET_PREFIX = f"{topology.RESOURCE_PREFIX}-audit-archive"
+
+
+def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
+    """Which AWS APIs a function calls, derived from what it produces and consumes.
+
+    Producers (and the outbox relay, which publishes on any producer's behalf) put events;
+    client functions check the bus in their readiness probe; `audit` writes the chain; `notify`
+    publishes to SNS.
+    """
+    producers = {p for ps in topology.EVENT_PRODUCERS.values() for p in ps}
+    scheduled = {schedule.consumer for schedule in topology.SCHEDULES}
+    return {
+        "put_events": function.name in producers or function.name in scheduled,
+        "describe_bus": function.signature_type == "http",
+        "audit_table": function.name == "audit",
+        "publish_notifications": function.name == "notify",
+    }
+
+
+def render_terraform() -> dict[str, str]:
+    """Every generated file under `terraform/`, path relative to it → text."""
+    data = {
+        "_generated": GENERATED_HEADER.replace("# ", "").replace("\n", " ").strip(),
+        "bus_name": topology.BUS_NAME,
+        "resource_prefix": topology.RESOURCE_PREFIX,
+        "namespace": NAMESPACE,
+        "eventbridge_target_dlq_name": topology.EVENTBRIDGE_TARGET_DLQ_NAME,
+        "target_retry_attempts_max": TARGET_RETRY_ATTEMPTS_MAX,
+        "target_event_age_seconds_max": TARGET_EVENT_AGE_SECONDS_MAX,
+        "queue_retention_seconds": QUEUE_RETENTION_SECONDS,
+        "dlq_retention_seconds": DLQ_RETENTION_SECONDS,
+        "routes": {
+            route.consumer: {
+                "queue_name": route.queue_name,
+                "dlq_name": route.dlq_name,
+                "rule_names": [rule.rule_name for rule in route.rules],
+                "event_types": sorted(route.event_types),
+                "max_receive_count": route.max_receive_count,
+                "visibility_timeout_seconds": route.visibility_timeout_seconds,
+                "queue_reader_service_account": queue_reader_service_account(route.consumer),
+            }
+            for route in topology.ROUTES
+        },
+        # One EventBridge rule per route and ordering partition, flat for Terraform's for_each.
+        "rules": {
+            rule.rule_name: {
+                "consumer": rule.consumer,
+                "target_id": rule.target_id,
+                "message_group_id": rule.message_group_id,
+                "event_types": sorted(rule.route.event_types),
+                "event_pattern": json.dumps(rule.event_pattern, sort_keys=True),
+            }
+            for route in topology.ROUTES
+            for rule in route.rules
+        },
+        "schedules": {
+            schedule.consumer: {"cron": schedule.cron} for schedule in topology.SCHEDULES
+        },
+        "sns_topics": dict(topology.SNS_TOPICS),
+        "audit_table_name": topology.AUDIT_TABLE_NAME,
+        "audit_archive_bucket_prefix": AUDIT_ARCHIVE_BUCKET_PREFIX,
+        "functions": {
+            function.name: {
+                "signature_type": function.signature_type,
+                "service_account": function.name,
+                **_function_permissions(function),
+            }
+            for function in FUNCTIONS
+        },
+    }
+    return {"topology.json": json.dumps(data, indent=2, sort_keys=True) + "\n", **dashboard_files()}
