@@ -79,9 +79,14 @@ def build_platform(settings: Settings) -> Platform:
     )
     watch_engine(engine)
     publisher = EventPublisher(client("events"), BUS_NAME)
+    recorded = outbox.RecordedEvents()
+    recorded.watch(engine)
 
-    def publish_committed(event_ids: Sequence[str]) -> None:
-        outbox.publish(engine, publisher, event_ids=event_ids, limit=len(event_ids))
+    def publish_committed(event_ids: Sequence[str]) -> Sequence[str]:
+        return outbox.publish_recorded(engine, publisher, event_ids, recorded.take(event_ids))
+
+    def forget_published(event_ids: Sequence[str]) -> None:
+        outbox.forget(engine, event_ids)
 
     return Platform(
         settings=settings,
@@ -93,7 +98,7 @@ def build_platform(settings: Settings) -> Platform:
         notifier=Notifier(client("sns")),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
         gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
-        outbox_publisher=BackgroundPublisher(publish_committed),
+        outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
     )
 

@@ -2,8 +2,12 @@
 
 A request or a saga step hands the ids of the events its transaction committed to `submit` and
 returns at once: the client's answer does not wait for the bus, and the events of many requests
-share one PutEvents call (up to `BATCH_MAX` entries). What this thread cannot publish (the bus is
-down, the process dies) stays in the outbox, and `relay-outbox` publishes it on its schedule.
+share one PutEvents call (up to `BATCH_MAX` entries). The rows of published events are deleted
+in one statement for many batches (`forget`), at most `FORGET_INTERVAL_SECONDS` after their
+publication, instead of a transaction per batch. What this thread cannot publish (the bus is
+down, the process dies) stays in the outbox, and `relay-outbox` publishes it on its schedule;
+what it published but had not yet deleted when the process died is published again by the relay,
+once, and consumers are idempotent on the event id.
 """
 
 from __future__ import annotations
@@ -11,9 +15,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["BackgroundPublisher", "BATCH_MAX", "LINGER_SECONDS", "QUEUE_LENGTH_MAX"]
+__all__ = [
+    "BATCH_MAX",
+    "FORGET_BATCH_MAX",
+    "FORGET_INTERVAL_SECONDS",
+    "LINGER_SECONDS",
+    "QUEUE_LENGTH_MAX",
+    "BackgroundPublisher",
+]
 
 logger = logging.getLogger("paystream.outbox")
 
@@ -24,13 +36,26 @@ LINGER_SECONDS = 0.005
 # Ids waiting beyond this are dropped here and left to the relay: memory stays bounded when the
 # bus is down for long.
 QUEUE_LENGTH_MAX = 10_000
+# Published rows are deleted at most this long after their publication, or as soon as this many
+# wait. Far below the relay's age bound (30 s), so the relay never sees a published row.
+FORGET_INTERVAL_SECONDS = 1.0
+FORGET_BATCH_MAX = 500
 
 
 class BackgroundPublisher:
     """One daemon thread per process that publishes submitted event ids in batches."""
 
-    def __init__(self, publish: Callable[[Sequence[str]], object]) -> None:
+    def __init__(
+        self,
+        publish: Callable[[Sequence[str]], Sequence[str] | None],
+        forget: Callable[[Sequence[str]], object] | None = None,
+    ) -> None:
+        """`publish(ids)` sends one batch and returns the ids the bus accepted; `forget(ids)`
+        deletes their outbox rows, many batches at a time."""
         self._publish = publish
+        self._forget = forget
+        self._published: list[str] = []
+        self._forget_at: float | None = None
         self._queue: queue.Queue[str] = queue.Queue(maxsize=QUEUE_LENGTH_MAX)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -55,7 +80,12 @@ class BackgroundPublisher:
                 self._thread.start()
 
     def _next_batch(self) -> list[str]:
-        batch = [self._queue.get()]
+        """The next batch, or none when the published rows are due to be deleted first."""
+        wait = None if self._forget_at is None else max(0.0, self._forget_at - time.monotonic())
+        try:
+            batch = [self._queue.get(timeout=wait)]
+        except queue.Empty:
+            return []
         while len(batch) < BATCH_MAX:
             try:
                 batch.append(self._queue.get(timeout=LINGER_SECONDS))
@@ -66,7 +96,22 @@ class BackgroundPublisher:
     def _run(self) -> None:
         while True:
             batch = self._next_batch()
-            try:
-                self._publish(batch)
-            except Exception:  # the relay publishes what this could not; the thread lives on
-                logger.exception("publishing %d events failed; the relay will retry", len(batch))
+            if batch:
+                try:
+                    self._published += self._publish(batch) or ()
+                except Exception:  # the relay publishes what this could not; the thread lives on
+                    logger.exception("publishing %d events failed; the relay will retry", len(batch))
+                if self._published and self._forget_at is None:
+                    self._forget_at = time.monotonic() + FORGET_INTERVAL_SECONDS
+            due = self._forget_at is not None and time.monotonic() >= self._forget_at
+            if self._published and (due or len(self._published) >= FORGET_BATCH_MAX):
+                self._forget_published()
+
+    def _forget_published(self) -> None:
+        published, self._published, self._forget_at = self._published, [], None
+        if self._forget is None:
+            return
+        try:
+            self._forget(published)
+        except Exception:  # they stay in the outbox; the relay publishes them again, harmlessly
+            logger.exception("deleting %d published outbox rows failed", len(published))

@@ -122,6 +122,9 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
             _timeseries("Oldest message age (s)",
                         f"max:paystream.queue.oldest_message_age{{{ENV}}} by {{queue}}",
                         "max:aws.sqs.approximate_age_of_oldest_message{*} by {queuename}"),
+            _timeseries("AWS requests by operation (the bill's unit)",
+                        f"sum:paystream.aws.requests{{{ENV}}} by {{aws_service,operation}}.as_count()",
+                        display="bars"),
         ],
     ),
     "infrastructure": _dashboard(

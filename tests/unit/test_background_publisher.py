@@ -51,3 +51,24 @@ def test_a_failing_bus_does_not_stop_the_publisher():
     assert _wait_for(lambda: calls["count"] == 1)
     publisher.submit(["next"])
     assert _wait_for(lambda: published == ["next"])
+
+
+def test_published_rows_are_forgotten_together_a_moment_later():
+    # GIVEN a publisher whose bus accepts everything
+    forgotten: list[list[str]] = []
+    publisher = BackgroundPublisher(lambda ids: list(ids), forgotten.append)
+    # WHEN events are published in three batches in quick succession
+    for batch in (["a"], ["b", "c"], ["d"]):
+        publisher.submit(batch)
+    # THEN their rows are deleted in one call, once the interval has passed
+    assert _wait_for(lambda: forgotten)
+    assert forgotten == [["a", "b", "c", "d"]]
+
+
+def test_events_the_bus_refused_are_not_forgotten():
+    forgotten: list[str] = []
+    publisher = BackgroundPublisher(lambda ids: [i for i in ids if i != "refused"], forgotten.extend)
+    publisher.submit(["kept", "refused"])
+    assert _wait_for(lambda: forgotten)
+    time.sleep(0.1)
+    assert forgotten == ["kept"]
