@@ -17,7 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 import pydantic
-from cloudevents.http import CloudEvent
+from cloudevents.exceptions import GenericException as CloudEventsError
+from cloudevents.http import CloudEvent, from_dict, from_http
 from pydantic import BaseModel
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,9 +37,12 @@ from shared.services.context import EventContext
 from shared.topology import PING_EVENT_TYPE
 
 __all__ = [
+    "BATCHED_CONTENT_TYPE",
+    "CLOUD_EVENTS_PER_REQUEST_MAX",
     "KNATIVE_SQS_EVENT_TYPE",
     "PoisonEvent",
     "claim",
+    "cloud_events_of",
     "handle",
     "parse_event",
     "publish_after_commit",
@@ -52,19 +56,61 @@ logger = logging.getLogger("paystream.consumer")
 KNATIVE_SQS_EVENT_TYPE = "dev.knative.connector.event.aws-sqs"
 
 
+# CloudEvents' HTTP binding, batched content mode: a JSON array of structured-mode events.
+BATCHED_CONTENT_TYPE = "application/cloudevents-batch+json"
+# One request carries at most as many events as one SQS receive returns.
+CLOUD_EVENTS_PER_REQUEST_MAX = 10
+
+
 class PoisonEvent(UnprocessableEntity):
     """An event that no retry can make valid (a 422 for the deliverer: dead-letter it now)."""
 
 
+def cloud_events_of(request: Any) -> list[CloudEvent]:
+    """The CloudEvents of an HTTP request, in any of the binding's content modes: one event
+    (binary or structured mode) or a batch (batched mode); each unwrapped from Knative's SQS
+    envelope if it comes in one. A request that is none of these is a PoisonEvent."""
+    body = request.get_data()
+    if request.mimetype == BATCHED_CONTENT_TYPE:
+        try:
+            batch = json.loads(body)
+        except ValueError as error:
+            raise PoisonEvent(description=f"the batch is not JSON: {error}") from None
+        if not isinstance(batch, list) or not 1 <= len(batch) <= CLOUD_EVENTS_PER_REQUEST_MAX:
+            raise PoisonEvent(
+                description=f"a batch is a JSON array of 1 to {CLOUD_EVENTS_PER_REQUEST_MAX} CloudEvents"
+            )
+        events = [_cloud_event_of_dict(item) for item in batch]
+    else:
+        try:
+            events = [from_http(dict(request.headers), body)]
+        except CloudEventsError as error:
+            raise PoisonEvent(description=f"not a CloudEvent: {error}") from None
+    return [_unwrap(event) for event in events]
+
+
+def _cloud_event_of_dict(item: Any) -> CloudEvent:
+    if not isinstance(item, dict):
+        raise PoisonEvent(description="a batch holds structured-mode CloudEvents (JSON objects)")
+    try:
+        return from_dict(item)
+    except CloudEventsError as error:
+        raise PoisonEvent(description=f"not a CloudEvent: {error}") from None
+
+
 def unwrap_delivery(event: CloudEvent) -> CloudEvent:
-    """The Paystream CloudEvent a delivery carries.
+    """The Paystream CloudEvent a delivery carries, adopted for this request's logs and trace.
 
     The local deliverer posts Paystream's own CloudEvent. Knative's IntegrationSource posts a
     CloudEvent of its own (type `dev.knative.connector.event.aws-sqs`) whose data is the SQS
     message body: the EventBridge envelope, with Paystream's CloudEvent as its detail.
     """
+    return adopt_event(_unwrap(event))
+
+
+def _unwrap(event: CloudEvent) -> CloudEvent:
     if event["type"] != KNATIVE_SQS_EVENT_TYPE:
-        return adopt_event(event)
+        return event
     body = event.get_data()
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
@@ -73,7 +119,7 @@ def unwrap_delivery(event: CloudEvent) -> CloudEvent:
     except MalformedEnvelope as error:
         raise PoisonEvent(description=f"the SQS message is not an EventBridge envelope: {error}") from None
     data = inner.pop("data", None)
-    return adopt_event(CloudEvent(inner, data))
+    return CloudEvent(inner, data)
 
 
 def require_ping(event: CloudEvent, function: str) -> None:

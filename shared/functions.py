@@ -26,11 +26,18 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 @dataclass(frozen=True)
 class FunctionInfo:
     name: str
+    # functions-framework's signature: a CloudEvent function, or an HTTP one (every client
+    # function, and `audit`, which also takes CloudEvents in batches: see shared.topology).
     signature_type: Literal["http", "cloudevent"]
 
     @property
     def target(self) -> str:
         return self.name.replace("-", "_")
+
+    @property
+    def serves_clients(self) -> bool:
+        """Whether clients reach it through the API gateway (it owns a path prefix)."""
+        return self.name in HTTP_ROUTE_PREFIXES.values()
 
     @property
     def source(self) -> Path:
@@ -49,7 +56,7 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("settle", "cloudevent"),
     FunctionInfo("payout", "cloudevent"),
     FunctionInfo("notify", "cloudevent"),
-    FunctionInfo("audit", "cloudevent"),
+    FunctionInfo("audit", "http"),
     FunctionInfo("relay-outbox", "cloudevent"),
     FunctionInfo("sweep-sagas", "cloudevent"),
 )

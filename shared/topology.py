@@ -168,6 +168,10 @@ class Route:
     # False for a consumer that needs one total order rather than one per wallet (the audit
     # chain is one sequence: it gets one rule and one message group, as before partitioning).
     partitioned: bool = True
+    # True for a consumer that also takes the messages of one receive in one request
+    # (CloudEvents' batched content mode), as the local deliverer then sends them. Knative's
+    # IntegrationSource sends one event per request, which such a consumer takes as well.
+    batched: bool = False
 
     @property
     def queue_name(self) -> str:
@@ -273,8 +277,9 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     # The audit trail records every event, so it follows EVENT_TYPES rather than a copy of it.
-    # Its hash chain is one sequence, appended one event at a time: one total order, one group.
-    Route("audit", tuple(EVENT_TYPES), partitioned=False),
+    # Its hash chain is one sequence: one total order, one group. A batch of events is appended
+    # in one DynamoDB transaction, so it takes them in batches.
+    Route("audit", tuple(EVENT_TYPES), partitioned=False, batched=True),
 )
 
 SCHEDULES: tuple[Schedule, ...] = (

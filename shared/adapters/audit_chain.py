@@ -20,7 +20,9 @@ One append is one transaction (TransactWriteItems) of three puts: the event's ma
 the event has none yet; the record at the next seq, only if that seq is free; the head, only
 forward. All three or none are written, so a crash leaves no half-append behind, and a
 redelivered event finds its marker and its record and appends nothing. A writer whose seq
-another writer took reads the chain's end again and retries after it.
+another writer took reads the chain's end again and retries after it. Several events
+(`append_all`) go in one transaction, a marker and a record each and the head once, when none
+of them is in the chain yet; when that transaction is refused, each is appended on its own.
 
 Chains written by the earlier protocol (three conditional writes one after another, marker
 first) can hold what an interrupted writer left: a marker naming a seq that another event took,
@@ -45,12 +47,13 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "APPEND_ATTEMPTS_MAX",
+    "APPEND_BATCH_MAX",
     "GENESIS_HASH",
     "RECORDS_LIMIT_MAX",
     "VERIFY_PAGE_SIZE",
@@ -69,6 +72,9 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 # Attempts at one append when other writers keep advancing the head between read and write.
 APPEND_ATTEMPTS_MAX = 8
+# Events appended in one transaction: two items each (marker, record) and the head within
+# DynamoDB's 100 items per TransactWriteItems.
+APPEND_BATCH_MAX = 49
 # The most records one `records()` call returns.
 RECORDS_LIMIT_MAX = 1000
 # Records read per Query while verifying.
@@ -138,6 +144,39 @@ class ChainVerification:
     first_broken_seq: int | None
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An event on its way into the chain."""
+
+    cloud_event: dict
+    event_id: str
+    event_type: str
+    event_json: str
+
+    @classmethod
+    def of(cls, cloud_event: dict) -> _Pending:
+        event_id, event_type = cloud_event.get("id"), cloud_event.get("type")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError("an audited CloudEvent needs a non-empty string id")
+        if not isinstance(event_type, str) or not event_type:
+            raise ValueError("an audited CloudEvent needs a non-empty string type")
+        return cls(cloud_event, event_id, event_type, canonical_json(cloud_event))
+
+    def record_after(self, last: AuditRecord | None) -> AuditRecord:
+        """The event's record as the link after `last` (the first link when there is none)."""
+        prev_hash = last.hash if last else GENESIS_HASH
+        return AuditRecord(
+            seq=last.seq + 1 if last else 1,
+            event_id=self.event_id,
+            event_type=self.event_type,
+            subject=_optional_str(self.cloud_event.get("subject")),
+            time=_optional_str(self.cloud_event.get("time")),
+            event_json=self.event_json,
+            prev_hash=prev_hash,
+            hash=chain_hash(prev_hash, self.event_json),
+        )
+
+
 class AuditChainContention(RuntimeError):
     """Other writers advanced the head on every one of `APPEND_ATTEMPTS_MAX` attempts.
 
@@ -162,49 +201,65 @@ class AuditChain:
 
     def append(self, cloud_event: dict) -> AuditRecord:
         """Append `cloud_event` once; a redelivered event returns its existing record."""
-        event_id = cloud_event.get("id")
-        event_type = cloud_event.get("type")
-        if not isinstance(event_id, str) or not event_id:
-            raise ValueError("an audited CloudEvent needs a non-empty string id")
-        if not isinstance(event_type, str) or not event_type:
-            raise ValueError("an audited CloudEvent needs a non-empty string type")
-        event_json = canonical_json(cloud_event)
-        with self._append_lock:
-            return self._append(cloud_event, event_id, event_type, event_json)
+        return self.append_all([cloud_event])[0]
 
-    def _append(
-        self, cloud_event: dict, event_id: str, event_type: str, event_json: str
-    ) -> AuditRecord:
+    def append_all(self, cloud_events: Sequence[dict]) -> list[AuditRecord]:
+        """Append each event once, in the order given, and return each one's record (a
+        redelivered event's is the one already appended).
+
+        Several events are appended in one transaction (`APPEND_BATCH_MAX` at a time) when
+        none of them is in the chain yet and no other writer takes their seqs first, the usual
+        case; otherwise each is appended on its own, finding its record or writing it.
+        """
+        pending: dict[str, _Pending] = {}
+        for cloud_event in cloud_events:
+            item = _Pending.of(cloud_event)
+            pending.setdefault(item.event_id, item)  # an event twice in one batch is one event
+        items = list(pending.values())
+        records: dict[str, AuditRecord] = {}
+        with self._append_lock:
+            for start in range(0, len(items), APPEND_BATCH_MAX):
+                chunk = items[start : start + APPEND_BATCH_MAX]
+                together = self._append_together(chunk) if len(chunk) > 1 else {}
+                for item in chunk:
+                    records[item.event_id] = together.get(item.event_id) or self._append(item)
+        return [records[cloud_event["id"]] for cloud_event in cloud_events]
+
+    def _append_together(self, items: Sequence[_Pending]) -> dict[str, AuditRecord]:
+        """Append events new to the chain in one transaction; their records by event id, or
+        none when the transaction was refused."""
+        last = self._last_known or self._last_record()
+        if last is not None and any(item.event_id == last.event_id for item in items):
+            return {}
+        records: list[AuditRecord] = []
+        for item in items:
+            records.append(item.record_after(records[-1] if records else last))
+        if self._write([(record, None) for record in records]):
+            self._last_known = None
+            return {}
+        self._last_known = records[-1]
+        return {record.event_id: record for record in records}
+
+    def _append(self, item: _Pending) -> AuditRecord:
         # The seq an existing marker of this event names, once a write has found one.
         claimed: int | None = None
         for attempt in range(1, APPEND_ATTEMPTS_MAX + 1):
             last = self._last_known or self._last_record()
-            if last is not None and last.event_id == event_id:
+            if last is not None and last.event_id == item.event_id:
                 # Appended already: a record written before markers came, or one whose marker
                 # and head an interrupted writer of the earlier protocol never wrote.
                 self._finish(last)
-                self._put_if_absent(_marker_item(event_id, last.seq))
+                self._put_if_absent(_marker_item(item.event_id, last.seq))
                 return last
-            seq = last.seq + 1 if last else 1
-            prev_hash = last.hash if last else GENESIS_HASH
-            record = AuditRecord(
-                seq=seq,
-                event_id=event_id,
-                event_type=event_type,
-                subject=_optional_str(cloud_event.get("subject")),
-                time=_optional_str(cloud_event.get("time")),
-                event_json=event_json,
-                prev_hash=prev_hash,
-                hash=chain_hash(prev_hash, event_json),
-            )
-            refused = self._write(record, claimed)
+            record = item.record_after(last)
+            refused = self._write([(record, claimed)])
             if not refused:
                 self._last_known = record
                 return record
             if _MARKER in refused:
-                claimed = self._claimed_seq(event_id)
+                claimed = self._claimed_seq(item.event_id)
                 holder = self.record(claimed) if claimed is not None else None
-                if holder is not None and holder.event_id == event_id:
+                if holder is not None and holder.event_id == item.event_id:
                     # A redelivery: the event holds its record already.
                     self._finish(holder)
                     return holder
@@ -213,44 +268,49 @@ class AuditChain:
                 self._last_known = None
             logger.info(
                 "audit append of %s refused (%s; attempt %d of %d)",
-                event_id,
+                item.event_id,
                 ", ".join(sorted(refused)),
                 attempt,
                 APPEND_ATTEMPTS_MAX,
             )
         raise AuditChainContention(
-            f"could not append event {event_id} after {APPEND_ATTEMPTS_MAX} attempts"
+            f"could not append event {item.event_id} after {APPEND_ATTEMPTS_MAX} attempts"
         )
 
-    def _write(self, record: AuditRecord, claimed: int | None) -> frozenset[str]:
-        """Write the event's marker, its record and the head in one transaction; the parts
-        whose condition failed (none when it was written).
+    def _write(self, records: Sequence[tuple[AuditRecord, int | None]]) -> frozenset[str]:
+        """Write each record with its event's marker, and the head at the last record, in one
+        transaction; the kinds of item whose condition failed (none when it was written).
 
-        The marker is new (or still names `claimed`, the seq of a claim an interrupted writer
-        of the earlier protocol left), the record's seq is free, and the head only moves
-        forward: all three or nothing.
+        Each marker is new (or still names the seq given with its record: a claim an
+        interrupted writer of the earlier protocol left), each record's seq is free, and the
+        head only moves forward: all of it or nothing.
         """
-        if claimed is None:
-            marker_condition: dict[str, Any] = {
-                "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})"
-            }
-        else:
-            marker_condition = {
-                "ConditionExpression": "#seq = :claimed",
-                "ExpressionAttributeNames": {"#seq": "seq"},
-                "ExpressionAttributeValues": {":claimed": {"N": str(claimed)}},
-            }
-        parts = (
-            (_MARKER, {"Item": _marker_item(record.event_id, record.seq), **marker_condition}),
-            (
-                _RECORD,
-                {
-                    "Item": _record_item(record),
-                    "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
-                },
-            ),
-            (_HEAD, {"Item": _head_item(record), **_head_moves_forward(record.seq)}),
-        )
+        parts: list[tuple[str, dict[str, Any]]] = []
+        for record, claimed in records:
+            if claimed is None:
+                marker_condition: dict[str, Any] = {
+                    "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})"
+                }
+            else:
+                marker_condition = {
+                    "ConditionExpression": "#seq = :claimed",
+                    "ExpressionAttributeNames": {"#seq": "seq"},
+                    "ExpressionAttributeValues": {":claimed": {"N": str(claimed)}},
+                }
+            parts.append(
+                (_MARKER, {"Item": _marker_item(record.event_id, record.seq), **marker_condition})
+            )
+            parts.append(
+                (
+                    _RECORD,
+                    {
+                        "Item": _record_item(record),
+                        "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})",
+                    },
+                )
+            )
+        last = records[-1][0]
+        parts.append((_HEAD, {"Item": _head_item(last), **_head_moves_forward(last.seq)}))
         try:
             self._client.transact_write_items(
                 TransactItems=[

@@ -90,7 +90,7 @@ def scaling_profile(function: FunctionInfo) -> ScalingProfile:
     time-out equals its queue's visibility timeout: a message still being handled must not
     become visible and be delivered a second time in parallel.
     """
-    if function.signature_type == "http":
+    if function.serves_clients:
         return ScalingProfile(1, 10, 30, "250m", "256Mi", "512Mi")
     if function.name in topology.CONSUMERS:
         route = topology.route_for(function.name)
@@ -132,7 +132,7 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
     labels = _function_labels(function.name, version, ENVIRONMENT)
     service_labels = {
         **labels,
-        "app.kubernetes.io/component": f"{function.signature_type}-function",
+        "app.kubernetes.io/component": "http-function" if function.serves_clients else "cloudevent-function",
         # Reached only from inside the cluster: clients come through the nginx Ingress (the API
         # gateway) and events through the sources, so no function gets a public route of its own.
         "networking.knative.dev/visibility": "cluster-local",
@@ -171,8 +171,8 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-    if function.signature_type == "http":
-        # CloudEvent bindings answer only POSTs; Knative's default TCP probe covers them.
+    if function.serves_clients:
+        # CloudEvent consumers answer only POSTs; Knative's default TCP probe covers them.
         container["readinessProbe"] = {"httpGet": {"path": "/healthz"}}
     return {
         "apiVersion": "serving.knative.dev/v1",

@@ -34,7 +34,7 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
     scheduled = {schedule.consumer for schedule in topology.SCHEDULES}
     return {
         "put_events": function.name in producers or function.name in scheduled,
-        "describe_bus": function.signature_type == "http",
+        "describe_bus": function.serves_clients,
         "audit_table": function.name == "audit",
         "publish_notifications": function.name == "notify",
     }

@@ -8,7 +8,7 @@ import os
 from ddtrace.trace import tracer
 
 from shared.observability.context import bound, correlation_id, function_name, process_service
-from shared.observability.events import adopt_event
+from shared.observability.events import adopt_event, adopt_events
 from shared.observability.flask_hooks import enter_for_request, install_request_hooks, note_route
 from shared.observability.logs import configure_logging, redact
 from shared.observability.metrics import configure_metrics, event_recorded, watch_engine
@@ -17,6 +17,7 @@ from shared.observability.security import security_event, security_event_of_refu
 
 __all__ = [
     "adopt_event",
+    "adopt_events",
     "bound",
     "configure",
     "configure_logging",

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import json
 import logging
 import threading
 import time
@@ -55,6 +56,7 @@ from cloudevents.http import CloudEvent
 from werkzeug.test import Client
 
 from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
+from shared.consumer import BATCHED_CONTENT_TYPE
 from shared.observability.metrics import oldest_message_seen
 from shared.runner.keepalive import KeepAliveClient, NoAnswer
 from shared.topology import PING_EVENT_TYPE, SCHEDULES, Schedule, route_for
@@ -322,6 +324,8 @@ class Deliverer:
         self._receive_locks = {consumer: threading.Lock() for consumer in self._endpoints}
         # Messages each queue's threads hold in flight: their groups are locked meanwhile.
         self._in_flight = dict.fromkeys(self._endpoints, 0)
+        # The consumers that take a receive's messages in one request (shared.topology).
+        self._batched = {consumer: _route_batched(consumer) for consumer in self._endpoints}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -454,7 +458,22 @@ class Deliverer:
         # Groups of this batch whose message failed: the rest of each waits, so order holds.
         stopped_groups: set[str] = set()
         try:
-            for index, message in enumerate(messages):
+            together = (
+                self._deliver_together(consumer, endpoints, messages, pass_stats)
+                if self._batched[consumer] and len(messages) > 1
+                else None
+            )
+            if together is _Outcome.FINISHED:
+                finished.extend(messages)
+                messages_left: Sequence[dict[str, Any]] = ()
+            elif together is _Outcome.RETRY:
+                held_back.extend(messages[1:])
+                messages_left = ()
+            else:
+                # One at a time: not a batched consumer, a lone message, or a batch refused
+                # whole (4xx), whose poison event is found by its own answer.
+                messages_left = messages
+            for index, message in enumerate(messages_left):
                 left_seconds = endpoints.visibility_timeout_seconds - (
                     time.monotonic() - received_at
                 )
@@ -485,6 +504,38 @@ class Deliverer:
                     self._stats[consumer].add(pass_stats)
         return pass_stats
 
+    def _deliver_together(
+        self,
+        consumer: str,
+        endpoints: QueueEndpoints,
+        messages: Sequence[dict[str, Any]],
+        stats: DeliveryStats,
+    ) -> _Outcome | None:
+        """Post the batch's events in one request (CloudEvents' batched content mode).
+
+        FINISHED when the consumer took them all; RETRY when it failed (the first message backs
+        off, which keeps its group locked); None when the batch cannot go together (a malformed
+        envelope) or was refused whole (4xx): then each goes on its own.
+        """
+        try:
+            batch = [cloud_event_from_envelope(message["Body"]) for message in messages]
+        except MalformedEnvelope:
+            return None
+        body = json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        try:
+            status = self._transport.post(consumer, {"Content-Type": BATCHED_CONTENT_TYPE}, body)
+        except Exception as error:  # noqa: BLE001 - any failure to get an answer is a retry
+            logger.warning("posting a batch of %d to %s failed: %s", len(batch), consumer, error)
+            status = NO_ANSWER_STATUS
+        if 200 <= status < 300:
+            stats.delivered += len(messages)
+            return _Outcome.FINISHED
+        if 400 <= status < 500:
+            logger.warning("%s refused a batch of %d with %d: one at a time", consumer, len(batch), status)
+            return None
+        self._back_off(consumer, endpoints, messages[0], status, stats)
+        return _Outcome.RETRY
+
     def _handle(
         self,
         consumer: str,
@@ -492,7 +543,6 @@ class Deliverer:
         message: dict[str, Any],
         stats: DeliveryStats,
     ) -> _Outcome:
-        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             cloud_event = cloud_event_from_envelope(message["Body"])
         except MalformedEnvelope as error:
@@ -526,21 +576,33 @@ class Deliverer:
                 stats,
             )
         # 5xx, no answer, or a status that means nothing here (1xx, 3xx): try again later.
+        self._back_off(consumer, endpoints, message, status, stats)
+        return _Outcome.RETRY
+
+    def _back_off(
+        self,
+        consumer: str,
+        endpoints: QueueEndpoints,
+        message: dict[str, Any],
+        status: int,
+        stats: DeliveryStats,
+    ) -> None:
+        """Leave `message` for redelivery after a backoff on its receive count; its group waits."""
+        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         delay = _exponential(
             self._retry_backoff_base_seconds, self._retry_backoff_cap_seconds, receive_count
         )
         logger.warning(
-            "%s answered %d to %s (receive %d); retrying in %d s",
+            "%s answered %d to message %s (receive %d); retrying in %d s",
             consumer,
             status,
-            cloud_event["id"],
+            message["MessageId"],
             receive_count,
             delay,
         )
         self._set_visibility(endpoints, message, delay)
         stats.retried += 1
         self._note_backing_off(consumer, message, delay, endpoints)
-        return _Outcome.RETRY
 
     def _dead_letter(
         self,
@@ -685,6 +747,13 @@ def _queue_endpoints(provisioned: Any) -> dict[str, QueueEndpoints]:
             queue_url, dlq_url = value
             endpoints[consumer] = QueueEndpoints(queue_url, dlq_url, _route_visibility(consumer))
     return endpoints
+
+
+def _route_batched(consumer: str) -> bool:
+    try:
+        return route_for(consumer).batched
+    except KeyError:
+        return False
 
 
 def _route_visibility(consumer: str) -> int:

@@ -178,8 +178,8 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     migrate(runtime.engine)
     topology = provision(endpoint_url=None, region=runtime.settings.aws_region)
     apps = {info.name: load_app(info.name) for info in FUNCTIONS}
-    event_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"}
-    http_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.signature_type == "http"}
+    event_apps = {i.name: apps[i.name] for i in FUNCTIONS if not i.serves_clients}
+    http_apps = {i.name: apps[i.name] for i in FUNCTIONS if i.serves_clients}
     transport = WsgiTransport(event_apps)
     sqs = aws_client("sqs", endpoint_url=None, region=runtime.settings.aws_region)
     # Long polls: an idle platform makes one receive per queue every 20 s.
@@ -354,9 +354,9 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     functions = FunctionProcesses(ports, dict(os.environ), home / "pids")
     urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
     for info in FUNCTIONS:
-        if info.signature_type == "http":
+        if info.serves_clients:
             _wait_until(lambda u=urls[info.name]: _answers(u + "/healthz"), f"function {info.name}")
-    transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "cloudevent"})
+    transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if not i.serves_clients})
     sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
     deliverer = Deliverer(
         sqs,
@@ -368,7 +368,7 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     scheduler = Scheduler(transport)
     deliverer.start()
     scheduler.start()
-    http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.signature_type == "http"}
+    http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.serves_clients}
     server = _serve(Gateway(HttpBackends(http_urls)), host, port)
     return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
                          scheduler=scheduler, children=children, functions=functions,

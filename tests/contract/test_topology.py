@@ -6,7 +6,7 @@ import pytest
 
 from events.catalogue import CATALOGUE
 from shared import topology
-from shared.functions import FUNCTIONS, load_module
+from shared.functions import FUNCTIONS, function_info, load_module
 
 
 def test_the_catalogue_and_the_topology_name_the_same_event_types():
@@ -20,10 +20,17 @@ def test_each_event_type_has_the_same_producers_and_consumers_in_both(event_type
     assert set(info.consumers) == set(topology.consumers_of(event_type))
 
 
-def test_every_route_and_schedule_delivers_to_a_cloudevent_function_and_every_one_is_reached():
-    cloudevent_functions = {f.name for f in FUNCTIONS if f.signature_type == "cloudevent"}
+def test_every_route_and_schedule_delivers_to_an_event_function_and_every_one_is_reached():
+    event_functions = {f.name for f in FUNCTIONS if not f.serves_clients}
     reached = {route.consumer for route in topology.ROUTES} | {s.consumer for s in topology.SCHEDULES}
-    assert reached == cloudevent_functions
+    assert reached == event_functions
+
+
+def test_only_a_batched_consumer_is_an_http_function_among_the_consumers():
+    # functions-framework's CloudEvent binding takes one event per request; a consumer that
+    # takes batches (CloudEvents' batched content mode) must be served as an HTTP function.
+    for route in topology.ROUTES:
+        assert function_info(route.consumer).signature_type == ("http" if route.batched else "cloudevent")
 
 
 @pytest.mark.parametrize("route", topology.ROUTES, ids=lambda r: r.consumer)

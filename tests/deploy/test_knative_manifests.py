@@ -158,7 +158,7 @@ def test_event_functions_scale_to_zero_and_client_functions_stay_warm(built_tree
         annotations = services[function.name]["spec"]["template"]["metadata"]["annotations"]
         # Scale to zero exists only in the KPA: an HPA never goes below one pod.
         assert annotations[f"{AUTOSCALING_PREFIX}class"] == KPA_CLASS
-        expected = "1" if function.signature_type == "http" else "0"
+        expected = "1" if function.serves_clients else "0"
         assert annotations[f"{AUTOSCALING_PREFIX}min-scale"] == expected, function.name
 
 

@@ -389,3 +389,74 @@ def test_concurrent_writers_each_append_once_into_one_sound_chain(dynamodb: Any)
     assert verification.ok, verification
     ids = [r.event_id for r in chain.records(limit=1000)]
     assert sorted(ids) == sorted(e["id"] for batch in events for e in batch)
+
+
+class _CountingClient:
+    """The real DynamoDB client, counting its transactions."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.exceptions = client.exceptions
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_a_batch_of_new_events_is_appended_in_one_transaction(dynamodb: Any) -> None:
+    AuditChain(dynamodb, TABLE).append(cloud_event(0))
+    client = _CountingClient(dynamodb)
+    chain = AuditChain(client, TABLE)
+    batch = [cloud_event(n) for n in range(1, 11)]
+
+    records = chain.append_all(batch)
+
+    assert client.transactions == 1
+    assert [r.seq for r in records] == list(range(2, 12))
+    assert [r.event_id for r in records] == [e["id"] for e in batch]
+    assert chain.head() == (11, records[-1].hash)
+    assert chain.verify() == chain.verify().__class__(ok=True, length=11, first_broken_seq=None)
+
+
+def test_a_batch_holding_events_already_appended_appends_each_event_once(chain: AuditChain) -> None:
+    # GIVEN two events in the chain
+    first, second = cloud_event(0), cloud_event(1)
+    chain.append(first)
+    chain.append(second)
+    # WHEN they are delivered again in a batch with new ones, one of them twice
+    new = [cloud_event(n) for n in range(2, 5)]
+    records = chain.append_all([new[0], first, new[1], second, new[1], new[2]])
+    # THEN the old ones keep their records, the new ones follow in order, each once
+    assert [r.seq for r in records] == [3, 1, 4, 2, 4, 5]
+    ids = [r.event_id for r in chain.records(limit=10)]
+    assert ids == [first["id"], second["id"], *(e["id"] for e in new)]
+    assert chain.verify().ok
+
+
+def test_concurrent_batch_writers_each_append_every_event_once(dynamodb: Any) -> None:
+    batches = [[cloud_event(w * 100 + n) for n in range(6)] for w in range(WRITER_THREADS)]
+    errors: list[BaseException] = []
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        chain = in_another_process(AuditChain(dynamodb, TABLE))
+        try:
+            chain.append_all(batch)
+            chain.append_all(batch)  # the same batch redelivered
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    chain = AuditChain(dynamodb, TABLE)
+    assert chain.verify().ok
+    ids = [r.event_id for r in chain.records(limit=1000)]
+    assert sorted(ids) == sorted(e["id"] for batch in batches for e in batch)

@@ -30,6 +30,7 @@ from shared.adapters.aws import (
     aws_client,
     cloud_event_from_envelope,
 )
+from shared.consumer import BATCHED_CONTENT_TYPE
 from shared.provision import ProvisionedTopology, provision
 from shared.runner.deliverer import (
     DLQ_CONSUMER_ATTRIBUTE,
@@ -594,3 +595,85 @@ def test_the_scheduler_pings_the_scheduled_function() -> None:
     ((attributes, _),) = function.RECEIVED
     assert attributes["type"] == topology.PING_EVENT_TYPE
     assert attributes["source"] == "/apis/v1/namespaces/paystream/pingsources/relay-outbox"
+
+
+class _RecordingTransport:
+    """A consumer that answers with the next status of `answers` (200 once they run out) and
+    keeps every request it got."""
+
+    def __init__(self, *answers: int) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self._answers = list(answers)
+
+    def post(self, consumer: str, headers: dict[str, str], body: bytes) -> int:
+        self.requests.append((headers, body))
+        return self._answers.pop(0) if self._answers else 200
+
+    def event_ids(self, start: int = 0) -> list[str]:
+        """The ids of the events posted from request `start` on, a batch's in its order."""
+        ids: list[str] = []
+        for headers, body in self.requests[start:]:
+            if headers.get("Content-Type") == BATCHED_CONTENT_TYPE:
+                ids += [event["id"] for event in json.loads(body)]
+            else:
+                ids.append(headers["ce-id"])
+        return ids
+
+
+def test_a_batched_consumer_gets_what_one_receive_returned_in_one_request(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN five events on audit's queue (a batched route)
+    assert topology.route_for("audit").batched
+    events = [cloud_event() for _ in range(5)]
+    publisher.publish(events)
+    transport = _RecordingTransport()
+    deliverer = Deliverer(sqs, provisioned, transport, consumers=["audit"])
+    # WHEN the deliverer runs until the queue is empty
+    while deliverer.run_once("audit").received:
+        pass
+    # THEN the events came in batched content mode, in order, each once, and are deleted
+    batches = [json.loads(body) for headers, body in transport.requests
+               if headers.get("Content-Type") == BATCHED_CONTENT_TYPE]
+    assert [e["id"] for batch in batches for e in batch] == [e["id"] for e in events]
+    assert len(transport.requests) < len(events)
+    assert queue_depth(sqs, provisioned.queue_url("audit")) == 0
+
+
+def test_a_refused_batch_is_delivered_one_at_a_time_so_only_the_poison_event_is_dead_lettered(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    # GIVEN three events for audit, and an audit that refuses the batch and then the second event
+    events = [cloud_event() for _ in range(3)]
+    publisher.publish(events)
+    transport = _RecordingTransport(422, 200, 422, 200)
+    deliverer = Deliverer(sqs, provisioned, transport, consumers=["audit"], batch_size=3)
+    # WHEN one receive returns all three
+    received = 0
+    while received < 3:
+        received += deliverer.run_once("audit").received
+    assert received == 3, "one receive returned all three"
+    # THEN after the batch came each event on its own, and only the refused one is dead-lettered
+    assert transport.requests[0][0]["Content-Type"] == BATCHED_CONTENT_TYPE
+    assert transport.event_ids(1) == [e["id"] for e in events]
+    (dead,) = drain(sqs, provisioned.dlq_url("audit"))
+    assert cloud_event_from_envelope(dead["Body"])["id"] == events[1]["id"]
+    assert queue_depth(sqs, provisioned.queue_url("audit")) == 0
+
+
+def test_a_failed_batch_waits_and_comes_back_whole(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any
+) -> None:
+    events = [cloud_event() for _ in range(3)]
+    publisher.publish(events)
+    transport = _RecordingTransport(503)
+    deliverer = Deliverer(sqs, provisioned, transport, consumers=["audit"], retry_backoff_base_seconds=0)
+    delivered = 0
+    for _ in range(10):
+        delivered += deliverer.run_once("audit").delivered
+        if delivered == 3:
+            break
+    assert delivered == 3
+    assert deliverer.stats("audit").retried == 1
+    # (the failed batch's first message backs off; the rest may come back before it)
+    assert sorted(transport.event_ids(1)) == sorted(e["id"] for e in events)
