@@ -15,7 +15,8 @@ from schemas.api import HealthResponse
 from schemas.openapi import build_openapi
 from shared.bootstrap import platform
 from shared.consumer import publish_after_commit
-from shared.http import Principal, Router, authenticate, idempotency_key, request_id
+from shared.http import Principal, Router, authenticate, idempotency_key
+from shared.observability import request_id
 from shared.services.idempotency import Execute, request_fingerprint, run_once
 
 __all__ = ["client_router", "caller", "correlation_id", "respond_once"]

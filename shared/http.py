@@ -24,7 +24,12 @@ from werkzeug.routing import Map, Rule
 
 from shared.adapters.database import DatabaseUnavailable, translate_errors
 from shared.ids import new_id
-from shared.observability import note_route, security_event, security_event_of_refusal
+from shared.observability import (
+    note_route,
+    request_id,
+    security_event,
+    security_event_of_refusal,
+)
 from shared.observability.tracing import step as traced_step
 
 __all__ = [
@@ -39,14 +44,12 @@ __all__ = [
     "parse_query",
     "response_of_row",
     "service_unavailable_body",
-    "request_id",
 ]
 
 logger = logging.getLogger("paystream.http")
 
 REQUEST_BODY_BYTES_MAX = 64 * 1024
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 JWT_ISSUER = "paystream"
 JWT_ALGORITHM = "HS256"
 
@@ -108,17 +111,6 @@ class Principal:
 
     user_id: str
     role: str
-
-
-def request_id() -> str:
-    """The request's id: the client's `X-Request-Id` when well-formed, else a fresh one."""
-    cached = flask.g.get("paystream_request_id")
-    if cached:
-        return cached
-    incoming = flask.request.headers.get("X-Request-Id", "")
-    value = incoming if REQUEST_ID_PATTERN.match(incoming) else new_id("req")
-    flask.g.paystream_request_id = value
-    return value
 
 
 def _validation_error(error: pydantic.ValidationError) -> ApiError:
