@@ -1,0 +1,22 @@
+"""The routes of `notifications`: the caller's in-app notifications."""
+
+from __future__ import annotations
+
+from schemas.api import ListQuery, NotificationList
+from schemas.routing import Route, RouteTable
+
+__all__ = ["LIST_NOTIFICATIONS", "ROUTES"]
+
+LIST_NOTIFICATIONS = Route(
+    method="GET",
+    path="/v1/notifications",
+    operation_id="listNotifications",
+    summary="The caller's in-app notifications, newest first",
+    response_model=NotificationList,
+    response_status=200,
+    error_statuses=(400, 401),
+    bearer_auth=True,
+    query_model=ListQuery,
+)
+
+ROUTES = RouteTable("notifications", (LIST_NOTIFICATIONS,))
