@@ -219,7 +219,7 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
 
     if route.request_model is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.request_body_required,
             "content": {
                 route.request_content_type: {
                     "schema": _ref(_request_schema_name(route.request_model))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from pydantic import TypeAdapter
 
 from schemas.api import ERROR_TYPES
 from schemas.export import OPENAPI_PATH, render_json
@@ -214,3 +215,14 @@ def test_every_v1_operation_can_be_rate_limited(document: dict[str, Any]) -> Non
     for route in ROUTES:
         if route.path.startswith("/v1/"):
             assert "429" in _operation(document, route)["responses"], route.path
+
+
+def test_a_body_is_optional_only_where_every_parameter_is(document: dict[str, Any]) -> None:
+    for route in ROUTES:
+        if route.request_model is None:
+            continue
+        body = _operation(document, route)["requestBody"]
+        assert body["required"] == route.request_body_required, route.path
+        if not route.request_body_required:
+            # No body reads as `{}`, which the model must accept.
+            TypeAdapter(route.request_model).validate_python({})
