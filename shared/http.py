@@ -265,6 +265,8 @@ class Router:
         self._declared = {route.endpoint: route for route in routes}
         self._caller_of = caller_of
         self._map = Map(strict_slashes=False)
+        # Bound once: matching passes each request's path and method explicitly.
+        self._matcher = self._map.bind("localhost")
         self._bindings: dict[str, _Binding] = {}
 
     def handles(self, route: Route) -> Callable[[Handler], Handler]:
@@ -313,8 +315,7 @@ class Router:
         """Answer one request: route, run the handler, shape the result or the error."""
         rid = request_id()
         try:
-            adapter = self._map.bind("localhost", path_info=request.path)
-            endpoint, params = adapter.match(method=request.method)
+            endpoint, params = self._matcher.match(path_info=request.path, method=request.method)
             binding = self._bindings[endpoint]
             note_route(endpoint)
             with translate_errors(), traced_step(endpoint):
