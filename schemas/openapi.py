@@ -86,10 +86,6 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
     }
 )
 
-# Every operation can fail on Paystream's side, and every /v1 operation can be rate limited
-# (health probes are not); adding these here avoids a route that forgets them.
-_ALWAYS_POSSIBLE = (500,)
-
 _SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted"}
 
 
@@ -191,6 +187,21 @@ def _tag(function: str) -> dict[str, str]:
     return {"name": function, "description": f"Served by the `{function}` function."}
 
 
+def _error_statuses(route: Route) -> list[int]:
+    """The route's own errors, and those the rest of its declaration implies; adding these here
+    avoids a route that forgets them."""
+    statuses = {*route.error_statuses, 500}  # every operation can fail on Paystream's side
+    if route.request_model is not None or route.query_model is not None:
+        statuses.add(400)
+    if route.bearer_auth:
+        statuses.add(401)
+    if route.idempotency_key:
+        statuses.add(409)
+    if route.path.startswith(API_PATH_PREFIX):  # rate limited; health probes are not
+        statuses.add(429)
+    return sorted(statuses)
+
+
 def _operation(function: str, route: Route) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
@@ -240,11 +251,8 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
             "content": {route.response_content_type: {"schema": success_schema}},
         }
     }
-    statuses = set(route.error_statuses) | set(_ALWAYS_POSSIBLE)
-    if route.path.startswith(API_PATH_PREFIX):
-        statuses.add(429)
     overrides = dict(route.error_body_overrides)
-    for status in sorted(statuses):
+    for status in _error_statuses(route):
         name, description = ERROR_STATUS_DESCRIPTIONS[status]
         if status in overrides:
             responses[str(status)] = {

@@ -47,9 +47,9 @@ class Route:
     path: str
     operation_id: str
     summary: str
-    response_status: int
     # None means a free-form JSON object (only the OpenAPI document itself).
     response_model: type[BaseModel] | None
+    response_status: int = 200
     # A model, or the adapter of a discriminated union of models (token and funding-source
     # bodies). The router validates the body into it and hands it to the handler as `body`.
     request_model: type[BaseModel] | TypeAdapter[Any] | None = None
@@ -58,10 +58,13 @@ class Route:
     request_body_required: bool = True
     # The success body's media type; anything but JSON is a string (a CSV statement).
     response_content_type: str = JSON
+    # The errors particular to the route. The document adds those the rest of the declaration
+    # implies (400 for a body or query, 401 for a token, 409 for an Idempotency-Key), 429 on
+    # the versioned API and 500 everywhere.
     error_statuses: tuple[int, ...] = ()
     # The router refuses a request without a valid bearer token (401) and hands the handler
-    # the caller as `principal`.
-    bearer_auth: bool = False
+    # the caller as `principal`. A route is public only when it says so.
+    bearer_auth: bool = True
     idempotency_key: bool = False
     # The router validates the query string into it and hands it to the handler as `query`.
     query_model: type[BaseModel] | None = None

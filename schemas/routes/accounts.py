@@ -15,8 +15,7 @@ ADD_FUNDING_SOURCE = Route(
     request_model=FUNDING_SOURCE_REQUEST_ADAPTER,
     response_model=FundingSourceResponse,
     response_status=201,
-    error_statuses=(400, 401, 402),
-    bearer_auth=True,
+    error_statuses=(402,),
     description="Card numbers are tokenized by the gateway and never stored; only the brand "
     "and last four digits are returned.",
 )
@@ -26,9 +25,6 @@ LIST_FUNDING_SOURCES = Route(
     operation_id="listFundingSources",
     summary="The caller's funding sources",
     response_model=FundingSourceList,
-    response_status=200,
-    error_statuses=(401,),
-    bearer_auth=True,
 )
 
 ROUTES = RouteTable("accounts", (ADD_FUNDING_SOURCE, LIST_FUNDING_SOURCES))

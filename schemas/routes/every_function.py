@@ -13,7 +13,7 @@ LIVENESS = Route(
     operation_id="getLiveness",
     summary="Liveness: the process answers",
     response_model=HealthResponse,
-    response_status=200,
+    bearer_auth=False,
 )
 READINESS = Route(
     method="GET",
@@ -21,9 +21,9 @@ READINESS = Route(
     operation_id="getReadiness",
     summary="Readiness: every dependency is reachable",
     response_model=HealthResponse,
-    response_status=200,
     error_statuses=(503,),
     error_body_overrides=((503, HealthResponse),),
+    bearer_auth=False,
 )
 DOCUMENT = Route(
     method="GET",
@@ -31,7 +31,7 @@ DOCUMENT = Route(
     operation_id="getOpenApiDocument",
     summary="This document",
     response_model=None,
-    response_status=200,
+    bearer_auth=False,
 )
 
 ROUTES = RouteTable(EVERY_HTTP_FUNCTION, (LIVENESS, READINESS, DOCUMENT))

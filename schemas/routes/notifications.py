@@ -13,9 +13,6 @@ LIST_NOTIFICATIONS = Route(
     operation_id="listNotifications",
     summary="The caller's in-app notifications, newest first",
     response_model=NotificationList,
-    response_status=200,
-    error_statuses=(400, 401),
-    bearer_auth=True,
     query_model=ListQuery,
 )
 

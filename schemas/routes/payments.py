@@ -39,8 +39,7 @@ SEND = Route(
     request_model=PaymentRequest,
     response_model=PaymentResponse,
     response_status=202,
-    error_statuses=(400, 401, 404, 409, 422),
-    bearer_auth=True,
+    error_statuses=(404, 422),
     idempotency_key=True,
     description="Accepted as `pending`; fraud scoring, the debit and the settlement follow "
     "asynchronously. Poll `GET /v1/payments/{payment_id}` for the outcome.",
@@ -51,9 +50,7 @@ GET_PAYMENT = Route(
     operation_id="getPayment",
     summary="A payment and its status",
     response_model=PaymentResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 REFUND = Route(
     method="POST",
@@ -64,8 +61,7 @@ REFUND = Route(
     request_body_required=False,
     response_model=RefundResponse,
     response_status=202,
-    error_statuses=(400, 401, 403, 404, 409),
-    bearer_auth=True,
+    error_statuses=(403, 404),
     idempotency_key=True,
     description="Only the payee of a completed (or partially refunded) payment may refund it; "
     "the payer gets a 403. Omit `amount` (or send no body) to refund what is left. Refunds "
@@ -79,9 +75,7 @@ LIST_REFUNDS = Route(
     operation_id="listRefunds",
     summary="A payment's refunds, oldest first",
     response_model=RefundList,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 GET_REFUND = Route(
     method="GET",
@@ -89,9 +83,7 @@ GET_REFUND = Route(
     operation_id="getRefund",
     summary="A refund and its status (for the payment's payer and payee)",
     response_model=RefundResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 REQUEST_MONEY = Route(
     method="POST",
@@ -101,8 +93,7 @@ REQUEST_MONEY = Route(
     request_model=RequestMoneyRequest,
     response_model=PaymentRequestResponse,
     response_status=201,
-    error_statuses=(400, 401, 404, 409),
-    bearer_auth=True,
+    error_statuses=(404,),
     idempotency_key=True,
     description="`from` is the payer's e-mail address or user id. The request is `open` until "
     "the payer pays or declines it, the requester cancels it, or it expires after "
@@ -114,9 +105,6 @@ LIST_PAYMENT_REQUESTS = Route(
     operation_id="listPaymentRequests",
     summary="Requests you made and requests made of you, newest first",
     response_model=PaymentRequestList,
-    response_status=200,
-    error_statuses=(400, 401),
-    bearer_auth=True,
     query_model=ListQuery,
 )
 GET_PAYMENT_REQUEST = Route(
@@ -125,9 +113,7 @@ GET_PAYMENT_REQUEST = Route(
     operation_id="getPaymentRequest",
     summary="A payment request and its status",
     response_model=PaymentRequestResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 PAY_REQUEST = Route(
     method="POST",
@@ -138,8 +124,7 @@ PAY_REQUEST = Route(
     request_body_required=False,
     response_model=PaymentResponse,
     response_status=202,
-    error_statuses=(400, 401, 403, 404, 409),
-    bearer_auth=True,
+    error_statuses=(403, 404),
     idempotency_key=True,
     description="Creates a payment to the requester through the usual saga and returns it "
     "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
@@ -154,9 +139,7 @@ DECLINE_REQUEST = Route(
     request_model=EmptyRequest,
     request_body_required=False,
     response_model=PaymentRequestResponse,
-    response_status=200,
-    error_statuses=(400, 401, 403, 404, 409),
-    bearer_auth=True,
+    error_statuses=(403, 404),
     idempotency_key=True,
 )
 CANCEL_REQUEST = Route(
@@ -167,9 +150,7 @@ CANCEL_REQUEST = Route(
     request_model=EmptyRequest,
     request_body_required=False,
     response_model=PaymentRequestResponse,
-    response_status=200,
-    error_statuses=(400, 401, 403, 404, 409),
-    bearer_auth=True,
+    error_statuses=(403, 404),
     idempotency_key=True,
 )
 

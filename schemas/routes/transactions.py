@@ -13,9 +13,6 @@ LIST_TRANSACTIONS = Route(
     operation_id="listTransactions",
     summary="The caller's history, newest first, filtered by currency, type, status and dates",
     response_model=TransactionList,
-    response_status=200,
-    error_statuses=(400, 401),
-    bearer_auth=True,
     query_model=TransactionQuery,
 )
 GET_TRANSACTION = Route(
@@ -24,9 +21,7 @@ GET_TRANSACTION = Route(
     operation_id="getTransaction",
     summary="One transaction with its event timeline",
     response_model=TransactionResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 GET_STATEMENT = Route(
     method="GET",
@@ -41,9 +36,6 @@ GET_STATEMENT = Route(
     "wallet's posted balance.",
     response_model=None,
     response_content_type="text/csv",
-    response_status=200,
-    error_statuses=(400, 401),
-    bearer_auth=True,
     query_model=StatementQuery,
 )
 

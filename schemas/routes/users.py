@@ -15,7 +15,8 @@ SIGN_UP = Route(
     request_model=SignUpRequest,
     response_model=UserResponse,
     response_status=201,
-    error_statuses=(400, 409),
+    error_statuses=(409,),
+    bearer_auth=False,
     description="Creates a user. An e-mail address already in use is a 409.",
 )
 TOKEN = Route(
@@ -26,8 +27,8 @@ TOKEN = Route(
     request_model=TOKEN_REQUEST_ADAPTER,
     request_content_type=FORM,
     response_model=TokenResponse,
-    response_status=200,
-    error_statuses=(400, 401),
+    error_statuses=(401,),
+    bearer_auth=False,
     description="Refresh tokens rotate: each use returns a new one, and reusing a spent one "
     "revokes every token of its family.",
 )
@@ -37,9 +38,6 @@ CURRENT_USER = Route(
     operation_id="getCurrentUser",
     summary="The caller, with its KYC status",
     response_model=UserResponse,
-    response_status=200,
-    error_statuses=(401,),
-    bearer_auth=True,
 )
 
 ROUTES = RouteTable("users", (SIGN_UP, TOKEN, CURRENT_USER))

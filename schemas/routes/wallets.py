@@ -32,9 +32,6 @@ LIST_WALLETS = Route(
     operation_id="listWallets",
     summary="The caller's balances, one per currency",
     response_model=WalletList,
-    response_status=200,
-    error_statuses=(401,),
-    bearer_auth=True,
 )
 TOPUP = Route(
     method="POST",
@@ -44,8 +41,7 @@ TOPUP = Route(
     request_model=TopupRequest,
     response_model=TopupResponse,
     response_status=201,
-    error_statuses=(400, 401, 402, 404, 409, 422),
-    bearer_auth=True,
+    error_statuses=(402, 404, 422),
     idempotency_key=True,
     description="In the sandbox, card 4242424242424242 succeeds and 4000000000000002 is "
     "declined (402 `card_error`, nothing credited).",
@@ -58,8 +54,7 @@ CREATE_QUOTE = Route(
     request_model=ConversionQuoteRequest,
     response_model=ConversionQuoteResponse,
     response_status=201,
-    error_statuses=(400, 401, 422, 503),
-    bearer_auth=True,
+    error_statuses=(422, 503),
     description="The quote fixes the rate and amounts for 60 seconds (PAYSTREAM_FX_QUOTE_TTL_"
     "SECONDS) and is honoured once. Rates are the ECB's euro reference rates; the customer rate "
     "is the mid rate less the spread. The customer receives the amount at the customer rate "
@@ -74,8 +69,7 @@ CONVERT = Route(
     request_model=ConversionRequest,
     response_model=ConversionResponse,
     response_status=201,
-    error_statuses=(400, 401, 402, 404, 409, 422, 503),
-    bearer_auth=True,
+    error_statuses=(402, 404, 422, 503),
     idempotency_key=True,
     description="Either `{quote_id}` (at the quoted rate while the quote is live and unused: "
     "400 `quote_expired`, 409 `quote_already_used`) or `{from_currency, to_currency, amount}` "
@@ -88,9 +82,7 @@ GET_CONVERSION = Route(
     operation_id="getConversion",
     summary="A conversion of the caller's",
     response_model=ConversionResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 WITHDRAW = Route(
     method="POST",
@@ -100,8 +92,7 @@ WITHDRAW = Route(
     request_model=WithdrawalRequest,
     response_model=WithdrawalResponse,
     response_status=202,
-    error_statuses=(400, 401, 402, 404, 409, 422),
-    bearer_auth=True,
+    error_statuses=(402, 404, 422),
     idempotency_key=True,
     description="The funds are reserved at once (`pending`); the payout follows "
     "asynchronously and the withdrawal becomes `succeeded`, or `failed` with the funds "
@@ -115,9 +106,7 @@ GET_WITHDRAWAL = Route(
     operation_id="getWithdrawal",
     summary="A withdrawal of the caller's and its status",
     response_model=WithdrawalResponse,
-    response_status=200,
-    error_statuses=(401, 404),
-    bearer_auth=True,
+    error_statuses=(404,),
 )
 
 ROUTES = RouteTable(
