@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from schemas.api import (
     CardFundingSourceRequest,
     FundingSourceList,
-    FundingSourceRequest,
     FundingSourceResponse,
 )
 from schemas.events import FundingSourceAdded
@@ -30,7 +29,7 @@ router = client_router(routes.ROUTES)
 
 
 @router.handles(routes.ADD_FUNDING_SOURCE)
-def add_funding_source(request: flask.Request, principal: Principal, body: FundingSourceRequest):
+def add_funding_source(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
     source_id = new_id("fs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.api import ListQuery, NotificationList, NotificationResponse
+from schemas.api import NotificationList, NotificationResponse
 from schemas.routes import notifications as routes
 from shared.bootstrap import platform
 from shared.entrypoint import client_router
@@ -16,7 +16,7 @@ router = client_router(routes.ROUTES)
 
 
 @router.handles(routes.LIST_NOTIFICATIONS)
-def list_for_caller(request: flask.Request, principal: Principal, query: ListQuery):
+def list_for_caller(request: flask.Request, principal: Principal, query):
     if query.starting_after or query.ending_before:
         raise ApiError.invalid("cursor_unsupported", "notifications are listed newest first, without cursors")
     with platform().reader.connect() as conn:

@@ -7,16 +7,11 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    EmptyRequest,
-    ListQuery,
-    PaymentRequest,
     PaymentRequestList,
     PaymentRequestResponse,
     PaymentResponse,
     RefundList,
-    RefundRequest,
     RefundResponse,
-    RequestMoneyRequest,
 )
 from schemas.routes import payments as routes
 from shared.bootstrap import platform
@@ -48,7 +43,7 @@ def _context(now) -> EventContext:
 
 
 @router.handles(routes.SEND)
-def send(request: flask.Request, principal: Principal, body: PaymentRequest):
+def send(request: flask.Request, principal: Principal, body):
     now = utc_now()
 
     def execute(conn):
@@ -66,7 +61,7 @@ def status(request: flask.Request, principal: Principal, payment_id: str):
 
 
 @router.handles(routes.REFUND)
-def refund(request: flask.Request, principal: Principal, body: RefundRequest, payment_id: str):
+def refund(request: flask.Request, principal: Principal, body, payment_id: str):
     now = utc_now()
 
     def execute(conn):
@@ -93,7 +88,7 @@ def get_refund(request: flask.Request, principal: Principal, refund_id: str):
 
 
 @router.handles(routes.REQUEST_MONEY)
-def request_money(request: flask.Request, principal: Principal, body: RequestMoneyRequest):
+def request_money(request: flask.Request, principal: Principal, body):
     now = utc_now()
 
     def execute(conn):
@@ -106,7 +101,7 @@ def request_money(request: flask.Request, principal: Principal, body: RequestMon
 
 
 @router.handles(routes.LIST_PAYMENT_REQUESTS)
-def list_payment_requests(request: flask.Request, principal: Principal, query: ListQuery):
+def list_payment_requests(request: flask.Request, principal: Principal, query):
     with platform().reader.connect() as conn:
         rows, has_more = payment_requests.list_requests(
             conn, user_id=principal.user_id, limit=query.limit,
@@ -123,7 +118,7 @@ def get_payment_request(request: flask.Request, principal: Principal, payment_re
 
 
 @router.handles(routes.PAY_REQUEST)
-def pay(request: flask.Request, principal: Principal, body: EmptyRequest, payment_request_id: str):
+def pay(request: flask.Request, principal: Principal, body, payment_request_id: str):
     now = utc_now()
 
     def execute(conn):
@@ -134,8 +129,7 @@ def pay(request: flask.Request, principal: Principal, body: EmptyRequest, paymen
 
 
 def _answer(
-    request: flask.Request, principal: Principal, body: EmptyRequest, payment_request_id: str,
-    action: Action,
+    request: flask.Request, principal: Principal, body, payment_request_id: str, action: Action
 ):
     now = utc_now()
 
@@ -149,16 +143,12 @@ def _answer(
 
 
 @router.handles(routes.DECLINE_REQUEST)
-def decline(
-    request: flask.Request, principal: Principal, body: EmptyRequest, payment_request_id: str
-):
+def decline(request: flask.Request, principal: Principal, body, payment_request_id: str):
     return _answer(request, principal, body, payment_request_id, Action.DECLINE)
 
 
 @router.handles(routes.CANCEL_REQUEST)
-def cancel(
-    request: flask.Request, principal: Principal, body: EmptyRequest, payment_request_id: str
-):
+def cancel(request: flask.Request, principal: Principal, body, payment_request_id: str):
     return _answer(request, principal, body, payment_request_id, Action.CANCEL)
 
 

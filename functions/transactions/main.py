@@ -9,10 +9,8 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    StatementQuery,
     TimelineEvent,
     TransactionList,
-    TransactionQuery,
     TransactionResponse,
 )
 from schemas.routes import transactions as routes
@@ -34,7 +32,7 @@ def _transaction(row, events=None) -> TransactionResponse:
 
 
 @router.handles(routes.LIST_TRANSACTIONS)
-def list_transactions(request: flask.Request, principal: Principal, query: TransactionQuery):
+def list_transactions(request: flask.Request, principal: Principal, query):
     where = history.HistoryFilter(
         currency=query.currency,
         type=query.type,
@@ -77,7 +75,7 @@ STATEMENT_COLUMNS = (
 
 
 @router.handles(routes.GET_STATEMENT)
-def get_statement(request: flask.Request, principal: Principal, query: StatementQuery):
+def get_statement(request: flask.Request, principal: Principal, query):
     with platform().reader.connect() as conn:
         found = history.statement(
             conn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.api import SignUpRequest, TokenRequest, TokenResponse, UserResponse
+from schemas.api import TokenResponse, UserResponse
 from schemas.routes import users as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
@@ -19,7 +19,7 @@ router = client_router(routes.ROUTES)
 
 
 @router.handles(routes.SIGN_UP)
-def sign_up(request: flask.Request, body: SignUpRequest):
+def sign_up(request: flask.Request, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
         user, event_ids = identity.sign_up(
@@ -30,7 +30,7 @@ def sign_up(request: flask.Request, body: SignUpRequest):
 
 
 @router.handles(routes.TOKEN)
-def token(request: flask.Request, body: TokenRequest):
+def token(request: flask.Request, body):
     runtime = platform()
     settings = runtime.settings
     common = dict(

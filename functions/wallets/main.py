@@ -7,15 +7,11 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    ConversionQuoteRequest,
     ConversionQuoteResponse,
-    ConversionRequest,
     ConversionResponse,
-    TopupRequest,
     TopupResponse,
     WalletList,
     WalletResponse,
-    WithdrawalRequest,
     WithdrawalResponse,
 )
 from schemas.routes import wallets as routes
@@ -48,7 +44,7 @@ def list_wallets(request: flask.Request, principal: Principal):
 
 
 @router.handles(routes.TOPUP)
-def topup(request: flask.Request, principal: Principal, body: TopupRequest):
+def topup(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
     context = _context(now)
@@ -80,7 +76,7 @@ def topup(request: flask.Request, principal: Principal, body: TopupRequest):
 
 
 @router.handles(routes.CREATE_QUOTE)
-def create_quote(request: flask.Request, principal: Principal, body: ConversionQuoteRequest):
+def create_quote(request: flask.Request, principal: Principal, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
         row = conversions.create_quote(
@@ -95,7 +91,7 @@ def create_quote(request: flask.Request, principal: Principal, body: ConversionQ
 
 
 @router.handles(routes.CONVERT)
-def convert(request: flask.Request, principal: Principal, body: ConversionRequest):
+def convert(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
 
@@ -138,7 +134,7 @@ def _withdrawal(row) -> WithdrawalResponse:
 
 
 @router.handles(routes.WITHDRAW)
-def withdraw(request: flask.Request, principal: Principal, body: WithdrawalRequest):
+def withdraw(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
 
