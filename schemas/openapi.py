@@ -1,87 +1,41 @@
-"""The OpenAPI 3.1 document of Paystream's core HTTP contract, built from a route table.
+"""The OpenAPI 3.1 document of Paystream's core HTTP contract, built from the declared routes.
 
-:data:`ROUTES` is the one list of client endpoints: method, path, the HTTP function that serves it,
-its request and response models, the errors it can return, and whether it needs a bearer token or
-takes an ``Idempotency-Key``. :func:`build_openapi` turns it, and the pydantic models of
+Every client route is declared once, in its function's table under :mod:`schemas.routes`, with its
+request and response models, the errors it can return, and whether it needs a bearer token or
+takes an ``Idempotency-Key``. :func:`build_openapi` turns those tables, and the pydantic models of
 :mod:`schemas.api`, into the document served at ``GET /openapi.json`` and committed as
 ``docs/openapi.json`` (``python -m schemas.export`` regenerates it; a test fails when it drifts).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
 from schemas.api import (
-    ConversionQuoteRequest,
-    ConversionQuoteResponse,
-    ConversionRequest,
-    ConversionResponse,
-    WithdrawalRequest,
-    WithdrawalResponse,
-    FUNDING_SOURCE_REQUEST_ADAPTER,
     IDEMPOTENCY_KEY_LENGTH_MAX,
     IDENTIFIER_LENGTH_MAX,
     REQUEST_MODELS,
     REQUEST_UNIONS,
     RESPONSE_MODELS,
-    TOKEN_REQUEST_ADAPTER,
     ErrorResponse,
-    FundingSourceList,
-    FundingSourceResponse,
-    HealthResponse,
-    ListQuery,
-    StatementQuery,
-    TransactionQuery,
-    EmptyRequest,
-    PaymentRequest,
-    PaymentRequestList,
-    PaymentRequestResponse,
-    PaymentResponse,
-    RefundList,
-    RefundRequest,
-    RefundResponse,
-    RequestMoneyRequest,
-    SignUpRequest,
-    TokenResponse,
-    TopupRequest,
-    TopupResponse,
-    TransactionList,
-    TransactionResponse,
-    UserResponse,
-    WalletList,
-    NotificationList,
 )
+from schemas.routes import ROUTE_TABLES
+from schemas.routing import API_PATH_PREFIX, EVERY_HTTP_FUNCTION, JSON, Route
 
 __all__ = [
     "OPENAPI_VERSION",
     "API_VERSION",
-    "JSON",
-    "FORM",
-    "EVERY_HTTP_FUNCTION",
-    "HTTP_FUNCTIONS",
     "ERROR_STATUS_DESCRIPTIONS",
-    "RouteSpec",
-    "ROUTES",
     "build_openapi",
 ]
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "v1"
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
 REF_TEMPLATE = "#/components/schemas/{model}"
-
-HTTP_FUNCTIONS: tuple[str, ...] = (
-    "users", "accounts", "wallets", "payments", "transactions", "notifications"
-)
-# Health and the document itself are answered by every HTTP function, not routed to one.
-EVERY_HTTP_FUNCTION = "*"
 
 # What each error status means in this contract, and the component name of its shared response.
 ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
@@ -130,441 +84,6 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
             "delay (`api_error`).",
         ),
     }
-)
-
-# Every operation can fail on Paystream's side, and every /v1 operation can be rate limited
-# (health probes are not); adding these here avoids a route that forgets them.
-_ALWAYS_POSSIBLE = (500,)
-_RATE_LIMITED_PREFIX = "/v1/"
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    """One client endpoint of the core contract."""
-
-    method: Literal["GET", "POST"]
-    path: str
-    # The HTTP function (functions/<name>) that serves the path, or EVERY_HTTP_FUNCTION.
-    function: str
-    operation_id: str
-    summary: str
-    response_status: int
-    # None means a free-form JSON object (only the OpenAPI document itself).
-    response_model: type[BaseModel] | None
-    # A model, or the adapter of a discriminated union of models (token and funding-source bodies).
-    request_model: type[BaseModel] | TypeAdapter[Any] | None = None
-    request_content_type: str = JSON
-    # The success body's media type; anything but JSON is a string (a CSV statement).
-    response_content_type: str = JSON
-    error_statuses: tuple[int, ...] = ()
-    bearer_auth: bool = False
-    idempotency_key: bool = False
-    query_model: type[BaseModel] | None = None
-    # Error statuses whose body is not the shared ErrorResponse: only readiness, which answers
-    # 503 with its health report so that an operator sees which dependency is down.
-    error_body_overrides: tuple[tuple[int, type[BaseModel]], ...] = ()
-    description: str = ""
-
-    @property
-    def path_parameters(self) -> tuple[str, ...]:
-        """Names of the ``{placeholders}`` in the path, in order."""
-        return tuple(re.findall(r"\{(\w+)\}", self.path))
-
-
-ROUTES: tuple[RouteSpec, ...] = (
-    RouteSpec(
-        method="POST",
-        path="/v1/users",
-        function="users",
-        operation_id="createUser",
-        summary="Sign up",
-        request_model=SignUpRequest,
-        response_model=UserResponse,
-        response_status=201,
-        error_statuses=(400, 409),
-        description="Creates a user. An e-mail address already in use is a 409.",
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/oauth/token",
-        function="users",
-        operation_id="createToken",
-        summary="Get a token pair (OAuth2 password or refresh_token grant)",
-        request_model=TOKEN_REQUEST_ADAPTER,
-        request_content_type=FORM,
-        response_model=TokenResponse,
-        response_status=200,
-        error_statuses=(400, 401),
-        description="Refresh tokens rotate: each use returns a new one, and reusing a spent one "
-        "revokes every token of its family.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/users/me",
-        function="users",
-        operation_id="getCurrentUser",
-        summary="The caller, with its KYC status",
-        response_model=UserResponse,
-        response_status=200,
-        error_statuses=(401,),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/funding-sources",
-        function="accounts",
-        operation_id="createFundingSource",
-        summary="Link a card or a bank account",
-        request_model=FUNDING_SOURCE_REQUEST_ADAPTER,
-        response_model=FundingSourceResponse,
-        response_status=201,
-        error_statuses=(400, 401, 402),
-        bearer_auth=True,
-        description="Card numbers are tokenized by the gateway and never stored; only the brand "
-        "and last four digits are returned.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/funding-sources",
-        function="accounts",
-        operation_id="listFundingSources",
-        summary="The caller's funding sources",
-        response_model=FundingSourceList,
-        response_status=200,
-        error_statuses=(401,),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/wallets",
-        function="wallets",
-        operation_id="listWallets",
-        summary="The caller's balances, one per currency",
-        response_model=WalletList,
-        response_status=200,
-        error_statuses=(401,),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/topups",
-        function="wallets",
-        operation_id="createTopup",
-        summary="Fund a wallet from a linked funding source",
-        request_model=TopupRequest,
-        response_model=TopupResponse,
-        response_status=201,
-        error_statuses=(400, 401, 402, 404, 409, 422),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="In the sandbox, card 4242424242424242 succeeds and 4000000000000002 is "
-        "declined (402 `card_error`, nothing credited).",
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/conversions/quotes",
-        function="wallets",
-        operation_id="createConversionQuote",
-        summary="Price a conversion between two currencies",
-        request_model=ConversionQuoteRequest,
-        response_model=ConversionQuoteResponse,
-        response_status=201,
-        error_statuses=(400, 401, 422, 503),
-        bearer_auth=True,
-        description="The quote fixes the rate and amounts for 60 seconds (PAYSTREAM_FX_QUOTE_TTL_"
-        "SECONDS) and is honoured once. Rates are the ECB's euro reference rates; the customer rate "
-        "is the mid rate less the spread. The customer receives the amount at the customer rate "
-        "rounded down to a minor unit; the spread and the remainder are the fee, in the target "
-        "currency. 503 `fx_rates_stale` when the rates are older than the platform accepts.",
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/conversions",
-        function="wallets",
-        operation_id="createConversion",
-        summary="Convert between two of the caller's balances",
-        request_model=ConversionRequest,
-        response_model=ConversionResponse,
-        response_status=201,
-        error_statuses=(400, 401, 402, 404, 409, 422, 503),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="Either `{quote_id}` (at the quoted rate while the quote is live and unused: "
-        "400 `quote_expired`, 409 `quote_already_used`) or `{from_currency, to_currency, amount}` "
-        "(at the current rate). The wallet debit, the credit and the fee move together or not at "
-        "all: 402 `insufficient_funds` records a failed conversion and moves nothing.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/conversions/{conversion_id}",
-        function="wallets",
-        operation_id="getConversion",
-        summary="A conversion of the caller's",
-        response_model=ConversionResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/withdrawals",
-        function="wallets",
-        operation_id="createWithdrawal",
-        summary="Pay out to a linked bank account",
-        request_model=WithdrawalRequest,
-        response_model=WithdrawalResponse,
-        response_status=202,
-        error_statuses=(400, 401, 402, 404, 409, 422),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="The funds are reserved at once (`pending`); the payout follows "
-        "asynchronously and the withdrawal becomes `succeeded`, or `failed` with the funds "
-        "returned. A card is refused (400 `funding_source_not_a_bank_account`). In the sandbox, "
-        "bank account 000111111116 fails (`no_account`) and 000111111113 is closed "
-        "(`account_closed`); others are paid.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/withdrawals/{withdrawal_id}",
-        function="wallets",
-        operation_id="getWithdrawal",
-        summary="A withdrawal of the caller's and its status",
-        response_model=WithdrawalResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payments",
-        function="payments",
-        operation_id="createPayment",
-        summary="Send money to another user",
-        request_model=PaymentRequest,
-        response_model=PaymentResponse,
-        response_status=202,
-        error_statuses=(400, 401, 404, 409, 422),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="Accepted as `pending`; fraud scoring, the debit and the settlement follow "
-        "asynchronously. Poll `GET /v1/payments/{payment_id}` for the outcome.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/payments/{payment_id}",
-        function="payments",
-        operation_id="getPayment",
-        summary="A payment and its status",
-        response_model=PaymentResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payments/{payment_id}/refunds",
-        function="payments",
-        operation_id="createRefund",
-        summary="Refund all or part of a payment you received",
-        request_model=RefundRequest,
-        response_model=RefundResponse,
-        response_status=202,
-        error_statuses=(400, 401, 403, 404, 409),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="Only the payee of a completed (or partially refunded) payment may refund it; "
-        "the payer gets a 403. Omit `amount` (or send no body) to refund what is left. Refunds "
-        "in flight count: their total never exceeds the payment. Accepted as `pending`; the "
-        "refund is reserved from the payee's wallet and credited to the payer asynchronously, "
-        "and the payment becomes `partially_refunded`, then `refunded`.",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/payments/{payment_id}/refunds",
-        function="payments",
-        operation_id="listRefunds",
-        summary="A payment's refunds, oldest first",
-        response_model=RefundList,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/refunds/{refund_id}",
-        function="payments",
-        operation_id="getRefund",
-        summary="A refund and its status (for the payment's payer and payee)",
-        response_model=RefundResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payment-requests",
-        function="payments",
-        operation_id="createPaymentRequest",
-        summary="Ask another user for money",
-        request_model=RequestMoneyRequest,
-        response_model=PaymentRequestResponse,
-        response_status=201,
-        error_statuses=(400, 401, 404, 409),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="`from` is the payer's e-mail address or user id. The request is `open` until "
-        "the payer pays or declines it, the requester cancels it, or it expires after "
-        "`expires_in_days` (30 by default).",
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/payment-requests",
-        function="payments",
-        operation_id="listPaymentRequests",
-        summary="Requests you made and requests made of you, newest first",
-        response_model=PaymentRequestList,
-        response_status=200,
-        error_statuses=(400, 401),
-        bearer_auth=True,
-        query_model=ListQuery,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/payment-requests/{payment_request_id}",
-        function="payments",
-        operation_id="getPaymentRequest",
-        summary="A payment request and its status",
-        response_model=PaymentRequestResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payment-requests/{payment_request_id}/pay",
-        function="payments",
-        operation_id="payPaymentRequest",
-        summary="Pay a request made of you",
-        request_model=EmptyRequest,
-        response_model=PaymentResponse,
-        response_status=202,
-        error_statuses=(400, 401, 403, 404, 409),
-        bearer_auth=True,
-        idempotency_key=True,
-        description="Creates a payment to the requester through the usual saga and returns it "
-        "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
-        "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
-        "a request already paid or being paid, or expired, is a 409.",
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payment-requests/{payment_request_id}/decline",
-        function="payments",
-        operation_id="declinePaymentRequest",
-        summary="Decline a request made of you",
-        request_model=EmptyRequest,
-        response_model=PaymentRequestResponse,
-        response_status=200,
-        error_statuses=(400, 401, 403, 404, 409),
-        bearer_auth=True,
-        idempotency_key=True,
-    ),
-    RouteSpec(
-        method="POST",
-        path="/v1/payment-requests/{payment_request_id}/cancel",
-        function="payments",
-        operation_id="cancelPaymentRequest",
-        summary="Cancel a request you made",
-        request_model=EmptyRequest,
-        response_model=PaymentRequestResponse,
-        response_status=200,
-        error_statuses=(400, 401, 403, 404, 409),
-        bearer_auth=True,
-        idempotency_key=True,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/transactions",
-        function="transactions",
-        operation_id="listTransactions",
-        summary="The caller's history, newest first, filtered by currency, type, status and dates",
-        response_model=TransactionList,
-        response_status=200,
-        error_statuses=(400, 401),
-        bearer_auth=True,
-        query_model=TransactionQuery,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/transactions/{transaction_id}",
-        function="transactions",
-        operation_id="getTransaction",
-        summary="One transaction with its event timeline",
-        response_model=TransactionResponse,
-        response_status=200,
-        error_statuses=(401, 404),
-        bearer_auth=True,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/statements",
-        function="transactions",
-        operation_id="getStatement",
-        summary="A CSV statement of one wallet over a date range, with its balances",
-        description="Rows are the posted movements (completed or refunded payments, completed "
-        "refunds and conversions, succeeded top-ups and withdrawals; never payment requests) by "
-        "the time they were made; a conversion counts in both its currencies (debited in one, "
-        "credited in the other). Each row has the balance after it; the first row is the opening "
-        "balance and the last the closing balance, which for a range ending now equals the "
-        "wallet's posted balance.",
-        response_model=None,
-        response_content_type="text/csv",
-        response_status=200,
-        error_statuses=(400, 401),
-        bearer_auth=True,
-        query_model=StatementQuery,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/v1/notifications",
-        function="notifications",
-        operation_id="listNotifications",
-        summary="The caller's in-app notifications, newest first",
-        response_model=NotificationList,
-        response_status=200,
-        error_statuses=(400, 401),
-        bearer_auth=True,
-        query_model=ListQuery,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/healthz",
-        function=EVERY_HTTP_FUNCTION,
-        operation_id="getLiveness",
-        summary="Liveness: the process answers",
-        response_model=HealthResponse,
-        response_status=200,
-    ),
-    RouteSpec(
-        method="GET",
-        path="/readyz",
-        function=EVERY_HTTP_FUNCTION,
-        operation_id="getReadiness",
-        summary="Readiness: every dependency is reachable",
-        response_model=HealthResponse,
-        response_status=200,
-        error_statuses=(503,),
-        error_body_overrides=((503, HealthResponse),),
-    ),
-    RouteSpec(
-        method="GET",
-        path="/openapi.json",
-        function=EVERY_HTTP_FUNCTION,
-        operation_id="getOpenApiDocument",
-        summary="This document",
-        response_model=None,
-        response_status=200,
-    ),
 )
 
 _SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted"}
@@ -661,13 +180,34 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
-def _operation(route: RouteSpec) -> dict[str, Any]:
-    tag = "health" if route.function == EVERY_HTTP_FUNCTION else route.function
+def _tag(function: str) -> dict[str, str]:
+    """The tag of a function's operations: its name, or `health` for what every one answers."""
+    if function == EVERY_HTTP_FUNCTION:
+        return {"name": "health", "description": "Answered by every HTTP function."}
+    return {"name": function, "description": f"Served by the `{function}` function."}
+
+
+def _error_statuses(route: Route) -> list[int]:
+    """The route's own errors, and those the rest of its declaration implies; adding these here
+    avoids a route that forgets them."""
+    statuses = {*route.error_statuses, 500}  # every operation can fail on Paystream's side
+    if route.request_model is not None or route.query_model is not None:
+        statuses.add(400)
+    if route.bearer_auth:
+        statuses.add(401)
+    if route.idempotency_key:
+        statuses.add(409)
+    if route.path.startswith(API_PATH_PREFIX):  # rate limited; health probes are not
+        statuses.add(429)
+    return sorted(statuses)
+
+
+def _operation(function: str, route: Route) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
-        "tags": [tag],
-        "x-paystream-function": route.function,
+        "tags": [_tag(function)["name"]],
+        "x-paystream-function": function,
     }
     if route.description:
         operation["description"] = route.description
@@ -690,7 +230,7 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
 
     if route.request_model is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.request_body_required,
             "content": {
                 route.request_content_type: {
                     "schema": _ref(_request_schema_name(route.request_model))
@@ -711,11 +251,8 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
             "content": {route.response_content_type: {"schema": success_schema}},
         }
     }
-    statuses = set(route.error_statuses) | set(_ALWAYS_POSSIBLE)
-    if route.path.startswith(_RATE_LIMITED_PREFIX):
-        statuses.add(429)
     overrides = dict(route.error_body_overrides)
-    for status in sorted(statuses):
+    for status in _error_statuses(route):
         name, description = ERROR_STATUS_DESCRIPTIONS[status]
         if status in overrides:
             responses[str(status)] = {
@@ -735,8 +272,10 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document of the core contract (a fresh dict on every call)."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    for table in ROUTE_TABLES:
+        for route in table.routes:
+            operation = _operation(table.function, route)
+            paths.setdefault(route.path, {})[route.method.lower()] = operation
 
     return {
         "openapi": OPENAPI_VERSION,
@@ -753,11 +292,7 @@ def build_openapi() -> dict[str, Any]:
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "tags": [
-            {"name": name, "description": f"Served by the `{name}` function."}
-            for name in HTTP_FUNCTIONS
-        ]
-        + [{"name": "health", "description": "Answered by every HTTP function."}],
+        "tags": [_tag(table.function) for table in ROUTE_TABLES],
         "paths": paths,
         "components": {
             "schemas": _component_schemas(),

@@ -1,4 +1,5 @@
-"""What every client (HTTP) function shares: its router with the platform routes, the caller."""
+"""What every client (HTTP) function shares: its router, answering the routes every client
+function answers (liveness, readiness, the OpenAPI document) besides its own."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from pydantic import BaseModel
 
 from schemas.api import HealthResponse
 from schemas.openapi import build_openapi
+from schemas.routes import every_function
+from schemas.routing import RouteTable
 from shared.bootstrap import platform
 from shared.consumer import publish_after_commit
-from shared.http import Principal, Router, authenticate, idempotency_key, request_id
+from shared.http import Principal, Router, authenticate, idempotency_key
+from shared.observability import request_id
 from shared.services.idempotency import Execute, request_fingerprint, run_once
 
-__all__ = ["client_router", "caller", "correlation_id", "respond_once"]
+__all__ = ["client_router", "correlation_id", "respond_once"]
 
 logger = logging.getLogger("paystream.entrypoint")
 
@@ -28,7 +32,7 @@ def _openapi_document() -> dict[str, Any]:
     return build_openapi()
 
 
-def caller(request: flask.Request) -> Principal:
+def _caller(request: flask.Request) -> Principal:
     """The authenticated user making the request, or a 401."""
     return authenticate(request, platform().settings.secret_key.get_secret_value())
 
@@ -79,19 +83,22 @@ def _readiness() -> tuple[int, HealthResponse]:
     return (200 if ready else 503), HealthResponse(status="ok" if ready else "unavailable", checks=checks)
 
 
-def client_router(function_name: str) -> Router:
-    """A router for one client function, answering the liveness, readiness and OpenAPI routes."""
-    router = Router(function_name)
+def client_router(routes: RouteTable) -> Router:
+    """A router for one client function's declared routes, and the ones every function answers;
+    the function binds a handler to each of its own (`@router.handles(route)`)."""
+    router = Router(
+        routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller
+    )
 
-    @router.route("GET", "/healthz")
+    @router.handles(every_function.LIVENESS)
     def healthz(request: flask.Request) -> tuple[int, Any]:
         return 200, HealthResponse(status="ok")
 
-    @router.route("GET", "/readyz")
+    @router.handles(every_function.READINESS)
     def readyz(request: flask.Request) -> tuple[int, Any]:
         return _readiness()
 
-    @router.route("GET", "/openapi.json")
+    @router.handles(every_function.DOCUMENT)
     def openapi(request: flask.Request) -> tuple[int, Any]:
         return 200, _openapi_document()
 

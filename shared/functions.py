@@ -1,7 +1,8 @@
 """The index of Paystream's functions: name, kind, target, source, and the paths each serves.
 
 The name is the folder under `functions/`, the Knative Service, the queue and the rule; the
-target is the same name with underscores (a Python identifier).
+target is the same name with underscores (a Python identifier). The paths come from the routes
+each HTTP function declares (schemas.routes), read without importing the functions themselves.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from schemas.routes import ROUTE_TABLES
+from schemas.routing import EVERY_HTTP_FUNCTION
 
 __all__ = [
     "FUNCTIONS",
@@ -61,25 +65,23 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("sweep-sagas", "cloudevent"),
 )
 
+
+def _route_prefixes() -> dict[str, str]:
+    """Each declared route's gateway prefix → the function serving it. The paths every client
+    function answers (health, the document) go to the first one."""
+    first_http_function = next(info.name for info in FUNCTIONS if info.signature_type == "http")
+    prefixes: dict[str, str] = {}
+    for table in ROUTE_TABLES:
+        function = first_http_function if table.function == EVERY_HTTP_FUNCTION else table.function
+        for route in table.routes:
+            owner = prefixes.setdefault(route.gateway_prefix, function)
+            if owner != function:
+                raise ValueError(f"{route.gateway_prefix} is declared by {owner} and {function}")
+    return prefixes
+
+
 # The API gateway's table (locally the gateway, on Kubernetes the Ingress): path prefix → function.
-HTTP_ROUTE_PREFIXES: dict[str, str] = {
-    "/v1/users": "users",
-    "/v1/oauth": "users",
-    "/healthz": "users",
-    "/readyz": "users",
-    "/openapi.json": "users",
-    "/v1/funding-sources": "accounts",
-    "/v1/wallets": "wallets",
-    "/v1/topups": "wallets",
-    "/v1/conversions": "wallets",
-    "/v1/withdrawals": "wallets",
-    "/v1/payments": "payments",
-    "/v1/payment-requests": "payments",
-    "/v1/refunds": "payments",
-    "/v1/transactions": "transactions",
-    "/v1/statements": "transactions",
-    "/v1/notifications": "notifications",
-}
+HTTP_ROUTE_PREFIXES: dict[str, str] = _route_prefixes()
 
 
 def function_info(name: str) -> FunctionInfo:

@@ -1,6 +1,9 @@
 """The HTTP side of every client function: routing, parsing, the error contract, authentication.
 
-A route handler receives the request and its path parameters, and returns `(status, body)` where
+Each route is declared once (schemas.routing.Route, in its function's table under
+schemas.routes); the router serves it as declared: it authenticates the caller and validates the
+body and query before the handler runs. A handler receives the request, its path parameters and
+what its route declares (`principal`, `body`, `query`), and returns `(status, body)` where
 the body is a pydantic model or a dict. Everything that goes wrong becomes the contract's error
 object, `{"error": {"type", "code", "message", "param"}}`, with its status code: a client never
 sees a stack trace, and every response carries `X-Request-Id`.
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,9 +25,16 @@ from pydantic import BaseModel, TypeAdapter
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
+from schemas.api import IDEMPOTENCY_KEY_LENGTH_MAX
+from schemas.routing import FORM, Route
 from shared.adapters.database import DatabaseUnavailable, translate_errors
 from shared.ids import new_id
-from shared.observability import note_route, security_event, security_event_of_refusal
+from shared.observability import (
+    note_route,
+    request_id,
+    security_event,
+    security_event_of_refusal,
+)
 from shared.observability.tracing import step as traced_step
 
 __all__ = [
@@ -34,21 +44,17 @@ __all__ = [
     "Router",
     "authenticate",
     "idempotency_key",
-    "parse_form",
-    "parse_json",
-    "parse_query",
+    "issue_access_token",
     "response_of_row",
     "service_unavailable_body",
-    "request_id",
 ]
 
 logger = logging.getLogger("paystream.http")
 
 REQUEST_BODY_BYTES_MAX = 64 * 1024
-IDEMPOTENCY_KEY_LENGTH_MAX = 255
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 JWT_ISSUER = "paystream"
 JWT_ALGORITHM = "HS256"
+_WERKZEUG_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 Model = TypeVar("Model", bound=BaseModel)
 # A handler returns (status, body) for JSON, or a ready flask.Response for anything else (CSV).
@@ -110,17 +116,6 @@ class Principal:
     role: str
 
 
-def request_id() -> str:
-    """The request's id: the client's `X-Request-Id` when well-formed, else a fresh one."""
-    cached = flask.g.get("paystream_request_id")
-    if cached:
-        return cached
-    incoming = flask.request.headers.get("X-Request-Id", "")
-    value = incoming if REQUEST_ID_PATTERN.match(incoming) else new_id("req")
-    flask.g.paystream_request_id = value
-    return value
-
-
 def _validation_error(error: pydantic.ValidationError) -> ApiError:
     first = error.errors()[0]
     param = ".".join(str(part) for part in first["loc"]) or None
@@ -141,8 +136,8 @@ def _body_bytes(request: flask.Request) -> bytes:
     return body
 
 
-def parse_json(request: flask.Request, model: type[Model] | Any, *, empty_is_object: bool = False) -> Model:
-    """The request's JSON body validated into `model` (a model class or an annotated union).
+def _parse_json(request: flask.Request, adapter: TypeAdapter[Any], *, empty_is_object: bool) -> Any:
+    """The request's JSON body validated by `adapter`.
 
     With `empty_is_object`, no body at all reads as `{}`: for actions whose parameters are all
     optional (`POST .../decline`, a full refund)."""
@@ -156,21 +151,21 @@ def parse_json(request: flask.Request, model: type[Model] | Any, *, empty_is_obj
     if not isinstance(document, dict):
         raise ApiError.invalid("invalid_json", "the request body must be a JSON object")
     try:
-        return TypeAdapter(model).validate_python(document)
+        return adapter.validate_python(document)
     except pydantic.ValidationError as error:
         raise _validation_error(error) from None
 
 
-def parse_form(request: flask.Request, model: Any) -> Any:
-    """The request's form body (application/x-www-form-urlencoded) validated into `model`."""
+def _parse_form(request: flask.Request, adapter: TypeAdapter[Any]) -> Any:
+    """The request's form body (application/x-www-form-urlencoded) validated by `adapter`."""
     _body_bytes(request)
     try:
-        return TypeAdapter(model).validate_python(request.form.to_dict())
+        return adapter.validate_python(request.form.to_dict())
     except pydantic.ValidationError as error:
         raise _validation_error(error) from None
 
 
-def parse_query(request: flask.Request, model: type[Model]) -> Model:
+def _parse_query(request: flask.Request, model: type[Model]) -> Model:
     """The query string validated into `model`."""
     try:
         return model.model_validate(request.args.to_dict())
@@ -243,42 +238,88 @@ def _to_json(body: Any) -> Any:
     return body
 
 
+@dataclass(frozen=True)
+class _Binding:
+    """A declared route, its handler, and its body's validator (built once, when bound)."""
+
+    route: Route
+    handler: Handler
+    body: TypeAdapter[Any] | None
+
+
 class Router:
-    """Routes one function's requests to its handlers and applies the error contract."""
+    """Serves one function's declared routes and applies the error contract.
 
-    def __init__(self, function_name: str) -> None:
+    Before a route's handler runs, the router does what the route declares, in this order: it
+    authenticates the caller (`bearer_auth`, passed as `principal`), then validates the body
+    (`request_model`, as `body`) and the query string (`query_model`, as `query`).
+    """
+
+    def __init__(
+        self,
+        function_name: str,
+        routes: Iterable[Route],
+        caller_of: Callable[[flask.Request], Principal],
+    ) -> None:
         self.function_name = function_name
+        self._declared = {route.endpoint: route for route in routes}
+        self._caller_of = caller_of
         self._map = Map(strict_slashes=False)
-        self._handlers: dict[str, Handler] = {}
+        # Bound once: matching passes each request's path and method explicitly.
+        self._matcher = self._map.bind("localhost")
+        self._bindings: dict[str, _Binding] = {}
 
-    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
-        """Register a handler for `method path`; path parameters use werkzeug's `<name>`."""
+    def handles(self, route: Route) -> Callable[[Handler], Handler]:
+        """Bind a handler to `route`, one of the routes this router was made for."""
+        if self._declared.get(route.endpoint) != route:
+            raise ValueError(f"{route.endpoint} is not a route of {self.function_name}")
 
-        def register(handler: Handler) -> Handler:
-            endpoint = f"{method} {path}"
-            self._map.add(Rule(path, methods=[method], endpoint=endpoint))
-            self._handlers[endpoint] = handler
+        def bind(handler: Handler) -> Handler:
+            if route.endpoint in self._bindings:
+                raise ValueError(f"{route.endpoint} has a handler already")
+            self._map.add(Rule(route.rule, methods=[route.method], endpoint=route.endpoint))
+            body = route.request_model
+            if body is not None and not isinstance(body, TypeAdapter):
+                body = TypeAdapter(body)
+            self._bindings[route.endpoint] = _Binding(route, handler, body)
             return handler
 
-        return register
+        return bind
 
     def routes(self) -> set[tuple[str, str]]:
-        """(method, path) of every route, path parameters written `{name}` as in OpenAPI."""
+        """(method, path) of every route the URL map serves, path parameters written `{name}`."""
         return {
-            (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
+            (method, _WERKZEUG_PARAMETER.sub(r"{\1}", rule.rule))
             for rule in self._map.iter_rules()
             for method in rule.methods - {"HEAD", "OPTIONS"}
         }
+
+    def _arguments(self, binding: _Binding, request: flask.Request) -> dict[str, Any]:
+        route = binding.route
+        arguments: dict[str, Any] = {}
+        if route.bearer_auth:
+            arguments["principal"] = self._caller_of(request)
+        if binding.body is not None:
+            arguments["body"] = (
+                _parse_form(request, binding.body)
+                if route.request_content_type == FORM
+                else _parse_json(
+                    request, binding.body, empty_is_object=not route.request_body_required
+                )
+            )
+        if route.query_model is not None:
+            arguments["query"] = _parse_query(request, route.query_model)
+        return arguments
 
     def dispatch(self, request: flask.Request) -> flask.Response:
         """Answer one request: route, run the handler, shape the result or the error."""
         rid = request_id()
         try:
-            adapter = self._map.bind("localhost", path_info=request.path)
-            endpoint, params = adapter.match(method=request.method)
+            endpoint, params = self._matcher.match(path_info=request.path, method=request.method)
+            binding = self._bindings[endpoint]
             note_route(endpoint)
             with translate_errors(), traced_step(endpoint):
-                result = self._handlers[endpoint](request, **params)
+                result = binding.handler(request, **self._arguments(binding, request), **params)
             if isinstance(result, flask.Response):
                 result.headers["X-Request-Id"] = rid
                 return result

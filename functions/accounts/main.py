@@ -9,29 +9,27 @@ import sqlalchemy as sa
 from schemas.api import (
     CardFundingSourceRequest,
     FundingSourceList,
-    FundingSourceRequest,
     FundingSourceResponse,
 )
 from schemas.events import FundingSourceAdded
+from schemas.routes import accounts as routes
 from shared.adapters.card_gateway import CardRejected
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import funding_sources
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
-from shared.entrypoint import caller, client_router, correlation_id
-from shared.http import ApiError, parse_json
+from shared.entrypoint import client_router, correlation_id
+from shared.http import ApiError, Principal
 from shared.ids import new_id
 
 FUNDING_SOURCES_PER_USER_MAX = 20
 
-router = client_router("accounts")
+router = client_router(routes.ROUTES)
 
 
-@router.route("POST", "/v1/funding-sources")
-def add_funding_source(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, FundingSourceRequest)
+@router.handles(routes.ADD_FUNDING_SOURCE)
+def add_funding_source(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
     source_id = new_id("fs")
@@ -78,9 +76,8 @@ def add_funding_source(request: flask.Request):
     return 201, FundingSourceResponse.model_validate(row, from_attributes=True)
 
 
-@router.route("GET", "/v1/funding-sources")
-def list_funding_sources(request: flask.Request):
-    principal = caller(request)
+@router.handles(routes.LIST_FUNDING_SOURCES)
+def list_funding_sources(request: flask.Request, principal: Principal):
     with platform().reader.connect() as conn:
         rows = conn.execute(
             sa.select(funding_sources)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.api import ListQuery, NotificationList, NotificationResponse
+from schemas.api import NotificationList, NotificationResponse
+from schemas.routes import notifications as routes
 from shared.bootstrap import platform
-from shared.entrypoint import caller, client_router
-from shared.http import ApiError, parse_query
+from shared.entrypoint import client_router
+from shared.http import ApiError, Principal
 from shared.services.notifications import list_notifications
 
-router = client_router("notifications")
+router = client_router(routes.ROUTES)
 
 
-@router.route("GET", "/v1/notifications")
-def list_for_caller(request: flask.Request):
-    principal = caller(request)
-    query = parse_query(request, ListQuery)
+@router.handles(routes.LIST_NOTIFICATIONS)
+def list_for_caller(request: flask.Request, principal: Principal, query):
     if query.starting_after or query.ending_before:
         raise ApiError.invalid("cursor_unsupported", "notifications are listed newest first, without cursors")
     with platform().reader.connect() as conn:

@@ -7,27 +7,23 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    EmptyRequest,
-    ListQuery,
-    PaymentRequest,
     PaymentRequestList,
     PaymentRequestResponse,
     PaymentResponse,
     RefundList,
-    RefundRequest,
     RefundResponse,
-    RequestMoneyRequest,
 )
+from schemas.routes import payments as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.domain.payment_request import Action
-from shared.entrypoint import caller, client_router, correlation_id, respond_once
-from shared.http import parse_json, parse_query, response_of_row
+from shared.entrypoint import client_router, correlation_id, respond_once
+from shared.http import Principal, response_of_row
 from shared.services import payment_requests, refunds
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, pay_request, payment_for_user
 
-router = client_router("payments")
+router = client_router(routes.ROUTES)
 
 
 def _payment(row) -> dict:
@@ -46,10 +42,8 @@ def _context(now) -> EventContext:
     return EventContext(producer="payments", now=now, correlation_id=correlation_id())
 
 
-@router.route("POST", "/v1/payments")
-def send(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, PaymentRequest)
+@router.handles(routes.SEND)
+def send(request: flask.Request, principal: Principal, body):
     now = utc_now()
 
     def execute(conn):
@@ -59,18 +53,15 @@ def send(request: flask.Request):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("GET", "/v1/payments/<payment_id>")
-def status(request: flask.Request, payment_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_PAYMENT)
+def status(request: flask.Request, principal: Principal, payment_id: str):
     with platform().reader.connect() as conn:
         row = payment_for_user(conn, payment_id, principal.user_id)
     return 200, _payment(row)
 
 
-@router.route("POST", "/v1/payments/<payment_id>/refunds")
-def refund(request: flask.Request, payment_id: str):
-    principal = caller(request)
-    body = parse_json(request, RefundRequest, empty_is_object=True)
+@router.handles(routes.REFUND)
+def refund(request: flask.Request, principal: Principal, body, payment_id: str):
     now = utc_now()
 
     def execute(conn):
@@ -82,26 +73,22 @@ def refund(request: flask.Request, payment_id: str):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("GET", "/v1/payments/<payment_id>/refunds")
-def list_refunds(request: flask.Request, payment_id: str):
-    principal = caller(request)
+@router.handles(routes.LIST_REFUNDS)
+def list_refunds(request: flask.Request, principal: Principal, payment_id: str):
     with platform().reader.connect() as conn:
         rows = refunds.list_refunds(conn, payment_id, principal.user_id)
     return 200, RefundList(data=[_refund(row) for row in rows], has_more=False)
 
 
-@router.route("GET", "/v1/refunds/<refund_id>")
-def get_refund(request: flask.Request, refund_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_REFUND)
+def get_refund(request: flask.Request, principal: Principal, refund_id: str):
     with platform().reader.connect() as conn:
         row = refunds.refund_for_user(conn, refund_id, principal.user_id)
     return 200, _refund(row)
 
 
-@router.route("POST", "/v1/payment-requests")
-def request_money(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, RequestMoneyRequest)
+@router.handles(routes.REQUEST_MONEY)
+def request_money(request: flask.Request, principal: Principal, body):
     now = utc_now()
 
     def execute(conn):
@@ -113,10 +100,8 @@ def request_money(request: flask.Request):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("GET", "/v1/payment-requests")
-def list_payment_requests(request: flask.Request):
-    principal = caller(request)
-    query = parse_query(request, ListQuery)
+@router.handles(routes.LIST_PAYMENT_REQUESTS)
+def list_payment_requests(request: flask.Request, principal: Principal, query):
     with platform().reader.connect() as conn:
         rows, has_more = payment_requests.list_requests(
             conn, user_id=principal.user_id, limit=query.limit,
@@ -125,18 +110,15 @@ def list_payment_requests(request: flask.Request):
     return 200, PaymentRequestList(data=[_payment_request(row) for row in rows], has_more=has_more)
 
 
-@router.route("GET", "/v1/payment-requests/<payment_request_id>")
-def get_payment_request(request: flask.Request, payment_request_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_PAYMENT_REQUEST)
+def get_payment_request(request: flask.Request, principal: Principal, payment_request_id: str):
     with platform().reader.connect() as conn:
         row = payment_requests.request_for_user(conn, payment_request_id, principal.user_id)
     return 200, _payment_request(row)
 
 
-@router.route("POST", "/v1/payment-requests/<payment_request_id>/pay")
-def pay(request: flask.Request, payment_request_id: str):
-    principal = caller(request)
-    body = parse_json(request, EmptyRequest, empty_is_object=True)
+@router.handles(routes.PAY_REQUEST)
+def pay(request: flask.Request, principal: Principal, body, payment_request_id: str):
     now = utc_now()
 
     def execute(conn):
@@ -146,9 +128,9 @@ def pay(request: flask.Request, payment_request_id: str):
     return respond_once(request, principal, body, execute, now=now)
 
 
-def _answer(request: flask.Request, payment_request_id: str, action: Action):
-    principal = caller(request)
-    body = parse_json(request, EmptyRequest, empty_is_object=True)
+def _answer(
+    request: flask.Request, principal: Principal, body, payment_request_id: str, action: Action
+):
     now = utc_now()
 
     def execute(conn):
@@ -160,14 +142,14 @@ def _answer(request: flask.Request, payment_request_id: str, action: Action):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("POST", "/v1/payment-requests/<payment_request_id>/decline")
-def decline(request: flask.Request, payment_request_id: str):
-    return _answer(request, payment_request_id, Action.DECLINE)
+@router.handles(routes.DECLINE_REQUEST)
+def decline(request: flask.Request, principal: Principal, body, payment_request_id: str):
+    return _answer(request, principal, body, payment_request_id, Action.DECLINE)
 
 
-@router.route("POST", "/v1/payment-requests/<payment_request_id>/cancel")
-def cancel(request: flask.Request, payment_request_id: str):
-    return _answer(request, payment_request_id, Action.CANCEL)
+@router.handles(routes.CANCEL_REQUEST)
+def cancel(request: flask.Request, principal: Principal, body, payment_request_id: str):
+    return _answer(request, principal, body, payment_request_id, Action.CANCEL)
 
 
 @functions_framework.http

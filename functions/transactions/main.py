@@ -9,33 +9,30 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    StatementQuery,
     TimelineEvent,
     TransactionList,
-    TransactionQuery,
     TransactionResponse,
 )
+from schemas.routes import transactions as routes
 from shared.domain.money import Money
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
-from shared.entrypoint import caller, client_router
-from shared.http import parse_query, response_of_row
+from shared.entrypoint import client_router
+from shared.http import Principal, response_of_row
 from shared.services import history
 
 # Risk details stay with operators: the timeline a user sees leaves them out.
 PRIVATE_EVENT_FIELDS = frozenset({"fraud_score", "reasons"})
 
-router = client_router("transactions")
+router = client_router(routes.ROUTES)
 
 
 def _transaction(row, events=None) -> TransactionResponse:
     return response_of_row(TransactionResponse, row, events=events)
 
 
-@router.route("GET", "/v1/transactions")
-def list_transactions(request: flask.Request):
-    principal = caller(request)
-    query = parse_query(request, TransactionQuery)
+@router.handles(routes.LIST_TRANSACTIONS)
+def list_transactions(request: flask.Request, principal: Principal, query):
     where = history.HistoryFilter(
         currency=query.currency,
         type=query.type,
@@ -55,9 +52,8 @@ def list_transactions(request: flask.Request):
     return 200, TransactionList(data=[_transaction(row) for row in rows], has_more=has_more)
 
 
-@router.route("GET", "/v1/transactions/<transaction_id>")
-def get_transaction(request: flask.Request, transaction_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_TRANSACTION)
+def get_transaction(request: flask.Request, principal: Principal, transaction_id: str):
     with platform().reader.connect() as conn:
         row = history.get_transaction(conn, user_id=principal.user_id, transaction_id=transaction_id)
         events = [
@@ -78,10 +74,8 @@ STATEMENT_COLUMNS = (
 )
 
 
-@router.route("GET", "/v1/statements")
-def get_statement(request: flask.Request):
-    principal = caller(request)
-    query = parse_query(request, StatementQuery)
+@router.handles(routes.GET_STATEMENT)
+def get_statement(request: flask.Request, principal: Principal, query):
     with platform().reader.connect() as conn:
         found = history.statement(
             conn,

@@ -5,21 +5,21 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.api import SignUpRequest, TokenRequest, TokenResponse, UserResponse
+from schemas.api import TokenResponse, UserResponse
+from schemas.routes import users as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
-from shared.entrypoint import caller, client_router, correlation_id
-from shared.http import ApiError, parse_form, parse_json
+from shared.entrypoint import client_router, correlation_id
+from shared.http import ApiError, Principal
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
 from shared.services import identity
 
-router = client_router("users")
+router = client_router(routes.ROUTES)
 
 
-@router.route("POST", "/v1/users")
-def sign_up(request: flask.Request):
-    body = parse_json(request, SignUpRequest)
+@router.handles(routes.SIGN_UP)
+def sign_up(request: flask.Request, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
         user, event_ids = identity.sign_up(
@@ -29,9 +29,8 @@ def sign_up(request: flask.Request):
     return 201, UserResponse.model_validate(user, from_attributes=True)
 
 
-@router.route("POST", "/v1/oauth/token")
-def token(request: flask.Request):
-    grant = parse_form(request, TokenRequest)
+@router.handles(routes.TOKEN)
+def token(request: flask.Request, body):
     runtime = platform()
     settings = runtime.settings
     common = dict(
@@ -41,12 +40,12 @@ def token(request: flask.Request):
         refresh_ttl=settings.refresh_token_ttl_seconds,
     )
     with runtime.engine.begin() as conn:
-        if grant.grant_type == "password":
+        if body.grant_type == "password":
             pair = identity.password_grant(
-                conn, email=grant.username, password=grant.password, **common
+                conn, email=body.username, password=body.password, **common
             )
         else:
-            pair = identity.refresh_grant(conn, refresh_token=grant.refresh_token, **common)
+            pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, **common)
     if pair is None:
         # A spent token came back: its family is revoked now, and the caller learns only
         # that the token is not valid.
@@ -60,9 +59,8 @@ def token(request: flask.Request):
     )
 
 
-@router.route("GET", "/v1/users/me")
-def me(request: flask.Request):
-    principal = caller(request)
+@router.handles(routes.CURRENT_USER)
+def me(request: flask.Request, principal: Principal):
     with platform().reader.connect() as conn:
         user = identity.get_user(conn, principal.user_id)
     return 200, UserResponse.model_validate(user, from_attributes=True)

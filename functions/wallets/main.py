@@ -7,35 +7,31 @@ import flask
 import functions_framework
 
 from schemas.api import (
-    ConversionQuoteRequest,
     ConversionQuoteResponse,
-    ConversionRequest,
     ConversionResponse,
-    TopupRequest,
     TopupResponse,
     WalletList,
     WalletResponse,
-    WithdrawalRequest,
     WithdrawalResponse,
 )
+from schemas.routes import wallets as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
-from shared.entrypoint import caller, client_router, correlation_id, respond_once
-from shared.http import parse_json, response_of_row
+from shared.entrypoint import client_router, correlation_id, respond_once
+from shared.http import Principal, response_of_row
 from shared.services import conversions, withdrawals
 from shared.services.context import EventContext
 from shared.services.topups import create_topup
 
-router = client_router("wallets")
+router = client_router(routes.ROUTES)
 
 
 def _context(now) -> EventContext:
     return EventContext(producer="wallets", now=now, correlation_id=correlation_id())
 
 
-@router.route("GET", "/v1/wallets")
-def list_wallets(request: flask.Request):
-    principal = caller(request)
+@router.handles(routes.LIST_WALLETS)
+def list_wallets(request: flask.Request, principal: Principal):
     runtime = platform()
     with runtime.reader.connect() as conn:
         wallets = runtime.ledger.wallets_of(conn, principal.user_id)
@@ -47,10 +43,8 @@ def list_wallets(request: flask.Request):
     return 200, WalletList(data=data, has_more=False)
 
 
-@router.route("POST", "/v1/topups")
-def topup(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, TopupRequest)
+@router.handles(routes.TOPUP)
+def topup(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
     context = _context(now)
@@ -81,10 +75,8 @@ def topup(request: flask.Request):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("POST", "/v1/conversions/quotes")
-def create_quote(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, ConversionQuoteRequest)
+@router.handles(routes.CREATE_QUOTE)
+def create_quote(request: flask.Request, principal: Principal, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
         row = conversions.create_quote(
@@ -98,10 +90,8 @@ def create_quote(request: flask.Request):
     return 201, ConversionQuoteResponse.model_validate(conversions.quote_view(row))
 
 
-@router.route("POST", "/v1/conversions")
-def convert(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, ConversionRequest)
+@router.handles(routes.CONVERT)
+def convert(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
 
@@ -132,9 +122,8 @@ def convert(request: flask.Request):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("GET", "/v1/conversions/<conversion_id>")
-def get_conversion(request: flask.Request, conversion_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_CONVERSION)
+def get_conversion(request: flask.Request, principal: Principal, conversion_id: str):
     with platform().reader.connect() as conn:
         row = conversions.conversion_for_user(conn, conversion_id, principal.user_id)
     return 200, ConversionResponse.model_validate(conversions.conversion_view(row))
@@ -144,10 +133,8 @@ def _withdrawal(row) -> WithdrawalResponse:
     return response_of_row(WithdrawalResponse, row)
 
 
-@router.route("POST", "/v1/withdrawals")
-def withdraw(request: flask.Request):
-    principal = caller(request)
-    body = parse_json(request, WithdrawalRequest)
+@router.handles(routes.WITHDRAW)
+def withdraw(request: flask.Request, principal: Principal, body):
     runtime = platform()
     now = utc_now()
 
@@ -165,9 +152,8 @@ def withdraw(request: flask.Request):
     return respond_once(request, principal, body, execute, now=now)
 
 
-@router.route("GET", "/v1/withdrawals/<withdrawal_id>")
-def get_withdrawal(request: flask.Request, withdrawal_id: str):
-    principal = caller(request)
+@router.handles(routes.GET_WITHDRAWAL)
+def get_withdrawal(request: flask.Request, principal: Principal, withdrawal_id: str):
     with platform().reader.connect() as conn:
         row = withdrawals.withdrawal_for_user(conn, withdrawal_id, principal.user_id)
     return 200, _withdrawal(row)

@@ -9,7 +9,12 @@ from ddtrace.trace import tracer
 
 from shared.observability.context import bound, correlation_id, function_name, process_service
 from shared.observability.events import adopt_event, adopt_events
-from shared.observability.flask_hooks import enter_for_request, install_request_hooks, note_route
+from shared.observability.flask_hooks import (
+    enter_for_request,
+    install_request_hooks,
+    note_route,
+    request_id,
+)
 from shared.observability.logs import configure_logging, redact
 from shared.observability.metrics import configure_metrics, event_recorded, watch_engine
 from shared.observability.tracing import tracing_enabled, tracing_environment
@@ -30,6 +35,7 @@ __all__ = [
     "function_name",
     "process_service",
     "redact",
+    "request_id",
     "security_event",
     "security_event_of_refusal",
     "tracing_enabled",

@@ -5,24 +5,48 @@ own: when a request starts, the function (the app's name is the function's targe
 request id are bound for its logs; when it ends, its duration and outcome are measured. Work
 that belongs to the request (a span continuing an event's trace, a bound correlation id) is
 entered on the request's exit stack and left when the request is torn down.
+
+The request id lives here, not in shared.http, so that the hooks need nothing of the HTTP layer:
+shared.http depends on observability, never the other way round.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any
 
 import flask
 
-from shared.observability import context
+from shared.ids import new_id
+from shared.observability import context, metrics
 
-__all__ = ["enter_for_request", "install_request_hooks", "note_route", "request_function"]
+__all__ = [
+    "enter_for_request",
+    "install_request_hooks",
+    "note_route",
+    "request_function",
+    "request_id",
+]
 
 _STACK_KEY = "paystream_observability_stack"
 _START_KEY = "paystream_observability_start"
 _ROUTE_KEY = "paystream_route"
+_REQUEST_ID_KEY = "paystream_request_id"
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _installed = False
+
+
+def request_id() -> str:
+    """The request's id: the client's `X-Request-Id` when well-formed, else a fresh one."""
+    cached = flask.g.get(_REQUEST_ID_KEY)
+    if cached:
+        return cached
+    incoming = flask.request.headers.get("X-Request-Id", "")
+    value = incoming if REQUEST_ID_PATTERN.match(incoming) else new_id("req")
+    setattr(flask.g, _REQUEST_ID_KEY, value)
+    return value
 
 
 def request_function(app: flask.Flask) -> str:
@@ -47,8 +71,6 @@ def note_route(endpoint: str) -> None:
 
 
 def _started(sender: flask.Flask, **_: Any) -> None:
-    from shared.http import request_id
-
     setattr(flask.g, _START_KEY, time.perf_counter())
     enter_for_request(
         context.bound(function=request_function(sender), correlation=request_id())
@@ -56,8 +78,6 @@ def _started(sender: flask.Flask, **_: Any) -> None:
 
 
 def _finished(sender: flask.Flask, response: flask.Response, **_: Any) -> None:
-    from shared.observability import metrics
-
     started = flask.g.get(_START_KEY)
     if started is None:
         return

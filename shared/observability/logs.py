@@ -35,6 +35,7 @@ _SECRET_PAIR = re.compile(
     r"(\"?'?\s*[:=]\s*\"?'?)([^\s\"'&,;}]+)"
 )
 _DIGIT_RUN = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -50,7 +51,7 @@ def _luhn_valid(digits: str) -> bool:
 
 
 def _mask_card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
+    digits = _NOT_DIGIT.sub("", match.group(0))
     return REDACTED if _luhn_valid(digits) else match.group(0)
 
 

@@ -6,17 +6,14 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from pydantic import TypeAdapter
 
 from schemas.api import ERROR_TYPES
 from schemas.export import OPENAPI_PATH, render_json
-from schemas.openapi import (
-    EVERY_HTTP_FUNCTION,
-    FORM,
-    HTTP_FUNCTIONS,
-    ROUTES,
-    RouteSpec,
-    build_openapi,
-)
+from schemas.openapi import build_openapi
+from schemas.routes import ROUTE_TABLES
+from schemas.routing import EVERY_HTTP_FUNCTION, FORM, Route
+from shared.functions import FUNCTIONS
 
 # The core HTTP contract, as (method, path, success status).
 CORE_CONTRACT = {
@@ -52,6 +49,8 @@ CORE_CONTRACT = {
     ("GET", "/openapi.json", 200),
 }
 PUBLIC_PATHS = {"/v1/users", "/v1/oauth/token", "/healthz", "/readyz", "/openapi.json"}
+ROUTES = tuple(route for table in ROUTE_TABLES for route in table.routes)
+FUNCTION_OF = {route: table.function for table in ROUTE_TABLES for route in table.routes}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def document() -> dict[str, Any]:
     return build_openapi()
 
 
-def _operation(document: dict[str, Any], route: RouteSpec) -> dict[str, Any]:
+def _operation(document: dict[str, Any], route: Route) -> dict[str, Any]:
     return document["paths"][route.path][route.method.lower()]
 
 
@@ -89,6 +88,12 @@ def test_building_twice_gives_independent_equal_documents() -> None:
     assert second["paths"]
 
 
+def test_every_http_function_has_a_route_table_and_a_tag(document: dict[str, Any]) -> None:
+    http_functions = [f.name for f in FUNCTIONS if f.signature_type == "http"]
+    assert [table.function for table in ROUTE_TABLES] == [*http_functions, EVERY_HTTP_FUNCTION]
+    assert [tag["name"] for tag in document["tags"]] == [*http_functions, "health"]
+
+
 def test_the_route_table_is_the_core_contract() -> None:
     assert {(r.method, r.path, r.response_status) for r in ROUTES} == CORE_CONTRACT
     assert len({(r.method, r.path) for r in ROUTES}) == len(ROUTES)
@@ -97,12 +102,11 @@ def test_the_route_table_is_the_core_contract() -> None:
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
 def test_every_route_is_documented_with_its_status_and_errors(
-    document: dict[str, Any], route: RouteSpec
+    document: dict[str, Any], route: Route
 ) -> None:
     operation = _operation(document, route)
     assert operation["operationId"] == route.operation_id
-    assert operation["x-paystream-function"] == route.function
-    assert route.function in (*HTTP_FUNCTIONS, EVERY_HTTP_FUNCTION)
+    assert operation["x-paystream-function"] == FUNCTION_OF[route]
     assert str(route.response_status) in operation["responses"]
     for status in route.error_statuses:
         assert str(status) in operation["responses"]
@@ -112,7 +116,7 @@ def test_every_route_is_documented_with_its_status_and_errors(
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_every_response_carries_x_request_id(document: dict[str, Any], route: RouteSpec) -> None:
+def test_every_response_carries_x_request_id(document: dict[str, Any], route: Route) -> None:
     for status, response in _operation(document, route)["responses"].items():
         headers = _resolve(document, response)["headers"]
         assert "X-Request-Id" in headers, f"{route.method} {route.path} {status}"
@@ -120,7 +124,7 @@ def test_every_response_carries_x_request_id(document: dict[str, Any], route: Ro
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
 def test_only_sign_up_sign_in_and_health_are_public(
-    document: dict[str, Any], route: RouteSpec
+    document: dict[str, Any], route: Route
 ) -> None:
     operation = _operation(document, route)
     if route.path in PUBLIC_PATHS:
@@ -211,3 +215,14 @@ def test_every_v1_operation_can_be_rate_limited(document: dict[str, Any]) -> Non
     for route in ROUTES:
         if route.path.startswith("/v1/"):
             assert "429" in _operation(document, route)["responses"], route.path
+
+
+def test_a_body_is_optional_only_where_every_parameter_is(document: dict[str, Any]) -> None:
+    for route in ROUTES:
+        if route.request_model is None:
+            continue
+        body = _operation(document, route)["requestBody"]
+        assert body["required"] == route.request_body_required, route.path
+        if not route.request_body_required:
+            # No body reads as `{}`, which the model must accept.
+            TypeAdapter(route.request_model).validate_python({})

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import sqlalchemy as sa
 
+from schemas.export import render_json
+from schemas.openapi import build_openapi
+from schemas.routes import ROUTE_TABLES, every_function
 from shared.adapters.tables import outbox
+from shared.functions import load_module
+from shared.runner.gateway import function_for_path
 from shared.settings import Settings
 
 # Sooner than the relay would: the publisher, not the relay, must have sent them.
 PUBLISH_SECONDS_MAX = Settings.model_fields["outbox_relay_age_seconds"].default - 1
+HTTP_ROUTE_TABLES = tuple(table for table in ROUTE_TABLES if table is not every_function.ROUTES)
 
 
 def _sign_up(users, email="ada@example.com"):
@@ -84,26 +91,40 @@ def test_an_accepted_payment_is_published_right_after_commit(client_of, runtime)
     assert waiting == 0
 
 
-def test_each_client_function_serves_exactly_the_routes_the_openapi_document_gives_it():
-    from schemas.openapi import EVERY_HTTP_FUNCTION, HTTP_FUNCTIONS, ROUTES
-    from shared.functions import load_module
-
-    shared_routes = {(r.method, r.path) for r in ROUTES if r.function == EVERY_HTTP_FUNCTION}
-    for name in HTTP_FUNCTIONS:
-        documented = {(r.method, r.path) for r in ROUTES if r.function == name} | shared_routes
-        assert load_module(name).router.routes() == documented, name
+def test_each_client_function_serves_exactly_the_routes_it_declares():
+    for table in HTTP_ROUTE_TABLES:
+        declared = {(r.method, r.path) for r in (*table.routes, *every_function.ROUTES.routes)}
+        assert load_module(table.function).router.routes() == declared, table.function
 
 
-def test_the_gateway_sends_every_documented_path_to_the_function_that_serves_it():
-    from schemas.openapi import EVERY_HTTP_FUNCTION, ROUTES
-    from shared.runner.gateway import function_for_path
+def test_every_declared_route_answers_and_asks_for_a_token_when_it_declares_one(client_of):
+    # A route that is not served answers 404 route_not_found (or 405); a guarded one refuses a
+    # request without a token before it reads anything.
+    for table in HTTP_ROUTE_TABLES:
+        client = client_of(table.function)
+        for route in (*table.routes, *every_function.ROUTES.routes):
+            path = route.path.replace("{", "").replace("}", "")
+            answer = client.open(path, method=route.method)
+            error = (answer.get_json(silent=True) or {}).get("error") or {}
+            assert error.get("code") not in ("route_not_found", "method_not_allowed"), path
+            if route.bearer_auth:
+                assert (answer.status_code, error["code"]) == (401, "missing_token"), path
+            else:
+                assert answer.status_code != 401, path
 
-    for route in ROUTES:
-        path = route.path.replace("{", "").replace("}", "")
-        owner = function_for_path(path)
-        assert owner is not None, route.path
-        if route.function != EVERY_HTTP_FUNCTION:
-            assert owner == route.function, route.path
+
+def test_the_document_served_is_the_one_declared(client_of):
+    served = client_of("payments").get("/openapi.json")
+    assert served.status_code == 200
+    assert served.get_json() == json.loads(render_json(build_openapi()))
+
+
+def test_the_gateway_sends_every_declared_path_to_the_function_that_serves_it():
+    for table in HTTP_ROUTE_TABLES:
+        for route in table.routes:
+            assert function_for_path(route.path.replace("{", "").replace("}", "")) == table.function
+    for route in every_function.ROUTES.routes:
+        assert function_for_path(route.path) is not None, route.path
 
 
 def test_the_history_filters_by_currency_type_status_and_dates(client_of):

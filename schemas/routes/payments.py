@@ -1,0 +1,164 @@
+"""The routes of `payments`: send money, read a payment, refund it, and request money."""
+
+from __future__ import annotations
+
+from schemas.api import (
+    EmptyRequest,
+    ListQuery,
+    PaymentRequest,
+    PaymentRequestList,
+    PaymentRequestResponse,
+    PaymentResponse,
+    RefundList,
+    RefundRequest,
+    RefundResponse,
+    RequestMoneyRequest,
+)
+from schemas.routing import Route, RouteTable
+
+__all__ = [
+    "CANCEL_REQUEST",
+    "DECLINE_REQUEST",
+    "GET_PAYMENT",
+    "GET_PAYMENT_REQUEST",
+    "GET_REFUND",
+    "LIST_PAYMENT_REQUESTS",
+    "LIST_REFUNDS",
+    "PAY_REQUEST",
+    "REFUND",
+    "REQUEST_MONEY",
+    "ROUTES",
+    "SEND",
+]
+
+SEND = Route(
+    method="POST",
+    path="/v1/payments",
+    operation_id="createPayment",
+    summary="Send money to another user",
+    request_model=PaymentRequest,
+    response_model=PaymentResponse,
+    response_status=202,
+    error_statuses=(404, 422),
+    idempotency_key=True,
+    description="Accepted as `pending`; fraud scoring, the debit and the settlement follow "
+    "asynchronously. Poll `GET /v1/payments/{payment_id}` for the outcome.",
+)
+GET_PAYMENT = Route(
+    method="GET",
+    path="/v1/payments/{payment_id}",
+    operation_id="getPayment",
+    summary="A payment and its status",
+    response_model=PaymentResponse,
+    error_statuses=(404,),
+)
+REFUND = Route(
+    method="POST",
+    path="/v1/payments/{payment_id}/refunds",
+    operation_id="createRefund",
+    summary="Refund all or part of a payment you received",
+    request_model=RefundRequest,
+    request_body_required=False,
+    response_model=RefundResponse,
+    response_status=202,
+    error_statuses=(403, 404),
+    idempotency_key=True,
+    description="Only the payee of a completed (or partially refunded) payment may refund it; "
+    "the payer gets a 403. Omit `amount` (or send no body) to refund what is left. Refunds "
+    "in flight count: their total never exceeds the payment. Accepted as `pending`; the "
+    "refund is reserved from the payee's wallet and credited to the payer asynchronously, "
+    "and the payment becomes `partially_refunded`, then `refunded`.",
+)
+LIST_REFUNDS = Route(
+    method="GET",
+    path="/v1/payments/{payment_id}/refunds",
+    operation_id="listRefunds",
+    summary="A payment's refunds, oldest first",
+    response_model=RefundList,
+    error_statuses=(404,),
+)
+GET_REFUND = Route(
+    method="GET",
+    path="/v1/refunds/{refund_id}",
+    operation_id="getRefund",
+    summary="A refund and its status (for the payment's payer and payee)",
+    response_model=RefundResponse,
+    error_statuses=(404,),
+)
+REQUEST_MONEY = Route(
+    method="POST",
+    path="/v1/payment-requests",
+    operation_id="createPaymentRequest",
+    summary="Ask another user for money",
+    request_model=RequestMoneyRequest,
+    response_model=PaymentRequestResponse,
+    response_status=201,
+    error_statuses=(404,),
+    idempotency_key=True,
+    description="`from` is the payer's e-mail address or user id. The request is `open` until "
+    "the payer pays or declines it, the requester cancels it, or it expires after "
+    "`expires_in_days` (30 by default).",
+)
+LIST_PAYMENT_REQUESTS = Route(
+    method="GET",
+    path="/v1/payment-requests",
+    operation_id="listPaymentRequests",
+    summary="Requests you made and requests made of you, newest first",
+    response_model=PaymentRequestList,
+    query_model=ListQuery,
+)
+GET_PAYMENT_REQUEST = Route(
+    method="GET",
+    path="/v1/payment-requests/{payment_request_id}",
+    operation_id="getPaymentRequest",
+    summary="A payment request and its status",
+    response_model=PaymentRequestResponse,
+    error_statuses=(404,),
+)
+PAY_REQUEST = Route(
+    method="POST",
+    path="/v1/payment-requests/{payment_request_id}/pay",
+    operation_id="payPaymentRequest",
+    summary="Pay a request made of you",
+    request_model=EmptyRequest,
+    request_body_required=False,
+    response_model=PaymentResponse,
+    response_status=202,
+    error_statuses=(403, 404),
+    idempotency_key=True,
+    description="Creates a payment to the requester through the usual saga and returns it "
+    "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
+    "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
+    "a request already paid or being paid, or expired, is a 409.",
+)
+DECLINE_REQUEST = Route(
+    method="POST",
+    path="/v1/payment-requests/{payment_request_id}/decline",
+    operation_id="declinePaymentRequest",
+    summary="Decline a request made of you",
+    request_model=EmptyRequest,
+    request_body_required=False,
+    response_model=PaymentRequestResponse,
+    error_statuses=(403, 404),
+    idempotency_key=True,
+)
+CANCEL_REQUEST = Route(
+    method="POST",
+    path="/v1/payment-requests/{payment_request_id}/cancel",
+    operation_id="cancelPaymentRequest",
+    summary="Cancel a request you made",
+    request_model=EmptyRequest,
+    request_body_required=False,
+    response_model=PaymentRequestResponse,
+    error_statuses=(403, 404),
+    idempotency_key=True,
+)
+
+ROUTES = RouteTable(
+    "payments",
+    (
+        SEND, GET_PAYMENT, REFUND, LIST_REFUNDS, GET_REFUND,
+        REQUEST_MONEY, LIST_PAYMENT_REQUESTS, GET_PAYMENT_REQUEST,
+        PAY_REQUEST, DECLINE_REQUEST, CANCEL_REQUEST,
+    ),
+)

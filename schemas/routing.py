@@ -1,0 +1,102 @@
+"""What a client route declares: how it is reached, who may call it, what it takes and returns.
+
+Each route is declared once, in its function's table under :mod:`schemas.routes`, and the rest
+is derived from that declaration: the function's router (:class:`shared.http.Router` matches the
+path, authenticates the caller and parses the body and query the route declares), the OpenAPI
+document (:mod:`schemas.openapi`) and the API gateway's path table
+(:data:`shared.functions.HTTP_ROUTE_PREFIXES`). This module imports nothing heavier than
+pydantic, so the gateway can read the tables without importing the functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+__all__ = [
+    "API_PATH_PREFIX",
+    "EVERY_HTTP_FUNCTION",
+    "FORM",
+    "JSON",
+    "Route",
+    "RouteTable",
+]
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+# The versioned API, as opposed to the probes and the document every function answers.
+API_PATH_PREFIX = "/v1/"
+# The function of the routes that every HTTP function answers: health and the document.
+EVERY_HTTP_FUNCTION = "*"
+
+_PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+# The gateway routes an API path by its resource (`/v1/payments/...` by `/v1/payments`), any
+# other path by its first segment.
+_GATEWAY_PREFIX = re.compile(rf"{re.escape(API_PATH_PREFIX)}[^/]+|/[^/]+")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One client endpoint, with everything the router and the OpenAPI document need of it."""
+
+    method: Literal["GET", "POST"]
+    # OpenAPI's syntax: `/v1/payments/{payment_id}`; each placeholder is a handler argument.
+    path: str
+    operation_id: str
+    summary: str
+    # None means a free-form JSON object (only the OpenAPI document itself).
+    response_model: type[BaseModel] | None
+    response_status: int = 200
+    # A model, or the adapter of a discriminated union of models (token and funding-source
+    # bodies). The router validates the body into it and hands it to the handler as `body`.
+    request_model: type[BaseModel] | TypeAdapter[Any] | None = None
+    request_content_type: str = JSON
+    # False for actions whose parameters are all optional: no body at all then reads as `{}`.
+    request_body_required: bool = True
+    # The success body's media type; anything but JSON is a string (a CSV statement).
+    response_content_type: str = JSON
+    # The errors particular to the route. The document adds those the rest of the declaration
+    # implies (400 for a body or query, 401 for a token, 409 for an Idempotency-Key), 429 on
+    # the versioned API and 500 everywhere.
+    error_statuses: tuple[int, ...] = ()
+    # The router refuses a request without a valid bearer token (401) and hands the handler
+    # the caller as `principal`. A route is public only when it says so.
+    bearer_auth: bool = True
+    idempotency_key: bool = False
+    # The router validates the query string into it and hands it to the handler as `query`.
+    query_model: type[BaseModel] | None = None
+    # Error statuses whose body is not the shared ErrorResponse: only readiness, which answers
+    # 503 with its health report so that an operator sees which dependency is down.
+    error_body_overrides: tuple[tuple[int, type[BaseModel]], ...] = ()
+    description: str = ""
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        """Names of the `{placeholders}` in the path, in order."""
+        return tuple(_PATH_PARAMETER.findall(self.path))
+
+    @property
+    def rule(self) -> str:
+        """The path in werkzeug's syntax (`/v1/payments/<payment_id>`), for the router."""
+        return _PATH_PARAMETER.sub(r"<\1>", self.path)
+
+    @property
+    def endpoint(self) -> str:
+        """`POST /v1/payments/<payment_id>`: the route's name in spans, logs and metrics."""
+        return f"{self.method} {self.rule}"
+
+    @property
+    def gateway_prefix(self) -> str:
+        """The path prefix the API gateway (and the Ingress) sends to the route's function."""
+        return _GATEWAY_PREFIX.match(self.path).group()
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """The routes one HTTP function serves (or, for EVERY_HTTP_FUNCTION, every one of them)."""
+
+    function: str
+    routes: tuple[Route, ...]
