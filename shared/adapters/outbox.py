@@ -35,6 +35,11 @@ logger = logging.getLogger("paystream.outbox")
 
 OUTBOX_ERROR_LENGTH_MAX = 500
 
+# Built once: every step of the saga records events, and a statement built per call is coerced
+# and its cache key computed again each time it runs.
+_INSERT_EVENT = events.insert()
+_INSERT_OUTBOX = outbox.insert()
+
 
 def record_event(
     conn: Connection,
@@ -52,20 +57,21 @@ def record_event(
     event_id = new_event_id()
     data = payload.model_dump(mode="json")
     conn.execute(
-        events.insert().values(
-            id=event_id,
-            type=event_type,
-            source=source_function,
-            subject=subject,
-            aggregate_sequence=sequence,
-            data=data,
-            correlation_id=correlation_id,
-            occurred_at=now,
-            traceparent=current_traceparent(),
-        )
+        _INSERT_EVENT,
+        {
+            "id": event_id,
+            "type": event_type,
+            "source": source_function,
+            "subject": subject,
+            "aggregate_sequence": sequence,
+            "data": data,
+            "correlation_id": correlation_id,
+            "occurred_at": now,
+            "traceparent": current_traceparent(),
+        },
     )
     project(conn, ProjectedEvent(event_type, subject, data, now))
-    conn.execute(outbox.insert().values(event_id=event_id, created_at=now, attempts=0))
+    conn.execute(_INSERT_OUTBOX, {"event_id": event_id, "created_at": now, "attempts": 0})
     event_recorded(conn, event_type=event_type, payload=payload, now=now)
     return event_id
 

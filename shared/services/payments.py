@@ -102,6 +102,11 @@ def advance_payment(
     return recorded
 
 
+# Built once: the saga's statements run for every payment. Inserting returns the row as stored,
+# which is the payment's answer to its client.
+_INSERT_PAYMENT = payments.insert().returning(*payments.c)
+_USER_CREATED_AT = sa.select(users.c.created_at).where(users.c.id == sa.bindparam("user_id"))
+
 # The payment outcomes that settle the request it pays, if it pays one.
 _ENDS_A_REQUEST = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.DECLINED})
 
@@ -119,20 +124,21 @@ def create_payment(
         raise ApiError.invalid("cannot_pay_self", "a payment needs a payee other than the payer", "to")
     payment_id = new_id("pay")
     now = context.now
-    conn.execute(
-        payments.insert().values(
-            id=payment_id,
-            payer_id=payer_id,
-            payee_id=payee.id,
-            amount_minor=request.amount,
-            currency=request.currency,
-            note=request.note,
-            status=PaymentStatus.PENDING.value,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    payment = conn.execute(
+        _INSERT_PAYMENT,
+        {
+            "id": payment_id,
+            "payer_id": payer_id,
+            "payee_id": payee.id,
+            "amount_minor": request.amount,
+            "currency": request.currency,
+            "note": request.note,
+            "status": PaymentStatus.PENDING.value,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).one()
     event_id = context.record(
         conn,
         event_type="payment.requested",
@@ -146,7 +152,7 @@ def create_payment(
             note=request.note,
         ),
     )
-    return conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one(), [event_id]
+    return payment, [event_id]
 
 
 def pay_request(
@@ -201,7 +207,7 @@ def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventConte
 
 
 def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
-    created = conn.execute(sa.select(users.c.created_at).where(users.c.id == user_id)).scalar_one()
+    created = conn.execute(_USER_CREATED_AT, {"user_id": user_id}).scalar_one()
     return max(0, int((now - as_utc(created)).total_seconds()))
 
 
