@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from schemas.cloudevent import new_cloud_event
 from schemas.events import parse_payload
 from shared.adapters.aws import EventPublisher
-from shared.adapters.database import as_utc, read_only
+from shared.adapters.database import as_utc, is_postgresql, read_only
 from shared.adapters.tables import events, outbox
 from shared.ids import new_event_id
 from shared.observability.metrics import event_recorded
@@ -39,6 +39,18 @@ OUTBOX_ERROR_LENGTH_MAX = 500
 # and its cache key computed again each time it runs.
 _INSERT_EVENT = events.insert()
 _INSERT_OUTBOX = outbox.insert()
+# On PostgreSQL the event and its outbox row (created when the event occurred, not yet tried)
+# are one statement, a round trip fewer for every event; SQLite has no INSERT in a WITH.
+_RECORDED = (
+    events.insert()
+    .values({column.name: sa.bindparam(column.name) for column in events.c})
+    .returning(events.c.id, events.c.occurred_at)
+    .cte("recorded")
+)
+_INSERT_EVENT_AND_OUTBOX = outbox.insert().from_select(
+    ["event_id", "created_at", "attempts"],
+    sa.select(_RECORDED.c.id, _RECORDED.c.occurred_at, sa.literal(0, sa.Integer)),
+)
 
 
 def record_event(
@@ -56,22 +68,23 @@ def record_event(
     CloudEvent id)."""
     event_id = new_event_id()
     data = payload.model_dump(mode="json")
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "id": event_id,
-            "type": event_type,
-            "source": source_function,
-            "subject": subject,
-            "aggregate_sequence": sequence,
-            "data": data,
-            "correlation_id": correlation_id,
-            "occurred_at": now,
-            "traceparent": current_traceparent(),
-        },
-    )
+    event = {
+        "id": event_id,
+        "type": event_type,
+        "source": source_function,
+        "subject": subject,
+        "aggregate_sequence": sequence,
+        "data": data,
+        "correlation_id": correlation_id,
+        "occurred_at": now,
+        "traceparent": current_traceparent(),
+    }
+    if is_postgresql(conn):
+        conn.execute(_INSERT_EVENT_AND_OUTBOX, event)
+    else:
+        conn.execute(_INSERT_EVENT, event)
+        conn.execute(_INSERT_OUTBOX, {"event_id": event_id, "created_at": now, "attempts": 0})
     project(conn, ProjectedEvent(event_type, subject, data, now))
-    conn.execute(_INSERT_OUTBOX, {"event_id": event_id, "created_at": now, "attempts": 0})
     event_recorded(conn, event_type=event_type, payload=payload, now=now)
     return event_id
 
