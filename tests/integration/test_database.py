@@ -127,22 +127,32 @@ def test_a_statement_cancelled_by_its_timeout_is_unavailable(postgres_url: str) 
         engine.dispose()
 
 
-def test_a_connection_dropped_mid_transaction_is_unavailable(postgres_url: str) -> None:
-    # GIVEN an engine watched for metrics, as every function's is, in a transaction
+@pytest.mark.parametrize(
+    ("statement", "parameters"),
+    [("SELECT 1", {}), ("SELECT CAST(:value AS integer)", {"value": 1})],
+    ids=["simple query", "prepared statement"],
+)
+def test_a_connection_dropped_mid_transaction_is_unavailable(
+    postgres_url: str, statement: str, parameters: dict[str, int]
+) -> None:
+    # GIVEN an engine watched for metrics, as every function's is, in a transaction that has
+    # run the statement once (so a parametrised one is prepared on that session)
     engine = create_engine(postgres_url, pool_size=1)
     watch_engine(engine)
     admin = create_engine(postgres_url, pool_size=1)
+    query = sa.text(statement)
     try:
         with pytest.raises(DatabaseUnavailable), translate_errors():
             with engine.begin() as conn:
+                assert conn.execute(query, parameters).scalar_one() == 1
                 pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
                 # WHEN the server ends the session (a restart, a fail-over, an operator)
                 with admin.connect() as other:
                     other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                conn.execute(sa.text("SELECT 1"))
+                conn.execute(query, parameters)
         # THEN the caller hears "unavailable" (a 503), and the pool serves a new session
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert conn.execute(query, parameters).scalar_one() == 1
     finally:
         engine.dispose()
         admin.dispose()
@@ -307,28 +317,6 @@ def test_many_parameter_sets_run_in_one_round_trip(
             conn.rollback()
     finally:
         engine.dispose()
-
-
-def test_a_parametrised_statement_on_a_dropped_connection_is_unavailable(postgres_url: str) -> None:
-    # GIVEN a transaction whose session the server ends (a restart, a fail-over, an operator)
-    engine = create_engine(postgres_url, pool_size=1)
-    watch_engine(engine)
-    admin = create_engine(postgres_url, pool_size=1)
-    query = sa.text("SELECT CAST(:value AS integer)")
-    try:
-        with pytest.raises(DatabaseUnavailable), translate_errors():
-            with engine.begin() as conn:
-                assert conn.execute(query, {"value": 1}).scalar_one() == 1
-                with admin.connect() as other:
-                    other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": _backend_pid(conn)})
-                # WHEN the next statement, already prepared on that session, runs
-                conn.execute(query, {"value": 2})
-        # THEN the caller hears "unavailable", and a new session prepares it again
-        with engine.connect() as conn:
-            assert conn.execute(query, {"value": 3}).scalar_one() == 3
-    finally:
-        engine.dispose()
-        admin.dispose()
 
 
 def test_a_pooled_connection_the_server_ended_is_replaced_on_checkout(postgres_url: str) -> None:
