@@ -141,13 +141,17 @@ def parse_event(event: CloudEvent, accepted_types: frozenset[str]) -> BaseModel:
 
 def claim(conn: Connection, consumer: str, event_id: str) -> bool:
     """Record that `consumer` handles `event_id` now; False if it already did."""
-    dialect_insert = postgresql.insert if is_postgresql(conn) else sqlite.insert
+    claiming = _CLAIM_POSTGRESQL if is_postgresql(conn) else _CLAIM_SQLITE
     result = conn.execute(
-        dialect_insert(processed_events)
-        .values(consumer=consumer, event_id=event_id, processed_at=utc_now())
-        .on_conflict_do_nothing()
+        claiming, {"consumer": consumer, "event_id": event_id, "processed_at": utc_now()}
     )
     return result.rowcount == 1
+
+
+# Built once per dialect (each spells INSERT … ON CONFLICT DO NOTHING through its own construct):
+# every event every consumer handles is claimed.
+_CLAIM_POSTGRESQL = postgresql.insert(processed_events).on_conflict_do_nothing()
+_CLAIM_SQLITE = sqlite.insert(processed_events).on_conflict_do_nothing()
 
 
 def publish_after_commit(runtime: Platform, event_ids: list[str]) -> None:

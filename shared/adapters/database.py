@@ -15,9 +15,12 @@ every adapter sees the same transaction semantics:
 from __future__ import annotations
 
 import contextlib
+import select
 import ssl
-import threading
 import sqlite3
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 import pg8000.converters as pg8000_converters
 import pg8000.core as pg8000_core
 import pg8000.dbapi
+import pg8000.legacy as pg8000_legacy
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
@@ -35,7 +39,9 @@ from sqlalchemy import exc as sa_exc
 __all__ = [
     "DatabaseUnavailable",
     "MIGRATIONS_DIRECTORY",
+    "POSTGRES_PING_AFTER_IDLE_SECONDS",
     "POSTGRES_STATEMENT_TIMEOUT_MS",
+    "PREPARED_STATEMENTS_MAX",
     "SQLITE_BUSY_TIMEOUT_MS",
     "as_utc",
     "create_engine",
@@ -196,7 +202,9 @@ def _create_postgres_engine(
         max_overflow=POSTGRES_POOL_OVERFLOW_MAX,
         pool_timeout=POSTGRES_POOL_TIMEOUT_SECONDS,
         pool_recycle=POSTGRES_POOL_RECYCLE_SECONDS,
-        pool_pre_ping=True,
+        # The most recently returned connection serves next: a few sessions stay busy, with
+        # their statements prepared, and the rest idle; see _check_connection_on_checkout.
+        pool_use_lifo=True,
         isolation_level="READ COMMITTED",
         connect_args={
             "timeout": POSTGRES_SOCKET_TIMEOUT_SECONDS,
@@ -206,94 +214,159 @@ def _create_postgres_engine(
             **tls,
         },
     )
+    event.listen(engine, "do_execute", _execute_one)
+    event.listen(engine, "do_executemany", _execute_many)
     engine.dialect.do_commit = _commit_in_one_round_trip  # type: ignore[method-assign]
+    engine.dialect.do_rollback = _roll_back_in_one_round_trip  # type: ignore[method-assign]
+    event.listen(engine.pool, "checkout", _check_connection_on_checkout)
+    event.listen(engine.pool, "checkin", _note_checkin_time)
     return engine
 
 
-# Where a pooled pg8000 connection keeps the statements it has prepared, by SQL text. The pool's
-# per-connection `info` lives exactly as long as the server session that holds them.
+# -- PostgreSQL: every statement a named prepared statement ---------------------------------------
+#
+# pg8000 runs a parametrised statement as an unnamed one: three round trips (parse, describe, then
+# bind and execute), the server parsing and planning it each time, after the SQL text has been
+# rewritten from "%s" placeholders to "$1" character by character in Python. It also sends BEGIN as
+# a round trip of its own. Here each pooled session prepares a statement the first time it runs
+# it (one round trip), and from then on runs it in one (bind, execute, sync), BEGIN included when
+# a transaction starts with it. Errors are raised as pg8000's cursor raises them, inside
+# SQLAlchemy's execution, so SQLAlchemy wraps them in DBAPIError and invalidates the connection on
+# a broken socket exactly as before.
+
+# Where a pooled connection keeps its prepared statements. The pool's per-connection `info` lives
+# exactly as long as the server session that holds them.
 _PREPARED_STATEMENTS_KEY = "paystream_prepared_statements"
-# A session prepares at most this many statements this way; they are few fixed ledger calls.
-PREPARED_STATEMENTS_MAX = 16
+# A session keeps at most this many statements prepared, closing the least recently used one to
+# prepare another: an IN list renders one text per length, so the texts are not a fixed set.
+# The platform's hot paths use a few dozen.
+PREPARED_STATEMENTS_MAX = 256
 
 
-def execute_prepared(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> list[list[Any]]:
-    """Run `sql` (PostgreSQL placeholders $1, $2, …) as a named prepared statement; its rows.
+class _PreparedStatements:
+    """The named prepared statements of one pg8000 session, by the SQL text SQLAlchemy sends."""
 
-    pg8000 runs every parametrised statement as an unnamed one, which costs three round trips
-    (parse, describe, then bind and execute); a statement prepared once per session runs in one.
-    Meant for the few hot calls whose throughput is bound by round trips (the ledger's). It joins
-    the connection's transaction, beginning one if none is open, just as conn.execute() does, and
-    errors come back as SQLAlchemy's DBAPIError, so that sqlstate() and translate_errors() apply.
-    """
-    if not is_postgresql(conn):
-        raise ValueError("execute_prepared() is for PostgreSQL connections")
-    if not conn.in_transaction():
-        # What conn.execute() would do (autobegin): the caller commits or rolls back as usual.
-        conn.begin()
-    pooled = conn.connection
-    dbapi_connection = pooled.dbapi_connection
-    prepared = pooled.info.setdefault(_PREPARED_STATEMENTS_KEY, {})
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._by_sql: OrderedDict[str, tuple[bytes, Any, Any]] = OrderedDict()
+
+    def get(self, dbapi_connection: Any, sql: str, paramstyle: str) -> tuple[bytes, Any, Any]:
+        """(name, columns, input functions) of `sql` on this session, prepared if need be."""
+        prepared = self._by_sql.get(sql)
+        if prepared is not None:
+            self._by_sql.move_to_end(sql)
+            return prepared
+        if len(self._by_sql) >= self._capacity:
+            _, (evicted, _, _) = self._by_sql.popitem(last=False)
+            dbapi_connection.close_prepared_statement(evicted)
+        # Rewritten once per session, not per execution; the values do not enter the text.
+        numbered_sql, _ = pg8000_legacy.convert_paramstyle(paramstyle, sql, ())
+        prepared = dbapi_connection.prepare_statement(numbered_sql, ())
+        self._by_sql[sql] = prepared
+        return prepared
+
+
+def _prepared_statements(context: Any) -> _PreparedStatements:
+    info = context.root_connection.connection.info
+    statements = info.get(_PREPARED_STATEMENTS_KEY)
+    if statements is None:
+        statements = info[_PREPARED_STATEMENTS_KEY] = _PreparedStatements(PREPARED_STATEMENTS_MAX)
+    return statements
+
+
+def _execute_one(cursor: Any, sql: str, parameters: Any, context: Any) -> bool:
+    # SQLAlchemy's "do_execute" event: True means the statement has run on `cursor`. A statement
+    # without parameters is left to pg8000: it is one simple query already.
+    return bool(parameters) and _execute_named(cursor, sql, (parameters,), context)
+
+
+def _execute_many(cursor: Any, sql: str, parameter_sets: Any, context: Any) -> bool:
+    # SQLAlchemy's "do_executemany" event: the statement runs once per parameter set, and every
+    # execution leaves in one write (pg8000's cursor would spend three round trips on each).
+    return bool(parameter_sets) and _execute_named(cursor, sql, parameter_sets, context)
+
+
+def _execute_named(cursor: Any, sql: str, parameter_sets: Any, context: Any) -> bool:
+    if type(cursor) is not pg8000_legacy.Cursor:
+        return False  # a server-side cursor (stream_results) wraps the text in DECLARE
+    dbapi_connection = cursor._c
     try:
-        if sql not in prepared:
-            if len(prepared) >= PREPARED_STATEMENTS_MAX:
-                raise ValueError(f"more than {PREPARED_STATEMENTS_MAX} prepared statements")
-            prepared[sql] = dbapi_connection.prepare_statement(sql, ())
-        name, columns, input_functions = prepared[sql]
-        parameters = pg8000_converters.make_params(dbapi_connection.py_types, values)
-        if not dbapi_connection._in_transaction and not dbapi_connection.autocommit:
-            # pg8000 begins transactions implicitly, in its cursor, with a round trip of its own;
-            # this call bypasses the cursor and sends BEGIN in the same write as the statement.
-            context = _begin_and_execute_named(
-                dbapi_connection, name, parameters, columns, input_functions, sql
-            )
-        else:
-            context = dbapi_connection.execute_named(
-                name, parameters, columns, input_functions, sql
-            )
-    except pg8000.dbapi.Error as error:
-        if isinstance(error, pg8000.dbapi.InterfaceError):
-            # A broken socket: this session (and what it prepared) is gone.
-            conn.invalidate(error)
-        raise sa_exc.DBAPIError.instance(
-            sql,
-            values,
-            error,
-            pg8000.dbapi.Error,
-            dialect=conn.dialect,
-            connection_invalidated=conn.invalidated,
-        ) from error
-    return [] if context.rows is None else context.rows
+        prepared = _prepared_statements(context).get(dbapi_connection, sql, cursor.paramstyle)
+        result = _bind_and_execute(dbapi_connection, prepared, parameter_sets, sql)
+    except pg8000.dbapi.DatabaseError as error:
+        raise _as_cursor_error(error) from error
+    except AttributeError:
+        if dbapi_connection._sock is None:
+            raise pg8000.dbapi.InterfaceError("connection is closed") from None
+        raise
+    # What pg8000's cursor keeps of an execution: SQLAlchemy reads the rows, the description and
+    # the row count from it.
+    cursor._context = result
+    cursor._row_iter = iter(() if result.rows is None else result.rows)
+    return True
 
 
-def _begin_and_execute_named(
-    dbapi_connection: Any,
-    name: bytes,
-    parameters: Any,
-    columns: Any,
-    input_functions: Any,
-    sql: str,
+def _as_cursor_error(error: pg8000.dbapi.DatabaseError) -> pg8000.dbapi.Error:
+    # The classes pg8000's cursor raises for a server's error (pg8000/legacy.py), so that
+    # SQLAlchemy maps a unique violation to IntegrityError and the rest as it always has.
+    fields = error.args[0] if error.args else None
+    if not isinstance(fields, dict):
+        return pg8000.dbapi.ProgrammingError(fields)
+    code = fields.get("C")
+    if code == "28000":
+        return pg8000.dbapi.InterfaceError(fields)
+    if code == "23505":
+        return pg8000.dbapi.IntegrityError(fields)
+    return pg8000.dbapi.ProgrammingError(fields)
+
+
+def _bind_and_execute(
+    dbapi_connection: Any, prepared: tuple[bytes, Any, Any], parameter_sets: Any, sql: str
 ) -> Any:
-    # Pipelined: BEGIN (a simple query) and the statement's Bind, Execute and Sync leave in one
-    # write, then both answers are read in order. The server runs them one after the other, as
-    # it would have in two round trips; the statement's error, if any, is raised by the second
-    # read, after the connection is back at ReadyForQuery.
-    begin_context = pg8000_core.Context("begin transaction")
+    """Run a prepared statement once per parameter set in one round trip; its pg8000 Context.
+
+    Pipelined: BEGIN (a simple query) when no transaction is open, then each execution's Bind
+    and Execute, then one Sync leave in one write, and the answers are read in order. The server
+    runs them one after the other, as it would have in as many round trips; after an error it
+    skips the rest up to the Sync, and the error is raised once the connection is back at
+    ReadyForQuery."""
+    name, columns, input_functions = prepared
+    # Every value is converted before the first message is written: a value pg8000 cannot send
+    # must fail with nothing half-sent.
+    values_sets = [
+        pg8000_converters.make_params(dbapi_connection.py_types, parameters)
+        for parameters in parameter_sets
+    ]
     context = pg8000_core.Context(columns=columns, input_funcs=input_functions, statement=sql)
-    dbapi_connection.send_QUERY("begin transaction")
-    dbapi_connection.send_BIND(name, parameters)
-    dbapi_connection.send_EXECUTE()
+    begins = not dbapi_connection._in_transaction and not dbapi_connection.autocommit
+    if begins:
+        dbapi_connection.send_QUERY("begin transaction")
+    for values in values_sets:
+        dbapi_connection.send_BIND(name, values)
+        dbapi_connection.send_EXECUTE()
     pg8000_core._write(dbapi_connection._sock, pg8000_core.SYNC_MSG)
     pg8000_core._flush(dbapi_connection._sock)
-    try:
-        dbapi_connection.handle_messages(begin_context)
-    except pg8000.dbapi.Error:
-        # Read the statement's answer as well, so that the session stays in step, then report.
-        with contextlib.suppress(pg8000.dbapi.Error):
-            dbapi_connection.handle_messages(context)
-        raise
+    if begins:
+        try:
+            dbapi_connection.handle_messages(pg8000_core.Context("begin transaction"))
+        except pg8000.dbapi.Error:
+            # Read the statement's answer as well, so that the session stays in step, then report.
+            with contextlib.suppress(pg8000.dbapi.Error):
+                dbapi_connection.handle_messages(context)
+            raise
     dbapi_connection.handle_messages(context)
     return context
+
+
+def execute_prepared(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> list[sa.Row[Any]]:
+    """Run `sql` (PostgreSQL placeholders $1, $2, …) with `values`; its rows.
+
+    Like every statement on PostgreSQL it runs as a named prepared statement, in one round trip;
+    this is the way to write one by hand (the ledger's function calls), in the connection's
+    transaction (begun if none is open), its errors raised as SQLAlchemy's DBAPIError."""
+    if not is_postgresql(conn):
+        raise ValueError("execute_prepared() is for PostgreSQL connections")
+    return conn.exec_driver_sql(sql, values).all()
 
 
 def _commit_in_one_round_trip(dbapi_connection: Any) -> None:
@@ -302,6 +375,55 @@ def _commit_in_one_round_trip(dbapi_connection: Any) -> None:
     # yet, or autocommit). The transaction ends the same way, durably.
     if dbapi_connection._in_transaction:
         dbapi_connection.execute_simple("commit")
+
+
+def _roll_back_in_one_round_trip(dbapi_connection: Any) -> None:
+    # The same for ROLLBACK, which ends every transaction that only read (the pool's reset).
+    if dbapi_connection._in_transaction:
+        dbapi_connection.execute_simple("rollback")
+
+
+# -- PostgreSQL: a connection the server has dropped is never handed out -------------------------
+
+# A connection idle in the pool for longer than this is pinged (one round trip) before use: the
+# network or a proxy may have dropped it silently. One used more recently is only checked for
+# what a server that closes a session always leaves on its socket, which costs no round trip.
+POSTGRES_PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN_AT_KEY = "paystream_checked_in_at"
+
+
+def _note_checkin_time(_dbapi_connection: Any, connection_record: Any) -> None:
+    if connection_record is not None:
+        connection_record.info[_CHECKED_IN_AT_KEY] = time.monotonic()
+
+
+def _check_connection_on_checkout(
+    dbapi_connection: Any, connection_record: Any, _connection_proxy: Any
+) -> None:
+    # A DisconnectionError makes the pool replace this connection with a new one (and raise if
+    # it cannot connect), as SQLAlchemy documents for pessimistic disconnect handling.
+    if _closed_by_server(dbapi_connection):
+        raise sa_exc.DisconnectionError("the server closed this connection")
+    checked_in_at = connection_record.info.get(_CHECKED_IN_AT_KEY)
+    if checked_in_at is None or time.monotonic() - checked_in_at <= POSTGRES_PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        # The empty query: one round trip, nothing for the server to parse or plan.
+        dbapi_connection.execute_simple("")
+    except pg8000.dbapi.Error as error:
+        raise sa_exc.DisconnectionError(f"the connection did not answer a ping: {error}") from error
+
+
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    # Between transactions the server sends nothing unasked, except when it ends the session
+    # (terminated, shutting down, restarted): then an error message and the end of the stream are
+    # waiting on the socket. Anything readable now means the session is over, or at least out of
+    # step; a new connection is the safe answer either way.
+    sock = dbapi_connection._usock
+    if sock is None:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 def is_postgresql(engine_or_connection: sa.Engine | sa.Connection) -> bool:

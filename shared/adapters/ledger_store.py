@@ -139,24 +139,8 @@ class LedgerStore:
         ):
             raise ValueError(f"account {account.id!r} must be created with zero balances")
         check_account_invariants(account)
-        statement = (
-            _insert(conn)
-            .values(
-                id=account.id,
-                currency=account.currency,
-                flags=int(account.flags),
-                user_id=user_id,
-                kind=kind,
-                debits_pending=0,
-                debits_posted=0,
-                credits_pending=0,
-                credits_posted=0,
-                created_at=now,
-                hot=hot,
-            )
-            .on_conflict_do_nothing()
-        )
-        return conn.execute(statement).rowcount == 1
+        row = _new_account_row(account, kind, user_id, now, hot)
+        return conn.execute(_insert_accounts(conn), row).rowcount == 1
 
     def ensure_wallet(
         self, conn: sa.Connection, user_id: str, currency: str, now: datetime
@@ -190,26 +174,8 @@ class LedgerStore:
         for account in wanted.values():
             check_account_invariants(account)
         conn.execute(
-            _insert(conn)
-            .values(
-                [
-                    {
-                        "id": account.id,
-                        "currency": account.currency,
-                        "flags": int(account.flags),
-                        "user_id": None,
-                        "kind": kind,
-                        "debits_pending": 0,
-                        "debits_posted": 0,
-                        "credits_pending": 0,
-                        "credits_posted": 0,
-                        "created_at": now,
-                        "hot": True,
-                    }
-                    for kind, account in wanted.items()
-                ]
-            )
-            .on_conflict_do_nothing()
+            _insert_accounts(conn),
+            [_new_account_row(account, kind, None, now, True) for kind, account in wanted.items()],
         )
         stored, _ = self._accounts_by_id(conn, [account.id for account in wanted.values()])
         result: dict[str, Account] = {}
@@ -221,7 +187,7 @@ class LedgerStore:
 
     def get_account(self, conn: sa.Connection, account_id: str) -> Account | None:
         """The account with this id, or None."""
-        row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
+        row = conn.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first()
         return None if row is None else _account_from_row(row)
 
     def wallets_of(self, conn: sa.Connection, user_id: str) -> list[Account]:
@@ -627,11 +593,35 @@ def _call_ledger_function(conn: sa.Connection, sql: str, values: tuple[Any, ...]
         raise
 
 
-def _insert(conn: sa.Connection) -> Any:
-    # Both dialects spell INSERT … ON CONFLICT DO NOTHING; SQLAlchemy exposes it per dialect.
-    if is_postgresql(conn):
-        return postgresql.insert(accounts)
-    return sqlite.insert(accounts)
+# Built once, not per call (each would be coerced and keyed for the compiled cache again). Both
+# dialects spell INSERT … ON CONFLICT DO NOTHING; SQLAlchemy exposes it per dialect. The columns
+# an insert sets are the keys of the rows it runs with.
+_INSERT_ACCOUNT_POSTGRESQL = postgresql.insert(accounts).on_conflict_do_nothing()
+_INSERT_ACCOUNT_SQLITE = sqlite.insert(accounts).on_conflict_do_nothing()
+_ACCOUNT_BY_ID = sa.select(accounts).where(accounts.c.id == sa.bindparam("account_id"))
+
+
+def _insert_accounts(conn: sa.Connection) -> Any:
+    return _INSERT_ACCOUNT_POSTGRESQL if is_postgresql(conn) else _INSERT_ACCOUNT_SQLITE
+
+
+def _new_account_row(
+    account: Account, kind: str, user_id: str | None, now: datetime, hot: bool
+) -> dict[str, Any]:
+    """The row of a new, empty account."""
+    return {
+        "id": account.id,
+        "currency": account.currency,
+        "flags": int(account.flags),
+        "user_id": user_id,
+        "kind": kind,
+        "debits_pending": 0,
+        "debits_posted": 0,
+        "credits_pending": 0,
+        "credits_posted": 0,
+        "created_at": now,
+        "hot": hot,
+    }
 
 
 def _byte_order(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, event
 from schemas.cloudevent import new_cloud_event
 from schemas.events import parse_payload
 from shared.adapters.aws import EventPublisher, PublishResult
-from shared.adapters.database import as_utc, read_only
+from shared.adapters.database import as_utc, is_postgresql, read_only
 from shared.adapters.tables import events, outbox
 from shared.ids import new_event_id
 from shared.observability.metrics import event_recorded
@@ -57,6 +57,23 @@ RECORDED_EVENTS_MAX = 10_000
 # Where a transaction keeps the CloudEvents it records until it commits or rolls back.
 _RECORDED_KEY = "paystream_outbox_recorded"
 
+# Built once: every step of the saga records events, and a statement built per call is coerced
+# and its cache key computed again each time it runs.
+_INSERT_EVENT = events.insert()
+_INSERT_OUTBOX = outbox.insert()
+# On PostgreSQL the event and its outbox row (created when the event occurred, not yet tried)
+# are one statement, a round trip fewer for every event; SQLite has no INSERT in a WITH.
+_RECORDED = (
+    events.insert()
+    .values({column.name: sa.bindparam(column.name) for column in events.c})
+    .returning(events.c.id, events.c.occurred_at)
+    .cte("recorded")
+)
+_INSERT_EVENT_AND_OUTBOX = outbox.insert().from_select(
+    ["event_id", "created_at", "attempts"],
+    sa.select(_RECORDED.c.id, _RECORDED.c.occurred_at, sa.literal(0, sa.Integer)),
+)
+
 
 def record_event(
     conn: Connection,
@@ -74,21 +91,23 @@ def record_event(
     event_id = new_event_id()
     data = payload.model_dump(mode="json")
     traceparent = current_traceparent()
-    conn.execute(
-        events.insert().values(
-            id=event_id,
-            type=event_type,
-            source=source_function,
-            subject=subject,
-            aggregate_sequence=sequence,
-            data=data,
-            correlation_id=correlation_id,
-            occurred_at=now,
-            traceparent=traceparent,
-        )
-    )
+    event = {
+        "id": event_id,
+        "type": event_type,
+        "source": source_function,
+        "subject": subject,
+        "aggregate_sequence": sequence,
+        "data": data,
+        "correlation_id": correlation_id,
+        "occurred_at": now,
+        "traceparent": traceparent,
+    }
+    if is_postgresql(conn):
+        conn.execute(_INSERT_EVENT_AND_OUTBOX, event)
+    else:
+        conn.execute(_INSERT_EVENT, event)
+        conn.execute(_INSERT_OUTBOX, {"event_id": event_id, "created_at": now, "attempts": 0})
     project(conn, ProjectedEvent(event_type, subject, data, now))
-    conn.execute(outbox.insert().values(event_id=event_id, created_at=now, attempts=0))
     event_recorded(conn, event_type=event_type, payload=payload, now=now)
     conn.info.setdefault(_RECORDED_KEY, {})[event_id] = new_cloud_event(
         event_type=event_type,

@@ -274,8 +274,11 @@ def watch_engine(engine: Engine) -> None:
 
     pool = engine.pool
 
+    # These run on every checkout and checkin: with no agent to send to, they return before
+    # emit() looks the metric up in the catalogue.
     def _in_use(*_: Any) -> None:
-        emit("paystream.database.pool.in_use", pool.checkedout())
+        if _client is not None:
+            emit("paystream.database.pool.in_use", pool.checkedout())
 
     event.listen(pool, "checkout", _in_use)
     event.listen(pool, "checkin", _in_use)
@@ -286,16 +289,18 @@ def watch_engine(engine: Engine) -> None:
     waiting_lock = threading.Lock()
     connect = pool.connect
 
-    def counted_connect() -> Any:
+    def _waiting(change: int) -> None:
         with waiting_lock:
-            waiting[0] += 1
-            emit("paystream.database.pool.waiting", waiting[0])
+            waiting[0] += change
+            if _client is not None:
+                emit("paystream.database.pool.waiting", waiting[0])
+
+    def counted_connect() -> Any:
+        _waiting(+1)
         try:
             return connect()
         finally:
-            with waiting_lock:
-                waiting[0] -= 1
-                emit("paystream.database.pool.waiting", waiting[0])
+            _waiting(-1)
 
     pool.connect = counted_connect  # type: ignore[method-assign]
 

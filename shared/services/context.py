@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,10 +46,23 @@ def read_row(conn: Connection, table: sa.Table, row_id: str, *, lock: bool) -> A
     """`table`'s row with that id, or None. With `lock`, it stays locked until the transaction
     ends, so that one change at a time is made to it (on PostgreSQL; SQLite's BEGIN IMMEDIATE
     already serializes every writer)."""
-    query = sa.select(table).where(table.c.id == row_id)
-    if lock and is_postgresql(conn):
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return conn.execute(_select_by_id(table, lock and is_postgresql(conn)), {"row_id": row_id}).first()
+
+
+# The statements below are built once per table (a handful), not per call: a statement object
+# built anew is coerced and its cache key computed again every time it runs.
+@cache
+def _select_by_id(table: sa.Table, lock: bool) -> sa.Select[Any]:
+    query = sa.select(table).where(table.c.id == sa.bindparam("row_id"))
+    return query.with_for_update() if lock else query
+
+
+@cache
+def _update_version(table: sa.Table) -> sa.Update:
+    # The columns to set are the keys of the parameters it runs with.
+    return table.update().where(
+        table.c.id == sa.bindparam("row_id"), table.c.version == sa.bindparam("row_version")
+    )
 
 
 def advance(
@@ -67,9 +81,9 @@ def advance(
     of the caller's locking, so it raises rather than overwrite."""
     version = row.version + 1
     updated = conn.execute(
-        table.update()
-        .where(table.c.id == row.id, table.c.version == row.version)
-        .values(status=status, version=version, updated_at=context.now, **fields)
+        _update_version(table),
+        {"row_id": row.id, "row_version": row.version,
+         "status": status, "version": version, "updated_at": context.now, **fields},
     )
     if updated.rowcount != 1:
         raise RuntimeError(f"{table.name} row {row.id} changed concurrently")

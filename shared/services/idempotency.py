@@ -35,6 +35,12 @@ ATTEMPTS_MAX = 2
 
 Execute = Callable[[Connection], tuple[int, Any, list[str]]]
 
+# Built once: every mutating money request reads and stores its key.
+_STORED_KEY = sa.select(idempotency_keys).where(
+    idempotency_keys.c.user_id == sa.bindparam("user_id"), idempotency_keys.c.key == sa.bindparam("key")
+)
+_STORE_KEY = idempotency_keys.insert()
+
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:
     """A digest of what the request asks for, to tell a replay from a different request."""
@@ -60,11 +66,7 @@ def run_once(
         try:
             with engine.begin() as conn:
                 if key is not None:
-                    stored = conn.execute(
-                        sa.select(idempotency_keys).where(
-                            idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-                        )
-                    ).first()
+                    stored = conn.execute(_STORED_KEY, {"user_id": user_id, "key": key}).first()
                     if stored is not None and _expired(stored.created_at, now):
                         conn.execute(_delete_key(user_id, key).where(
                             idempotency_keys.c.created_at == stored.created_at))
@@ -80,16 +82,14 @@ def run_once(
                         return stored.response_status, stored.response_body, []
                 status, body, event_ids = execute(conn)
                 if key is not None:
-                    conn.execute(
-                        idempotency_keys.insert().values(
-                            user_id=user_id,
-                            key=key,
-                            request_hash=fingerprint,
-                            response_status=status,
-                            response_body=body,
-                            created_at=now,
-                        )
-                    )
+                    conn.execute(_STORE_KEY, {
+                        "user_id": user_id,
+                        "key": key,
+                        "request_hash": fingerprint,
+                        "response_status": status,
+                        "response_body": body,
+                        "created_at": now,
+                    })
                 return status, body, event_ids
         except IntegrityError:
             if key is None or attempt + 1 == ATTEMPTS_MAX:

@@ -61,8 +61,14 @@ def find_user(conn: Connection, email_or_id: str) -> Any:
     """The user with this e-mail address (any case) or id, or None: how a client names the
     other party of a payment or a request."""
     key = email_or_id.strip()
-    condition = users.c.email == key.lower() if "@" in key else users.c.id == key
-    return conn.execute(sa.select(users).where(condition)).first()
+    if "@" in key:
+        return conn.execute(_USER_BY_EMAIL, {"email": key.lower()}).first()
+    return conn.execute(_USER_BY_ID, {"user_id": key}).first()
+
+
+# Built once: every payment and request names its other party.
+_USER_BY_EMAIL = sa.select(users).where(users.c.email == sa.bindparam("email"))
+_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
 
 
 def sign_up(

@@ -7,6 +7,7 @@ and event, so a redelivered event notifies nobody twice in the app; email is sen
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from shared.adapters.tables import notifications, users
 from shared.domain.money import Money
 from shared.ids import new_id
 
-__all__ = ["Message", "messages_for", "notify", "list_notifications"]
+__all__ = ["Message", "Person", "messages_for", "notify", "list_notifications", "people_of"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,33 @@ class Message:
     body: str
 
 
-def _name(conn: Connection, user_id: str) -> str:
-    return conn.execute(sa.select(users.c.full_name).where(users.c.id == user_id)).scalar_one()
+# The payload fields that name the people an event concerns.
+_PARTY_FIELDS = ("user_id", "payer_id", "payee_id", "requester_id")
+
+# Built once: every notified event reads its people and stores their notifications.
+_PEOPLE = sa.select(users.c.id, users.c.full_name, users.c.email).where(
+    users.c.id.in_(sa.bindparam("user_ids", expanding=True))
+)
+_INSERT_NOTIFICATION = notifications.insert()
 
 
-def messages_for(conn: Connection, event_type: str, payload: Any) -> list[Message]:
-    """The messages an event causes, one per user it concerns."""
+@dataclass(frozen=True)
+class Person:
+    full_name: str
+    email: str
+
+
+def people_of(conn: Connection, payload: Any) -> dict[str, Person]:
+    """The people `payload` names, by user id, read in one query."""
+    user_ids = sorted({
+        user_id for field in _PARTY_FIELDS if (user_id := getattr(payload, field, None)) is not None
+    })
+    rows = conn.execute(_PEOPLE, {"user_ids": user_ids})
+    return {row.id: Person(row.full_name, row.email) for row in rows}
+
+
+def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) -> list[Message]:
+    """The messages an event causes, one per user it concerns; `people` names them (people_of)."""
     if event_type == "user.signed_up":
         return [Message(payload.user_id, event_type, "Welcome to Paystream", "Your account is ready.")]
     if event_type.startswith("conversion."):
@@ -53,8 +75,8 @@ def messages_for(conn: Connection, event_type: str, payload: Any) -> list[Messag
         return [Message(payload.user_id, event_type, "Top-up declined",
                         f"Your top-up of {amount} was declined by your card issuer.")]
     if event_type.startswith("payment_request."):
-        return _request_messages(conn, event_type, payload, amount)
-    payer, payee = _name(conn, payload.payer_id), _name(conn, payload.payee_id)
+        return _request_messages(event_type, payload, amount, people)
+    payer, payee = people[payload.payer_id].full_name, people[payload.payee_id].full_name
     if event_type == "refund.completed":
         return [
             Message(payload.payer_id, event_type, "Refund received", f"{payee} refunded you {amount}."),
@@ -89,8 +111,12 @@ def _conversion_messages(event_type: str, payload: Any) -> list[Message]:
     return [Message(payload.user_id, event_type, "Conversion failed",
                     f"Your conversion of {sent} to {payload.to_currency} failed: your available "
                     f"{payload.from_currency} balance is too low. Nothing was converted.")]
-def _request_messages(conn: Connection, event_type: str, payload: Any, amount: str) -> list[Message]:
-    requester, payer = _name(conn, payload.requester_id), _name(conn, payload.payer_id)
+
+
+def _request_messages(
+    event_type: str, payload: Any, amount: str, people: Mapping[str, Person]
+) -> list[Message]:
+    requester, payer = people[payload.requester_id].full_name, people[payload.payer_id].full_name
     if event_type == "payment_request.created":
         note = f": {payload.note}" if payload.note else ""
         return [Message(payload.payer_id, event_type, "Money requested", f"{requester} asked you for {amount}{note}.")]
@@ -120,28 +146,30 @@ def notify(
     conn: Connection, *, event_id: str, event_type: str, payload: Any, notifier: Notifier, now: datetime
 ) -> int:
     """Store the event's notifications and email them; returns how many were created."""
-    created = 0
-    for message in messages_for(conn, event_type, payload):
-        email = conn.execute(sa.select(users.c.email).where(users.c.id == message.user_id)).scalar_one()
-        conn.execute(
-            notifications.insert().values(
-                id=new_id("ntf"),
-                user_id=message.user_id,
-                event_id=event_id,
-                kind=message.kind,
-                title=message.title,
-                body=message.body,
-                created_at=now,
-            )
-        )
+    people = people_of(conn, payload)
+    messages = messages_for(event_type, payload, people)
+    if not messages:
+        return 0
+    conn.execute(_INSERT_NOTIFICATION, [
+        {
+            "id": new_id("ntf"),
+            "user_id": message.user_id,
+            "event_id": event_id,
+            "kind": message.kind,
+            "title": message.title,
+            "body": message.body,
+            "created_at": now,
+        }
+        for message in messages
+    ])
+    for message in messages:
         notifier.publish(
             "email",
             message.title,
-            json.dumps({"to": email, "subject": message.title, "text": message.body}),
+            json.dumps({"to": people[message.user_id].email, "subject": message.title, "text": message.body}),
             attributes={"event_id": event_id, "kind": message.kind},
         )
-        created += 1
-    return created
+    return len(messages)
 
 
 def list_notifications(conn: Connection, user_id: str, *, limit: int) -> list[Any]:

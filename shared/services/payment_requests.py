@@ -194,17 +194,19 @@ def answer_request(
     return _read(conn, request_id, lock=False), recorded
 
 
+# Built once: every payment that ends asks whether it pays a request.
+_ACCEPTED_FOR_PAYMENT = sa.select(payment_requests.c.id).where(
+    payment_requests.c.payment_id == sa.bindparam("payment_id"),
+    payment_requests.c.status == PaymentRequestStatus.ACCEPTED.value,
+)
+
+
 def settle_for_payment(
     conn: Connection, payment_id: str, *, completed: bool, failure_code: str | None, context: EventContext
 ) -> list[str]:
     """The payment a request is waiting for ended: the request is paid, or open again. Nothing
     happens for a payment that pays no request."""
-    found = conn.execute(
-        sa.select(payment_requests.c.id).where(
-            payment_requests.c.payment_id == payment_id,
-            payment_requests.c.status == PaymentRequestStatus.ACCEPTED.value,
-        )
-    ).first()
+    found = conn.execute(_ACCEPTED_FOR_PAYMENT, {"payment_id": payment_id}).first()
     if found is None:
         return []
     row = _read(conn, found.id, lock=True)

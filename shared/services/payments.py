@@ -102,6 +102,11 @@ def advance_payment(
     return recorded
 
 
+# Built once: the saga's statements run for every payment. Inserting returns the row as stored,
+# which is the payment's answer to its client.
+_INSERT_PAYMENT = payments.insert().returning(*payments.c)
+_USER_CREATED_AT = sa.select(users.c.created_at).where(users.c.id == sa.bindparam("user_id"))
+
 # The payment outcomes that settle the request it pays, if it pays one.
 _ENDS_A_REQUEST = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.DECLINED})
 
@@ -119,20 +124,21 @@ def create_payment(
         raise ApiError.invalid("cannot_pay_self", "a payment needs a payee other than the payer", "to")
     payment_id = new_id("pay")
     now = context.now
-    conn.execute(
-        payments.insert().values(
-            id=payment_id,
-            payer_id=payer_id,
-            payee_id=payee.id,
-            amount_minor=request.amount,
-            currency=request.currency,
-            note=request.note,
-            status=PaymentStatus.PENDING.value,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    payment = conn.execute(
+        _INSERT_PAYMENT,
+        {
+            "id": payment_id,
+            "payer_id": payer_id,
+            "payee_id": payee.id,
+            "amount_minor": request.amount,
+            "currency": request.currency,
+            "note": request.note,
+            "status": PaymentStatus.PENDING.value,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).one()
     event_id = context.record(
         conn,
         event_type="payment.requested",
@@ -146,7 +152,7 @@ def create_payment(
             note=request.note,
         ),
     )
-    return conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one(), [event_id]
+    return payment, [event_id]
 
 
 def pay_request(
@@ -201,7 +207,7 @@ def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventConte
 
 
 def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
-    created = conn.execute(sa.select(users.c.created_at).where(users.c.id == user_id)).scalar_one()
+    created = conn.execute(_USER_CREATED_AT, {"user_id": user_id}).scalar_one()
     return max(0, int((now - as_utc(created)).total_seconds()))
 
 
@@ -292,12 +298,22 @@ def _reservation_of(payment: Any) -> Reservation:
     return Reservation(payment.id, payment.payer_id, payment.payee_id, payment.currency, payment.amount_minor)
 
 
+# The outcomes of a transfer that names an account that does not exist (yet).
+_ACCOUNT_NOT_FOUND = frozenset({TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND, TransferOutcome.CREDIT_ACCOUNT_NOT_FOUND})
+
+
 def reserve(conn: Connection, reservation: Reservation, *, ledger: LedgerStore, timeout_seconds: int,
             now: datetime) -> TransferOutcome:
     """Hold the funds: a pending transfer into clearing that expires after `timeout_seconds`.
     A sender without a wallet in the currency has no funds in it: INSUFFICIENT_FUNDS."""
-    ledger.ensure_system_accounts(conn, reservation.currency, now)
-    outcome = ledger.create_transfer(conn, reservation.hold(timeout_seconds), now)
+    hold = reservation.hold(timeout_seconds)
+    outcome = ledger.create_transfer(conn, hold, now)
+    if outcome in _ACCOUNT_NOT_FOUND:
+        # The platform's accounts in a currency exist from its first payment on. A transfer that
+        # names a missing account changes nothing, so it is tried before they are ensured (two
+        # statements) rather than after, and again once they are.
+        ledger.ensure_system_accounts(conn, reservation.currency, now)
+        outcome = ledger.create_transfer(conn, hold, now)
     if outcome is TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND:
         return TransferOutcome.INSUFFICIENT_FUNDS
     return outcome
@@ -334,9 +350,13 @@ def settle_reservation(
         if not voided.ok_or_exists:
             raise RuntimeError(f"{reservation.saga_id}: post was {posted.value}, void was {voided.value}")
         return SettleResult.REFUSED, posted
-    # Money in a currency the receiver does not hold opens a wallet in it.
-    ledger.ensure_wallet(conn, reservation.to_user_id, reservation.currency, now)
     credited = ledger.create_transfer(conn, reservation.credit(), now)
+    if credited is TransferOutcome.CREDIT_ACCOUNT_NOT_FOUND:
+        # Money in a currency the receiver does not hold opens a wallet in it. The wallet is
+        # nearly always there, and a transfer to a missing account changes nothing: so the
+        # credit is tried first, and again once the wallet exists.
+        ledger.ensure_wallet(conn, reservation.to_user_id, reservation.currency, now)
+        credited = ledger.create_transfer(conn, reservation.credit(), now)
     if not credited.ok_or_exists:
         # Clearing holds exactly what was posted into it: anything else is a bug.
         raise RuntimeError(f"{reservation.saga_id}: crediting the receiver was {credited.value}")

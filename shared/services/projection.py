@@ -97,11 +97,19 @@ def rebuild(conn: Connection) -> int:
     return replayed
 
 
-def _insert(conn: Connection, event: ProjectedEvent, **values: Any) -> None:
+# Built once, as every event projects through one of them; the columns an insert sets are the
+# keys of the parameters it runs with.
+_INSERT = transactions.insert()
+_MOVE = transactions.update().where(transactions.c.id == sa.bindparam("subject"))
+
+
+def _row(event: ProjectedEvent, **values: Any) -> dict[str, Any]:
     """One history row, created and last changed when `event` happened."""
-    conn.execute(
-        transactions.insert().values(**values, created_at=event.occurred_at, updated_at=event.occurred_at)
-    )
+    return {**values, "created_at": event.occurred_at, "updated_at": event.occurred_at}
+
+
+def _insert(conn: Connection, event: ProjectedEvent, **values: Any) -> None:
+    conn.execute(_INSERT, _row(event, **values))
 
 
 def _insert_both_sides(
@@ -110,12 +118,14 @@ def _insert_both_sides(
 ) -> None:
     """One row for each of the two people a movement (or a request for one) concerns."""
     data = event.data
-    for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited)):
-        _insert(
-            conn, event, id=id, user_id=user_id, type=type, direction=direction,
+    conn.execute(_INSERT, [
+        _row(
+            event, id=id, user_id=user_id, type=type, direction=direction,
             amount_minor=data["amount_minor"], currency=data["currency"], status=status,
             counterparty_id=counterparty, description=description,
         )
+        for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited))
+    ])
 
 
 # The events that only move an existing entry on: its status after each. The payment's money did
@@ -145,15 +155,12 @@ _STATUS_AFTER = {
 
 @_projects(*_STATUS_AFTER)
 def _moved(conn: Connection, event: ProjectedEvent) -> None:
-    conn.execute(
-        transactions.update()
-        .where(transactions.c.id == event.subject)
-        .values(
-            status=_STATUS_AFTER[event.type],
-            failure_code=event.data.get("failure_code"),
-            updated_at=event.occurred_at,
-        )
-    )
+    conn.execute(_MOVE, {
+        "subject": event.subject,
+        "status": _STATUS_AFTER[event.type],
+        "failure_code": event.data.get("failure_code"),
+        "updated_at": event.occurred_at,
+    })
 
 
 @_projects("topup.succeeded", "topup.declined")

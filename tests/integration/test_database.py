@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import pg8000.core as pg8000_core
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -123,22 +127,32 @@ def test_a_statement_cancelled_by_its_timeout_is_unavailable(postgres_url: str) 
         engine.dispose()
 
 
-def test_a_connection_dropped_mid_transaction_is_unavailable(postgres_url: str) -> None:
-    # GIVEN an engine watched for metrics, as every function's is, in a transaction
+@pytest.mark.parametrize(
+    ("statement", "parameters"),
+    [("SELECT 1", {}), ("SELECT CAST(:value AS integer)", {"value": 1})],
+    ids=["simple query", "prepared statement"],
+)
+def test_a_connection_dropped_mid_transaction_is_unavailable(
+    postgres_url: str, statement: str, parameters: dict[str, int]
+) -> None:
+    # GIVEN an engine watched for metrics, as every function's is, in a transaction that has
+    # run the statement once (so a parametrised one is prepared on that session)
     engine = create_engine(postgres_url, pool_size=1)
     watch_engine(engine)
     admin = create_engine(postgres_url, pool_size=1)
+    query = sa.text(statement)
     try:
         with pytest.raises(DatabaseUnavailable), translate_errors():
             with engine.begin() as conn:
+                assert conn.execute(query, parameters).scalar_one() == 1
                 pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
                 # WHEN the server ends the session (a restart, a fail-over, an operator)
                 with admin.connect() as other:
                     other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                conn.execute(sa.text("SELECT 1"))
+                conn.execute(query, parameters)
         # THEN the caller hears "unavailable" (a 503), and the pool serves a new session
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert conn.execute(query, parameters).scalar_one() == 1
     finally:
         engine.dispose()
         admin.dispose()
@@ -178,5 +192,187 @@ def test_an_exhausted_pool_is_unavailable(
             with pytest.raises(DatabaseUnavailable), translate_errors():
                 with engine.connect():
                     pass
+    finally:
+        engine.dispose()
+
+
+# --- PostgreSQL: every statement a named prepared statement --------------------------------------
+
+
+def _prepared_on_server(conn: sa.Connection) -> list[str]:
+    # Without parameters this runs as a simple query, so it prepares nothing itself.
+    return conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+
+
+def _backend_pid(conn: sa.Connection) -> int:
+    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def test_a_statement_is_prepared_once_per_session_and_survives_a_rollback(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            # GIVEN a statement run once in a transaction that rolls back
+            query = sa.text("SELECT CAST(:value AS integer) + 1")
+            assert conn.execute(query, {"value": 1}).scalar_one() == 2
+            conn.rollback()
+            # WHEN it runs again, with other values, in the next transactions
+            assert conn.execute(query, {"value": 41}).scalar_one() == 42
+            conn.commit()
+            assert conn.execute(query, {"value": 2}).scalar_one() == 3
+            # THEN the session prepared it once, and only it
+            assert len(_prepared_on_server(conn)) == 1
+            conn.rollback()
+        # AND another session prepares its own
+        with engine.connect() as first, engine.connect() as second:
+            assert first.execute(sa.text("SELECT CAST(:x AS text)"), {"x": "a"}).scalar_one() == "a"
+            assert second.execute(sa.text("SELECT CAST(:x AS text)"), {"x": "b"}).scalar_one() == "b"
+            assert _backend_pid(first) != _backend_pid(second)
+            assert len(_prepared_on_server(second)) == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_prepared_statements_of_a_session_are_bounded(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN sessions that keep at most three statements prepared
+    monkeypatch.setattr(database, "PREPARED_STATEMENTS_MAX", 3)
+    engine = create_engine(postgres_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            # WHEN an IN list of every length from 1 to 6 is queried (one text per length)
+            for length in range(1, 7):
+                values = list(range(length))
+                query = sa.select(sa.func.count()).select_from(
+                    sa.values(sa.column("n", sa.Integer), name="v").data([(n,) for n in values])
+                ).where(sa.column("n").in_(values))
+                assert conn.execute(query).scalar_one() == length
+            # THEN the least recently used ones were closed on the server
+            assert len(_prepared_on_server(conn)) == 3
+            # AND the first one still runs (prepared again)
+            query = sa.select(sa.literal(1)).where(sa.literal(5).in_([5]))
+            assert conn.execute(query).scalar_one() == 1
+            assert len(_prepared_on_server(conn)) == 3
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_after_an_error_the_transaction_refuses_statements_until_it_rolls_back(
+    migrated_postgres_url: str,
+) -> None:
+    engine = create_engine(migrated_postgres_url, pool_size=1)
+    account_id = f"system:USD:{uuid.uuid4().hex}"
+    row = {"id": account_id, "currency": "USD", "kind": "funding", "created_at": datetime.now(UTC)}
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.insert(accounts), row)
+            # WHEN the same row is inserted again in the transaction
+            # THEN it is an IntegrityError, as it always was (not "unavailable")
+            with pytest.raises(sa_exc.IntegrityError), translate_errors():
+                conn.execute(sa.insert(accounts), row)
+            # AND the next statement of that transaction is refused by the server
+            with pytest.raises(sa_exc.DBAPIError) as refused, translate_errors():
+                conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+            assert database.sqlstate(refused.value) == "25P02"
+            conn.rollback()
+            # AND after the rollback the same statements run, prepared already
+            conn.execute(sa.insert(accounts), row)
+            found = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+            assert found.scalar_one() == account_id
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_many_parameter_sets_run_in_one_round_trip(
+    migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(migrated_postgres_url, pool_size=1)
+    prefix = f"system:EUR:{uuid.uuid4().hex}"
+    rows = [
+        {"id": f"{prefix}:{n}", "currency": "EUR", "kind": "funding", "created_at": datetime.now(UTC)}
+        for n in range(3)
+    ]
+    round_trips = [0]
+    flush = pg8000_core._flush
+
+    def counted_flush(sock: object) -> None:
+        round_trips[0] += 1
+        flush(sock)
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.insert(accounts), rows[:1])  # prepared
+            conn.rollback()
+            monkeypatch.setattr(pg8000_core, "_flush", counted_flush)
+            # WHEN three rows are inserted with one executemany (BEGIN with them)
+            inserted = conn.execute(sa.insert(accounts), rows)
+            # THEN that is one round trip, and every row is there
+            assert round_trips[0] == 1
+            assert inserted.rowcount == 3
+            stored = conn.execute(sa.select(sa.func.count()).where(accounts.c.id.like(f"{prefix}:%")))
+            assert stored.scalar_one() == 3
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_on_checkout(postgres_url: str) -> None:
+    # GIVEN a pooled connection, just used, whose session the server ends while it sits idle
+    engine = create_engine(postgres_url, pool_size=1)
+    admin = create_engine(postgres_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            ended = _backend_pid(conn)
+        with admin.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with admin.connect() as other:
+                if not other.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": ended}).first():
+                    break
+            time.sleep(0.05)
+        # WHEN the next request checks a connection out, within a second
+        # THEN it is served by a new session, without an error
+        with engine.connect() as conn:
+            assert _backend_pid(conn) != ended
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_connection_idle_for_a_while_is_pinged_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "POSTGRES_PING_AFTER_IDLE_SECONDS", 0.05)
+    engine = create_engine(postgres_url, pool_size=1)
+    pings: list[str] = []
+
+    @sa.event.listens_for(engine, "connect")
+    def count_pings(dbapi_connection: Any, _record: Any) -> None:
+        execute_simple = dbapi_connection.execute_simple
+
+        def counted(statement: str) -> Any:
+            if statement == "":
+                pings.append(statement)
+            return execute_simple(statement)
+
+        dbapi_connection.execute_simple = counted
+
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        # WHEN the connection is checked out again at once, then after being idle
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert pings == []
+        time.sleep(0.1)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        # THEN only the idle one was pinged
+        assert pings == [""]
     finally:
         engine.dispose()
