@@ -89,7 +89,7 @@ def test_building_twice_gives_independent_equal_documents() -> None:
 
 
 def test_every_http_function_has_a_route_table_and_a_tag(document: dict[str, Any]) -> None:
-    http_functions = [f.name for f in FUNCTIONS if f.signature_type == "http"]
+    http_functions = [f.name for f in FUNCTIONS if f.serves_clients]
     assert [table.function for table in ROUTE_TABLES] == [*http_functions, EVERY_HTTP_FUNCTION]
     assert [tag["name"] for tag in document["tags"]] == [*http_functions, "health"]
 
