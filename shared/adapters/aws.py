@@ -44,6 +44,8 @@ __all__ = [
     "PUT_EVENTS_REQUEST_BYTES_MAX",
     "EventPublisher",
     "MalformedEnvelope",
+    "Notification",
+    "NotificationRefused",
     "Notifier",
     "PublishFailure",
     "PublishResult",
@@ -76,6 +78,8 @@ _PUT_EVENTS_TIME_BYTES = 14
 # most 256 KiB.
 SNS_SUBJECT_CHARS_MAX = 100
 SNS_MESSAGE_BYTES_MAX = 256 * 1024
+# PublishBatch takes at most 10 entries.
+SNS_BATCH_ENTRIES_MAX = 10
 
 # CloudEvent attributes every event must carry (CloudEvents 1.0 required attributes).
 _REQUIRED_CLOUD_EVENT_ATTRIBUTES = ("specversion", "id", "type", "source")
@@ -350,6 +354,19 @@ def _error_code(error: Exception) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Notification:
+    """One message for a channel: its subject (SMS ignores it), text and attributes."""
+
+    subject: str
+    message: str
+    attributes: Mapping[str, str] | None = None
+
+
+class NotificationRefused(RuntimeError):
+    """SNS refused a message of a batch: the step that sent it is retried."""
+
+
 class Notifier:
     """Publishes notifications to the SNS topic of a channel ("email" or "sms").
 
@@ -384,9 +401,15 @@ class Notifier:
         `SNS_SUBJECT_CHARS_MAX` characters); SMS ignores it. A message over
         `SNS_MESSAGE_BYTES_MAX` is a programmer error (ValueError).
         """
+        request = self._request(subject, message, attributes)
+        response = self._client.publish(TopicArn=self.topic_arn(channel), **request)
+        return str(response["MessageId"])
+
+    @staticmethod
+    def _request(subject: str, message: str, attributes: Mapping[str, str] | None) -> dict[str, Any]:
         if len(message.encode("utf-8")) > SNS_MESSAGE_BYTES_MAX:
             raise ValueError(f"an SNS message is limited to {SNS_MESSAGE_BYTES_MAX} bytes")
-        request: dict[str, Any] = {"TopicArn": self.topic_arn(channel), "Message": message}
+        request: dict[str, Any] = {"Message": message}
         clean_subject = _sns_subject(subject)
         if clean_subject:
             request["Subject"] = clean_subject
@@ -395,8 +418,27 @@ class Notifier:
                 name: {"DataType": "String", "StringValue": value}
                 for name, value in attributes.items()
             }
-        response = self._client.publish(**request)
-        return str(response["MessageId"])
+        return request
+
+    def publish_all(self, channel: str, notifications: Sequence[Notification]) -> list[str]:
+        """Publish several messages on `channel` in one call each `SNS_BATCH_ENTRIES_MAX`
+        (PublishBatch); SNS's message ids, in order. A message SNS refused raises
+        NotificationRefused (the caller's step is retried), as a failed call raises."""
+        message_ids: list[str] = []
+        for start in range(0, len(notifications), SNS_BATCH_ENTRIES_MAX):
+            chunk = notifications[start : start + SNS_BATCH_ENTRIES_MAX]
+            entries = []
+            for index, notification in enumerate(chunk):
+                entry = self._request(notification.subject, notification.message, notification.attributes)
+                entries.append({"Id": str(index), **entry})
+            response = self._client.publish_batch(
+                TopicArn=self.topic_arn(channel), PublishBatchRequestEntries=entries
+            )
+            if response.get("Failed"):
+                raise NotificationRefused(f"SNS refused {response['Failed']}")
+            by_id = {item["Id"]: item["MessageId"] for item in response.get("Successful", [])}
+            message_ids += [by_id[str(index)] for index in range(len(chunk))]
+        return message_ids
 
     def topic_arn(self, channel: str) -> str:
         """The ARN of `channel`'s topic, resolved once."""

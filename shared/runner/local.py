@@ -46,6 +46,7 @@ from shared.runner.deliverer import (
 )
 from shared.runner import moto_endpoint
 from shared.runner.localstack import LocalStack, localstack_ready
+from shared.runner.sqs_http import SqsOverHttp
 from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
 from shared.settings import EMBEDDED_REDIS_URL
 
@@ -357,7 +358,8 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
         if info.serves_clients:
             _wait_until(lambda u=urls[info.name]: _answers(u + "/healthz"), f"function {info.name}")
     transport = HttpTransport({i.name: urls[i.name] for i in FUNCTIONS if not i.serves_clients})
-    sqs = aws_client("sqs", endpoint_url=endpoint, region=runtime.settings.aws_region)
+    # Not boto3: the deliverer's receives and deletes are most of the supervisor's work.
+    sqs = SqsOverHttp(endpoint, region=runtime.settings.aws_region)
     deliverer = Deliverer(
         sqs,
         topology,

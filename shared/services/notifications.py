@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from shared.adapters.aws import Notifier
+from shared.adapters.aws import Notification, Notifier
 from shared.adapters.tables import notifications, users
 from shared.domain.money import Money
 from shared.ids import new_id
@@ -162,13 +162,14 @@ def notify(
         }
         for message in messages
     ])
-    for message in messages:
-        notifier.publish(
-            "email",
+    notifier.publish_all("email", [
+        Notification(
             message.title,
             json.dumps({"to": people[message.user_id].email, "subject": message.title, "text": message.body}),
-            attributes={"event_id": event_id, "kind": message.kind},
+            {"event_id": event_id, "kind": message.kind},
         )
+        for message in messages
+    ])
     return len(messages)
 
 

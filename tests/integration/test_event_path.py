@@ -32,6 +32,7 @@ from shared.adapters.aws import (
 )
 from shared.consumer import BATCHED_CONTENT_TYPE
 from shared.provision import ProvisionedTopology, provision
+from shared.runner.sqs_http import SqsError, SqsOverHttp
 from shared.runner.deliverer import (
     DLQ_CONSUMER_ATTRIBUTE,
     DLQ_REASON_ATTRIBUTE,
@@ -677,3 +678,30 @@ def test_a_failed_batch_waits_and_comes_back_whole(
     assert deliverer.stats("audit").retried == 1
     # (the failed batch's first message backs off; the rest may come back before it)
     assert sorted(transport.event_ids(1)) == sorted(e["id"] for e in events)
+
+
+def test_the_deliverer_s_own_sqs_client_answers_what_boto3_answers(
+    provisioned: ProvisionedTopology, publisher: EventPublisher, sqs: Any, fresh_moto: str
+) -> None:
+    # GIVEN the services mode's SQS client of the deliverer, beside boto3
+    lean = SqsOverHttp(fresh_moto, region="us-east-1")
+    url = provisioned.queue_url("score-fraud")
+    publisher.publish([cloud_event(), cloud_event()])
+    # WHEN it receives, changes a visibility and deletes
+    received = lean.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    MessageSystemAttributeNames=["MessageGroupId", "ApproximateReceiveCount"])
+    messages = received["Messages"]
+    for message in messages:
+        lean.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    deleted = lean.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(again)])
+    # THEN the answers have boto3's shapes, and an error raises with AWS's code
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} <= {f"p-{n}" for n in range(8)}
+    assert len(deleted["Successful"]) == len(again) and not deleted.get("Failed")
+    assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages]
+    assert queue_depth(sqs, url) == 0
+    with pytest.raises(SqsError) as refused:
+        lean.receive_message(QueueUrl=url + "-missing", MaxNumberOfMessages=1)
+    assert "NonExistentQueue" in refused.value.code or "QueueDoesNotExist" in refused.value.code
+    lean.close()
