@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -120,3 +122,29 @@ def test_a_transaction_no_longer_copies_the_table(monkeypatch):
         table = dynamodb_backends["123456789012"]["us-east-1"].get_table("chain")
         assert dynamodb_models.copy.deepcopy(table) is table
         assert dynamodb_models.copy.deepcopy({"a": [1]}) == {"a": [1]}
+
+
+def test_eventbridge_delivers_the_same_message_with_each_path_parsed_once(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    install()
+    import jsonpath_ng.ext as jsonpath_ext
+
+    with mock_aws():
+        # GIVEN a rule sending every event of a bus to a queue
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="target")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all", EventPattern='{"source": ["probe"]}')
+        events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arn}])
+        # WHEN two events are put
+        before = jsonpath_ext.parse.cache_info()
+        for n in range(2):
+            events.put_events(Entries=[{"Source": "probe", "DetailType": "t", "Detail": f'{{"n": {n}}}'}])
+        # THEN both arrive whole, and the second parsed no path again
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        assert sorted(body["detail"]["n"] for body in bodies) == [0, 1]
+        assert {"id", "time", "detail-type", "source", "region", "resources", "detail"} <= set(bodies[0])
+        after = jsonpath_ext.parse.cache_info()
+        assert after.hits - before.hits >= 8
