@@ -37,7 +37,15 @@ from shared.functions import FUNCTIONS  # noqa: E402
 from shared.runner.local import free_port  # noqa: E402
 from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
 
-__all__ = ["RunningPlatform", "StatsdCapture", "cpu_seconds", "running_platform"]
+__all__ = [
+    "RunningPlatform",
+    "StatsdCapture",
+    "aws_requests",
+    "cpu_seconds",
+    "percentile",
+    "process_cpu_seconds",
+    "running_platform",
+]
 
 STARTUP_SECONDS_MAX = 180
 STOP_SECONDS_MAX = 30
@@ -104,12 +112,18 @@ def aws_requests(counts: Mapping[tuple[str, str], float]) -> dict[str, float]:
     return dict(found)
 
 
-def _process_cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_SECOND
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
 def _command_line(pid: int) -> str:
@@ -185,9 +199,9 @@ class RunningPlatform:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds so far per role, PostgreSQL's backends of this database included."""
         reading = {
-            role: sum(_process_cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()
+            role: sum(process_cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()
         }
-        reading["postgresql"] = sum(_process_cpu_seconds(pid) for pid in self.postgres_backends())
+        reading["postgresql"] = sum(process_cpu_seconds(pid) for pid in self.postgres_backends())
         return reading
 
 

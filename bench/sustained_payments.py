@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from platform_run import RunningPlatform, aws_requests, cpu_seconds, running_platform  # noqa: E402
+from platform_run import RunningPlatform, aws_requests, cpu_seconds, percentile, running_platform  # noqa: E402
 
 from shared.adapters.database import create_engine  # noqa: E402
 from shared.adapters.tables import events, payments  # noqa: E402
@@ -76,11 +76,6 @@ BENCH_ENVIRONMENT = {
     "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",
     "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS": "3600",
 }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ How LocalStack is configured, and why:
 - `IN_MEMORY_CLIENT=1`: EventBridge hands each event to its SQS targets through LocalStack's
   internal AWS client; in memory, that is a call into the SQS provider instead of an HTTP round
   trip through LocalStack's own gateway (a quarter of the emulator's CPU per event, measured).
+- localstack/serve.py starts LocalStack's runtime after one change: EventBridge hands events to
+  its SQS targets by calling the SQS provider, not through a SendMessage request to itself.
 - `EAGER_SERVICE_LOADING=1`: the services start with the process, so "ready" means ready.
 - `LS_LOG=warn`: LocalStack logs every request at INFO, which costs CPU under load.
 - `SQS_DISABLE_CLOUDWATCH_METRICS=1`: no CloudWatch is served here to receive them.
@@ -115,7 +117,8 @@ class LocalStack:
         log_path = self._home / "localstack.log"
         with open(log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [str(self._python), "-m", "localstack.runtime.main"],
+                # LocalStack's runtime, with EventBridge's SQS targets served in-process.
+                [str(self._python), str(_PROJECT_ROOT / "localstack" / "serve.py")],
                 env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
