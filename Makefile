@@ -78,8 +78,13 @@ chaos: $(STAMP)
 	PAYSTREAM_CHAOS_WORKERS=$(CHAOS_WORKERS) PAYSTREAM_CHAOS_RATE=$(CHAOS_RATE) \
 	$(BIN)/pytest tests/chaos -m chaos -s -p no:cacheprovider --timeout $$(( $(CHAOS_SECONDS) * 3 + 600 )) $(PYTEST_ARGS)
 
-## make bench: the end-to-end benchmark against both local ways to run
-bench: $(STAMP)
+## make bench: every benchmark (bench/RESULTS.md records their figures): the sustained rate of
+## both local ways to run with the endpoints' ceiling, API latency under 200 clients, the ledger
+## against pgbench, and the acceptance rate under a burst
+bench: $(STAMP) $(LOCALSTACK_STAMP)
+	$(BIN)/python bench/sustained_payments.py
+	$(BIN)/python bench/api_latency.py
+	$(BIN)/python bench/ledger_transfers.py
 	$(BIN)/python bench/e2e_payments.py
 
 ## make schemas: regenerate schemas/json and docs/openapi.json from the models

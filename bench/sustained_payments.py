@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import endpoint_ceiling  # noqa: E402
 from platform_run import RunningPlatform, aws_requests, cpu_seconds, percentile, running_platform  # noqa: E402
 
 from shared.adapters.database import create_engine  # noqa: E402
@@ -294,6 +295,8 @@ def main() -> None:
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES_DEFAULT))
     parser.add_argument("--seconds", type=float, default=LEVEL_SECONDS_DEFAULT)
     parser.add_argument("--users", type=int, default=USERS_DEFAULT)
+    parser.add_argument("--no-ceiling", action="store_true",
+                        help="services mode: skip the endpoint's ceiling (bench/endpoint_ceiling.py)")
     args = parser.parse_args()
     for mode in args.modes:
         result = run(mode, args.rates, args.seconds, args.users)
@@ -304,6 +307,11 @@ def main() -> None:
               + ", ".join(f"{k} {v:.3f}" for k, v in sorted(idle.items(), key=lambda kv: -kv[1])))
         print(f"{mode}: sustained {result['sustained_per_second']:.0f} payments/s with every payment "
               f"final and p99 ≤ {LATENCY_BOUND_MS} ms", flush=True)
+        if mode == "services" and not args.no_ceiling:
+            # The same traffic against the endpoints alone, in the same run (bench/endpoint_ceiling.py).
+            ceiling = endpoint_ceiling.run(args.rates, args.seconds)["ceiling_per_second"]
+            print(f"{mode}: endpoint ceiling for the same traffic {ceiling:.0f} payments/s; sustained / "
+                  f"ceiling = {result['sustained_per_second'] / max(ceiling, 1):.2f}", flush=True)
 
 
 if __name__ == "__main__":
