@@ -175,7 +175,7 @@ class RunningPlatform:
             command = _command_line(pid)
             if pid in function_pids:
                 roles[function_pids[pid]] += _descendants(pid)
-            elif "localstack.runtime.main" in command:
+            elif "localstack.runtime.main" in command or "localstack/serve.py" in command:
                 roles["localstack"] += _descendants(pid)
             elif "moto_endpoint" in command or "moto_server" in command:
                 roles["moto"] += _descendants(pid)
