@@ -522,11 +522,7 @@ class Deliverer:
         except MalformedEnvelope:
             return None
         body = json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        try:
-            status = self._transport.post(consumer, {"Content-Type": BATCHED_CONTENT_TYPE}, body)
-        except Exception as error:  # noqa: BLE001 - any failure to get an answer is a retry
-            logger.warning("posting a batch of %d to %s failed: %s", len(batch), consumer, error)
-            status = NO_ANSWER_STATUS
+        status = self._post(consumer, {"Content-Type": BATCHED_CONTENT_TYPE}, body, f"a batch of {len(batch)}")
         if 200 <= status < 300:
             stats.delivered += len(messages)
             return _Outcome.FINISHED
@@ -551,11 +547,7 @@ class Deliverer:
                 consumer, endpoints, message, f"malformed envelope: {error}", None, stats
             )
         headers, body = to_binary_http(cloud_event)
-        try:
-            status = self._transport.post(consumer, headers, body)
-        except Exception as error:  # noqa: BLE001 - any failure to get an answer is a retry
-            logger.warning("posting %s to %s failed: %s", cloud_event["id"], consumer, error)
-            status = NO_ANSWER_STATUS
+        status = self._post(consumer, headers, body, cloud_event["id"])
         if 200 <= status < 300:
             stats.delivered += 1
             return _Outcome.FINISHED
@@ -578,6 +570,14 @@ class Deliverer:
         # 5xx, no answer, or a status that means nothing here (1xx, 3xx): try again later.
         self._back_off(consumer, endpoints, message, status, stats)
         return _Outcome.RETRY
+
+    def _post(self, consumer: str, headers: dict[str, str], body: bytes, what: str) -> int:
+        """The consumer's answer to one request; NO_ANSWER_STATUS if it gave none."""
+        try:
+            return self._transport.post(consumer, headers, body)
+        except Exception as error:  # noqa: BLE001 - any failure to get an answer is a retry
+            logger.warning("posting %s to %s failed: %s", what, consumer, error)
+            return NO_ANSWER_STATUS
 
     def _back_off(
         self,
