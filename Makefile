@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,test]'
 	touch $(STAMP)
 
 ## make checkov-venv: checkov in its own virtual environment (it pins boto3 and replaces hcl2),

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import fakeredis
 import redis
 from sqlalchemy import Engine
 
@@ -26,7 +25,7 @@ from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore
 from shared.observability import configure as configure_observability, watch_engine
-from shared.settings import EMBEDDED_REDIS_URL, Settings, load_settings
+from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
 from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
 
 __all__ = ["Platform", "build_platform", "platform", "reset_platform"]
@@ -65,7 +64,7 @@ def build_platform(settings: Settings) -> Platform:
         )
 
     if settings.redis_url == EMBEDDED_REDIS_URL:
-        cache = fakeredis.FakeRedis()  # the embedded default's in-process cache
+        cache = _embedded_cache()
     else:
         cache = redis.Redis.from_url(
             settings.redis_url,
@@ -101,6 +100,21 @@ def build_platform(settings: Settings) -> Platform:
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
     )
+
+
+def _embedded_cache() -> redis.Redis:
+    """The embedded default's in-process cache. fakeredis is a local-only package (the `local`
+    extra, not in the image): imported here, only when asked for."""
+    try:
+        import fakeredis
+    except ModuleNotFoundError as error:
+        if error.name != "fakeredis":
+            raise
+        raise ConfigurationError(
+            f"PAYSTREAM_REDIS_URL: {EMBEDDED_REDIS_URL} is the embedded in-process cache, which "
+            "needs fakeredis (pip install 'paystream[local]'); set a redis:// URL instead"
+        ) from None
+    return fakeredis.FakeRedis()
 
 
 def _derived_key(settings: Settings, purpose: str) -> bytes:

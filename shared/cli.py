@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-from shared.settings import ConfigurationError
+from shared.settings import ConfigurationError, LoggingSettings, load_settings
 from shared.topology import ROUTES
 
 __all__ = ["main"]
@@ -20,23 +19,25 @@ def _up(args: argparse.Namespace) -> None:
     from shared.observability import configure_logging
     from shared.observability.tracing import reexec_traced
     from shared.runner.local import run_embedded, run_services
+    from shared.settings import LocalRunSettings
 
-    environment = os.environ.get("DD_ENV") or os.environ.get("PAYSTREAM_ENVIRONMENT", "local")
-    version = os.environ.get("DD_VERSION") or os.environ.get("PAYSTREAM_VERSION", "0.1.0")
-    if not args.services:
+    settings = load_settings(LocalRunSettings)
+    services = args.services or settings.mode == "services"
+    port = settings.port if args.port is None else args.port
+    if not services:
         # One process serves every function: with an agent named, it runs under ddtrace-run.
-        reexec_traced("paystream", environment=environment, version=version)
-    configure_logging(environment=environment, version=version)
-    if args.services:
-        run_services(host=args.host, port=args.port, home=args.home, base_port=args.functions_base_port)
+        reexec_traced("paystream", settings)
+    configure_logging(environment=settings.service_environment, version=settings.service_version,
+                      level=settings.log_level, service=settings.datadog_service)
+    if services:
+        run_services(host=args.host, port=port, home=args.home, base_port=args.functions_base_port)
     else:
-        run_embedded(host=args.host, port=args.port, home=args.home)
+        run_embedded(host=args.host, port=port, home=args.home)
 
 
 def _migrate(args: argparse.Namespace) -> None:
     from shared.adapters.database import migrate
     from shared.bootstrap import build_platform
-    from shared.settings import load_settings
 
     # The platform's own engine: the same pool bounds and TLS as the functions use.
     migrate(build_platform(load_settings()).engine)
@@ -46,7 +47,6 @@ def _migrate(args: argparse.Namespace) -> None:
 def _rebuild_projections(args: argparse.Namespace) -> None:
     from shared.bootstrap import build_platform
     from shared.services.projection import rebuild
-    from shared.settings import load_settings
 
     with build_platform(load_settings()).engine.begin() as conn:
         replayed = rebuild(conn)
@@ -57,8 +57,9 @@ def _fx(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime
 
     from shared.adapters.fx_rates import RATES_FILE_DEFAULT, FxRefreshFailed, refresh_rates
+    from shared.settings import FxRatesSettings
 
-    path = Path(args.file or os.environ.get("PAYSTREAM_FX_RATES_FILE") or RATES_FILE_DEFAULT)
+    path = Path(args.file or load_settings(FxRatesSettings).fx_rates_file or RATES_FILE_DEFAULT)
     try:
         rates = refresh_rates(path, url=args.url, today=datetime.now(UTC).date())
     except FxRefreshFailed as error:
@@ -68,8 +69,9 @@ def _fx(args: argparse.Namespace) -> None:
 
 def _provision(args: argparse.Namespace) -> None:
     from shared.provision import provision
+    from shared.settings import AwsSettings
 
-    provision(endpoint_url=args.endpoint_url or os.environ.get("PAYSTREAM_AWS_ENDPOINT_URL"))
+    provision(endpoint_url=args.endpoint_url or load_settings(AwsSettings).aws_endpoint_url)
     print("topology provisioned")
 
 
@@ -79,9 +81,12 @@ DLQ_LIST_LIMIT = 50
 def _dead_letters():
     from shared.adapters.aws import aws_client
     from shared.dead_letters import DeadLetters
+    from shared.settings import AwsSettings
 
-    return DeadLetters(aws_client("sqs", endpoint_url=os.environ.get("PAYSTREAM_AWS_ENDPOINT_URL"),
-                                  region=os.environ.get("PAYSTREAM_AWS_REGION", "us-east-1")))
+    # Only where the queues are: `paystream dlq` needs no secret key, database or cache.
+    settings = load_settings(AwsSettings)
+    return DeadLetters(aws_client("sqs", endpoint_url=settings.aws_endpoint_for("sqs"),
+                                  region=settings.aws_region))
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -118,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paystream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the platform locally")
-    up.add_argument("--services", action="store_true",
-                    default=os.environ.get("PAYSTREAM_MODE") == "services",
+    # --services and --port fall back on PAYSTREAM_MODE and PAYSTREAM_PORT, read with the rest
+    # of `up`'s settings when it runs (a bad value is then a ConfigurationError, as elsewhere).
+    up.add_argument("--services", action="store_true", default=None,
                     help="PostgreSQL, Redis, a moto server and one process per function "
                          "(also PAYSTREAM_MODE=services)")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=int(os.environ.get("PAYSTREAM_PORT", "8080")))
+    up.add_argument("--port", type=int, default=None, help="default: PAYSTREAM_PORT, else 8080")
     up.add_argument("--home", type=Path, default=DEFAULT_HOME,
                     help="where local state lives (the SQLite file, the generated secret key)")
     up.add_argument("--functions-base-port", type=int, default=8100,
@@ -158,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"dlq {args.action} needs --consumer")
     if args.command == "dlq" and args.action == "show" and args.message_id is None:
         parser.error("dlq show needs a message id")
-    logging.basicConfig(level=os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # Alembic lists every plugin it loads at INFO; the migration steps themselves stay visible.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
+        logging.basicConfig(level=load_settings(LoggingSettings).log_level,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        # Alembic lists every plugin it loads at INFO; the migration steps themselves stay visible.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         args.run(args)
     except ConfigurationError as error:
         print(f"paystream: {error}", file=sys.stderr)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 from shared import topology
 from shared.adapters.audit_chain import audit_table_definition
 from shared.adapters.aws import aws_client
+from shared.settings import ConfigurationError, ProvisionSettings, load_settings
 
 __all__ = [
     "DLQ_RETENTION_SECONDS",
@@ -379,18 +379,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL"),
-        help="AWS-compatible endpoint (moto server, LocalStack); omit for real AWS",
+        default=None,
+        help="AWS-compatible endpoint (moto server, LocalStack); default: AWS_ENDPOINT_URL, "
+        "else real AWS",
     )
     parser.add_argument(
-        "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "--region", default=None, help="default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1"
     )
     arguments = parser.parse_args(argv)
+    try:
+        settings = load_settings(ProvisionSettings)
+    except ConfigurationError as error:
+        raise SystemExit(f"{parser.prog}: {error}") from None
+    endpoint_url = settings.endpoint_url if arguments.endpoint_url is None else arguments.endpoint_url
+    region = settings.region if arguments.region is None else arguments.region
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     # botocore says at INFO where it found credentials, once per client: noise here.
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    provisioned = provision(endpoint_url=arguments.endpoint_url, region=arguments.region)
+    provisioned = provision(endpoint_url=endpoint_url, region=region)
     print(_format_table(provisioned.summary_rows()))
     return 0
 

@@ -1,17 +1,37 @@
-"""Typed settings, read once per process from `PAYSTREAM_*` environment variables.
+"""Typed settings, read once per process from environment variables, validated at start.
 
-A bad value stops the process at start with a message naming the variable: configuration is
-input too, and it fails loudly rather than half-working.
+Every variable the platform reads is declared here: Paystream's own (`PAYSTREAM_*`) and the
+ones it shares with Datadog (`DD_*`) and the AWS tools (`AWS_*`), under their own names. A bad
+value stops the process at start with a message naming the variable: configuration is input
+too, and it fails loudly rather than half-working.
+
+A command that needs only part of the configuration loads only that part
+(`load_settings(AwsSettings)` for `paystream dlq`), so it neither demands nor validates what it
+does not use; `Settings`, which the functions load, is every part together.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+import importlib.metadata
+import logging
+from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "ConfigurationError", "load_settings"]
+__all__ = [
+    "AwsSettings",
+    "ConfigurationError",
+    "FxRatesSettings",
+    "LocalRunSettings",
+    "LoggingSettings",
+    "ProvisionSettings",
+    "Settings",
+    "TelemetrySettings",
+    "load_settings",
+    "package_version",
+]
 
 EMBEDDED_REDIS_URL = "memory://"
 
@@ -20,11 +40,104 @@ class ConfigurationError(Exception):
     """The environment does not describe a platform that can run."""
 
 
-class Settings(BaseSettings):
+@functools.cache
+def package_version() -> str:
+    """The platform's version (pyproject.toml's, as installed): the default `version` tag of
+    logs, traces and metrics, the image tag and the `version` label of every manifest. After
+    changing it, install the project again (`pip install -e .`) so that the installed metadata
+    says the same."""
+    return importlib.metadata.version("paystream")
+
+
+class _PaystreamSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", extra="ignore", frozen=True)
 
+
+class LoggingSettings(_PaystreamSettings):
+    """What every process and command reads: the log level."""
+
+    log_level: str = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.upper()
+            if value not in logging.getLevelNamesMapping():
+                raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+
+class TelemetrySettings(LoggingSettings):
+    """Where logs, traces and metrics go and the tags they carry (docs/observability.md)."""
+
     environment: str = Field("local", pattern=r"^[a-z0-9-]{1,32}$")
-    version: str = "0.1.0"
+    version: str = Field(default_factory=package_version)
+    # Datadog's unified service tags, where set (knative/ and the local runners set them),
+    # name the process's service, environment and version in every signal.
+    datadog_service: str | None = Field(None, validation_alias="DD_SERVICE")
+    datadog_environment: str | None = Field(None, validation_alias="DD_ENV")
+    datadog_version: str | None = Field(None, validation_alias="DD_VERSION")
+    # Traces are sent only to an agent that is named, and not when DD_TRACE_ENABLED says no.
+    trace_agent_url: str | None = Field(None, validation_alias="DD_TRACE_AGENT_URL")
+    agent_host: str | None = Field(None, validation_alias="DD_AGENT_HOST")
+    trace_enabled: bool = Field(True, validation_alias="DD_TRACE_ENABLED")
+    # DogStatsD, under Datadog's own variable names (the agent's host is DD_AGENT_HOST in
+    # knative/). No host: metrics are not sent.
+    dogstatsd_host: str | None = Field(
+        None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST")
+    )
+    dogstatsd_port: int = Field(8125, ge=1, le=65535, validation_alias="DD_DOGSTATSD_PORT")
+
+    @property
+    def service_environment(self) -> str:
+        """The `env` tag: DD_ENV where set, else PAYSTREAM_ENVIRONMENT."""
+        return self.datadog_environment or self.environment
+
+    @property
+    def service_version(self) -> str:
+        """The `version` tag: DD_VERSION where set, else PAYSTREAM_VERSION (the package's)."""
+        return self.datadog_version or self.version
+
+    @property
+    def trace_agent(self) -> str | None:
+        """The agent traces go to: DD_TRACE_AGENT_URL, else DD_AGENT_HOST; None: no agent."""
+        return self.trace_agent_url or self.agent_host
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether spans are sent. Without an agent nothing is sent, rather than ddtrace
+        retrying a connection to localhost:8126 forever."""
+        return self.trace_enabled and bool(self.trace_agent)
+
+
+class AwsSettings(_PaystreamSettings):
+    """Where the AWS services are: what `paystream dlq` and `paystream provision` need."""
+
+    # An AWS-compatible endpoint (LocalStack, moto) for every AWS service; unset: AWS itself.
+    aws_endpoint_url: str | None = None
+    # DynamoDB's own endpoint where it differs (the services mode: LocalStack's DynamoDB needs
+    # Java downloaded at run time, so DynamoDB stays on moto); unset: `aws_endpoint_url`.
+    dynamodb_endpoint_url: str | None = None
+    aws_region: str = Field("us-east-1", min_length=1)
+
+    def aws_endpoint_for(self, service: str) -> str | None:
+        """The endpoint of one AWS service (a boto3 service name), None for AWS itself."""
+        if service == "dynamodb" and self.dynamodb_endpoint_url:
+            return self.dynamodb_endpoint_url
+        return self.aws_endpoint_url
+
+
+class FxRatesSettings(_PaystreamSettings):
+    """Where the FX rates are: what `paystream fx refresh` needs."""
+
+    # The FX rates file; unset: the one packaged with Paystream (shared/fx/rates.json).
+    fx_rates_file: str | None = None
+
+
+class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
+    """Everything a function reads: what `platform()` builds the adapters from."""
+
     database_url: str = "sqlite:///var/paystream.db"
     database_pool_size: int = Field(10, ge=1, le=100)
     # TLS toward PostgreSQL, as libpq's sslmode names it; RDS with rds.force_ssl needs one.
@@ -32,12 +145,6 @@ class Settings(BaseSettings):
     database_ca_file: str | None = None
     # "memory://" is the in-process cache of the embedded default; anything else is a Redis URL.
     redis_url: str = EMBEDDED_REDIS_URL
-    # An AWS-compatible endpoint (LocalStack, moto) for every AWS service; unset: AWS itself.
-    aws_endpoint_url: str | None = None
-    # DynamoDB's own endpoint where it differs (the services mode: LocalStack's DynamoDB needs
-    # Java downloaded at run time, so DynamoDB stays on moto); unset: `aws_endpoint_url`.
-    dynamodb_endpoint_url: str | None = None
-    aws_region: str = "us-east-1"
     # Signs access tokens and keys the card vault's fingerprints. No default: a platform that
     # would sign tokens with a well-known key must not start.
     secret_key: SecretStr
@@ -51,8 +158,6 @@ class Settings(BaseSettings):
     payment_debit_timeout_seconds: int = Field(3600, ge=60)
     # A pending payment that has not moved for this long is compensated by sweep-sagas.
     saga_stuck_seconds: int = Field(300, ge=30)
-    # The FX rates file; unset: the one packaged with Paystream (shared/fx/rates.json).
-    fx_rates_file: str | None = None
     # Conversions are refused when the ECB rates are older than this many days (the ECB
     # publishes on working days: 7 covers a long holiday weekend), or when the USD pegs of the
     # currencies the ECB does not quote were last reviewed longer ago than the second bound.
@@ -67,18 +172,6 @@ class Settings(BaseSettings):
     # relay-outbox publishes only rows at least this old: younger ones are the background
     # publisher's, and sending them from both would only add duplicates to the bus.
     outbox_relay_age_seconds: int = Field(30, ge=0, le=3600)
-    # DogStatsD, under Datadog's own variable names (the agent's host is DD_AGENT_HOST in
-    # knative/). No host: metrics are not sent.
-    dogstatsd_host: str | None = Field(
-        None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST")
-    )
-    dogstatsd_port: int = Field(8125, ge=1, le=65535, validation_alias="DD_DOGSTATSD_PORT")
-
-    def aws_endpoint_for(self, service: str) -> str | None:
-        """The endpoint of one AWS service (a boto3 service name), None for AWS itself."""
-        if service == "dynamodb" and self.dynamodb_endpoint_url:
-            return self.dynamodb_endpoint_url
-        return self.aws_endpoint_url
 
     @field_validator("database_url")
     @classmethod
@@ -102,15 +195,50 @@ class Settings(BaseSettings):
         return value
 
 
-def _variable(location: tuple) -> str:
-    name = "_".join(str(part) for part in location).upper()
-    return name if name.startswith("DD_") else f"PAYSTREAM_{name}"
+class LocalRunSettings(TelemetrySettings):
+    """What `paystream up` reads besides the telemetry: how and where to serve. (The platform it
+    starts reads `Settings`.)"""
+
+    # PAYSTREAM_MODE=services is `paystream up --services`.
+    mode: Literal["embedded", "services"] = "embedded"
+    port: int = Field(8080, ge=1, le=65535)
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment, or raise ConfigurationError naming what is wrong."""
+class ProvisionSettings(BaseSettings):
+    """`python -m shared.provision` (the scripts under localstack/ run it) reads the AWS tools'
+    own variables, as the AWS CLI would."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    endpoint_url: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
+    region: str = Field(
+        "us-east-1", min_length=1, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+
+
+SettingsModel = TypeVar("SettingsModel", bound=BaseSettings)
+
+
+def _variable(model: type[BaseSettings], location: tuple) -> str:
+    """The environment variable an error's location stands for: the field's own name under the
+    model's prefix, or, for a field read under other names, those names."""
+    name = str(location[0]) if location else ""
+    field = model.model_fields.get(name)
+    if field is not None and field.validation_alias is None:
+        return f"{model.model_config.get('env_prefix', '')}{name}".upper()
+    for field in model.model_fields.values():
+        alias = field.validation_alias
+        names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [str(alias)]
+        if name in names:
+            return " or ".join(names)
+    return name.upper()
+
+
+def load_settings(model: type[SettingsModel] = Settings) -> SettingsModel:  # type: ignore[assignment]
+    """Read the settings (all of them, or the part `model` declares) from the environment, or
+    raise ConfigurationError naming each variable that is wrong."""
     try:
-        return Settings()  # type: ignore[call-arg]  # the values come from the environment
+        return model()  # the values come from the environment
     except ValidationError as error:
-        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(f"{_variable(model, e['loc'])}: {e['msg']}" for e in error.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from None

@@ -127,6 +127,9 @@ def _counter_of(service: str) -> Any:
 
 
 def _credentials_in_environment() -> bool:
+    # Not Paystream's configuration: these are botocore's credential-chain variables, which
+    # botocore reads (and checks) itself. This only asks whether it will find credentials, at
+    # the moment a client is made (the embedded runner sets them just before).
     return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
 
 

@@ -3,13 +3,14 @@ EKS overlay deploys, and how a document becomes YAML or a kustomization."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from shared.settings import package_version
 
 __all__ = [
     "REPOSITORY_ROOT",
@@ -61,13 +62,6 @@ class RenderOptions:
     def __post_init__(self) -> None:
         if not (self.aws_account_id.isdigit() and len(self.aws_account_id) == 12):
             raise ValueError("an AWS account id is 12 digits")
-
-
-def package_version() -> str:
-    """The platform's version (pyproject.toml's, as installed): the image tag and the
-    `version` unified service tag of every manifest. After changing it, install the project
-    again (`pip install -e .`) so that the installed metadata says the same."""
-    return importlib.metadata.version("paystream")
 
 
 def queue_reader_service_account(consumer: str) -> str:

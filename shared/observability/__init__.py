@@ -3,8 +3,6 @@
 The hooks in the rest of the code are one call each; everything else lives here.
 """
 
-import os
-
 from ddtrace.trace import tracer
 
 from shared.observability.context import bound, correlation_id, function_name, process_service
@@ -19,6 +17,7 @@ from shared.observability.logs import configure_logging, redact
 from shared.observability.metrics import configure_metrics, event_recorded, watch_engine
 from shared.observability.tracing import tracing_enabled, tracing_environment
 from shared.observability.security import security_event, security_event_of_refusal
+from shared.settings import TelemetrySettings, load_settings
 
 __all__ = [
     "adopt_event",
@@ -44,37 +43,39 @@ __all__ = [
 ]
 
 
-def configure(settings) -> None:
+def configure(settings: TelemetrySettings) -> None:
     """Set up the process's logs (and, once configured, its traces and metrics) from the
     settings; called once per process by shared.bootstrap, safe to call again."""
     # DD_ENV and DD_VERSION, where set, are the unified service tags the spans carry too.
     configure_logging(
-        environment=os.environ.get("DD_ENV") or settings.environment,
-        version=os.environ.get("DD_VERSION") or settings.version,
+        environment=settings.service_environment,
+        version=settings.service_version,
+        level=settings.log_level,
+        service=settings.datadog_service,
     )
     configure_metrics(
         host=settings.dogstatsd_host,
         port=settings.dogstatsd_port,
-        environment=os.environ.get("DD_ENV") or settings.environment,
-        version=os.environ.get("DD_VERSION") or settings.version,
+        environment=settings.service_environment,
+        version=settings.service_version,
     )
-    if not tracing_enabled():
+    if not settings.tracing_enabled:
         # Spans are still made (their ids join log lines to work), but nothing is sent to an
         # agent that is not there.
         tracer.enabled = False
 
 
-
-def observability_summary() -> list[str]:
-    """Where this process's signals go, for `paystream up` to print."""
-    agent = os.environ.get("DD_TRACE_AGENT_URL") or os.environ.get("DD_AGENT_HOST")
-    statsd = os.environ.get("DD_DOGSTATSD_HOST") or os.environ.get("DD_AGENT_HOST")
+def observability_summary(settings: TelemetrySettings | None = None) -> list[str]:
+    """Where this process's signals go, for `paystream up` to print (None: the settings read
+    from the environment now)."""
+    settings = settings or load_settings(TelemetrySettings)
+    statsd = settings.dogstatsd_host
     return [
         "logs: JSON lines on standard error (this terminal), every function's;"
         " PAYSTREAM_LOG_LEVEL sets the level",
-        f"traces: sent to {agent}" if tracing_enabled() else
+        f"traces: sent to {settings.trace_agent}" if settings.tracing_enabled else
         "traces: off (set DD_TRACE_AGENT_URL, e.g. to a test agent: see docs/observability.md)",
-        f"metrics: DogStatsD at {statsd}:{os.environ.get('DD_DOGSTATSD_PORT', '8125')}" if statsd else
+        f"metrics: DogStatsD at {statsd}:{settings.dogstatsd_port}" if statsd else
         "metrics: off (set DD_DOGSTATSD_HOST or DD_AGENT_HOST)",
     ]
 

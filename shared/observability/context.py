@@ -8,22 +8,29 @@ context variables, set for the duration of one piece of work and reset afterward
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["bound", "correlation_id", "function_name", "process_service"]
+__all__ = ["bound", "correlation_id", "function_name", "name_process", "process_service"]
 
 # The service of the process when no function is at work (the supervisor, a CLI command).
 DEFAULT_SERVICE = "paystream"
 
 _function: ContextVar[str | None] = ContextVar("paystream_function", default=None)
 _correlation_id: ContextVar[str | None] = ContextVar("paystream_correlation_id", default=None)
+_process_service = DEFAULT_SERVICE
+
+
+def name_process(service: str | None) -> None:
+    """Set the process's `service` tag (the settings' DD_SERVICE; None: paystream). Called when
+    logging is configured, before any line that carries it is written."""
+    global _process_service
+    _process_service = service or DEFAULT_SERVICE
 
 
 def process_service() -> str:
     """The process's `service` tag: DD_SERVICE (one function per container), else paystream."""
-    return os.environ.get("DD_SERVICE") or DEFAULT_SERVICE
+    return _process_service
 
 
 def function_name() -> str:

@@ -12,7 +12,6 @@ a card number (a Luhn-valid run of 13 to 19 digits) or a `password=`-style pair.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 
@@ -120,12 +119,15 @@ def _trace_ids() -> tuple[str, str]:
     return ids.get("dd.trace_id", "0"), ids.get("dd.span_id", "0")
 
 
-def configure_logging(*, environment: str, version: str, level: str | None = None) -> None:
+def configure_logging(
+    *, environment: str, version: str, level: str = "INFO", service: str | None = None
+) -> None:
     """Send every record of the process (Paystream's, libraries') as one JSON line to standard
-    error (where a container's logs are collected). Safe to call again: installed once."""
+    error (where a container's logs are collected), at `level`, tagged with the process's
+    `service` (None: paystream). Safe to call again: installed once."""
+    context.name_process(service)
     root = logging.getLogger()
-    level = (level or os.environ.get("PAYSTREAM_LOG_LEVEL") or "INFO").upper()
-    root.setLevel(level)
+    root.setLevel(level.upper())
     if any(handler.get_name() == _HANDLER_NAME for handler in root.handlers):
         return
     handler = _StandardErrorHandler()

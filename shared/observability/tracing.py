@@ -19,8 +19,10 @@ from pathlib import Path
 
 from ddtrace.propagation.http import HTTPPropagator
 from ddtrace.trace import Span, tracer
+from pydantic import TypeAdapter
 
 from shared.observability import context
+from shared.settings import TelemetrySettings
 
 __all__ = [
     "STEP_SPAN",
@@ -44,22 +46,26 @@ _TRACED_MARKER = "PAYSTREAM_TRACED"
 PATCH_MODULES = "sqlalchemy:true,flask:true,botocore:true,redis:true,requests:true"
 
 
-def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether spans are sent: an agent is named (DD_TRACE_AGENT_URL or DD_AGENT_HOST) and
-    DD_TRACE_ENABLED does not say otherwise. Without an agent nothing is sent, rather than
-    ddtrace retrying a connection to localhost:8126 forever."""
-    environ = os.environ if environ is None else environ
-    if environ.get("DD_TRACE_ENABLED", "true").lower() in ("false", "0"):
+# The environments below are a child process's (the local runners decide how to start a
+# function, or this process again, under ddtrace-run), not where this process reads its own
+# configuration: that is TelemetrySettings, whose `tracing_enabled` follows the same rule.
+_FLAG = TypeAdapter(bool)
+
+
+def tracing_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether a process running with `environ` sends spans: an agent is named
+    (DD_TRACE_AGENT_URL or DD_AGENT_HOST) and DD_TRACE_ENABLED (read as the settings read it)
+    does not say otherwise."""
+    if not _FLAG.validate_python(environ.get("DD_TRACE_ENABLED", "true")):
         return False
     return bool(environ.get("DD_TRACE_AGENT_URL") or environ.get("DD_AGENT_HOST"))
 
 
 def tracing_environment(
-    service: str, *, environment: str, version: str, environ: Mapping[str, str] | None = None
+    service: str, *, environment: str, version: str, environ: Mapping[str, str]
 ) -> dict[str, str]:
-    """The DD_* variables a process of `service` runs under (the local runners set them;
-    knative/ sets the same ones)."""
-    environ = os.environ if environ is None else environ
+    """The DD_* variables a process of `service` runs under, given the environment `environ` it
+    inherits (the local runners set them; knative/ sets the same ones)."""
     return {
         "DD_SERVICE": service,
         "DD_ENV": environ.get("DD_ENV", environment),
@@ -84,12 +90,16 @@ def traced_command(command: list[str]) -> list[str]:
     return [str(Path(sys.executable).with_name("ddtrace-run")), *command]
 
 
-def reexec_traced(service: str, *, environment: str, version: str) -> None:
+def reexec_traced(service: str, settings: TelemetrySettings) -> None:
     """Replace this process by itself under ddtrace-run when tracing is on and it is not traced
     yet: the embedded way is one process, traced as a function's container is."""
-    if not tracing_enabled() or os.environ.get(_TRACED_MARKER):
+    # The marker is not configuration: this function sets it for the process it becomes, so
+    # that the new process does not start itself once more.
+    if not settings.tracing_enabled or os.environ.get(_TRACED_MARKER):
         return
-    os.environ.update(tracing_environment(service, environment=environment, version=version))
+    os.environ.update(tracing_environment(
+        service, environment=settings.environment, version=settings.version, environ=os.environ
+    ))
     os.environ[_TRACED_MARKER] = "1"
     command = traced_command([sys.argv[0], *sys.argv[1:]])
     os.execv(command[0], command)

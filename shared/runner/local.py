@@ -48,7 +48,7 @@ from shared.runner import moto_endpoint
 from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.sqs_http import SqsOverHttp
 from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
-from shared.settings import EMBEDDED_REDIS_URL
+from shared.settings import EMBEDDED_REDIS_URL, package_version
 
 __all__ = ["LocalPlatform", "run_embedded", "run_services", "ensure_secret_key"]
 
@@ -87,6 +87,8 @@ def free_port() -> int:
 def ensure_secret_key(home: Path) -> None:
     """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that tokens
     survive a restart of the local platform). Never a built-in default."""
+    # Not configuration read here: the runner sets variables for the settings of this process
+    # and its children, and reads one back only to leave alone what the caller set.
     if os.environ.get("PAYSTREAM_SECRET_KEY"):
         return
     path = home / "secret-key"
@@ -304,10 +306,11 @@ def _start_function(name: str, port: int, env: Mapping[str, str]) -> subprocess.
         "--target", info.target, "--source", str(info.source),
         "--signature-type", info.signature_type, "--host", "127.0.0.1", "--port", str(port),
     ]
+    # `env` is the environment the child will run with: its tags follow from it.
     tags = tracing_environment(
         name,
         environment=env.get("PAYSTREAM_ENVIRONMENT", "local"),
-        version=env.get("PAYSTREAM_VERSION", "0.1.0"),
+        version=env.get("PAYSTREAM_VERSION", package_version()),
         environ=env,
     )
     return subprocess.Popen(
@@ -325,6 +328,8 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     os.environ.setdefault("PAYSTREAM_DATABASE_URL", DEFAULT_SERVICES_DATABASE_URL)
     os.environ.setdefault("PAYSTREAM_REDIS_URL", DEFAULT_SERVICES_REDIS_URL)
     os.environ.setdefault("PAYSTREAM_AWS_ENDPOINT_URL", DEFAULT_SERVICES_AWS_ENDPOINT)
+    # Set for the settings of this process and its children (see ensure_secret_key), and read
+    # back only to start what they name.
     endpoint = os.environ["PAYSTREAM_AWS_ENDPOINT_URL"]
     children: list[subprocess.Popen] = []
     localstack = _start_localstack(endpoint, home)

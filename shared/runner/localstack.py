@@ -84,6 +84,7 @@ class LocalStack:
     def environment(self) -> dict[str, str]:
         """LocalStack's environment: only what it needs, none of the platform's AWS settings."""
         state = self._home / "localstack"
+        # PATH and HOME are passed on to the child, not read as configuration.
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(state)),
