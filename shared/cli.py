@@ -71,7 +71,12 @@ def _provision(args: argparse.Namespace) -> None:
     from shared.provision import provision
     from shared.settings import AwsSettings
 
-    provision(endpoint_url=args.endpoint_url or load_settings(AwsSettings).aws_endpoint_url)
+    aws = load_settings(AwsSettings)
+    provision(
+        endpoint_url=args.endpoint_url or aws.aws_endpoint_url,
+        region=aws.aws_region,
+        dynamodb_endpoint_url=args.dynamodb_endpoint_url or aws.dynamodb_endpoint_url,
+    )
     print("topology provisioned")
 
 
@@ -149,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the rates file to replace (default: PAYSTREAM_FX_RATES_FILE, else the packaged one)")
     fx.set_defaults(run=_fx)
     prov = commands.add_parser("provision", help="create the event topology on an AWS endpoint")
-    prov.add_argument("--endpoint-url", default=None)
+    prov.add_argument("--endpoint-url", default=None,
+                      help="default: PAYSTREAM_AWS_ENDPOINT_URL (LocalStack), none for AWS")
+    prov.add_argument("--dynamodb-endpoint-url", default=None,
+                      help="DynamoDB's own endpoint (default: PAYSTREAM_DYNAMODB_ENDPOINT_URL)")
     prov.set_defaults(run=_provision)
     dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
     dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
