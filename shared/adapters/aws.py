@@ -12,8 +12,8 @@
 
 The mapping between a CloudEvent and an EventBridge entry (see docs/architecture.md):
 ``Source`` = "paystream.<producer>" (the producer named by the CloudEvent `source`
-"/paystream/<producer>"), ``DetailType`` = the CloudEvent `type`, ``Detail`` = the whole
-CloudEvent in structured JSON form.
+"/paystream/<producer>"), ``DetailType`` = the CloudEvent `type` as on the wire
+(`com.paystream.payment.requested`), ``Detail`` = the whole CloudEvent in structured JSON form.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from schemas.cloudevent import TYPE_PREFIX, UnprefixedEventType, short_type
 from shared import topology
 from shared.observability.metrics import aws_request_made
 
@@ -293,10 +294,18 @@ def _check_cloud_event(cloud_event: dict) -> None:
     missing = [name for name in _REQUIRED_CLOUD_EVENT_ATTRIBUTES if not cloud_event.get(name)]
     if missing:
         raise ValueError(f"CloudEvent {cloud_event.get('id')!r} lacks {', '.join(missing)}")
-    if cloud_event["type"] not in topology.EVENT_TYPES:
-        # Only types declared in the topology have routes (audit included): anything else would
-        # be accepted by EventBridge and then matched by no rule, that is, lost.
-        raise ValueError(f"CloudEvent type {cloud_event['type']!r} is not in the topology")
+    try:
+        event_type = short_type(cloud_event["type"])
+    except UnprefixedEventType:
+        event_type = None
+    if event_type not in topology.EVENT_TYPES:
+        # Only types declared in the topology, as on the wire (prefixed), have routes (audit
+        # included): anything else would be accepted by EventBridge and then matched by no
+        # rule, that is, lost.
+        raise ValueError(
+            f"CloudEvent type {cloud_event['type']!r} is not in the topology "
+            f"(a type as on the wire: {TYPE_PREFIX}<type>)"
+        )
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -21,6 +21,7 @@ import functions_framework
 import pytest
 from werkzeug.serving import make_server
 
+from schemas.cloudevent import short_type, wire_type
 from shared import topology
 from shared.adapters.aws import (
     PUT_EVENTS_ENTRIES_MAX,
@@ -66,11 +67,12 @@ def load_function(target: str) -> tuple[Any, Any]:
 
 
 def cloud_event(event_type: str = "payment.requested", **overrides: Any) -> dict[str, Any]:
+    """A CloudEvent of `event_type` (the short name) as published: its type prefixed."""
     producer = topology.EVENT_TYPES[event_type]
     event = {
         "specversion": "1.0",
         "id": f"evt_{uuid.uuid4().hex}",
-        "type": event_type,
+        "type": wire_type(event_type),
         "source": topology.cloud_event_source(producer),
         "subject": "pay_0001",
         "time": "2026-03-01T12:00:00Z",
@@ -237,7 +239,7 @@ def test_a_payment_request_reaches_exactly_score_fraud_and_audit(
         (message,) = drain(sqs, provisioned.queue_url(consumer))
         envelope = json.loads(message["Body"])
         assert envelope["source"] == "paystream.payments"
-        assert envelope["detail-type"] == "payment.requested"
+        assert envelope["detail-type"] == "com.paystream.payment.requested"
         delivered = cloud_event_from_envelope(message["Body"])
         # The publisher adds the partition, from the subject when the event names no wallet.
         partition = f"p-{topology.partition_of(event['subject'])}"
@@ -267,7 +269,9 @@ def test_every_event_type_reaches_exactly_the_consumers_the_topology_names(
             cloud_event_from_envelope(m["Body"])["type"]
             for m in drain(sqs, provisioned.queue_url(route.consumer))
         ]
-        expected = [e["type"] for e in events if route.consumer in topology.consumers_of(e["type"])]
+        expected = [
+            e["type"] for e in events if route.consumer in topology.consumers_of(short_type(e["type"]))
+        ]
         assert received == expected, route.consumer
 
 
@@ -317,10 +321,12 @@ def test_entries_that_eventbridge_rejects_are_never_claimed_as_published() -> No
 
 def test_an_event_of_an_unknown_type_is_refused_before_anything_is_sent() -> None:
     client = _PartlyRejectingEvents()
-    with pytest.raises(ValueError, match="not in the topology"):
-        EventPublisher(client, topology.BUS_NAME).publish(
-            [cloud_event(), {**cloud_event(), "type": "x.y"}]
-        )
+    for wrong in ("x.y", "com.paystream.x.y", "payment.requested"):
+        # (the last: a type as code names it, not as the wire carries it)
+        with pytest.raises(ValueError, match="not in the topology"):
+            EventPublisher(client, topology.BUS_NAME).publish(
+                [cloud_event(), {**cloud_event(), "type": wrong}]
+            )
     assert client.calls == []
 
 
@@ -371,7 +377,7 @@ def test_binary_mode_carries_every_attribute_as_a_header() -> None:
     headers, body = to_binary_http(event)
 
     assert headers["ce-id"] == event["id"]
-    assert headers["ce-type"] == "payment.requested"
+    assert headers["ce-type"] == "com.paystream.payment.requested"
     assert headers["ce-source"] == "/paystream/payments"
     assert headers["ce-specversion"] == "1.0"
     assert headers["ce-subject"] == "pay_0001"
