@@ -17,6 +17,9 @@ Attributes used, besides the required `specversion`, `id`, `source` and `type`:
 - `subject`: the id of the aggregate the event is about (`pay_…`, `usr_…`, `top_…`, `fs_…`).
 - `time`: when the fact happened, in UTC.
 - `datacontenttype`: always `application/json`.
+- `dataschema`: the URI of the published JSON Schema of the event's payload
+  (`https://paystream.com/schemas/<Model>.json`: `schemas/json/<Model>.json` in the repository,
+  written by `python -m schemas.export` with that URI as its `$id`).
 - `correlationid` (extension): ties every event of one client request or saga together.
 - `traceparent` (extension, W3C Trace Context): continues the trace across the bus.
 - `partitionkey` (extension, CloudEvents partitioning): the wallet whose events keep their
@@ -47,8 +50,11 @@ __all__ = [
     "DATACONTENTTYPE",
     "SOURCE_PREFIX",
     "TYPE_PREFIX",
+    "SCHEMA_BASE_URI",
     "CloudEventEnvelope",
     "UnprefixedEventType",
+    "dataschema_for",
+    "schema_uri",
     "short_type",
     "source_for",
     "wire_type",
@@ -63,9 +69,11 @@ SOURCE_PREFIX = "/paystream/"
 # Bounds on attributes, so that an envelope cannot carry an unbounded string into a log or a key.
 ATTRIBUTE_LENGTH_MAX = 256
 # The domain Paystream names itself by. Its reverse is the prefix of every event type on the wire
-# (CloudEvents asks producers to make `type` unique that way).
+# (CloudEvents asks producers to make `type` unique that way); the published JSON Schemas of the
+# payloads are served under it, one file per payload model, as `schemas/json/` holds them.
 PAYSTREAM_DOMAIN = "paystream.com"
 TYPE_PREFIX = ".".join(reversed(PAYSTREAM_DOMAIN.split("."))) + "."
+SCHEMA_BASE_URI = f"https://{PAYSTREAM_DOMAIN}/schemas/"
 
 
 class UnprefixedEventType(ValueError):
@@ -101,6 +109,18 @@ def short_type(event_type: object) -> str:
     return event_type[len(TYPE_PREFIX) :]
 
 
+def schema_uri(model_name: str) -> str:
+    """Where the JSON Schema `schemas/json/<model_name>.json` is published."""
+    return f"{SCHEMA_BASE_URI}{model_name}.json"
+
+
+def dataschema_for(event_type: str) -> str:
+    """The `dataschema` of an event type: the published JSON Schema of its payload model."""
+    model = EVENT_PAYLOADS.get(event_type)
+    if model is None:
+        raise UnknownEventType(event_type)
+    return schema_uri(model.__name__)
+
 
 def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
@@ -135,6 +155,18 @@ class CloudEventEnvelope(BaseModel):
     # RFC 3339 requires an offset, so a naive time is refused rather than guessed.
     time: Annotated[AwareDatetime, AfterValidator(_as_utc)]
     datacontenttype: Literal["application/json"] = DATACONTENTTYPE
+    # An absolute URI (CloudEvents' `URI` type): the JSON Schema `data` follows.
+    dataschema: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^[a-z][a-z0-9+.-]*:\S+$",
+                max_length=ATTRIBUTE_LENGTH_MAX,
+                examples=[schema_uri("PaymentRequested")],
+            ),
+        ]
+        | None
+    ) = None
     data: dict[str, Any]
     correlationid: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
         None
@@ -174,7 +206,7 @@ def new_cloud_event(
 ) -> dict[str, Any]:
     """Build a structured-mode CloudEvent, as a JSON-ready dict, for a producer to publish.
 
-    `event_type` is the short name; the event carries its wire type.
+    `event_type` is the short name; the event carries its wire type and its `dataschema`.
     `data` must be an instance of the payload model of `event_type`: publishing one type with
     another's payload is a programmer error and raises, here, before anything is sent.
     Optional extensions that are `None` are left out of the result.
@@ -192,6 +224,7 @@ def new_cloud_event(
         subject=subject,
         time=time,
         datacontenttype=DATACONTENTTYPE,
+        dataschema=dataschema_for(event_type),
         data=data.model_dump(mode="json"),
         correlationid=correlation_id,
         traceparent=traceparent,

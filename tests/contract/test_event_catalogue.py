@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import jsonschema
 import pytest
 
 from events.catalogue import (
@@ -19,6 +20,7 @@ from events.catalogue import (
     render_table,
 )
 from schemas.cloudevent import (
+    SCHEMA_BASE_URI,
     CloudEventEnvelope,
     new_cloud_event,
     parse_cloud_event,
@@ -27,7 +29,7 @@ from schemas.cloudevent import (
     wire_type,
 )
 from schemas.events import EVENT_PAYLOADS, parse_payload
-from schemas.export import EVENTS_README_PATH, render_events_readme
+from schemas.export import EVENTS_README_PATH, JSON_SCHEMA_DIR, render_events_readme
 
 FUNCTION_NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
 # The subject of each event is the aggregate it is about; this names that field in the payload.
@@ -167,6 +169,17 @@ def test_the_sample_is_exactly_what_a_producer_publishes(event_type: str) -> Non
         traceparent=raw.get("traceparent"),
     )
     assert rebuilt == raw
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_the_dataschema_names_the_published_json_schema_of_the_payload(event_type: str) -> None:
+    # GIVEN the sample and the committed JSON Schema of its payload model
+    sample = _sample(event_type)
+    model = CATALOGUE[event_type].payload_model
+    schema = json.loads((JSON_SCHEMA_DIR / f"{model.__name__}.json").read_text(encoding="utf-8"))
+    # THEN the event's dataschema is that file's published URI, and its data follows it
+    assert sample["dataschema"] == f"{SCHEMA_BASE_URI}{model.__name__}.json" == schema["$id"]
+    jsonschema.validate(sample["data"], schema)
 
 
 def test_sample_amounts_are_integers_of_minor_units() -> None:

@@ -427,8 +427,9 @@ def test_a_new_cloud_event_is_structured_json_that_parses_back_to_its_payload() 
     assert event["datacontenttype"] == "application/json"
     assert event["correlationid"] == "req_1"
     assert "traceparent" not in event  # absent extensions are left out, not sent as null
-    # The wire carries the prefixed type; code the short name.
+    # The wire carries the prefixed type and the payload's published schema; code the short name.
     assert event["type"] == envelope.type == "com.paystream.payment.requested"
+    assert event["dataschema"] == "https://paystream.com/schemas/PaymentRequested.json"
     assert envelope.event_type == "payment.requested"
     assert payload == PaymentRequested(**REQUESTED)
 
