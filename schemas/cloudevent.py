@@ -2,8 +2,9 @@
 
 Paystream events are structured-mode CloudEvents: the attributes below plus a JSON `data` object
 whose shape is given by the event type (see :mod:`schemas.events`). Producers build them with
-:func:`new_cloud_event`; consumers parse them with :func:`parse_cloud_event`, envelope first and
-payload second, so that a malformed envelope and a malformed payload are told apart.
+:func:`new_cloud_event` (through the cloudevents SDK); consumers parse them with
+:func:`parse_cloud_event`, envelope first and payload second, so that a malformed envelope and a
+malformed payload are told apart.
 
 Event types have two spellings, mapped here and nowhere else. Code, payload models, topology and
 docs use the short name (`payment.requested`); the wire carries it under Paystream's reverse-DNS
@@ -34,6 +35,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from cloudevents.conversion import to_dict
+from cloudevents.http import CloudEvent
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.api import IDENTIFIER_LENGTH_MAX
@@ -209,7 +212,8 @@ def new_cloud_event(
     `event_type` is the short name; the event carries its wire type and its `dataschema`.
     `data` must be an instance of the payload model of `event_type`: publishing one type with
     another's payload is a programmer error and raises, here, before anything is sent.
-    Optional extensions that are `None` are left out of the result.
+    Optional extensions that are `None` are left out of the result. The envelope model checks
+    the attributes' bounds; the cloudevents SDK makes the structured form.
     """
     model = EVENT_PAYLOADS.get(event_type)
     if model is None:
@@ -230,7 +234,8 @@ def new_cloud_event(
         traceparent=traceparent,
         partitionkey=partition_key(data),
     )
-    return envelope.model_dump(mode="json", exclude_none=True)
+    attributes = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
+    return to_dict(CloudEvent(attributes, envelope.data))
 
 
 def parse_cloud_event(raw: Mapping[str, Any]) -> tuple[CloudEventEnvelope, EventPayload]:
