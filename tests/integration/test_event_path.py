@@ -346,28 +346,53 @@ def test_notifier_publishes_to_the_channel_topic(
         notifier.publish("pigeon", "s", "m")
 
 
+def eventbridge_envelope(detail: Any, **changes: Any) -> str:
+    """An SQS message body as EventBridge writes it for a rule's target (`None` drops a key)."""
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail.get("type", "com.paystream.x.y") if isinstance(detail, dict) else "com.paystream.x.y",
+        "source": "paystream.payments",
+        "account": "123456789012",
+        "time": "2026-03-01T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+        **changes,
+    }
+    return json.dumps({key: value for key, value in envelope.items() if value is not None})
+
+
+def test_the_cloud_event_comes_out_of_its_envelope_without_ddtraces_key() -> None:
+    # GIVEN an envelope whose detail a tracer added its context to
+    event = cloud_event()
+    body = eventbridge_envelope({**event, "_datadog": {"x-datadog-trace-id": "1"}})
+    # THEN the CloudEvent comes out as published, as bytes or text
+    assert cloud_event_from_envelope(body) == event
+    assert cloud_event_from_envelope(body.encode("utf-8")) == event
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "reason"),
     [
-        b"\xff\xfe",
-        "not json",
-        "[1, 2]",
-        json.dumps({"detail": {}}),
-        json.dumps(
-            {"detail-type": "payment.requested", "source": "paystream.payments", "detail": "x"}
+        (b"\xff\xfe", "^body is not UTF-8"),
+        ("not json", "^body is not JSON"),
+        ("[1, 2]", "^body is a JSON list, not an object$"),
+        (json.dumps({"detail": {}}), "^not an EventBridge envelope: no version, id, source, time, "),
+        (eventbridge_envelope(cloud_event(), **{"detail-type": None}), "^not an EventBridge envelope: no detail-type$"),
+        (eventbridge_envelope(cloud_event(), time="yesterday"), "^not an EventBridge envelope: time: "),
+        (eventbridge_envelope("x"), "^envelope detail is not a JSON object$"),
+        (eventbridge_envelope({"id": "1"}), "^detail is not a CloudEvent: no specversion, type, source$"),
+        (
+            eventbridge_envelope(cloud_event(), **{"detail-type": "com.paystream.payment.approved"}),
+            "^detail-type 'com.paystream.payment.approved' differs from CloudEvent type",
         ),
-        json.dumps({"detail-type": "payment.requested", "source": "p", "detail": {"id": "1"}}),
-        json.dumps(
-            {
-                "detail-type": "payment.approved",
-                "source": "paystream.payments",
-                "detail": {k: v for k, v in cloud_event().items()},
-            }
-        ),
+        # The envelope and the event must agree on the type as on the wire.
+        (eventbridge_envelope(cloud_event(), **{"detail-type": "payment.requested"}), "differs"),
     ],
 )
-def test_anything_but_an_eventbridge_envelope_is_malformed(body: str | bytes) -> None:
-    with pytest.raises(MalformedEnvelope):
+def test_anything_but_an_eventbridge_envelope_is_malformed(body: str | bytes, reason: str) -> None:
+    with pytest.raises(MalformedEnvelope, match=reason):
         cloud_event_from_envelope(body)
 
 
