@@ -66,7 +66,7 @@ test-unit: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-## make chaos: the long fault-injection run (tests/chaos; `make test` runs a 20-second one).
+## make chaos: the long fault-injection run (tests/chaos; `make test` runs a 10-second one).
 ## CHAOS_SECONDS of random payments while functions are killed, connections dropped, the AWS
 ## endpoint cut off and events redelivered; then the books are checked and the figures printed.
 CHAOS_SECONDS ?= 300

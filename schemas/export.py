@@ -3,7 +3,8 @@
 ``python -m schemas.export`` writes:
 
 - ``schemas/json/<Name>.json``: the JSON Schema of every event payload, of the CloudEvent envelope,
-  and of every request and response body (including the two discriminated request unions);
+  and of every request and response body (including the two discriminated request unions); an
+  event payload's carries as ``$id`` the URI its events name as ``dataschema``;
 - ``docs/openapi.json``: the OpenAPI document of :func:`schemas.openapi.build_openapi`;
 - the generated table of ``events/README.md`` (between its markers), from the event catalogue.
 
@@ -24,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.api import REQUEST_MODELS, REQUEST_UNIONS, RESPONSE_MODELS
-from schemas.cloudevent import CloudEventEnvelope
+from schemas.cloudevent import CloudEventEnvelope, schema_uri
 from schemas.events import EVENT_PAYLOADS
 from schemas.openapi import build_openapi
 
@@ -73,6 +74,9 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     schemas: dict[str, dict[str, Any]] = {}
     for model in models:
         schemas[model.__name__] = model.model_json_schema()
+    for model in EVENT_PAYLOADS.values():
+        # Where the schema is published: the `dataschema` of every event carrying this payload.
+        schemas[model.__name__] = {"$id": schema_uri(model.__name__), **schemas[model.__name__]}
     for name, adapter in REQUEST_UNIONS.items():
         schemas[name] = {"title": name, **adapter.json_schema()}
     if len(schemas) != len(models) + len(REQUEST_UNIONS):

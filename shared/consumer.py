@@ -1,11 +1,14 @@
 """What every CloudEvents function does around its one domain step.
 
-Parse the envelope first and the payload second; an event that can never be handled (an
-unknown type, a payload that fails its schema) is answered 422 so that the delivery moves it to
-the dead-letter queue at once instead of retrying it. Claim the event id in `processed_events`
-in the same transaction as the effect, so a redelivered event changes nothing. After commit,
-publish what the step recorded. Any other exception propagates: functions-framework answers 500
-and the message is delivered again.
+Take the event out of its delivery and give its type the short name functions dispatch on
+(`com.paystream.payment.requested` on the wire → `payment.requested`; a Paystream type that
+arrives without the prefix is refused). Parse the envelope first and the payload second; an
+event that can never be handled (an unknown or unprefixed type, a payload that fails its
+schema) is answered 422 so that the delivery moves it to the dead-letter queue at once instead
+of retrying it. Claim the event id in `processed_events` in the same transaction as the
+effect, so a redelivered event changes nothing. After commit, publish what the step recorded.
+Any other exception propagates: functions-framework answers 500 and the message is delivered
+again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.exceptions import UnprocessableEntity
 
-from schemas.events import UnknownEventType, parse_payload
+from schemas.cloudevent import TYPE_PREFIX, short_type, wire_type
+from schemas.events import EVENT_PAYLOADS, UnknownEventType, parse_payload
 from shared.adapters import outbox
 from shared.adapters.aws import MalformedEnvelope, cloud_event_from_envelope
 from shared.adapters.database import is_postgresql
@@ -69,7 +73,8 @@ class PoisonEvent(UnprocessableEntity):
 def cloud_events_of(request: Any) -> list[CloudEvent]:
     """The CloudEvents of an HTTP request, in any of the binding's content modes: one event
     (binary or structured mode) or a batch (batched mode); each unwrapped from Knative's SQS
-    envelope if it comes in one. A request that is none of these is a PoisonEvent."""
+    envelope if it comes in one, with the short name of its type. A request that is none of
+    these is a PoisonEvent."""
     body = request.get_data()
     if request.mimetype == BATCHED_CONTENT_TYPE:
         try:
@@ -99,7 +104,8 @@ def _cloud_event_of_dict(item: Any) -> CloudEvent:
 
 
 def unwrap_delivery(event: CloudEvent) -> CloudEvent:
-    """The Paystream CloudEvent a delivery carries, adopted for this request's logs and trace.
+    """The Paystream CloudEvent a delivery carries, with the short name of its type, adopted
+    for this request's logs and trace.
 
     The local deliverer posts Paystream's own CloudEvent. Knative's IntegrationSource posts a
     CloudEvent of its own (type `dev.knative.connector.event.aws-sqs`) whose data is the SQS
@@ -109,8 +115,29 @@ def unwrap_delivery(event: CloudEvent) -> CloudEvent:
 
 
 def _unwrap(event: CloudEvent) -> CloudEvent:
-    if event["type"] != KNATIVE_SQS_EVENT_TYPE:
-        return event
+    if event["type"] == KNATIVE_SQS_EVENT_TYPE:
+        event = _from_integration_source(event)
+    return _with_short_type(event)
+
+
+def _with_short_type(event: CloudEvent) -> CloudEvent:
+    """The event with its type as code names it. Paystream's types travel prefixed; one that
+    arrives without the prefix was not published by Paystream as it is now, and is refused
+    rather than guessed at. Another's type (the schedule's ping) is left for the function to
+    accept or refuse."""
+    event_type = event["type"]
+    if event_type.startswith(TYPE_PREFIX):
+        attributes = {**event.get_attributes(), "type": short_type(event_type)}
+        return CloudEvent(attributes, event.get_data())
+    if event_type in EVENT_PAYLOADS:
+        raise PoisonEvent(
+            description=f"event type {event_type!r} lacks its wire prefix: Paystream publishes "
+            f"it as {wire_type(event_type)!r}"
+        )
+    return event
+
+
+def _from_integration_source(event: CloudEvent) -> CloudEvent:
     body = event.get_data()
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
@@ -176,6 +203,8 @@ def handle(
         producer=consumer,
         now=utc_now(),
         correlation_id=event.get("correlationid"),
+        cause_id=event["id"],
+        cause_type=event["type"],
     )
     with runtime.engine.begin() as conn:
         if not claim(conn, consumer, event["id"]):

@@ -6,7 +6,9 @@ generated `terraform/` and `knative/` manifests. A contract test compares them.
 
 The shape is deliberately plain data:
 
-- `EVENT_TYPES` names every CloudEvent type and the function that produces it.
+- `EVENT_TYPES` names every CloudEvent type (the short name: `payment.requested`) and the
+  function that produces it. On the wire, and so in the rules' `detail-type` patterns, a type
+  carries Paystream's prefix (`com.paystream.payment.requested`, `schemas.cloudevent.wire_type`).
 - `ROUTES` says which consuming function receives which types. Each route becomes one
   EventBridge rule per ordering partition on the `paystream` bus, one SQS FIFO queue with
   content-based deduplication, and one FIFO dead-letter queue that the queue redrives to after
@@ -33,6 +35,8 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from schemas.cloudevent import wire_type
 
 __all__ = [
     "AUDIT_TABLE_NAME",
@@ -225,11 +229,12 @@ class PartitionRule:
 
     @property
     def event_pattern(self) -> dict[str, object]:
-        """The route's detail-types, in this partition only."""
+        """The route's detail-types (its event types as on the wire), in this partition only."""
+        detail_types = sorted(wire_type(event_type) for event_type in self.route.event_types)
         if self.partition is None:
-            return {"detail-type": sorted(self.route.event_types)}
+            return {"detail-type": detail_types}
         return {
-            "detail-type": sorted(self.route.event_types),
+            "detail-type": detail_types,
             "detail": {PARTITION_ATTRIBUTE: [self.message_group_id]},
         }
 

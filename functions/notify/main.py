@@ -21,11 +21,14 @@ ACCEPTED_TYPES = frozenset({
 
 @functions_framework.cloud_event
 def notify(event: CloudEvent) -> None:
-    def step(conn, payload, context, runtime) -> list[str]:
-        notifications.notify(
-            conn, event_id=event["id"], event_type=event["type"], payload=payload,
-            notifier=runtime.notifier, now=context.now,
-        )
-        return []
+    handle("notify", event, ACCEPTED_TYPES, _notify)
 
-    handle("notify", event, ACCEPTED_TYPES, step)
+
+def _notify(conn, payload, context, runtime) -> list[str]:
+    # The event handled, as delivered: not the request's own CloudEvent, which is Knative's
+    # wrapper when its IntegrationSource delivers.
+    notifications.notify(
+        conn, event_id=context.cause_id, event_type=context.cause_type, payload=payload,
+        notifier=runtime.notifier, now=context.now,
+    )
+    return []

@@ -8,12 +8,13 @@
   PutEvents answers 200 even when some entries were rejected.
 - `Notifier` publishes email and SMS notifications to their SNS topics.
 - `cloud_event_from_envelope` takes the CloudEvent back out of the EventBridge envelope that an
-  SQS target receives; anything else is a `MalformedEnvelope`, which the deliverer dead-letters.
+  SQS target receives (parsed with Powertools' `EventBridgeModel`); anything else is a
+  `MalformedEnvelope`, which the deliverer dead-letters.
 
 The mapping between a CloudEvent and an EventBridge entry (see docs/architecture.md):
 ``Source`` = "paystream.<producer>" (the producer named by the CloudEvent `source`
-"/paystream/<producer>"), ``DetailType`` = the CloudEvent `type`, ``Detail`` = the whole
-CloudEvent in structured JSON form.
+"/paystream/<producer>"), ``DetailType`` = the CloudEvent `type` as on the wire
+(`com.paystream.payment.requested`), ``Detail`` = the whole CloudEvent in structured JSON form.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pydantic
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from schemas.cloudevent import TYPE_PREFIX, UnprefixedEventType, short_type
 from shared import topology
 from shared.observability.metrics import aws_request_made
 
@@ -83,8 +88,6 @@ SNS_BATCH_ENTRIES_MAX = 10
 
 # CloudEvent attributes every event must carry (CloudEvents 1.0 required attributes).
 _REQUIRED_CLOUD_EVENT_ATTRIBUTES = ("specversion", "id", "type", "source")
-# Keys of the envelope that EventBridge writes to an SQS target.
-_ENVELOPE_KEYS = ("detail-type", "source", "detail")
 # ddtrace injects its trace context into `Detail` under this key (unless
 # DD_BOTOCORE_DISTRIBUTED_TRACING=false); it is not a valid CloudEvent attribute name.
 _DATADOG_DETAIL_KEY = "_datadog"
@@ -221,6 +224,9 @@ class EventPublisher:
         entry: dict[str, Any] = {
             "Source": topology.producer_source(producer),
             "DetailType": cloud_event["type"],
+            # The structured form the SDK made (schemas.cloudevent.new_cloud_event), in compact
+            # JSON: the SDK's own `to_structured` would add whitespace and ASCII escapes and
+            # costs about five times as much per event (docs/architecture.md, Decisions).
             "Detail": json.dumps(routed, separators=(",", ":"), ensure_ascii=False),
             "EventBusName": self._bus_name,
         }
@@ -296,10 +302,18 @@ def _check_cloud_event(cloud_event: dict) -> None:
     missing = [name for name in _REQUIRED_CLOUD_EVENT_ATTRIBUTES if not cloud_event.get(name)]
     if missing:
         raise ValueError(f"CloudEvent {cloud_event.get('id')!r} lacks {', '.join(missing)}")
-    if cloud_event["type"] not in topology.EVENT_TYPES:
-        # Only types declared in the topology have routes (audit included): anything else would
-        # be accepted by EventBridge and then matched by no rule, that is, lost.
-        raise ValueError(f"CloudEvent type {cloud_event['type']!r} is not in the topology")
+    try:
+        event_type = short_type(cloud_event["type"])
+    except UnprefixedEventType:
+        event_type = None
+    if event_type not in topology.EVENT_TYPES:
+        # Only types declared in the topology, as on the wire (prefixed), have routes (audit
+        # included): anything else would be accepted by EventBridge and then matched by no
+        # rule, that is, lost.
+        raise ValueError(
+            f"CloudEvent type {cloud_event['type']!r} is not in the topology "
+            f"(a type as on the wire: {TYPE_PREFIX}<type>)"
+        )
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -474,38 +488,83 @@ class MalformedEnvelope(ValueError):
     """
 
 
+class _CloudEventOnEventBridge(EventBridgeModel):
+    """The EventBridge envelope an SQS target receives, around a structured CloudEvent.
+
+    Powertools' model checks the envelope (the fields EventBridge writes); this one adds what
+    makes its detail a Paystream CloudEvent: the required attributes, and the envelope's
+    `detail-type` equal to the CloudEvent's `type`. ddtrace's `_datadog` key is dropped.
+    """
+
+    # moto's EventBridge leaves `account` out of what it delivers (AWS and LocalStack write it).
+    account: str | None = None
+    detail: dict[str, Any]
+
+    @pydantic.model_validator(mode="after")
+    def _carries_a_cloud_event(self) -> _CloudEventOnEventBridge:
+        self.detail.pop(_DATADOG_DETAIL_KEY, None)
+        missing = [name for name in _REQUIRED_CLOUD_EVENT_ATTRIBUTES if not self.detail.get(name)]
+        if missing:
+            raise ValueError(f"detail is not a CloudEvent: no {', '.join(missing)}")
+        if self.detail["type"] != self.detail_type:
+            raise ValueError(
+                f"detail-type {self.detail_type!r} differs from CloudEvent type "
+                f"{self.detail['type']!r}"
+            )
+        return self
+
+
+# At most this many of pydantic's other errors are quoted in a MalformedEnvelope's reason.
+_ENVELOPE_ERRORS_QUOTED_MAX = 3
+
+
 def cloud_event_from_envelope(body: str | bytes) -> dict:
     """The structured CloudEvent inside an EventBridge envelope (the body of an SQS message).
 
-    Checks the envelope (a JSON object with `detail-type`, `source` and an object `detail`), the
-    CloudEvent's required attributes, and that the envelope's `detail-type` is the CloudEvent's
-    `type`. Drops ddtrace's `_datadog` key if a tracer injected it into `Detail`.
-    Raises MalformedEnvelope with the reason otherwise.
+    Parses the body with Powertools' parser into its `EventBridgeModel` (a JSON object with
+    `version`, `id`, `detail-type`, `source`, `time`, `region`, `resources` and an object
+    `detail`), then checks the CloudEvent's required attributes and that the envelope's
+    `detail-type` is the CloudEvent's `type` (both as on the wire). Drops ddtrace's `_datadog`
+    key if a tracer injected it into `Detail`. Raises MalformedEnvelope with the reason
+    otherwise.
     """
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise MalformedEnvelope(f"body is not UTF-8: {error}") from None
+    if not isinstance(body, str):
+        raise MalformedEnvelope(f"body is a {type(body).__name__}, not JSON text")
     try:
-        envelope = json.loads(body)
-    except (TypeError, ValueError) as error:
-        raise MalformedEnvelope(f"body is not JSON: {error}") from None
-    if not isinstance(envelope, dict):
-        raise MalformedEnvelope(f"body is a JSON {type(envelope).__name__}, not an object")
-    missing = [key for key in _ENVELOPE_KEYS if key not in envelope]
+        envelope = parse(event=body, model=_CloudEventOnEventBridge)
+    except pydantic.ValidationError as error:
+        raise MalformedEnvelope(_reason(error)) from None
+    return envelope.detail
+
+
+def _reason(error: pydantic.ValidationError) -> str:
+    """What is wrong with a body, in words: the JSON, the envelope's missing fields, or the
+    first few other errors as `where: what`."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return f"body is not JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    if first["type"] == "model_type" and not first["loc"]:
+        return f"body is a JSON {type(first['input']).__name__}, not an object"
+    if first["type"] == "value_error" and not first["loc"]:
+        # The CloudEvent checks above: their message is the reason.
+        return first["msg"].removeprefix("Value error, ")
+    missing = [
+        str(item["loc"][0])
+        for item in errors
+        if item["type"] == "missing" and len(item["loc"]) == 1
+    ]
     if missing:
-        raise MalformedEnvelope(f"not an EventBridge envelope: no {', '.join(missing)}")
-    detail = envelope["detail"]
-    if not isinstance(detail, dict):
-        raise MalformedEnvelope("envelope detail is not a JSON object")
-    cloud_event = {key: value for key, value in detail.items() if key != _DATADOG_DETAIL_KEY}
-    missing = [name for name in _REQUIRED_CLOUD_EVENT_ATTRIBUTES if not cloud_event.get(name)]
-    if missing:
-        raise MalformedEnvelope(f"detail is not a CloudEvent: no {', '.join(missing)}")
-    if cloud_event["type"] != envelope["detail-type"]:
-        raise MalformedEnvelope(
-            f"detail-type {envelope['detail-type']!r} differs from CloudEvent type "
-            f"{cloud_event['type']!r}"
-        )
-    return cloud_event
+        return f"not an EventBridge envelope: no {', '.join(missing)}"
+    if first["loc"] == ("detail",) and first["type"] == "dict_type":
+        return "envelope detail is not a JSON object"
+    quoted = [
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+        for item in errors[:_ENVELOPE_ERRORS_QUOTED_MAX]
+    ]
+    return "not an EventBridge envelope: " + "; ".join(quoted)

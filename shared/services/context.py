@@ -20,11 +20,14 @@ __all__ = ["EventContext", "advance", "read_row", "unmoved_since"]
 
 @dataclass(frozen=True)
 class EventContext:
-    """Who is producing the next events, when, and for which request."""
+    """Who is producing the next events, when, and for which request (and, in a consumer, the
+    CloudEvent it handles: its id and the short name of its type)."""
 
     producer: str
     now: datetime
     correlation_id: str | None
+    cause_id: str | None = None
+    cause_type: str | None = None
 
     def record(
         self, conn: Connection, *, event_type: str, subject: str, payload: BaseModel, sequence: int = 1

@@ -42,6 +42,7 @@ import pg8000.dbapi
 import requests
 import sqlalchemy as sa
 
+from schemas.cloudevent import short_type
 from shared import topology
 from shared.adapters.audit_chain import RECORDS_LIMIT_MAX, AuditChain
 from shared.adapters.aws import EventPublisher, aws_client
@@ -356,14 +357,14 @@ class ChaosRun:
         # Half again through the bus: each reaches every consumer of its type a second time.
         result = self.publisher.publish(cloud_events[:half])
         delivered = sum(
-            len(topology.consumers_of(event["type"]))
+            len(topology.consumers_of(short_type(event["type"])))
             for event in cloud_events[:half]
             if event["id"] in result.published_ids
         )
         # Half straight to the consumers, shuffled: a duplicate, and out of order.
         for event in cloud_events[half:]:
             headers, body = to_binary_http(event)
-            for consumer in topology.consumers_of(event["type"]):
+            for consumer in topology.consumers_of(short_type(event["type"])):
                 try:
                     status = requests.post(
                         self.function_urls[consumer], headers=headers, data=body,

@@ -1,10 +1,11 @@
 """Payments keep their books right while functions die, connections drop, the AWS endpoint goes
 away and events arrive twice and out of order (tests/chaos/harness.py).
 
-The short form runs with the suite (`make test`, CI); `make chaos` runs the long form:
-PAYSTREAM_CHAOS_SECONDS of traffic (10 by default), PAYSTREAM_CHAOS_USERS users (4),
-PAYSTREAM_CHAOS_WORKERS concurrent clients (2) offering PAYSTREAM_CHAOS_RATE payments a
-second together (3), PAYSTREAM_CHAOS_SEED for the random choices.
+PAYSTREAM_CHAOS_SECONDS of traffic, PAYSTREAM_CHAOS_USERS users, PAYSTREAM_CHAOS_WORKERS
+concurrent clients offering PAYSTREAM_CHAOS_RATE payments a second together,
+PAYSTREAM_CHAOS_SEED for the random choices. The short form runs with the suite (`make test`,
+CI) on the defaults below: 10 s, 4 users, 2 clients, 3 a second. `make chaos` runs the long
+form with the Makefile's CHAOS_* values: 300 s, 12 users, 4 clients, 3 a second.
 Most of the short form's time is starting the services mode (a process per function).
 """
 

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import jsonschema
 import pytest
 
 from events.catalogue import (
@@ -18,9 +19,17 @@ from events.catalogue import (
     event_types_produced_by,
     render_table,
 )
-from schemas.cloudevent import CloudEventEnvelope, new_cloud_event, parse_cloud_event, source_for
+from schemas.cloudevent import (
+    SCHEMA_BASE_URI,
+    CloudEventEnvelope,
+    new_cloud_event,
+    parse_cloud_event,
+    short_type,
+    source_for,
+    wire_type,
+)
 from schemas.events import EVENT_PAYLOADS, parse_payload
-from schemas.export import EVENTS_README_PATH, render_events_readme
+from schemas.export import EVENTS_README_PATH, JSON_SCHEMA_DIR, render_events_readme
 
 FUNCTION_NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
 # The subject of each event is the aggregate it is about; this names that field in the payload.
@@ -132,9 +141,11 @@ def test_the_sample_is_a_valid_cloud_event_with_a_valid_payload(event_type: str)
     raw = _sample(event_type)
     # WHEN it is parsed as a consumer would, envelope first and payload second
     envelope, payload = parse_cloud_event(raw)
-    # THEN it is an event of that type, from one of its producers, about its own aggregate
+    # THEN it is an event of that type (prefixed, as on the wire), from one of its producers,
+    # about its own aggregate
     assert isinstance(envelope, CloudEventEnvelope)
-    assert envelope.type == event_type
+    assert envelope.type == f"com.paystream.{event_type}" == wire_type(event_type)
+    assert envelope.event_type == event_type
     assert type(payload) is CATALOGUE[event_type].payload_model
     assert envelope.source in {source_for(p) for p in CATALOGUE[event_type].producers}
     subject_field = SUBJECT_FIELD[event_type.split(".")[0]]
@@ -148,16 +159,27 @@ def test_the_sample_is_a_valid_cloud_event_with_a_valid_payload(event_type: str)
 def test_the_sample_is_exactly_what_a_producer_publishes(event_type: str) -> None:
     raw = _sample(event_type)
     rebuilt = new_cloud_event(
-        event_type=raw["type"],
+        event_type=short_type(raw["type"]),
         source_function=raw["source"].removeprefix("/paystream/"),
         subject=raw["subject"],
-        data=parse_payload(raw["type"], raw["data"]),
+        data=parse_payload(event_type, raw["data"]),
         event_id=raw["id"],
         time=datetime.fromisoformat(raw["time"]),
         correlation_id=raw.get("correlationid"),
         traceparent=raw.get("traceparent"),
     )
     assert rebuilt == raw
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_the_dataschema_names_the_published_json_schema_of_the_payload(event_type: str) -> None:
+    # GIVEN the sample and the committed JSON Schema of its payload model
+    sample = _sample(event_type)
+    model = CATALOGUE[event_type].payload_model
+    schema = json.loads((JSON_SCHEMA_DIR / f"{model.__name__}.json").read_text(encoding="utf-8"))
+    # THEN the event's dataschema is that file's published URI, and its data follows it
+    assert sample["dataschema"] == f"{SCHEMA_BASE_URI}{model.__name__}.json" == schema["$id"]
+    jsonschema.validate(sample["data"], schema)
 
 
 def test_sample_amounts_are_integers_of_minor_units() -> None:

@@ -1,7 +1,7 @@
 """What runs in the image needs none of the packages only the local ways to run use.
 
-moto (with the docker, cfn-lint and aws-xray-sdk its server extra brings), fakeredis and
-localstack-client are the `local` extra: `make up` and `make test` install it, the image does
+moto (with the docker, cfn-lint and aws-xray-sdk its server extra brings) and fakeredis are the
+`local` extra: `make up` and `make test` install it, the image does
 not. So no production dependency may name them, and every function must import (and the
 platform build) with them absent.
 """
@@ -20,7 +20,6 @@ from shared.deploy.common import REPOSITORY_ROOT
 LOCAL_ONLY = {
     "moto": "moto",
     "fakeredis": "fakeredis",
-    "localstack_client": "localstack-client",
     "docker": "docker",
     "cfnlint": "cfn-lint",
     "aws_xray_sdk": "aws-xray-sdk",
@@ -47,7 +46,7 @@ def test_the_production_dependencies_name_no_local_only_package():
 
 def test_the_local_extra_holds_them_and_the_test_extra_does_not_repeat_them():
     extras = _project()["optional-dependencies"]
-    assert {"moto", "fakeredis", "localstack-client"} <= {_name(r) for r in extras["local"]}
+    assert {"moto", "fakeredis"} <= {_name(r) for r in extras["local"]}
     assert not {_name(r) for r in extras["test"]} & set(LOCAL_ONLY.values())
 
 

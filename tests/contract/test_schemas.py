@@ -25,7 +25,14 @@ from schemas.api import (
     TopupRequest,
     UserResponse,
 )
-from schemas.cloudevent import CloudEventEnvelope, new_cloud_event, parse_cloud_event
+from schemas.cloudevent import (
+    CloudEventEnvelope,
+    UnprefixedEventType,
+    new_cloud_event,
+    parse_cloud_event,
+    short_type,
+    wire_type,
+)
 from schemas.events import (
     EVENT_PAYLOADS,
     PaymentApproved,
@@ -420,7 +427,10 @@ def test_a_new_cloud_event_is_structured_json_that_parses_back_to_its_payload() 
     assert event["datacontenttype"] == "application/json"
     assert event["correlationid"] == "req_1"
     assert "traceparent" not in event  # absent extensions are left out, not sent as null
-    assert envelope.type == "payment.requested"
+    # The wire carries the prefixed type and the payload's published schema; code the short name.
+    assert event["type"] == envelope.type == "com.paystream.payment.requested"
+    assert event["dataschema"] == "https://paystream.com/schemas/PaymentRequested.json"
+    assert envelope.event_type == "payment.requested"
     assert payload == PaymentRequested(**REQUESTED)
 
 
@@ -434,6 +444,22 @@ def test_publishing_a_payload_under_another_type_is_a_programmer_error() -> None
 def test_an_event_time_without_a_timezone_is_refused() -> None:
     with pytest.raises(ValidationError):
         _requested_event(time=datetime(2025, 3, 14, 10, 2, 11))
+
+
+def test_event_types_are_short_in_code_and_prefixed_on_the_wire() -> None:
+    # Every type maps to its wire type and back, through the one mapping.
+    for event_type in EVENT_PAYLOADS:
+        assert wire_type(event_type) == f"com.paystream.{event_type}"
+        assert short_type(wire_type(event_type)) == event_type
+    # A type prefixed twice, or not a Paystream type, has no wire type; an unprefixed one no
+    # short name; and the envelope as published refuses a type without its prefix.
+    with pytest.raises(UnknownEventType):
+        wire_type("com.paystream.payment.requested")
+    for unprefixed in ("payment.requested", "com.paystream.", "dev.knative.sources.ping", None):
+        with pytest.raises(UnprefixedEventType):
+            short_type(unprefixed)
+    with pytest.raises(ValidationError):
+        CloudEventEnvelope.model_validate({**_requested_event(), "type": "payment.requested"})
 
 
 def test_the_envelope_tolerates_unknown_extensions_but_not_a_wrong_specversion() -> None:

@@ -12,6 +12,7 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
 from shared.adapters.ledger_store import system_account_id, wallet_account_id
+from schemas.cloudevent import wire_type
 from shared.adapters.tables import events, fx_quotes, payouts, transactions, withdrawals
 from tests.fixtures.fx import write_rates_of
 
@@ -177,7 +178,7 @@ def _requested_event(runtime, withdrawal_id: str) -> CloudEvent:
     with runtime.engine.connect() as conn:
         row = conn.execute(sa.select(events).where(events.c.subject == withdrawal_id,
                                                    events.c.type == "withdrawal.requested")).one()
-    return CloudEvent({"id": row.id, "type": row.type, "source": "/paystream/wallets", "subject": row.subject,
+    return CloudEvent({"id": row.id, "type": wire_type(row.type), "source": "/paystream/wallets", "subject": row.subject,
                        "datacontenttype": "application/json"}, row.data)
 
 
@@ -286,7 +287,7 @@ def test_a_stuck_withdrawal_is_failed_by_the_sweep_and_its_funds_returned(alice,
 
 
 def test_a_poison_withdrawal_event_is_refused_for_the_dead_letter_queue(client_of):
-    event = CloudEvent({"id": str(uuid.uuid4()), "type": "withdrawal.requested", "source": "/paystream/wallets",
+    event = CloudEvent({"id": str(uuid.uuid4()), "type": wire_type("withdrawal.requested"), "source": "/paystream/wallets",
                         "datacontenttype": "application/json"}, {"withdrawal_id": "wdr_x", "amount_minor": "12"})
     # The payload fails its schema: no retry can fix it, so it goes to the dead-letter queue.
     assert _deliver(client_of("payout"), event) == 422
@@ -295,7 +296,7 @@ def test_a_poison_withdrawal_event_is_refused_for_the_dead_letter_queue(client_o
 def _recorded(runtime, event_type: str) -> list[CloudEvent]:
     with runtime.engine.connect() as conn:
         rows = conn.execute(sa.select(events).where(events.c.type == event_type)).all()
-    return [CloudEvent({"id": row.id, "type": row.type, "source": f"/paystream/{row.source}",
+    return [CloudEvent({"id": row.id, "type": wire_type(row.type), "source": f"/paystream/{row.source}",
                         "subject": row.subject, "datacontenttype": "application/json"}, row.data)
             for row in rows]
 

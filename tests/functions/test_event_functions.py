@@ -12,15 +12,17 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
 from schemas.api import PaymentRequest, SignUpRequest
-from shared.adapters.tables import events, payments
+from schemas.cloudevent import wire_type
+from shared.adapters.tables import events, notifications, payments
 from shared.services.context import EventContext
 from shared.services.identity import sign_up
 from shared.services.payments import create_payment
 
 
 def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:
+    """A CloudEvent of `event_type` (its short name) as the bus carries it: prefixed."""
     return CloudEvent({
-        "id": str(uuid.uuid4()), "type": event_type, "source": "/paystream/payments",
+        "id": str(uuid.uuid4()), "type": wire_type(event_type), "source": "/paystream/payments",
         "subject": subject, "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
     }, data)
 
@@ -183,6 +185,37 @@ def test_an_event_delivered_by_knatives_integration_source_is_unwrapped(client_o
     with runtime.engine.connect() as conn:
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
     assert row.fraud_score is not None
+
+
+def test_notify_tells_of_the_event_an_integration_source_delivers_not_of_its_wrapper(client_of, runtime, requested_payment):
+    # GIVEN a payment taken to completed through the saga's functions
+    payment = requested_payment
+    _fund(runtime, payment.payer_id, 1_000)
+    for function, event_type in (("score-fraud", "payment.requested"), ("debit-wallet", "payment.approved"),
+                                 ("settle", "payment.debited")):
+        assert _post(client_of(function), _next_event(runtime, payment.id, event_type), "binary").status_code == 200
+    completed = _next_event(runtime, payment.id, "payment.completed")
+    # WHEN Knative's IntegrationSource delivers payment.completed to notify
+    wrapped = _as_integration_source_delivers(completed)
+    assert _post(client_of("notify"), wrapped, "binary").status_code == 200
+    # THEN the payee is told, and the notification names the delivered event, not Knative's
+    with runtime.engine.connect() as conn:
+        told = conn.execute(sa.select(notifications.c.event_id, notifications.c.title)
+                            .where(notifications.c.user_id == payment.payee_id)).all()
+    assert [tuple(row) for row in told] == [(completed["id"], "Payment received")]
+
+
+def test_an_event_without_its_wire_prefix_is_refused_with_the_reason(client_of, runtime, requested_payment):
+    # GIVEN a real payment.requested whose type lost its prefix (as code, not the wire, names it)
+    event = _next_event(runtime, requested_payment.id, "payment.requested")
+    event["type"] = "payment.requested"
+    # WHEN it is delivered, THEN it is refused for the dead-letter queue, saying what was expected
+    answer = _post(client_of("score-fraud"), event, "binary")
+    assert answer.status_code == 422
+    assert "lacks its wire prefix" in answer.get_data(as_text=True)
+    assert "com.paystream.payment.requested" in answer.get_data(as_text=True)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(payments.c.fraud_score).where(payments.c.id == requested_payment.id)).scalar_one() is None
 
 
 def test_an_integration_source_event_without_an_envelope_is_refused(client_of):

@@ -21,6 +21,7 @@ import functions_framework
 import pytest
 from werkzeug.serving import make_server
 
+from schemas.cloudevent import short_type, wire_type
 from shared import topology
 from shared.adapters.aws import (
     PUT_EVENTS_ENTRIES_MAX,
@@ -66,11 +67,12 @@ def load_function(target: str) -> tuple[Any, Any]:
 
 
 def cloud_event(event_type: str = "payment.requested", **overrides: Any) -> dict[str, Any]:
+    """A CloudEvent of `event_type` (the short name) as published: its type prefixed."""
     producer = topology.EVENT_TYPES[event_type]
     event = {
         "specversion": "1.0",
         "id": f"evt_{uuid.uuid4().hex}",
-        "type": event_type,
+        "type": wire_type(event_type),
         "source": topology.cloud_event_source(producer),
         "subject": "pay_0001",
         "time": "2026-03-01T12:00:00Z",
@@ -237,7 +239,7 @@ def test_a_payment_request_reaches_exactly_score_fraud_and_audit(
         (message,) = drain(sqs, provisioned.queue_url(consumer))
         envelope = json.loads(message["Body"])
         assert envelope["source"] == "paystream.payments"
-        assert envelope["detail-type"] == "payment.requested"
+        assert envelope["detail-type"] == "com.paystream.payment.requested"
         delivered = cloud_event_from_envelope(message["Body"])
         # The publisher adds the partition, from the subject when the event names no wallet.
         partition = f"p-{topology.partition_of(event['subject'])}"
@@ -267,7 +269,9 @@ def test_every_event_type_reaches_exactly_the_consumers_the_topology_names(
             cloud_event_from_envelope(m["Body"])["type"]
             for m in drain(sqs, provisioned.queue_url(route.consumer))
         ]
-        expected = [e["type"] for e in events if route.consumer in topology.consumers_of(e["type"])]
+        expected = [
+            e["type"] for e in events if route.consumer in topology.consumers_of(short_type(e["type"]))
+        ]
         assert received == expected, route.consumer
 
 
@@ -317,10 +321,12 @@ def test_entries_that_eventbridge_rejects_are_never_claimed_as_published() -> No
 
 def test_an_event_of_an_unknown_type_is_refused_before_anything_is_sent() -> None:
     client = _PartlyRejectingEvents()
-    with pytest.raises(ValueError, match="not in the topology"):
-        EventPublisher(client, topology.BUS_NAME).publish(
-            [cloud_event(), {**cloud_event(), "type": "x.y"}]
-        )
+    for wrong in ("x.y", "com.paystream.x.y", "payment.requested"):
+        # (the last: a type as code names it, not as the wire carries it)
+        with pytest.raises(ValueError, match="not in the topology"):
+            EventPublisher(client, topology.BUS_NAME).publish(
+                [cloud_event(), {**cloud_event(), "type": wrong}]
+            )
     assert client.calls == []
 
 
@@ -340,28 +346,53 @@ def test_notifier_publishes_to_the_channel_topic(
         notifier.publish("pigeon", "s", "m")
 
 
+def eventbridge_envelope(detail: Any, **changes: Any) -> str:
+    """An SQS message body as EventBridge writes it for a rule's target (`None` drops a key)."""
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail.get("type", "com.paystream.x.y") if isinstance(detail, dict) else "com.paystream.x.y",
+        "source": "paystream.payments",
+        "account": "123456789012",
+        "time": "2026-03-01T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+        **changes,
+    }
+    return json.dumps({key: value for key, value in envelope.items() if value is not None})
+
+
+def test_the_cloud_event_comes_out_of_its_envelope_without_ddtraces_key() -> None:
+    # GIVEN an envelope whose detail a tracer added its context to
+    event = cloud_event()
+    body = eventbridge_envelope({**event, "_datadog": {"x-datadog-trace-id": "1"}})
+    # THEN the CloudEvent comes out as published, as bytes or text
+    assert cloud_event_from_envelope(body) == event
+    assert cloud_event_from_envelope(body.encode("utf-8")) == event
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "reason"),
     [
-        b"\xff\xfe",
-        "not json",
-        "[1, 2]",
-        json.dumps({"detail": {}}),
-        json.dumps(
-            {"detail-type": "payment.requested", "source": "paystream.payments", "detail": "x"}
+        (b"\xff\xfe", "^body is not UTF-8"),
+        ("not json", "^body is not JSON"),
+        ("[1, 2]", "^body is a JSON list, not an object$"),
+        (json.dumps({"detail": {}}), "^not an EventBridge envelope: no version, id, source, time, "),
+        (eventbridge_envelope(cloud_event(), **{"detail-type": None}), "^not an EventBridge envelope: no detail-type$"),
+        (eventbridge_envelope(cloud_event(), time="yesterday"), "^not an EventBridge envelope: time: "),
+        (eventbridge_envelope("x"), "^envelope detail is not a JSON object$"),
+        (eventbridge_envelope({"id": "1"}), "^detail is not a CloudEvent: no specversion, type, source$"),
+        (
+            eventbridge_envelope(cloud_event(), **{"detail-type": "com.paystream.payment.approved"}),
+            "^detail-type 'com.paystream.payment.approved' differs from CloudEvent type",
         ),
-        json.dumps({"detail-type": "payment.requested", "source": "p", "detail": {"id": "1"}}),
-        json.dumps(
-            {
-                "detail-type": "payment.approved",
-                "source": "paystream.payments",
-                "detail": {k: v for k, v in cloud_event().items()},
-            }
-        ),
+        # The envelope and the event must agree on the type as on the wire.
+        (eventbridge_envelope(cloud_event(), **{"detail-type": "payment.requested"}), "differs"),
     ],
 )
-def test_anything_but_an_eventbridge_envelope_is_malformed(body: str | bytes) -> None:
-    with pytest.raises(MalformedEnvelope):
+def test_anything_but_an_eventbridge_envelope_is_malformed(body: str | bytes, reason: str) -> None:
+    with pytest.raises(MalformedEnvelope, match=reason):
         cloud_event_from_envelope(body)
 
 
@@ -371,7 +402,7 @@ def test_binary_mode_carries_every_attribute_as_a_header() -> None:
     headers, body = to_binary_http(event)
 
     assert headers["ce-id"] == event["id"]
-    assert headers["ce-type"] == "payment.requested"
+    assert headers["ce-type"] == "com.paystream.payment.requested"
     assert headers["ce-source"] == "/paystream/payments"
     assert headers["ce-specversion"] == "1.0"
     assert headers["ce-subject"] == "pay_0001"
