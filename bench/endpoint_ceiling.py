@@ -35,10 +35,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from platform_run import percentile, process_cpu_seconds  # noqa: E402
 
+from schemas.cloudevent import new_cloud_event  # noqa: E402
+from schemas.events import EVENT_PAYLOADS, EventPayload  # noqa: E402
 from shared import topology  # noqa: E402
 from shared.adapters.audit_chain import AuditChain  # noqa: E402
 from shared.adapters.aws import EventPublisher, Notification, Notifier, aws_client  # noqa: E402
@@ -63,26 +66,26 @@ SAGA = (
 _RECEIVED_ATTRIBUTES = ["MessageGroupId", "ApproximateReceiveCount", "SentTimestamp"]
 
 
-def _payload(event_type: str, payment_id: str, payer: str) -> dict:
-    data = {"payment_id": payment_id, "payer_id": payer, "payee_id": "usr_payee", "amount_minor": 100,
-            "currency": "USD"}
-    if event_type == "payment.requested":
-        data["note"] = "bench"
-    elif event_type == "payment.approved":
-        data |= {"fraud_score": 0, "reasons": []}
-    elif event_type in ("payment.debited", "payment.completed"):
-        data["transfer_id"] = f"{payment_id}:debit"
-    return data
+def _payload(event_type: str, payment_id: str, payer: str) -> EventPayload:
+    parties = {"payment_id": payment_id, "payer_id": payer, "payee_id": "usr_payee", "amount_minor": 100,
+               "currency": "USD"}
+    extra: dict[str, Any] = {
+        "payment.requested": {"note": "bench"},
+        "payment.approved": {"fraud_score": 0, "reasons": []},
+        "payment.debited": {"transfer_id": f"{payment_id}:debit"},
+        "payment.completed": {"transfer_id": f"{payment_id}:debit"},
+    }[event_type]
+    return EVENT_PAYLOADS[event_type](**parties, **extra)
 
 
 def cloud_events_of_one_payment(chooser: random.Random) -> list[dict]:
+    """The four saga events of one payment, built as their producers build them."""
     payment_id, payer = f"pay_{uuid.uuid4().hex}", f"usr_{chooser.randrange(WALLETS):04d}"
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC)
     return [
-        {"specversion": "1.0", "id": f"evt_{uuid.uuid4().hex}", "type": event_type,
-         "source": f"/paystream/{producer}", "subject": payment_id, "time": now,
-         "datacontenttype": "application/json", "partitionkey": f"wallet:{payer}:USD",
-         "correlationid": f"req_{uuid.uuid4().hex}", "data": _payload(event_type, payment_id, payer)}
+        new_cloud_event(event_type=event_type, source_function=producer, subject=payment_id,
+                        data=_payload(event_type, payment_id, payer), event_id=f"evt_{uuid.uuid4().hex}",
+                        time=now, correlation_id=f"req_{uuid.uuid4().hex}")
         for event_type, producer in SAGA
     ]
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from schemas.cloudevent import new_cloud_event
+from schemas.events import PaymentRequested
 from shared import topology
 from shared.adapters.aws import EventPublisher, aws_client, cloud_event_from_envelope, with_partition
 from shared.provision import provision
@@ -36,14 +39,11 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
         localstack.stop()
 
 
-def _event(event_type: str, wallet: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0", "id": f"evt_{uuid.uuid4().hex}", "type": event_type,
-        "source": "/paystream/payments", "subject": "pay_probe", "time": "2026-12-04T12:00:00Z",
-        "datacontenttype": "application/json", "partitionkey": wallet,
-        "data": {"payment_id": "pay_probe", "payer_id": "usr_a", "payee_id": "usr_b", "amount_minor": 1,
-                 "currency": "USD", "note": ""},
-    }
+def _event(payer: str) -> dict[str, Any]:
+    payment = PaymentRequested(payment_id="pay_probe", payer_id=payer, payee_id="usr_b", amount_minor=1,
+                               currency="USD", note="")
+    return new_cloud_event(event_type="payment.requested", source_function="payments", subject="pay_probe",
+                           data=payment, event_id=f"evt_{uuid.uuid4().hex}", time=datetime.now(UTC))
 
 
 def test_the_in_process_sqs_target_finds_what_it_uses_in_the_pinned_localstack() -> None:
@@ -58,23 +58,30 @@ def test_the_in_process_sqs_target_finds_what_it_uses_in_the_pinned_localstack()
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def _receive_all(sqs: Any, queue_url: str, count: int) -> list[dict[str, Any]]:
+    """Receive `count` messages, deleting each batch as a consumer does: a FIFO group hands out
+    its next message only once the one in flight is gone."""
+    messages: list[dict[str, Any]] = []
+    while len(messages) < count:
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5,
+                                       MessageSystemAttributeNames=["MessageGroupId"]).get("Messages")
+        assert received, f"{queue_url} gave {len(messages)} of {count}"
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)])
+        messages += received
+    return messages
+
+
 def test_each_event_reaches_exactly_its_consumers_queues_in_its_wallet_s_group(endpoints: tuple[str, str]) -> None:
     localstack_url, moto_url = endpoints
     provisioned = provision(endpoint_url=localstack_url, dynamodb_endpoint_url=moto_url)
     publisher = EventPublisher(aws_client("events", endpoint_url=localstack_url), topology.BUS_NAME)
     sqs = aws_client("sqs", endpoint_url=localstack_url)
-    events = [_event("payment.requested", f"wallet:usr_{n}:USD") for n in range(3)]
+    events = [_event(f"usr_{n}") for n in range(3)]
     assert publisher.publish(events).all_published
 
     for consumer in ("score-fraud", "audit"):
-        received = sqs.receive_message(QueueUrl=provisioned.queue_url(consumer), MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=5, MessageSystemAttributeNames=["MessageGroupId"])
-        messages = received.get("Messages", [])
-        while len(messages) < len(events):
-            more = sqs.receive_message(QueueUrl=provisioned.queue_url(consumer), MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=5, MessageSystemAttributeNames=["MessageGroupId"])
-            assert more.get("Messages"), f"{consumer} got {len(messages)} of {len(events)}"
-            messages += more["Messages"]
+        messages = _receive_all(sqs, provisioned.queue_url(consumer), len(events))
         by_id = {cloud_event_from_envelope(m["Body"])["id"]: m for m in messages}
         assert set(by_id) == {e["id"] for e in events}
         for event in events:
