@@ -25,10 +25,10 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from platform_run import percentile, running_platform  # noqa: E402
-from sustained_payments import BENCH_ENVIRONMENT, OPENING_BALANCE_MINOR  # noqa: E402
+from platform_run import percentile, running_platform
+from sustained_payments import BENCH_ENVIRONMENT, OPENING_BALANCE_MINOR
 
-from tests.e2e.client import sign_up  # noqa: E402
+from tests.e2e.client import sign_up
 
 CLIENTS_DEFAULT = 200
 SECONDS_DEFAULT = 30

@@ -25,8 +25,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.adapters.audit_chain import AuditChain, audit_table_definition  # noqa: E402
-from shared.adapters.aws import aws_client  # noqa: E402
+from shared.adapters.audit_chain import AuditChain, audit_table_definition
+from shared.adapters.aws import aws_client
 
 TABLE = "paystream-bench-audit"
 TRANSACTION_PROBES = 30

@@ -37,9 +37,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.client import FINAL_STATUSES, sign_up  # noqa: E402
-from shared.runner.local import free_port  # noqa: E402
-from tests.e2e.conftest import _free_port_range  # noqa: E402
+from shared.runner.local import free_port
+from tests.e2e.client import FINAL_STATUSES, sign_up
+from tests.e2e.conftest import _free_port_range
 
 USERS = 20
 IDLE_PAYMENTS = 20

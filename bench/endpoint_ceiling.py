@@ -38,18 +38,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from platform_run import percentile, process_cpu_seconds  # noqa: E402
+from platform_run import percentile, process_cpu_seconds
 
-from schemas.cloudevent import new_cloud_event  # noqa: E402
-from schemas.events import EVENT_PAYLOADS, EventPayload  # noqa: E402
-from shared import topology  # noqa: E402
-from shared.adapters.audit_chain import AuditChain  # noqa: E402
-from shared.adapters.aws import EventPublisher, Notification, Notifier, aws_client  # noqa: E402
-from shared.provision import provision  # noqa: E402
-from shared.runner.deliverer import BATCH_WINDOW_SECONDS, RECEIVE_BATCH_SIZE_MAX  # noqa: E402
-from shared.runner.local import free_port  # noqa: E402
-from shared.runner.localstack import LocalStack  # noqa: E402
-from shared.runner.sqs_http import SqsOverHttp  # noqa: E402
+from schemas.cloudevent import new_cloud_event
+from schemas.events import EVENT_PAYLOADS, EventPayload
+from shared import topology
+from shared.adapters.audit_chain import AuditChain
+from shared.adapters.aws import EventPublisher, Notification, Notifier, aws_client
+from shared.provision import provision
+from shared.runner.deliverer import BATCH_WINDOW_SECONDS, RECEIVE_BATCH_SIZE_MAX
+from shared.runner.local import free_port
+from shared.runner.localstack import LocalStack
+from shared.runner.sqs_http import SqsOverHttp
 
 RATES_DEFAULT = (10, 20, 30, 40, 50)
 LEVEL_SECONDS_DEFAULT = 30

@@ -40,7 +40,6 @@ import contextlib
 import os
 import secrets
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throwaway import bench_server, throwaway_databases, url_of  # noqa: E402
+from throwaway import bench_server, throwaway_databases, url_of
 
 PAYMENTS_DEFAULT = 500
 USERS_DEFAULT = 50

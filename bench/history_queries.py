@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 # No trace agent here: ddtrace, imported with the functions, would send to localhost:8126.
 os.environ.setdefault("DD_TRACE_ENABLED", "false")
 
-from shared.adapters.database import create_engine, migrate  # noqa: E402
-from shared.adapters.tables import users  # noqa: E402
-from shared.http import issue_access_token  # noqa: E402
-from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
+from throwaway import admin_connection, bench_server, throwaway_databases, url_of
+
+from shared.adapters.database import create_engine, migrate
+from shared.adapters.tables import users
+from shared.http import issue_access_token
 
 REQUESTS_DEFAULT = 300
 SIZES_DEFAULT = (10_000, 1_000_000)

@@ -32,8 +32,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger_transfers import CLIENTS_DEFAULT, MERCHANT_USER, _pgbench, _prepare, _verify  # noqa: E402
-from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
+from ledger_transfers import CLIENTS_DEFAULT, MERCHANT_USER, _pgbench, _prepare, _verify
+from throwaway import admin_connection, bench_server, throwaway_databases, url_of
 
 BATCH_SIZE = 10
 # What migration 0006 dropped (`--foreign-keys` puts them back).

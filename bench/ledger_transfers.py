@@ -50,15 +50,16 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.adapters.database import create_engine, migrate  # noqa: E402
-from shared.adapters.ledger_store import (  # noqa: E402
+from throwaway import bench_server, throwaway_databases, url_of
+
+from shared.adapters.database import create_engine, migrate
+from shared.adapters.ledger_store import (
     WALLET_ACCOUNT_KIND,
     LedgerStore,
     wallet_account_id,
 )
-from shared.adapters.tables import transfers as transfers_table  # noqa: E402
-from shared.domain.ledger import Account, AccountFlags, Transfer, TransferOutcome  # noqa: E402
-from throwaway import bench_server, throwaway_databases, url_of  # noqa: E402
+from shared.adapters.tables import transfers as transfers_table
+from shared.domain.ledger import Account, AccountFlags, Transfer, TransferOutcome
 
 SECONDS_DEFAULT = 30.0
 CLIENTS_DEFAULT = 8

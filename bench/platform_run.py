@@ -33,9 +33,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.functions import FUNCTIONS  # noqa: E402
-from shared.runner.local import free_port  # noqa: E402
-from throwaway import admin_connection, bench_server, throwaway_databases, url_of  # noqa: E402
+from throwaway import admin_connection, bench_server, throwaway_databases, url_of
+
+from shared.functions import FUNCTIONS
+from shared.runner.local import free_port
 
 __all__ = [
     "RunningPlatform",

@@ -33,7 +33,6 @@ import argparse
 import http.client
 import json
 import random
-import statistics
 import sys
 import threading
 import time
@@ -47,13 +46,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import endpoint_ceiling  # noqa: E402
-from platform_run import RunningPlatform, aws_requests, cpu_seconds, percentile, running_platform  # noqa: E402
+import endpoint_ceiling
+from platform_run import RunningPlatform, aws_requests, cpu_seconds, percentile, running_platform
 
-from shared.adapters.database import create_engine  # noqa: E402
-from shared.adapters.tables import events, payments  # noqa: E402
-from shared.topology import consumers_of  # noqa: E402
-from tests.e2e.client import FINAL_STATUSES, sign_up  # noqa: E402
+from shared.adapters.database import create_engine
+from shared.adapters.tables import events, payments
+from shared.topology import consumers_of
+from tests.e2e.client import FINAL_STATUSES, sign_up
 
 RATES_DEFAULT = (5, 10, 15, 20, 25, 30, 40)
 LEVEL_SECONDS_DEFAULT = 60

@@ -27,9 +27,9 @@ def _send_to_sqs_in_process() -> None:
     from localstack.aws.api import RequestContext
     from localstack.aws.spec import load_service
     from localstack.services.events.target import SqsTargetSender
+    from localstack.services.events.utils import to_json_str
     from localstack.services.plugins import SERVICE_PLUGINS
     from localstack.utils.aws.arns import parse_arn, sqs_queue_url_for_arn
-    from localstack.services.events.utils import to_json_str
     from rolo import Request
 
     sqs_model = load_service("sqs")

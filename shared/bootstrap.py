@@ -16,15 +16,16 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import Engine
 
-from shared.adapters.aws import EventPublisher, Notifier, aws_client
 from shared.adapters import outbox
 from shared.adapters.audit_chain import AuditChain
+from shared.adapters.aws import EventPublisher, Notifier, aws_client
 from shared.adapters.background_publisher import BackgroundPublisher
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore
-from shared.observability import configure as configure_observability, watch_engine
+from shared.observability import configure as configure_observability
+from shared.observability import watch_engine
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
 from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
 

@@ -14,9 +14,9 @@ from schemas.api import (
     TransactionResponse,
 )
 from schemas.routes import transactions as routes
-from shared.domain.money import Money
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
+from shared.domain.money import Money
 from shared.entrypoint import client_router
 from shared.http import Principal, response_of_row
 from shared.services import history

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import select
-import ssl
 import sqlite3
+import ssl
 import threading
 import time
 from collections import OrderedDict

@@ -14,9 +14,9 @@ never lowers when the amount or the payment count grows.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Mapping
 
 from shared.domain.money import Money
 

@@ -9,10 +9,10 @@ so it raises instead of guessing a rate.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
     "CURRENCY_EXPONENTS",

@@ -15,8 +15,8 @@ from shared.observability.flask_hooks import (
 )
 from shared.observability.logs import configure_logging, redact
 from shared.observability.metrics import configure_metrics, event_recorded, watch_engine
-from shared.observability.tracing import tracing_enabled, tracing_environment
 from shared.observability.security import security_event, security_event_of_refusal
+from shared.observability.tracing import tracing_enabled, tracing_environment
 from shared.settings import TelemetrySettings, load_settings
 
 __all__ = [

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
 from urllib.parse import quote
 
 from shared.functions import HTTP_ROUTE_PREFIXES

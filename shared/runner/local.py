@@ -37,6 +37,7 @@ from shared.functions import FUNCTIONS, function_info, load_app
 from shared.observability import observability_summary
 from shared.observability.tracing import traced_command, tracing_enabled, tracing_environment
 from shared.provision import provision
+from shared.runner import moto_endpoint
 from shared.runner.deliverer import (
     RECEIVE_WAIT_SECONDS_MAX,
     Deliverer,
@@ -44,10 +45,9 @@ from shared.runner.deliverer import (
     Scheduler,
     WsgiTransport,
 )
-from shared.runner import moto_endpoint
+from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
 from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.sqs_http import SqsOverHttp
-from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
 from shared.settings import EMBEDDED_REDIS_URL, package_version
 
 __all__ = ["LocalPlatform", "run_embedded", "run_services", "ensure_secret_key"]

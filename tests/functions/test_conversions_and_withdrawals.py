@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from schemas.cloudevent import wire_type
+from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import events, fx_quotes, payouts, transactions, withdrawals
 from tests.fixtures.fx import write_rates_of
 

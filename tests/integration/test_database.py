@@ -108,9 +108,8 @@ def test_postgres_engine_settings(postgres_url: str) -> None:
 def test_an_unreachable_server_is_unavailable() -> None:
     engine = create_engine(UNREACHABLE_POSTGRES_URL, pool_size=1)
     try:
-        with pytest.raises(DatabaseUnavailable), translate_errors():
-            with engine.connect():
-                pass
+        with pytest.raises(DatabaseUnavailable), translate_errors(), engine.connect():
+            pass
     finally:
         engine.dispose()
 
@@ -142,14 +141,13 @@ def test_a_connection_dropped_mid_transaction_is_unavailable(
     admin = create_engine(postgres_url, pool_size=1)
     query = sa.text(statement)
     try:
-        with pytest.raises(DatabaseUnavailable), translate_errors():
-            with engine.begin() as conn:
-                assert conn.execute(query, parameters).scalar_one() == 1
-                pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-                # WHEN the server ends the session (a restart, a fail-over, an operator)
-                with admin.connect() as other:
-                    other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                conn.execute(query, parameters)
+        with pytest.raises(DatabaseUnavailable), translate_errors(), engine.begin() as conn:
+            assert conn.execute(query, parameters).scalar_one() == 1
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            # WHEN the server ends the session (a restart, a fail-over, an operator)
+            with admin.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            conn.execute(query, parameters)
         # THEN the caller hears "unavailable" (a 503), and the pool serves a new session
         with engine.connect() as conn:
             assert conn.execute(query, parameters).scalar_one() == 1

@@ -33,7 +33,6 @@ from shared.adapters.aws import (
 )
 from shared.consumer import BATCHED_CONTENT_TYPE
 from shared.provision import ProvisionedTopology, provision
-from shared.runner.sqs_http import SqsError, SqsOverHttp
 from shared.runner.deliverer import (
     DLQ_CONSUMER_ATTRIBUTE,
     DLQ_REASON_ATTRIBUTE,
@@ -44,6 +43,7 @@ from shared.runner.deliverer import (
     WsgiTransport,
     to_binary_http,
 )
+from shared.runner.sqs_http import SqsError, SqsOverHttp
 
 pytestmark = pytest.mark.integration
 

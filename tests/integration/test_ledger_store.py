@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import exc as sa_exc
 
 from shared.adapters import database as database_module
 from shared.adapters.database import create_engine, migrate
@@ -760,9 +760,8 @@ def test_postgresql_refuses_to_delete_a_ledger_account(migrated_postgres_url: st
             assert STORE.create_transfer(conn, fund, START) is TransferOutcome.OK
         # WHEN the account is deleted, or the table truncated
         # THEN PostgreSQL refuses, and the account is still there
-        with pytest.raises(sa.exc.DatabaseError, match="ledger accounts are permanent"):
-            with engine.begin() as conn:
-                conn.execute(sa.text(statement), {"id": wallet.id})
+        with pytest.raises(sa.exc.DatabaseError, match="ledger accounts are permanent"), engine.begin() as conn:
+            conn.execute(sa.text(statement), {"id": wallet.id})
         with engine.connect() as conn:
             assert conn.execute(
                 sa.select(accounts_table.c.id).where(accounts_table.c.id == wallet.id)

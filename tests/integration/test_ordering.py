@@ -24,7 +24,6 @@ from shared.adapters.aws import EventPublisher, aws_client, cloud_event_from_env
 from shared.ids import new_event_id
 from shared.provision import ProvisionedTopology, provision
 from shared.runner.deliverer import Deliverer, WsgiTransport
-
 from tests.integration.test_event_path import FUNCTION_MODULE, FUNCTION_SOURCE, drain, queue_depth, wait_until
 
 pytestmark = pytest.mark.integration

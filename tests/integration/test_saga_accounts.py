@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.database import create_engine
-from shared.adapters.ledger_store import LedgerStore, SYSTEM_ACCOUNT_KINDS, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import SYSTEM_ACCOUNT_KINDS, LedgerStore, system_account_id, wallet_account_id
 from shared.domain.ledger import Transfer, TransferOutcome
 from shared.services.payments import Reservation, SettleResult, reserve, settle_reservation
 

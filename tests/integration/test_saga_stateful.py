@@ -28,16 +28,16 @@ from shared.domain.payment_request import Action, PaymentRequestStatus
 from shared.http import ApiError
 from shared.services import payment_requests as requests_service
 from shared.services import refunds as refunds_service
-from shared.services.projection import rebuild
 from shared.services.payments import (
     EventContext,
     create_payment,
     debit_payment,
     pay_request,
-    settle_payment,
     score_payment,
+    settle_payment,
     time_out_payment,
 )
+from shared.services.projection import rebuild
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,14 @@ from shared.domain.fx import (
     rate_text,
     rates_age_days,
 )
-from shared.domain.ledger import Account, AccountFlags, InMemoryLedger, Transfer, TransferOutcome, check_ledger_invariants
+from shared.domain.ledger import (
+    Account,
+    AccountFlags,
+    InMemoryLedger,
+    Transfer,
+    TransferOutcome,
+    check_ledger_invariants,
+)
 from shared.domain.money import CURRENCY_EXPONENTS, currency_exponent
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None)

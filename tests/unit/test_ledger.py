@@ -1,7 +1,7 @@
 """The double-entry ledger: decide(), apply(), the invariants and the in-memory reference model."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +36,7 @@ from shared.domain.ledger import (
     is_expired,
 )
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WALLET = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 FUNDING_USD = "system:USD:funding"
 CLEARING_USD = "system:USD:clearing"

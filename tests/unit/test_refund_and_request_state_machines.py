@@ -58,7 +58,7 @@ def test_only_a_failed_refund_stops_counting_against_the_payment():
 
 
 def test_only_a_payment_whose_money_arrived_can_be_refunded():
-    assert REFUNDABLE_STATUSES == {PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED}
+    assert {PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED} == REFUNDABLE_STATUSES
     for status in REFUNDABLE_STATUSES:
         assert can_transition(status, PaymentStatus.PARTIALLY_REFUNDED)
         assert can_transition(status, PaymentStatus.REFUNDED)
@@ -96,10 +96,10 @@ def test_a_refunded_total_outside_the_payment_is_a_bug(refunded):
 
 
 def test_a_request_moves_exactly_along_its_designed_edges():
-    assert ALLOWED_REQUEST_TRANSITIONS == {
+    assert {
         (R.OPEN, R.ACCEPTED), (R.ACCEPTED, R.PAID), (R.ACCEPTED, R.OPEN),
         (R.OPEN, R.DECLINED), (R.OPEN, R.CANCELLED), (R.OPEN, R.EXPIRED),
-    }
+    } == ALLOWED_REQUEST_TRANSITIONS
 
 
 @pytest.mark.parametrize("pair", list(itertools.product(PaymentRequestStatus, repeat=2)),
