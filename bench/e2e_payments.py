@@ -147,7 +147,7 @@ def run(mode: str, payments: int) -> dict[str, float]:
             # Completion: poll each payment; its updated_at minus the accept time is the latency.
             completion_ms = []
             deadline = time.monotonic() + COMPLETION_SECONDS_MAX
-            for payer, answer, start_, done in sent:
+            for payer, answer, _start, _done in sent:
                 payment_id = answer.json()["id"]
                 created = answer.json()["created_at"]
                 while True:

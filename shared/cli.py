@@ -97,7 +97,7 @@ def _dead_letters():
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     cells = [tuple(str(value) for value in row) for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
 def _dlq(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from shared.http import ApiError
 from shared.services.paging import newest_first_page
 
 __all__ = [
+    "EVERY_TRANSACTION",
     "HistoryFilter",
     "STATEMENT_ROWS_MAX",
     "Statement",
@@ -57,6 +58,10 @@ class HistoryFilter:
         return conditions
 
 
+# No condition: every transaction of the user's. Frozen, so one instance serves every call.
+EVERY_TRANSACTION = HistoryFilter()
+
+
 def list_transactions(
     conn: Connection,
     *,
@@ -64,7 +69,7 @@ def list_transactions(
     limit: int,
     starting_after: str | None,
     ending_before: str | None,
-    where: HistoryFilter = HistoryFilter(),
+    where: HistoryFilter = EVERY_TRANSACTION,
 ) -> tuple[list[Any], bool]:
     """A page of the user's history that meets `where`, newest first, and whether more lies
     beyond it. A cursor may name any transaction of the user's, filtered out or not."""

@@ -56,4 +56,4 @@ def test_three_hundred_concurrent_payments_conserve_money(platform_url):
         if payment["status"] == "completed":
             expected[payment["payer_id"]] -= payment["amount"]
             expected[payment["payee_id"]] += payment["amount"]
-    assert {u.id: w["available"] for u, w in zip(users, wallets)} == expected
+    assert {u.id: w["available"] for u, w in zip(users, wallets, strict=True)} == expected

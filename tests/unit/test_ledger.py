@@ -798,7 +798,7 @@ def _totals(accounts: list[Account]) -> dict[str, tuple[int, int, int, int]]:
 
 
 def _delta(before, after, account_id: str) -> list[int]:
-    return [new - old for new, old in zip(after[account_id], before[account_id])]
+    return [new - old for new, old in zip(after[account_id], before[account_id], strict=True)]
 
 
 @PROPERTY_SETTINGS
@@ -1295,7 +1295,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
                 # A chain is all in the ledger, or none of it is.
                 in_ledger = {outcome.ok_or_exists for outcome in chain_outcomes}
                 assert len(in_ledger) == 1, chain_outcomes
-        for request, outcome in zip(batch, outcomes):
+        for request, outcome in zip(batch, outcomes, strict=True):
             if outcome is TransferOutcome.OK:
                 self.sent.append(request)
                 assert self.ledger.transfer(request.id).transfer == request

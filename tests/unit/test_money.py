@@ -205,7 +205,8 @@ def test_arithmetic_in_one_currency_is_integer_arithmetic(a, b, currency):
     assert left + right == Money(amount_minor=a + b, currency=currency)
     assert left - right == Money(amount_minor=a - b, currency=currency)
     assert (left + right) - right == left
-    assert -(-left) == left
+    negated = -left
+    assert -negated == left
     assert (left < right) == (a < b)
     assert (left <= right) == (a <= b)
     assert (left > right) == (a > b)
@@ -229,9 +230,9 @@ def test_money_does_not_combine_with_plain_numbers():
     # WHEN a bare number is added
     # THEN it is a type error: a number without a currency is not money
     with pytest.raises(TypeError):
-        money + 1  # noqa: B018
+        money + 1  # noqa: B018 - the addition itself must raise
     with pytest.raises(TypeError):
-        money < 1  # noqa: B018
+        money < 1  # noqa: B015 - the comparison itself must raise
 
 
 @pytest.mark.parametrize(
