@@ -73,8 +73,9 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
         env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         args += ["--services", "--functions-base-port", str(_free_port_range(16))]
-    log = open(home / "platform.log", "wb")
-    process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # The platform writes through its own copy of the descriptor; ours closes once it has started.
+    with open(home / "platform.log", "wb") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

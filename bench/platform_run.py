@@ -245,8 +245,10 @@ def running_platform(
                     "PAYSTREAM_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
                 }
                 args += ["--services", "--functions-base-port", str(_function_ports())]
-            log = open(home / "platform.log", "wb")
-            process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # The platform writes through its own copy of the descriptor; ours closes once it has
+            # started.
+            with open(home / "platform.log", "wb") as log:
+                process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 url = f"http://127.0.0.1:{port}"
                 _wait_ready(url, process, home)
@@ -259,7 +261,6 @@ def running_platform(
                     process.wait(timeout=STOP_SECONDS_MAX)
                 except subprocess.TimeoutExpired:
                     process.kill()
-                log.close()
         finally:
             if databases:
                 databases.__exit__(None, None, None)

@@ -8,6 +8,7 @@ created and run as the unprivileged `postgres` user (or PAYSTREAM_TEST_POSTGRES_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -162,8 +163,6 @@ class ThrowawayPostgres:
         return self.url(name)
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
-        except RuntimeError:
-            pass  # already stopped
         shutil.rmtree(self.directory, ignore_errors=True)

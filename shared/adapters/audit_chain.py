@@ -43,6 +43,7 @@ write decides.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -347,14 +348,13 @@ class AuditChain:
 
     def _finish(self, record: AuditRecord) -> None:
         """Advance the head to `record` (never backwards)."""
-        try:
+        # Refused when a later record already moved the head past this one.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.put_item(
                 TableName=self._table_name,
                 Item=_head_item(record),
                 **_head_moves_forward(record.seq),
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            pass  # a later record already moved the head past this one
 
     # -- reading ------------------------------------------------------------------------------
 

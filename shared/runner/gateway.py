@@ -40,9 +40,9 @@ def function_for_path(path: str) -> str | None:
     """The client function that serves `path`, by the longest matching prefix."""
     best: tuple[int, str] | None = None
     for prefix, function in HTTP_ROUTE_PREFIXES.items():
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            if best is None or len(prefix) > best[0]:
-                best = (len(prefix), function)
+        matches = path == prefix or path.startswith(prefix.rstrip("/") + "/")
+        if matches and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), function)
     return best[1] if best else None
 
 

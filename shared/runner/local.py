@@ -13,6 +13,7 @@ writes each one's process id to `<home>/pids/<function>.pid`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -288,10 +289,8 @@ class FunctionProcesses:
             logger.warning("function %s exited with %s; restarting it", name, process.returncode)
             # Its gunicorn worker outlives a killed master and holds the port: end the whole
             # process group first, as a container runtime ends a crashed container.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._start(name)
             restarted.append(name)
         return restarted

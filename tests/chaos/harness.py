@@ -24,6 +24,7 @@ through a database of the run's own.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import random
@@ -158,10 +159,8 @@ class EndpointSwitch:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()
 
 

@@ -58,11 +58,12 @@ def _free_port_range(count: int) -> int:
 def _start(args: list[str], env: dict[str, str], home: Path,
            startup_seconds: float = STARTUP_SECONDS_MAX) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    log = open(home / "platform.log", "wb")
-    process = subprocess.Popen(
-        [PAYSTREAM, "up", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *args],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    # The platform writes through its own copy of the descriptor; ours closes once it has started.
+    with open(home / "platform.log", "wb") as log:
+        process = subprocess.Popen(
+            [PAYSTREAM, "up", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *args],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:

@@ -36,12 +36,13 @@ PAYMENT_SERVICES = {"payments", "score-fraud", "debit-wallet", "settle", "notify
 def test_agent(tmp_path_factory):
     """Datadog's APM test agent on free ports; yields its URL."""
     port = free_port()
-    log = open(tmp_path_factory.mktemp("agent") / "agent.log", "wb")
-    agent = subprocess.Popen(
-        [TEST_AGENT, "--port", str(port), "--host", "127.0.0.1",
-         "--otlp-http-port", str(free_port()), "--otlp-grpc-port", str(free_port())],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    # The agent writes through its own copy of the descriptor; ours closes once it has started.
+    with open(tmp_path_factory.mktemp("agent") / "agent.log", "wb") as log:
+        agent = subprocess.Popen(
+            [TEST_AGENT, "--port", str(port), "--host", "127.0.0.1",
+             "--otlp-http-port", str(free_port()), "--otlp-grpc-port", str(free_port())],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + AGENT_STARTUP_SECONDS_MAX
     while True:

@@ -184,12 +184,10 @@ def test_an_exhausted_pool_is_unavailable(
     monkeypatch.setattr(database, "POSTGRES_POOL_TIMEOUT_SECONDS", 0.1)
     engine = create_engine(postgres_url, pool_size=1)
     try:
-        with engine.connect():
-            # WHEN a second connection is wanted while the only one is in use
-            # THEN the caller hears "unavailable", not a pool internals error
-            with pytest.raises(DatabaseUnavailable), translate_errors():
-                with engine.connect():
-                    pass
+        # WHEN a second connection is wanted while the only one is in use (entered left to right)
+        # THEN the caller hears "unavailable", not a pool internals error
+        with engine.connect(), pytest.raises(DatabaseUnavailable), translate_errors(), engine.connect():
+            pass
     finally:
         engine.dispose()
 
