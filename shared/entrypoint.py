@@ -68,7 +68,7 @@ def _readiness() -> tuple[int, HealthResponse]:
         try:
             probe()
             checks[name] = "ok"
-        except Exception as error:  # readiness reports a broken dependency, it does not crash
+        except Exception as error:  # noqa: BLE001 - readiness reports a broken dependency, it does not crash
             logger.warning("readiness: %s is unavailable: %s", name, error)
             checks[name] = "unavailable"
 

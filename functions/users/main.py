@@ -54,7 +54,7 @@ def token(request: flask.Request, body):
     return 200, TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
-        token_type="bearer",
+        token_type="bearer",  # noqa: S106 - OAuth's token type, not a secret
         expires_in=pair.expires_in,
     )
 

@@ -131,7 +131,7 @@ def parse_ecb_daily(xml_bytes: bytes) -> tuple[date, dict[str, str]]:
     """
     try:
         root = ElementTree.fromstring(xml_bytes)
-    except Exception as error:  # defusedxml raises its own errors for entities and bombs
+    except Exception as error:  # noqa: BLE001 - defusedxml raises its own errors for entities and bombs
         raise FxRatesInvalid(f"the ECB document is not XML: {error}") from None
     days = [cube for cube in root.iter(f"{_ECB_NAMESPACE}Cube") if cube.get("time")]
     if len(days) != 1:

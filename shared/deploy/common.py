@@ -31,7 +31,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 NAMESPACE = "paystream"
 CONFIG_MAP_NAME = "paystream-config"
-SECRET_NAME = "paystream-secrets"
+SECRET_NAME = "paystream-secrets"  # noqa: S105 - the Kubernetes Secret's name, not its value
 IMAGE_NAME = "paystream"
 
 GENERATED_HEADER = (

@@ -13,7 +13,7 @@ from shared.deploy.knative import config_patch, environment_patches, source_patc
 __all__ = ["AWS_CREDENTIALS_SECRET_NAME", "render_minikube"]
 
 # Only on Minikube: static credentials for moto, which accepts any; on EKS the sources use IRSA.
-AWS_CREDENTIALS_SECRET_NAME = "paystream-aws-credentials"
+AWS_CREDENTIALS_SECRET_NAME = "paystream-aws-credentials"  # noqa: S105 - a name, not a value
 ENVIRONMENT = "minikube"
 
 MOTO_SERVICE = "moto"

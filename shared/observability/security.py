@@ -23,7 +23,7 @@ logger = logging.getLogger("paystream.security")
 
 LOGIN_FAILED = "login_failed"
 AUTHENTICATION_FAILED = "authentication_failed"
-REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+REFRESH_TOKEN_REUSE = "refresh_token_reuse"  # noqa: S105 - an event kind, not a token
 AUTHORIZATION_DENIED = "authorization_denied"
 RATE_LIMITED = "rate_limited"
 SECURITY_EVENT_KINDS = frozenset(

@@ -102,7 +102,7 @@ def reexec_traced(service: str, settings: TelemetrySettings) -> None:
     ))
     os.environ[_TRACED_MARKER] = "1"
     command = traced_command([sys.argv[0], *sys.argv[1:]])
-    os.execv(command[0], command)
+    os.execv(command[0], command)  # noqa: S606 - this very process, re-executed under ddtrace-run
 
 
 def current_traceparent() -> str | None:

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from shared.runner.local import free_port
-from tests.e2e.client import sign_up
+from tests.e2e.client import REQUEST_TIMEOUT_SECONDS, sign_up
 from tests.e2e.conftest import _base_env, _free_port_range, _start, _stop
 
 pytestmark = pytest.mark.e2e
@@ -189,10 +189,10 @@ def test_no_secret_reaches_a_log_line(observed, completed_payment):
     url, log_file = observed
     alice, bob, _ = completed_payment
     refused = requests.post(url + "/v1/oauth/token", data={
-        "grant_type": "password", "username": alice.email, "password": "wrong-" + alice.password})
+        "grant_type": "password", "username": alice.email, "password": "wrong-" + alice.password}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert refused.status_code == 401
     reused = requests.post(url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": "not-a-token-" + bob.refresh_token})
+        "grant_type": "refresh_token", "refresh_token": "not-a-token-" + bob.refresh_token}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert reused.status_code == 401
     time.sleep(1)
     text = log_file.read_text()

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from schemas.export import OPENAPI_PATH
-from tests.e2e.client import REFUND_FINAL_STATUSES, sign_up
+from tests.e2e.client import REFUND_FINAL_STATUSES, REQUEST_TIMEOUT_SECONDS, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def test_health_readiness_and_the_openapi_document_are_served(platform_url):
 def test_sign_up_is_refused_for_a_taken_email(platform_url):
     alice = sign_up(platform_url, "alice")
     again = requests.post(platform_url + "/v1/users", json={
-        "email": alice.email.upper(), "password": "long enough password", "full_name": "A", "country": "US"})
+        "email": alice.email.upper(), "password": "long enough password", "full_name": "A", "country": "US"}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "email_taken"
 
@@ -42,30 +42,30 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(platform_url):
     first_refresh = user.refresh_token
     # WHEN the refresh token is used, a new pair comes back
     rotated = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": first_refresh})
+        "grant_type": "refresh_token", "refresh_token": first_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert rotated.status_code == 200
     second_refresh = rotated.json()["refresh_token"]
     assert second_refresh != first_refresh
     me = requests.get(platform_url + "/v1/users/me",
-                      headers={"Authorization": f"Bearer {rotated.json()['access_token']}"})
+                      headers={"Authorization": f"Bearer {rotated.json()['access_token']}"}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert me.status_code == 200 and me.json()["email"] == user.email
     assert me.json()["kyc_status"] == "unverified"
     # THEN the spent token is refused, and its reuse revokes the newer one too
     reuse = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": first_refresh})
+        "grant_type": "refresh_token", "refresh_token": first_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert reuse.status_code == 401
     assert reuse.json()["error"]["type"] == "authentication_error"
     revoked = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": second_refresh})
+        "grant_type": "refresh_token", "refresh_token": second_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert revoked.status_code == 401
 
 
 def test_wrong_password_and_missing_token_are_refused(platform_url):
     user = sign_up(platform_url, "careful")
     wrong = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "password", "username": user.email, "password": "not the password"})
+        "grant_type": "password", "username": user.email, "password": "not the password"}, timeout=REQUEST_TIMEOUT_SECONDS)
     assert wrong.status_code == 401
-    assert requests.get(platform_url + "/v1/wallets").status_code == 401
+    assert requests.get(platform_url + "/v1/wallets", timeout=REQUEST_TIMEOUT_SECONDS).status_code == 401
 
 
 def test_a_card_is_tokenized_and_never_echoed(platform_url):

@@ -61,7 +61,7 @@ def _pay_in_a_process(url, payer, payee, key, barrier, results) -> None:
     try:
         barrier.wait(timeout=TIMEOUT_SECONDS)
         results.put(("ok", _pay(engine, payer, payee, key, NOW)))
-    except Exception as error:  # reported to the test, which fails on it
+    except Exception as error:  # noqa: BLE001 - reported to the test, which fails on it
         results.put(("error", repr(error)))
     finally:
         engine.dispose()

@@ -49,10 +49,10 @@ def _event(payer: str) -> dict[str, Any]:
 def test_the_in_process_sqs_target_finds_what_it_uses_in_the_pinned_localstack() -> None:
     # serve.py replaces one method of LocalStack's; an upgrade that moves a name fails here.
     check = (
-        "import runpy; module = runpy.run_path(%r, run_name='check');"
+        f"import runpy; module = runpy.run_path({str(SERVE)!r}, run_name='check');"
         "module['_send_to_sqs_in_process']();"
         "from localstack.services.events.target import SqsTargetSender;"
-        "assert SqsTargetSender.send_event.__module__ == 'check'" % str(SERVE)
+        "assert SqsTargetSender.send_event.__module__ == 'check'"
     )
     done = subprocess.run([str(default_localstack_python()), "-c", check], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
