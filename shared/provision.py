@@ -8,8 +8,8 @@ exactly the route's detail-types in that partition, and each rule's target with 
 partition's message group and EventBridge's own standard dead-letter queue; the SNS topics; the DynamoDB audit table.
 
 Running it twice changes nothing: existing queues get their attributes set again, rules and
-targets are upserts, stray targets on our rules and rules of an earlier layout are removed, and existing topics and tables
-are kept.
+targets are upserts, stray targets on our rules and rules of an earlier layout are removed, and
+existing topics and tables are kept.
 
 From the command line (moto server or LocalStack; real AWS without --endpoint-url):
 

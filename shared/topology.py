@@ -159,7 +159,8 @@ _VISIBILITY_TIMEOUT_SECONDS_LIMIT = 43_200
 class Route:
     """One consuming function and the event types it receives.
 
-    Every derived name (queue, dead-letter queue, rules, targets) comes from the consumer name, which is also the function folder, the Knative Service and the trigger name.
+    Every derived name (queue, dead-letter queue, rules, targets) comes from the consumer name,
+    which is also the function folder, the Knative Service and the trigger name.
     """
 
     consumer: str

@@ -191,8 +191,9 @@ class EventPublisher:
 
         A malformed CloudEvent (missing required attributes, an unknown type, a source that is
         not "/paystream/<function>") is a programmer error and raises ValueError (TypeError for
-        something that is not a dict) before anything is sent. An event EventBridge rejects, or one whose call failed at the endpoint, is
-        reported in `PublishResult.failures` and never claimed as published.
+        something that is not a dict) before anything is sent. An event EventBridge rejects, or one
+        whose call failed at the endpoint, is reported in `PublishResult.failures` and never
+        claimed as published.
         """
         entries = [
             (_event_id(cloud_event), self._entry(cloud_event)) for cloud_event in cloud_events

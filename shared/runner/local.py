@@ -6,9 +6,10 @@ functions-framework app, and every event still travels EventBridge → SQS FIFO 
 
 Services (`make up-services`): PostgreSQL, Redis, LocalStack on 127.0.0.1:4566 for SQS,
 EventBridge, SNS and S3 and a moto server on 127.0.0.1:4569 for DynamoDB (each started by this
-command when nothing answers there), and one process per function, as on Knative. The deliverer and the gateway run in this supervising process,
-which restarts a function process that exits, as Kubernetes restarts a crashed container, and
-writes each one's process id to `<home>/pids/<function>.pid`.
+command when nothing answers there), and one process per function, as on Knative. The deliverer
+and the gateway run in this supervising process, which restarts a function process that exits, as
+Kubernetes restarts a crashed container, and writes each one's process id to
+`<home>/pids/<function>.pid`.
 """
 
 from __future__ import annotations

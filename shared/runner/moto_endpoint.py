@@ -11,8 +11,9 @@ concurrent payments showed over 40 % of moto's time in those scans.)
 `install()` makes a request for those two attributes read just them, with the same values moto
 would have returned, and counts a queue's visible, in-flight and delayed messages reading the
 clock once per count rather than once per message (where the scans that remain spent their
-time). It changes nothing in what moto answers, only how long it takes. `python -m shared.runner.moto_endpoint -H HOST -p PORT`
-runs moto's server with it, as the services mode does.
+time). It changes nothing in what moto answers, only how long it takes.
+`python -m shared.runner.moto_endpoint -H HOST -p PORT` runs moto's server with it, as the services
+mode does.
 
 DynamoDB's `TransactWriteItems` in moto deep-copies every table it writes to, once per item of
 the transaction, so that it can put the copy back if the transaction is cancelled: a

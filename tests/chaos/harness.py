@@ -9,8 +9,9 @@ are checked.
 2. Meanwhile a fault thread, at random moments, kills a function process (the supervisor starts
    it again), terminates the services' database connections (`pg_terminate_backend` on that
    database only), cuts the AWS endpoints off for a while (a proxy in front of LocalStack and
-   one in front of moto's DynamoDB refuse connections), and delivers real events again: republished on the bus (duplicates)
-   and posted straight to their consumers in shuffled order (duplicates, out of order).
+   one in front of moto's DynamoDB refuse connections), and delivers real events again:
+   republished on the bus (duplicates) and posted straight to their consumers in shuffled order
+   (duplicates, out of order).
 3. Then it waits until every accepted payment is final and checks the invariants: the
    per-currency ledger sums to zero, no wallet is negative, nothing is left pending, every
    event was applied exactly once (the saga's events per payment, `processed_events`, each

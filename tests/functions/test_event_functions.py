@@ -11,12 +11,8 @@ import sqlalchemy as sa
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from schemas.api import PaymentRequest, SignUpRequest
 from schemas.cloudevent import wire_type
 from shared.adapters.tables import events, notifications, payments
-from shared.services.context import EventContext
-from shared.services.identity import sign_up
-from shared.services.payments import create_payment
 
 
 def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:
@@ -30,24 +26,6 @@ def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEv
 def _post(client, event: CloudEvent, mode: str):
     headers, body = (to_binary if mode == "binary" else to_structured)(event)
     return client.post("/", headers=headers, data=body)
-
-
-@pytest.fixture
-def requested_payment(runtime):
-    now = datetime.now(UTC)
-    with runtime.engine.begin() as conn:
-        payer, _ = sign_up(conn, SignUpRequest(email="p@example.com", password="long enough pw 1",
-                                               full_name="P", country="US"),
-                           ledger=runtime.ledger, now=now, correlation_id=None)
-        payee, _ = sign_up(conn, SignUpRequest(email="q@example.com", password="long enough pw 2",
-                                               full_name="Q", country="US"),
-                           ledger=runtime.ledger, now=now, correlation_id=None)
-        payment, _ = create_payment(
-            conn, payer_id=payer.id,
-            request=PaymentRequest(to=payee.id, amount=700, currency="USD", note=""),
-            context=EventContext(producer="payments", now=now, correlation_id=None),
-        )
-    return payment
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])

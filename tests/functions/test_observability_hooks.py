@@ -12,7 +12,7 @@ from ddtrace.trace import TraceFilter, tracer
 
 from shared.adapters.tables import events
 from shared.observability import metrics
-from tests.functions.test_event_functions import _cloud_event, _post, requested_payment  # noqa: F401
+from tests.functions.test_event_functions import _cloud_event, _post
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -67,7 +67,7 @@ def _requested(payment) -> dict:
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_a_consumer_continues_the_events_trace_and_hands_it_on(
-    client_of, runtime, requested_payment, finished_spans, mode  # noqa: F811
+    client_of, runtime, requested_payment, finished_spans, mode
 ):
     # GIVEN a payment.requested event recorded inside a span of trace TRACE_ID
     event = _cloud_event("payment.requested", _requested(requested_payment),
@@ -92,7 +92,7 @@ def test_a_consumer_continues_the_events_trace_and_hands_it_on(
 
 
 def test_an_event_without_a_traceparent_starts_a_trace_of_its_own(
-    client_of, requested_payment, finished_spans  # noqa: F811
+    client_of, requested_payment, finished_spans
 ):
     event = _cloud_event("payment.requested", _requested(requested_payment),
                          subject=requested_payment.id)
@@ -102,7 +102,7 @@ def test_an_event_without_a_traceparent_starts_a_trace_of_its_own(
 
 
 def test_a_committed_step_sends_its_business_and_handler_metrics(
-    client_of, requested_payment, statsd  # noqa: F811
+    client_of, requested_payment, statsd
 ):
     event = _cloud_event("payment.requested", _requested(requested_payment),
                          subject=requested_payment.id)
