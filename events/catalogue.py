@@ -8,6 +8,7 @@ their Knative Services and queues. Each type has one real sample CloudEvent unde
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ class EventTypeInfo:
     # (insufficient funds) and from settle (the credit could not be posted and was voided).
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
-    payload_model: type[EventPayload]
+    # builtins.type: inside this class `type` is the field above.
+    payload_model: builtins.type[EventPayload]
     description: str
     sample_path: Path
 

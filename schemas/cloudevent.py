@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from cloudevents.conversion import to_dict
 from cloudevents.http import CloudEvent
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 SPECVERSION = "1.0"
-DATACONTENTTYPE = "application/json"
+DATACONTENTTYPE: Final = "application/json"
 # A producer's source is `/paystream/<function>` (a URI-reference, as CloudEvents asks).
 SOURCE_PREFIX = "/paystream/"
 # Bounds on attributes, so that an envelope cannot carry an unbounded string into a log or a key.

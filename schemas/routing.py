@@ -91,7 +91,10 @@ class Route:
     @property
     def gateway_prefix(self) -> str:
         """The path prefix the API gateway (and the Ingress) sends to the route's function."""
-        return _GATEWAY_PREFIX.match(self.path).group()
+        match = _GATEWAY_PREFIX.match(self.path)
+        if match is None:  # every path starts with "/": a route declared otherwise is a bug
+            raise ValueError(f"route path {self.path!r} does not start with '/'")
+        return match.group()
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ def load_module(name: str):
     spec = importlib.util.spec_from_file_location(
         f"paystream_function_{name.replace('-', '_')}", function_info(name).source
     )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load function {name!r} from {function_info(name).source}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

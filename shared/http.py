@@ -291,7 +291,7 @@ class Router:
         return {
             (method, _WERKZEUG_PARAMETER.sub(r"{\1}", rule.rule))
             for rule in self._map.iter_rules()
-            for method in rule.methods - {"HEAD", "OPTIONS"}
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
         }
 
     def _arguments(self, binding: _Binding, request: flask.Request) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask
 import functions_framework
 import sqlalchemy as sa
@@ -48,7 +50,7 @@ def add_funding_source(request: flask.Request, principal: Principal, body):
                 )
             except CardRejected as rejected:
                 raise ApiError(402, "card_error", rejected.code, rejected.message, rejected.param) from None
-            values = dict(type="card", brand=card.brand, last4=card.last4, exp_month=body.exp_month,
+            values: dict[str, Any] = dict(type="card", brand=card.brand, last4=card.last4, exp_month=body.exp_month,
                           exp_year=body.exp_year, gateway_token=card.token)
         else:
             account = runtime.gateway.tokenize_bank_account(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask
 import functions_framework
 
@@ -33,12 +35,13 @@ def sign_up(request: flask.Request, body):
 def token(request: flask.Request, body):
     runtime = platform()
     settings = runtime.settings
-    common = dict(
+    common: dict[str, Any] = dict(
         secret=settings.secret_key.get_secret_value(),
         now=utc_now(),
         access_ttl=settings.access_token_ttl_seconds,
         refresh_ttl=settings.refresh_token_ttl_seconds,
     )
+    pair: identity.TokenPair | None
     with runtime.engine.begin() as conn:
         if body.grant_type == "password":
             pair = identity.password_grant(

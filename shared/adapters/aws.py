@@ -115,7 +115,8 @@ def aws_client(service: str, *, endpoint_url: str | None, region: str = "us-east
     # A session per client: boto3's default session is not safe to share while creating clients
     # from several threads.
     session = boto3.session.Session()
-    client = session.client(service, endpoint_url=endpoint_url, config=config, **credentials)
+    # boto3-stubs types the service as a Literal of every name; ours are the callers' strings.
+    client = session.client(service, endpoint_url=endpoint_url, config=config, **credentials)  # type: ignore[call-overload]
     # Every attempt is counted (`paystream.aws.requests`): on AWS each one is billed.
     client.meta.events.register("before-send", _counter_of(service))
     return client
@@ -498,7 +499,7 @@ class _CloudEventOnEventBridge(EventBridgeModel):
     """
 
     # moto's EventBridge leaves `account` out of what it delivers (AWS and LocalStack write it).
-    account: str | None = None
+    account: str | None = None  # type: ignore[assignment]
     detail: dict[str, Any]
 
     @pydantic.model_validator(mode="after")
@@ -519,7 +520,7 @@ class _CloudEventOnEventBridge(EventBridgeModel):
 _ENVELOPE_ERRORS_QUOTED_MAX = 3
 
 
-def cloud_event_from_envelope(body: str | bytes) -> dict:
+def cloud_event_from_envelope(body: object) -> dict:
     """The structured CloudEvent inside an EventBridge envelope (the body of an SQS message).
 
     Parses the body with Powertools' parser into its `EventBridgeModel` (a JSON object with
@@ -537,7 +538,8 @@ def cloud_event_from_envelope(body: str | bytes) -> dict:
     if not isinstance(body, str):
         raise MalformedEnvelope(f"body is a {type(body).__name__}, not JSON text")
     try:
-        envelope = parse(event=body, model=_CloudEventOnEventBridge)
+        # Powertools parses JSON text as well as a dict; its annotation names only the dict.
+        envelope = parse(event=body, model=_CloudEventOnEventBridge)  # type: ignore[call-overload]
     except pydantic.ValidationError as error:
         raise MalformedEnvelope(_reason(error)) from None
     return envelope.detail

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -358,7 +358,7 @@ def _bind_and_execute(
     return context
 
 
-def execute_prepared(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> list[sa.Row[Any]]:
+def execute_prepared(conn: sa.Connection, sql: str, values: tuple[Any, ...]) -> Sequence[sa.Row[Any]]:
     """Run `sql` (PostgreSQL placeholders $1, $2, …) with `values`; its rows.
 
     Like every statement on PostgreSQL it runs as a named prepared statement, in one round trip;

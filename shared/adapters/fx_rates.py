@@ -138,7 +138,7 @@ def parse_ecb_daily(xml_bytes: bytes) -> tuple[date, dict[str, str]]:
         raise FxRatesInvalid(f"the ECB daily document must hold one day, it holds {len(days)}")
     day = days[0]
     try:
-        published_on = date.fromisoformat(day.get("time"))
+        published_on = date.fromisoformat(day.get("time", ""))
     except ValueError:
         raise FxRatesInvalid(f"the ECB document's date {day.get('time')!r} is not a date") from None
     rates: dict[str, str] = {}
@@ -221,7 +221,7 @@ class RatesSource:
     """The rates of one process: loaded (and validated) when built, reloaded when the file
     changes, so that a refresh reaches running functions without a restart."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()

@@ -155,8 +155,7 @@ class LedgerStore:
         if account is None:
             self.create_account(conn, wanted, kind=WALLET_ACCOUNT_KIND, user_id=user_id, now=now)
             account = self.get_account(conn, account_id)
-        _require_same_shape(account, wanted)
-        return account
+        return _require_same_shape(account, wanted)
 
     def ensure_system_accounts(
         self, conn: sa.Connection, currency: str, now: datetime
@@ -181,8 +180,7 @@ class LedgerStore:
         result: dict[str, Account] = {}
         for kind, account in wanted.items():
             found = stored.get(account.id)
-            _require_same_shape(found, account)
-            result[kind] = found
+            result[kind] = _require_same_shape(found, account)
         return result
 
     def get_account(self, conn: sa.Connection, account_id: str) -> Account | None:
@@ -347,7 +345,7 @@ class LedgerStore:
             )
             .group_by(accounts.c.currency)
             .order_by(accounts.c.currency)
-        )
+        ).tuples()  # SQLAlchemy's typing of a row that is unpacked (the rows are the same)
         # PostgreSQL sums BIGINT into NUMERIC, which pg8000 returns as Decimal: back to int.
         return {currency: (int(posted), int(pending)) for currency, posted, pending in rows}
 
@@ -363,7 +361,7 @@ class LedgerStore:
                 )
         debits_floor = accounts.c.flags.op("&")(int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS))
         credits_floor = accounts.c.flags.op("&")(int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS))
-        broken = (
+        broken: list[str] = list(
             conn.execute(
                 sa.select(accounts.c.id)
                 .where(
@@ -402,7 +400,7 @@ class LedgerStore:
             *[newest.c[name] != accounts.c[name] for name in _BALANCE_COLUMNS]
         )
         all_zero = sa.and_(*[accounts.c[name] == 0 for name in _BALANCE_COLUMNS])
-        broken = (
+        broken: list[str] = list(
             conn.execute(
                 sa.select(accounts.c.id)
                 .select_from(
@@ -635,7 +633,8 @@ def _require_aware(now: datetime) -> None:
         raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
 
 
-def _require_same_shape(found: Account | None, wanted: Account) -> None:
+def _require_same_shape(found: Account | None, wanted: Account) -> Account:
+    """`found`, once it is known to exist with `wanted`'s currency and flags."""
     if found is None:
         raise LedgerInvariantViolated(f"account {wanted.id!r} is missing right after creation")
     if found.currency != wanted.currency or found.flags != wanted.flags:
@@ -643,6 +642,7 @@ def _require_same_shape(found: Account | None, wanted: Account) -> None:
             f"account {wanted.id!r} exists as {found.currency}/{found.flags!r}, "
             f"expected {wanted.currency}/{wanted.flags!r}"
         )
+    return found
 
 
 def _account_from_row(row: sa.Row[Any]) -> Account:

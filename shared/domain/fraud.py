@@ -115,7 +115,8 @@ class FraudAssessment:
 
 
 def _major_to_minor(limit_major: int, amount: Money) -> int:
-    return limit_major * 10**amount.exponent
+    # int(): typeshed types a power of ints as Any, since a negative exponent gives a float.
+    return limit_major * int(10**amount.exponent)
 
 
 def assess(

@@ -172,7 +172,10 @@ class Money:
             value = Decimal(text)
         except InvalidOperation:
             raise ValueError(f"not a plain decimal amount: {text!r}") from None
-        decimals = -value.as_tuple().exponent
+        exponent_of_text = value.as_tuple().exponent
+        if not isinstance(exponent_of_text, int):  # NaN or infinity; the pattern refuses both
+            raise ValueError(f"not a plain decimal amount: {text!r}")
+        decimals = -exponent_of_text
         if decimals > exponent:
             raise ValueError(
                 f"{currency} has {exponent} decimal place(s); {text!r} has {decimals}"

@@ -80,7 +80,7 @@ class _StandardErrorHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter
@@ -99,14 +99,15 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
-        record.service = context.function_name()
+        service = context.function_name()
+        record.service = service
         record.env = self._environment
         record.version = self._version
         record.correlation_id = context.correlation_id()
         trace_id, span_id = _trace_ids()
         setattr(record, "dd.trace_id", trace_id)
         setattr(record, "dd.span_id", span_id)
-        setattr(record, "dd.service", record.service)
+        setattr(record, "dd.service", service)
         setattr(record, "dd.env", self._environment)
         setattr(record, "dd.version", self._version)
         return True

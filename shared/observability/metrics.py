@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from datadog.dogstatsd import DogStatsd
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.pool import QueuePool
 
 from shared.observability import context
 from shared.observability.catalogue import metric
@@ -276,8 +277,9 @@ def watch_engine(engine: Engine) -> None:
 
     # These run on every checkout and checkin: with no agent to send to, they return before
     # emit() looks the metric up in the catalogue.
+    # PostgreSQL and SQLite files pool with QueuePool, the pool that counts what is checked out.
     def _in_use(*_: Any) -> None:
-        if _client is not None:
+        if _client is not None and isinstance(pool, QueuePool):
             emit("paystream.database.pool.in_use", pool.checkedout())
 
     event.listen(pool, "checkout", _in_use)

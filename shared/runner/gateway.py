@@ -129,6 +129,7 @@ class Gateway:
             status.append(status_line.split(" ", 1)[0])
             return start_response(status_line, headers, *args)
 
+        body: Iterable[bytes]
         if function is None:
             body = _not_found(recording_start_response, path)
         else:

@@ -27,10 +27,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from shared.adapters.aws import aws_client
 from shared.adapters.database import migrate
@@ -117,16 +118,20 @@ def _wait_until(predicate, what: str, seconds: float = STARTUP_SECONDS_MAX) -> N
     raise RuntimeError(f"{what} did not start within {seconds:.0f} s")
 
 
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 @dataclass
 class LocalPlatform:
     """A running local platform; `stop()` ends what it started."""
 
     url: str
-    server: object
+    server: BaseWSGIServer
     deliverer: Deliverer
     scheduler: Scheduler
     children: list[subprocess.Popen] = field(default_factory=list)
-    moto: object | None = None
+    moto: _Stoppable | None = None  # moto's in-process mock (mock_aws), embedded mode only
     functions: FunctionProcesses | None = None
     localstack: LocalStack | None = None
 

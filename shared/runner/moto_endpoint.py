@@ -71,7 +71,7 @@ def install() -> None:
             result[name] = str(value).lower() if isinstance(value, bool) else value
         return result
 
-    SQSBackend.get_queue_attributes = get_queue_attributes
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
     _count_with_one_clock_reading()
     _transactions_copy_only_their_items()
     _json_paths_parsed_once()
@@ -96,9 +96,9 @@ def _count_with_one_clock_reading() -> None:
         now = unix_time_millis()
         return sum(1 for m in self._messages if now < m.delayed_until)
 
-    Queue.approximate_number_of_messages = property(visible_not_delayed)
-    Queue.approximate_number_of_messages_not_visible = property(not_visible)
-    Queue.approximate_number_of_messages_delayed = property(delayed)
+    Queue.approximate_number_of_messages = property(visible_not_delayed)  # type: ignore[method-assign, assignment]
+    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[method-assign, assignment]
+    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[method-assign, assignment]
 
 
 def _transactions_copy_only_their_items() -> None:
@@ -143,7 +143,7 @@ def _transactions_copy_only_their_items() -> None:
                     self.put_item(table_name, found.to_json()["Attributes"])
             raise
 
-    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 # Distinct paths moto's EventBridge parses: its default template's eight and those of the rules'

@@ -281,10 +281,14 @@ def execute_conversion(
         amounts = _quoted_amounts(quote)
         spread_bps, published_on = quote.spread_basis_points, quote.rates_published_on
     else:
-        pair = (request.from_currency, request.to_currency)
+        from_currency, to_currency, amount = request.from_currency, request.to_currency, request.amount
+        if from_currency is None or to_currency is None or amount is None:
+            # ConversionRequest's validator requires all three when there is no quote.
+            raise RuntimeError(f"conversion {conversion_id}: no quote, yet not both currencies and the amount")
+        pair = (from_currency, to_currency)
         _check_pair(*pair)
         current = _fresh_rates(rates, policy, pair, context)
-        amounts = _amounts(current, *pair, request.amount, policy)
+        amounts = _amounts(current, *pair, amount, policy)
         spread_bps, published_on = policy.spread_basis_points, current.published_on
     outcome = _move(
         conn, ledger, user_id=user_id, conversion_id=conversion_id, amounts=amounts, context=context
@@ -312,7 +316,7 @@ def execute_conversion(
             created_at=context.now,
         )
     )
-    common = dict(
+    common: dict[str, Any] = dict(
         conversion_id=conversion_id,
         user_id=user_id,
         quote_id=quote.id if quote is not None else None,
@@ -320,7 +324,7 @@ def execute_conversion(
         to_currency=amounts.to_currency,
         amount_minor=amounts.amount_minor,
     )
-    if status == "completed":
+    if failure_code is None:
         event_type = "conversion.completed"
         payload: Any = ConversionCompleted(
             **common,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,7 +72,7 @@ def list_transactions(
     starting_after: str | None,
     ending_before: str | None,
     where: HistoryFilter = EVERY_TRANSACTION,
-) -> tuple[list[Any], bool]:
+) -> tuple[Sequence[Any], bool]:
     """A page of the user's history that meets `where`, newest first, and whether more lies
     beyond it. A cursor may name any transaction of the user's, filtered out or not."""
     return newest_first_page(
@@ -97,7 +99,7 @@ def get_transaction(conn: Connection, *, user_id: str, transaction_id: str) -> A
     return row
 
 
-def timeline(conn: Connection, subject: str) -> list[Any]:
+def timeline(conn: Connection, subject: str) -> Sequence[Any]:
     """The events of one payment or top-up, in the order they happened."""
     return conn.execute(
         sa.select(events)
@@ -120,7 +122,7 @@ _SIGN = {"credit": 1, "debit": -1}
 class Statement:
     currency: str
     opening_balance_minor: int
-    rows: list[Any]  # transactions rows, oldest first
+    rows: Sequence[Any]  # transactions rows, oldest first
     closing_balance_minor: int
 
 
@@ -152,7 +154,7 @@ def statement(
         (transactions.c.direction == "credit", transactions.c.amount_minor),
         else_=-transactions.c.amount_minor,
     )
-    opening = conn.execute(
+    opening: int | Decimal = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(signed), 0)).where(
             *_posted(user_id, currency), transactions.c.created_at < created_from
         )

@@ -116,6 +116,7 @@ def purge_expired(conn: Connection, *, now: datetime, limit: int) -> int:
         .limit(limit)
     )
     deleted = 0
-    for user_id, key in conn.execute(oldest).all():
+    # .tuples(): SQLAlchemy's typing of a row that is unpacked (the rows are the same).
+    for user_id, key in conn.execute(oldest).tuples().all():
         deleted += conn.execute(_delete_key(user_id, key)).rowcount
     return deleted

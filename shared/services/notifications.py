@@ -7,7 +7,7 @@ and event, so a redelivered event notifies nobody twice in the app; email is sen
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -173,7 +173,7 @@ def notify(
     return len(messages)
 
 
-def list_notifications(conn: Connection, user_id: str, *, limit: int) -> list[Any]:
+def list_notifications(conn: Connection, user_id: str, *, limit: int) -> Sequence[Any]:
     return conn.execute(
         sa.select(notifications)
         .where(notifications.c.user_id == user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,12 +27,12 @@ def newest_first_page(
     table: sa.Table,
     *,
     owner: list[Any],
-    filters: list[Any] = (),
+    filters: Sequence[Any] = (),
     limit: int,
     starting_after: str | None,
     ending_before: str | None,
     noun: str,
-) -> tuple[list[Any], bool]:
+) -> tuple[Sequence[Any], bool]:
     """A page of the rows the caller owns (`owner`) that meet `filters`, newest first, and
     whether more lie beyond it. A cursor may name any row the caller owns, filtered out or not;
     one that names none is a 400 (`noun` says what the rows are, in its message)."""

@@ -9,6 +9,7 @@ transaction as the payment's own last step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -141,7 +142,7 @@ def request_for_user(conn: Connection, request_id: str, user_id: str) -> Any:
 
 def list_requests(
     conn: Connection, *, user_id: str, limit: int, starting_after: str | None, ending_before: str | None
-) -> tuple[list[Any], bool]:
+) -> tuple[Sequence[Any], bool]:
     """The requests the user made or was asked to pay, newest first, a page at a time."""
     return newest_first_page(
         conn,

@@ -207,7 +207,7 @@ def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventConte
 
 
 def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
-    created = conn.execute(_USER_CREATED_AT, {"user_id": user_id}).scalar_one()
+    created: datetime = conn.execute(_USER_CREATED_AT, {"user_id": user_id}).scalar_one()
     return max(0, int((now - as_utc(created)).total_seconds()))
 
 

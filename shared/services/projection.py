@@ -236,7 +236,7 @@ def _conversion(conn: Connection, event: ProjectedEvent) -> None:
 @_projects("withdrawal.requested")
 def _withdrawal_requested(conn: Connection, event: ProjectedEvent) -> None:
     data = event.data
-    last4 = conn.execute(
+    last4: str = conn.execute(
         sa.select(funding_sources.c.last4).where(funding_sources.c.id == data["funding_source_id"])
     ).scalar_one()
     _insert(

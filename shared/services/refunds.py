@@ -14,6 +14,7 @@ the same transaction. Ledger transfer ids derive from the refund id (shared.serv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -254,7 +255,7 @@ def refund_for_user(conn: Connection, refund_id: str, user_id: str) -> Any:
     return row
 
 
-def list_refunds(conn: Connection, payment_id: str, user_id: str) -> list[Any]:
+def list_refunds(conn: Connection, payment_id: str, user_id: str) -> Sequence[Any]:
     """Every refund of the payment (at most REFUNDS_PER_PAYMENT_MAX), oldest first."""
     payment_for_user(conn, payment_id, user_id)
     return conn.execute(

@@ -73,8 +73,11 @@ def create_topup(
         )
         if outcome is not TransferOutcome.OK:
             raise RuntimeError(f"top-up {topup_id}: funding transfer was {outcome.value}")
-        status, event_type, payload = "succeeded", "topup.succeeded", TopupSucceeded(**fields)
+        status, event_type = "succeeded", "topup.succeeded"
+        payload: TopupSucceeded | TopupDeclined = TopupSucceeded(**fields)
     else:
+        if charge.decline_code is None:
+            raise RuntimeError(f"top-up {topup_id}: the gateway declined without a decline code")
         status, event_type = "declined", "topup.declined"
         payload = TopupDeclined(**fields, decline_code=charge.decline_code)
     conn.execute(

@@ -219,7 +219,7 @@ def pay_out_withdrawal(
     if reserved.pending_status is not PendingStatus.PENDING:
         # Expired (released by the ledger): paying now would spend funds no longer reserved.
         return [_fail(conn, withdrawal, "reservation_expired", context)]
-    token = conn.execute(
+    token: str = conn.execute(
         sa.select(funding_sources.c.gateway_token).where(
             funding_sources.c.id == withdrawal.funding_source_id
         )
@@ -233,6 +233,8 @@ def pay_out_withdrawal(
         now=now,
     )
     if not payout.paid:
+        if payout.failure_code is None:
+            raise RuntimeError(f"withdrawal {withdrawal.id}: the gateway failed the payout without a code")
         voided = _void(conn, withdrawal, ledger, now)
         if voided not in (TransferOutcome.OK, TransferOutcome.EXISTS):
             raise RuntimeError(f"withdrawal {withdrawal.id}: voiding its reservation was {voided.value}")

@@ -100,8 +100,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("payouts", "withdrawals", "conversions", "fx_quotes"):
-        op.drop_table(table)
+    for name in ("payouts", "withdrawals", "conversions", "fx_quotes"):
+        op.drop_table(name)
     with op.batch_alter_table("transactions") as table:
         table.drop_column("counter_currency")
         table.drop_column("counter_amount_minor")
