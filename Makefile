@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up up-services test test-unit test-e2e chaos bench schemas clean
+.PHONY: help up up-services lint lint-style lint-types test test-unit test-e2e chaos bench schemas clean
+
+## make help: every target with what it does
+help:
+	@grep -E '^## make [a-z0-9-]+:' $(MAKEFILE_LIST) | sed 's/^## make //' | \
+		awk -F': ' '{ printf "  %-16s %s\n", $$1, substr($$0, length($$1) + 3) }'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,15 +59,34 @@ up: $(STAMP)
 up-services: $(STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/paystream up --services
 
+## make lint: lint-style and lint-types; CI runs it before the tests
+lint: lint-style lint-types
+
+## make lint-style: ruff's rules and its formatting check over the project
+lint-style: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## make lint-types: mypy, as configured in pyproject.toml, and each function's main.py
+lint-types: $(STAMP)
+	$(BIN)/mypy
+	@# Each function is a module named `main`: mypy takes them one at a time, with a cache of
+	@# their own (sharing the run above's left it with stale results for schemas/).
+	@for source in functions/*/main.py; do \
+		$(BIN)/mypy --no-warn-unused-configs --no-error-summary --cache-dir .mypy_cache/functions "$$source" || exit 1; \
+	done
+
 ## make test: every test (PostgreSQL on 127.0.0.1:5432 and Redis on :6379 must be running),
 ## in TEST_WORKERS processes (pytest-xdist; each test starts what it needs on free ports)
 TEST_WORKERS ?= 2
 test: $(STAMP) $(CHECKOV_STAMP) $(LOCALSTACK_STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
+## make test-unit: the unit and contract tests only (no PostgreSQL, Redis or AWS endpoint)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/contract $(PYTEST_ARGS)
 
+## make test-e2e: the end-to-end tests only, through both local ways to run
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
@@ -91,6 +115,7 @@ bench: $(STAMP) $(LOCALSTACK_STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
 
+## make clean: remove run data and test caches
 clean:
 	rm -rf var .pytest_cache .hypothesis
 
