@@ -94,8 +94,13 @@ def _request(name: str, user: dict, payee: str) -> tuple[str, str, bytes | None,
         return "GET", "/v1/transactions?limit=10", None, auth, 200
     if name == "accept":
         body = json.dumps({"to": payee, "amount": 1, "currency": "USD", "note": ""}).encode()
-        return "POST", "/v1/payments", body, {**auth, "Content-Type": "application/json",
-                                              "Idempotency-Key": str(uuid.uuid4())}, 202
+        return (
+            "POST",
+            "/v1/payments",
+            body,
+            {**auth, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+            202,
+        )
     if name == "refresh":
         body = urlencode({"grant_type": "refresh_token", "refresh_token": user["refresh_token"]}).encode()
         return "POST", "/v1/oauth/token", body, {"Content-Type": "application/x-www-form-urlencoded"}, 200
@@ -107,8 +112,11 @@ def _request(name: str, user: dict, payee: str) -> tuple[str, str, bytes | None,
 def closed_loop(url: str, users: list[dict], seconds: float, operations: tuple[str, ...]) -> dict:
     results = multiprocessing.Queue()
     shares = [users[i::PROCESSES] for i in range(PROCESSES)]
-    processes = [multiprocessing.Process(target=_client_loop, args=(url, share, seconds, operations, results))
-                 for share in shares if share]
+    processes = [
+        multiprocessing.Process(target=_client_loop, args=(url, share, seconds, operations, results))
+        for share in shares
+        if share
+    ]
     for process in processes:
         process.start()
     samples: dict[str, list[float]] = defaultdict(list)
@@ -122,8 +130,12 @@ def closed_loop(url: str, users: list[dict], seconds: float, operations: tuple[s
     for process in processes:
         process.join()
     return {
-        name: {"requests_per_second": len(values) / seconds, "p50_ms": percentile(values, 0.50),
-               "p99_ms": percentile(values, 0.99), "failed": failures.get(name, 0)}
+        name: {
+            "requests_per_second": len(values) / seconds,
+            "p50_ms": percentile(values, 0.50),
+            "p99_ms": percentile(values, 0.99),
+            "failed": failures.get(name, 0),
+        }
         for name, values in samples.items()
     }
 
@@ -140,13 +152,18 @@ def main() -> None:
             user.top_up(user.add_card(), OPENING_BALANCE_MINOR)
             users.append({"id": user.id, "access_token": user.access_token, "refresh_token": user.refresh_token})
         baseline = closed_loop(platform.url, users, args.seconds / 2, ("healthz",))["healthz"]
-        print(f"baseline GET /healthz, {args.clients} clients: {baseline['requests_per_second']:.0f} req/s, "
-              f"p50 {baseline['p50_ms']:.0f} ms, p99 {baseline['p99_ms']:.0f} ms", flush=True)
+        print(
+            f"baseline GET /healthz, {args.clients} clients: {baseline['requests_per_second']:.0f} req/s, "
+            f"p50 {baseline['p50_ms']:.0f} ms, p99 {baseline['p99_ms']:.0f} ms",
+            flush=True,
+        )
         figures = closed_loop(platform.url, users, args.seconds, ("balance", "history", "accept", "refresh"))
     for name, f in figures.items():
         target = TARGETS_MS_P99.get(name)
-        print(f"{name:8} {f['requests_per_second']:7.1f} req/s  p50 {f['p50_ms']:6.0f} ms  p99 {f['p99_ms']:6.0f} ms"
-              f"  failed {f['failed']}" + (f"  (target p99 ≤ {target} ms)" if target else ""))
+        print(
+            f"{name:8} {f['requests_per_second']:7.1f} req/s  p50 {f['p50_ms']:6.0f} ms  p99 {f['p99_ms']:6.0f} ms"
+            f"  failed {f['failed']}" + (f"  (target p99 ≤ {target} ms)" if target else "")
+        )
     total = sum(f["requests_per_second"] for f in figures.values())
     print(f"all operations: {total:.0f} req/s, {total / baseline['requests_per_second']:.2f}× the baseline's rate")
 

@@ -42,7 +42,8 @@ def _free_port() -> int:
 def _start_moto(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + STARTUP_SECONDS_MAX
     while time.monotonic() < deadline:
@@ -57,8 +58,12 @@ def _start_moto(port: int) -> subprocess.Popen:
 
 def _event(number: int) -> dict:
     return {
-        "specversion": "1.0", "id": f"evt_{uuid.uuid4().hex}", "type": "payment.completed",
-        "source": "/paystream/settle", "subject": f"pay_{number:08d}", "time": "2026-11-22T09:00:00Z",
+        "specversion": "1.0",
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "payment.completed",
+        "source": "/paystream/settle",
+        "subject": f"pay_{number:08d}",
+        "time": "2026-11-22T09:00:00Z",
         "datacontenttype": "application/json",
         "data": {"payment_id": f"pay_{number:08d}", "amount_minor": 100 + number, "currency": "EUR"},
     }
@@ -68,8 +73,16 @@ def _transaction_seconds(client, label: str) -> float:
     """Mean seconds of a one-item TransactWriteItems into the audit table."""
     started = time.perf_counter()
     for _ in range(TRANSACTION_PROBES):
-        client.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": {
-            "pk": {"S": f"probe#{label}"}, "sk": {"N": str(uuid.uuid4().int % 10**9)}}}}])
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {"pk": {"S": f"probe#{label}"}, "sk": {"N": str(uuid.uuid4().int % 10**9)}},
+                    }
+                }
+            ]
+        )
     return (time.perf_counter() - started) / TRANSACTION_PROBES
 
 
@@ -98,11 +111,12 @@ def main() -> int:
         if not verification.ok or verification.length != args.events:
             raise SystemExit(f"the chain does not verify: {verification}")
         full_transaction = _transaction_seconds(client, "full")
-        print(f"last window / first window: {rates[-1] / rates[0]:.2f}x "
-              f"(chain of {args.events} verified)")
-        print(f"one-item TransactWriteItems: {empty_transaction * 1000:.1f} ms on the empty table, "
-              f"{full_transaction * 1000:.1f} ms at {args.events} records "
-              f"({full_transaction / empty_transaction:.1f}x)")
+        print(f"last window / first window: {rates[-1] / rates[0]:.2f}x (chain of {args.events} verified)")
+        print(
+            f"one-item TransactWriteItems: {empty_transaction * 1000:.1f} ms on the empty table, "
+            f"{full_transaction * 1000:.1f} ms at {args.events} records "
+            f"({full_transaction / empty_transaction:.1f}x)"
+        )
     finally:
         server.terminate()
         server.wait(10)

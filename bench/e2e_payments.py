@@ -189,8 +189,10 @@ def main() -> None:
     args = parser.parse_args()
     for mode in args.modes:
         figures = run(mode, args.payments)
-        print(f"{mode}: a burst of {args.payments} payments from {CLIENT_THREADS} client threads, "
-              f"{USERS} users (acceptance rate: the front door, not throughput)")
+        print(
+            f"{mode}: a burst of {args.payments} payments from {CLIENT_THREADS} client threads, "
+            f"{USERS} users (acceptance rate: the front door, not throughput)"
+        )
         for name, value in figures.items():
             print(f"  {name:32} {value:10.2f}")
 

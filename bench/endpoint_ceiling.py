@@ -67,8 +67,13 @@ _RECEIVED_ATTRIBUTES = ["MessageGroupId", "ApproximateReceiveCount", "SentTimest
 
 
 def _payload(event_type: str, payment_id: str, payer: str) -> EventPayload:
-    parties = {"payment_id": payment_id, "payer_id": payer, "payee_id": "usr_payee", "amount_minor": 100,
-               "currency": "USD"}
+    parties = {
+        "payment_id": payment_id,
+        "payer_id": payer,
+        "payee_id": "usr_payee",
+        "amount_minor": 100,
+        "currency": "USD",
+    }
     extra: dict[str, Any] = {
         "payment.requested": {"note": "bench"},
         "payment.approved": {"fraud_score": 0, "reasons": []},
@@ -83,9 +88,15 @@ def cloud_events_of_one_payment(chooser: random.Random) -> list[dict]:
     payment_id, payer = f"pay_{uuid.uuid4().hex}", f"usr_{chooser.randrange(WALLETS):04d}"
     now = datetime.now(UTC)
     return [
-        new_cloud_event(event_type=event_type, source_function=producer, subject=payment_id,
-                        data=_payload(event_type, payment_id, payer), event_id=f"evt_{uuid.uuid4().hex}",
-                        time=now, correlation_id=f"req_{uuid.uuid4().hex}")
+        new_cloud_event(
+            event_type=event_type,
+            source_function=producer,
+            subject=payment_id,
+            data=_payload(event_type, payment_id, payer),
+            event_id=f"evt_{uuid.uuid4().hex}",
+            time=now,
+            correlation_id=f"req_{uuid.uuid4().hex}",
+        )
         for event_type, producer in SAGA
     ]
 
@@ -114,8 +125,11 @@ class Consumers:
         url, busy = self._queues[consumer], False
         while not self._stop.is_set():
             messages = self._sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=RECEIVE_BATCH_SIZE_MAX, WaitTimeSeconds=1,
-                MessageSystemAttributeNames=_RECEIVED_ATTRIBUTES).get("Messages", [])
+                QueueUrl=url,
+                MaxNumberOfMessages=RECEIVE_BATCH_SIZE_MAX,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=_RECEIVED_ATTRIBUTES,
+            ).get("Messages", [])
             if not messages:
                 busy = False
                 continue
@@ -126,8 +140,10 @@ class Consumers:
             elif consumer == "notify":
                 for _ in events:
                     self._notifier.publish_all("email", [Notification("paid", "{}"), Notification("paid", "{}")])
-            self._sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+            self._sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
             with self._lock:
                 self.consumed += len(messages)
                 self.latency_ms += [received_at * 1000 - int(m["Attributes"]["SentTimestamp"]) for m in messages]
@@ -155,16 +171,23 @@ def run(rates: list[float], seconds: float) -> dict:
         localstack = LocalStack(host="127.0.0.1", port=free_port(), home=home)
         localstack.start()
         moto_url = f"http://127.0.0.1:{free_port()}"
-        moto = subprocess.Popen([sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1",
-                                 "-p", moto_url.rpartition(":")[2]], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", moto_url.rpartition(":")[2]],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _wait_for(moto_url)
             provisioned = provision(endpoint_url=localstack.url, dynamodb_endpoint_url=moto_url)
             publisher = EventPublisher(aws_client("events", endpoint_url=localstack.url), topology.BUS_NAME)
             sqs = SqsOverHttp(localstack.url, region="us-east-1")
             consumers = Consumers(
-                sqs, {c: q.queue_url for c, q in provisioned.queues.items() if c in ("score-fraud", "debit-wallet", "settle", "notify", "audit")},
+                sqs,
+                {
+                    c: q.queue_url
+                    for c, q in provisioned.queues.items()
+                    if c in ("score-fraud", "debit-wallet", "settle", "notify", "audit")
+                },
                 AuditChain(aws_client("dynamodb", endpoint_url=moto_url), topology.AUDIT_TABLE_NAME),
                 Notifier(aws_client("sns", endpoint_url=localstack.url)),
             )
@@ -174,10 +197,13 @@ def run(rates: list[float], seconds: float) -> dict:
             for rate in rates:
                 figures = _level(rate, seconds, publisher, consumers, pids, chooser)
                 levels.append(figures)
-                print(f"endpoint alone: offered {rate:.0f} payments/s: consumed {figures['consumed_share']:.3f} "
-                      f"of the messages, queue latency p99 {figures['queue_latency_ms_p99']:.0f} ms; CPU ms per payment: "
-                      f"localstack {figures['cpu_ms_per_payment']['localstack']:.1f}, "
-                      f"moto {figures['cpu_ms_per_payment']['moto']:.1f}", flush=True)
+                print(
+                    f"endpoint alone: offered {rate:.0f} payments/s: consumed {figures['consumed_share']:.3f} "
+                    f"of the messages, queue latency p99 {figures['queue_latency_ms_p99']:.0f} ms; CPU ms per payment: "
+                    f"localstack {figures['cpu_ms_per_payment']['localstack']:.1f}, "
+                    f"moto {figures['cpu_ms_per_payment']['moto']:.1f}",
+                    flush=True,
+                )
                 if not figures["carried"]:
                     break
             consumers.stop()
@@ -227,8 +253,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=LEVEL_SECONDS_DEFAULT)
     args = parser.parse_args()
     result = run(args.rates, args.seconds)
-    print(f"endpoint alone: ceiling {result['ceiling_per_second']:.0f} payments/s "
-          f"(every message consumed, queue latency p99 ≤ {QUEUE_LATENCY_BOUND_MS} ms)")
+    print(
+        f"endpoint alone: ceiling {result['ceiling_per_second']:.0f} payments/s "
+        f"(every message consumed, queue latency p99 ≤ {QUEUE_LATENCY_BOUND_MS} ms)"
+    )
 
 
 if __name__ == "__main__":

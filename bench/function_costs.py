@@ -101,10 +101,15 @@ class PostgresBackends:
         self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def seconds(self) -> dict[int, float]:
-        pids = self._conn.execute(sa.text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )).scalars().all()
+        pids = (
+            self._conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            .scalars()
+            .all()
+        )
         used = {}
         for pid in pids:
             with contextlib.suppress(OSError):
@@ -168,26 +173,33 @@ class Saga:
     def __init__(self, users: int) -> None:
         from shared.functions import load_app
 
-        self.clients = {name: load_app(name).test_client() for name in (
-            "users", "accounts", "wallets", *STEPS)}
+        self.clients = {name: load_app(name).test_client() for name in ("users", "accounts", "wallets", *STEPS)}
         self.users = [self._funded_user(index) for index in range(users)]
 
     def _funded_user(self, index: int) -> dict[str, str]:
         email = f"bench-{index}-{uuid.uuid4().hex[:8]}@example.com"
         password = f"pw-{uuid.uuid4().hex}"
-        signed_up = self.clients["users"].post("/v1/users", json={
-            "email": email, "password": password, "full_name": f"Bench User {index}", "country": "US"})
+        signed_up = self.clients["users"].post(
+            "/v1/users",
+            json={"email": email, "password": password, "full_name": f"Bench User {index}", "country": "US"},
+        )
         assert signed_up.status_code == 201, signed_up.get_data(as_text=True)
-        token = self.clients["users"].post("/v1/oauth/token", data={
-            "grant_type": "password", "username": email, "password": password})
+        token = self.clients["users"].post(
+            "/v1/oauth/token", data={"grant_type": "password", "username": email, "password": password}
+        )
         assert token.status_code == 200, token.get_data(as_text=True)
         auth = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
-        card = self.clients["accounts"].post("/v1/funding-sources", headers=auth, json={
-            "type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+        card = self.clients["accounts"].post(
+            "/v1/funding-sources",
+            headers=auth,
+            json={"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        )
         assert card.status_code == 201, card.get_data(as_text=True)
         topped = self.clients["wallets"].post(
-            "/v1/topups", headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-            json={"funding_source_id": card.get_json()["id"], "amount": OPENING_BALANCE_MINOR, "currency": "USD"})
+            "/v1/topups",
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+            json={"funding_source_id": card.get_json()["id"], "amount": OPENING_BALANCE_MINOR, "currency": "USD"},
+        )
         assert topped.status_code in (200, 201, 202), topped.get_data(as_text=True)
         return {"id": signed_up.get_json()["id"], "auth": auth}
 
@@ -206,7 +218,9 @@ class Saga:
 
         return [pay(offset + index) for index in range(count)]
 
-    def event_calls(self, engine: sa.Engine, step: str, event_type: str, payment_ids: list[str]) -> list[Callable[[], None]]:
+    def event_calls(
+        self, engine: sa.Engine, step: str, event_type: str, payment_ids: list[str]
+    ) -> list[Callable[[], None]]:
         from shared.adapters.outbox import cloud_event_of
         from shared.adapters.tables import events
         from shared.runner.deliverer import to_binary_http
@@ -241,8 +255,15 @@ def new_payment_ids(engine: sa.Engine, known: set[str]) -> list[str]:
     return fresh
 
 
-def run_saga(saga: Saga, engine: sa.Engine, backends: PostgresBackends, count: int, offset: int,
-             known: set[str], notify_seconds: list[float]) -> dict[str, Cost]:
+def run_saga(
+    saga: Saga,
+    engine: sa.Engine,
+    backends: PostgresBackends,
+    count: int,
+    offset: int,
+    known: set[str],
+    notify_seconds: list[float],
+) -> dict[str, Cost]:
     costs = {"payments": measure(backends, saga.payment_calls(count, offset))}
     payment_ids = new_payment_ids(engine, known)
     for step, event_type in EVENT_STEPS:
@@ -285,17 +306,19 @@ def baselines(saga: Saga, engine: sa.Engine, backends: PostgresBackends, known: 
 def configure_environment(database_url: str, redis_url: str) -> None:
     from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT
 
-    os.environ.update({
-        "PAYSTREAM_DATABASE_URL": database_url,
-        "PAYSTREAM_REDIS_URL": redis_url,
-        "PAYSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
-        "PAYSTREAM_LOG_LEVEL": os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
-        # A few dozen users paying each other hundreds of times would rightly be held.
-        "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
-        "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",
-        "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS": "3600",
-        **EMBEDDED_AWS_ENVIRONMENT,
-    })
+    os.environ.update(
+        {
+            "PAYSTREAM_DATABASE_URL": database_url,
+            "PAYSTREAM_REDIS_URL": redis_url,
+            "PAYSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
+            "PAYSTREAM_LOG_LEVEL": os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
+            # A few dozen users paying each other hundreds of times would rightly be held.
+            "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
+            "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",
+            "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS": "3600",
+            **EMBEDDED_AWS_ENVIRONMENT,
+        }
+    )
     os.environ.pop("PAYSTREAM_AWS_ENDPOINT_URL", None)
 
 
@@ -361,15 +384,19 @@ def main() -> None:
             backends.close()
             bootstrap.reset_platform()
 
-    print(f"{args.payments} payments, {args.users} users; per call (statements and round trips over "
-          f"{args.counted} more payments); background publisher excluded")
+    print(
+        f"{args.payments} payments, {args.users} users; per call (statements and round trips over "
+        f"{args.counted} more payments); background publisher excluded"
+    )
     print_table({**costs, **base}, counted)
     total_cpu = sum(costs[step].per_call_ms()[0] for step in STEPS)
     total_postgres = sum(costs[step].per_call_ms()[2] for step in STEPS)
     select_cpu, _, select_postgres = base["SELECT 1 transaction"].per_call_ms()
     print(f"\nper payment, the five steps: client {total_cpu:.2f} CPU-ms, PostgreSQL {total_postgres:.2f} CPU-ms")
-    print(f"ratio to a SELECT 1 transaction: client {total_cpu / select_cpu:.1f}x, "
-          f"PostgreSQL {total_postgres / max(select_postgres, 1e-9):.1f}x")
+    print(
+        f"ratio to a SELECT 1 transaction: client {total_cpu / select_cpu:.1f}x, "
+        f"PostgreSQL {total_postgres / max(select_postgres, 1e-9):.1f}x"
+    )
 
 
 if __name__ == "__main__":

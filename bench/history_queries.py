@@ -70,12 +70,22 @@ def _fill(url: str, sizes: list[int]) -> dict[int, str]:
         with engine.begin() as conn:
             for size in sizes:
                 user_id = f"usr_bench{size}"
-                conn.execute(users.insert().values(
-                    id=user_id, email=f"{user_id}@example.com", password_hash="-", full_name=user_id,
-                    country="US", role="user", kyc_status="verified", created_at=NEWEST - timedelta(days=400)))
+                conn.execute(
+                    users.insert().values(
+                        id=user_id,
+                        email=f"{user_id}@example.com",
+                        password_hash="-",
+                        full_name=user_id,
+                        country="US",
+                        role="user",
+                        kyc_status="verified",
+                        created_at=NEWEST - timedelta(days=400),
+                    )
+                )
                 started = time.perf_counter()
-                conn.execute(_FILL, {"prefix": f"txn_{size}_", "user_id": user_id, "rows": size,
-                                     "newest": NEWEST.isoformat()})
+                conn.execute(
+                    _FILL, {"prefix": f"txn_{size}_", "user_id": user_id, "rows": size, "newest": NEWEST.isoformat()}
+                )
                 print(f"  {size:>9,} entries written in {time.perf_counter() - started:.1f} s", flush=True)
                 owners[size] = user_id
         vacuum = admin_connection(sa.make_url(url))
@@ -131,10 +141,14 @@ def main() -> None:
         print(f"filling histories of {', '.join(f'{s:,}' for s in args.sizes)} entries", flush=True)
         owners = _fill(url, sorted(args.sizes))
         secret = secrets.token_urlsafe(48)
-        os.environ.update({
-            "PAYSTREAM_DATABASE_URL": url, "PAYSTREAM_REDIS_URL": "memory://",
-            "PAYSTREAM_SECRET_KEY": secret, "PAYSTREAM_AWS_ENDPOINT_URL": "http://127.0.0.1:1",
-        })
+        os.environ.update(
+            {
+                "PAYSTREAM_DATABASE_URL": url,
+                "PAYSTREAM_REDIS_URL": "memory://",
+                "PAYSTREAM_SECRET_KEY": secret,
+                "PAYSTREAM_AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+            }
+        )
         from shared.functions import load_app
 
         client = load_app("transactions").test_client()
@@ -145,11 +159,13 @@ def main() -> None:
         for name in _requests_for(0):
             cells = []
             for size, user_id in sorted(owners.items()):
-                token = issue_access_token(user_id=user_id, role="user", secret=secret,
-                                           now_epoch_seconds=int(time.time()), ttl_seconds=3600)
+                token = issue_access_token(
+                    user_id=user_id, role="user", secret=secret, now_epoch_seconds=int(time.time()), ttl_seconds=3600
+                )
                 params = {"limit": str(PAGE_LIMIT), **_requests_for(size)[name]}
-                timings = _latencies_ms(client, "/v1/transactions", params,
-                                        {"Authorization": f"Bearer {token}"}, args.requests)
+                timings = _latencies_ms(
+                    client, "/v1/transactions", params, {"Authorization": f"Bearer {token}"}, args.requests
+                )
                 p99[(name, size)] = _p(timings, 99)
                 cells.append(f"{_p(timings, 50):.2f} / {_p(timings, 99):.2f}")
             print(f"{name:<42}" + "".join(f"{cell:>24}" for cell in cells), flush=True)

@@ -74,10 +74,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=SECONDS_DEFAULT)
     parser.add_argument("--clients", type=int, default=CLIENTS_DEFAULT)
-    parser.add_argument("--foreign-keys", action="store_true",
-                        help="put back the foreign keys migration 0006 dropped, to measure them")
-    parser.add_argument("--cold-merchant", action="store_true",
-                        help="open the merchant's account without `hot` (migration 0007)")
+    parser.add_argument(
+        "--foreign-keys", action="store_true", help="put back the foreign keys migration 0006 dropped, to measure them"
+    )
+    parser.add_argument(
+        "--cold-merchant", action="store_true", help="open the merchant's account without `hot` (migration 0007)"
+    )
     arguments = parser.parse_args()
     server = bench_server()
     with throwaway_databases(server, "paystream_bench") as (database,):
@@ -86,9 +88,7 @@ def main() -> None:
         if arguments.foreign_keys:
             admin = admin_connection(server.set(database=database))
             for table, column in _FOREIGN_KEYS:
-                admin.cursor().execute(
-                    f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES accounts (id)"
-                )
+                admin.cursor().execute(f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES accounts (id)")
             admin.close()
         with tempfile.TemporaryDirectory() as folder:
             rates = {}
@@ -98,8 +98,7 @@ def main() -> None:
                 ("hot merchant", f"'wallet:{MERCHANT_USER}:USD'"),
             ):
                 script = Path(folder) / f"{name.replace(' ', '_')}.sql"
-                script.write_text(_SCRIPT.format(clients=arguments.clients, size=BATCH_SIZE,
-                                                 last_credit=last_credit))
+                script.write_text(_SCRIPT.format(clients=arguments.clients, size=BATCH_SIZE, last_credit=last_credit))
                 rate, batches = _batches(server, database, script, arguments.clients, arguments.seconds)
                 stored += batches * BATCH_SIZE
                 if name == "warm-up":
@@ -107,9 +106,12 @@ def main() -> None:
                     # young): measured, then left out.
                     continue
                 rates[name] = rate
-                print(f"batches of {BATCH_SIZE}, {name}, {arguments.clients} clients: "
-                      f"{rate:,.0f} batches/s ({rate * BATCH_SIZE:,.0f} transfers/s), "
-                      f"{rate / rates['own accounts']:.2f}x the baseline", flush=True)
+                print(
+                    f"batches of {BATCH_SIZE}, {name}, {arguments.clients} clients: "
+                    f"{rate:,.0f} batches/s ({rate * BATCH_SIZE:,.0f} transfers/s), "
+                    f"{rate / rates['own accounts']:.2f}x the baseline",
+                    flush=True,
+                )
         _verify(url, stored)
         print("invariants hold")
 

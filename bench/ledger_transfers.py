@@ -82,9 +82,7 @@ def _pgbench_executable() -> str:
     found = shutil.which("pgbench")
     if found:
         return found
-    bindir = subprocess.run(
-        ["pg_config", "--bindir"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    bindir = subprocess.run(["pg_config", "--bindir"], check=True, capture_output=True, text=True).stdout.strip()
     candidate = Path(bindir) / "pgbench"
     if not candidate.exists():
         raise SystemExit("pgbench not found on PATH nor in `pg_config --bindir`")
@@ -191,18 +189,13 @@ def _transfers_per_second(
     ]
     for worker in workers:
         worker.start()
-    reports = [
-        results.get(timeout=START_TIMEOUT_SECONDS + WARM_UP_SECONDS + seconds * 2)
-        for _ in workers
-    ]
+    reports = [results.get(timeout=START_TIMEOUT_SECONDS + WARM_UP_SECONDS + seconds * 2) for _ in workers]
     for worker in workers:
         worker.join(timeout=START_TIMEOUT_SECONDS)
     errors = [error for *_, error in reports if error]
     if errors:
         raise RuntimeError(f"{kind} workers failed: {errors}")
-    return sum(measured for measured, _, _ in reports) / seconds, sum(
-        created for _, created, _ in reports
-    )
+    return sum(measured for measured, _, _ in reports) / seconds, sum(created for _, created, _ in reports)
 
 
 def _prepare(url: str, clients: int, *, merchant_hot: bool) -> int:
@@ -213,18 +206,18 @@ def _prepare(url: str, clients: int, *, merchant_hot: bool) -> int:
         with engine.begin() as conn:
             funding = STORE.ensure_system_accounts(conn, "USD", NOW)["funding"]
             merchant = Account(
-                wallet_account_id(MERCHANT_USER, "USD"), "USD",
+                wallet_account_id(MERCHANT_USER, "USD"),
+                "USD",
                 AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
             )
-            STORE.create_account(conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=MERCHANT_USER,
-                                 now=NOW, hot=merchant_hot)
+            STORE.create_account(
+                conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=MERCHANT_USER, now=NOW, hot=merchant_hot
+            )
             openings = []
             for index in range(clients):
                 payer = STORE.ensure_wallet(conn, f"payer-{index}", "USD", NOW)
                 STORE.ensure_wallet(conn, f"payee-{index}", "USD", NOW)
-                openings.append(
-                    Transfer(f"open-{index}", funding.id, payer.id, OPENING_BALANCE_MINOR, "USD")
-                )
+                openings.append(Transfer(f"open-{index}", funding.id, payer.id, OPENING_BALANCE_MINOR, "USD"))
             if set(STORE.create_transfers(conn, openings, NOW)) != {TransferOutcome.OK}:
                 raise RuntimeError("could not fund the benchmark's payers")
         return len(openings)
@@ -252,7 +245,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=CLIENTS_DEFAULT)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE_DEFAULT)
     parser.add_argument(
-        "--cold-merchant", action="store_true",
+        "--cold-merchant",
+        action="store_true",
         help="open the merchant's account without `hot`: locked in id order with the others",
     )
     arguments = parser.parse_args()
@@ -278,9 +272,7 @@ def main() -> None:
             )
             stored += created
             _verify(url, stored)
-            tps_after = _pgbench_tps(
-                server, pgbench_database, arguments.clients, arguments.seconds
-            )
+            tps_after = _pgbench_tps(server, pgbench_database, arguments.clients, arguments.seconds)
             tps_mean = (tps_before + tps_after) / 2
             label = "single transfers" if kind == "single" else f"batches of {batch_size}"
             shape = "autocommit" if autocommit else "BEGIN … COMMIT"

@@ -199,9 +199,7 @@ class RunningPlatform:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds so far per role, PostgreSQL's backends of this database included."""
-        reading = {
-            role: sum(process_cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()
-        }
+        reading = {role: sum(process_cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()}
         reading["postgresql"] = sum(process_cpu_seconds(pid) for pid in self.postgres_backends())
         return reading
 
@@ -213,9 +211,7 @@ def cpu_seconds() -> float:
 
 
 @contextmanager
-def running_platform(
-    mode: str, *, extra_env: Mapping[str, str] | None = None
-) -> Iterator[RunningPlatform]:
+def running_platform(mode: str, *, extra_env: Mapping[str, str] | None = None) -> Iterator[RunningPlatform]:
     """`paystream up` in `mode` ("embedded" or "services"), ready, stopped at the end."""
     statsd = StatsdCapture()
     with tempfile.TemporaryDirectory(prefix=f"paystream-bench-{mode}-") as home_name:
@@ -233,8 +229,7 @@ def running_platform(
                 **(extra_env or {}),
             }
             port = free_port()
-            args = [str(Path(sys.executable).with_name("paystream")), "up", "--port", str(port),
-                    "--home", str(home)]
+            args = [str(Path(sys.executable).with_name("paystream")), "up", "--port", str(port), "--home", str(home)]
             database_url = None
             if mode == "services":
                 database_url = url_of(bench_server(), names[0])

@@ -104,8 +104,11 @@ class Sender:
     def pay(self, token: str, payee: str, amount: int, scheduled: float) -> Sent:
         began = time.monotonic()
         body = json.dumps({"to": payee, "amount": amount, "currency": "USD", "note": "bench"})
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                   "Idempotency-Key": str(uuid.uuid4())}
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
         for attempt in range(2):
             connection = self._connection()
             try:
@@ -146,8 +149,9 @@ def wait_final(engine: sa.Engine, payment_ids: list[str], seconds: float) -> lis
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(payments.c.id, payments.c.status, payments.c.created_at, payments.c.updated_at)
-                .where(payments.c.id.in_(payment_ids))
+                sa.select(payments.c.id, payments.c.status, payments.c.created_at, payments.c.updated_at).where(
+                    payments.c.id.in_(payment_ids)
+                )
             ).all()
         if all(row.status in FINAL_STATUSES for row in rows) or time.monotonic() > deadline:
             return rows
@@ -158,14 +162,12 @@ def bus_traffic(engine: sa.Engine, payment_ids: list[str]) -> tuple[int, int]:
     """(events, SQS messages) the payments caused: each event goes to every consuming route."""
     with engine.connect() as conn:
         types = conn.execute(
-            sa.select(events.c.type, sa.func.count()).where(events.c.subject.in_(payment_ids))
-            .group_by(events.c.type)
+            sa.select(events.c.type, sa.func.count()).where(events.c.subject.in_(payment_ids)).group_by(events.c.type)
         ).all()
     return sum(n for _, n in types), sum(n * len(consumers_of(t)) for t, n in types)
 
 
-def level(platform: RunningPlatform, engine: sa.Engine, users: list, rate: float, seconds: float,
-          seed: int) -> dict:
+def level(platform: RunningPlatform, engine: sa.Engine, users: list, rate: float, seconds: float, seed: int) -> dict:
     sender = Sender(platform.url)
     cpu_before, bench_before = platform.cpu_seconds(), cpu_seconds()
     metrics_before = platform.statsd.snapshot()
@@ -184,8 +186,7 @@ def level(platform: RunningPlatform, engine: sa.Engine, users: list, rate: float
     latency_ms = [(row.updated_at - row.created_at).total_seconds() * 1000 for row in final]
     accepted = len(ids)
     per_payment = max(accepted, 1)
-    cpu_ms = {role: 1000 * (cpu_after.get(role, 0) - cpu_before.get(role, 0)) / per_payment
-              for role in cpu_after}
+    cpu_ms = {role: 1000 * (cpu_after.get(role, 0) - cpu_before.get(role, 0)) / per_payment for role in cpu_after}
     cpu_ms["load generator"] = 1000 * (bench_after - bench_before) / per_payment
     requests_made = {op: n / per_payment for op, n in sorted(aws_requests(metrics).items())}
     bus_events, sqs_messages = bus_traffic(engine, ids)
@@ -227,8 +228,9 @@ def one_at_a_time(users: list, engine: sa.Engine) -> list[float]:
         answer = payer.pay(payee.id, 1)
         final = payer.wait_final(answer.json()["id"], seconds=FINAL_WAIT_SECONDS)
         with engine.connect() as conn:
-            row = conn.execute(sa.select(payments.c.created_at, payments.c.updated_at)
-                               .where(payments.c.id == final["id"])).one()
+            row = conn.execute(
+                sa.select(payments.c.created_at, payments.c.updated_at).where(payments.c.id == final["id"])
+            ).one()
         latencies.append((row.updated_at - row.created_at).total_seconds() * 1000)
     return latencies
 
@@ -260,8 +262,9 @@ def run(mode: str, rates: list[float], seconds: float, user_count: int) -> dict:
             if figures["final"] < figures["accepted"] or figures["final_ms_p99"] > LATENCY_BOUND_MS:
                 break
         engine.dispose()
-    within = [f for f in levels if f["final"] == f["accepted"] and f["final_ms_p99"] <= LATENCY_BOUND_MS
-              and not f["rejected"]]
+    within = [
+        f for f in levels if f["final"] == f["accepted"] and f["final_ms_p99"] <= LATENCY_BOUND_MS and not f["rejected"]
+    ]
     return {
         "one_at_a_time_ms_p50": percentile(single, 0.50),
         "one_at_a_time_ms_max": max(single),
@@ -272,20 +275,32 @@ def run(mode: str, rates: list[float], seconds: float, user_count: int) -> dict:
 
 
 def print_level(mode: str, f: dict) -> None:
-    print(f"{mode}: offered {f['offered_per_second']:.0f}/s (sent {f['sent_per_second']:.1f}/s, "
-          f"late p99 {f['send_late_ms_p99']:.0f} ms): {f['accepted']} accepted, {f['final']} final "
-          f"{dict(f['statuses'])}, rejected {dict(f['rejected'])}", flush=True)
-    print(f"  accept p50/p99 {f['accept_ms_p50']:.0f}/{f['accept_ms_p99']:.0f} ms; "
-          f"accept→final p50/p99 {f['final_ms_p50']:.0f}/{f['final_ms_p99']:.0f} ms", flush=True)
+    print(
+        f"{mode}: offered {f['offered_per_second']:.0f}/s (sent {f['sent_per_second']:.1f}/s, "
+        f"late p99 {f['send_late_ms_p99']:.0f} ms): {f['accepted']} accepted, {f['final']} final "
+        f"{dict(f['statuses'])}, rejected {dict(f['rejected'])}",
+        flush=True,
+    )
+    print(
+        f"  accept p50/p99 {f['accept_ms_p50']:.0f}/{f['accept_ms_p99']:.0f} ms; "
+        f"accept→final p50/p99 {f['final_ms_p50']:.0f}/{f['final_ms_p99']:.0f} ms",
+        flush=True,
+    )
     cpu = f["cpu_ms_per_payment"]
     total = sum(v for k, v in cpu.items() if k != "load generator")
-    print(f"  CPU ms per payment: total {total:.1f} (platform) + {cpu['load generator']:.1f} "
-          f"(load generator): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
-          flush=True)
+    print(
+        f"  CPU ms per payment: total {total:.1f} (platform) + {cpu['load generator']:.1f} "
+        f"(load generator): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
+        flush=True,
+    )
     calls = f["aws_requests_per_payment"]
-    print(f"  AWS requests per payment: {sum(calls.values()):.2f} ("
-          + ", ".join(f"{k} {v:.2f}" for k, v in calls.items()) + f"); bus events "
-          f"{f['bus_events_per_payment']:.2f}, SQS messages {f['sqs_messages_per_payment']:.2f}", flush=True)
+    print(
+        f"  AWS requests per payment: {sum(calls.values()):.2f} ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in calls.items())
+        + f"); bus events "
+        f"{f['bus_events_per_payment']:.2f}, SQS messages {f['sqs_messages_per_payment']:.2f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -294,23 +309,36 @@ def main() -> None:
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES_DEFAULT))
     parser.add_argument("--seconds", type=float, default=LEVEL_SECONDS_DEFAULT)
     parser.add_argument("--users", type=int, default=USERS_DEFAULT)
-    parser.add_argument("--no-ceiling", action="store_true",
-                        help="services mode: skip the endpoint's ceiling (bench/endpoint_ceiling.py)")
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="services mode: skip the endpoint's ceiling (bench/endpoint_ceiling.py)",
+    )
     args = parser.parse_args()
     for mode in args.modes:
         result = run(mode, args.rates, args.seconds, args.users)
-        print(f"{mode}: one payment at a time, accept→final p50 {result['one_at_a_time_ms_p50']:.0f} ms "
-              f"(max {result['one_at_a_time_ms_max']:.0f})")
+        print(
+            f"{mode}: one payment at a time, accept→final p50 {result['one_at_a_time_ms_p50']:.0f} ms "
+            f"(max {result['one_at_a_time_ms_max']:.0f})"
+        )
         idle = result["idle_cores"]
-        print(f"{mode}: idle burn {sum(idle.values()):.3f} cores: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in sorted(idle.items(), key=lambda kv: -kv[1])))
-        print(f"{mode}: sustained {result['sustained_per_second']:.0f} payments/s with every payment "
-              f"final and p99 ≤ {LATENCY_BOUND_MS} ms", flush=True)
+        print(
+            f"{mode}: idle burn {sum(idle.values()):.3f} cores: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(idle.items(), key=lambda kv: -kv[1]))
+        )
+        print(
+            f"{mode}: sustained {result['sustained_per_second']:.0f} payments/s with every payment "
+            f"final and p99 ≤ {LATENCY_BOUND_MS} ms",
+            flush=True,
+        )
         if mode == "services" and not args.no_ceiling:
             # The same traffic against the endpoints alone, in the same run (bench/endpoint_ceiling.py).
             ceiling = endpoint_ceiling.run(args.rates, args.seconds)["ceiling_per_second"]
-            print(f"{mode}: endpoint ceiling for the same traffic {ceiling:.0f} payments/s; sustained / "
-                  f"ceiling = {result['sustained_per_second'] / max(ceiling, 1):.2f}", flush=True)
+            print(
+                f"{mode}: endpoint ceiling for the same traffic {ceiling:.0f} payments/s; sustained / "
+                f"ceiling = {result['sustained_per_second'] / max(ceiling, 1):.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,7 @@ class EventTypeInfo:
     sample_path: Path
 
 
-def _info(
-    event_type: str, producers: tuple[str, ...], consumers: tuple[str, ...], description: str
-) -> EventTypeInfo:
+def _info(event_type: str, producers: tuple[str, ...], consumers: tuple[str, ...], description: str) -> EventTypeInfo:
     # Every type is audited: the audit trail is a hash chain over *all* events, so `audit` is
     # added here once instead of being repeated (and possibly forgotten) on each line below.
     return EventTypeInfo(

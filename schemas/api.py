@@ -154,9 +154,7 @@ ErrorType = Literal[
 ]
 ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
 
-PaymentStatus = Literal[
-    "pending", "held", "completed", "declined", "failed", "refunded", "partially_refunded"
-]
+PaymentStatus = Literal["pending", "held", "completed", "declined", "failed", "refunded", "partially_refunded"]
 PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
 
 RefundStatus = Literal["pending", "completed", "failed"]
@@ -217,9 +215,7 @@ CurrencyCode = Annotated[
 ]
 CountryCode = Annotated[
     str,
-    Field(
-        pattern=r"^[A-Z]{2}$", description="An ISO 3166-1 alpha-2 country code.", examples=["US"]
-    ),
+    Field(pattern=r"^[A-Z]{2}$", description="An ISO 3166-1 alpha-2 country code.", examples=["US"]),
 ]
 Identifier = Annotated[str, Field(min_length=1, max_length=IDENTIFIER_LENGTH_MAX)]
 
@@ -251,9 +247,7 @@ class SignUpRequest(_Request):
 
     # Lower-cased so that sign-in, uniqueness and payments "to" an email all agree on one spelling.
     email: Annotated[EmailStr, Field(max_length=EMAIL_LENGTH_MAX), AfterValidator(str.lower)]
-    password: Annotated[
-        _Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)
-    ]
+    password: Annotated[_Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)]
     full_name: Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)]
     country: CountryCode
 
@@ -297,17 +291,15 @@ class BankAccountFundingSourceRequest(_Request):
     type: Literal["bank_account"]
     routing_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
     account_number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
-    account_holder_name: (
-        Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)] | None
-    ) = None
+    account_holder_name: Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)] | None = None
 
 
 FundingSourceRequest = Annotated[
     CardFundingSourceRequest | BankAccountFundingSourceRequest, Field(discriminator="type")
 ]
-FUNDING_SOURCE_REQUEST_ADAPTER: TypeAdapter[
-    CardFundingSourceRequest | BankAccountFundingSourceRequest
-] = TypeAdapter(FundingSourceRequest)
+FUNDING_SOURCE_REQUEST_ADAPTER: TypeAdapter[CardFundingSourceRequest | BankAccountFundingSourceRequest] = TypeAdapter(
+    FundingSourceRequest
+)
 
 
 class TopupRequest(_Request):
@@ -374,6 +366,8 @@ class WithdrawalRequest(_Request):
     funding_source_id: Identifier
     amount: AmountMinor
     currency: CurrencyCode
+
+
 class RefundRequest(_Request):
     """Body of `POST /v1/payments/{payment_id}/refunds`: omit `amount` to refund what is left."""
 
@@ -420,9 +414,9 @@ class ListQuery(BaseModel):
     # Not strict, unlike the bodies: query values always arrive as strings ("25" must become 25).
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    limit: Annotated[
-        int, Field(ge=1, le=PAGE_LIMIT_MAX, description="How many items to return (1 to 100).")
-    ] = PAGE_LIMIT_DEFAULT
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX, description="How many items to return (1 to 100).")] = (
+        PAGE_LIMIT_DEFAULT
+    )
     starting_after: Annotated[
         Identifier | None,
         Field(description="A cursor: the id of the last item of the previous page (next page)."),
@@ -485,9 +479,7 @@ class StatementQuery(BaseModel):
     created_from: Annotated[
         UtcDatetime, Field(alias="from", description="Start, inclusive (ISO 8601; UTC if no zone).")
     ]
-    created_to: Annotated[
-        UtcDatetime, Field(alias="to", description="End, exclusive (ISO 8601; UTC if no zone).")
-    ]
+    created_to: Annotated[UtcDatetime, Field(alias="to", description="End, exclusive (ISO 8601; UTC if no zone).")]
 
     @model_validator(mode="after")
     def _range_in_order(self) -> StatementQuery:
@@ -589,8 +581,9 @@ class ConversionQuoteResponse(_Response):
     from_currency: str
     to_currency: str
     amount: int = Field(description="Minor units of from_currency taken from the wallet.")
-    receive_amount: int = Field(description="Minor units of to_currency credited: the amount at "
-                                "the customer rate, rounded down.")
+    receive_amount: int = Field(
+        description="Minor units of to_currency credited: the amount at the customer rate, rounded down."
+    )
     fee: int = Field(description="Minor units of to_currency kept: the spread and the remainder.")
     fee_currency: str
     rate: str
@@ -626,6 +619,8 @@ class WithdrawalResponse(_Response):
     currency: str
     funding_source_id: str
     failure_code: str | None
+
+
 class RefundResponse(_Response):
     """A refund of a payment: money from the payment's payee back to its payer."""
 

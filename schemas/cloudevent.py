@@ -84,8 +84,7 @@ class UnprefixedEventType(ValueError):
 
     def __init__(self, event_type: object) -> None:
         super().__init__(
-            f"event type {event_type!r} lacks the {TYPE_PREFIX!r} prefix that Paystream's events "
-            "carry on the wire"
+            f"event type {event_type!r} lacks the {TYPE_PREFIX!r} prefix that Paystream's events carry on the wire"
         )
         self.event_type = event_type
 
@@ -103,11 +102,7 @@ def short_type(event_type: object) -> str:
     """The name code uses for a wire type: `com.paystream.payment.requested` →
     `payment.requested` (the inverse of :func:`wire_type`). UnprefixedEventType for a type
     without the prefix; whether the short name is known is for its consumer to decide."""
-    if (
-        not isinstance(event_type, str)
-        or not event_type.startswith(TYPE_PREFIX)
-        or len(event_type) == len(TYPE_PREFIX)
-    ):
+    if not isinstance(event_type, str) or not event_type.startswith(TYPE_PREFIX) or len(event_type) == len(TYPE_PREFIX):
         raise UnprefixedEventType(event_type)
     return event_type[len(TYPE_PREFIX) :]
 
@@ -171,19 +166,11 @@ class CloudEventEnvelope(BaseModel):
         | None
     ) = None
     data: dict[str, Any]
-    correlationid: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
-        None
-    )
-    traceparent: (
-        Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
-    ) = None
-    partitionkey: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
-        None
-    )
+    correlationid: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = None
+    traceparent: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None = None
+    partitionkey: Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_LENGTH_MAX)] | None = None
     # "p-<n>": added by the publisher from `partitionkey`; the message group of the event.
-    partition: Annotated[str, Field(pattern=r"^p-[0-9]+$", max_length=ATTRIBUTE_LENGTH_MAX)] | None = (
-        None
-    )
+    partition: Annotated[str, Field(pattern=r"^p-[0-9]+$", max_length=ATTRIBUTE_LENGTH_MAX)] | None = None
 
     @property
     def event_type(self) -> str:

@@ -92,20 +92,14 @@ def render_events_readme(current: str) -> str:
     begin = current.find(README_TABLE_BEGIN)
     end = current.find(README_TABLE_END)
     if begin < 0 or end < begin:
-        raise ValueError(
-            f"{EVENTS_README_PATH} lacks the markers "
-            f"{README_TABLE_BEGIN!r} ... {README_TABLE_END!r}"
-        )
+        raise ValueError(f"{EVENTS_README_PATH} lacks the markers {README_TABLE_BEGIN!r} ... {README_TABLE_END!r}")
     head = current[: begin + len(README_TABLE_BEGIN)]
     return f"{head}\n{render_table()}{current[end:]}"
 
 
 def render_all() -> dict[Path, str]:
     """Every generated file (absolute path) and the content a fresh export gives it."""
-    files = {
-        JSON_SCHEMA_DIR / f"{name}.json": render_json(schema)
-        for name, schema in json_schemas().items()
-    }
+    files = {JSON_SCHEMA_DIR / f"{name}.json": render_json(schema) for name, schema in json_schemas().items()}
     files[OPENAPI_PATH] = render_json(build_openapi())
     files[EVENTS_README_PATH] = render_events_readme(EVENTS_README_PATH.read_text(encoding="utf-8"))
     return files
@@ -122,9 +116,7 @@ def stale_files() -> list[Path]:
     """Generated files that are missing, differ from a fresh export, or should not exist."""
     expected = render_all()
     stale = [
-        path
-        for path, content in expected.items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != content
+        path for path, content in expected.items() if not path.is_file() or path.read_text(encoding="utf-8") != content
     ]
     return sorted(stale + _orphans(expected))
 
@@ -146,9 +138,7 @@ def write_all() -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m schemas.export", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m schemas.export", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--check",
         action="store_true",

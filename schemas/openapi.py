@@ -46,8 +46,7 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         ),
         401: (
             "Unauthorized",
-            "No valid credentials: a missing, expired or revoked token, or a wrong password "
-            "(`authentication_error`).",
+            "No valid credentials: a missing, expired or revoked token, or a wrong password (`authentication_error`).",
         ),
         402: (
             "PaymentRequired",
@@ -80,8 +79,7 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         500: ("InternalServerError", "Something went wrong on Paystream's side (`api_error`)."),
         503: (
             "ServiceUnavailable",
-            "A dependency is unreachable; the request may be retried after the `Retry-After` "
-            "delay (`api_error`).",
+            "A dependency is unreachable; the request may be retried after the `Retry-After` delay (`api_error`).",
         ),
     }
 )
@@ -163,9 +161,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             # A query value is absent or a string, never JSON null: keep the non-null branch.
             (value_schema,) = [b for b in branches if b.get("type") != "null"]
         else:
-            value_schema = {
-                k: v for k, v in prop.items() if k not in ("title", "description", "default")
-            }
+            value_schema = {k: v for k, v in prop.items() if k not in ("title", "description", "default")}
         if prop.get("default") is not None:
             value_schema = {**value_schema, "default": prop["default"]}
         parameter: dict[str, Any] = {
@@ -231,11 +227,7 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     if route.request_model is not None:
         operation["requestBody"] = {
             "required": route.request_body_required,
-            "content": {
-                route.request_content_type: {
-                    "schema": _ref(_request_schema_name(route.request_model))
-                }
-            },
+            "content": {route.request_content_type: {"schema": _ref(_request_schema_name(route.request_model))}},
         }
 
     if route.response_content_type != JSON:

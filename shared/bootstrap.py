@@ -60,9 +60,7 @@ def build_platform(settings: Settings) -> Platform:
     configure_observability(settings)
 
     def client(service: str):
-        return aws_client(
-            service, endpoint_url=settings.aws_endpoint_for(service), region=settings.aws_region
-        )
+        return aws_client(service, endpoint_url=settings.aws_endpoint_for(service), region=settings.aws_region)
 
     if settings.redis_url == EMBEDDED_REDIS_URL:
         cache = _embedded_cache()

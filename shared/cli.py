@@ -27,8 +27,12 @@ def _up(args: argparse.Namespace) -> None:
     if not services:
         # One process serves every function: with an agent named, it runs under ddtrace-run.
         reexec_traced("paystream", settings)
-    configure_logging(environment=settings.service_environment, version=settings.service_version,
-                      level=settings.log_level, service=settings.datadog_service)
+    configure_logging(
+        environment=settings.service_environment,
+        version=settings.service_version,
+        level=settings.log_level,
+        service=settings.datadog_service,
+    )
     if services:
         run_services(host=args.host, port=port, home=args.home, base_port=args.functions_base_port)
     else:
@@ -90,8 +94,7 @@ def _dead_letters():
 
     # Only where the queues are: `paystream dlq` needs no secret key, database or cache.
     settings = load_settings(AwsSettings)
-    return DeadLetters(aws_client("sqs", endpoint_url=settings.aws_endpoint_for("sqs"),
-                                  region=settings.aws_region))
+    return DeadLetters(aws_client("sqs", endpoint_url=settings.aws_endpoint_for("sqs"), region=settings.aws_region))
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -105,8 +108,10 @@ def _dlq(args: argparse.Namespace) -> None:
     if args.action == "list" and args.consumer is None:
         print(_table(("consumer", "dead letters"), letters.summary()))
     elif args.action == "list":
-        rows = [(d.message_id, d.event_type or "-", d.event_id or "-", d.receive_count, d.reason[:80])
-                for d in letters.peek(args.consumer, limit=args.limit)]
+        rows = [
+            (d.message_id, d.event_type or "-", d.event_id or "-", d.receive_count, d.reason[:80])
+            for d in letters.peek(args.consumer, limit=args.limit)
+        ]
         print(_table(("message id", "event type", "event id", "receives", "reason"), rows))
     elif args.action == "show":
         for letter in letters.peek(args.consumer, limit=args.limit):
@@ -130,19 +135,33 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="run the platform locally")
     # --services and --port fall back on PAYSTREAM_MODE and PAYSTREAM_PORT, read with the rest
     # of `up`'s settings when it runs (a bad value is then a ConfigurationError, as elsewhere).
-    up.add_argument("--services", action="store_true", default=None,
-                    help="PostgreSQL, Redis, a moto server and one process per function "
-                         "(also PAYSTREAM_MODE=services)")
+    up.add_argument(
+        "--services",
+        action="store_true",
+        default=None,
+        help="PostgreSQL, Redis, a moto server and one process per function (also PAYSTREAM_MODE=services)",
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=None, help="default: PAYSTREAM_PORT, else 8080")
-    up.add_argument("--home", type=Path, default=DEFAULT_HOME,
-                    help="where local state lives (the SQLite file, the generated secret key)")
-    up.add_argument("--functions-base-port", type=int, default=8100,
-                    help="services mode: the first of the ports the function processes listen on")
+    up.add_argument(
+        "--home",
+        type=Path,
+        default=DEFAULT_HOME,
+        help="where local state lives (the SQLite file, the generated secret key)",
+    )
+    up.add_argument(
+        "--functions-base-port",
+        type=int,
+        default=8100,
+        help="services mode: the first of the ports the function processes listen on",
+    )
     up.set_defaults(run=_up)
-    commands.add_parser("migrate", help="migrate PAYSTREAM_DATABASE_URL to the latest schema").set_defaults(run=_migrate)
+    commands.add_parser("migrate", help="migrate PAYSTREAM_DATABASE_URL to the latest schema").set_defaults(
+        run=_migrate
+    )
     projections = commands.add_parser(
-        "projections", help="rebuild the transaction history from the event store (PAYSTREAM_DATABASE_URL)")
+        "projections", help="rebuild the transaction history from the event store (PAYSTREAM_DATABASE_URL)"
+    )
     projections.add_argument("action", choices=("rebuild",))
     projections.set_defaults(run=_rebuild_projections)
     from shared.adapters.fx_rates import ECB_DAILY_URL
@@ -150,20 +169,30 @@ def main(argv: list[str] | None = None) -> int:
     fx = commands.add_parser("fx", help="refresh the FX rates file from the ECB's daily reference rates")
     fx.add_argument("action", choices=("refresh",))
     fx.add_argument("--url", default=ECB_DAILY_URL, help="where to download the ECB daily XML from")
-    fx.add_argument("--file", default=None,
-                    help="the rates file to replace (default: PAYSTREAM_FX_RATES_FILE, else the packaged one)")
+    fx.add_argument(
+        "--file",
+        default=None,
+        help="the rates file to replace (default: PAYSTREAM_FX_RATES_FILE, else the packaged one)",
+    )
     fx.set_defaults(run=_fx)
     prov = commands.add_parser("provision", help="create the event topology on an AWS endpoint")
-    prov.add_argument("--endpoint-url", default=None,
-                      help="default: PAYSTREAM_AWS_ENDPOINT_URL (LocalStack), none for AWS")
-    prov.add_argument("--dynamodb-endpoint-url", default=None,
-                      help="DynamoDB's own endpoint (default: PAYSTREAM_DYNAMODB_ENDPOINT_URL)")
+    prov.add_argument(
+        "--endpoint-url", default=None, help="default: PAYSTREAM_AWS_ENDPOINT_URL (LocalStack), none for AWS"
+    )
+    prov.add_argument(
+        "--dynamodb-endpoint-url",
+        default=None,
+        help="DynamoDB's own endpoint (default: PAYSTREAM_DYNAMODB_ENDPOINT_URL)",
+    )
     prov.set_defaults(run=_provision)
     dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
     dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
     dlq.add_argument("message_id", nargs="?", help="show: the message; redrive: only this one")
-    dlq.add_argument("--consumer", choices=[route.consumer for route in ROUTES],
-                     help="the consuming function (list without it: a summary of every queue)")
+    dlq.add_argument(
+        "--consumer",
+        choices=[route.consumer for route in ROUTES],
+        help="the consuming function (list without it: a summary of every queue)",
+    )
     dlq.add_argument("--limit", type=int, default=DLQ_LIST_LIMIT, help="at most this many messages")
     dlq.add_argument("--yes", action="store_true", help="purge: yes, delete them")
     dlq.set_defaults(run=_dlq)
@@ -173,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dlq" and args.action == "show" and args.message_id is None:
         parser.error("dlq show needs a message id")
     try:
-        logging.basicConfig(level=load_settings(LoggingSettings).log_level,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=load_settings(LoggingSettings).log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
         # Alembic lists every plugin it loads at INFO; the migration steps themselves stay visible.
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         args.run(args)

@@ -82,9 +82,7 @@ def cloud_events_of(request: Any) -> list[CloudEvent]:
         except ValueError as error:
             raise PoisonEvent(description=f"the batch is not JSON: {error}") from None
         if not isinstance(batch, list) or not 1 <= len(batch) <= CLOUD_EVENTS_PER_REQUEST_MAX:
-            raise PoisonEvent(
-                description=f"a batch is a JSON array of 1 to {CLOUD_EVENTS_PER_REQUEST_MAX} CloudEvents"
-            )
+            raise PoisonEvent(description=f"a batch is a JSON array of 1 to {CLOUD_EVENTS_PER_REQUEST_MAX} CloudEvents")
         events = [_cloud_event_of_dict(item) for item in batch]
     else:
         try:
@@ -169,9 +167,7 @@ def parse_event(event: CloudEvent, accepted_types: frozenset[str]) -> BaseModel:
 def claim(conn: Connection, consumer: str, event_id: str) -> bool:
     """Record that `consumer` handles `event_id` now; False if it already did."""
     claiming = _CLAIM_POSTGRESQL if is_postgresql(conn) else _CLAIM_SQLITE
-    result = conn.execute(
-        claiming, {"consumer": consumer, "event_id": event_id, "processed_at": utc_now()}
-    )
+    result = conn.execute(claiming, {"consumer": consumer, "event_id": event_id, "processed_at": utc_now()})
     return result.rowcount == 1
 
 

@@ -72,8 +72,7 @@ class DeadLetter:
             or message.get("Attributes", {}).get("ApproximateReceiveCount", ""),
             event_id=event_id,
             event_type=event_type,
-            message_group_id=message.get("Attributes", {}).get("MessageGroupId")
-            or partition_group(0),
+            message_group_id=message.get("Attributes", {}).get("MessageGroupId") or partition_group(0),
         )
 
 

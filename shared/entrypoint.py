@@ -86,9 +86,7 @@ def _readiness() -> tuple[int, HealthResponse]:
 def client_router(routes: RouteTable) -> Router:
     """A router for one client function's declared routes, and the ones every function answers;
     the function binds a handler to each of its own (`@router.handles(route)`)."""
-    router = Router(
-        routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller
-    )
+    router = Router(routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller)
 
     @router.handles(every_function.LIVENESS)
     def healthz(request: flask.Request) -> tuple[int, Any]:

@@ -68,17 +68,13 @@ SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 
 def service_unavailable_body() -> dict[str, Any]:
     """The error body of a 503: a dependency is down and the request may be retried."""
-    return ApiError(
-        503, "api_error", "service_unavailable", "the service is unavailable, retry later"
-    ).body()
+    return ApiError(503, "api_error", "service_unavailable", "the service is unavailable, retry later").body()
 
 
 class ApiError(Exception):
     """An error the client caused or must be told about, in the contract's shape."""
 
-    def __init__(
-        self, status: int, type_: str, code: str, message: str, param: str | None = None
-    ) -> None:
+    def __init__(self, status: int, type_: str, code: str, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
@@ -87,9 +83,7 @@ class ApiError(Exception):
         self.param = param
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {"type": self.type, "code": self.code, "message": self.message, "param": self.param}
-        }
+        return {"error": {"type": self.type, "code": self.code, "message": self.message, "param": self.param}}
 
     @classmethod
     def invalid(cls, code: str, message: str, param: str | None = None, status: int = 400) -> ApiError:
@@ -177,8 +171,13 @@ def response_of_row(model: type[Model], row: Any, **fields: Any) -> Model:
     """`model`, a response body, from a stored row: its columns, each `<name>_minor` amount as
     `<name>` (minor units either way), then `fields`."""
     values = dict(row._mapping)
-    values.update({name.removesuffix("_minor"): value for name, value in values.items()
-                   if name.endswith("_amount_minor") or name == "amount_minor"})
+    values.update(
+        {
+            name.removesuffix("_minor"): value
+            for name, value in values.items()
+            if name.endswith("_amount_minor") or name == "amount_minor"
+        }
+    )
     return model.model_validate({**values, **fields})
 
 
@@ -196,9 +195,7 @@ def idempotency_key(request: flask.Request) -> str | None:
     return key
 
 
-def issue_access_token(
-    *, user_id: str, role: str, secret: str, now_epoch_seconds: int, ttl_seconds: int
-) -> str:
+def issue_access_token(*, user_id: str, role: str, secret: str, now_epoch_seconds: int, ttl_seconds: int) -> str:
     """A short-lived signed access token for the user."""
     claims = {
         "iss": JWT_ISSUER,
@@ -303,9 +300,7 @@ class Router:
             arguments["body"] = (
                 _parse_form(request, binding.body)
                 if route.request_content_type == FORM
-                else _parse_json(
-                    request, binding.body, empty_is_object=not route.request_body_required
-                )
+                else _parse_json(request, binding.body, empty_is_object=not route.request_body_required)
             )
         if route.query_model is not None:
             arguments["query"] = _parse_query(request, route.query_model)
@@ -325,29 +320,34 @@ class Router:
                 return result
             status, body = result
         except NotFound:
-            status, body = 404, ApiError.not_found(
-                "route_not_found", f"no route for {request.method} {request.path}"
-            ).body()
+            status, body = (
+                404,
+                ApiError.not_found("route_not_found", f"no route for {request.method} {request.path}").body(),
+            )
         except MethodNotAllowed:
-            status, body = 405, ApiError.invalid(
-                "method_not_allowed", f"{request.method} is not allowed on {request.path}", status=405
-            ).body()
+            status, body = (
+                405,
+                ApiError.invalid(
+                    "method_not_allowed", f"{request.method} is not allowed on {request.path}", status=405
+                ).body(),
+            )
         except ApiError as error:
             status, body = error.status, error.body()
             kind = security_event_of_refusal(status, error.code)
             if kind is not None:
                 security_event(
-                    kind, f"{request.method} {request.path} refused: {error.code}",
-                    method=request.method, path=request.path, code=error.code,
+                    kind,
+                    f"{request.method} {request.path} refused: {error.code}",
+                    method=request.method,
+                    path=request.path,
+                    code=error.code,
                 )
         except DatabaseUnavailable:
             logger.exception("database unavailable")
             status, body = 503, service_unavailable_body()
         except Exception:  # a bug or a broken dependency: logged, and a 500 without details
             logger.exception("unhandled error in %s", self.function_name)
-            status, body = 500, ApiError(
-                500, "api_error", "internal_error", "an internal error occurred"
-            ).body()
+            status, body = 500, ApiError(500, "api_error", "internal_error", "an internal error occurred").body()
         response = flask.jsonify(_to_json(body))
         response.status_code = status
         response.headers["X-Request-Id"] = rid

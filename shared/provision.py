@@ -174,9 +174,7 @@ def provision(
     )
 
 
-def _provision_route(
-    events: Any, sqs: Any, route: topology.Route, *, target_dlq_arn: str
-) -> ProvisionedQueue:
+def _provision_route(events: Any, sqs: Any, route: topology.Route, *, target_dlq_arn: str) -> ProvisionedQueue:
     dlq_url, dlq_arn = _ensure_queue(
         sqs,
         route.dlq_name,
@@ -195,14 +193,11 @@ def _provision_route(
             "ContentBasedDeduplication": "true",
             "VisibilityTimeout": str(route.visibility_timeout_seconds),
             "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": route.max_receive_count}
-            ),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": route.max_receive_count}),
         },
     )
     rule_arns = tuple(
-        _ensure_rule(events, rule, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
-        for rule in route.rules
+        _ensure_rule(events, rule, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn) for rule in route.rules
     )
     _remove_stale_rules(events, route)
     _set_queue_policy(sqs, queue_url, queue_arn, source_arns=rule_arns)
@@ -218,19 +213,14 @@ def _provision_route(
     )
 
 
-def _ensure_rule(
-    events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str
-) -> str:
+def _ensure_rule(events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str) -> str:
     """Upsert the rule of one partition and its target; return the rule's ARN."""
     rule_arn = events.put_rule(
         Name=rule.rule_name,
         EventBusName=topology.BUS_NAME,
         EventPattern=json.dumps(rule.event_pattern),
         State="ENABLED",
-        Description=(
-            f"{', '.join(sorted(rule.route.event_types))} of {rule.message_group_id} "
-            f"to {rule.consumer}"
-        ),
+        Description=(f"{', '.join(sorted(rule.route.event_types))} of {rule.message_group_id} to {rule.consumer}"),
     )["RuleArn"]
     _ensure_target(events, rule, queue_arn=queue_arn, target_dlq_arn=target_dlq_arn)
     return str(rule_arn)
@@ -271,9 +261,7 @@ def _ensure_bus(events: Any, name: str) -> str:
         return events.describe_event_bus(Name=name)["Arn"]
 
 
-def _ensure_queue(
-    sqs: Any, name: str, *, fifo: bool, attributes: Mapping[str, str]
-) -> tuple[str, str]:
+def _ensure_queue(sqs: Any, name: str, *, fifo: bool, attributes: Mapping[str, str]) -> tuple[str, str]:
     """Create the queue, or set `attributes` on the existing one; return its URL and ARN.
 
     CreateQueue fails on an existing queue whose attributes differ, so an existing queue is
@@ -288,15 +276,11 @@ def _ensure_queue(
         url = sqs.create_queue(QueueName=name, Attributes=create_attributes)["QueueUrl"]
     else:
         sqs.set_queue_attributes(QueueUrl=url, Attributes=dict(attributes))
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
 
 
-def _set_queue_policy(
-    sqs: Any, queue_url: str, queue_arn: str, *, source_arns: Sequence[str]
-) -> None:
+def _set_queue_policy(sqs: Any, queue_url: str, queue_arn: str, *, source_arns: Sequence[str]) -> None:
     """Allow EventBridge to send to the queue, and only on behalf of `source_arns` (rules)."""
     policy = {
         "Version": "2012-10-17",
@@ -314,9 +298,7 @@ def _set_queue_policy(
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
-def _ensure_target(
-    events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str
-) -> None:
+def _ensure_target(events: Any, rule: topology.PartitionRule, *, queue_arn: str, target_dlq_arn: str) -> None:
     response = events.put_targets(
         Rule=rule.rule_name,
         EventBusName=topology.BUS_NAME,
@@ -334,9 +316,7 @@ def _ensure_target(
         ],
     )
     if response.get("FailedEntryCount"):
-        raise ProvisioningError(
-            f"target of rule {rule.rule_name} refused: {response.get('FailedEntries')}"
-        )
+        raise ProvisioningError(f"target of rule {rule.rule_name} refused: {response.get('FailedEntries')}")
     # A rule feeds exactly one queue: remove any target a previous layout left behind.
     existing = events.list_targets_by_rule(Rule=rule.rule_name, EventBusName=topology.BUS_NAME)
     stray_ids = [t["Id"] for t in existing.get("Targets", []) if t["Id"] != rule.target_id]
@@ -380,12 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--endpoint-url",
         default=None,
-        help="AWS-compatible endpoint (moto server, LocalStack); default: AWS_ENDPOINT_URL, "
-        "else real AWS",
+        help="AWS-compatible endpoint (moto server, LocalStack); default: AWS_ENDPOINT_URL, else real AWS",
     )
-    parser.add_argument(
-        "--region", default=None, help="default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1"
-    )
+    parser.add_argument("--region", default=None, help="default: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1")
     arguments = parser.parse_args(argv)
     try:
         settings = load_settings(ProvisionSettings)

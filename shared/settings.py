@@ -84,9 +84,7 @@ class TelemetrySettings(LoggingSettings):
     trace_enabled: bool = Field(True, validation_alias="DD_TRACE_ENABLED")
     # DogStatsD, under Datadog's own variable names (the agent's host is DD_AGENT_HOST in
     # knative/). No host: metrics are not sent.
-    dogstatsd_host: str | None = Field(
-        None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST")
-    )
+    dogstatsd_host: str | None = Field(None, validation_alias=AliasChoices("DD_DOGSTATSD_HOST", "DD_AGENT_HOST"))
     dogstatsd_port: int = Field(8125, ge=1, le=65535, validation_alias="DD_DOGSTATSD_PORT")
 
     @property
@@ -211,9 +209,7 @@ class ProvisionSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     endpoint_url: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
-    region: str = Field(
-        "us-east-1", min_length=1, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
-    )
+    region: str = Field("us-east-1", min_length=1, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 
 
 SettingsModel = TypeVar("SettingsModel", bound=BaseSettings)

@@ -128,9 +128,7 @@ PING_EVENT_TYPE = "dev.knative.sources.ping"
 EVENTBRIDGE_TARGET_DLQ_NAME = f"{RESOURCE_PREFIX}-eventbridge-target-dlq"
 
 # Notification channel -> SNS topic name.
-SNS_TOPICS: Mapping[str, str] = MappingProxyType(
-    {"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"}
-)
+SNS_TOPICS: Mapping[str, str] = MappingProxyType({"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"})
 
 AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
 
@@ -295,9 +293,7 @@ SCHEDULES: tuple[Schedule, ...] = (
 
 CONSUMERS: tuple[str, ...] = tuple(route.consumer for route in ROUTES)
 
-_ROUTES_BY_CONSUMER: Mapping[str, Route] = MappingProxyType(
-    {route.consumer: route for route in ROUTES}
-)
+_ROUTES_BY_CONSUMER: Mapping[str, Route] = MappingProxyType({route.consumer: route for route in ROUTES})
 
 
 def producer_source(function: str) -> str:
@@ -347,9 +343,7 @@ def route_for(consumer: str) -> Route:
     try:
         return _ROUTES_BY_CONSUMER[consumer]
     except KeyError:
-        raise KeyError(
-            f"no route for consumer {consumer!r}; known: {', '.join(CONSUMERS)}"
-        ) from None
+        raise KeyError(f"no route for consumer {consumer!r}; known: {', '.join(CONSUMERS)}") from None
 
 
 def consumers_of(event_type: str) -> tuple[str, ...]:

@@ -102,9 +102,7 @@ class MotoServer:
 
 
 def _bin_dir() -> Path:
-    completed = subprocess.run(
-        ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=30
-    )
+    completed = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=30)
     return Path(completed.stdout.strip())
 
 
@@ -125,9 +123,7 @@ class ThrowawayPostgres:
         argv = [str(self._bin / command[0]), *command[1:]]
         if self._os_user is not None:
             argv = ["runuser", "-u", self._os_user, "--", *argv]
-        completed = subprocess.run(
-            argv, capture_output=True, text=True, timeout=POSTGRES_START_TIMEOUT_SECONDS
-        )
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=POSTGRES_START_TIMEOUT_SECONDS)
         if completed.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {completed.stdout}{completed.stderr}")
 
@@ -139,21 +135,27 @@ class ThrowawayPostgres:
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off "
-            "-c max_connections=200"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off -c max_connections=200"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.directory / "server.log"),
-            "-o", options, "-w", "-t", str(POSTGRES_START_TIMEOUT_SECONDS), "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.directory / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(POSTGRES_START_TIMEOUT_SECONDS),
+            "start",
         )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def create_database(self, name: str) -> str:
-        connection = pg8000.dbapi.connect(
-            user="postgres", host="127.0.0.1", port=self.port, database="postgres"
-        )
+        connection = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=self.port, database="postgres")
         connection.autocommit = True
         try:
             # The name is the caller's constant, not user input.

@@ -40,9 +40,7 @@ def add_funding_source(request: flask.Request, principal: Principal, body):
             sa.select(sa.func.count()).where(funding_sources.c.user_id == principal.user_id)
         ).scalar_one()
         if count >= FUNDING_SOURCES_PER_USER_MAX:
-            raise ApiError.invalid(
-                "funding_source_limit", f"at most {FUNDING_SOURCES_PER_USER_MAX} funding sources"
-            )
+            raise ApiError.invalid("funding_source_limit", f"at most {FUNDING_SOURCES_PER_USER_MAX} funding sources")
         if isinstance(body, CardFundingSourceRequest):
             try:
                 card = runtime.gateway.tokenize_card(
@@ -50,16 +48,20 @@ def add_funding_source(request: flask.Request, principal: Principal, body):
                 )
             except CardRejected as rejected:
                 raise ApiError(402, "card_error", rejected.code, rejected.message, rejected.param) from None
-            values: dict[str, Any] = dict(type="card", brand=card.brand, last4=card.last4, exp_month=body.exp_month,
-                          exp_year=body.exp_year, gateway_token=card.token)
+            values: dict[str, Any] = dict(
+                type="card",
+                brand=card.brand,
+                last4=card.last4,
+                exp_month=body.exp_month,
+                exp_year=body.exp_year,
+                gateway_token=card.token,
+            )
         else:
             account = runtime.gateway.tokenize_bank_account(
                 conn, routing_number=body.routing_number, account_number=body.account_number, now=now
             )
             values = dict(type="bank_account", brand=None, last4=account.last4, gateway_token=account.token)
-        conn.execute(
-            funding_sources.insert().values(id=source_id, user_id=principal.user_id, created_at=now, **values)
-        )
+        conn.execute(funding_sources.insert().values(id=source_id, user_id=principal.user_id, created_at=now, **values))
         event_id = record_event(
             conn,
             event_type="funding_source.added",
@@ -67,8 +69,11 @@ def add_funding_source(request: flask.Request, principal: Principal, body):
             subject=source_id,
             sequence=1,
             payload=FundingSourceAdded(
-                funding_source_id=source_id, user_id=principal.user_id, type=values["type"],
-                brand=values["brand"], last4=values["last4"],
+                funding_source_id=source_id,
+                user_id=principal.user_id,
+                type=values["type"],
+                brand=values["brand"],
+                last4=values["last4"],
             ),
             now=now,
             correlation_id=correlation_id(),

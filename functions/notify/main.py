@@ -9,14 +9,29 @@ from cloudevents.http import CloudEvent
 from shared.consumer import handle
 from shared.services import notifications
 
-ACCEPTED_TYPES = frozenset({
-    "payment.completed", "payment.failed", "payment.declined", "payment.held",
-    "topup.succeeded", "topup.declined", "user.signed_up",
-    "conversion.completed", "conversion.failed", "withdrawal.succeeded", "withdrawal.failed",
-    "refund.completed", "refund.failed",
-    "payment_request.created", "payment_request.paid", "payment_request.reopened",
-    "payment_request.declined", "payment_request.cancelled", "payment_request.expired",
-})
+ACCEPTED_TYPES = frozenset(
+    {
+        "payment.completed",
+        "payment.failed",
+        "payment.declined",
+        "payment.held",
+        "topup.succeeded",
+        "topup.declined",
+        "user.signed_up",
+        "conversion.completed",
+        "conversion.failed",
+        "withdrawal.succeeded",
+        "withdrawal.failed",
+        "refund.completed",
+        "refund.failed",
+        "payment_request.created",
+        "payment_request.paid",
+        "payment_request.reopened",
+        "payment_request.declined",
+        "payment_request.cancelled",
+        "payment_request.expired",
+    }
+)
 
 
 @functions_framework.cloud_event
@@ -28,7 +43,11 @@ def _notify(conn, payload, context, runtime) -> list[str]:
     # The event handled, as delivered: not the request's own CloudEvent, which is Knative's
     # wrapper when its IntegrationSource delivers.
     notifications.notify(
-        conn, event_id=context.cause_id, event_type=context.cause_type, payload=payload,
-        notifier=runtime.notifier, now=context.now,
+        conn,
+        event_id=context.cause_id,
+        event_type=context.cause_type,
+        payload=payload,
+        notifier=runtime.notifier,
+        now=context.now,
     )
     return []

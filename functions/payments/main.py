@@ -104,8 +104,11 @@ def request_money(request: flask.Request, principal: Principal, body):
 def list_payment_requests(request: flask.Request, principal: Principal, query):
     with platform().reader.connect() as conn:
         rows, has_more = payment_requests.list_requests(
-            conn, user_id=principal.user_id, limit=query.limit,
-            starting_after=query.starting_after, ending_before=query.ending_before,
+            conn,
+            user_id=principal.user_id,
+            limit=query.limit,
+            starting_after=query.starting_after,
+            ending_before=query.ending_before,
         )
     return 200, PaymentRequestList(data=[_payment_request(row) for row in rows], has_more=has_more)
 
@@ -122,15 +125,15 @@ def pay(request: flask.Request, principal: Principal, body, payment_request_id: 
     now = utc_now()
 
     def execute(conn):
-        row, event_ids = pay_request(conn, payer_id=principal.user_id, request_id=payment_request_id, context=_context(now))
+        row, event_ids = pay_request(
+            conn, payer_id=principal.user_id, request_id=payment_request_id, context=_context(now)
+        )
         return 202, _payment(row), event_ids
 
     return respond_once(request, principal, body, execute, now=now)
 
 
-def _answer(
-    request: flask.Request, principal: Principal, body, payment_request_id: str, action: Action
-):
+def _answer(request: flask.Request, principal: Principal, body, payment_request_id: str, action: Action):
     now = utc_now()
 
     def execute(conn):

@@ -65,5 +65,7 @@ def sweep_sagas(event: CloudEvent) -> None:
     if expired or timed_out or due:
         logger.warning(
             "sweep-sagas: released %d reservations, timed out %s, expired %d requests",
-            len(expired), timed_out or "nothing", len(due),
+            len(expired),
+            timed_out or "nothing",
+            len(due),
         )

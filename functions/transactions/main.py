@@ -69,8 +69,16 @@ def get_transaction(request: flask.Request, principal: Principal, transaction_id
 
 
 STATEMENT_COLUMNS = (
-    "date", "id", "type", "direction", "description", "counterparty_id",
-    "amount_minor", "amount", "balance_minor", "balance",
+    "date",
+    "id",
+    "type",
+    "direction",
+    "description",
+    "counterparty_id",
+    "amount_minor",
+    "amount",
+    "balance_minor",
+    "balance",
 )
 
 
@@ -92,16 +100,41 @@ def get_statement(request: flask.Request, principal: Principal, query):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(STATEMENT_COLUMNS)
     balance = found.opening_balance_minor
-    writer.writerow([query.created_from.isoformat(), "", "opening_balance", "", "", "", "", "",
-                     balance, money(balance)])
+    writer.writerow(
+        [query.created_from.isoformat(), "", "opening_balance", "", "", "", "", "", balance, money(balance)]
+    )
     for row in found.rows:
         signed = history.signed_amount_minor(row, found.currency)
         balance += signed
         direction = "credit" if signed > 0 else "debit"
-        writer.writerow([row.created_at.isoformat(), row.id, row.type, direction, row.description,
-                         row.counterparty_id or "", signed, money(signed), balance, money(balance)])
-    writer.writerow([query.created_to.isoformat(), "", "closing_balance", "", "", "", "", "",
-                     found.closing_balance_minor, money(found.closing_balance_minor)])
+        writer.writerow(
+            [
+                row.created_at.isoformat(),
+                row.id,
+                row.type,
+                direction,
+                row.description,
+                row.counterparty_id or "",
+                signed,
+                money(signed),
+                balance,
+                money(balance),
+            ]
+        )
+    writer.writerow(
+        [
+            query.created_to.isoformat(),
+            "",
+            "closing_balance",
+            "",
+            "",
+            "",
+            "",
+            "",
+            found.closing_balance_minor,
+            money(found.closing_balance_minor),
+        ]
+    )
     name = f"statement-{found.currency}-{query.created_from.date()}-{query.created_to.date()}.csv"
     return flask.Response(
         out.getvalue(),

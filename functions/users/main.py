@@ -44,9 +44,7 @@ def token(request: flask.Request, body):
     pair: identity.TokenPair | None
     with runtime.engine.begin() as conn:
         if body.grant_type == "password":
-            pair = identity.password_grant(
-                conn, email=body.username, password=body.password, **common
-            )
+            pair = identity.password_grant(conn, email=body.username, password=body.password, **common)
         else:
             pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, **common)
     if pair is None:

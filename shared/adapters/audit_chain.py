@@ -274,9 +274,7 @@ class AuditChain:
                 attempt,
                 APPEND_ATTEMPTS_MAX,
             )
-        raise AuditChainContention(
-            f"could not append event {item.event_id} after {APPEND_ATTEMPTS_MAX} attempts"
-        )
+        raise AuditChainContention(f"could not append event {item.event_id} after {APPEND_ATTEMPTS_MAX} attempts")
 
     def _write(self, records: Sequence[tuple[AuditRecord, int | None]]) -> frozenset[str]:
         """Write each record with its event's marker, and the head at the last record, in one
@@ -289,18 +287,14 @@ class AuditChain:
         parts: list[tuple[str, dict[str, Any]]] = []
         for record, claimed in records:
             if claimed is None:
-                marker_condition: dict[str, Any] = {
-                    "ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})"
-                }
+                marker_condition: dict[str, Any] = {"ConditionExpression": f"attribute_not_exists({_PARTITION_KEY})"}
             else:
                 marker_condition = {
                     "ConditionExpression": "#seq = :claimed",
                     "ExpressionAttributeNames": {"#seq": "seq"},
                     "ExpressionAttributeValues": {":claimed": {"N": str(claimed)}},
                 }
-            parts.append(
-                (_MARKER, {"Item": _marker_item(record.event_id, record.seq), **marker_condition})
-            )
+            parts.append((_MARKER, {"Item": _marker_item(record.event_id, record.seq), **marker_condition}))
             parts.append(
                 (
                     _RECORD,
@@ -314,9 +308,7 @@ class AuditChain:
         parts.append((_HEAD, {"Item": _head_item(last), **_head_moves_forward(last.seq)}))
         try:
             self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._table_name, **put}} for _, put in parts
-                ]
+                TransactItems=[{"Put": {"TableName": self._table_name, **put}} for _, put in parts]
             )
         except self._client.exceptions.TransactionCanceledException as error:
             reasons = error.response.get("CancellationReasons", [])
@@ -388,9 +380,7 @@ class AuditChain:
         expected_seq = 1
         prev_hash = GENESIS_HASH
         hash_at_head = GENESIS_HASH
-        for record in self._iter_records(
-            after_seq=0, limit=head_seq + VERIFY_PAGE_SIZE, page_size=VERIFY_PAGE_SIZE
-        ):
+        for record in self._iter_records(after_seq=0, limit=head_seq + VERIFY_PAGE_SIZE, page_size=VERIFY_PAGE_SIZE):
             if record.seq != expected_seq or not _record_is_sound(record, prev_hash):
                 return ChainVerification(ok=False, length=head_seq, first_broken_seq=expected_seq)
             prev_hash = record.hash
@@ -534,4 +524,3 @@ def _record_is_sound(record: AuditRecord, prev_hash: str) -> bool:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
-

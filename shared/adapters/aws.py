@@ -196,9 +196,7 @@ class EventPublisher:
         whose call failed at the endpoint, is reported in `PublishResult.failures` and never
         claimed as published.
         """
-        entries = [
-            (_event_id(cloud_event), self._entry(cloud_event)) for cloud_event in cloud_events
-        ]
+        entries = [(_event_id(cloud_event), self._entry(cloud_event)) for cloud_event in cloud_events]
         published: list[str] = []
         failed: list[PublishFailure] = []
         sendable: list[tuple[str, dict[str, Any]]] = []
@@ -238,9 +236,7 @@ class EventPublisher:
             entry["Time"] = event_time
         return entry
 
-    def _put_chunk(
-        self, chunk: Sequence[tuple[str, dict[str, Any]]]
-    ) -> tuple[list[str], list[PublishFailure]]:
+    def _put_chunk(self, chunk: Sequence[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[PublishFailure]]:
         try:
             response = self._client.put_events(Entries=[entry for _, entry in chunk])
         except (BotoCoreError, ClientError) as error:
@@ -254,9 +250,7 @@ class EventPublisher:
             # PutEvents answers one result per entry, in order; anything else cannot be matched.
             message = f"PutEvents answered {len(results)} results for {len(chunk)} entries"
             logger.error(message)
-            return [], [
-                PublishFailure(event_id, "UnmatchedResponse", message) for event_id, _ in chunk
-            ]
+            return [], [PublishFailure(event_id, "UnmatchedResponse", message) for event_id, _ in chunk]
         published: list[str] = []
         failed: list[PublishFailure] = []
         for (event_id, _), result in zip(chunk, results, strict=True):
@@ -282,11 +276,7 @@ def with_partition(cloud_event: Mapping[str, Any]) -> dict[str, Any]:
     Every event must land in some partition, or no rule would match it and it would be lost:
     an event without a key (one built by hand) is partitioned by its `subject`, else its id.
     """
-    key = (
-        cloud_event.get(topology.PARTITION_KEY_ATTRIBUTE)
-        or cloud_event.get("subject")
-        or cloud_event["id"]
-    )
+    key = cloud_event.get(topology.PARTITION_KEY_ATTRIBUTE) or cloud_event.get("subject") or cloud_event["id"]
     partition = topology.partition_group(topology.partition_of(str(key)))
     return {**cloud_event, topology.PARTITION_ATTRIBUTE: partition}
 
@@ -349,10 +339,7 @@ def _chunks(
     current_bytes = 0
     for item in entries:
         size = _entry_size_bytes(item[1])
-        if current and (
-            len(current) >= PUT_EVENTS_ENTRIES_MAX
-            or current_bytes + size > PUT_EVENTS_REQUEST_BYTES_MAX
-        ):
+        if current and (len(current) >= PUT_EVENTS_ENTRIES_MAX or current_bytes + size > PUT_EVENTS_REQUEST_BYTES_MAX):
             chunks.append(current)
             current, current_bytes = [], 0
         current.append(item)
@@ -434,8 +421,7 @@ class Notifier:
             request["Subject"] = clean_subject
         if attributes:
             request["MessageAttributes"] = {
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in attributes.items()
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             }
         return request
 
@@ -450,9 +436,7 @@ class Notifier:
             for index, notification in enumerate(chunk):
                 entry = self._request(notification.subject, notification.message, notification.attributes)
                 entries.append({"Id": str(index), **entry})
-            response = self._client.publish_batch(
-                TopicArn=self.topic_arn(channel), PublishBatchRequestEntries=entries
-            )
+            response = self._client.publish_batch(TopicArn=self.topic_arn(channel), PublishBatchRequestEntries=entries)
             if response.get("Failed"):
                 raise NotificationRefused(f"SNS refused {response['Failed']}")
             by_id = {item["Id"]: item["MessageId"] for item in response.get("Successful", [])}
@@ -462,9 +446,7 @@ class Notifier:
     def topic_arn(self, channel: str) -> str:
         """The ARN of `channel`'s topic, resolved once."""
         if channel not in self._topics:
-            raise ValueError(
-                f"unknown notification channel {channel!r}; known: {sorted(self._topics)}"
-            )
+            raise ValueError(f"unknown notification channel {channel!r}; known: {sorted(self._topics)}")
         with self._lock:
             arn = self._topic_arns.get(channel)
             if arn is None:
@@ -509,10 +491,7 @@ class _CloudEventOnEventBridge(EventBridgeModel):
         if missing:
             raise ValueError(f"detail is not a CloudEvent: no {', '.join(missing)}")
         if self.detail["type"] != self.detail_type:
-            raise ValueError(
-                f"detail-type {self.detail_type!r} differs from CloudEvent type "
-                f"{self.detail['type']!r}"
-            )
+            raise ValueError(f"detail-type {self.detail_type!r} differs from CloudEvent type {self.detail['type']!r}")
         return self
 
 
@@ -557,17 +536,12 @@ def _reason(error: pydantic.ValidationError) -> str:
     if first["type"] == "value_error" and not first["loc"]:
         # The CloudEvent checks above: their message is the reason.
         return first["msg"].removeprefix("Value error, ")
-    missing = [
-        str(item["loc"][0])
-        for item in errors
-        if item["type"] == "missing" and len(item["loc"]) == 1
-    ]
+    missing = [str(item["loc"][0]) for item in errors if item["type"] == "missing" and len(item["loc"]) == 1]
     if missing:
         return f"not an EventBridge envelope: no {', '.join(missing)}"
     if first["loc"] == ("detail",) and first["type"] == "dict_type":
         return "envelope detail is not a JSON object"
     quoted = [
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-        for item in errors[:_ENVELOPE_ERRORS_QUOTED_MAX]
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in errors[:_ENVELOPE_ERRORS_QUOTED_MAX]
     ]
     return "not an EventBridge envelope: " + "; ".join(quoted)

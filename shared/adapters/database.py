@@ -114,9 +114,7 @@ def read_only(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
-def create_engine(
-    url: str, *, pool_size: int = 10, ssl_context: ssl.SSLContext | None = None
-) -> sa.Engine:
+def create_engine(url: str, *, pool_size: int = 10, ssl_context: ssl.SSLContext | None = None) -> sa.Engine:
     """The engine for ``postgresql+pg8000://…`` or ``sqlite:///path``, with Paystream's settings;
     `ssl_context` (see `ssl_context_for`) encrypts PostgreSQL connections."""
     parsed = sa.make_url(url)
@@ -192,9 +190,7 @@ def ssl_context_for(tls: str, ca_file: str | None = None) -> ssl.SSLContext | No
     raise ValueError(f"unknown database TLS mode {tls!r}")
 
 
-def _create_postgres_engine(
-    url: sa.URL, *, pool_size: int, ssl_context: ssl.SSLContext | None
-) -> sa.Engine:
+def _create_postgres_engine(url: sa.URL, *, pool_size: int, ssl_context: ssl.SSLContext | None) -> sa.Engine:
     tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
     engine = sa.create_engine(
         url,
@@ -320,9 +316,7 @@ def _as_cursor_error(error: pg8000.dbapi.DatabaseError) -> pg8000.dbapi.Error:
     return pg8000.dbapi.ProgrammingError(fields)
 
 
-def _bind_and_execute(
-    dbapi_connection: Any, prepared: tuple[bytes, Any, Any], parameter_sets: Any, sql: str
-) -> Any:
+def _bind_and_execute(dbapi_connection: Any, prepared: tuple[bytes, Any, Any], parameter_sets: Any, sql: str) -> Any:
     """Run a prepared statement once per parameter set in one round trip; its pg8000 Context.
 
     Pipelined: BEGIN (a simple query) when no transaction is open, then each execution's Bind
@@ -334,8 +328,7 @@ def _bind_and_execute(
     # Every value is converted before the first message is written: a value pg8000 cannot send
     # must fail with nothing half-sent.
     values_sets = [
-        pg8000_converters.make_params(dbapi_connection.py_types, parameters)
-        for parameters in parameter_sets
+        pg8000_converters.make_params(dbapi_connection.py_types, parameters) for parameters in parameter_sets
     ]
     context = pg8000_core.Context(columns=columns, input_funcs=input_functions, statement=sql)
     begins = not dbapi_connection._in_transaction and not dbapi_connection.autocommit
@@ -397,9 +390,7 @@ def _note_checkin_time(_dbapi_connection: Any, connection_record: Any) -> None:
         connection_record.info[_CHECKED_IN_AT_KEY] = time.monotonic()
 
 
-def _check_connection_on_checkout(
-    dbapi_connection: Any, connection_record: Any, _connection_proxy: Any
-) -> None:
+def _check_connection_on_checkout(dbapi_connection: Any, connection_record: Any, _connection_proxy: Any) -> None:
     # A DisconnectionError makes the pool replace this connection with a new one (and raise if
     # it cannot connect), as SQLAlchemy documents for pessimistic disconnect handling.
     if _closed_by_server(dbapi_connection):

@@ -131,25 +131,16 @@ class LedgerStore:
             raise ValueError(f"unknown account kind {kind!r}")
         _require_aware(now)
         # An account born with balances would unbalance its currency's books.
-        if (
-            account.debits_pending
-            or account.debits_posted
-            or account.credits_pending
-            or account.credits_posted
-        ):
+        if account.debits_pending or account.debits_posted or account.credits_pending or account.credits_posted:
             raise ValueError(f"account {account.id!r} must be created with zero balances")
         check_account_invariants(account)
         row = _new_account_row(account, kind, user_id, now, hot)
         return conn.execute(_insert_accounts(conn), row).rowcount == 1
 
-    def ensure_wallet(
-        self, conn: sa.Connection, user_id: str, currency: str, now: datetime
-    ) -> Account:
+    def ensure_wallet(self, conn: sa.Connection, user_id: str, currency: str, now: datetime) -> Account:
         """The user's wallet in `currency`, created (never overdrawable) if it does not exist."""
         account_id = wallet_account_id(user_id, currency)
-        wanted = Account(
-            id=account_id, currency=currency, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-        )
+        wanted = Account(id=account_id, currency=currency, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
         # The wallet usually exists: one read, and a write only the first time.
         account = self.get_account(conn, account_id)
         if account is None:
@@ -157,9 +148,7 @@ class LedgerStore:
             account = self.get_account(conn, account_id)
         return _require_same_shape(account, wanted)
 
-    def ensure_system_accounts(
-        self, conn: sa.Connection, currency: str, now: datetime
-    ) -> dict[str, Account]:
+    def ensure_system_accounts(self, conn: sa.Connection, currency: str, now: datetime) -> dict[str, Account]:
         """The platform's accounts in `currency` by kind, creating the missing ones."""
         _require_aware(now)
         wanted = {
@@ -202,9 +191,7 @@ class LedgerStore:
         row = conn.execute(sa.select(transfers).where(transfers.c.id == transfer_id)).first()
         return None if row is None else _stored_transfer_from_row(row)
 
-    def create_transfer(
-        self, conn: sa.Connection, transfer: Transfer, now: datetime
-    ) -> TransferOutcome:
+    def create_transfer(self, conn: sa.Connection, transfer: Transfer, now: datetime) -> TransferOutcome:
         """Create `transfer` at `now` unless decide() refuses it; return the outcome.
 
         The batch of one (a LINKED transfer alone is LINKED_EVENT_CHAIN_OPEN). Only OK changes
@@ -265,9 +252,7 @@ class LedgerStore:
             ),
         )
         if len(values) != len(transfers_batch):
-            raise LedgerInvariantViolated(
-                f"{len(transfers_batch)} transfers sent, {len(values)} outcomes returned"
-            )
+            raise LedgerInvariantViolated(f"{len(transfers_batch)} transfers sent, {len(values)} outcomes returned")
         return [TransferOutcome(value) for value in values]
 
     def account_history(
@@ -313,11 +298,7 @@ class LedgerStore:
             # transfer, which will see it expired or settle it first.
             .with_for_update(skip_locked=True)
         )
-        due = [
-            stored
-            for stored in map(_stored_transfer_from_row, conn.execute(candidates))
-            if is_expired(stored, now)
-        ]
+        due = [stored for stored in map(_stored_transfer_from_row, conn.execute(candidates)) if is_expired(stored, now)]
         if not due:
             return []
         account_ids = {stored.transfer.debit_account_id for stored in due} | {
@@ -351,13 +332,10 @@ class LedgerStore:
 
     def check_invariants(self, conn: sa.Connection) -> None:
         """Raise LedgerInvariantViolated unless every currency balances and no floor is broken."""
-        for currency, (posted_net_minor, pending_net_minor) in self.totals_by_currency(
-            conn
-        ).items():
+        for currency, (posted_net_minor, pending_net_minor) in self.totals_by_currency(conn).items():
             if posted_net_minor or pending_net_minor:
                 raise LedgerInvariantViolated(
-                    f"{currency}: posted totals differ by {posted_net_minor}, "
-                    f"pending totals by {pending_net_minor}"
+                    f"{currency}: posted totals differ by {posted_net_minor}, pending totals by {pending_net_minor}"
                 )
         debits_floor = accounts.c.flags.op("&")(int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS))
         credits_floor = accounts.c.flags.op("&")(int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS))
@@ -372,13 +350,11 @@ class LedgerStore:
                         accounts.c.credits_posted < 0,
                         sa.and_(
                             debits_floor != 0,
-                            accounts.c.debits_pending + accounts.c.debits_posted
-                            > accounts.c.credits_posted,
+                            accounts.c.debits_pending + accounts.c.debits_posted > accounts.c.credits_posted,
                         ),
                         sa.and_(
                             credits_floor != 0,
-                            accounts.c.credits_pending + accounts.c.credits_posted
-                            > accounts.c.debits_posted,
+                            accounts.c.credits_pending + accounts.c.credits_posted > accounts.c.debits_posted,
                         ),
                     )
                 )
@@ -396,9 +372,7 @@ class LedgerStore:
         # Every account's newest history entry, the one its history_sequence names, holds its
         # balances; an account without history has zero balances; no entry is newer than that.
         newest = account_history.alias("newest")
-        differs = sa.or_(
-            *[newest.c[name] != accounts.c[name] for name in _BALANCE_COLUMNS]
-        )
+        differs = sa.or_(*[newest.c[name] != accounts.c[name] for name in _BALANCE_COLUMNS])
         all_zero = sa.and_(*[accounts.c[name] == 0 for name in _BALANCE_COLUMNS])
         broken: list[str] = list(
             conn.execute(
@@ -432,9 +406,7 @@ class LedgerStore:
             .all()
         )
         if broken:
-            raise LedgerInvariantViolated(
-                f"accounts whose history does not end at their balances: {', '.join(broken)}"
-            )
+            raise LedgerInvariantViolated(f"accounts whose history does not end at their balances: {', '.join(broken)}")
 
     # -- SQLite (and any database without the functions) --------------------------------------
 
@@ -451,9 +423,7 @@ class LedgerStore:
         }
         stored = self._transfers_by_id(conn, transfer_ids)
         before, sequences = self._accounts_by_id(conn, account_ids, lock=True)
-        scratch = InMemoryLedger.holding(
-            before.values(), stored.values(), history_sequences=sequences
-        )
+        scratch = InMemoryLedger.holding(before.values(), stored.values(), history_sequences=sequences)
         outcomes = scratch.create_transfers(transfers_batch, now)
         self._write_back(conn, scratch, before, stored)
         return outcomes
@@ -466,9 +436,7 @@ class LedgerStore:
         transfers_before: Mapping[str, StoredTransfer],
     ) -> None:
         """Write what `scratch` changed relative to the rows it was loaded from."""
-        new_transfers = [
-            stored for stored in scratch.transfers() if stored.transfer.id not in transfers_before
-        ]
+        new_transfers = [stored for stored in scratch.transfers() if stored.transfer.id not in transfers_before]
         if new_transfers:
             conn.execute(sa.insert(transfers), [_transfer_row(stored) for stored in new_transfers])
         for transfer_id, stored_before in transfers_before.items():
@@ -503,24 +471,18 @@ class LedgerStore:
             # Lock in the ledger functions' order (accounts that are not hot, then hot ones, each
             # by id in byte order), so that lockers never wait on each other in a cycle. (SQLite
             # ignores FOR UPDATE: its transactions are serialized by BEGIN IMMEDIATE.)
-            statement = statement.order_by(
-                accounts.c.hot, _byte_order(conn, accounts.c.id)
-            ).with_for_update()
+            statement = statement.order_by(accounts.c.hot, _byte_order(conn, accounts.c.id)).with_for_update()
         rows = conn.execute(statement).all()
         return (
             {row.id: _account_from_row(row) for row in rows},
             {row.id: int(row.history_sequence) for row in rows},
         )
 
-    def _transfers_by_id(
-        self, conn: sa.Connection, transfer_ids: Iterable[str]
-    ) -> dict[str, StoredTransfer]:
+    def _transfers_by_id(self, conn: sa.Connection, transfer_ids: Iterable[str]) -> dict[str, StoredTransfer]:
         rows = conn.execute(sa.select(transfers).where(transfers.c.id.in_(list(transfer_ids))))
         return {row.id: _stored_transfer_from_row(row) for row in rows}
 
-    def _set_pending_status(
-        self, conn: sa.Connection, transfer_id: str, status: PendingStatus | None
-    ) -> None:
+    def _set_pending_status(self, conn: sa.Connection, transfer_id: str, status: PendingStatus | None) -> None:
         if status is None:
             raise LedgerInvariantViolated(f"transfer {transfer_id!r} would lose its pending status")
         result = conn.execute(
@@ -532,9 +494,7 @@ class LedgerStore:
             .values(pending_status=status.value)
         )
         if result.rowcount != 1:
-            raise LedgerInvariantViolated(
-                f"transfer {transfer_id!r} stopped being pending while it was being settled"
-            )
+            raise LedgerInvariantViolated(f"transfer {transfer_id!r} stopped being pending while it was being settled")
 
 
 # A broken ledger is reported with at most this many account ids; the rest are alike.
@@ -543,9 +503,7 @@ _BROKEN_ACCOUNTS_REPORTED_MAX = 20
 _BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
 
-def _write_balances(
-    conn: sa.Connection, *, before: Account, after: Account, history_sequence: int
-) -> None:
+def _write_balances(conn: sa.Connection, *, before: Account, after: Account, history_sequence: int) -> None:
     """Write `after`'s totals and newest history sequence over the row, if it still holds `before`.
 
     The condition turns a lost update (someone else wrote the row between our read and this
@@ -603,9 +561,7 @@ def _insert_accounts(conn: sa.Connection) -> Any:
     return _INSERT_ACCOUNT_POSTGRESQL if is_postgresql(conn) else _INSERT_ACCOUNT_SQLITE
 
 
-def _new_account_row(
-    account: Account, kind: str, user_id: str | None, now: datetime, hot: bool
-) -> dict[str, Any]:
+def _new_account_row(account: Account, kind: str, user_id: str | None, now: datetime, hot: bool) -> dict[str, Any]:
     """The row of a new, empty account."""
     return {
         "id": account.id,

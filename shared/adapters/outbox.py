@@ -152,11 +152,7 @@ class RecordedEvents:
     def take(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The CloudEvents of `event_ids` still kept, removed from the keeping."""
         with self._lock:
-            return {
-                event_id: self._events.pop(event_id)
-                for event_id in event_ids
-                if event_id in self._events
-            }
+            return {event_id: self._events.pop(event_id) for event_id in event_ids if event_id in self._events}
 
 
 def _take_recorded(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -227,9 +223,7 @@ def publish_recorded(
     if missing:
         with read_only(engine).connect() as conn:
             rows = conn.execute(
-                sa.select(events)
-                .join(outbox, outbox.c.event_id == events.c.id)
-                .where(outbox.c.event_id.in_(missing))
+                sa.select(events).join(outbox, outbox.c.event_id == events.c.id).where(outbox.c.event_id.in_(missing))
             ).all()
         cloud_events += [cloud_event_of(row) for row in rows]
     if not cloud_events:

@@ -48,7 +48,6 @@ metadata = sa.MetaData(
 )
 
 
-
 class Timestamp(sa.TypeDecorator):
     """A UTC instant. PostgreSQL keeps the zone; SQLite keeps naive UTC text, made aware on read."""
 

@@ -72,8 +72,7 @@ def queue_reader_service_account(consumer: str) -> str:
 def secret_env() -> list[dict[str, Any]]:
     """The container environment that reads the platform's secrets, by reference."""
     return [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": key}}}
-        for name, key in _SECRET_KEYS
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": key}}} for name, key in _SECRET_KEYS
     ]
 
 
@@ -108,8 +107,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 def to_yaml(documents: Sequence[Mapping[str, Any]]) -> str:
     """One generated YAML file: the header, then the documents in the order given."""
     body = "---\n".join(
-        yaml.dump(dict(document), Dumper=_NoAliasDumper, sort_keys=False,
-                  default_flow_style=False, width=100)
+        yaml.dump(dict(document), Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, width=100)
         for document in documents
     )
     return GENERATED_HEADER + body

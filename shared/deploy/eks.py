@@ -39,16 +39,18 @@ def _service_account_patch(name: str, options: RenderOptions) -> dict[str, Any]:
 
 
 def _source_patch(route: topology.Route, options: RenderOptions) -> dict[str, Any]:
-    return source_patch(route.consumer, {
-        "sqs": {
-            "arn": f"arn:aws:sqs:{options.aws_region}:{options.aws_account_id}:{route.queue_name}",
-            "queueURL": (
-                f"https://sqs.{options.aws_region}.amazonaws.com/"
-                f"{options.aws_account_id}/{route.queue_name}"
-            ),
-            "region": options.aws_region,
-        }
-    })
+    return source_patch(
+        route.consumer,
+        {
+            "sqs": {
+                "arn": f"arn:aws:sqs:{options.aws_region}:{options.aws_account_id}:{route.queue_name}",
+                "queueURL": (
+                    f"https://sqs.{options.aws_region}.amazonaws.com/{options.aws_account_id}/{route.queue_name}"
+                ),
+                "region": options.aws_region,
+            }
+        },
+    )
 
 
 def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
@@ -58,13 +60,19 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
     ]
     files = {
         "migrate-job.yaml": to_yaml([database_job(None)]),
-        "patches/config.yaml": to_yaml([config_patch({
-            "PAYSTREAM_ENVIRONMENT": options.eks_environment,
-            "PAYSTREAM_AWS_REGION": options.aws_region,
-            # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
-            # mount the RDS CA bundle and move to verify-full.
-            "PAYSTREAM_DATABASE_TLS": "require",
-        })]),
+        "patches/config.yaml": to_yaml(
+            [
+                config_patch(
+                    {
+                        "PAYSTREAM_ENVIRONMENT": options.eks_environment,
+                        "PAYSTREAM_AWS_REGION": options.aws_region,
+                        # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
+                        # mount the RDS CA bundle and move to verify-full.
+                        "PAYSTREAM_DATABASE_TLS": "require",
+                    }
+                )
+            ]
+        ),
         "patches/environment.yaml": to_yaml(environment_patches(options.eks_environment)),
         "patches/service-accounts.yaml": to_yaml(
             [_service_account_patch(name, options) for name in sorted(service_accounts)]
@@ -77,8 +85,7 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
             kustomization(
                 resources=["../../base", "migrate-job.yaml"],
                 patches=sorted(path for path in files if path.startswith("patches/")),
-                images=[{"name": IMAGE_NAME, "newName": f"{registry}/{IMAGE_NAME}",
-                         "newTag": version}],
+                images=[{"name": IMAGE_NAME, "newName": f"{registry}/{IMAGE_NAME}", "newTag": version}],
             )
         ]
     )

@@ -146,12 +146,10 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
         *(
             # Knative admits fieldRef only with its `kubernetes.podspec-fieldref` feature on
             # (docs/deploy.md turns it on).
-            {"name": name,
-             "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}}
+            {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}}
             for name, label in UNIFIED_SERVICE_TAGS.items()
         ),
-        {"name": "DD_AGENT_HOST",
-         "valueFrom": {"configMapKeyRef": {"name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}}},
+        {"name": "DD_AGENT_HOST", "valueFrom": {"configMapKeyRef": {"name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}}},
         *secret_env(),
     ]
     container: dict[str, Any] = {
@@ -185,9 +183,7 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
                     "annotations": {
                         "autoscaling.knative.dev/class": "kpa.autoscaling.knative.dev",
                         "autoscaling.knative.dev/metric": "concurrency",
-                        "autoscaling.knative.dev/target-utilization-percentage": str(
-                            TARGET_UTILIZATION_PERCENT
-                        ),
+                        "autoscaling.knative.dev/target-utilization-percentage": str(TARGET_UTILIZATION_PERCENT),
                         "autoscaling.knative.dev/min-scale": str(profile.min_scale),
                         "autoscaling.knative.dev/max-scale": str(profile.max_scale),
                     },
@@ -262,9 +258,7 @@ def _ingresses() -> list[dict[str, Any]]:
     ingresses = []
     for function in sorted(prefixes_by_function):
         annotations = {
-            "nginx.ingress.kubernetes.io/upstream-vhost": (
-                f"{function}.{NAMESPACE}.svc.cluster.local"
-            ),
+            "nginx.ingress.kubernetes.io/upstream-vhost": (f"{function}.{NAMESPACE}.svc.cluster.local"),
             # Bound what one request may send (card details and documents are small).
             "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
         }
@@ -290,9 +284,7 @@ def _ingresses() -> list[dict[str, Any]]:
                                     {
                                         "path": prefix,
                                         "pathType": "Prefix",
-                                        "backend": {
-                                            "service": {"name": function, "port": {"number": 80}}
-                                        },
+                                        "backend": {"service": {"name": function, "port": {"number": 80}}},
                                     }
                                     for prefix in sorted(prefixes_by_function[function])
                                 ]
@@ -353,8 +345,7 @@ def environment_patches(environment: str) -> list[dict[str, Any]]:
 
 def config_patch(data: dict[str, str]) -> dict[str, Any]:
     """An overlay's settings, merged over the base's ConfigMap."""
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIG_MAP_NAME},
-            "data": data}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIG_MAP_NAME}, "data": data}
 
 
 def source_patch(consumer: str, aws: dict[str, Any]) -> dict[str, Any]:

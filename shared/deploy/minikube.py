@@ -29,8 +29,9 @@ REDIS_PORT = 6379
 MINIKUBE_IMAGE = "dev.local/paystream"
 
 
-def _deployment(name: str, image: str, port: int, *, env: list[dict[str, Any]],
-                args: list[str] | None = None) -> list[dict[str, Any]]:
+def _deployment(
+    name: str, image: str, port: int, *, env: list[dict[str, Any]], args: list[str] | None = None
+) -> list[dict[str, Any]]:
     """A one-replica Deployment and the Service in front of it."""
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": NAMESPACE}
     container: dict[str, Any] = {
@@ -71,33 +72,48 @@ def _deployment(name: str, image: str, port: int, *, env: list[dict[str, Any]],
 def _dependencies() -> list[dict[str, Any]]:
     """moto, PostgreSQL and Redis for a laptop cluster: ephemeral storage, one replica each."""
     return [
-        *_deployment(MOTO_SERVICE, MOTO_IMAGE, MOTO_PORT, env=[
-            {"name": "MOTO_PORT", "value": str(MOTO_PORT)},
-        ]),
-        *_deployment("postgres", POSTGRES_IMAGE, POSTGRES_PORT, env=[
-            {"name": "POSTGRES_USER", "value": "paystream"},
-            {"name": "POSTGRES_DB", "value": "paystream"},
-            {"name": "POSTGRES_PASSWORD", "valueFrom": {
-                "secretKeyRef": {"name": SECRET_NAME, "key": "postgres-password"}}},
-        ]),
+        *_deployment(
+            MOTO_SERVICE,
+            MOTO_IMAGE,
+            MOTO_PORT,
+            env=[
+                {"name": "MOTO_PORT", "value": str(MOTO_PORT)},
+            ],
+        ),
+        *_deployment(
+            "postgres",
+            POSTGRES_IMAGE,
+            POSTGRES_PORT,
+            env=[
+                {"name": "POSTGRES_USER", "value": "paystream"},
+                {"name": "POSTGRES_DB", "value": "paystream"},
+                {
+                    "name": "POSTGRES_PASSWORD",
+                    "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": "postgres-password"}},
+                },
+            ],
+        ),
         *_deployment("redis", REDIS_IMAGE, REDIS_PORT, env=[], args=["--save", ""]),
     ]
 
 
 def _source_patch(route: topology.Route, endpoint: str) -> dict[str, Any]:
-    return source_patch(route.consumer, {
-        "sqs": {
-            "queueURL": f"{endpoint}/{MOTO_ACCOUNT_ID}/{route.queue_name}",
-            "overrideEndpoint": True,
-            "uriEndpointOverride": endpoint,
-            "protocol": "http",
+    return source_patch(
+        route.consumer,
+        {
+            "sqs": {
+                "queueURL": f"{endpoint}/{MOTO_ACCOUNT_ID}/{route.queue_name}",
+                "overrideEndpoint": True,
+                "uriEndpointOverride": endpoint,
+                "protocol": "http",
+            },
+            # moto accepts any static credentials; there is no IAM role to assume.
+            "auth": {
+                "serviceAccountName": None,
+                "secret": {"ref": {"name": AWS_CREDENTIALS_SECRET_NAME}},
+            },
         },
-        # moto accepts any static credentials; there is no IAM role to assume.
-        "auth": {
-            "serviceAccountName": None,
-            "secret": {"ref": {"name": AWS_CREDENTIALS_SECRET_NAME}},
-        },
-    })
+    )
 
 
 def render_minikube(version: str) -> dict[str, str]:
@@ -106,10 +122,16 @@ def render_minikube(version: str) -> dict[str, str]:
     files = {
         "dependencies.yaml": to_yaml(_dependencies()),
         "bootstrap-job.yaml": to_yaml([database_job(endpoint)]),
-        "patches/config.yaml": to_yaml([config_patch({
-            "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
-            "PAYSTREAM_AWS_ENDPOINT_URL": endpoint,
-        })]),
+        "patches/config.yaml": to_yaml(
+            [
+                config_patch(
+                    {
+                        "PAYSTREAM_ENVIRONMENT": ENVIRONMENT,
+                        "PAYSTREAM_AWS_ENDPOINT_URL": endpoint,
+                    }
+                )
+            ]
+        ),
         "patches/environment.yaml": to_yaml(environment_patches(ENVIRONMENT)),
         "patches/sources.yaml": to_yaml([_source_patch(r, endpoint) for r in topology.ROUTES]),
     }

@@ -66,10 +66,7 @@ def _stale_generated_files(files: Mapping[Path, str]) -> list[Path]:
     """Generated YAML under knative/ that the declaration no longer produces."""
     knative = REPOSITORY_ROOT / "knative"
     existing = {path for path in knative.rglob("*.yaml")} if knative.exists() else set()
-    return sorted(
-        path for path in existing - set(files)
-        if path.read_text().startswith(GENERATED_HEADER)
-    )
+    return sorted(path for path in existing - set(files) if path.read_text().startswith(GENERATED_HEADER))
 
 
 def write_all(options: RenderOptions = RenderOptions()) -> list[Path]:
@@ -87,10 +84,10 @@ def write_all(options: RenderOptions = RenderOptions()) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.deploy.render", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a generated file differs")
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.deploy.render", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file differs")
     parser.add_argument("--aws-account-id", default=RenderOptions.aws_account_id)
     parser.add_argument("--aws-region", default=RenderOptions.aws_region)
     parser.add_argument("--eks-environment", default=RenderOptions.eks_environment)

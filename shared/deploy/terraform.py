@@ -76,9 +76,7 @@ def render_terraform() -> dict[str, str]:
             for route in topology.ROUTES
             for rule in route.rules
         },
-        "schedules": {
-            schedule.consumer: {"cron": schedule.cron} for schedule in topology.SCHEDULES
-        },
+        "schedules": {schedule.consumer: {"cron": schedule.cron} for schedule in topology.SCHEDULES},
         "sns_topics": dict(topology.SNS_TOPICS),
         "audit_table_name": topology.AUDIT_TABLE_NAME,
         "audit_archive_bucket_prefix": AUDIT_ARCHIVE_BUCKET_PREFIX,

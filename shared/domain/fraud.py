@@ -155,8 +155,7 @@ def assess(
         ReasonCode.VELOCITY_OVER_REVIEW_LIMIT: (payments_in_window or 0) > rules.velocity_review_above,
         ReasonCode.VELOCITY_OVER_DECLINE_LIMIT: (payments_in_window or 0) > rules.velocity_decline_above,
         ReasonCode.NEW_ACCOUNT_LARGE_AMOUNT: (
-            account_age_seconds < rules.new_account_seconds
-            and amount_minor > new_account_limit_minor
+            account_age_seconds < rules.new_account_seconds and amount_minor > new_account_limit_minor
         ),
         ReasonCode.VELOCITY_UNKNOWN: payments_in_window is None,
     }

@@ -93,15 +93,9 @@ class TransferFlags(enum.IntFlag):
 # round trip carries to PostgreSQL and the row locks one transaction holds.
 TRANSFER_BATCH_MAX = 8190
 
-_ACCOUNT_FLAGS_KNOWN = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | (
-    AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-)
+_ACCOUNT_FLAGS_KNOWN = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | (AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 # The flags that say what kind of transfer this is; LINKED is about the batch, not the kind.
-_TRANSFER_KIND_FLAGS = (
-    TransferFlags.PENDING
-    | TransferFlags.POST_PENDING_TRANSFER
-    | TransferFlags.VOID_PENDING_TRANSFER
-)
+_TRANSFER_KIND_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER
 _TRANSFER_FLAGS_KNOWN = _TRANSFER_KIND_FLAGS | TransferFlags.LINKED
 _POST_OR_VOID = TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER
 
@@ -140,12 +134,8 @@ class TransferOutcome(str, enum.Enum):
     TIMEOUT_RESERVED_FOR_PENDING_TRANSFER = "timeout_reserved_for_pending_transfer"
     PENDING_TRANSFER_NOT_FOUND = "pending_transfer_not_found"
     PENDING_TRANSFER_NOT_PENDING = "pending_transfer_not_pending"
-    PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID = (
-        "pending_transfer_has_different_debit_account_id"
-    )
-    PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID = (
-        "pending_transfer_has_different_credit_account_id"
-    )
+    PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID = "pending_transfer_has_different_debit_account_id"
+    PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID = "pending_transfer_has_different_credit_account_id"
     PENDING_TRANSFER_HAS_DIFFERENT_CURRENCY = "pending_transfer_has_different_currency"
     EXCEEDS_PENDING_TRANSFER_AMOUNT = "exceeds_pending_transfer_amount"
     PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT = "pending_transfer_has_different_amount"
@@ -502,9 +492,7 @@ def apply(
             "a post or void must settle between the reserved accounts",
         )
         _require(amount_minor <= reserved.amount_minor, "cannot post more than was reserved")
-        posted_minor = (
-            amount_minor if TransferFlags.POST_PENDING_TRANSFER in transfer.flags else 0
-        )
+        posted_minor = amount_minor if TransferFlags.POST_PENDING_TRANSFER in transfer.flags else 0
         new_debit = replace(
             debit,
             debits_pending=debit.debits_pending - reserved.amount_minor,
@@ -652,9 +640,7 @@ def account_balances(account: Account) -> tuple[int, int, int, int]:
 def check_batch_size(transfers: Sequence[Transfer]) -> None:
     """Raise ValueError unless the batch holds at most TRANSFER_BATCH_MAX transfers."""
     if len(transfers) > TRANSFER_BATCH_MAX:
-        raise ValueError(
-            f"a batch holds at most {TRANSFER_BATCH_MAX} transfers, got {len(transfers)}"
-        )
+        raise ValueError(f"a batch holds at most {TRANSFER_BATCH_MAX} transfers, got {len(transfers)}")
     for transfer in transfers:
         if not isinstance(transfer, Transfer):
             raise TypeError(f"a batch holds Transfers, got {transfer!r}")
@@ -758,12 +744,7 @@ class InMemoryLedger:
         if account.id in self._accounts:
             return False
         # An account born with balances would unbalance its currency's books.
-        if (
-            account.debits_pending
-            or account.debits_posted
-            or account.credits_pending
-            or account.credits_posted
-        ):
+        if account.debits_pending or account.debits_posted or account.credits_pending or account.credits_posted:
             raise ValueError(f"account {account.id!r} must be created with zero balances")
         check_account_invariants(account)
         self._accounts[account.id] = account
@@ -786,15 +767,11 @@ class InMemoryLedger:
         """Every stored transfer, in creation order."""
         return list(self._transfers.values())
 
-    def account_history(
-        self, account_id: str, *, limit: int, before: int | None = None
-    ) -> list[AccountHistoryEntry]:
+    def account_history(self, account_id: str, *, limit: int, before: int | None = None) -> list[AccountHistoryEntry]:
         """Up to `limit` history entries of the account, newest first, below `before` if given."""
         require_history_page(limit, before)
         entries = [
-            entry
-            for entry in reversed(self._history.get(account_id, []))
-            if before is None or entry.sequence < before
+            entry for entry in reversed(self._history.get(account_id, [])) if before is None or entry.sequence < before
         ]
         return entries[:limit]
 
@@ -809,9 +786,7 @@ class InMemoryLedger:
         """
         return self.create_transfers([transfer], now)[0]
 
-    def create_transfers(
-        self, transfers: Sequence[Transfer], now: datetime
-    ) -> list[TransferOutcome]:
+    def create_transfers(self, transfers: Sequence[Transfer], now: datetime) -> list[TransferOutcome]:
         """Create a batch in order with its LINKED chains; one outcome per transfer."""
         _require_aware(now, "now")
         return create_transfers_in_chains(
@@ -838,9 +813,7 @@ class InMemoryLedger:
             del entries[history_lengths.get(account_id, 0) :]
         del self._journal[journal_length:]
 
-    def _record(
-        self, account: Account, transfer_id: str, cause: HistoryCause, now: datetime
-    ) -> None:
+    def _record(self, account: Account, transfer_id: str, cause: HistoryCause, now: datetime) -> None:
         entries = self._history.setdefault(account.id, [])
         entry = AccountHistoryEntry(
             account_id=account.id,
@@ -857,9 +830,7 @@ class InMemoryLedger:
         self._journal.append(entry)
 
     def _create_one(self, transfer: Transfer, now: datetime) -> TransferOutcome:
-        pending = (
-            self._transfers.get(transfer.pending_id) if transfer.pending_id is not None else None
-        )
+        pending = self._transfers.get(transfer.pending_id) if transfer.pending_id is not None else None
         debit = self._accounts.get(transfer.debit_account_id)
         credit = self._accounts.get(transfer.credit_account_id)
         outcome = decide(
@@ -879,16 +850,12 @@ class InMemoryLedger:
         self._accounts[new_credit.id] = new_credit
         if pending is not None and transfer.is_post_or_void:
             settled = (
-                PendingStatus.POSTED
-                if TransferFlags.POST_PENDING_TRANSFER in transfer.flags
-                else PendingStatus.VOIDED
+                PendingStatus.POSTED if TransferFlags.POST_PENDING_TRANSFER in transfer.flags else PendingStatus.VOIDED
             )
             self._transfers[pending.transfer.id] = replace(pending, pending_status=settled)
         self._transfers[transfer.id] = StoredTransfer(
             transfer=transfer,
-            pending_status=(
-                PendingStatus.PENDING if TransferFlags.PENDING in transfer.flags else None
-            ),
+            pending_status=(PendingStatus.PENDING if TransferFlags.PENDING in transfer.flags else None),
             created_at=now,
         )
         # Debit first, then credit: the order the SQL ledger writes them in.
@@ -900,11 +867,7 @@ class InMemoryLedger:
         """Release every reservation whose timeout has passed; return their ids in the order
         released: soonest expiry first, then by id (the SQL ledger's order)."""
         expired_ids = sorted(
-            (
-                transfer_id
-                for transfer_id, stored in self._transfers.items()
-                if is_expired(stored, now)
-            ),
+            (transfer_id for transfer_id, stored in self._transfers.items() if is_expired(stored, now)),
             key=lambda transfer_id: (_expires_at(self._transfers[transfer_id]), transfer_id),
         )
         for transfer_id in expired_ids:

@@ -127,9 +127,7 @@ def default_currency_for_country(country: str) -> str:
 
 def _require_same_currency(left: Money, right: Money) -> None:
     if left.currency != right.currency:
-        raise ValueError(
-            f"cannot combine {left.currency} with {right.currency}: convert explicitly first"
-        )
+        raise ValueError(f"cannot combine {left.currency} with {right.currency}: convert explicitly first")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +175,7 @@ class Money:
             raise ValueError(f"not a plain decimal amount: {text!r}")
         decimals = -exponent_of_text
         if decimals > exponent:
-            raise ValueError(
-                f"{currency} has {exponent} decimal place(s); {text!r} has {decimals}"
-            )
+            raise ValueError(f"{currency} has {exponent} decimal place(s); {text!r} has {decimals}")
         # Scaling by a power of ten is exact in Decimal, so this int() never rounds.
         return cls(amount_minor=int(value.scaleb(exponent)), currency=currency)
 

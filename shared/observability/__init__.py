@@ -71,12 +71,13 @@ def observability_summary(settings: TelemetrySettings | None = None) -> list[str
     settings = settings or load_settings(TelemetrySettings)
     statsd = settings.dogstatsd_host
     return [
-        "logs: JSON lines on standard error (this terminal), every function's;"
-        " PAYSTREAM_LOG_LEVEL sets the level",
-        f"traces: sent to {settings.trace_agent}" if settings.tracing_enabled else
-        "traces: off (set DD_TRACE_AGENT_URL, e.g. to a test agent: see docs/observability.md)",
-        f"metrics: DogStatsD at {statsd}:{settings.dogstatsd_port}" if statsd else
-        "metrics: off (set DD_DOGSTATSD_HOST or DD_AGENT_HOST)",
+        "logs: JSON lines on standard error (this terminal), every function's; PAYSTREAM_LOG_LEVEL sets the level",
+        f"traces: sent to {settings.trace_agent}"
+        if settings.tracing_enabled
+        else "traces: off (set DD_TRACE_AGENT_URL, e.g. to a test agent: see docs/observability.md)",
+        f"metrics: DogStatsD at {statsd}:{settings.dogstatsd_port}"
+        if statsd
+        else "metrics: off (set DD_DOGSTATSD_HOST or DD_AGENT_HOST)",
     ]
 
 

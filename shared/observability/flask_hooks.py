@@ -72,9 +72,7 @@ def note_route(endpoint: str) -> None:
 
 def _started(sender: flask.Flask, **_: Any) -> None:
     setattr(flask.g, _START_KEY, time.perf_counter())
-    enter_for_request(
-        context.bound(function=request_function(sender), correlation=request_id())
-    )
+    enter_for_request(context.bound(function=request_function(sender), correlation=request_id()))
 
 
 def _finished(sender: flask.Flask, response: flask.Response, **_: Any) -> None:

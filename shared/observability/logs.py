@@ -120,9 +120,7 @@ def _trace_ids() -> tuple[str, str]:
     return ids.get("dd.trace_id", "0"), ids.get("dd.span_id", "0")
 
 
-def configure_logging(
-    *, environment: str, version: str, level: str = "INFO", service: str | None = None
-) -> None:
+def configure_logging(*, environment: str, version: str, level: str = "INFO", service: str | None = None) -> None:
     """Send every record of the process (Paystream's, libraries') as one JSON line to standard
     error (where a container's logs are collected), at `level`, tagged with the process's
     `service` (None: paystream). Safe to call again: installed once."""

@@ -50,8 +50,7 @@ _COMPLETED_STATUSES = ("completed", "refunded", "partially_refunded")
 # A metric a transaction yields: (name, value, tags).
 Sample = tuple[str, float, dict[str, object]]
 _PENDING_KEY = "paystream_metrics_pending"
-_METHODS = {"count": "increment", "gauge": "gauge", "histogram": "histogram",
-            "distribution": "distribution"}
+_METHODS = {"count": "increment", "gauge": "gauge", "histogram": "histogram", "distribution": "distribution"}
 
 _client: DogStatsd | None = None
 _lock = threading.Lock()
@@ -85,8 +84,7 @@ def metrics_enabled() -> bool:
     return _client is not None
 
 
-def emit(name: str, value: float, tags: Mapping[str, object] | None = None, *,
-         service: str | None = None) -> None:
+def emit(name: str, value: float, tags: Mapping[str, object] | None = None, *, service: str | None = None) -> None:
     """Send one sample of the catalogue's metric `name` with exactly its declared tags."""
     entry = metric(name)
     tags = dict(tags or {})
@@ -126,10 +124,18 @@ def request_served(*, function: str, route: str | None, status: int, duration_se
     if route is not None:
         status_class = _status_class(status)
         route = route_tag(route)
-        emit("paystream.http.requests", 1,
-             {"route": route, "status_class": status_class, "status": status}, service=function)
-        emit("paystream.http.request.duration", duration_seconds,
-             {"route": route, "status_class": status_class}, service=function)
+        emit(
+            "paystream.http.requests",
+            1,
+            {"route": route, "status_class": status_class, "status": status},
+            service=function,
+        )
+        emit(
+            "paystream.http.request.duration",
+            duration_seconds,
+            {"route": route, "status_class": status_class},
+            service=function,
+        )
 
 
 def aws_request_made(*, aws_service: str, operation: str) -> None:
@@ -143,8 +149,7 @@ def aws_request_made(*, aws_service: str, operation: str) -> None:
 def _fraud(payload: Any, decision: str) -> list[Sample]:
     risk = "high" if payload.fraud_score >= HIGH_FRAUD_SCORE_MIN else "normal"
     return [
-        ("paystream.fraud.decisions", 1,
-         {"decision": decision, "risk": risk, "currency": payload.currency}),
+        ("paystream.fraud.decisions", 1, {"decision": decision, "risk": risk, "currency": payload.currency}),
         ("paystream.fraud.score", payload.fraud_score, {"decision": decision}),
     ]
 
@@ -169,28 +174,31 @@ _SAMPLES_OF_EVENT: dict[str, Callable[[Any], list[Sample]]] = {
     "payment.held": lambda p: _payment("held")(p) + _fraud(p, "held"),
     "payment.declined": lambda p: _payment("declined")(p) + _fraud(p, "declined"),
     "payment.failed": _payment("failed"),
-    "payment.completed": lambda p: _payment("completed")(p) + [
-        ("paystream.payments.volume", p.amount_minor, {"currency": p.currency})
-    ],
+    "payment.completed": lambda p: _payment("completed")(p)
+    + [("paystream.payments.volume", p.amount_minor, {"currency": p.currency})],
     "refund.requested": _counted("paystream.refunds", "pending"),
     "refund.failed": _counted("paystream.refunds", "failed"),
-    "refund.completed": lambda p: _counted("paystream.refunds", "completed")(p) + [
-        ("paystream.refunds.volume", p.amount_minor, {"currency": p.currency})
-    ],
+    "refund.completed": lambda p: _counted("paystream.refunds", "completed")(p)
+    + [("paystream.refunds.volume", p.amount_minor, {"currency": p.currency})],
     "conversion.completed": lambda p: [
-        ("paystream.conversions", 1,
-         {"status": "completed", "from_currency": p.from_currency, "to_currency": p.to_currency}),
+        (
+            "paystream.conversions",
+            1,
+            {"status": "completed", "from_currency": p.from_currency, "to_currency": p.to_currency},
+        ),
         ("paystream.fees.revenue", p.fee_minor, {"currency": p.to_currency, "source": "conversion"}),
     ],
     "conversion.failed": lambda p: [
-        ("paystream.conversions", 1,
-         {"status": "failed", "from_currency": p.from_currency, "to_currency": p.to_currency}),
+        (
+            "paystream.conversions",
+            1,
+            {"status": "failed", "from_currency": p.from_currency, "to_currency": p.to_currency},
+        ),
     ],
     "withdrawal.requested": _counted("paystream.withdrawals", "pending"),
     "withdrawal.failed": _counted("paystream.withdrawals", "failed"),
-    "withdrawal.succeeded": lambda p: _counted("paystream.withdrawals", "succeeded")(p) + [
-        ("paystream.withdrawals.volume", p.amount_minor, {"currency": p.currency})
-    ],
+    "withdrawal.succeeded": lambda p: _counted("paystream.withdrawals", "succeeded")(p)
+    + [("paystream.withdrawals.volume", p.amount_minor, {"currency": p.currency})],
 }
 
 
@@ -215,8 +223,11 @@ def _completion_samples(conn: Connection, payload: Any, now: datetime) -> list[S
     if row is None:
         return []
     samples: list[Sample] = [
-        ("paystream.payments.completion_time", (now - as_utc(row.created_at)).total_seconds(),
-         {"currency": payload.currency}),
+        (
+            "paystream.payments.completion_time",
+            (now - as_utc(row.created_at)).total_seconds(),
+            {"currency": payload.currency},
+        ),
     ]
     if row.others == 0:
         samples.append(("paystream.users.first_payment", 1, {"currency": payload.currency}))
@@ -316,5 +327,4 @@ def queue_sampled(*, queue: str, queue_kind: str, depth: int) -> None:
 
 def oldest_message_seen(*, queue: str, sent_epoch_ms: int) -> None:
     """The age of the oldest message a receive returned (a FIFO queue's head)."""
-    emit("paystream.queue.oldest_message_age", max(0.0, time.time() - sent_epoch_ms / 1000),
-         {"queue": queue})
+    emit("paystream.queue.oldest_message_age", max(0.0, time.time() - sent_epoch_ms / 1000), {"queue": queue})

@@ -61,9 +61,7 @@ def tracing_enabled(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("DD_TRACE_AGENT_URL") or environ.get("DD_AGENT_HOST"))
 
 
-def tracing_environment(
-    service: str, *, environment: str, version: str, environ: Mapping[str, str]
-) -> dict[str, str]:
+def tracing_environment(service: str, *, environment: str, version: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The DD_* variables a process of `service` runs under, given the environment `environ` it
     inherits (the local runners set them; knative/ sets the same ones)."""
     return {
@@ -97,9 +95,9 @@ def reexec_traced(service: str, settings: TelemetrySettings) -> None:
     # that the new process does not start itself once more.
     if not settings.tracing_enabled or os.environ.get(_TRACED_MARKER):
         return
-    os.environ.update(tracing_environment(
-        service, environment=settings.environment, version=settings.version, environ=os.environ
-    ))
+    os.environ.update(
+        tracing_environment(service, environment=settings.environment, version=settings.version, environ=os.environ)
+    )
     os.environ[_TRACED_MARKER] = "1"
     command = traced_command([sys.argv[0], *sys.argv[1:]])
     os.execv(command[0], command)  # noqa: S606 - this very process, re-executed under ddtrace-run

@@ -223,9 +223,7 @@ def to_binary_http(cloud_event: dict) -> tuple[dict[str, str], bytes]:
     event's `datacontenttype`, application/json when the event does not say.
     """
     attributes = {
-        key: value
-        for key, value in cloud_event.items()
-        if key not in ("data", "data_base64") and value is not None
+        key: value for key, value in cloud_event.items() if key not in ("data", "data_base64") and value is not None
     }
     if "data_base64" in cloud_event:
         data: Any = base64.b64decode(cloud_event["data_base64"])
@@ -317,9 +315,7 @@ class Deliverer:
         self._stats = {consumer: DeliveryStats() for consumer in self._endpoints}
         # Per consumer, the message groups whose head failed and is backing off, each with the
         # monotonic time after which it is forgotten (SQS may have dead-lettered the head by then).
-        self._backing_off: dict[str, dict[str, float]] = {
-            consumer: {} for consumer in self._endpoints
-        }
+        self._backing_off: dict[str, dict[str, float]] = {consumer: {} for consumer in self._endpoints}
         self._lock = threading.Lock()
         self._receive_locks = {consumer: threading.Lock() for consumer in self._endpoints}
         # Messages each queue's threads hold in flight: their groups are locked meanwhile.
@@ -474,9 +470,7 @@ class Deliverer:
                 # whole (4xx), whose poison event is found by its own answer.
                 messages_left = messages
             for index, message in enumerate(messages_left):
-                left_seconds = endpoints.visibility_timeout_seconds - (
-                    time.monotonic() - received_at
-                )
+                left_seconds = endpoints.visibility_timeout_seconds - (time.monotonic() - received_at)
                 if index > 0 and left_seconds < _VISIBILITY_MARGIN_SECONDS:
                     # Not enough visibility left to be sure of one more delivery: hand the rest
                     # back rather than risk SQS giving them to someone else mid-delivery.
@@ -543,9 +537,7 @@ class Deliverer:
             cloud_event = cloud_event_from_envelope(message["Body"])
         except MalformedEnvelope as error:
             logger.warning("malformed message %s on %s: %s", message["MessageId"], consumer, error)
-            return self._dead_letter(
-                consumer, endpoints, message, f"malformed envelope: {error}", None, stats
-            )
+            return self._dead_letter(consumer, endpoints, message, f"malformed envelope: {error}", None, stats)
         headers, body = to_binary_http(cloud_event)
         status = self._post(consumer, headers, body, cloud_event["id"])
         if 200 <= status < 300:
@@ -589,9 +581,7 @@ class Deliverer:
     ) -> None:
         """Leave `message` for redelivery after a backoff on its receive count; its group waits."""
         receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        delay = _exponential(
-            self._retry_backoff_base_seconds, self._retry_backoff_cap_seconds, receive_count
-        )
+        delay = _exponential(self._retry_backoff_base_seconds, self._retry_backoff_cap_seconds, receive_count)
         logger.warning(
             "%s answered %d to message %s (receive %d); retrying in %d s",
             consumer,
@@ -626,16 +616,12 @@ class Deliverer:
                 MessageAttributes={
                     DLQ_REASON_ATTRIBUTE: _string_attribute(reason[:DLQ_REASON_CHARS_MAX]),
                     DLQ_CONSUMER_ATTRIBUTE: _string_attribute(consumer),
-                    DLQ_STATUS_ATTRIBUTE: _string_attribute(
-                        _NO_STATUS if status is None else str(status)
-                    ),
+                    DLQ_STATUS_ATTRIBUTE: _string_attribute(_NO_STATUS if status is None else str(status)),
                     DLQ_RECEIVE_COUNT_ATTRIBUTE: _string_attribute(str(receive_count)),
                 },
             )
         except Exception as error:  # noqa: BLE001 - keep the message; it comes back and retries
-            logger.warning(
-                "could not dead-letter %s on %s: %s", message["MessageId"], consumer, error
-            )
+            logger.warning("could not dead-letter %s on %s: %s", message["MessageId"], consumer, error)
             stats.retried += 1
             self._note_backing_off(consumer, message, 0, endpoints)
             return _Outcome.RETRY
@@ -682,17 +668,14 @@ class Deliverer:
             response = self._sqs.delete_message_batch(
                 QueueUrl=endpoints.queue_url,
                 Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                    for index, message in enumerate(chunk)
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(chunk)
                 ],
             )
             for failure in response.get("Failed", []):
                 # The message comes back after its visibility timeout; consumers are idempotent.
                 logger.warning("could not delete a delivered message: %s", failure)
 
-    def _release(
-        self, endpoints: QueueEndpoints, messages: Sequence[dict[str, Any]], stats: DeliveryStats
-    ) -> None:
+    def _release(self, endpoints: QueueEndpoints, messages: Sequence[dict[str, Any]], stats: DeliveryStats) -> None:
         """Make unhandled messages visible again now; FIFO group locking keeps their order."""
         if not messages:
             return
@@ -713,9 +696,7 @@ class Deliverer:
             return
         stats.released += len(messages) - len(response.get("Failed", []))
 
-    def _set_visibility(
-        self, endpoints: QueueEndpoints, message: dict[str, Any], seconds: int
-    ) -> None:
+    def _set_visibility(self, endpoints: QueueEndpoints, message: dict[str, Any], seconds: int) -> None:
         try:
             self._sqs.change_message_visibility(
                 QueueUrl=endpoints.queue_url,
@@ -835,9 +816,7 @@ class Scheduler:
             raise RuntimeError("the scheduler is already started")
         self._stop.clear()
         for schedule in self._schedules:
-            thread = threading.Thread(
-                target=self._run, args=(schedule,), name=f"ping-{schedule.consumer}", daemon=True
-            )
+            thread = threading.Thread(target=self._run, args=(schedule,), name=f"ping-{schedule.consumer}", daemon=True)
             thread.start()
             self._threads.append(thread)
 

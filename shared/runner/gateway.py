@@ -29,8 +29,17 @@ PROXY_CONNECT_TIMEOUT_SECONDS = 2
 _PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded by a proxy.
 HOP_BY_HOP_HEADERS = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "content-length"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -48,11 +57,16 @@ def function_for_path(path: str) -> str | None:
 
 def _not_found(start_response: Callable[..., Any], path: str) -> list[bytes]:
     body = json.dumps(
-        {"error": {"type": "not_found_error", "code": "route_not_found",
-                   "message": f"no route for {path}", "param": None}}
+        {
+            "error": {
+                "type": "not_found_error",
+                "code": "route_not_found",
+                "message": f"no route for {path}",
+                "param": None,
+            }
+        }
     ).encode()
-    start_response("404 Not Found", [("Content-Type", "application/json"),
-                                     ("Content-Length", str(len(body)))])
+    start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
 
@@ -98,14 +112,18 @@ class HttpBackends:
         except NoAnswer as error:
             logger.warning("gateway: %s is unreachable: %s", function, error)
             payload = json.dumps(service_unavailable_body()).encode()
-            start_response("503 Service Unavailable", [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(payload))),
-                ("Retry-After", str(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS)),
-            ])
+            start_response(
+                "503 Service Unavailable",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(payload))),
+                    ("Retry-After", str(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS)),
+                ],
+            )
             return [payload]
         response_headers = [
-            (key, value) for key, value in answer.headers
+            (key, value)
+            for key, value in answer.headers
             if key.lower() not in HOP_BY_HOP_HEADERS and key.lower() != "content-encoding"
         ]
         response_headers.append(("Content-Length", str(len(answer.body))))
@@ -135,7 +153,11 @@ class Gateway:
         else:
             body = self._backends(function, environ, recording_start_response)
         access_logger.info(
-            "%s %s %s %s %.1fms", environ.get("REQUEST_METHOD"), path, status[0] if status else "-",
-            function or "-", (time.perf_counter() - began) * 1000,
+            "%s %s %s %s %.1fms",
+            environ.get("REQUEST_METHOD"),
+            path,
+            status[0] if status else "-",
+            function or "-",
+            (time.perf_counter() - began) * 1000,
         )
         return body

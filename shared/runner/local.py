@@ -198,8 +198,9 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     deliverer.start()
     scheduler.start()
     server = _serve(Gateway(InProcessBackends(http_apps)), host, port)
-    return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
-                         scheduler=scheduler, moto=moto)
+    return LocalPlatform(
+        url=f"http://{host}:{port}", server=server, deliverer=deliverer, scheduler=scheduler, moto=moto
+    )
 
 
 def _ensure_database(url: str) -> None:
@@ -209,8 +210,11 @@ def _ensure_database(url: str) -> None:
     parts = urlsplit(url.replace("postgresql+pg8000", "postgresql"))
     name = parts.path.lstrip("/")
     admin = pg8000.native.Connection(
-        user=parts.username or "postgres", password=parts.password, host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432, database="postgres",
+        user=parts.username or "postgres",
+        password=parts.password,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        database="postgres",
     )
     try:
         if not admin.run("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
@@ -245,7 +249,8 @@ def _start_moto_server(endpoint: str) -> subprocess.Popen | None:
     port = _local_port(endpoint)
     child = subprocess.Popen(
         [sys.executable, "-m", "shared.runner.moto_endpoint", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _wait_until(lambda: _answers(endpoint), f"moto server on {endpoint}")
     return child
@@ -308,8 +313,16 @@ def _start_function(name: str, port: int, env: Mapping[str, str]) -> subprocess.
     info = function_info(name)
     command = [
         str(Path(sys.executable).with_name("functions-framework")),
-        "--target", info.target, "--source", str(info.source),
-        "--signature-type", info.signature_type, "--host", "127.0.0.1", "--port", str(port),
+        "--target",
+        info.target,
+        "--source",
+        str(info.source),
+        "--signature-type",
+        info.signature_type,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
     # `env` is the environment the child will run with: its tags follow from it.
     tags = tracing_environment(
@@ -382,9 +395,15 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     scheduler.start()
     http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.serves_clients}
     server = _serve(Gateway(HttpBackends(http_urls)), host, port)
-    return LocalPlatform(url=f"http://{host}:{port}", server=server, deliverer=deliverer,
-                         scheduler=scheduler, children=children, functions=functions,
-                         localstack=localstack)
+    return LocalPlatform(
+        url=f"http://{host}:{port}",
+        server=server,
+        deliverer=deliverer,
+        scheduler=scheduler,
+        children=children,
+        functions=functions,
+        localstack=localstack,
+    )
 
 
 def _run_until_signal(started: LocalPlatform, mode: str) -> None:

@@ -130,8 +130,7 @@ class LocalStack:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
-                    f"LocalStack exited with {self._process.returncode}: "
-                    f"{log_path.read_text(errors='replace')[-2000:]}"
+                    f"LocalStack exited with {self._process.returncode}: {log_path.read_text(errors='replace')[-2000:]}"
                 )
             if self.ready():
                 return

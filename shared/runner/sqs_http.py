@@ -49,7 +49,9 @@ class SqsError(Exception):
 class SqsOverHttp:
     """The five SQS operations the deliverer makes, against one endpoint (LocalStack here)."""
 
-    def __init__(self, endpoint_url: str, *, region: str, credentials: tuple[str, str] = LOCAL_ENDPOINT_CREDENTIALS) -> None:
+    def __init__(
+        self, endpoint_url: str, *, region: str, credentials: tuple[str, str] = LOCAL_ENDPOINT_CREDENTIALS
+    ) -> None:
         self._endpoint_url = endpoint_url.rstrip("/")
         self._client = KeepAliveClient(
             self._endpoint_url,

@@ -29,9 +29,7 @@ class EventContext:
     cause_id: str | None = None
     cause_type: str | None = None
 
-    def record(
-        self, conn: Connection, *, event_type: str, subject: str, payload: BaseModel, sequence: int = 1
-    ) -> str:
+    def record(self, conn: Connection, *, event_type: str, subject: str, payload: BaseModel, sequence: int = 1) -> str:
         """Record the `sequence`th event of `subject` (1: the one that creates it); its id."""
         return record_event(
             conn,
@@ -63,9 +61,7 @@ def _select_by_id(table: sa.Table, lock: bool) -> sa.Select[Any]:
 @cache
 def _update_version(table: sa.Table) -> sa.Update:
     # The columns to set are the keys of the parameters it runs with.
-    return table.update().where(
-        table.c.id == sa.bindparam("row_id"), table.c.version == sa.bindparam("row_version")
-    )
+    return table.update().where(table.c.id == sa.bindparam("row_id"), table.c.version == sa.bindparam("row_version"))
 
 
 def advance(
@@ -85,8 +81,14 @@ def advance(
     version = row.version + 1
     updated = conn.execute(
         _update_version(table),
-        {"row_id": row.id, "row_version": row.version,
-         "status": status, "version": version, "updated_at": context.now, **fields},
+        {
+            "row_id": row.id,
+            "row_version": row.version,
+            "status": status,
+            "version": version,
+            "updated_at": context.now,
+            **fields,
+        },
     )
     if updated.rowcount != 1:
         raise RuntimeError(f"{table.name} row {row.id} changed concurrently")

@@ -100,14 +100,10 @@ def _check_pair(from_currency: str, to_currency: str) -> None:
     require_currency(from_currency, "from_currency")
     require_currency(to_currency, "to_currency")
     if from_currency == to_currency:
-        raise ApiError.invalid(
-            "same_currency", "a conversion needs two different currencies", "to_currency"
-        )
+        raise ApiError.invalid("same_currency", "a conversion needs two different currencies", "to_currency")
 
 
-def _fresh_rates(
-    source: RatesSource, policy: FxPolicy, pair: tuple[str, str], context: EventContext
-) -> ExchangeRates:
+def _fresh_rates(source: RatesSource, policy: FxPolicy, pair: tuple[str, str], context: EventContext) -> ExchangeRates:
     """The current rates, or a 503 when they cannot be used (unreadable, or too old)."""
     try:
         rates = source.current()
@@ -138,14 +134,11 @@ def _amounts(
         mid = rates.mid_rate(from_currency, to_currency)
     except FxRateMissing as error:
         raise ApiError(503, "api_error", "fx_rate_missing", str(error)) from None
-    amounts = convert(
-        amount_minor, from_currency, to_currency, mid_rate=mid, spread_bps=policy.spread_basis_points
-    )
+    amounts = convert(amount_minor, from_currency, to_currency, mid_rate=mid, spread_bps=policy.spread_basis_points)
     if amounts.receive_minor < 1:
         raise ApiError.invalid(
             "amount_too_small",
-            f"{amount_minor} minor units of {from_currency} buy less than one minor unit of "
-            f"{to_currency}",
+            f"{amount_minor} minor units of {from_currency} buy less than one minor unit of {to_currency}",
             "amount",
         )
     return amounts
@@ -187,17 +180,18 @@ def _claim_quote(conn: Connection, *, user_id: str, quote_id: str, context: Even
             "quote_already_used", f"the quote was used by {quote.conversion_id}", "quote_id", status=409
         )
     if as_utc(quote.expires_at) <= context.now:
-        raise ApiError.invalid(
-            "quote_expired", "the quote has expired: ask for a new one", "quote_id"
-        )
+        raise ApiError.invalid("quote_expired", "the quote has expired: ask for a new one", "quote_id")
     return quote
 
 
 def _quoted_amounts(quote: Any) -> ConversionAmounts:
     """The quote's conversion at its rates, paying what the quote promised."""
     amounts = convert(
-        quote.amount_minor, quote.from_currency, quote.to_currency,
-        mid_rate=Fraction(quote.mid_rate), spread_bps=quote.spread_basis_points,
+        quote.amount_minor,
+        quote.from_currency,
+        quote.to_currency,
+        mid_rate=Fraction(quote.mid_rate),
+        spread_bps=quote.spread_basis_points,
     )
     return replace(amounts, receive_minor=quote.receive_minor, fee_minor=quote.fee_minor)
 
@@ -257,9 +251,7 @@ def _move(
     if outcomes[0] in (TransferOutcome.INSUFFICIENT_FUNDS, TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND):
         return outcomes[0]
     # The FX and fee accounts have no floor and the ids are fresh: only a bug refuses these.
-    raise RuntimeError(
-        f"conversion {conversion_id}: the chain was refused: {[outcome.value for outcome in outcomes]}"
-    )
+    raise RuntimeError(f"conversion {conversion_id}: the chain was refused: {[outcome.value for outcome in outcomes]}")
 
 
 def execute_conversion(
@@ -290,9 +282,7 @@ def execute_conversion(
         current = _fresh_rates(rates, policy, pair, context)
         amounts = _amounts(current, *pair, amount, policy)
         spread_bps, published_on = policy.spread_basis_points, current.published_on
-    outcome = _move(
-        conn, ledger, user_id=user_id, conversion_id=conversion_id, amounts=amounts, context=context
-    )
+    outcome = _move(conn, ledger, user_id=user_id, conversion_id=conversion_id, amounts=amounts, context=context)
     if outcome is TransferOutcome.OK:
         status, failure_code = "completed", None
     elif outcome in (TransferOutcome.INSUFFICIENT_FUNDS, TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND):
@@ -302,9 +292,7 @@ def execute_conversion(
         raise RuntimeError(f"conversion {conversion_id}: the wallet debit was {outcome.value}")
     if quote is not None and status == "completed":
         # A failed conversion leaves the quote usable: the user may top up and try again in time.
-        conn.execute(
-            fx_quotes.update().where(fx_quotes.c.id == quote.id).values(conversion_id=conversion_id)
-        )
+        conn.execute(fx_quotes.update().where(fx_quotes.c.id == quote.id).values(conversion_id=conversion_id))
     conn.execute(
         conversions.insert().values(
             id=conversion_id,

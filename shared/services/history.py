@@ -90,9 +90,7 @@ def list_transactions(
 def get_transaction(conn: Connection, *, user_id: str, transaction_id: str) -> Any:
     """One entry of the user's history, or a 404 (also for another user's transaction)."""
     row = conn.execute(
-        sa.select(transactions).where(
-            transactions.c.user_id == user_id, transactions.c.id == transaction_id
-        )
+        sa.select(transactions).where(transactions.c.user_id == user_id, transactions.c.id == transaction_id)
     ).first()
     if row is None:
         raise ApiError.not_found("transaction_not_found", "no such transaction", "transaction_id")

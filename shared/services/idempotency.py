@@ -68,8 +68,9 @@ def run_once(
                 if key is not None:
                     stored = conn.execute(_STORED_KEY, {"user_id": user_id, "key": key}).first()
                     if stored is not None and _expired(stored.created_at, now):
-                        conn.execute(_delete_key(user_id, key).where(
-                            idempotency_keys.c.created_at == stored.created_at))
+                        conn.execute(
+                            _delete_key(user_id, key).where(idempotency_keys.c.created_at == stored.created_at)
+                        )
                         stored = None
                     if stored is not None:
                         if stored.request_hash != fingerprint:
@@ -82,14 +83,17 @@ def run_once(
                         return stored.response_status, stored.response_body, []
                 status, body, event_ids = execute(conn)
                 if key is not None:
-                    conn.execute(_STORE_KEY, {
-                        "user_id": user_id,
-                        "key": key,
-                        "request_hash": fingerprint,
-                        "response_status": status,
-                        "response_body": body,
-                        "created_at": now,
-                    })
+                    conn.execute(
+                        _STORE_KEY,
+                        {
+                            "user_id": user_id,
+                            "key": key,
+                            "request_hash": fingerprint,
+                            "response_status": status,
+                            "response_body": body,
+                            "created_at": now,
+                        },
+                    )
                 return status, body, event_ids
         except IntegrityError:
             if key is None or attempt + 1 == ATTEMPTS_MAX:
@@ -102,9 +106,7 @@ def _expired(created_at: datetime, now: datetime) -> bool:
 
 
 def _delete_key(user_id: str, key: str) -> sa.Delete:
-    return idempotency_keys.delete().where(
-        idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-    )
+    return idempotency_keys.delete().where(idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
 
 
 def purge_expired(conn: Connection, *, now: datetime, limit: int) -> int:

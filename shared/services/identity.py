@@ -149,8 +149,13 @@ def password_grant(
     if not verified:
         raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
     return _issue(
-        conn, user=user, family_id=new_id("fam"), secret=secret, now=now,
-        access_ttl=access_ttl, refresh_ttl=refresh_ttl,
+        conn,
+        user=user,
+        family_id=new_id("fam"),
+        secret=secret,
+        now=now,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
     )
 
 
@@ -179,6 +184,11 @@ def refresh_grant(
         return None
     user = get_user(conn, row.user_id)
     return _issue(
-        conn, user=user, family_id=row.family_id, secret=secret, now=now,
-        access_ttl=access_ttl, refresh_ttl=refresh_ttl,
+        conn,
+        user=user,
+        family_id=row.family_id,
+        secret=secret,
+        now=now,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
     )

@@ -49,9 +49,7 @@ class Person:
 
 def people_of(conn: Connection, payload: Any) -> dict[str, Person]:
     """The people `payload` names, by user id, read in one query."""
-    user_ids = sorted({
-        user_id for field in _PARTY_FIELDS if (user_id := getattr(payload, field, None)) is not None
-    })
+    user_ids = sorted({user_id for field in _PARTY_FIELDS if (user_id := getattr(payload, field, None)) is not None})
     rows = conn.execute(_PEOPLE, {"user_ids": user_ids})
     return {row.id: Person(row.full_name, row.email) for row in rows}
 
@@ -64,16 +62,29 @@ def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) ->
         return _conversion_messages(event_type, payload)
     amount = Money(payload.amount_minor, payload.currency).format()
     if event_type == "withdrawal.succeeded":
-        return [Message(payload.user_id, event_type, "Withdrawal sent",
-                        f"{amount} is on its way to your bank account.")]
+        return [
+            Message(payload.user_id, event_type, "Withdrawal sent", f"{amount} is on its way to your bank account.")
+        ]
     if event_type == "withdrawal.failed":
-        return [Message(payload.user_id, event_type, "Withdrawal failed",
-                        f"Your withdrawal of {amount} failed: {payload.failure_message}.")]
+        return [
+            Message(
+                payload.user_id,
+                event_type,
+                "Withdrawal failed",
+                f"Your withdrawal of {amount} failed: {payload.failure_message}.",
+            )
+        ]
     if event_type == "topup.succeeded":
         return [Message(payload.user_id, event_type, "Money added", f"You added {amount} to your wallet.")]
     if event_type == "topup.declined":
-        return [Message(payload.user_id, event_type, "Top-up declined",
-                        f"Your top-up of {amount} was declined by your card issuer.")]
+        return [
+            Message(
+                payload.user_id,
+                event_type,
+                "Top-up declined",
+                f"Your top-up of {amount} was declined by your card issuer.",
+            )
+        ]
     if event_type.startswith("payment_request."):
         return _request_messages(event_type, payload, amount, people)
     payer, payee = people[payload.payer_id].full_name, people[payload.payee_id].full_name
@@ -83,22 +94,43 @@ def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) ->
             Message(payload.payee_id, event_type, "Refund sent", f"You refunded {amount} to {payer}."),
         ]
     if event_type == "refund.failed":
-        return [Message(payload.payee_id, event_type, "Refund failed",
-                        f"Your refund of {amount} to {payer} failed: {payload.failure_message}.")]
+        return [
+            Message(
+                payload.payee_id,
+                event_type,
+                "Refund failed",
+                f"Your refund of {amount} to {payer} failed: {payload.failure_message}.",
+            )
+        ]
     if event_type == "payment.completed":
         return [
             Message(payload.payer_id, event_type, "Payment sent", f"You sent {amount} to {payee}."),
             Message(payload.payee_id, event_type, "Payment received", f"You received {amount} from {payer}."),
         ]
     if event_type == "payment.failed":
-        return [Message(payload.payer_id, event_type, "Payment failed",
-                        f"Your payment of {amount} to {payee} failed: {payload.failure_message}.")]
+        return [
+            Message(
+                payload.payer_id,
+                event_type,
+                "Payment failed",
+                f"Your payment of {amount} to {payee} failed: {payload.failure_message}.",
+            )
+        ]
     if event_type == "payment.declined":
-        return [Message(payload.payer_id, event_type, "Payment declined",
-                        f"Your payment of {amount} to {payee} was declined.")]
+        return [
+            Message(
+                payload.payer_id, event_type, "Payment declined", f"Your payment of {amount} to {payee} was declined."
+            )
+        ]
     if event_type == "payment.held":
-        return [Message(payload.payer_id, event_type, "Payment under review",
-                        f"Your payment of {amount} to {payee} is being reviewed; we will let you know.")]
+        return [
+            Message(
+                payload.payer_id,
+                event_type,
+                "Payment under review",
+                f"Your payment of {amount} to {payee} is being reviewed; we will let you know.",
+            )
+        ]
     raise ValueError(f"no notification is defined for {event_type}")
 
 
@@ -106,16 +138,19 @@ def _conversion_messages(event_type: str, payload: Any) -> list[Message]:
     sent = Money(payload.amount_minor, payload.from_currency).format()
     if event_type == "conversion.completed":
         received = Money(payload.receive_minor, payload.to_currency).format()
-        return [Message(payload.user_id, event_type, "Money converted",
-                        f"You converted {sent} to {received}.")]
-    return [Message(payload.user_id, event_type, "Conversion failed",
-                    f"Your conversion of {sent} to {payload.to_currency} failed: your available "
-                    f"{payload.from_currency} balance is too low. Nothing was converted.")]
+        return [Message(payload.user_id, event_type, "Money converted", f"You converted {sent} to {received}.")]
+    return [
+        Message(
+            payload.user_id,
+            event_type,
+            "Conversion failed",
+            f"Your conversion of {sent} to {payload.to_currency} failed: your available "
+            f"{payload.from_currency} balance is too low. Nothing was converted.",
+        )
+    ]
 
 
-def _request_messages(
-    event_type: str, payload: Any, amount: str, people: Mapping[str, Person]
-) -> list[Message]:
+def _request_messages(event_type: str, payload: Any, amount: str, people: Mapping[str, Person]) -> list[Message]:
     requester, payer = people[payload.requester_id].full_name, people[payload.payer_id].full_name
     if event_type == "payment_request.created":
         note = f": {payload.note}" if payload.note else ""
@@ -123,53 +158,71 @@ def _request_messages(
     if event_type == "payment_request.paid":
         return [Message(payload.requester_id, event_type, "Request paid", f"{payer} paid your request for {amount}.")]
     if event_type == "payment_request.reopened":
-        return [Message(payload.requester_id, event_type, "Request still open",
-                        f"{payer}'s payment of {amount} for your request did not go through; "
-                        "the request is open again.")]
+        return [
+            Message(
+                payload.requester_id,
+                event_type,
+                "Request still open",
+                f"{payer}'s payment of {amount} for your request did not go through; the request is open again.",
+            )
+        ]
     if event_type == "payment_request.declined":
-        return [Message(payload.requester_id, event_type, "Request declined",
-                        f"{payer} declined your request for {amount}.")]
+        return [
+            Message(
+                payload.requester_id, event_type, "Request declined", f"{payer} declined your request for {amount}."
+            )
+        ]
     if event_type == "payment_request.cancelled":
-        return [Message(payload.payer_id, event_type, "Request cancelled",
-                        f"{requester} cancelled their request for {amount}.")]
+        return [
+            Message(
+                payload.payer_id, event_type, "Request cancelled", f"{requester} cancelled their request for {amount}."
+            )
+        ]
     if event_type == "payment_request.expired":
         return [
-            Message(payload.requester_id, event_type, "Request expired",
-                    f"Your request to {payer} for {amount} expired unanswered."),
-            Message(payload.payer_id, event_type, "Request expired",
-                    f"{requester}'s request for {amount} expired."),
+            Message(
+                payload.requester_id,
+                event_type,
+                "Request expired",
+                f"Your request to {payer} for {amount} expired unanswered.",
+            ),
+            Message(payload.payer_id, event_type, "Request expired", f"{requester}'s request for {amount} expired."),
         ]
     raise ValueError(f"no notification is defined for {event_type}")
 
 
-def notify(
-    conn: Connection, *, event_id: str, event_type: str, payload: Any, notifier: Notifier, now: datetime
-) -> int:
+def notify(conn: Connection, *, event_id: str, event_type: str, payload: Any, notifier: Notifier, now: datetime) -> int:
     """Store the event's notifications and email them; returns how many were created."""
     people = people_of(conn, payload)
     messages = messages_for(event_type, payload, people)
     if not messages:
         return 0
-    conn.execute(_INSERT_NOTIFICATION, [
-        {
-            "id": new_id("ntf"),
-            "user_id": message.user_id,
-            "event_id": event_id,
-            "kind": message.kind,
-            "title": message.title,
-            "body": message.body,
-            "created_at": now,
-        }
-        for message in messages
-    ])
-    notifier.publish_all("email", [
-        Notification(
-            message.title,
-            json.dumps({"to": people[message.user_id].email, "subject": message.title, "text": message.body}),
-            {"event_id": event_id, "kind": message.kind},
-        )
-        for message in messages
-    ])
+    conn.execute(
+        _INSERT_NOTIFICATION,
+        [
+            {
+                "id": new_id("ntf"),
+                "user_id": message.user_id,
+                "event_id": event_id,
+                "kind": message.kind,
+                "title": message.title,
+                "body": message.body,
+                "created_at": now,
+            }
+            for message in messages
+        ],
+    )
+    notifier.publish_all(
+        "email",
+        [
+            Notification(
+                message.title,
+                json.dumps({"to": people[message.user_id].email, "subject": message.title, "text": message.body}),
+                {"event_id": event_id, "kind": message.kind},
+            )
+            for message in messages
+        ],
+    )
     return len(messages)
 
 

@@ -14,9 +14,7 @@ __all__ = ["newest_first_page"]
 
 
 def _cursor_row(conn: Connection, table: sa.Table, owner: list[Any], item_id: str, param: str, noun: str) -> Any:
-    row = conn.execute(
-        sa.select(table.c.created_at, table.c.id).where(*owner, table.c.id == item_id)
-    ).first()
+    row = conn.execute(sa.select(table.c.created_at, table.c.id).where(*owner, table.c.id == item_id)).first()
     if row is None:
         raise ApiError.invalid("cursor_invalid", f"{param} names no {noun} of yours", param)
     return row
@@ -37,9 +35,7 @@ def newest_first_page(
     whether more lie beyond it. A cursor may name any row the caller owns, filtered out or not;
     one that names none is a 400 (`noun` says what the rows are, in its message)."""
     if starting_after and ending_before:
-        raise ApiError.invalid(
-            "cursor_conflict", "use starting_after or ending_before, not both", "ending_before"
-        )
+        raise ApiError.invalid("cursor_conflict", "use starting_after or ending_before, not both", "ending_before")
     key = sa.tuple_(table.c.created_at, table.c.id)
     query = sa.select(table).where(*owner, *filters)
     if ending_before:

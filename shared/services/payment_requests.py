@@ -88,8 +88,16 @@ def _advance(
     stored = {"payment_id": fields["payment_id"]} if "payment_id" in fields else {}
     event_type, payload = _EVENTS[status]
     return [
-        advance(conn, payment_requests, row, status=status.value, event_type=event_type,
-                payload=payload(**_parties(row), **fields), context=context, **stored)
+        advance(
+            conn,
+            payment_requests,
+            row,
+            status=status.value,
+            event_type=event_type,
+            payload=payload(**_parties(row), **fields),
+            context=context,
+            **stored,
+        )
     ]
 
 
@@ -170,7 +178,8 @@ def lock_for_action(conn: Connection, request_id: str, user_id: str, action: Act
     if status in (PaymentRequestStatus.ACCEPTED, PaymentRequestStatus.PAID):
         raise ApiError.invalid(
             "payment_request_already_paid",
-            "this payment request is paid or being paid" if status is PaymentRequestStatus.ACCEPTED
+            "this payment request is paid or being paid"
+            if status is PaymentRequestStatus.ACCEPTED
             else "this payment request is paid",
             status=409,
         )
@@ -214,7 +223,11 @@ def settle_for_payment(
     if completed:
         return _advance(conn, row, PaymentRequestStatus.PAID, context, payment_id=payment_id)
     return _advance(
-        conn, row, PaymentRequestStatus.OPEN, context, payment_id=payment_id,
+        conn,
+        row,
+        PaymentRequestStatus.OPEN,
+        context,
+        payment_id=payment_id,
         failure_code=failure_code or "payment_failed",
     )
 
@@ -238,7 +251,8 @@ def expire_request(conn: Connection, request_id: str, context: EventContext) -> 
     """Mark an open request past its expiry `expired` (nothing if it moved on meanwhile)."""
     row = _read(conn, request_id, lock=True)
     if row is None or not (
-        row.status == PaymentRequestStatus.OPEN.value and is_expired(PaymentRequestStatus.OPEN, row.expires_at, context.now)
+        row.status == PaymentRequestStatus.OPEN.value
+        and is_expired(PaymentRequestStatus.OPEN, row.expires_at, context.now)
     ):
         return []
     return _advance(conn, row, PaymentRequestStatus.EXPIRED, context, expires_at=row.expires_at)

@@ -91,13 +91,24 @@ def advance_payment(
     if status != current:
         transition(current, status)
     recorded = [
-        advance(conn, payments, payment, status=status.value, event_type=event_type, payload=payload,
-                context=context, **fields)
+        advance(
+            conn,
+            payments,
+            payment,
+            status=status.value,
+            event_type=event_type,
+            payload=payload,
+            context=context,
+            **fields,
+        )
     ]
     if status in _ENDS_A_REQUEST and status != current:
         recorded += payment_requests.settle_for_payment(
-            conn, payment.id, completed=status is PaymentStatus.COMPLETED,
-            failure_code=fields.get("failure_code"), context=context,
+            conn,
+            payment.id,
+            completed=status is PaymentStatus.COMPLETED,
+            failure_code=fields.get("failure_code"),
+            context=context,
         )
     return recorded
 
@@ -155,9 +166,7 @@ def create_payment(
     return payment, [event_id]
 
 
-def pay_request(
-    conn: Connection, *, payer_id: str, request_id: str, context: EventContext
-) -> tuple[Any, list[str]]:
+def pay_request(conn: Connection, *, payer_id: str, request_id: str, context: EventContext) -> tuple[Any, list[str]]:
     """The payer pays a request: a payment to the requester through the same saga, linked to
     the request, which waits for it (and refuses a second payment meanwhile)."""
     request = payment_requests.lock_for_action(conn, request_id, payer_id, Action.PAY, context.now)
@@ -211,9 +220,7 @@ def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
     return max(0, int((now - as_utc(created)).total_seconds()))
 
 
-def score_payment(
-    conn: Connection, payment_id: str, assessment: FraudAssessment, context: EventContext
-) -> list[str]:
+def score_payment(conn: Connection, payment_id: str, assessment: FraudAssessment, context: EventContext) -> list[str]:
     """Apply the fraud decision to a pending payment: approve, hold for review, or decline."""
     payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is not None:
@@ -222,19 +229,34 @@ def score_payment(
     common = {**parties(payment), "fraud_score": assessment.score, "reasons": reasons}
     if assessment.decision is FraudDecision.APPROVE:
         return advance_payment(
-            conn, payment, status=PaymentStatus.PENDING, event_type="payment.approved",
-            payload=PaymentApproved(**common), context=context, fraud_score=assessment.score,
+            conn,
+            payment,
+            status=PaymentStatus.PENDING,
+            event_type="payment.approved",
+            payload=PaymentApproved(**common),
+            context=context,
+            fraud_score=assessment.score,
         )
     if assessment.decision is FraudDecision.REVIEW:
         return advance_payment(
-            conn, payment, status=PaymentStatus.HELD, event_type="payment.held",
-            payload=PaymentHeld(**common), context=context, fraud_score=assessment.score,
+            conn,
+            payment,
+            status=PaymentStatus.HELD,
+            event_type="payment.held",
+            payload=PaymentHeld(**common),
+            context=context,
+            fraud_score=assessment.score,
         )
     code = FailureCode.FRAUD_DECLINED
     return advance_payment(
-        conn, payment, status=PaymentStatus.DECLINED, event_type="payment.declined",
-        payload=PaymentDeclined(**common, failure_code=code.value), context=context,
-        fraud_score=assessment.score, failure_code=code.value,
+        conn,
+        payment,
+        status=PaymentStatus.DECLINED,
+        event_type="payment.declined",
+        payload=PaymentDeclined(**common, failure_code=code.value),
+        context=context,
+        fraud_score=assessment.score,
+        failure_code=code.value,
         failure_message=FAILURE_MESSAGES[code],
     )
 
@@ -302,8 +324,9 @@ def _reservation_of(payment: Any) -> Reservation:
 _ACCOUNT_NOT_FOUND = frozenset({TransferOutcome.DEBIT_ACCOUNT_NOT_FOUND, TransferOutcome.CREDIT_ACCOUNT_NOT_FOUND})
 
 
-def reserve(conn: Connection, reservation: Reservation, *, ledger: LedgerStore, timeout_seconds: int,
-            now: datetime) -> TransferOutcome:
+def reserve(
+    conn: Connection, reservation: Reservation, *, ledger: LedgerStore, timeout_seconds: int, now: datetime
+) -> TransferOutcome:
     """Hold the funds: a pending transfer into clearing that expires after `timeout_seconds`.
     A sender without a wallet in the currency has no funds in it: INSUFFICIENT_FUNDS."""
     hold = reservation.hold(timeout_seconds)
@@ -385,8 +408,12 @@ def debit_payment(
     outcome = reserve(conn, reservation, ledger=ledger, timeout_seconds=timeout_seconds, now=context.now)
     if outcome.ok_or_exists:
         return advance_payment(
-            conn, payment, status=PaymentStatus.PENDING, event_type="payment.debited",
-            payload=PaymentDebited(**parties(payment), transfer_id=reservation.pending_id), context=context,
+            conn,
+            payment,
+            status=PaymentStatus.PENDING,
+            event_type="payment.debited",
+            payload=PaymentDebited(**parties(payment), transfer_id=reservation.pending_id),
+            context=context,
         )
     return _fail(conn, payment, failure_for_outcome(outcome), context)
 
@@ -403,14 +430,16 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
     if result is not SettleResult.SETTLED:
         return _fail(conn, payment, result.failure(posted), context)
     return advance_payment(
-        conn, payment, status=PaymentStatus.COMPLETED, event_type="payment.completed",
-        payload=PaymentCompleted(**parties(payment), transfer_id=reservation.credit_id), context=context,
+        conn,
+        payment,
+        status=PaymentStatus.COMPLETED,
+        event_type="payment.completed",
+        payload=PaymentCompleted(**parties(payment), transfer_id=reservation.credit_id),
+        context=context,
     )
 
 
-def time_out_payment(
-    conn: Connection, payment_id: str, *, ledger: LedgerStore, context: EventContext
-) -> list[str]:
+def time_out_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, context: EventContext) -> list[str]:
     """Compensate a payment that stopped moving: release its reservation and fail it.
 
     A payment still `pending` after the sweeper's bound lost an event or a function on the way.

@@ -113,19 +113,36 @@ def _insert(conn: Connection, event: ProjectedEvent, **values: Any) -> None:
 
 
 def _insert_both_sides(
-    conn: Connection, event: ProjectedEvent, *, id: str, type: str, status: str, description: str,
-    debited: str, credited: str,
+    conn: Connection,
+    event: ProjectedEvent,
+    *,
+    id: str,
+    type: str,
+    status: str,
+    description: str,
+    debited: str,
+    credited: str,
 ) -> None:
     """One row for each of the two people a movement (or a request for one) concerns."""
     data = event.data
-    conn.execute(_INSERT, [
-        _row(
-            event, id=id, user_id=user_id, type=type, direction=direction,
-            amount_minor=data["amount_minor"], currency=data["currency"], status=status,
-            counterparty_id=counterparty, description=description,
-        )
-        for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited))
-    ])
+    conn.execute(
+        _INSERT,
+        [
+            _row(
+                event,
+                id=id,
+                user_id=user_id,
+                type=type,
+                direction=direction,
+                amount_minor=data["amount_minor"],
+                currency=data["currency"],
+                status=status,
+                counterparty_id=counterparty,
+                description=description,
+            )
+            for user_id, direction, counterparty in ((debited, "debit", credited), (credited, "credit", debited))
+        ],
+    )
 
 
 # The events that only move an existing entry on: its status after each. The payment's money did
@@ -155,12 +172,15 @@ _STATUS_AFTER = {
 
 @_projects(*_STATUS_AFTER)
 def _moved(conn: Connection, event: ProjectedEvent) -> None:
-    conn.execute(_MOVE, {
-        "subject": event.subject,
-        "status": _STATUS_AFTER[event.type],
-        "failure_code": event.data.get("failure_code"),
-        "updated_at": event.occurred_at,
-    })
+    conn.execute(
+        _MOVE,
+        {
+            "subject": event.subject,
+            "status": _STATUS_AFTER[event.type],
+            "failure_code": event.data.get("failure_code"),
+            "updated_at": event.occurred_at,
+        },
+    )
 
 
 @_projects("topup.succeeded", "topup.declined")
@@ -172,8 +192,14 @@ def _topup(conn: Connection, event: ProjectedEvent) -> None:
         )
     ).one()
     _insert(
-        conn, event, id=data["topup_id"], user_id=data["user_id"], type="topup", direction="credit",
-        amount_minor=data["amount_minor"], currency=data["currency"],
+        conn,
+        event,
+        id=data["topup_id"],
+        user_id=data["user_id"],
+        type="topup",
+        direction="credit",
+        amount_minor=data["amount_minor"],
+        currency=data["currency"],
         status="succeeded" if event.type == "topup.succeeded" else "declined",
         description=f"Top-up from {source.brand or 'card'} ending {source.last4}",
         failure_code=data.get("decline_code"),
@@ -184,8 +210,14 @@ def _topup(conn: Connection, event: ProjectedEvent) -> None:
 def _payment_requested(conn: Connection, event: ProjectedEvent) -> None:
     data = event.data
     _insert_both_sides(
-        conn, event, id=data["payment_id"], type="payment", status="pending", description=data["note"],
-        debited=data["payer_id"], credited=data["payee_id"],
+        conn,
+        event,
+        id=data["payment_id"],
+        type="payment",
+        status="pending",
+        description=data["note"],
+        debited=data["payer_id"],
+        credited=data["payee_id"],
     )
 
 
@@ -194,9 +226,14 @@ def _refund_requested(conn: Connection, event: ProjectedEvent) -> None:
     data = event.data
     # The money goes back: debited from the payment's payee, credited to its payer.
     _insert_both_sides(
-        conn, event, id=data["refund_id"], type="refund", status="pending",
+        conn,
+        event,
+        id=data["refund_id"],
+        type="refund",
+        status="pending",
         description=f"Refund of payment {data['payment_id']}",
-        debited=data["payee_id"], credited=data["payer_id"],
+        debited=data["payee_id"],
+        credited=data["payer_id"],
     )
 
 
@@ -205,8 +242,14 @@ def _payment_request_created(conn: Connection, event: ProjectedEvent) -> None:
     data = event.data
     # A request moves no money (statements leave it out); its rows show who asked whom.
     _insert_both_sides(
-        conn, event, id=data["payment_request_id"], type="request", status="open",
-        description=data["note"], debited=data["payer_id"], credited=data["requester_id"],
+        conn,
+        event,
+        id=data["payment_request_id"],
+        type="request",
+        status="open",
+        description=data["note"],
+        debited=data["payer_id"],
+        credited=data["requester_id"],
     )
 
 
@@ -224,11 +267,18 @@ def _conversion(conn: Connection, event: ProjectedEvent) -> None:
         else f"Conversion of {sent} to {data['to_currency']}"
     )
     _insert(
-        conn, event, id=data["conversion_id"], user_id=data["user_id"], type="conversion",
-        direction="debit", amount_minor=data["amount_minor"], currency=data["from_currency"],
+        conn,
+        event,
+        id=data["conversion_id"],
+        user_id=data["user_id"],
+        type="conversion",
+        direction="debit",
+        amount_minor=data["amount_minor"],
+        currency=data["from_currency"],
         counter_amount_minor=data["receive_minor"] if completed else None,
         counter_currency=data["to_currency"] if completed else None,
-        status="completed" if completed else "failed", description=description,
+        status="completed" if completed else "failed",
+        description=description,
         failure_code=data.get("failure_code"),
     )
 
@@ -240,7 +290,14 @@ def _withdrawal_requested(conn: Connection, event: ProjectedEvent) -> None:
         sa.select(funding_sources.c.last4).where(funding_sources.c.id == data["funding_source_id"])
     ).scalar_one()
     _insert(
-        conn, event, id=data["withdrawal_id"], user_id=data["user_id"], type="withdrawal",
-        direction="debit", amount_minor=data["amount_minor"], currency=data["currency"],
-        status="pending", description=f"Withdrawal to bank account ending {last4}",
+        conn,
+        event,
+        id=data["withdrawal_id"],
+        user_id=data["user_id"],
+        type="withdrawal",
+        direction="debit",
+        amount_minor=data["amount_minor"],
+        currency=data["currency"],
+        status="pending",
+        description=f"Withdrawal to bank account ending {last4}",
     )

@@ -111,24 +111,43 @@ def _total(conn: Connection, payment_id: str, statuses: list[RefundStatus]) -> i
 
 
 def _advance(
-    conn: Connection, refund: Any, *, status: RefundStatus, event_type: str, payload: Any,
-    context: EventContext, **fields: Any,
+    conn: Connection,
+    refund: Any,
+    *,
+    status: RefundStatus,
+    event_type: str,
+    payload: Any,
+    context: EventContext,
+    **fields: Any,
 ) -> list[str]:
     """Move the refund (checked against its state machine) and record the event."""
     if status.value != refund.status:
         refund_transition(RefundStatus(refund.status), status)
     return [
-        advance(conn, refunds, refund, status=status.value, event_type=event_type, payload=payload,
-                context=context, **fields)
+        advance(
+            conn,
+            refunds,
+            refund,
+            status=status.value,
+            event_type=event_type,
+            payload=payload,
+            context=context,
+            **fields,
+        )
     ]
 
 
 def _fail(conn: Connection, refund: Any, code: FailureCode, context: EventContext) -> list[str]:
     message = FAILURE_MESSAGES.get(code, code.value)
     return _advance(
-        conn, refund, status=RefundStatus.FAILED, event_type="refund.failed",
+        conn,
+        refund,
+        status=RefundStatus.FAILED,
+        event_type="refund.failed",
         payload=RefundFailed(**_parties(refund), failure_code=code.value, failure_message=message),
-        context=context, failure_code=code.value, failure_message=message,
+        context=context,
+        failure_code=code.value,
+        failure_message=message,
     )
 
 
@@ -154,21 +173,24 @@ def request_refund(
     claimed = _total(conn, payment_id, [s for s in RefundStatus if s.claims_the_amount])
     remaining = refundable_minor(payment.amount_minor, claimed)
     if remaining == 0:
-        raise ApiError.invalid(
-            "refund_exceeds_payment", "the whole payment is refunded or being refunded", "amount"
-        )
+        raise ApiError.invalid("refund_exceeds_payment", "the whole payment is refunded or being refunded", "amount")
     amount = remaining if amount_minor is None else amount_minor
     if amount > remaining:
-        raise ApiError.invalid(
-            "refund_exceeds_payment", f"at most {remaining} can still be refunded", "amount"
-        )
+        raise ApiError.invalid("refund_exceeds_payment", f"at most {remaining} can still be refunded", "amount")
     refund_id = new_id("ref")
     now = context.now
     conn.execute(
         refunds.insert().values(
-            id=refund_id, payment_id=payment.id, payer_id=payment.payer_id, payee_id=payment.payee_id,
-            amount_minor=amount, currency=payment.currency, status=RefundStatus.PENDING.value,
-            version=1, created_at=now, updated_at=now,
+            id=refund_id,
+            payment_id=payment.id,
+            payer_id=payment.payer_id,
+            payee_id=payment.payee_id,
+            amount_minor=amount,
+            currency=payment.currency,
+            status=RefundStatus.PENDING.value,
+            version=1,
+            created_at=now,
+            updated_at=now,
         )
     )
     refund = _read(conn, refund_id)
@@ -200,8 +222,12 @@ def debit_refund(
     outcome = reserve(conn, reservation, ledger=ledger, timeout_seconds=timeout_seconds, now=context.now)
     if outcome.ok_or_exists:
         return _advance(
-            conn, refund, status=RefundStatus.PENDING, event_type="refund.debited",
-            payload=RefundDebited(**_parties(refund), transfer_id=reservation.pending_id), context=context,
+            conn,
+            refund,
+            status=RefundStatus.PENDING,
+            event_type="refund.debited",
+            payload=RefundDebited(**_parties(refund), transfer_id=reservation.pending_id),
+            context=context,
         )
     return _fail(conn, refund, failure_for_outcome(outcome), context)
 
@@ -219,15 +245,23 @@ def settle_refund(conn: Connection, refund_id: str, *, ledger: LedgerStore, cont
     if result is not SettleResult.SETTLED:
         return _fail(conn, refund, result.failure(posted), context)
     recorded = _advance(
-        conn, refund, status=RefundStatus.COMPLETED, event_type="refund.completed",
-        payload=RefundCompleted(**_parties(refund), transfer_id=reservation.credit_id), context=context,
+        conn,
+        refund,
+        status=RefundStatus.COMPLETED,
+        event_type="refund.completed",
+        payload=RefundCompleted(**_parties(refund), transfer_id=reservation.credit_id),
+        context=context,
     )
     refunded = _total(conn, refund.payment_id, [RefundStatus.COMPLETED])
     status = status_after_refunds(payment.amount_minor, refunded)
     event_type, payload = _PAYMENT_EVENTS[status]
     return recorded + advance_payment(
-        conn, payment, status=status, event_type=event_type,
-        payload=payload(**parties(payment), refund_id=refund.id, refunded_minor=refunded), context=context,
+        conn,
+        payment,
+        status=status,
+        event_type=event_type,
+        payload=payload(**parties(payment), refund_id=refund.id, refunded_minor=refunded),
+        context=context,
     )
 
 

@@ -38,18 +38,20 @@ def create_topup(
     """Charge the card and credit the wallet, or record the decline. Returns the top-up row."""
     require_currency(request.currency)
     require_at_most(
-        request.amount, topup_max_major * 10 ** currency_exponent(request.currency),
+        request.amount,
+        topup_max_major * 10 ** currency_exponent(request.currency),
         f"the top-up limit of {topup_max_major} {request.currency}",
     )
     source = require_funding_source(
-        conn, user_id=user_id, funding_source_id=request.funding_source_id, kind="card",
+        conn,
+        user_id=user_id,
+        funding_source_id=request.funding_source_id,
+        kind="card",
         refusal=("funding_source_not_a_card", "top-ups are charged to a card"),
     )
     now = context.now
     topup_id = new_id("top")
-    charge = gateway.charge(
-        conn, token=source.gateway_token, amount_minor=request.amount, currency=request.currency
-    )
+    charge = gateway.charge(conn, token=source.gateway_token, amount_minor=request.amount, currency=request.currency)
     fields = dict(
         topup_id=topup_id,
         user_id=user_id,

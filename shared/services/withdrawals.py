@@ -89,9 +89,11 @@ def create_withdrawal(
     require_currency(request.currency)
     require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the withdrawal limit")
     source = require_funding_source(
-        conn, user_id=user_id, funding_source_id=request.funding_source_id, kind="bank_account",
-        refusal=("funding_source_not_a_bank_account",
-                 "withdrawals are paid out to a linked bank account, not a card"),
+        conn,
+        user_id=user_id,
+        funding_source_id=request.funding_source_id,
+        kind="bank_account",
+        refusal=("funding_source_not_a_bank_account", "withdrawals are paid out to a linked bank account, not a card"),
     )
     now = context.now
     withdrawal_id = new_id("wdr")
@@ -181,20 +183,28 @@ def _finish(
     """Move a pending withdrawal to its final status and record the event."""
     if status not in _NEXT_STATUSES.get(withdrawal.status, frozenset()):
         raise RuntimeError(f"withdrawal {withdrawal.id} cannot go from {withdrawal.status} to {status}")
-    return advance(conn, withdrawals, withdrawal, status=status, event_type=f"withdrawal.{status}",
-                   payload=payload, context=context, **fields)
+    return advance(
+        conn,
+        withdrawals,
+        withdrawal,
+        status=status,
+        event_type=f"withdrawal.{status}",
+        payload=payload,
+        context=context,
+        **fields,
+    )
 
 
 def _fail(conn: Connection, withdrawal: Any, code: str, context: EventContext) -> str:
-    payload = WithdrawalFailed(
-        **_parties(withdrawal), failure_code=code, failure_message=FAILURE_MESSAGES[code]
-    )
+    payload = WithdrawalFailed(**_parties(withdrawal), failure_code=code, failure_message=FAILURE_MESSAGES[code])
     return _finish(conn, withdrawal, status=FAILED, payload=payload, context=context, failure_code=code)
 
 
 def _void(conn: Connection, withdrawal: Any, ledger: LedgerStore, now: datetime) -> TransferOutcome:
     void = _reservation(
-        withdrawal, f"{withdrawal.id}:void", TransferFlags.VOID_PENDING_TRANSFER,
+        withdrawal,
+        f"{withdrawal.id}:void",
+        TransferFlags.VOID_PENDING_TRANSFER,
         pending_id=_reserve_id(withdrawal.id),
     )
     return ledger.create_transfer(conn, void, now)
@@ -220,9 +230,7 @@ def pay_out_withdrawal(
         # Expired (released by the ledger): paying now would spend funds no longer reserved.
         return [_fail(conn, withdrawal, "reservation_expired", context)]
     token: str = conn.execute(
-        sa.select(funding_sources.c.gateway_token).where(
-            funding_sources.c.id == withdrawal.funding_source_id
-        )
+        sa.select(funding_sources.c.gateway_token).where(funding_sources.c.id == withdrawal.funding_source_id)
     ).scalar_one()
     payout = gateway.payout(
         conn,
@@ -240,7 +248,9 @@ def pay_out_withdrawal(
             raise RuntimeError(f"withdrawal {withdrawal.id}: voiding its reservation was {voided.value}")
         return [_fail(conn, withdrawal, payout.failure_code, context)]
     post = _reservation(
-        withdrawal, f"{withdrawal.id}:post", TransferFlags.POST_PENDING_TRANSFER,
+        withdrawal,
+        f"{withdrawal.id}:post",
+        TransferFlags.POST_PENDING_TRANSFER,
         pending_id=_reserve_id(withdrawal.id),
     )
     posted = ledger.create_transfer(conn, post, now)
@@ -251,7 +261,11 @@ def pay_out_withdrawal(
     payload = WithdrawalSucceeded(**_parties(withdrawal), payout_id=payout.payout_id)
     return [
         _finish(
-            conn, withdrawal, status=SUCCEEDED, payload=payload, context=context,
+            conn,
+            withdrawal,
+            status=SUCCEEDED,
+            payload=payload,
+            context=context,
             payout_id=payout.payout_id,
         )
     ]
@@ -268,19 +282,11 @@ def time_out_withdrawal(
     if reserved is not None and reserved.pending_status is PendingStatus.PENDING:
         outcome = _void(conn, withdrawal, ledger, context.now)
         # Expired meanwhile: the ledger's expiry returned the funds already.
-        if outcome not in (
-            TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.PENDING_TRANSFER_EXPIRED
-        ):
-            raise RuntimeError(
-                f"withdrawal {withdrawal.id}: voiding its reservation was {outcome.value}"
-            )
+        if outcome not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.PENDING_TRANSFER_EXPIRED):
+            raise RuntimeError(f"withdrawal {withdrawal.id}: voiding its reservation was {outcome.value}")
     return [_fail(conn, withdrawal, "withdrawal_timeout", context)]
 
 
-def stuck_withdrawal_ids(
-    conn: Connection, *, now: datetime, stuck_seconds: int, limit: int
-) -> list[str]:
+def stuck_withdrawal_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:
     """Withdrawals still `pending` whose last change is older than `stuck_seconds`."""
-    return unmoved_since(
-        conn, withdrawals, status=PENDING, now=now, stuck_seconds=stuck_seconds, limit=limit
-    )
+    return unmoved_since(conn, withdrawals, status=PENDING, now=now, stuck_seconds=stuck_seconds, limit=limit)

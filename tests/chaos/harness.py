@@ -223,8 +223,7 @@ class ChaosRun:
         self.dynamodb_url = dynamodb_url
         self.publisher = EventPublisher(aws_client("events", endpoint_url=aws_url), topology.BUS_NAME)
         self.function_urls = {
-            info.name: f"http://127.0.0.1:{functions_base_port + index}"
-            for index, info in enumerate(FUNCTIONS)
+            info.name: f"http://127.0.0.1:{functions_base_port + index}" for index, info in enumerate(FUNCTIONS)
         }
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -240,9 +239,7 @@ class ChaosRun:
         """One client call, retried on 503 or no answer with the same body and key."""
         for attempt in range(CLIENT_ATTEMPTS_MAX):
             try:
-                answer = session.request(
-                    method, self.gateway_url + path, timeout=CLIENT_TIMEOUT_SECONDS, **kwargs
-                )
+                answer = session.request(method, self.gateway_url + path, timeout=CLIENT_TIMEOUT_SECONDS, **kwargs)
             except requests.RequestException:
                 answer = None
             with self._lock:
@@ -264,20 +261,36 @@ class ChaosRun:
         for number in range(users):
             email = f"chaos-{uuid.uuid4().hex[:12]}-{number}@example.com"
             password = "a long chaos password"
-            created = self._request(session, "POST", "/v1/users", json={
-                "email": email, "password": password, "full_name": f"Chaos {number}", "country": "US"})
+            created = self._request(
+                session,
+                "POST",
+                "/v1/users",
+                json={"email": email, "password": password, "full_name": f"Chaos {number}", "country": "US"},
+            )
             assert created.status_code == 201, created.text
-            token = self._request(session, "POST", "/v1/oauth/token", data={
-                "grant_type": "password", "username": email, "password": password})
+            token = self._request(
+                session,
+                "POST",
+                "/v1/oauth/token",
+                data={"grant_type": "password", "username": email, "password": password},
+            )
             assert token.status_code == 200, token.text
             auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            card = self._request(session, "POST", "/v1/funding-sources", headers=auth, json={
-                "type": "card", "number": "4242424242424242", "exp_month": 12,
-                "exp_year": 2035, "cvc": "123"})
+            card = self._request(
+                session,
+                "POST",
+                "/v1/funding-sources",
+                headers=auth,
+                json={"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+            )
             assert card.status_code == 201, card.text
-            topup = self._request(session, "POST", "/v1/topups", headers={
-                **auth, "Idempotency-Key": f"chaos-topup-{uuid.uuid4().hex}"}, json={
-                "funding_source_id": card.json()["id"], "amount": TOPUP_MINOR, "currency": CURRENCY})
+            topup = self._request(
+                session,
+                "POST",
+                "/v1/topups",
+                headers={**auth, "Idempotency-Key": f"chaos-topup-{uuid.uuid4().hex}"},
+                json={"funding_source_id": card.json()["id"], "amount": TOPUP_MINOR, "currency": CURRENCY},
+            )
             assert topup.status_code == 201, topup.text
             self._tokens[created.json()["id"]] = auth
         self.figures.users = users
@@ -291,10 +304,10 @@ class ChaosRun:
             next_at += interval_seconds
             payer, payee = chooser.sample(user_ids, 2)
             key = f"chaos-pay-{uuid.uuid4().hex}"
-            body = {"to": payee, "amount": chooser.randint(1, PAYMENT_MINOR_MAX),
-                    "currency": CURRENCY, "note": "chaos"}
-            answer = self._request(session, "POST", "/v1/payments",
-                                   headers={**self._tokens[payer], "Idempotency-Key": key}, json=body)
+            body = {"to": payee, "amount": chooser.randint(1, PAYMENT_MINOR_MAX), "currency": CURRENCY, "note": "chaos"}
+            answer = self._request(
+                session, "POST", "/v1/payments", headers={**self._tokens[payer], "Idempotency-Key": key}, json=body
+            )
             if answer.status_code == 202:
                 with self._lock:
                     self._payment_ids.append(answer.json()["id"])
@@ -316,8 +329,11 @@ class ChaosRun:
     def _drop_connections(self) -> None:
         url = sa.make_url(self.database_url)
         connection = pg8000.dbapi.connect(
-            user=url.username or "postgres", host=url.host or "127.0.0.1",
-            port=url.port or 5432, database="postgres", password=url.password,
+            user=url.username or "postgres",
+            host=url.host or "127.0.0.1",
+            port=url.port or 5432,
+            database="postgres",
+            password=url.password,
         )
         try:
             cursor = connection.cursor()
@@ -367,7 +383,9 @@ class ChaosRun:
             for consumer in topology.consumers_of(short_type(event["type"])):
                 try:
                     status = requests.post(
-                        self.function_urls[consumer], headers=headers, data=body,
+                        self.function_urls[consumer],
+                        headers=headers,
+                        data=body,
                         timeout=CLIENT_TIMEOUT_SECONDS,
                     ).status_code
                 except requests.RequestException:
@@ -389,9 +407,7 @@ class ChaosRun:
         kinds = list(FAULT_KINDS)
         self.random.shuffle(kinds)
         first_round = len(kinds)
-        while not self._stop.wait(
-            self.random.uniform(*(FIRST_ROUND_PAUSE_SECONDS if kinds else FAULT_PAUSE_SECONDS))
-        ):
+        while not self._stop.wait(self.random.uniform(*(FIRST_ROUND_PAUSE_SECONDS if kinds else FAULT_PAUSE_SECONDS))):
             # Every kind once early on, then at random.
             kind = kinds.pop(0) if kinds else self.random.choice(FAULT_KINDS)
             try:
@@ -451,10 +467,14 @@ class ChaosRun:
 
     def _unfinished_payments(self) -> int:
         with self.engine.connect() as conn:
-            statuses = conn.execute(
-                sa.text("SELECT status FROM payments WHERE id = ANY(:ids)"),
-                {"ids": self._payment_ids},
-            ).scalars().all()
+            statuses = (
+                conn.execute(
+                    sa.text("SELECT status FROM payments WHERE id = ANY(:ids)"),
+                    {"ids": self._payment_ids},
+                )
+                .scalars()
+                .all()
+            )
         return len(self._payment_ids) - sum(status in FINAL_STATUSES for status in statuses)
 
     def _event_count(self) -> int:
@@ -491,30 +511,38 @@ class ChaosRun:
         """Every broken invariant, in words; empty when the books are right."""
         problems = list(self.errors) + self._unhandled_errors()
         with self.engine.connect() as conn:
-            statuses = dict(conn.execute(
-                sa.text("SELECT status, count(*) FROM payments WHERE id = ANY(:ids) GROUP BY status"),
-                {"ids": self._payment_ids},
-            ).all())
+            statuses = dict(
+                conn.execute(
+                    sa.text("SELECT status, count(*) FROM payments WHERE id = ANY(:ids) GROUP BY status"),
+                    {"ids": self._payment_ids},
+                ).all()
+            )
             self.figures.payments_by_status = statuses
             unfinished = {s: n for s, n in statuses.items() if s not in FINAL_STATUSES}
             if unfinished:
                 problems.append(f"payments not final: {unfinished}")
             if sum(statuses.values()) != len(self._payment_ids):
                 problems.append("some accepted payments are missing from the database")
-            for currency, total in conn.execute(sa.text(
-                "SELECT currency, sum(credits_posted - debits_posted) FROM accounts GROUP BY currency"
-            )).all():
+            for currency, total in conn.execute(
+                sa.text("SELECT currency, sum(credits_posted - debits_posted) FROM accounts GROUP BY currency")
+            ).all():
                 if total != 0:
                     problems.append(f"the {currency} ledger sums to {total}, not zero")
-            pending = conn.execute(sa.text(
-                "SELECT count(*) FROM accounts WHERE debits_pending <> 0 OR credits_pending <> 0"
-            )).scalar_one()
+            pending = conn.execute(
+                sa.text("SELECT count(*) FROM accounts WHERE debits_pending <> 0 OR credits_pending <> 0")
+            ).scalar_one()
             if pending:
                 problems.append(f"{pending} accounts still hold pending amounts")
-            negative = conn.execute(sa.text(
-                "SELECT id FROM accounts WHERE kind = 'wallet' "
-                "AND credits_posted - debits_posted - debits_pending < 0"
-            )).scalars().all()
+            negative = (
+                conn.execute(
+                    sa.text(
+                        "SELECT id FROM accounts WHERE kind = 'wallet' "
+                        "AND credits_posted - debits_posted - debits_pending < 0"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if negative:
                 problems.append(f"negative wallets: {negative}")
             problems.extend(self._check_each_event_applied_once(conn))
@@ -527,25 +555,30 @@ class ChaosRun:
     def _check_each_event_applied_once(self, conn: sa.Connection) -> list[str]:
         problems = []
         per_payment = collections.defaultdict(collections.Counter)
-        for subject, event_type, count in conn.execute(sa.text(
-            "SELECT subject, type, count(*) FROM events WHERE subject = ANY(:ids) GROUP BY subject, type"
-        ), {"ids": self._payment_ids}).all():
+        for subject, event_type, count in conn.execute(
+            sa.text("SELECT subject, type, count(*) FROM events WHERE subject = ANY(:ids) GROUP BY subject, type"),
+            {"ids": self._payment_ids},
+        ).all():
             per_payment[subject][event_type] = count
         for payment_id in self._payment_ids:
             counts = per_payment[payment_id]
             decisions = sum(counts[t] for t in SCORE_RESULTS)
             terminal = counts["payment.completed"] + counts["payment.failed"] + counts["payment.declined"]
-            if counts["payment.requested"] != 1 or decisions != 1 or terminal != 1 \
-                    or counts["payment.debited"] > 1:
+            if counts["payment.requested"] != 1 or decisions != 1 or terminal != 1 or counts["payment.debited"] > 1:
                 problems.append(f"payment {payment_id} has events {dict(counts)}")
         # Each saga step ran once per event it consumes: one claim each, no more, no fewer.
-        for consumer, event_type in (("score-fraud", "payment.requested"),
-                                     ("debit-wallet", "payment.approved"),
-                                     ("settle", "payment.debited")):
-            claims, events_of_type = conn.execute(sa.text(
-                "SELECT (SELECT count(*) FROM processed_events WHERE consumer = :consumer), "
-                "(SELECT count(*) FROM events WHERE type = :type)"
-            ), {"consumer": consumer, "type": event_type}).one()
+        for consumer, event_type in (
+            ("score-fraud", "payment.requested"),
+            ("debit-wallet", "payment.approved"),
+            ("settle", "payment.debited"),
+        ):
+            claims, events_of_type = conn.execute(
+                sa.text(
+                    "SELECT (SELECT count(*) FROM processed_events WHERE consumer = :consumer), "
+                    "(SELECT count(*) FROM events WHERE type = :type)"
+                ),
+                {"consumer": consumer, "type": event_type},
+            ).one()
             if claims != events_of_type:
                 problems.append(f"{consumer} claimed {claims} events for {events_of_type} {event_type}")
         return problems
@@ -553,16 +586,23 @@ class ChaosRun:
     def _check_balances(self, conn: sa.Connection) -> list[str]:
         """Each wallet holds its top-up plus what completed payments moved, exactly once."""
         expected = dict.fromkeys(self._tokens, TOPUP_MINOR)
-        for payer, payee, amount in conn.execute(sa.text(
-            "SELECT payer_id, payee_id, amount_minor FROM payments "
-            "WHERE id = ANY(:ids) AND status = 'completed'"
-        ), {"ids": self._payment_ids}).all():
+        for payer, payee, amount in conn.execute(
+            sa.text(
+                "SELECT payer_id, payee_id, amount_minor FROM payments WHERE id = ANY(:ids) AND status = 'completed'"
+            ),
+            {"ids": self._payment_ids},
+        ).all():
             expected[payer] -= amount
             expected[payee] += amount
-        actual = dict(conn.execute(sa.text(
-            "SELECT user_id, credits_posted - debits_posted FROM accounts "
-            "WHERE kind = 'wallet' AND currency = :currency AND user_id = ANY(:users)"
-        ), {"currency": CURRENCY, "users": list(self._tokens)}).all())
+        actual = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT user_id, credits_posted - debits_posted FROM accounts "
+                    "WHERE kind = 'wallet' AND currency = :currency AND user_id = ANY(:users)"
+                ),
+                {"currency": CURRENCY, "users": list(self._tokens)},
+            ).all()
+        )
         return [
             f"wallet of {user} holds {actual.get(user)}, expected {balance}"
             for user, balance in expected.items()

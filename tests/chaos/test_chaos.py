@@ -56,17 +56,19 @@ def chaos_platform(tmp_path: Path, empty_postgres_url: str) -> Iterator[ChaosRun
         switch.up()
     base_port = _free_port_range(FUNCTION_COUNT_MAX)
     env = _base_env()
-    env.update({
-        "PAYSTREAM_DATABASE_URL": empty_postgres_url,
-        "PAYSTREAM_REDIS_URL": os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0"),
-        "PAYSTREAM_AWS_ENDPOINT_URL": switches[0].url,
-        "PAYSTREAM_DYNAMODB_ENDPOINT_URL": switches[1].url,
-        "PAYSTREAM_OUTBOX_RELAY_AGE_SECONDS": str(RELAY_AGE_SECONDS),
-        # Random payments between a few users are fast by design: keep fraud review out of it,
-        # so that every payment can reach a final state without an operator.
-        "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
-        "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "2000000",
-    })
+    env.update(
+        {
+            "PAYSTREAM_DATABASE_URL": empty_postgres_url,
+            "PAYSTREAM_REDIS_URL": os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+            "PAYSTREAM_AWS_ENDPOINT_URL": switches[0].url,
+            "PAYSTREAM_DYNAMODB_ENDPOINT_URL": switches[1].url,
+            "PAYSTREAM_OUTBOX_RELAY_AGE_SECONDS": str(RELAY_AGE_SECONDS),
+            # Random payments between a few users are fast by design: keep fraud review out of it,
+            # so that every payment can reach a final state without an operator.
+            "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
+            "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "2000000",
+        }
+    )
     home = tmp_path / "home"
     home.mkdir()
     url, process = _start(["--services", "--functions-base-port", str(base_port)], env, home)

@@ -207,9 +207,7 @@ def test_the_payment_samples_tell_one_consistent_story() -> None:
 
 def test_the_readme_table_is_generated_from_the_catalogue() -> None:
     current = EVENTS_README_PATH.read_text(encoding="utf-8")
-    assert render_events_readme(current) == current, (
-        "events/README.md is out of date: run `python -m schemas.export`"
-    )
+    assert render_events_readme(current) == current, "events/README.md is out of date: run `python -m schemas.export`"
     assert render_table() in current
 
 

@@ -56,8 +56,11 @@ def test_pyyaml_which_the_manifest_renderer_imports_is_a_runtime_dependency():
 
 def test_the_image_installs_no_extra():
     dockerfile = (REPOSITORY_ROOT / "Dockerfile").read_text()
-    installs = [line for line in dockerfile.splitlines()
-                if re.search(r"\bpip (install|wheel)\b", line) and not line.lstrip().startswith("#")]
+    installs = [
+        line
+        for line in dockerfile.splitlines()
+        if re.search(r"\bpip (install|wheel)\b", line) and not line.lstrip().startswith("#")
+    ]
     assert installs and not any("[" in line for line in installs), installs
 
 
@@ -77,7 +80,7 @@ def test_the_functions_and_the_platform_need_no_local_only_package(tmp_path):
         sys.meta_path.insert(0, LocalOnly())
         os.environ.update(
             PAYSTREAM_SECRET_KEY="k" * 40,
-            PAYSTREAM_DATABASE_URL="sqlite:///{tmp_path / 'paystream.db'}",
+            PAYSTREAM_DATABASE_URL="sqlite:///{tmp_path / "paystream.db"}",
             PAYSTREAM_REDIS_URL="redis://127.0.0.1:1/0",
         )
 
@@ -106,7 +109,10 @@ def test_the_functions_and_the_platform_need_no_local_only_package(tmp_path):
         print("imported without", ", ".join(BLOCKED))
     """)
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True,
+        [sys.executable, "-c", script],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
         timeout=IMPORT_SECONDS_MAX,
     )
     assert result.returncode == 0, result.stderr[-3000:]

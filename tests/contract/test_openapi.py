@@ -76,9 +76,7 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
 
 def test_the_committed_document_equals_a_fresh_build(document: dict[str, Any]) -> None:
     committed = OPENAPI_PATH.read_text(encoding="utf-8")
-    assert committed == render_json(document), (
-        "docs/openapi.json is out of date: run `python -m schemas.export`"
-    )
+    assert committed == render_json(document), "docs/openapi.json is out of date: run `python -m schemas.export`"
 
 
 def test_building_twice_gives_independent_equal_documents() -> None:
@@ -101,9 +99,7 @@ def test_the_route_table_is_the_core_contract() -> None:
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_every_route_is_documented_with_its_status_and_errors(
-    document: dict[str, Any], route: Route
-) -> None:
+def test_every_route_is_documented_with_its_status_and_errors(document: dict[str, Any], route: Route) -> None:
     operation = _operation(document, route)
     assert operation["operationId"] == route.operation_id
     assert operation["x-paystream-function"] == FUNCTION_OF[route]
@@ -123,9 +119,7 @@ def test_every_response_carries_x_request_id(document: dict[str, Any], route: Ro
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_only_sign_up_sign_in_and_health_are_public(
-    document: dict[str, Any], route: Route
-) -> None:
+def test_only_sign_up_sign_in_and_health_are_public(document: dict[str, Any], route: Route) -> None:
     operation = _operation(document, route)
     if route.path in PUBLIC_PATHS:
         assert not route.bearer_auth and "security" not in operation
@@ -161,9 +155,7 @@ def test_money_moving_endpoints_take_an_idempotency_key(document: dict[str, Any]
 def test_a_declined_top_up_is_a_402_card_error(document: dict[str, Any]) -> None:
     responses = document["paths"]["/v1/topups"]["post"]["responses"]
     error = _resolve(document, responses["402"])
-    assert error["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/ErrorResponse"
-    }
+    assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
     assert "card_error" in error["description"]
 
 
@@ -180,9 +172,7 @@ def test_the_transaction_list_pages_with_limit_and_cursors_and_filters(
 ) -> None:
     parameters = document["paths"]["/v1/transactions"]["get"]["parameters"]
     by_name = {p["name"]: p for p in parameters if p["in"] == "query"}
-    assert set(by_name) == {
-        "limit", "starting_after", "ending_before", "currency", "type", "status", "from", "to"
-    }
+    assert set(by_name) == {"limit", "starting_after", "ending_before", "currency", "type", "status", "from", "to"}
     assert by_name["limit"]["schema"] == {
         "type": "integer",
         "minimum": 1,
@@ -196,16 +186,12 @@ def test_errors_share_one_schema_with_the_eight_types(document: dict[str, Any]) 
     schemas = document["components"]["schemas"]
     assert set(schemas["ErrorBody"]["properties"]["type"]["enum"]) == set(ERROR_TYPES)
     for name, response in document["components"]["responses"].items():
-        assert response["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/ErrorResponse"
-        }, name
+        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}, name
 
 
 def test_readiness_reports_its_checks_when_unavailable(document: dict[str, Any]) -> None:
     responses = document["paths"]["/readyz"]["get"]["responses"]
-    assert responses["503"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/HealthResponse"
-    }
+    assert responses["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthResponse"}
     # A crash is still an ordinary error, and probes are never rate limited.
     assert responses["500"] == {"$ref": "#/components/responses/InternalServerError"}
     assert "429" not in responses

@@ -51,8 +51,7 @@ def _resolve(path: str) -> Any:
 def _changed(distribution: str, what: str) -> str:
     version = importlib.metadata.version(distribution)
     relies = PINNED[distribution][1]
-    return (f"{distribution} {version}: {what}. {relies} relies on it: adapt it before moving "
-            f"the pin in pyproject.toml")
+    return f"{distribution} {version}: {what}. {relies} relies on it: adapt it before moving the pin in pyproject.toml"
 
 
 def _parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -65,8 +64,10 @@ def _assigned_to_self(function: Callable[..., Any]) -> set[str]:
     return {
         node.attr
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-        and node.value.id == "self" and isinstance(node.ctx, ast.Store)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and isinstance(node.ctx, ast.Store)
     }
 
 
@@ -76,8 +77,7 @@ def _assigned_to_self(function: Callable[..., Any]) -> set[str]:
 def _pinned_version(distribution: str) -> str | None:
     project = tomllib.loads((REPOSITORY_ROOT / "pyproject.toml").read_text())["project"]
     where = PINNED[distribution][0]
-    requirements = project["dependencies"] if where == "dependencies" else (
-        project["optional-dependencies"][where])
+    requirements = project["dependencies"] if where == "dependencies" else (project["optional-dependencies"][where])
     for requirement in requirements:
         match = re.fullmatch(rf"{distribution}(\[[^\]]*\])?\s*==\s*([^\s;,]+)", requirement)
         if match:
@@ -90,12 +90,13 @@ def test_the_package_is_pinned_exactly_and_installed_at_its_pin(distribution):
     where, relies = PINNED[distribution]
     pinned = _pinned_version(distribution)
     assert pinned is not None, (
-        f"{distribution} is not pinned exactly (==) in pyproject.toml's {where}: {relies} "
-        "reaches into its internals")
+        f"{distribution} is not pinned exactly (==) in pyproject.toml's {where}: {relies} reaches into its internals"
+    )
     installed = importlib.metadata.version(distribution)
     assert installed == pinned, (
         f"pyproject.toml pins {distribution} {pinned}, {installed} is installed: "
-        "install the project again (make test does)")
+        "install the project again (make test does)"
+    )
 
 
 @pytest.mark.parametrize("path", LOCALSTACK_REQUIREMENTS)
@@ -153,18 +154,19 @@ def test_the_callables_relied_on_take_the_same_parameters(distribution, path, ex
         pytest.fail(_changed(distribution, f"{path} is gone"), pytrace=False)
     parameters = _parameters(function)
     found = tuple(p.name for p in parameters[: len(expected)])
-    further = [p.name for p in parameters[len(expected):]
-               if p.default is inspect.Parameter.empty
-               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    further = [
+        p.name
+        for p in parameters[len(expected) :]
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     assert found == expected and not further, _changed(
-        distribution,
-        f"{path} takes ({', '.join(p.name for p in parameters)}), not ({', '.join(expected)})")
+        distribution, f"{path} takes ({', '.join(p.name for p in parameters)}), not ({', '.join(expected)})"
+    )
 
 
 def test_pg8000_s_cursor_keeps_the_state_sqlalchemy_reads():
     cursor = _resolve("pg8000.legacy.Cursor")(None, paramstyle="named")
-    missing = [name for name in ("_c", "_context", "_row_iter", "paramstyle")
-               if not hasattr(cursor, name)]
+    missing = [name for name in ("_c", "_context", "_row_iter", "paramstyle") if not hasattr(cursor, name)]
     assert not missing, _changed("pg8000", f"Cursor no longer has {missing}")
 
 
@@ -178,14 +180,16 @@ def test_pg8000_s_connection_keeps_its_socket_and_transaction_state():
     closing = _assigned_to_self(core.close)
     assert {"_sock", "_usock"} <= closing, _changed("pg8000", "close() no longer clears the sockets")
     assert isinstance(inspect.getattr_static(connection, "_in_transaction"), property), _changed(
-        "pg8000", "Connection._in_transaction is no longer a property")
+        "pg8000", "Connection._in_transaction is no longer a property"
+    )
 
 
 def test_pg8000_prepares_a_statement_as_name_columns_and_input_functions():
     source = textwrap.dedent(inspect.getsource(_resolve("pg8000.legacy.Connection.prepare_statement")))
     returns = [node.value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Return)]
-    assert len(returns) == 1 and isinstance(returns[0], ast.Tuple) and len(returns[0].elts) == 3, (
-        _changed("pg8000", "prepare_statement() no longer returns (name, columns, input_funcs)"))
+    assert len(returns) == 1 and isinstance(returns[0], ast.Tuple) and len(returns[0].elts) == 3, _changed(
+        "pg8000", "prepare_statement() no longer returns (name, columns, input_funcs)"
+    )
 
 
 def test_pg8000_s_context_and_sync_message_are_as_database_py_uses_them():
@@ -193,7 +197,8 @@ def test_pg8000_s_context_and_sync_message_are_as_database_py_uses_them():
     assert core.SYNC_MSG == b"S\x00\x00\x00\x04", _changed("pg8000", "core.SYNC_MSG is not Sync")
     reading = core.Context("SELECT 1", columns=[], input_funcs=[])
     assert reading.rows == [] and core.Context("BEGIN").rows is None, _changed(
-        "pg8000", "Context.rows is no longer [] with columns and None without")
+        "pg8000", "Context.rows is no longer [] with columns and None without"
+    )
 
 
 def test_pg8000_raises_the_dbapi_errors_database_py_maps():
@@ -211,22 +216,24 @@ def test_moto_s_queue_keeps_the_fields_the_cheap_attributes_read():
     from shared.runner.moto_endpoint import CHEAP_ATTRIBUTES
 
     queue_class = _resolve("moto.sqs.models.Queue")
-    queue = queue_class("probe.fifo", region="us-east-1", account_id="123456789012",
-                        FifoQueue="true")
-    missing = [field for field in (*CHEAP_ATTRIBUTES.values(), "fifo_queue", "_messages")
-               if not hasattr(queue, field)]
+    queue = queue_class("probe.fifo", region="us-east-1", account_id="123456789012", FifoQueue="true")
+    missing = [field for field in (*CHEAP_ATTRIBUTES.values(), "fifo_queue", "_messages") if not hasattr(queue, field)]
     assert not missing, _changed("moto", f"sqs Queue no longer has {missing}")
     assert "ContentBasedDeduplication" in queue_class.FIFO_ATTRIBUTES, _changed(
-        "moto", "Queue.FIFO_ATTRIBUTES no longer names ContentBasedDeduplication")
-    for count in ("approximate_number_of_messages", "approximate_number_of_messages_not_visible",
-                  "approximate_number_of_messages_delayed"):
+        "moto", "Queue.FIFO_ATTRIBUTES no longer names ContentBasedDeduplication"
+    )
+    for count in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_not_visible",
+        "approximate_number_of_messages_delayed",
+    ):
         assert isinstance(inspect.getattr_static(queue_class, count, None), property), _changed(
-            "moto", f"Queue.{count} is not a property")
+            "moto", f"Queue.{count} is not a property"
+        )
 
 
 def test_moto_s_message_keeps_the_times_the_counts_compare():
-    missing = {"visible_at", "delayed_until"} - _assigned_to_self(
-        _resolve("moto.sqs.models.Message.__init__"))
+    missing = {"visible_at", "delayed_until"} - _assigned_to_self(_resolve("moto.sqs.models.Message.__init__"))
     assert not missing, _changed("moto", f"sqs Message no longer sets {sorted(missing)}")
 
 
@@ -234,22 +241,27 @@ def test_moto_s_dynamodb_transactions_copy_tables_through_its_copy_module():
     import copy
 
     models = _resolve("moto.dynamodb.models")
-    assert getattr(models, "copy", None) is copy or type(models.copy).__name__ == "TablesNotCopied", (
-        _changed("moto", "moto.dynamodb.models no longer imports the copy module as `copy`"))
+    assert getattr(models, "copy", None) is copy or type(models.copy).__name__ == "TablesNotCopied", _changed(
+        "moto", "moto.dynamodb.models no longer imports the copy module as `copy`"
+    )
     source = textwrap.dedent(inspect.getsource(models.DynamoDBBackend.transact_write_items))
     deep_copies = [
-        node for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "deepcopy" and isinstance(node.func.value, ast.Name)
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "deepcopy"
+        and isinstance(node.func.value, ast.Name)
         and node.func.value.id == "copy"
     ]
-    assert deep_copies, _changed(
-        "moto", "transact_write_items no longer backs tables up with copy.deepcopy")
+    assert deep_copies, _changed("moto", "transact_write_items no longer backs tables up with copy.deepcopy")
     assert "tables" in _assigned_to_self(models.DynamoDBBackend.__init__), _changed(
-        "moto", "DynamoDBBackend no longer keeps `tables`")
+        "moto", "DynamoDBBackend no longer keeps `tables`"
+    )
 
 
 def test_moto_s_table_names_its_key_attributes():
     missing = {"hash_key_attr", "range_key_attr"} - _assigned_to_self(
-        _resolve("moto.dynamodb.models.table.Table.__init__"))
+        _resolve("moto.dynamodb.models.table.Table.__init__")
+    )
     assert not missing, _changed("moto", f"dynamodb Table no longer sets {sorted(missing)}")

@@ -212,9 +212,7 @@ def test_the_token_request_is_chosen_by_grant_type() -> None:
     password = TOKEN_REQUEST_ADAPTER.validate_python(
         {"grant_type": "password", "username": "ada@example.com", "password": "pw"}
     )
-    refresh = TOKEN_REQUEST_ADAPTER.validate_python(
-        {"grant_type": "refresh_token", "refresh_token": "rt_123"}
-    )
+    refresh = TOKEN_REQUEST_ADAPTER.validate_python({"grant_type": "refresh_token", "refresh_token": "rt_123"})
     assert isinstance(password, PasswordGrant)
     assert isinstance(refresh, RefreshTokenGrant)
 
@@ -236,9 +234,7 @@ def test_a_token_request_with_an_unknown_grant_or_missing_fields_is_rejected(
 
 
 def test_the_funding_source_request_is_chosen_by_type() -> None:
-    assert isinstance(
-        FUNDING_SOURCE_REQUEST_ADAPTER.validate_python(CARD), CardFundingSourceRequest
-    )
+    assert isinstance(FUNDING_SOURCE_REQUEST_ADAPTER.validate_python(CARD), CardFundingSourceRequest)
     assert isinstance(
         FUNDING_SOURCE_REQUEST_ADAPTER.validate_python(BANK_ACCOUNT),
         BankAccountFundingSourceRequest,
@@ -347,9 +343,7 @@ def test_errors_have_exactly_the_eight_types_of_the_contract() -> None:
         "api_error",
     }
     body = {"error": {"type": "card_error", "code": "card_declined", "message": "Declined."}}
-    assert ErrorResponse.model_validate(body).model_dump(mode="json") == {
-        "error": {**body["error"], "param": None}
-    }
+    assert ErrorResponse.model_validate(body).model_dump(mode="json") == {"error": {**body["error"], "param": None}}
     with pytest.raises(ValidationError):
         ErrorResponse.model_validate({"error": {**body["error"], "type": "teapot_error"}})
 
@@ -464,9 +458,7 @@ def test_event_types_are_short_in_code_and_prefixed_on_the_wire() -> None:
 
 def test_the_envelope_tolerates_unknown_extensions_but_not_a_wrong_specversion() -> None:
     event = _requested_event()
-    assert CloudEventEnvelope.model_validate(
-        {**event, "knativearrivaltime": "2025-03-14T10:02:11Z"}
-    )
+    assert CloudEventEnvelope.model_validate({**event, "knativearrivaltime": "2025-03-14T10:02:11Z"})
     for change in (
         {"specversion": "0.3"},
         {"datacontenttype": "text/plain"},

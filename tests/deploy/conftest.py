@@ -67,8 +67,7 @@ def build_kustomization(directory: Path) -> list[dict[str, Any]]:
             targets = [
                 resource
                 for resource in resources
-                if resource["kind"] == patch["kind"]
-                and resource["metadata"]["name"] == patch["metadata"]["name"]
+                if resource["kind"] == patch["kind"] and resource["metadata"]["name"] == patch["metadata"]["name"]
             ]
             name = f"{patch['kind']}/{patch['metadata']['name']}"
             assert len(targets) == 1, f"patch {name}: not exactly one target"

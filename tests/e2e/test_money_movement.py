@@ -19,9 +19,15 @@ FAILING_BANK_ACCOUNT = "000111111116"
 
 def _statement(user: User, currency: str) -> list[dict]:
     now = datetime.now(UTC)
-    answer = user.call("GET", "/v1/statements", params={
-        "currency": currency, "from": (now - timedelta(days=1)).isoformat(),
-        "to": (now + timedelta(minutes=1)).isoformat()})
+    answer = user.call(
+        "GET",
+        "/v1/statements",
+        params={
+            "currency": currency,
+            "from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        },
+    )
     assert answer.status_code == 200, answer.text
     return list(csv.DictReader(io.StringIO(answer.text)))
 
@@ -38,8 +44,9 @@ def test_conversions_through_euros_yen_and_dinars_keep_every_wallet_and_statemen
     user = sign_up(platform_url, "traveller")
     assert user.top_up(user.add_card(), 10_000).status_code == 201
     # WHEN USD → EUR at a quoted rate
-    quote = user.call("POST", "/v1/conversions/quotes", json={
-        "from_currency": "USD", "to_currency": "EUR", "amount": 6_000})
+    quote = user.call(
+        "POST", "/v1/conversions/quotes", json={"from_currency": "USD", "to_currency": "EUR", "amount": 6_000}
+    )
     assert quote.status_code == 201, quote.text
     offer = quote.json()
     to_euros = user.convert({"quote_id": offer["id"]})
@@ -118,6 +125,8 @@ def test_withdrawals_are_paid_or_fail_and_return_the_funds(platform_url):
     rows = _statement(user, "USD")
     assert [(r["type"], int(r["amount_minor"])) for r in rows[1:-1]] == [("topup", 10_000), ("withdrawal", -3_000)]
     _closes_on_every_wallet(user)
-    statuses = {row["id"]: row["status"] for row in user.call(
-        "GET", "/v1/transactions", params={"type": "withdrawal"}).json()["data"]}
+    statuses = {
+        row["id"]: row["status"]
+        for row in user.call("GET", "/v1/transactions", params={"type": "withdrawal"}).json()["data"]
+    }
     assert statuses == {paid.json()["id"]: "succeeded", refused.json()["id"]: "failed"}

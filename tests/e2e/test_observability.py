@@ -39,9 +39,19 @@ def test_agent(tmp_path_factory):
     # The agent writes through its own copy of the descriptor; ours closes once it has started.
     with open(tmp_path_factory.mktemp("agent") / "agent.log", "wb") as log:
         agent = subprocess.Popen(
-            [TEST_AGENT, "--port", str(port), "--host", "127.0.0.1",
-             "--otlp-http-port", str(free_port()), "--otlp-grpc-port", str(free_port())],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                TEST_AGENT,
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--otlp-http-port",
+                str(free_port()),
+                "--otlp-grpc-port",
+                str(free_port()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + AGENT_STARTUP_SECONDS_MAX
@@ -125,7 +135,9 @@ def observed(tmp_path_factory, postgres_url, test_agent, statsd, fx_rates_file):
     env["DD_DOGSTATSD_PORT"] = str(statsd.socket.getsockname()[1])
     env["DD_ENV"] = "e2e"
     url, process = _start(
-        ["--services", "--functions-base-port", str(_free_port_range(16))], env, home,
+        ["--services", "--functions-base-port", str(_free_port_range(16))],
+        env,
+        home,
         startup_seconds=TRACED_STARTUP_SECONDS_MAX,
     )
     yield url, home / "platform.log"
@@ -163,8 +175,7 @@ def test_one_payment_is_one_trace_across_every_function(test_agent, completed_pa
     while True:
         by_trace = _spans_by_trace(test_agent)
         payment_traces = [
-            spans for spans in by_trace.values()
-            if any(span["resource"] == "POST /v1/payments" for span in spans)
+            spans for spans in by_trace.values() if any(span["resource"] == "POST /v1/payments" for span in spans)
         ]
         services = {span["service"] for spans in payment_traces for span in spans}
         if services >= PAYMENT_SERVICES or time.monotonic() > deadline:
@@ -188,18 +199,31 @@ def test_no_secret_reaches_a_log_line(observed, completed_payment):
     # GIVEN a run that signed up, logged in, linked a card and paid, plus failed logins
     url, log_file = observed
     alice, bob, _ = completed_payment
-    refused = requests.post(url + "/v1/oauth/token", data={
-        "grant_type": "password", "username": alice.email, "password": "wrong-" + alice.password}, timeout=REQUEST_TIMEOUT_SECONDS)
+    refused = requests.post(
+        url + "/v1/oauth/token",
+        data={"grant_type": "password", "username": alice.email, "password": "wrong-" + alice.password},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert refused.status_code == 401
-    reused = requests.post(url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": "not-a-token-" + bob.refresh_token}, timeout=REQUEST_TIMEOUT_SECONDS)
+    reused = requests.post(
+        url + "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": "not-a-token-" + bob.refresh_token},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert reused.status_code == 401
     time.sleep(1)
     text = log_file.read_text()
     # THEN none of the secrets it handled is in any line
-    secrets_seen = [alice.password, bob.password, alice.access_token, bob.access_token,
-                    alice.refresh_token, bob.refresh_token, "4242424242424242",
-                    os.environ.get("PAYSTREAM_SECRET_KEY", "no-secret-key-in-this-environment")]
+    secrets_seen = [
+        alice.password,
+        bob.password,
+        alice.access_token,
+        bob.access_token,
+        alice.refresh_token,
+        bob.refresh_token,
+        "4242424242424242",
+        os.environ.get("PAYSTREAM_SECRET_KEY", "no-secret-key-in-this-environment"),
+    ]
     for secret in secrets_seen:
         assert secret not in text
     # AND the functions' lines are JSON with their service, correlation id and trace ids
@@ -241,17 +265,18 @@ def test_a_payment_emits_business_metrics(statsd, completed_payment):
 
 
 def test_requests_functions_pool_and_queues_emit_technical_metrics(statsd, completed_payment):
-    requests_seen = _wait_for(statsd, "paystream.http.requests",
-                              lambda t: t.get("route") == "post_/v1/payments")
+    requests_seen = _wait_for(statsd, "paystream.http.requests", lambda t: t.get("route") == "post_/v1/payments")
     assert requests_seen[0][2]["status"] == "202" and requests_seen[0][2]["status_class"] == "2xx"
-    assert _wait_for(statsd, "paystream.http.request.duration",
-                     lambda t: t.get("route") == "get_/v1/payments/_payment_id_")
+    assert _wait_for(
+        statsd, "paystream.http.request.duration", lambda t: t.get("route") == "get_/v1/payments/_payment_id_"
+    )
     handled = {tags["service"] for _, _, tags in _wait_for(statsd, "paystream.function.duration")}
     assert handled >= PAYMENT_SERVICES, handled
     assert _wait_for(statsd, "paystream.database.pool.in_use")
     assert _wait_for(statsd, "paystream.database.pool.waiting")
-    assert _wait_for(statsd, "paystream.queue.oldest_message_age",
-                     lambda t: t.get("queue", "").startswith("paystream-settle"))
+    assert _wait_for(
+        statsd, "paystream.queue.oldest_message_age", lambda t: t.get("queue", "").startswith("paystream-settle")
+    )
     # relay-outbox samples every queue and DLQ on its 10-second schedule
     dlq = _wait_for(statsd, "paystream.queue.depth", lambda t: t.get("queue_kind") == "dlq")
     assert dlq and all(value == 0 for value, _, _ in dlq)
@@ -273,5 +298,6 @@ def test_a_conversion_emits_its_fee_as_revenue(observed, statsd):
     assert [(value, kind, tags["currency"]) for value, kind, tags in revenue] == [
         (float(conversion["fee"]), "c", "EUR")
     ]
-    assert _wait_for(statsd, "paystream.conversions",
-                     lambda t: t.get("status") == "completed" and t.get("to_currency") == "EUR")
+    assert _wait_for(
+        statsd, "paystream.conversions", lambda t: t.get("status") == "completed" and t.get("to_currency") == "EUR"
+    )

@@ -18,8 +18,10 @@ def _history(database_url: str) -> list[tuple]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(
-                sa.select(transactions).order_by(transactions.c.id, transactions.c.user_id))]
+            return [
+                tuple(row)
+                for row in conn.execute(sa.select(transactions).order_by(transactions.c.id, transactions.c.user_id))
+            ]
     finally:
         engine.dispose()
 
@@ -34,13 +36,15 @@ def test_the_rebuilt_history_equals_the_live_one(services_url, postgres_url):
     overdraft = carol.pay(dave.email, 90_000).json()["id"]
     assert [carol.wait_final(pid)["status"] for pid in (*paid, overdraft)] == ["completed", "completed", "failed"]
     # AND conversions (one through a quote, one refused) and withdrawals (one paid, one failed)
-    quote = carol.call("POST", "/v1/conversions/quotes", json={
-        "from_currency": "USD", "to_currency": "JPY", "amount": 1_000}).json()
+    quote = carol.call(
+        "POST", "/v1/conversions/quotes", json={"from_currency": "USD", "to_currency": "JPY", "amount": 1_000}
+    ).json()
     assert carol.convert({"quote_id": quote["id"]}).status_code == 201
     assert carol.convert({"from_currency": "JPY", "to_currency": "KWD", "amount": 1_000}).status_code == 201
     assert carol.convert({"from_currency": "USD", "to_currency": "EUR", "amount": 900_000}).status_code == 402
-    withdrawals = [carol.withdraw(carol.add_bank_account(number), 300).json()["id"]
-                   for number in ("000123456789", "000111111116")]
+    withdrawals = [
+        carol.withdraw(carol.add_bank_account(number), 300).json()["id"] for number in ("000123456789", "000111111116")
+    ]
     assert [carol.wait_withdrawal(wid)["status"] for wid in withdrawals] == ["succeeded", "failed"]
     # AND a partial refund and payment requests, one paid and one declined
     refund = dave.refund(paid[0], 200).json()["id"]

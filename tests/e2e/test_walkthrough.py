@@ -30,8 +30,11 @@ def test_health_readiness_and_the_openapi_document_are_served(platform_url):
 
 def test_sign_up_is_refused_for_a_taken_email(platform_url):
     alice = sign_up(platform_url, "alice")
-    again = requests.post(platform_url + "/v1/users", json={
-        "email": alice.email.upper(), "password": "long enough password", "full_name": "A", "country": "US"}, timeout=REQUEST_TIMEOUT_SECONDS)
+    again = requests.post(
+        platform_url + "/v1/users",
+        json={"email": alice.email.upper(), "password": "long enough password", "full_name": "A", "country": "US"},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "email_taken"
 
@@ -41,42 +44,63 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(platform_url):
     user = sign_up(platform_url, "rotator")
     first_refresh = user.refresh_token
     # WHEN the refresh token is used, a new pair comes back
-    rotated = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": first_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
+    rotated = requests.post(
+        platform_url + "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first_refresh},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert rotated.status_code == 200
     second_refresh = rotated.json()["refresh_token"]
     assert second_refresh != first_refresh
-    me = requests.get(platform_url + "/v1/users/me",
-                      headers={"Authorization": f"Bearer {rotated.json()['access_token']}"}, timeout=REQUEST_TIMEOUT_SECONDS)
+    me = requests.get(
+        platform_url + "/v1/users/me",
+        headers={"Authorization": f"Bearer {rotated.json()['access_token']}"},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert me.status_code == 200 and me.json()["email"] == user.email
     assert me.json()["kyc_status"] == "unverified"
     # THEN the spent token is refused, and its reuse revokes the newer one too
-    reuse = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": first_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
+    reuse = requests.post(
+        platform_url + "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first_refresh},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert reuse.status_code == 401
     assert reuse.json()["error"]["type"] == "authentication_error"
-    revoked = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": second_refresh}, timeout=REQUEST_TIMEOUT_SECONDS)
+    revoked = requests.post(
+        platform_url + "/v1/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": second_refresh},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert revoked.status_code == 401
 
 
 def test_wrong_password_and_missing_token_are_refused(platform_url):
     user = sign_up(platform_url, "careful")
-    wrong = requests.post(platform_url + "/v1/oauth/token", data={
-        "grant_type": "password", "username": user.email, "password": "not the password"}, timeout=REQUEST_TIMEOUT_SECONDS)
+    wrong = requests.post(
+        platform_url + "/v1/oauth/token",
+        data={"grant_type": "password", "username": user.email, "password": "not the password"},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
     assert wrong.status_code == 401
     assert requests.get(platform_url + "/v1/wallets", timeout=REQUEST_TIMEOUT_SECONDS).status_code == 401
 
 
 def test_a_card_is_tokenized_and_never_echoed(platform_url):
     user = sign_up(platform_url, "carder")
-    answer = user.call("POST", "/v1/funding-sources", json={
-        "type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+    answer = user.call(
+        "POST",
+        "/v1/funding-sources",
+        json={"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+    )
     assert answer.status_code == 201
     assert "4242424242424242" not in answer.text
     assert answer.json()["last4"] == "4242" and answer.json()["brand"] == "visa"
-    bad = user.call("POST", "/v1/funding-sources", json={
-        "type": "card", "number": "4242424242424241", "exp_month": 12, "exp_year": 2031, "cvc": "123"})
+    bad = user.call(
+        "POST",
+        "/v1/funding-sources",
+        json={"type": "card", "number": "4242424242424241", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+    )
     assert bad.status_code == 402 and bad.json()["error"]["type"] == "card_error"
 
 
@@ -118,9 +142,15 @@ def test_a_payment_completes_and_its_key_replays_without_a_second_debit(platform
     assert types == ["payment.requested", "payment.approved", "payment.debited", "payment.completed"]
     # AND alice's statement closes on her wallet's balance
     now = datetime.now(UTC)
-    statement = alice.call("GET", "/v1/statements", params={
-        "currency": "USD", "from": (now - timedelta(days=1)).isoformat(),
-        "to": (now + timedelta(minutes=1)).isoformat()})
+    statement = alice.call(
+        "GET",
+        "/v1/statements",
+        params={
+            "currency": "USD",
+            "from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        },
+    )
     rows = list(csv.DictReader(io.StringIO(statement.text)))
     assert [(r["type"], r["amount_minor"]) for r in rows[1:-1]] == [("topup", "10000"), ("payment", "-2500")]
     assert int(rows[-1]["balance_minor"]) == alice.wallet()["available"] == 7_500
@@ -170,8 +200,7 @@ def test_paying_oneself_and_malformed_json_are_refused(platform_url):
     alice = sign_up(platform_url, "selfish")
     own = alice.pay(alice.email, 100)
     assert own.status_code == 400 and own.json()["error"]["code"] == "cannot_pay_self"
-    malformed = alice.call("POST", "/v1/payments", data="{not json",
-                           headers={"Content-Type": "application/json"})
+    malformed = alice.call("POST", "/v1/payments", data="{not json", headers={"Content-Type": "application/json"})
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
     nobody = alice.pay("nobody-here@example.com", 100)
     assert nobody.status_code == 404
@@ -198,9 +227,15 @@ def test_history_pages_with_limit_and_starting_after(platform_url):
 
 def _statement_closing(user, currency: str = "USD") -> tuple[list[tuple[str, str]], int]:
     now = datetime.now(UTC)
-    answer = user.call("GET", "/v1/statements", params={
-        "currency": currency, "from": (now - timedelta(days=1)).isoformat(),
-        "to": (now + timedelta(minutes=1)).isoformat()})
+    answer = user.call(
+        "GET",
+        "/v1/statements",
+        params={
+            "currency": currency,
+            "from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        },
+    )
     assert answer.status_code == 200, answer.text
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     return [(r["type"], r["amount_minor"]) for r in rows[1:-1]], int(rows[-1]["balance_minor"])
@@ -250,8 +285,10 @@ def test_a_request_is_paid_another_declined_and_a_third_cancelled(platform_url):
     # GIVEN dana asks erin for 12.00, 5.00 and 3.00
     dana, erin = sign_up(platform_url, "dana"), sign_up(platform_url, "erin")
     assert erin.top_up(erin.add_card(), 5_000).status_code == 201
-    asked = [dana.request_money(erin.email, amount, note=note)
-             for amount, note in ((1_200, "rent share"), (500, "snacks"), (300, "bus"))]
+    asked = [
+        dana.request_money(erin.email, amount, note=note)
+        for amount, note in ((1_200, "rent share"), (500, "snacks"), (300, "bus"))
+    ]
     assert [a.status_code for a in asked] == [201, 201, 201], [a.text for a in asked]
     to_pay, to_decline, to_cancel = (a.json()["id"] for a in asked)
     listed = erin.call("GET", "/v1/payment-requests").json()["data"]
@@ -260,8 +297,10 @@ def test_a_request_is_paid_another_declined_and_a_third_cancelled(platform_url):
     key = str(uuid.uuid4())
     paid = erin.call("POST", f"/v1/payment-requests/{to_pay}/pay", headers={"Idempotency-Key": key})
     assert paid.status_code == 202, paid.text
-    assert erin.call("POST", f"/v1/payment-requests/{to_pay}/pay",
-                     headers={"Idempotency-Key": key}).json()["id"] == paid.json()["id"]
+    assert (
+        erin.call("POST", f"/v1/payment-requests/{to_pay}/pay", headers={"Idempotency-Key": key}).json()["id"]
+        == paid.json()["id"]
+    )
     assert erin.call("POST", f"/v1/payment-requests/{to_decline}/decline").json()["status"] == "declined"
     assert dana.call("POST", f"/v1/payment-requests/{to_cancel}/cancel").json()["status"] == "cancelled"
     # THEN the first is paid once its payment completes, and paying it again is refused
@@ -274,7 +313,11 @@ def test_a_request_is_paid_another_declined_and_a_third_cancelled(platform_url):
     assert erin.wallet()["available"] == 3_800 and dana.wallet()["available"] == 1_200
     # AND the requests are in both histories, and the statements count only the money that moved
     history = dana.call("GET", "/v1/transactions", params={"type": "request"}).json()["data"]
-    assert sorted((t["amount"], t["status"]) for t in history) == [(300, "cancelled"), (500, "declined"), (1_200, "paid")]
+    assert sorted((t["amount"], t["status"]) for t in history) == [
+        (300, "cancelled"),
+        (500, "declined"),
+        (1_200, "paid"),
+    ]
     erin_rows, erin_closing = _statement_closing(erin)
     assert erin_rows == [("topup", "5000"), ("payment", "-1200")]
     assert erin_closing == erin.wallet()["available"]

@@ -59,14 +59,23 @@ def requested_payment(runtime):
     """A payment from p@example.com to q@example.com, requested and not yet scored."""
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
-        payer, _ = sign_up(conn, SignUpRequest(email="p@example.com", password="long enough pw 1",
-                                               full_name="P", country="US"),
-                           ledger=runtime.ledger, now=now, correlation_id=None)
-        payee, _ = sign_up(conn, SignUpRequest(email="q@example.com", password="long enough pw 2",
-                                               full_name="Q", country="US"),
-                           ledger=runtime.ledger, now=now, correlation_id=None)
+        payer, _ = sign_up(
+            conn,
+            SignUpRequest(email="p@example.com", password="long enough pw 1", full_name="P", country="US"),
+            ledger=runtime.ledger,
+            now=now,
+            correlation_id=None,
+        )
+        payee, _ = sign_up(
+            conn,
+            SignUpRequest(email="q@example.com", password="long enough pw 2", full_name="Q", country="US"),
+            ledger=runtime.ledger,
+            now=now,
+            correlation_id=None,
+        )
         payment, _ = create_payment(
-            conn, payer_id=payer.id,
+            conn,
+            payer_id=payer.id,
             request=PaymentRequest(to=payee.id, amount=700, currency="USD", note=""),
             context=EventContext(producer="payments", now=now, correlation_id=None),
         )

@@ -22,12 +22,15 @@ PASSWORD = "a long enough password"
 class Person:
     def __init__(self, client_of, email: str, country: str = "US") -> None:
         self.users, self.accounts, self.wallets = (client_of(n) for n in ("users", "accounts", "wallets"))
-        answer = self.users.post("/v1/users", json={
-            "email": email, "password": PASSWORD, "full_name": email.split("@")[0], "country": country})
+        answer = self.users.post(
+            "/v1/users",
+            json={"email": email, "password": PASSWORD, "full_name": email.split("@")[0], "country": country},
+        )
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.id = answer.get_json()["id"]
-        token = self.users.post("/v1/oauth/token", data={
-            "grant_type": "password", "username": email, "password": PASSWORD}).get_json()["access_token"]
+        token = self.users.post(
+            "/v1/oauth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+        ).get_json()["access_token"]
         self.auth = {"Authorization": f"Bearer {token}"}
 
     def link(self, body: dict) -> str:
@@ -37,8 +40,9 @@ class Person:
 
     def top_up(self, amount: int, currency: str) -> None:
         card = self.link({"type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "123"})
-        answer = self.wallets.post("/v1/topups", headers=self.auth, json={
-            "funding_source_id": card, "amount": amount, "currency": currency})
+        answer = self.wallets.post(
+            "/v1/topups", headers=self.auth, json={"funding_source_id": card, "amount": amount, "currency": currency}
+        )
         assert answer.status_code == 201, answer.get_data(as_text=True)
 
     def balances(self) -> dict[str, tuple[int, int]]:
@@ -91,10 +95,15 @@ def test_a_quote_executes_at_its_rate_once_and_moves_every_leg(alice, runtime):
 
 
 def test_an_expired_quote_is_refused_and_moves_nothing(alice, runtime):
-    offer = alice.post("/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "JPY", "amount": 5_000}).get_json()
+    offer = alice.post(
+        "/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "JPY", "amount": 5_000}
+    ).get_json()
     with runtime.engine.begin() as conn:
-        conn.execute(fx_quotes.update().where(fx_quotes.c.id == offer["id"])
-                     .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        conn.execute(
+            fx_quotes.update()
+            .where(fx_quotes.c.id == offer["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     answer = alice.post("/v1/conversions", {"quote_id": offer["id"]})
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "quote_expired"
     assert alice.balances() == {"USD": (10_000, 0)}
@@ -160,12 +169,17 @@ def test_stale_rates_refuse_conversions_until_refreshed(alice, runtime, tmp_path
     assert alice.balances() == {"USD": (10_000, 0)}
     # AND rates within the bound are accepted again
     write_rates_of(runtime.fx_rates.path, old + timedelta(days=1))
-    assert alice.post("/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "EUR", "amount": 100}).status_code == 201
+    assert (
+        alice.post("/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "EUR", "amount": 100}).status_code
+        == 201
+    )
 
 
 def test_nobody_sees_or_uses_another_users_conversion_or_quote(alice, client_of):
     mallory = Person(client_of, "mallory@example.com")
-    offer = alice.post("/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "EUR", "amount": 100}).get_json()
+    offer = alice.post(
+        "/v1/conversions/quotes", {"from_currency": "USD", "to_currency": "EUR", "amount": 100}
+    ).get_json()
     done = alice.post("/v1/conversions", {"quote_id": offer["id"]}).get_json()
     assert mallory.post("/v1/conversions", {"quote_id": offer["id"]}).status_code == 404
     assert mallory.wallets.get(f"/v1/conversions/{done['id']}", headers=mallory.auth).status_code == 404
@@ -176,10 +190,19 @@ def test_nobody_sees_or_uses_another_users_conversion_or_quote(alice, client_of)
 
 def _requested_event(runtime, withdrawal_id: str) -> CloudEvent:
     with runtime.engine.connect() as conn:
-        row = conn.execute(sa.select(events).where(events.c.subject == withdrawal_id,
-                                                   events.c.type == "withdrawal.requested")).one()
-    return CloudEvent({"id": row.id, "type": wire_type(row.type), "source": "/paystream/wallets", "subject": row.subject,
-                       "datacontenttype": "application/json"}, row.data)
+        row = conn.execute(
+            sa.select(events).where(events.c.subject == withdrawal_id, events.c.type == "withdrawal.requested")
+        ).one()
+    return CloudEvent(
+        {
+            "id": row.id,
+            "type": wire_type(row.type),
+            "source": "/paystream/wallets",
+            "subject": row.subject,
+            "datacontenttype": "application/json",
+        },
+        row.data,
+    )
 
 
 def _deliver(client, event: CloudEvent, mode: str = "binary") -> int:
@@ -191,7 +214,9 @@ BANK = {"type": "bank_account", "routing_number": "110000000", "account_number":
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
-def test_a_withdrawal_reserves_at_once_and_is_paid_out_once_however_often_it_is_delivered(alice, client_of, runtime, mode):
+def test_a_withdrawal_reserves_at_once_and_is_paid_out_once_however_often_it_is_delivered(
+    alice, client_of, runtime, mode
+):
     # GIVEN a withdrawal to a bank account: the funds are reserved at once
     bank = alice.link(BANK)
     answer = alice.post("/v1/withdrawals", {"funding_source_id": bank, "amount": 2_500, "currency": "USD"}, key="w-1")
@@ -222,7 +247,9 @@ def test_a_withdrawal_reserves_at_once_and_is_paid_out_once_however_often_it_is_
 
 def test_a_failing_bank_account_returns_the_funds(alice, client_of, runtime):
     bank = alice.link({**BANK, "account_number": "000111111116"})
-    withdrawal = alice.post("/v1/withdrawals", {"funding_source_id": bank, "amount": 4_000, "currency": "USD"}).get_json()
+    withdrawal = alice.post(
+        "/v1/withdrawals", {"funding_source_id": bank, "amount": 4_000, "currency": "USD"}
+    ).get_json()
     assert _deliver(client_of("payout"), _requested_event(runtime, withdrawal["id"])) == 200
     got = alice.wallets.get(f"/v1/withdrawals/{withdrawal['id']}", headers=alice.auth).get_json()
     assert (got["status"], got["failure_code"]) == ("failed", "no_account")
@@ -255,14 +282,25 @@ def test_a_card_or_someone_elses_account_cannot_receive_a_withdrawal(alice, clie
     assert refused.get_json()["error"]["code"] == "funding_source_not_a_bank_account"
     mallory = Person(client_of, "mallory@example.com")
     theirs = mallory.link(BANK)
-    assert alice.post("/v1/withdrawals", {"funding_source_id": theirs, "amount": 100, "currency": "USD"}).status_code == 404
-    mine = alice.post("/v1/withdrawals", {"funding_source_id": alice.link(BANK), "amount": 100, "currency": "USD"}).get_json()
+    assert (
+        alice.post("/v1/withdrawals", {"funding_source_id": theirs, "amount": 100, "currency": "USD"}).status_code
+        == 404
+    )
+    mine = alice.post(
+        "/v1/withdrawals", {"funding_source_id": alice.link(BANK), "amount": 100, "currency": "USD"}
+    ).get_json()
     assert mallory.wallets.get(f"/v1/withdrawals/{mine['id']}", headers=mallory.auth).status_code == 404
 
 
 def _ping(client) -> int:
-    ping = CloudEvent({"id": str(uuid.uuid4()), "type": "dev.knative.sources.ping",
-                       "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas"}, {})
+    ping = CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "dev.knative.sources.ping",
+            "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas",
+        },
+        {},
+    )
     headers, body = to_binary(ping)
     return client.post("/", headers=headers, data=body).status_code
 
@@ -270,10 +308,15 @@ def _ping(client) -> int:
 def test_a_stuck_withdrawal_is_failed_by_the_sweep_and_its_funds_returned(alice, client_of, runtime):
     # GIVEN a withdrawal whose payout never ran, older than the saga bound
     bank = alice.link(BANK)
-    withdrawal = alice.post("/v1/withdrawals", {"funding_source_id": bank, "amount": 3_000, "currency": "USD"}).get_json()
+    withdrawal = alice.post(
+        "/v1/withdrawals", {"funding_source_id": bank, "amount": 3_000, "currency": "USD"}
+    ).get_json()
     with runtime.engine.begin() as conn:
-        conn.execute(withdrawals.update().where(withdrawals.c.id == withdrawal["id"])
-                     .values(updated_at=datetime.now(UTC) - timedelta(hours=1)))
+        conn.execute(
+            withdrawals.update()
+            .where(withdrawals.c.id == withdrawal["id"])
+            .values(updated_at=datetime.now(UTC) - timedelta(hours=1))
+        )
     # WHEN sweep-sagas runs
     assert _ping(client_of("sweep-sagas")) == 200
     # THEN the withdrawal failed with the reason, the funds are back, and a late payout does nothing
@@ -287,8 +330,15 @@ def test_a_stuck_withdrawal_is_failed_by_the_sweep_and_its_funds_returned(alice,
 
 
 def test_a_poison_withdrawal_event_is_refused_for_the_dead_letter_queue(client_of):
-    event = CloudEvent({"id": str(uuid.uuid4()), "type": wire_type("withdrawal.requested"), "source": "/paystream/wallets",
-                        "datacontenttype": "application/json"}, {"withdrawal_id": "wdr_x", "amount_minor": "12"})
+    event = CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": wire_type("withdrawal.requested"),
+            "source": "/paystream/wallets",
+            "datacontenttype": "application/json",
+        },
+        {"withdrawal_id": "wdr_x", "amount_minor": "12"},
+    )
     # The payload fails its schema: no retry can fix it, so it goes to the dead-letter queue.
     assert _deliver(client_of("payout"), event) == 422
 
@@ -296,19 +346,37 @@ def test_a_poison_withdrawal_event_is_refused_for_the_dead_letter_queue(client_o
 def _recorded(runtime, event_type: str) -> list[CloudEvent]:
     with runtime.engine.connect() as conn:
         rows = conn.execute(sa.select(events).where(events.c.type == event_type)).all()
-    return [CloudEvent({"id": row.id, "type": wire_type(row.type), "source": f"/paystream/{row.source}",
-                        "subject": row.subject, "datacontenttype": "application/json"}, row.data)
-            for row in rows]
+    return [
+        CloudEvent(
+            {
+                "id": row.id,
+                "type": wire_type(row.type),
+                "source": f"/paystream/{row.source}",
+                "subject": row.subject,
+                "datacontenttype": "application/json",
+            },
+            row.data,
+        )
+        for row in rows
+    ]
 
 
 def test_conversions_and_withdrawals_are_notified_once_in_the_users_words(alice, client_of, runtime):
     # GIVEN a completed and a failed conversion, and a paid and a failed withdrawal
-    assert alice.post("/v1/conversions", {"from_currency": "USD", "to_currency": "KWD", "amount": 1_000}).status_code == 201
-    assert alice.post("/v1/conversions", {"from_currency": "USD", "to_currency": "JPY", "amount": 99_999}).status_code == 402
+    assert (
+        alice.post("/v1/conversions", {"from_currency": "USD", "to_currency": "KWD", "amount": 1_000}).status_code
+        == 201
+    )
+    assert (
+        alice.post("/v1/conversions", {"from_currency": "USD", "to_currency": "JPY", "amount": 99_999}).status_code
+        == 402
+    )
     payout = client_of("payout")
     for number in ("000123456789", "000111111113"):
         bank = alice.link({**BANK, "account_number": number})
-        withdrawal = alice.post("/v1/withdrawals", {"funding_source_id": bank, "amount": 500, "currency": "USD"}).get_json()
+        withdrawal = alice.post(
+            "/v1/withdrawals", {"funding_source_id": bank, "amount": 500, "currency": "USD"}
+        ).get_json()
         assert _deliver(payout, _requested_event(runtime, withdrawal["id"])) == 200
     # WHEN notify gets each of their events, twice
     notify = client_of("notify")

@@ -17,10 +17,17 @@ from shared.adapters.tables import events, notifications, payments
 
 def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:
     """A CloudEvent of `event_type` (its short name) as the bus carries it: prefixed."""
-    return CloudEvent({
-        "id": str(uuid.uuid4()), "type": wire_type(event_type), "source": "/paystream/payments",
-        "subject": subject, "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
-    }, data)
+    return CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": wire_type(event_type),
+            "source": "/paystream/payments",
+            "subject": subject,
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+        },
+        data,
+    )
 
 
 def _post(client, event: CloudEvent, mode: str):
@@ -32,17 +39,31 @@ def _post(client, event: CloudEvent, mode: str):
 def test_score_fraud_approves_once_even_when_the_event_is_delivered_twice(client_of, runtime, requested_payment, mode):
     # GIVEN a requested payment and its event
     payment = requested_payment
-    event = _cloud_event("payment.requested", {
-        "payment_id": payment.id, "payer_id": payment.payer_id, "payee_id": payment.payee_id,
-        "amount_minor": 700, "currency": "USD", "note": ""}, subject=payment.id)
+    event = _cloud_event(
+        "payment.requested",
+        {
+            "payment_id": payment.id,
+            "payer_id": payment.payer_id,
+            "payee_id": payment.payee_id,
+            "amount_minor": 700,
+            "currency": "USD",
+            "note": "",
+        },
+        subject=payment.id,
+    )
     score_fraud = client_of("score-fraud")
     # WHEN it is delivered twice
     assert _post(score_fraud, event, mode).status_code == 200
     assert _post(score_fraud, event, mode).status_code == 200
     # THEN the payment was scored once
     with runtime.engine.connect() as conn:
-        types = conn.execute(sa.select(events.c.type).where(events.c.subject == payment.id)
-                             .order_by(events.c.aggregate_sequence)).scalars().all()
+        types = (
+            conn.execute(
+                sa.select(events.c.type).where(events.c.subject == payment.id).order_by(events.c.aggregate_sequence)
+            )
+            .scalars()
+            .all()
+        )
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
     assert types == ["payment.requested", "payment.approved"]
     assert row.status == "pending" and row.fraud_score is not None
@@ -71,8 +92,14 @@ def test_the_audit_function_appends_each_event_once(client_of, runtime):
 
 def test_the_relay_accepts_only_the_schedule_ping(client_of):
     relay = client_of("relay-outbox")
-    ping = CloudEvent({"id": str(uuid.uuid4()), "type": "dev.knative.sources.ping",
-                       "source": "/apis/v1/namespaces/paystream/pingsources/relay-outbox"}, {})
+    ping = CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "dev.knative.sources.ping",
+            "source": "/apis/v1/namespaces/paystream/pingsources/relay-outbox",
+        },
+        {},
+    )
     assert _post(relay, ping, "binary").status_code == 200
     assert _post(relay, _cloud_event("payment.requested", {}), "binary").status_code == 422
 
@@ -95,10 +122,17 @@ def _fund(runtime, user_id: str, amount_minor: int) -> None:
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
         runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(conn, Transfer(
-            id=f"fund:{user_id}", debit_account_id=system_account_id("USD", "funding"),
-            credit_account_id=wallet_account_id(user_id, "USD"), amount_minor=amount_minor,
-            currency="USD"), now)
+        runtime.ledger.create_transfer(
+            conn,
+            Transfer(
+                id=f"fund:{user_id}",
+                debit_account_id=system_account_id("USD", "funding"),
+                credit_account_id=wallet_account_id(user_id, "USD"),
+                amount_minor=amount_minor,
+                currency="USD",
+            ),
+            now,
+        )
 
 
 def _balances(runtime, *user_ids: str) -> list[int]:
@@ -111,8 +145,12 @@ def test_the_saga_moves_a_payment_to_completed_through_each_function_binding(cli
     payment = requested_payment
     _fund(runtime, payment.payer_id, 1_000)
     # WHEN each step's event is handed to the next function, alternating binary and structured
-    steps = [("score-fraud", "payment.requested", "binary"), ("debit-wallet", "payment.approved", "structured"),
-             ("settle", "payment.debited", "binary"), ("notify", "payment.completed", "structured")]
+    steps = [
+        ("score-fraud", "payment.requested", "binary"),
+        ("debit-wallet", "payment.approved", "structured"),
+        ("settle", "payment.debited", "binary"),
+        ("notify", "payment.completed", "structured"),
+    ]
     for function, event_type, mode in steps:
         answer = _post(client_of(function), _next_event(runtime, payment.id, event_type), mode)
         assert answer.status_code == 200, (function, answer.get_data(as_text=True))
@@ -134,8 +172,14 @@ def test_the_saga_moves_a_payment_to_completed_through_each_function_binding(cli
 
 def test_an_overdraft_fails_the_payment_and_releases_nothing(client_of, runtime, requested_payment):
     payment = requested_payment  # 7.00, and the payer holds nothing
-    assert _post(client_of("score-fraud"), _next_event(runtime, payment.id, "payment.requested"), "binary").status_code == 200
-    assert _post(client_of("debit-wallet"), _next_event(runtime, payment.id, "payment.approved"), "binary").status_code == 200
+    assert (
+        _post(client_of("score-fraud"), _next_event(runtime, payment.id, "payment.requested"), "binary").status_code
+        == 200
+    )
+    assert (
+        _post(client_of("debit-wallet"), _next_event(runtime, payment.id, "payment.approved"), "binary").status_code
+        == 200
+    )
     with runtime.engine.connect() as conn:
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
     assert (row.status, row.failure_code) == ("failed", "insufficient_funds")
@@ -146,13 +190,27 @@ def _as_integration_source_delivers(inner: CloudEvent) -> CloudEvent:
     """The CloudEvent Knative's IntegrationSource makes of the SQS message EventBridge wrote."""
     from cloudevents.conversion import to_dict
 
-    envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": inner["type"],
-                "source": "paystream.payments", "account": "123456789012",
-                "time": "2026-11-22T00:00:00Z", "region": "us-east-1", "resources": [],
-                "detail": to_dict(inner)}
-    return CloudEvent({"id": "9CC70D09569020C-0000000000000001", "type": "dev.knative.connector.event.aws-sqs",
-                       "source": "dev.knative.eventing.aws-sqs-source", "subject": "aws-sqs-source",
-                       "datacontenttype": "application/json"}, envelope)
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": inner["type"],
+        "source": "paystream.payments",
+        "account": "123456789012",
+        "time": "2026-11-22T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": to_dict(inner),
+    }
+    return CloudEvent(
+        {
+            "id": "9CC70D09569020C-0000000000000001",
+            "type": "dev.knative.connector.event.aws-sqs",
+            "source": "dev.knative.eventing.aws-sqs-source",
+            "subject": "aws-sqs-source",
+            "datacontenttype": "application/json",
+        },
+        envelope,
+    )
 
 
 def test_an_event_delivered_by_knatives_integration_source_is_unwrapped(client_of, runtime, requested_payment):
@@ -165,12 +223,17 @@ def test_an_event_delivered_by_knatives_integration_source_is_unwrapped(client_o
     assert row.fraud_score is not None
 
 
-def test_notify_tells_of_the_event_an_integration_source_delivers_not_of_its_wrapper(client_of, runtime, requested_payment):
+def test_notify_tells_of_the_event_an_integration_source_delivers_not_of_its_wrapper(
+    client_of, runtime, requested_payment
+):
     # GIVEN a payment taken to completed through the saga's functions
     payment = requested_payment
     _fund(runtime, payment.payer_id, 1_000)
-    for function, event_type in (("score-fraud", "payment.requested"), ("debit-wallet", "payment.approved"),
-                                 ("settle", "payment.debited")):
+    for function, event_type in (
+        ("score-fraud", "payment.requested"),
+        ("debit-wallet", "payment.approved"),
+        ("settle", "payment.debited"),
+    ):
         assert _post(client_of(function), _next_event(runtime, payment.id, event_type), "binary").status_code == 200
     completed = _next_event(runtime, payment.id, "payment.completed")
     # WHEN Knative's IntegrationSource delivers payment.completed to notify
@@ -178,8 +241,11 @@ def test_notify_tells_of_the_event_an_integration_source_delivers_not_of_its_wra
     assert _post(client_of("notify"), wrapped, "binary").status_code == 200
     # THEN the payee is told, and the notification names the delivered event, not Knative's
     with runtime.engine.connect() as conn:
-        told = conn.execute(sa.select(notifications.c.event_id, notifications.c.title)
-                            .where(notifications.c.user_id == payment.payee_id)).all()
+        told = conn.execute(
+            sa.select(notifications.c.event_id, notifications.c.title).where(
+                notifications.c.user_id == payment.payee_id
+            )
+        ).all()
     assert [tuple(row) for row in told] == [(completed["id"], "Payment received")]
 
 
@@ -193,12 +259,17 @@ def test_an_event_without_its_wire_prefix_is_refused_with_the_reason(client_of, 
     assert "lacks its wire prefix" in answer.get_data(as_text=True)
     assert "com.paystream.payment.requested" in answer.get_data(as_text=True)
     with runtime.engine.connect() as conn:
-        assert conn.execute(sa.select(payments.c.fraud_score).where(payments.c.id == requested_payment.id)).scalar_one() is None
+        assert (
+            conn.execute(sa.select(payments.c.fraud_score).where(payments.c.id == requested_payment.id)).scalar_one()
+            is None
+        )
 
 
 def test_an_integration_source_event_without_an_envelope_is_refused(client_of):
-    bad = CloudEvent({"id": "1", "type": "dev.knative.connector.event.aws-sqs",
-                      "source": "dev.knative.eventing.aws-sqs-source"}, {"not": "an envelope"})
+    bad = CloudEvent(
+        {"id": "1", "type": "dev.knative.connector.event.aws-sqs", "source": "dev.knative.eventing.aws-sqs-source"},
+        {"not": "an envelope"},
+    )
     assert _post(client_of("settle"), bad, "binary").status_code == 422
 
 
@@ -212,10 +283,14 @@ def test_score_fraud_holds_the_payment_when_redis_is_down(client_of, runtime, re
     down = platform()
     payment = requested_payment
     # WHEN the payment is scored
-    assert _post(client_of("score-fraud"), _next_event(down, payment.id, "payment.requested"), "binary").status_code == 200
+    assert (
+        _post(client_of("score-fraud"), _next_event(down, payment.id, "payment.requested"), "binary").status_code == 200
+    )
     # THEN it is held for review with the reason, not approved
     with down.engine.connect() as conn:
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
-        held = conn.execute(sa.select(events.c.data).where(events.c.subject == payment.id, events.c.type == "payment.held")).scalar_one()
+        held = conn.execute(
+            sa.select(events.c.data).where(events.c.subject == payment.id, events.c.type == "payment.held")
+        ).scalar_one()
     assert row.status == "held"
     assert held["reasons"] == ["velocity_unknown"]

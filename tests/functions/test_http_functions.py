@@ -21,15 +21,17 @@ HTTP_ROUTE_TABLES = tuple(table for table in ROUTE_TABLES if table is not every_
 
 
 def _sign_up(users, email="ada@example.com"):
-    answer = users.post("/v1/users", json={
-        "email": email, "password": "a long enough password", "full_name": "Ada", "country": "GB"})
+    answer = users.post(
+        "/v1/users", json={"email": email, "password": "a long enough password", "full_name": "Ada", "country": "GB"}
+    )
     assert answer.status_code == 201, answer.get_data(as_text=True)
     return answer.get_json()
 
 
 def _token(users, email="ada@example.com"):
-    answer = users.post("/v1/oauth/token", data={
-        "grant_type": "password", "username": email, "password": "a long enough password"})
+    answer = users.post(
+        "/v1/oauth/token", data={"grant_type": "password", "username": email, "password": "a long enough password"}
+    )
     assert answer.status_code == 200
     return {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
 
@@ -44,24 +46,39 @@ def test_sign_up_creates_the_user_with_a_wallet_in_their_currency(client_of):
 
 def test_every_response_carries_a_request_id_and_errors_have_the_contract_shape(client_of):
     users = client_of("users")
-    answer = users.post("/v1/users", data="[1, 2", headers={"Content-Type": "application/json",
-                                                            "X-Request-Id": "req-test-12345"})
+    answer = users.post(
+        "/v1/users", data="[1, 2", headers={"Content-Type": "application/json", "X-Request-Id": "req-test-12345"}
+    )
     assert answer.status_code == 400
     assert answer.headers["X-Request-Id"] == "req-test-12345"
-    assert answer.get_json() == {"error": {
-        "type": "invalid_request_error", "code": "invalid_json",
-        "message": "the request body is not valid JSON", "param": None}}
+    assert answer.get_json() == {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "invalid_json",
+            "message": "the request body is not valid JSON",
+            "param": None,
+        }
+    }
     unknown = users.get("/v1/nothing-here")
     assert unknown.status_code == 404 and unknown.get_json()["error"]["type"] == "not_found_error"
 
 
 def test_sign_up_rejects_extra_fields_and_short_passwords(client_of):
     users = client_of("users")
-    extra = users.post("/v1/users", json={"email": "x@example.com", "password": "a long enough password",
-                                           "full_name": "X", "country": "US", "role": "admin"})
+    extra = users.post(
+        "/v1/users",
+        json={
+            "email": "x@example.com",
+            "password": "a long enough password",
+            "full_name": "X",
+            "country": "US",
+            "role": "admin",
+        },
+    )
     assert extra.status_code == 400 and extra.get_json()["error"]["param"] == "role"
-    short = users.post("/v1/users", json={"email": "y@example.com", "password": "short",
-                                           "full_name": "Y", "country": "US"})
+    short = users.post(
+        "/v1/users", json={"email": "y@example.com", "password": "short", "full_name": "Y", "country": "US"}
+    )
     assert short.status_code == 400 and short.get_json()["error"]["param"] == "password"
 
 
@@ -70,14 +87,19 @@ def test_an_accepted_payment_is_published_right_after_commit(client_of, runtime)
     _sign_up(users, "payer@example.com")
     payee = _sign_up(users, "payee@example.com")
     auth = _token(users, "payer@example.com")
-    card = accounts.post("/v1/funding-sources", headers=auth, json={
-        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"})
+    card = accounts.post(
+        "/v1/funding-sources",
+        headers=auth,
+        json={"type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"},
+    )
     assert card.status_code == 201
-    topup = wallets.post("/v1/topups", headers=auth, json={
-        "funding_source_id": card.get_json()["id"], "amount": 5000, "currency": "USD"})
+    topup = wallets.post(
+        "/v1/topups", headers=auth, json={"funding_source_id": card.get_json()["id"], "amount": 5000, "currency": "USD"}
+    )
     assert topup.status_code == 201
-    accepted = payments.post("/v1/payments", headers=auth, json={
-        "to": payee["id"], "amount": 1200, "currency": "USD", "note": "books"})
+    accepted = payments.post(
+        "/v1/payments", headers=auth, json={"to": payee["id"], "amount": 1200, "currency": "USD", "note": "books"}
+    )
     assert accepted.status_code == 202
     assert accepted.get_json()["status"] == "pending"
     # The background publisher empties the outbox within moments, long before the relay's turn.
@@ -130,19 +152,28 @@ def test_the_gateway_sends_every_declared_path_to_the_function_that_serves_it():
 def test_the_history_filters_by_currency_type_status_and_dates(client_of):
     # GIVEN top-ups in two currencies, one declined, and a payment
     users, accounts, wallets, payments, transactions = (
-        client_of(n) for n in ("users", "accounts", "wallets", "payments", "transactions"))
+        client_of(n) for n in ("users", "accounts", "wallets", "payments", "transactions")
+    )
     _sign_up(users, "filter@example.com")
     payee = _sign_up(users, "filtered@example.com")
     auth = _token(users, "filter@example.com")
-    card = accounts.post("/v1/funding-sources", headers=auth, json={
-        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
-    declined = accounts.post("/v1/funding-sources", headers=auth, json={
-        "type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    card = accounts.post(
+        "/v1/funding-sources",
+        headers=auth,
+        json={"type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"},
+    ).get_json()
+    declined = accounts.post(
+        "/v1/funding-sources",
+        headers=auth,
+        json={"type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"},
+    ).get_json()
     for source, amount, currency in ((card, 5000, "USD"), (card, 3000, "EUR"), (declined, 700, "USD")):
-        wallets.post("/v1/topups", headers=auth, json={
-            "funding_source_id": source["id"], "amount": amount, "currency": currency})
-    payment = payments.post("/v1/payments", headers=auth, json={
-        "to": payee["id"], "amount": 1200, "currency": "USD"}).get_json()
+        wallets.post(
+            "/v1/topups", headers=auth, json={"funding_source_id": source["id"], "amount": amount, "currency": currency}
+        )
+    payment = payments.post(
+        "/v1/payments", headers=auth, json={"to": payee["id"], "amount": 1200, "currency": "USD"}
+    ).get_json()
 
     def amounts(**query):
         answer = transactions.get("/v1/transactions", headers=auth, query_string=query)
@@ -158,8 +189,13 @@ def test_the_history_filters_by_currency_type_status_and_dates(client_of):
     assert amounts(**{"from": created}) == [1200]
     assert amounts(**{"to": created}) == [700, 3000, 5000]
     # AND nonsense is a clear 400
-    for bad in ({"currency": "usd"}, {"type": "bonus"}, {"from": "yesterday"},
-                {"from": "2026-02-01", "to": "2026-01-01"}, {"colour": "red"}):
+    for bad in (
+        {"currency": "usd"},
+        {"type": "bonus"},
+        {"from": "yesterday"},
+        {"from": "2026-02-01", "to": "2026-01-01"},
+        {"colour": "red"},
+    ):
         answer = transactions.get("/v1/transactions", headers=auth, query_string=bad)
         assert answer.status_code == 400, bad
         assert answer.get_json()["error"]["type"] == "invalid_request_error"
@@ -170,21 +206,34 @@ def test_a_statement_lists_posted_movements_between_its_opening_and_closing_bala
     import io
     from datetime import UTC, datetime, timedelta
 
-    users, accounts, wallets, transactions = (
-        client_of(n) for n in ("users", "accounts", "wallets", "transactions"))
+    users, accounts, wallets, transactions = (client_of(n) for n in ("users", "accounts", "wallets", "transactions"))
     _sign_up(users, "statement@example.com")
     auth = _token(users, "statement@example.com")
-    good = accounts.post("/v1/funding-sources", headers=auth, json={
-        "type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
-    bad = accounts.post("/v1/funding-sources", headers=auth, json={
-        "type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"}).get_json()
+    good = accounts.post(
+        "/v1/funding-sources",
+        headers=auth,
+        json={"type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "999"},
+    ).get_json()
+    bad = accounts.post(
+        "/v1/funding-sources",
+        headers=auth,
+        json={"type": "card", "number": "4000000000000002", "exp_month": 1, "exp_year": 2040, "cvc": "999"},
+    ).get_json()
     for source, amount in ((good, 1005), (bad, 999), (good, 2000)):
-        wallets.post("/v1/topups", headers=auth, json={
-            "funding_source_id": source["id"], "amount": amount, "currency": "USD"})
+        wallets.post(
+            "/v1/topups", headers=auth, json={"funding_source_id": source["id"], "amount": amount, "currency": "USD"}
+        )
     now = datetime.now(UTC)
     # WHEN the statement of the last hour is asked for
-    answer = transactions.get("/v1/statements", headers=auth, query_string={
-        "currency": "USD", "from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()})
+    answer = transactions.get(
+        "/v1/statements",
+        headers=auth,
+        query_string={
+            "currency": "USD",
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        },
+    )
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     assert answer.headers["X-Request-Id"]
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
@@ -192,17 +241,21 @@ def test_a_statement_lists_posted_movements_between_its_opening_and_closing_bala
     assert [r["type"] for r in rows] == ["opening_balance", "topup", "topup", "closing_balance"]
     assert [r["balance_minor"] for r in rows] == ["0", "1005", "3005", "3005"]
     assert rows[-1]["balance"] == "30.05"
-    (wallet,) = [w for w in wallets.get("/v1/wallets", headers=auth).get_json()["data"]
-                 if w["currency"] == "USD"]
+    (wallet,) = [w for w in wallets.get("/v1/wallets", headers=auth).get_json()["data"] if w["currency"] == "USD"]
     assert int(rows[-1]["balance_minor"]) == wallet["available"]
     # AND a statement that starts after the first top-up opens with it
-    later = transactions.get("/v1/statements", headers=auth, query_string={
-        "currency": "USD", "from": rows[2]["date"], "to": (now + timedelta(minutes=1)).isoformat()})
+    later = transactions.get(
+        "/v1/statements",
+        headers=auth,
+        query_string={"currency": "USD", "from": rows[2]["date"], "to": (now + timedelta(minutes=1)).isoformat()},
+    )
     later_rows = list(csv.DictReader(io.StringIO(later.get_data(as_text=True))))
     assert later_rows[0]["balance_minor"] == "1005" and later_rows[-1]["balance_minor"] == "3005"
     # AND a range that is backwards, too long, or without a currency is a 400
-    for query in ({"currency": "USD", "from": "2026-02-01", "to": "2026-01-01"},
-                  {"currency": "USD", "from": "2024-01-01", "to": "2026-01-01"},
-                  {"from": "2026-01-01", "to": "2026-02-01"}):
+    for query in (
+        {"currency": "USD", "from": "2026-02-01", "to": "2026-01-01"},
+        {"currency": "USD", "from": "2024-01-01", "to": "2026-01-01"},
+        {"from": "2026-01-01", "to": "2026-02-01"},
+    ):
         refused = transactions.get("/v1/statements", headers=auth, query_string=query)
         assert refused.status_code == 400, query

@@ -45,8 +45,7 @@ def statsd(runtime):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
         agent.bind(("127.0.0.1", 0))
         agent.settimeout(0.5)
-        metrics.configure_metrics(host="127.0.0.1", port=agent.getsockname()[1],
-                                  environment="test", version="1")
+        metrics.configure_metrics(host="127.0.0.1", port=agent.getsockname()[1], environment="test", version="1")
 
         def received() -> list[str]:
             lines = []
@@ -61,8 +60,14 @@ def statsd(runtime):
 
 
 def _requested(payment) -> dict:
-    return {"payment_id": payment.id, "payer_id": payment.payer_id, "payee_id": payment.payee_id,
-            "amount_minor": payment.amount_minor, "currency": payment.currency, "note": ""}
+    return {
+        "payment_id": payment.id,
+        "payer_id": payment.payer_id,
+        "payee_id": payment.payee_id,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+        "note": "",
+    }
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
@@ -70,8 +75,7 @@ def test_a_consumer_continues_the_events_trace_and_hands_it_on(
     client_of, runtime, requested_payment, finished_spans, mode
 ):
     # GIVEN a payment.requested event recorded inside a span of trace TRACE_ID
-    event = _cloud_event("payment.requested", _requested(requested_payment),
-                         subject=requested_payment.id)
+    event = _cloud_event("payment.requested", _requested(requested_payment), subject=requested_payment.id)
     event["traceparent"] = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
     # WHEN score-fraud handles it
     assert _post(client_of("score-fraud"), event, mode).status_code == 200
@@ -86,33 +90,30 @@ def test_a_consumer_continues_the_events_trace_and_hands_it_on(
     with runtime.engine.connect() as conn:
         traceparent = conn.execute(
             sa.select(events.c.traceparent).where(
-                events.c.subject == requested_payment.id, events.c.type == "payment.approved")
+                events.c.subject == requested_payment.id, events.c.type == "payment.approved"
+            )
         ).scalar_one()
     assert traceparent.split("-")[1] == TRACE_ID
 
 
-def test_an_event_without_a_traceparent_starts_a_trace_of_its_own(
-    client_of, requested_payment, finished_spans
-):
-    event = _cloud_event("payment.requested", _requested(requested_payment),
-                         subject=requested_payment.id)
+def test_an_event_without_a_traceparent_starts_a_trace_of_its_own(client_of, requested_payment, finished_spans):
+    event = _cloud_event("payment.requested", _requested(requested_payment), subject=requested_payment.id)
     assert _post(client_of("score-fraud"), event, "binary").status_code == 200
     (processed,) = [span for span in finished_spans if span.name == "cloudevent.process"]
     assert processed.parent_id in (None, 0)
 
 
-def test_a_committed_step_sends_its_business_and_handler_metrics(
-    client_of, requested_payment, statsd
-):
-    event = _cloud_event("payment.requested", _requested(requested_payment),
-                         subject=requested_payment.id)
+def test_a_committed_step_sends_its_business_and_handler_metrics(client_of, requested_payment, statsd):
+    event = _cloud_event("payment.requested", _requested(requested_payment), subject=requested_payment.id)
     assert _post(client_of("score-fraud"), event, "binary").status_code == 200
     lines = statsd()
     decision = [line for line in lines if line.startswith("paystream.fraud.decisions:1|c|")]
     assert len(decision) == 1
     assert "decision:approved" in decision[0] and "service:score-fraud" in decision[0]
-    assert any(line.startswith("paystream.function.duration:") and "outcome:ok" in line
-               and "service:score-fraud" in line for line in lines)
+    assert any(
+        line.startswith("paystream.function.duration:") and "outcome:ok" in line and "service:score-fraud" in line
+        for line in lines
+    )
     # WHEN the same event comes again, the step changes nothing and counts nothing
     assert _post(client_of("score-fraud"), event, "binary").status_code == 200
     assert not [line for line in statsd() if line.startswith("paystream.fraud.decisions")]
@@ -122,6 +123,5 @@ def test_a_refused_event_is_measured_as_rejected_not_failed(client_of, statsd):
     event = _cloud_event("payment.requested", {"payment_id": "nope"})
     assert _post(client_of("score-fraud"), event, "binary").status_code == 422
     lines = statsd()
-    assert any(line.startswith("paystream.function.duration:") and "outcome:rejected" in line
-               for line in lines)
+    assert any(line.startswith("paystream.function.duration:") and "outcome:rejected" in line for line in lines)
     assert not [line for line in lines if line.startswith("paystream.function.failures")]

@@ -33,22 +33,31 @@ class World:
         self.ids, self.auth = {}, {}
         for name in ("payer", "payee", "stranger"):
             email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-            answer = users.post("/v1/users", json={
-                "email": email, "password": PASSWORD, "full_name": name.title(), "country": "US"})
+            answer = users.post(
+                "/v1/users", json={"email": email, "password": PASSWORD, "full_name": name.title(), "country": "US"}
+            )
             assert answer.status_code == 201, answer.get_data(as_text=True)
             self.ids[name] = answer.get_json()["id"]
-            token = users.post("/v1/oauth/token", data={
-                "grant_type": "password", "username": email, "password": PASSWORD}).get_json()["access_token"]
+            token = users.post(
+                "/v1/oauth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+            ).get_json()["access_token"]
             self.auth[name] = {"Authorization": f"Bearer {token}"}
 
     def fund(self, name: str, amount_minor: int) -> None:
         now = datetime.now(UTC)
         with self.runtime.engine.begin() as conn:
             self.runtime.ledger.ensure_system_accounts(conn, "USD", now)
-            self.runtime.ledger.create_transfer(conn, Transfer(
-                id=f"fund:{uuid.uuid4().hex}", debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(self.ids[name], "USD"), amount_minor=amount_minor,
-                currency="USD"), now)
+            self.runtime.ledger.create_transfer(
+                conn,
+                Transfer(
+                    id=f"fund:{uuid.uuid4().hex}",
+                    debit_account_id=system_account_id("USD", "funding"),
+                    credit_account_id=wallet_account_id(self.ids[name], "USD"),
+                    amount_minor=amount_minor,
+                    currency="USD",
+                ),
+                now,
+            )
 
     def call(self, name: str, method: str, path: str, key: str | None = None, **kwargs):
         headers = {**self.auth[name], **({"Idempotency-Key": key} if key else {})}
@@ -57,8 +66,7 @@ class World:
     def deliver(self, function: str, subject: str, event_type: str, *, times: int = 2) -> None:
         """Hand the stored event to `function`, binary then structured: the same CloudEvent id."""
         with self.runtime.engine.connect() as conn:
-            row = conn.execute(sa.select(events).where(
-                events.c.subject == subject, events.c.type == event_type)).one()
+            row = conn.execute(sa.select(events).where(events.c.subject == subject, events.c.type == event_type)).one()
         structured = cloud_event_of(row)
         data = structured.pop("data")
         client = self.client_of(function)
@@ -68,13 +76,20 @@ class World:
             assert answer.status_code == 200, (function, event_type, answer.get_data(as_text=True))
 
     def complete_payment(self, payment_id: str) -> None:
-        for function, event_type in (("score-fraud", "payment.requested"), ("debit-wallet", "payment.approved"),
-                                     ("settle", "payment.debited")):
+        for function, event_type in (
+            ("score-fraud", "payment.requested"),
+            ("debit-wallet", "payment.approved"),
+            ("settle", "payment.debited"),
+        ):
             self.deliver(function, payment_id, event_type)
 
     def pay(self, amount: int) -> str:
-        answer = self.call("payer", "POST", "/v1/payments", json={
-            "to": self.ids["payee"], "amount": amount, "currency": "USD", "note": "dinner"})
+        answer = self.call(
+            "payer",
+            "POST",
+            "/v1/payments",
+            json={"to": self.ids["payee"], "amount": amount, "currency": "USD", "note": "dinner"},
+        )
         assert answer.status_code == 202, answer.get_data(as_text=True)
         return answer.get_json()["id"]
 
@@ -85,8 +100,11 @@ class World:
 
     def types_of(self, subject: str) -> list[str]:
         with self.runtime.engine.connect() as conn:
-            return list(conn.execute(sa.select(events.c.type).where(events.c.subject == subject)
-                                     .order_by(events.c.aggregate_sequence)).scalars())
+            return list(
+                conn.execute(
+                    sa.select(events.c.type).where(events.c.subject == subject).order_by(events.c.aggregate_sequence)
+                ).scalars()
+            )
 
     def totals(self) -> tuple[int, int]:
         with self.runtime.engine.connect() as conn:
@@ -176,12 +194,21 @@ def test_the_payer_cannot_refund_a_stranger_cannot_see_and_bad_amounts_are_refus
     path = f"/v1/payments/{payment_id}/refunds"
     # A payment still pending cannot be refunded yet.
     assert _error(world.call("payee", "POST", path, json={"amount": 100})) == (
-        409, "invalid_request_error", "payment_not_refundable")
+        409,
+        "invalid_request_error",
+        "payment_not_refundable",
+    )
     world.complete_payment(payment_id)
     assert _error(world.call("payer", "POST", path, json={"amount": 100})) == (
-        403, "authorization_error", "refund_not_allowed")
+        403,
+        "authorization_error",
+        "refund_not_allowed",
+    )
     assert _error(world.call("stranger", "POST", path, json={"amount": 100})) == (
-        404, "not_found_error", "payment_not_found")
+        404,
+        "not_found_error",
+        "payment_not_found",
+    )
     for amount in (0, -5, 10.5, "100", True):
         answer = world.call("payee", "POST", path, json={"amount": amount})
         assert _error(answer) == (400, "invalid_request_error", "parameter_invalid"), amount
@@ -202,10 +229,17 @@ def test_a_refund_the_payee_cannot_cover_fails_and_frees_the_amount_again(world)
     payment_id = world.pay(800)
     world.complete_payment(payment_id)
     with world.runtime.engine.begin() as conn:
-        world.runtime.ledger.create_transfer(conn, Transfer(
-            id="spent", debit_account_id=wallet_account_id(world.ids["payee"], "USD"),
-            credit_account_id=system_account_id("USD", "payouts"), amount_minor=500, currency="USD"),
-            datetime.now(UTC))
+        world.runtime.ledger.create_transfer(
+            conn,
+            Transfer(
+                id="spent",
+                debit_account_id=wallet_account_id(world.ids["payee"], "USD"),
+                credit_account_id=system_account_id("USD", "payouts"),
+                amount_minor=500,
+                currency="USD",
+            ),
+            datetime.now(UTC),
+        )
     # WHEN the payee refunds all of it
     refund_id = world.call("payee", "POST", f"/v1/payments/{payment_id}/refunds").get_json()["id"]
     world.deliver("debit-wallet", refund_id, "refund.requested")
@@ -232,8 +266,7 @@ def test_a_refund_that_stopped_moving_is_voided_and_failed_by_sweep_sagas(world)
     world.deliver("debit-wallet", refund_id, "refund.requested")
     assert world.available("payee") == 0  # reserved
     with world.runtime.engine.begin() as conn:
-        conn.execute(refunds.update().where(refunds.c.id == refund_id)
-                     .values(updated_at=datetime.now(UTC) - LONG_AGO))
+        conn.execute(refunds.update().where(refunds.c.id == refund_id).values(updated_at=datetime.now(UTC) - LONG_AGO))
     # WHEN the sweeper runs
     assert _ping(world.client_of("sweep-sagas")) == 200
     # THEN the reservation is released and the refund failed; a late settle changes nothing
@@ -245,8 +278,14 @@ def test_a_refund_that_stopped_moving_is_voided_and_failed_by_sweep_sagas(world)
 
 
 def _ping(client) -> int:
-    ping = CloudEvent({"id": str(uuid.uuid4()), "type": "dev.knative.sources.ping",
-                       "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas"}, {})
+    ping = CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "dev.knative.sources.ping",
+            "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas",
+        },
+        {},
+    )
     headers, body = to_binary(ping)
     return client.post("/", headers=headers, data=body).status_code
 
@@ -255,8 +294,12 @@ def _ping(client) -> int:
 
 
 def _request(world, amount=1_500, *, by="payee", of="payer", **extra):
-    answer = world.call(by, "POST", "/v1/payment-requests", json={
-        "from": world.ids[of], "amount": amount, "currency": "USD", "note": "tickets", **extra})
+    answer = world.call(
+        by,
+        "POST",
+        "/v1/payment-requests",
+        json={"from": world.ids[of], "amount": amount, "currency": "USD", "note": "tickets", **extra},
+    )
     assert answer.status_code == 201, answer.get_data(as_text=True)
     return answer.get_json()
 
@@ -266,15 +309,25 @@ def test_a_paid_request_is_paid_once_when_its_payment_completes(world):
     world.fund("payer", 5_000)
     request = _request(world)
     assert (request["status"], request["requester_id"], request["payer_id"]) == (
-        "open", world.ids["payee"], world.ids["payer"])
+        "open",
+        world.ids["payee"],
+        world.ids["payer"],
+    )
     path = f"/v1/payment-requests/{request['id']}"
     # Both see it; a stranger does not; the requester cannot pay their own request.
     for name in ("payer", "payee"):
         assert [r["id"] for r in world.call(name, "GET", "/v1/payment-requests").get_json()["data"]] == [request["id"]]
     assert world.call("stranger", "GET", path).status_code == 404
-    assert _error(world.call("stranger", "POST", path + "/pay")) == (404, "not_found_error", "payment_request_not_found")
+    assert _error(world.call("stranger", "POST", path + "/pay")) == (
+        404,
+        "not_found_error",
+        "payment_request_not_found",
+    )
     assert _error(world.call("payee", "POST", path + "/pay")) == (
-        403, "authorization_error", "payment_request_wrong_party")
+        403,
+        "authorization_error",
+        "payment_request_wrong_party",
+    )
     # WHEN the payer pays it (twice with one key, then once more with another)
     paid = world.call("payer", "POST", path + "/pay", key="pay-it")
     assert paid.status_code == 202, paid.get_data(as_text=True)
@@ -282,7 +335,10 @@ def test_a_paid_request_is_paid_once_when_its_payment_completes(world):
     assert (payment["amount"], payment["payee_id"], payment["status"]) == (1_500, world.ids["payee"], "pending")
     assert world.call("payer", "POST", path + "/pay", key="pay-it").get_json()["id"] == payment["id"]
     assert _error(world.call("payer", "POST", path + "/pay", key="pay-again")) == (
-        409, "invalid_request_error", "payment_request_already_paid")
+        409,
+        "invalid_request_error",
+        "payment_request_already_paid",
+    )
     assert world.call("payer", "GET", path).get_json()["status"] == "accepted"
     world.complete_payment(payment["id"])
     # THEN the request is paid, linked to its payment, and the money moved once
@@ -290,7 +346,10 @@ def test_a_paid_request_is_paid_once_when_its_payment_completes(world):
     assert (final["status"], final["payment_id"]) == ("paid", payment["id"])
     assert (world.available("payer"), world.available("payee")) == (3_500, 1_500)
     assert world.types_of(request["id"]) == [
-        "payment_request.created", "payment_request.accepted", "payment_request.paid"]
+        "payment_request.created",
+        "payment_request.accepted",
+        "payment_request.paid",
+    ]
     assert _error(world.call("payer", "POST", path + "/pay"))[2] == "payment_request_already_paid"
     world.deliver("notify", request["id"], "payment_request.created")
     world.deliver("notify", request["id"], "payment_request.paid")
@@ -310,8 +369,11 @@ def test_a_request_whose_payment_fails_is_open_again_and_can_be_paid(world):
     assert world.call("payer", "GET", f"/v1/payments/{payment_id}").get_json()["failure_code"] == "insufficient_funds"
     assert world.call("payee", "GET", path).get_json()["status"] == "open"
     with world.runtime.engine.connect() as conn:
-        reopened = conn.execute(sa.select(events.c.data).where(
-            events.c.subject == request["id"], events.c.type == "payment_request.reopened")).scalar_one()
+        reopened = conn.execute(
+            sa.select(events.c.data).where(
+                events.c.subject == request["id"], events.c.type == "payment_request.reopened"
+            )
+        ).scalar_one()
     assert reopened["failure_code"] == "insufficient_funds" and reopened["payment_id"] == payment_id
     # AND once funded, the payer pays it for good
     world.fund("payer", 2_000)
@@ -326,19 +388,29 @@ def test_the_payer_declines_the_requester_cancels_and_nobody_else_can(world):
     cancelled = _request(world)
     d_path, c_path = (f"/v1/payment-requests/{r['id']}" for r in (declined, cancelled))
     assert _error(world.call("payee", "POST", d_path + "/decline")) == (
-        403, "authorization_error", "payment_request_wrong_party")
+        403,
+        "authorization_error",
+        "payment_request_wrong_party",
+    )
     assert _error(world.call("payer", "POST", c_path + "/cancel"))[:2] == (403, "authorization_error")
     assert world.call("stranger", "POST", d_path + "/decline").status_code == 404
     answer = world.call("payer", "POST", d_path + "/decline", key="no-thanks")
     assert answer.status_code == 200 and answer.get_json()["status"] == "declined"
     assert world.call("payer", "POST", d_path + "/decline", key="no-thanks").get_json()["status"] == "declined"
-    assert _error(world.call("payer", "POST", d_path + "/pay")) == (409, "invalid_request_error", "payment_request_not_open")
+    assert _error(world.call("payer", "POST", d_path + "/pay")) == (
+        409,
+        "invalid_request_error",
+        "payment_request_not_open",
+    )
     assert world.call("payee", "POST", c_path + "/cancel", json={}).get_json()["status"] == "cancelled"
     assert _error(world.call("payee", "POST", c_path + "/cancel"))[2] == "payment_request_not_open"
     assert _error(world.call("payee", "POST", c_path + "/cancel", json={"why": "x"}))[2] == "parameter_unknown"
     # Both ends appear in both histories as requests, which move no money.
-    history = world.client_of("transactions").get("/v1/transactions", headers=world.auth["payer"],
-                                                  query_string={"type": "request"}).get_json()["data"]
+    history = (
+        world.client_of("transactions")
+        .get("/v1/transactions", headers=world.auth["payer"], query_string={"type": "request"})
+        .get_json()["data"]
+    )
     assert sorted(t["status"] for t in history) == ["cancelled", "declined"]
     assert {t["direction"] for t in history} == {"debit"}
 
@@ -347,12 +419,21 @@ def test_an_expired_request_cannot_be_paid_and_the_sweeper_closes_it(world):
     world.fund("payer", 5_000)
     request = _request(world, expires_in_days=1)
     path = f"/v1/payment-requests/{request['id']}"
-    assert datetime.fromisoformat(request["expires_at"]) - datetime.fromisoformat(request["created_at"]) == timedelta(days=1)
+    assert datetime.fromisoformat(request["expires_at"]) - datetime.fromisoformat(request["created_at"]) == timedelta(
+        days=1
+    )
     with world.runtime.engine.begin() as conn:
-        conn.execute(payment_requests.update().where(payment_requests.c.id == request["id"])
-                     .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        conn.execute(
+            payment_requests.update()
+            .where(payment_requests.c.id == request["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     # An expired request is refused even before the sweeper marks it.
-    assert _error(world.call("payer", "POST", path + "/pay")) == (409, "invalid_request_error", "payment_request_expired")
+    assert _error(world.call("payer", "POST", path + "/pay")) == (
+        409,
+        "invalid_request_error",
+        "payment_request_expired",
+    )
     assert _error(world.call("payer", "POST", path + "/decline"))[2] == "payment_request_expired"
     assert _ping(world.client_of("sweep-sagas")) == 200
     assert world.call("payer", "GET", path).get_json()["status"] == "expired"
@@ -362,8 +443,12 @@ def test_an_expired_request_cannot_be_paid_and_the_sweeper_closes_it(world):
 
 def test_a_bad_request_for_money_is_a_clear_client_error(world):
     def ask(**body):
-        return world.call("payee", "POST", "/v1/payment-requests", json={
-            "from": world.ids["payer"], "amount": 100, "currency": "USD", **body})
+        return world.call(
+            "payee",
+            "POST",
+            "/v1/payment-requests",
+            json={"from": world.ids["payer"], "amount": 100, "currency": "USD", **body},
+        )
 
     assert _error(ask(**{"from": world.ids["payee"]}))[::2] == (400, "cannot_request_from_self")
     assert _error(ask(**{"from": "nobody@example.com"})) == (404, "not_found_error", "payer_not_found")
@@ -379,8 +464,12 @@ def test_requests_page_newest_first_in_both_directions(world):
     asked = _request(world, 300, by="payer", of="payee")["id"]
     seen, cursor = [], None
     while True:
-        page = world.call("payee", "GET", "/v1/payment-requests", query_string={
-            "limit": 1, **({"starting_after": cursor} if cursor else {})}).get_json()
+        page = world.call(
+            "payee",
+            "GET",
+            "/v1/payment-requests",
+            query_string={"limit": 1, **({"starting_after": cursor} if cursor else {})},
+        ).get_json()
         seen += [r["id"] for r in page["data"]]
         if not page["has_more"]:
             break

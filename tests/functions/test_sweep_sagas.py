@@ -24,8 +24,14 @@ LONG_AGO = timedelta(hours=2)
 
 
 def _ping(client) -> int:
-    ping = CloudEvent({"id": str(uuid.uuid4()), "type": "dev.knative.sources.ping",
-                       "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas"}, {})
+    ping = CloudEvent(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "dev.knative.sources.ping",
+            "source": "/apis/v1/namespaces/paystream/pingsources/sweep-sagas",
+        },
+        {},
+    )
     headers, body = to_binary(ping)
     return client.post("/", headers=headers, data=body).status_code
 
@@ -35,29 +41,46 @@ def people(runtime):
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
         made = [
-            sign_up(conn, SignUpRequest(email=f"{name}@example.com", password="long enough pw",
-                                        full_name=name, country="US"),
-                    ledger=runtime.ledger, now=now, correlation_id=None)[0]
+            sign_up(
+                conn,
+                SignUpRequest(email=f"{name}@example.com", password="long enough pw", full_name=name, country="US"),
+                ledger=runtime.ledger,
+                now=now,
+                correlation_id=None,
+            )[0]
             for name in ("payer", "payee")
         ]
         runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(conn, Transfer(
-            id="fund", debit_account_id=system_account_id("USD", "funding"),
-            credit_account_id=wallet_account_id(made[0].id, "USD"), amount_minor=10_000, currency="USD"), now)
+        runtime.ledger.create_transfer(
+            conn,
+            Transfer(
+                id="fund",
+                debit_account_id=system_account_id("USD", "funding"),
+                credit_account_id=wallet_account_id(made[0].id, "USD"),
+                amount_minor=10_000,
+                currency="USD",
+            ),
+            now,
+        )
     return made
 
 
 def _payment(runtime, payer, payee, *, at: datetime, debit: bool, timeout_seconds: int = 3600):
     context = EventContext(producer="payments", now=at, correlation_id=None)
     with runtime.engine.begin() as conn:
-        payment, _ = create_payment(conn, payer_id=payer.id, request=PaymentRequest(
-            to=payee.id, amount=2_500, currency="USD"), context=context)
+        payment, _ = create_payment(
+            conn, payer_id=payer.id, request=PaymentRequest(to=payee.id, amount=2_500, currency="USD"), context=context
+        )
         if debit:
             approved = FraudAssessment(FraudDecision.APPROVE, 5, ())
-            score_payment(conn, payment.id, approved,
-                          EventContext(producer="score-fraud", now=at, correlation_id=None))
-            debit_payment(conn, payment.id, ledger=runtime.ledger, timeout_seconds=timeout_seconds,
-                          context=EventContext(producer="debit-wallet", now=at, correlation_id=None))
+            score_payment(conn, payment.id, approved, EventContext(producer="score-fraud", now=at, correlation_id=None))
+            debit_payment(
+                conn,
+                payment.id,
+                ledger=runtime.ledger,
+                timeout_seconds=timeout_seconds,
+                context=EventContext(producer="debit-wallet", now=at, correlation_id=None),
+            )
     return payment.id
 
 

@@ -38,9 +38,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def fresh_moto(moto_endpoint: str) -> str:
     """The moto endpoint with every resource of previous tests removed."""
-    requests.post(
-        f"{moto_endpoint}/moto-api/reset", timeout=MOTO_STOP_TIMEOUT_SECONDS
-    ).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=MOTO_STOP_TIMEOUT_SECONDS).raise_for_status()
     return moto_endpoint
 
 

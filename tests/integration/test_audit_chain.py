@@ -140,9 +140,7 @@ def test_verify_finds_a_record_whose_event_was_changed(chain: AuditChain, dynamo
     assert (verification.ok, verification.length, verification.first_broken_seq) == (False, 10, 4)
 
 
-def test_verify_finds_a_change_even_when_the_forger_rehashed_the_record(
-    chain: AuditChain, dynamodb: Any
-) -> None:
+def test_verify_finds_a_change_even_when_the_forger_rehashed_the_record(chain: AuditChain, dynamodb: Any) -> None:
     for n in range(10):
         chain.append(cloud_event(n))
     tampered = chain.record(6)
@@ -172,9 +170,7 @@ def test_verify_finds_a_truncated_chain(chain: AuditChain, dynamodb: Any) -> Non
     assert chain.verify().first_broken_seq == 5
 
 
-def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(
-    chain: AuditChain, dynamodb: Any
-) -> None:
+def test_verify_finds_an_indexed_field_that_disagrees_with_the_event(chain: AuditChain, dynamodb: Any) -> None:
     for n in range(3):
         chain.append(cloud_event(n))
     _set_attribute(dynamodb, 2, "event_type", "payment.refunded")
@@ -282,8 +278,10 @@ def test_a_crash_after_the_record_is_finished_by_the_redelivery(chain: AuditChai
     record = chain.append(event)
     for pk in ("head", f"event#{event['id']}"):
         dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"N": "0"}})
-    dynamodb.put_item(TableName=TABLE, Item={
-        "pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "1"}, "hash": {"S": chain.record(1).hash}})
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "1"}, "hash": {"S": chain.record(1).hash}},
+    )
     # WHEN the event is delivered again
     again = chain.append(event)
     # THEN nothing is appended twice and the chain is whole
@@ -298,8 +296,7 @@ def test_a_crash_between_the_claim_and_the_record_appends_the_event_once_after_o
     # another writer that appended two events since, the first of them at seq 2
     chain.append(cloud_event(0))
     event = cloud_event(1)
-    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": f"event#{event['id']}"}, "sk": {"N": "0"},
-                                             "seq": {"N": "2"}})
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": f"event#{event['id']}"}, "sk": {"N": "0"}, "seq": {"N": "2"}})
     other = in_another_process(AuditChain(dynamodb, TABLE))
     for number in (2, 3):
         other.append(cloud_event(number))
@@ -316,8 +313,10 @@ def test_a_record_past_the_head_is_a_link_of_the_chain_not_a_break(chain: AuditC
     # GIVEN a chain whose last head update was lost (the writer died after the record)
     for n in range(3):
         chain.append(cloud_event(n))
-    dynamodb.put_item(TableName=TABLE, Item={
-        "pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "2"}, "hash": {"S": chain.record(2).hash}})
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "2"}, "hash": {"S": chain.record(2).hash}},
+    )
     # THEN it verifies with all three records, and the next append goes after the third
     assert chain.verify() == chain.verify().__class__(ok=True, length=3, first_broken_seq=None)
     assert in_another_process(AuditChain(dynamodb, TABLE)).append(cloud_event(3)).seq == 4
@@ -363,9 +362,7 @@ def test_an_empty_chain_verifies(chain: AuditChain) -> None:
 @pytest.mark.parametrize("in_batches", [False, True], ids=["one-by-one", "in-batches"])
 def test_concurrent_writers_each_append_once_into_one_sound_chain(dynamodb: Any, in_batches: bool) -> None:
     # GIVEN several writers, each with its own events, appending at the same time
-    events = [
-        [cloud_event(w * 100 + n) for n in range(EVENTS_PER_WRITER)] for w in range(WRITER_THREADS)
-    ]
+    events = [[cloud_event(w * 100 + n) for n in range(EVENTS_PER_WRITER)] for w in range(WRITER_THREADS)]
     errors: list[BaseException] = []
 
     def write(batch: list[dict[str, Any]]) -> None:

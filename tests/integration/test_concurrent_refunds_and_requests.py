@@ -44,14 +44,31 @@ def _people(engine, ledger) -> tuple[str, str]:
     ids = [f"usr_{uuid.uuid4().hex}" for _ in range(2)]
     with engine.begin() as conn:
         for user_id in ids:
-            conn.execute(users.insert().values(
-                id=user_id, email=f"{user_id}@example.com", password_hash="-", full_name=user_id,
-                country="US", role="user", kyc_status="unverified", created_at=now))
+            conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    email=f"{user_id}@example.com",
+                    password_hash="-",
+                    full_name=user_id,
+                    country="US",
+                    role="user",
+                    kyc_status="unverified",
+                    created_at=now,
+                )
+            )
             ledger.ensure_wallet(conn, user_id, "USD", now)
         ledger.ensure_system_accounts(conn, "USD", now)
-        ledger.create_transfer(conn, Transfer(
-            id=f"fund:{ids[0]}", debit_account_id=system_account_id("USD", "funding"),
-            credit_account_id=wallet_account_id(ids[0], "USD"), amount_minor=10_000, currency="USD"), now)
+        ledger.create_transfer(
+            conn,
+            Transfer(
+                id=f"fund:{ids[0]}",
+                debit_account_id=system_account_id("USD", "funding"),
+                credit_account_id=wallet_account_id(ids[0], "USD"),
+                amount_minor=10_000,
+                currency="USD",
+            ),
+            now,
+        )
     return ids[0], ids[1]
 
 
@@ -82,8 +99,9 @@ def test_concurrent_refunds_never_exceed_the_payment(engine):
     ledger = LedgerStore()
     payer, payee = _people(engine, ledger)
     with engine.begin() as conn:
-        payment, _ = create_payment(conn, payer_id=payer, request=PaymentRequest(
-            to=payee, amount=1_000, currency="USD"), context=_context())
+        payment, _ = create_payment(
+            conn, payer_id=payer, request=PaymentRequest(to=payee, amount=1_000, currency="USD"), context=_context()
+        )
         score_payment(conn, payment.id, FraudAssessment(FraudDecision.APPROVE, 1, ()), _context("score-fraud"))
         debit_payment(conn, payment.id, ledger=ledger, timeout_seconds=600, context=_context("debit-wallet"))
         settle_payment(conn, payment.id, ledger=ledger, context=_context("settle"))
@@ -92,8 +110,9 @@ def test_concurrent_refunds_never_exceed_the_payment(engine):
     # WHEN eight refunds of 3.00 are asked for at the same instant
     def refund():
         with engine.begin() as conn:
-            return request_refund(conn, payment_id=payment.id, user_id=payee, amount_minor=300,
-                                  context=_context())[0].id
+            return request_refund(conn, payment_id=payment.id, user_id=payee, amount_minor=300, context=_context())[
+                0
+            ].id
 
     results = _race(refund)
     # THEN three went through and the rest were refused as exceeding the payment
@@ -101,8 +120,9 @@ def test_concurrent_refunds_never_exceed_the_payment(engine):
     assert len(results) - len(refused) == 3
     assert {r.code for r in refused} == {"refund_exceeds_payment"}
     with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.sum(refunds.c.amount_minor))
-                             .where(refunds.c.payment_id == payment.id)).scalar_one()
+        total = conn.execute(
+            sa.select(sa.func.sum(refunds.c.amount_minor)).where(refunds.c.payment_id == payment.id)
+        ).scalar_one()
     assert total == 900
 
 
@@ -110,8 +130,12 @@ def test_a_request_paid_by_several_clients_at_once_is_paid_once(engine):
     ledger = LedgerStore()
     payer, requester = _people(engine, ledger)
     with engine.begin() as conn:
-        request, _ = requests_service.create_request(conn, requester_id=requester, body=RequestMoneyRequest(
-            **{"from": payer, "amount": 700, "currency": "USD"}), context=_context())
+        request, _ = requests_service.create_request(
+            conn,
+            requester_id=requester,
+            body=RequestMoneyRequest(**{"from": payer, "amount": 700, "currency": "USD"}),
+            context=_context(),
+        )
 
     def pay():
         with engine.begin() as conn:
@@ -123,6 +147,7 @@ def test_a_request_paid_by_several_clients_at_once_is_paid_once(engine):
     assert {r.code for r in results if isinstance(r, ApiError)} == {"payment_request_already_paid"}
     with engine.connect() as conn:
         row = conn.execute(sa.select(payment_requests).where(payment_requests.c.id == request.id)).one()
-        made = conn.execute(sa.select(sa.func.count()).select_from(payments)
-                            .where(payments.c.payer_id == payer)).scalar_one()
+        made = conn.execute(
+            sa.select(sa.func.count()).select_from(payments).where(payments.c.payer_id == payer)
+        ).scalar_one()
     assert (row.status, row.payment_id, made) == ("accepted", paid[0], 1)

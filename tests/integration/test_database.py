@@ -42,9 +42,7 @@ def test_sqlite_writers_queue_instead_of_failing_or_losing_updates(
     account_id = "system:USD:funding"
     with engine.begin() as conn:
         conn.execute(
-            sa.insert(accounts).values(
-                id=account_id, currency="USD", kind="funding", created_at=datetime.now(UTC)
-            )
+            sa.insert(accounts).values(id=account_id, currency="USD", kind="funding", created_at=datetime.now(UTC))
         )
     errors: list[BaseException] = []
 
@@ -57,9 +55,7 @@ def test_sqlite_writers_queue_instead_of_failing_or_losing_updates(
                         sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)
                     ).scalar_one()
                     conn.execute(
-                        sa.update(accounts)
-                        .where(accounts.c.id == account_id)
-                        .values(credits_posted=current + 1)
+                        sa.update(accounts).where(accounts.c.id == account_id).values(credits_posted=current + 1)
                     )
         except BaseException as error:  # noqa: BLE001 - collected and reported below
             errors.append(error)
@@ -74,9 +70,7 @@ def test_sqlite_writers_queue_instead_of_failing_or_losing_updates(
     # THEN none failed with "database is locked" and no increment was lost
     assert errors == []
     with engine.connect() as conn:
-        total = conn.execute(
-            sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)
-        ).scalar_one()
+        total = conn.execute(sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)).scalar_one()
     engine.dispose()
     assert total == WRITER_THREADS * INCREMENTS_PER_WRITER
 
@@ -176,9 +170,7 @@ def test_as_utc_reads_naive_times_as_utc() -> None:
     assert as_utc(paris).tzinfo is UTC
 
 
-def test_an_exhausted_pool_is_unavailable(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_exhausted_pool_is_unavailable(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a pool of one connection that gives up on a checkout quickly
     monkeypatch.setattr(database, "POSTGRES_POOL_OVERFLOW_MAX", 0)
     monkeypatch.setattr(database, "POSTGRES_POOL_TIMEOUT_SECONDS", 0.1)
@@ -229,9 +221,7 @@ def test_a_statement_is_prepared_once_per_session_and_survives_a_rollback(postgr
         engine.dispose()
 
 
-def test_the_prepared_statements_of_a_session_are_bounded(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_prepared_statements_of_a_session_are_bounded(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN sessions that keep at most three statements prepared
     monkeypatch.setattr(database, "PREPARED_STATEMENTS_MAX", 3)
     engine = create_engine(postgres_url, pool_size=1)
@@ -240,9 +230,11 @@ def test_the_prepared_statements_of_a_session_are_bounded(
             # WHEN an IN list of every length from 1 to 6 is queried (one text per length)
             for length in range(1, 7):
                 values = list(range(length))
-                query = sa.select(sa.func.count()).select_from(
-                    sa.values(sa.column("n", sa.Integer), name="v").data([(n,) for n in values])
-                ).where(sa.column("n").in_(values))
+                query = (
+                    sa.select(sa.func.count())
+                    .select_from(sa.values(sa.column("n", sa.Integer), name="v").data([(n,) for n in values]))
+                    .where(sa.column("n").in_(values))
+                )
                 assert conn.execute(query).scalar_one() == length
             # THEN the least recently used ones were closed on the server
             assert len(_prepared_on_server(conn)) == 3
@@ -282,14 +274,11 @@ def test_after_an_error_the_transaction_refuses_statements_until_it_rolls_back(
         engine.dispose()
 
 
-def test_many_parameter_sets_run_in_one_round_trip(
-    migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_many_parameter_sets_run_in_one_round_trip(migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = create_engine(migrated_postgres_url, pool_size=1)
     prefix = f"system:EUR:{uuid.uuid4().hex}"
     rows = [
-        {"id": f"{prefix}:{n}", "currency": "EUR", "kind": "funding", "created_at": datetime.now(UTC)}
-        for n in range(3)
+        {"id": f"{prefix}:{n}", "currency": "EUR", "kind": "funding", "created_at": datetime.now(UTC)} for n in range(3)
     ]
     round_trips = [0]
     flush = pg8000_core._flush
@@ -327,8 +316,9 @@ def test_a_pooled_connection_the_server_ended_is_replaced_on_checkout(postgres_u
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with admin.connect() as other:
-                if not other.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
-                                     {"pid": ended}).first():
+                if not other.execute(
+                    sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": ended}
+                ).first():
                     break
             time.sleep(0.05)
         # WHEN the next request checks a connection out, within a second
@@ -340,9 +330,7 @@ def test_a_pooled_connection_the_server_ended_is_replaced_on_checkout(postgres_u
         admin.dispose()
 
 
-def test_a_connection_idle_for_a_while_is_pinged_before_use(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_connection_idle_for_a_while_is_pinged_before_use(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(database, "POSTGRES_PING_AFTER_IDLE_SECONDS", 0.05)
     engine = create_engine(postgres_url, pool_size=1)
     pings: list[str] = []

@@ -17,9 +17,21 @@ pytestmark = pytest.mark.integration
 
 def _envelope(event_type: str = "payment.requested") -> tuple[str, str]:
     event_id = str(uuid.uuid4())
-    body = json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": event_type,
-                       "source": "paystream.payments", "detail": {"id": event_id, "type": event_type,
-                       "source": "/paystream/payments", "specversion": "1.0", "data": {}}})
+    body = json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": event_type,
+            "source": "paystream.payments",
+            "detail": {
+                "id": event_id,
+                "type": event_type,
+                "source": "/paystream/payments",
+                "specversion": "1.0",
+                "data": {},
+            },
+        }
+    )
     return event_id, body
 
 
@@ -40,8 +52,13 @@ def sqs(moto_endpoint, monkeypatch):
 def _dead_letter(sqs, topology, reason: str | None) -> str:
     event_id, body = _envelope()
     attributes = {"paystream-reason": {"DataType": "String", "StringValue": reason}} if reason else {}
-    sqs.send_message(QueueUrl=topology.dlq_url("score-fraud"), MessageBody=body, MessageGroupId="score-fraud",
-                     MessageDeduplicationId=event_id, MessageAttributes=attributes)
+    sqs.send_message(
+        QueueUrl=topology.dlq_url("score-fraud"),
+        MessageBody=body,
+        MessageGroupId="score-fraud",
+        MessageDeduplicationId=event_id,
+        MessageAttributes=attributes,
+    )
     return event_id
 
 
@@ -61,8 +78,9 @@ def test_a_redriven_dead_letter_is_back_on_its_queue_once(sqs):
     client, topology = sqs
     event_id = _dead_letter(client, topology, None)
     assert main(["dlq", "redrive", "--consumer", "score-fraud"]) == 0
-    received = client.receive_message(QueueUrl=topology.queue_url("score-fraud"), MaxNumberOfMessages=10,
-                                      WaitTimeSeconds=1).get("Messages", [])
+    received = client.receive_message(
+        QueueUrl=topology.queue_url("score-fraud"), MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", [])
     assert [json.loads(m["Body"])["detail"]["id"] for m in received] == [event_id]
     assert DeadLetters(client).peek("score-fraud", limit=10) == []
 

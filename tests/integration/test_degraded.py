@@ -177,8 +177,15 @@ def test_while_postgresql_restarts_requests_answer_503_and_events_are_applied_on
     for answer in (
         pay(payments, auth, dee["id"], "during"),
         payments.get(f"/v1/payments/{payment['id']}", headers=auth),
-        users.post("/v1/users", json={"email": "eve@example.com", "full_name": "Eve",
-                                      "password": "a long enough password", "country": "GB"}),
+        users.post(
+            "/v1/users",
+            json={
+                "email": "eve@example.com",
+                "full_name": "Eve",
+                "password": "a long enough password",
+                "country": "GB",
+            },
+        ),
     ):
         assert answer.status_code == 503, answer.get_data(as_text=True)
         assert answer.get_json()["error"]["type"] == "api_error"
@@ -201,9 +208,7 @@ def test_while_postgresql_restarts_requests_answer_503_and_events_are_applied_on
     # WHEN the same event is delivered once more (a duplicate from the bus)
     with runtime.engine.connect() as conn:
         requested = conn.execute(
-            sa.select(events).where(
-                events.c.subject == payment["id"], events.c.type == "payment.requested"
-            )
+            sa.select(events).where(events.c.subject == payment["id"], events.c.type == "payment.requested")
         ).one()
     runtime.publisher.publish([cloud_event_of(requested)])
     for _ in range(DELIVERY_PASSES_MAX):
@@ -221,9 +226,7 @@ def test_while_postgresql_restarts_requests_answer_503_and_events_are_applied_on
             )
         ).scalar_one()
         decisions = conn.execute(
-            sa.select(sa.func.count()).where(
-                events.c.subject == payment["id"], events.c.type.in_(SCORE_RESULTS)
-            )
+            sa.select(sa.func.count()).where(events.c.subject == payment["id"], events.c.type.in_(SCORE_RESULTS))
         ).scalar_one()
     assert (claims, decisions) == (1, 1)
     # AND client requests are served again

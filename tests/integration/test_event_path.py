@@ -100,9 +100,7 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         messages.extend(batch)
         sqs.delete_message_batch(
             QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
-            ],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
     raise AssertionError(f"{queue_url} still had messages after {DRAIN_RECEIVES_MAX} receives")
 
@@ -112,9 +110,7 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -162,9 +158,7 @@ def test_provisioning_creates_the_whole_topology_and_is_idempotent(fresh_moto: s
 
     for route in topology.ROUTES:
         queue = first.queue(route.consumer)
-        attributes = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])[
-            "Attributes"
-        ]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])["Attributes"]
         assert attributes["FifoQueue"] == "true"
         assert attributes["ContentBasedDeduplication"] == "true"
         assert attributes["VisibilityTimeout"] == str(route.visibility_timeout_seconds)
@@ -182,14 +176,12 @@ def test_provisioning_creates_the_whole_topology_and_is_idempotent(fresh_moto: s
         assert queue.dlq_url.endswith(route.dlq_name)
 
         for partition_rule in route.rules:
-            rule = events.describe_rule(
-                Name=partition_rule.rule_name, EventBusName=topology.BUS_NAME
-            )
+            rule = events.describe_rule(Name=partition_rule.rule_name, EventBusName=topology.BUS_NAME)
             assert rule["State"] == "ENABLED"
             assert json.loads(rule["EventPattern"]) == partition_rule.event_pattern
-            (target,) = events.list_targets_by_rule(
-                Rule=partition_rule.rule_name, EventBusName=topology.BUS_NAME
-            )["Targets"]
+            (target,) = events.list_targets_by_rule(Rule=partition_rule.rule_name, EventBusName=topology.BUS_NAME)[
+                "Targets"
+            ]
             assert target["Id"] == partition_rule.target_id
             assert target["Arn"] == queue.queue_arn
             assert target["SqsParameters"] == {"MessageGroupId": partition_rule.message_group_id}
@@ -201,9 +193,7 @@ def test_provisioning_creates_the_whole_topology_and_is_idempotent(fresh_moto: s
 
     topics = aws_client("sns", endpoint_url=fresh_moto).list_topics()["Topics"]
     assert sorted(t["TopicArn"] for t in topics) == sorted(first.topic_arns.values())
-    table = aws_client("dynamodb", endpoint_url=fresh_moto).describe_table(
-        TableName=topology.AUDIT_TABLE_NAME
-    )["Table"]
+    table = aws_client("dynamodb", endpoint_url=fresh_moto).describe_table(TableName=topology.AUDIT_TABLE_NAME)["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
 
@@ -266,12 +256,9 @@ def test_every_event_type_reaches_exactly_the_consumers_the_topology_names(
     assert result.published_ids == tuple(e["id"] for e in events)
     for route in topology.ROUTES:
         received = [
-            cloud_event_from_envelope(m["Body"])["type"]
-            for m in drain(sqs, provisioned.queue_url(route.consumer))
+            cloud_event_from_envelope(m["Body"])["type"] for m in drain(sqs, provisioned.queue_url(route.consumer))
         ]
-        expected = [
-            e["type"] for e in events if route.consumer in topology.consumers_of(short_type(e["type"]))
-        ]
+        expected = [e["type"] for e in events if route.consumer in topology.consumers_of(short_type(e["type"]))]
         assert received == expected, route.consumer
 
 
@@ -324,21 +311,15 @@ def test_an_event_of_an_unknown_type_is_refused_before_anything_is_sent() -> Non
     for wrong in ("x.y", "com.paystream.x.y", "payment.requested"):
         # (the last: a type as code names it, not as the wire carries it)
         with pytest.raises(ValueError, match="not in the topology"):
-            EventPublisher(client, topology.BUS_NAME).publish(
-                [cloud_event(), {**cloud_event(), "type": wrong}]
-            )
+            EventPublisher(client, topology.BUS_NAME).publish([cloud_event(), {**cloud_event(), "type": wrong}])
     assert client.calls == []
 
 
-def test_notifier_publishes_to_the_channel_topic(
-    provisioned: ProvisionedTopology, fresh_moto: str
-) -> None:
+def test_notifier_publishes_to_the_channel_topic(provisioned: ProvisionedTopology, fresh_moto: str) -> None:
     sns = aws_client("sns", endpoint_url=fresh_moto)
     notifier = Notifier(sns)
 
-    message_id = notifier.publish(
-        "email", "Payment\nreceived", "You received $19.99", attributes={"user_id": "usr_1"}
-    )
+    message_id = notifier.publish("email", "Payment\nreceived", "You received $19.99", attributes={"user_id": "usr_1"})
 
     assert message_id
     assert notifier.topic_arn("email") == provisioned.topic_arns["email"]
@@ -420,9 +401,7 @@ def test_the_deliverer_posts_the_event_in_binary_mode_to_the_function_and_delete
 ) -> None:
     # GIVEN score-fraud's real functions-framework app and a published payment request
     app, function = load_function("record")
-    deliverer = Deliverer(
-        sqs, provisioned, WsgiTransport({"score-fraud": app}), consumers=["score-fraud"]
-    )
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"score-fraud": app}), consumers=["score-fraud"])
     event = cloud_event()
     publisher.publish([event])
 
@@ -432,9 +411,9 @@ def test_the_deliverer_posts_the_event_in_binary_mode_to_the_function_and_delete
     # THEN the function got the CloudEvent, attributes and data intact, and the queue is empty
     assert (stats.received, stats.delivered, stats.retried, stats.dead_lettered) == (1, 1, 0, 0)
     ((attributes, data),) = function.RECEIVED
-    assert {
-        k: attributes[k] for k in ("id", "type", "source", "subject", "time", "correlationid")
-    } == {k: event[k] for k in ("id", "type", "source", "subject", "time", "correlationid")}
+    assert {k: attributes[k] for k in ("id", "type", "source", "subject", "time", "correlationid")} == {
+        k: event[k] for k in ("id", "type", "source", "subject", "time", "correlationid")
+    }
     assert data == event["data"]
     assert queue_depth(sqs, provisioned.queue_url("score-fraud")) == 0
     assert queue_depth(sqs, provisioned.dlq_url("score-fraud")) == 0
@@ -450,9 +429,7 @@ def test_the_deliverer_threads_deliver_over_http(
     # GIVEN the function served over HTTP and running deliverer threads for two queues
     url, function = http_function
     transport = HttpTransport({"score-fraud": url, "audit": url})
-    deliverer = Deliverer(
-        sqs, provisioned, transport, consumers=["score-fraud", "audit"], wait_seconds=1
-    )
+    deliverer = Deliverer(sqs, provisioned, transport, consumers=["score-fraud", "audit"], wait_seconds=1)
     deliverer.start()
     try:
         # WHEN an event for both is published
@@ -475,9 +452,7 @@ def test_a_failing_function_gets_the_event_again_until_sqs_dead_letters_it(
 ) -> None:
     # GIVEN a function that always raises, and no backoff so redelivery is immediate
     app, _ = load_function("fail")
-    deliverer = Deliverer(
-        sqs, provisioned, WsgiTransport({"score-fraud": app}), retry_backoff_base_seconds=0
-    )
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"score-fraud": app}), retry_backoff_base_seconds=0)
     event = cloud_event()
     publisher.publish([event])
     max_receive_count = topology.route_for("score-fraud").max_receive_count
@@ -523,9 +498,7 @@ def test_a_body_that_is_not_an_eventbridge_envelope_is_dead_lettered_without_cal
     # GIVEN a message that no rule wrote
     app, function = load_function("record")
     deliverer = Deliverer(sqs, provisioned, WsgiTransport({"settle": app}))
-    sqs.send_message(
-        QueueUrl=provisioned.queue_url("settle"), MessageBody="hello", MessageGroupId="settle"
-    )
+    sqs.send_message(QueueUrl=provisioned.queue_url("settle"), MessageBody="hello", MessageGroupId="settle")
 
     # WHEN it is delivered
     stats = deliverer.run_once("settle")
@@ -546,9 +519,7 @@ def test_a_failing_event_holds_back_the_events_behind_it_so_order_is_kept(
 ) -> None:
     # GIVEN three events, and a function that fails on the first for now
     app, function = load_function("record")
-    deliverer = Deliverer(
-        sqs, provisioned, WsgiTransport({"debit-wallet": app}), retry_backoff_base_seconds=0
-    )
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"debit-wallet": app}), retry_backoff_base_seconds=0)
     events = [cloud_event("payment.approved") for _ in range(3)]
     publisher.publish(events)
     function.FAIL_IDS.add(events[0]["id"])
@@ -665,8 +636,9 @@ def test_a_batched_consumer_gets_what_one_receive_returned_in_one_request(
     while deliverer.run_once("audit").received:
         pass
     # THEN the events came in batched content mode, in order, each once, and are deleted
-    batches = [json.loads(body) for headers, body in transport.requests
-               if headers.get("Content-Type") == BATCHED_CONTENT_TYPE]
+    batches = [
+        json.loads(body) for headers, body in transport.requests if headers.get("Content-Type") == BATCHED_CONTENT_TYPE
+    ]
     assert [e["id"] for batch in batches for e in batch] == [e["id"] for e in events]
     assert len(transport.requests) < len(events)
     assert queue_depth(sqs, provisioned.queue_url("audit")) == 0
@@ -719,14 +691,19 @@ def test_the_deliverer_s_own_sqs_client_answers_what_boto3_answers(
     url = provisioned.queue_url("score-fraud")
     publisher.publish([cloud_event(), cloud_event()])
     # WHEN it receives, changes a visibility and deletes
-    received = lean.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                    MessageSystemAttributeNames=["MessageGroupId", "ApproximateReceiveCount"])
+    received = lean.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        MessageSystemAttributeNames=["MessageGroupId", "ApproximateReceiveCount"],
+    )
     messages = received["Messages"]
     for message in messages:
         lean.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    deleted = lean.delete_message_batch(QueueUrl=url, Entries=[
-        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(again)])
+    deleted = lean.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(again)]
+    )
     # THEN the answers have boto3's shapes, and an error raises with AWS's code
     assert {m["Attributes"]["MessageGroupId"] for m in messages} <= {f"p-{n}" for n in range(8)}
     assert len(deleted["Successful"]) == len(again) and not deleted.get("Failed")

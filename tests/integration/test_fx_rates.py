@@ -88,7 +88,11 @@ def test_the_recorded_ecb_sample_parses_into_its_date_and_decimal_rates():
 
 def test_a_refresh_replaces_the_file_with_the_downloaded_rates_and_keeps_the_pegs(ecb, rates_file):
     # GIVEN a rates file of an older day and the ECB endpoint serving the recorded day
-    _with(rates_file, published_on="2026-09-01", per_eur={**json.loads(rates_file.read_text())["per_eur"], "USD": "1.0000"})
+    _with(
+        rates_file,
+        published_on="2026-09-01",
+        per_eur={**json.loads(rates_file.read_text())["per_eur"], "USD": "1.0000"},
+    )
     # WHEN refreshed
     rates = refresh_rates(rates_file, url=ecb.url, today=TODAY)
     # THEN the file holds the downloaded day, its rates as strings, and the same pegs
@@ -132,15 +136,23 @@ def test_an_unreachable_source_fails_and_leaves_the_file_untouched(rates_file):
 
 def test_the_refresh_command_writes_the_file_or_exits_non_zero(ecb, rates_file, tmp_path):
     # WHEN `paystream fx refresh --url` runs against the endpoint
-    done = subprocess.run([PAYSTREAM, "fx", "refresh", "--url", ecb.url, "--file", str(rates_file)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [PAYSTREAM, "fx", "refresh", "--url", ecb.url, "--file", str(rates_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # THEN it says what it wrote
     assert done.returncode == 0, done.stderr
     assert "2026-10-06" in done.stdout
     # AND against an unreachable source it fails with the reason, and the file is unchanged
     before = rates_file.read_bytes()
-    failed = subprocess.run([PAYSTREAM, "fx", "refresh", "--url", f"http://127.0.0.1:{free_port()}/x",
-                             "--file", str(rates_file)], capture_output=True, text=True, timeout=60)
+    failed = subprocess.run(
+        [PAYSTREAM, "fx", "refresh", "--url", f"http://127.0.0.1:{free_port()}/x", "--file", str(rates_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert failed.returncode != 0
     assert "cannot be reached" in failed.stderr and "unchanged" in failed.stderr
     assert rates_file.read_bytes() == before

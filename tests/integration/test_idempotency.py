@@ -36,9 +36,18 @@ def _two_users(url: str) -> tuple[str, str]:
     engine = create_engine(url)
     with engine.begin() as conn:
         for user_id in ids:
-            conn.execute(users.insert().values(
-                id=user_id, email=f"{user_id}@example.com", password_hash="-", full_name=user_id,
-                country="US", role="user", kyc_status="unverified", created_at=NOW))
+            conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    email=f"{user_id}@example.com",
+                    password_hash="-",
+                    full_name=user_id,
+                    country="US",
+                    role="user",
+                    kyc_status="unverified",
+                    created_at=NOW,
+                )
+            )
     engine.dispose()
     return ids
 
@@ -46,13 +55,21 @@ def _two_users(url: str) -> tuple[str, str]:
 def _pay(engine, payer: str, payee: str, key: str, now: datetime) -> tuple[int, dict]:
     def execute(conn):
         payment, event_ids = create_payment(
-            conn, payer_id=payer, request=PaymentRequest(**{**BODY, "to": payee}),
-            context=EventContext(producer="payments", now=now, correlation_id=None))
+            conn,
+            payer_id=payer,
+            request=PaymentRequest(**{**BODY, "to": payee}),
+            context=EventContext(producer="payments", now=now, correlation_id=None),
+        )
         return 202, {"id": payment.id}, event_ids
 
     status, body, _ = run_once(
-        engine, user_id=payer, key=key, fingerprint=request_fingerprint("POST", "/v1/payments", BODY),
-        now=now, execute=execute)
+        engine,
+        user_id=payer,
+        key=key,
+        fingerprint=request_fingerprint("POST", "/v1/payments", BODY),
+        now=now,
+        execute=execute,
+    )
     return status, body
 
 
@@ -71,8 +88,11 @@ def _payments_of(url: str, payer: str) -> list[str]:
     engine = create_engine(url)
     with engine.connect() as conn:
         found = list(conn.execute(sa.select(payments.c.id).where(payments.c.payer_id == payer)).scalars())
-        requested = conn.execute(sa.select(sa.func.count()).select_from(events).where(
-            events.c.type == "payment.requested", events.c.subject.in_(found))).scalar_one()
+        requested = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.type == "payment.requested", events.c.subject.in_(found))
+        ).scalar_one()
     engine.dispose()
     assert requested == len(found)
     return found
@@ -84,8 +104,9 @@ def test_concurrent_requests_with_one_key_execute_once(migrated_postgres_url):
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(CONCURRENT_PROCESSES), context.Queue()
     processes = [
-        context.Process(target=_pay_in_a_process,
-                        args=(migrated_postgres_url, payer, payee, "same-key", barrier, results))
+        context.Process(
+            target=_pay_in_a_process, args=(migrated_postgres_url, payer, payee, "same-key", barrier, results)
+        )
         for _ in range(CONCURRENT_PROCESSES)
     ]
     # WHEN they all send it at once
@@ -126,8 +147,11 @@ def test_the_purge_deletes_only_keys_past_their_retention(migrated_postgres_url)
         with engine.begin() as conn:
             assert purge_expired(conn, now=NOW, limit=1) == 1  # bounded per run, oldest first
             assert purge_expired(conn, now=NOW, limit=10) == 1
-            kept = conn.execute(sa.select(idempotency_keys.c.key).where(
-                idempotency_keys.c.user_id == payer)).scalars().all()
+            kept = (
+                conn.execute(sa.select(idempotency_keys.c.key).where(idempotency_keys.c.user_id == payer))
+                .scalars()
+                .all()
+            )
         assert kept == ["young"]
     finally:
         engine.dispose()

@@ -122,9 +122,7 @@ RETRY_CHANGES = (
 amounts = st.one_of(st.integers(1, 500), st.sampled_from([0, -1, 1, 10_000]))
 account_names = st.sampled_from(ACCOUNT_NAMES)
 # Funding moves into wallets, so that later spending has something to spend.
-funding_steps = st.tuples(
-    st.just("fund"), st.sampled_from(["alice", "bob", "carol"]), st.integers(1, 2_000)
-)
+funding_steps = st.tuples(st.just("fund"), st.sampled_from(["alice", "bob", "carol"]), st.integers(1, 2_000))
 # Well-formed payments along the saga's paths: wallet to wallet, wallet to clearing, clearing
 # to payouts, and back into payouts (whose credits may not exceed its debits).
 spend_steps = st.tuples(
@@ -183,9 +181,7 @@ retry_steps = st.tuples(
 # A transfer naming a pending id where none belongs, or an id that does not exist.
 stray_pending_steps = st.tuples(
     st.just("stray_pending"),
-    st.sampled_from(
-        [TransferFlags.NONE, TransferFlags.PENDING, TransferFlags.VOID_PENDING_TRANSFER]
-    ),
+    st.sampled_from([TransferFlags.NONE, TransferFlags.PENDING, TransferFlags.VOID_PENDING_TRANSFER]),
 )
 # A batch of member steps, each linked to the next or not; a batch may end in an open chain.
 batch_steps = st.tuples(
@@ -199,9 +195,7 @@ batch_steps = st.tuples(
         max_size=6,
     ),
 )
-conversion_steps = st.tuples(
-    st.just("convert"), st.integers(1, 2_500), st.integers(1, 2_500), st.integers(1, 100)
-)
+conversion_steps = st.tuples(st.just("convert"), st.integers(1, 2_500), st.integers(1, 2_500), st.integers(1, 100))
 clock_steps = st.tuples(st.just("advance"), st.sampled_from([1, 4, 5, 30, 61]))
 expiry_steps = st.tuples(st.just("expire"))
 steps = st.lists(
@@ -260,9 +254,7 @@ class Replay:
         self.batch: list[Transfer] | None = None
         with conn.begin():
             for spec in ACCOUNT_SPECS:
-                account = Account(
-                    id=self.account_id(spec.name), currency=spec.currency, flags=spec.flags
-                )
+                account = Account(id=self.account_id(spec.name), currency=spec.currency, flags=spec.flags)
                 assert self.memory.create_account(account)
                 assert STORE.create_account(
                     conn,
@@ -394,11 +386,7 @@ class Replay:
                     self.run(("spend", ("alice", "clearing"), 1 + index * 7, True, 5 * (index % 2)))
                 candidates = self.reservations or self.issued
             target = candidates[index % len(candidates)]
-            flags = (
-                TransferFlags.POST_PENDING_TRANSFER
-                if how == "post"
-                else TransferFlags.VOID_PENDING_TRANSFER
-            )
+            flags = TransferFlags.POST_PENDING_TRANSFER if how == "post" else TransferFlags.VOID_PENDING_TRANSFER
             settle = Transfer(
                 self.new_transfer_id(),
                 target.debit_account_id,
@@ -442,8 +430,7 @@ class Replay:
                 self.run(member)
                 if linked:
                     self.batch[first:] = [
-                        replace(transfer, flags=transfer.flags | LINKED)
-                        for transfer in self.batch[first:]
+                        replace(transfer, flags=transfer.flags | LINKED) for transfer in self.batch[first:]
                     ]
             collected, self.batch = self.batch, None
             if collected:
@@ -456,12 +443,20 @@ class Replay:
             self.send_batch(
                 [
                     Transfer(
-                        f"{conversion}:sell", account("alice"), account("fx"), usd_minor, "USD",
+                        f"{conversion}:sell",
+                        account("alice"),
+                        account("fx"),
+                        usd_minor,
+                        "USD",
                         LINKED,
                     ),
                     Transfer(
-                        f"{conversion}:buy", account("fx-eur"), account("carol"), eur_minor,
-                        "EUR", LINKED,
+                        f"{conversion}:buy",
+                        account("fx-eur"),
+                        account("carol"),
+                        eur_minor,
+                        "EUR",
+                        LINKED,
                     ),
                     Transfer(f"{conversion}:fee", account("alice"), account("fees"), fee_minor, "USD"),
                 ]
@@ -570,12 +565,8 @@ def test_every_outcome_is_reached_the_same_way_on_both_ledgers(
     account = replay.account_id
     seen: list[TransferOutcome] = []
 
-    def send(
-        debit: str, credit: str, amount: int, currency: str = "USD", **fields: Any
-    ) -> Transfer:
-        transfer = Transfer(
-            replay.new_transfer_id(), account(debit), account(credit), amount, currency, **fields
-        )
+    def send(debit: str, credit: str, amount: int, currency: str = "USD", **fields: Any) -> Transfer:
+        transfer = Transfer(replay.new_transfer_id(), account(debit), account(credit), amount, currency, **fields)
         seen.append(replay.send(transfer))
         return transfer
 
@@ -652,17 +643,13 @@ def test_every_outcome_is_reached_the_same_way_on_both_ledgers(
     seen.extend(
         replay.send_batch(
             [
-                Transfer(replay.new_transfer_id(), account("funding"), account("bob"), 5, "USD",
-                         LINKED),
+                Transfer(replay.new_transfer_id(), account("funding"), account("bob"), 5, "USD", LINKED),
                 Transfer(replay.new_transfer_id(), account("bob"), account("alice"), 10**6, "USD"),
             ]
         )
     )
     seen.extend(
-        replay.send_batch(
-            [Transfer(replay.new_transfer_id(), account("funding"), account("bob"), 5, "USD",
-                      LINKED)]
-        )
+        replay.send_batch([Transfer(replay.new_transfer_id(), account("funding"), account("bob"), 5, "USD", LINKED)])
     )
 
     assert set(seen) == set(TransferOutcome)
@@ -712,10 +699,15 @@ def test_system_accounts_exist_once_with_their_floors(db_url: str) -> None:
             # An existing id is not created again.
             assert not STORE.create_account(conn, first["fx"], kind="fx", user_id=None, now=START)
             # Every payment, top-up and conversion touches them: they are hot (locked last).
-            hot = conn.execute(
-                sa.select(accounts_table.c.hot).where(
-                    accounts_table.c.id.in_([account.id for account in first.values()]))
-            ).scalars().all()
+            hot = (
+                conn.execute(
+                    sa.select(accounts_table.c.hot).where(
+                        accounts_table.c.id.in_([account.id for account in first.values()])
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert hot == [True] * len(SYSTEM_ACCOUNT_KINDS)
     finally:
         engine.dispose()
@@ -729,11 +721,7 @@ def test_a_broken_floor_after_an_ok_decision_is_an_exception(db_url: str) -> Non
             # GIVEN a wallet whose row was corrupted behind the ledger's back
             wallet = STORE.ensure_wallet(conn, user_id, "USD", START)
             funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
-            conn.execute(
-                sa.update(accounts_table)
-                .where(accounts_table.c.id == wallet.id)
-                .values(debits_pending=-5)
-            )
+            conn.execute(sa.update(accounts_table).where(accounts_table.c.id == wallet.id).values(debits_pending=-5))
             # WHEN money is credited to it (decide() does not look at the credited floor)
             # THEN the write is refused as a bug, not answered as an outcome
             with pytest.raises(LedgerInvariantViolated):
@@ -763,9 +751,10 @@ def test_postgresql_refuses_to_delete_a_ledger_account(migrated_postgres_url: st
         with pytest.raises(sa.exc.DatabaseError, match="ledger accounts are permanent"), engine.begin() as conn:
             conn.execute(sa.text(statement), {"id": wallet.id})
         with engine.connect() as conn:
-            assert conn.execute(
-                sa.select(accounts_table.c.id).where(accounts_table.c.id == wallet.id)
-            ).scalar_one() == wallet.id
+            assert (
+                conn.execute(sa.select(accounts_table.c.id).where(accounts_table.c.id == wallet.id)).scalar_one()
+                == wallet.id
+            )
             # AND a transfer that names no account is an outcome, not a dangling row
             ghost = Transfer(f"{user_id}:ghost", funding.id, "wallet:nobody:USD", 1, "USD")
             assert STORE.create_transfer(conn, ghost, START) is TransferOutcome.CREDIT_ACCOUNT_NOT_FOUND
@@ -804,8 +793,9 @@ def _count_round_trips(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> li
         ):
             original = getattr(dbapi_connection, method)
 
-            def counted(*args: Any, _original: Any = original, _method: str = method,
-                        _cost: int = cost, **kwargs: Any) -> Any:
+            def counted(
+                *args: Any, _original: Any = original, _method: str = method, _cost: int = cost, **kwargs: Any
+            ) -> Any:
                 round_trips.extend([f"{_method}: {args[0]}"] * _cost)
                 return _original(*args, **kwargs)
 
@@ -819,10 +809,7 @@ BEGIN_CALL_COMMIT = ["begin_and_execute_named", "execute_simple"]
 
 def _kinds_of(round_trips: list[str]) -> list[str]:
     """The methods of the round trips, leaving out preparing (once per session)."""
-    return [
-        trip.split(":")[0] for trip in round_trips if not trip.startswith("prepare_statement")
-    ]
-
+    return [trip.split(":")[0] for trip in round_trips if not trip.startswith("prepare_statement")]
 
 
 def test_a_transfer_is_one_round_trip_on_postgresql(
@@ -885,9 +872,7 @@ def test_a_transfer_is_one_round_trip_on_postgresql(
         engine.dispose()
 
 
-def test_a_batch_is_one_round_trip_on_postgresql(
-    migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_batch_is_one_round_trip_on_postgresql(migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = create_engine(migrated_postgres_url, pool_size=1)
     round_trips = _count_round_trips(engine, monkeypatch)
 
@@ -899,8 +884,7 @@ def test_a_batch_is_one_round_trip_on_postgresql(
             wallet = STORE.ensure_wallet(conn, user, "USD", START)
         # WHEN ten transfers, a chain among them, are sent as one batch
         batch = [
-            Transfer(f"{user}:{index}", funding.id, wallet.id, 10, "USD", LINKED if index else 0)
-            for index in range(9)
+            Transfer(f"{user}:{index}", funding.id, wallet.id, 10, "USD", LINKED if index else 0) for index in range(9)
         ] + [Transfer(f"{user}:out", wallet.id, funding.id, 85, "USD")]
         with engine.connect() as conn:
             round_trips.clear()
@@ -911,13 +895,12 @@ def test_a_batch_is_one_round_trip_on_postgresql(
         assert outcomes == [TransferOutcome.OK] * 10
         with engine.connect() as conn:
             assert STORE.get_account(conn, wallet.id).credits_posted == 90
-            assert [entry.sequence for entry in STORE.account_history(
-                conn, wallet.id, limit=3, before=10)] == [9, 8, 7]
+            assert [entry.sequence for entry in STORE.account_history(conn, wallet.id, limit=3, before=10)] == [9, 8, 7]
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("odd", ['a,b', 'q"x', "b\\s", "{x}", "NULL", " sp ", "é€"])
+@pytest.mark.parametrize("odd", ["a,b", 'q"x', "b\\s", "{x}", "NULL", " sp ", "é€"])
 def test_transfer_ids_with_any_characters_survive_a_batch(migrated_postgres_url: str, odd: str) -> None:
     # GIVEN ids holding what an array literal would have to quote
     engine = create_engine(migrated_postgres_url, pool_size=1)
@@ -929,8 +912,15 @@ def test_transfer_ids_with_any_characters_survive_a_batch(migrated_postgres_url:
             held = Transfer(f"{user}:{odd}", funding.id, wallet.id, 7, "USD", TransferFlags.PENDING)
             batch = [
                 held,
-                Transfer(f"{user}:post{odd}", funding.id, wallet.id, 7, "USD",
-                         TransferFlags.POST_PENDING_TRANSFER, pending_id=held.id),
+                Transfer(
+                    f"{user}:post{odd}",
+                    funding.id,
+                    wallet.id,
+                    7,
+                    "USD",
+                    TransferFlags.POST_PENDING_TRANSFER,
+                    pending_id=held.id,
+                ),
             ]
             # WHEN they travel in one batch
             assert STORE.create_transfers(conn, batch, START) == [TransferOutcome.OK] * 2
@@ -944,9 +934,7 @@ def test_transfer_ids_with_any_characters_survive_a_batch(migrated_postgres_url:
 def _locked_elsewhere(conn: sa.Connection, account_id: str) -> bool:
     """True when another transaction holds the account's row lock; takes none itself."""
     try:
-        conn.execute(
-            sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE NOWAIT"), {"id": account_id}
-        )
+        conn.execute(sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE NOWAIT"), {"id": account_id})
     except sa_exc.DBAPIError as error:
         if database_module.sqlstate(error) != "55P03":
             raise
@@ -964,20 +952,18 @@ def test_a_batch_locks_a_hot_account_after_the_others_and_last(migrated_postgres
     payer = Account(f"z-{run}:payer", "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
     with engine.begin() as conn:
         funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
-        assert STORE.create_account(conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=f"m-{run}",
-                                    now=START, hot=True)
-        assert STORE.create_account(conn, payer, kind=WALLET_ACCOUNT_KIND, user_id=f"p-{run}",
-                                    now=START)
-        assert STORE.create_transfer(
-            conn, Transfer(f"{run}:fund", funding.id, payer.id, 100, "USD"), START
-        ) is TransferOutcome.OK
+        assert STORE.create_account(conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=f"m-{run}", now=START, hot=True)
+        assert STORE.create_account(conn, payer, kind=WALLET_ACCOUNT_KIND, user_id=f"p-{run}", now=START)
+        assert (
+            STORE.create_transfer(conn, Transfer(f"{run}:fund", funding.id, payer.id, 100, "USD"), START)
+            is TransferOutcome.OK
+        )
     batch = [Transfer(f"{run}:{index}", payer.id, merchant.id, 10, "USD") for index in range(3)]
     outcomes: list[object] = []
     try:
         with engine.connect() as holder, engine.connect() as observer:
             # AND another transaction holding the merchant's row
-            holder.execute(sa.select(accounts_table.c.id).where(
-                accounts_table.c.id == merchant.id).with_for_update())
+            holder.execute(sa.select(accounts_table.c.id).where(accounts_table.c.id == merchant.id).with_for_update())
 
             def pay() -> None:
                 try:
@@ -1020,8 +1006,7 @@ def test_a_batch_over_the_bound_is_refused_before_anything_is_sent(db_url: str) 
             wallet = STORE.ensure_wallet(conn, user, "USD", START)
         # GIVEN one transfer more than a batch holds
         batch = [
-            Transfer(f"{user}:{index}", funding.id, wallet.id, 1, "USD")
-            for index in range(TRANSFER_BATCH_MAX + 1)
+            Transfer(f"{user}:{index}", funding.id, wallet.id, 1, "USD") for index in range(TRANSFER_BATCH_MAX + 1)
         ]
         # WHEN it is sent THEN it is an error naming the bound, and nothing moved
         with engine.begin() as conn, pytest.raises(ValueError, match=str(TRANSFER_BATCH_MAX)):
@@ -1104,15 +1089,11 @@ def _hammer_merchant(
             if shape < 0.3 and room >= 2:
                 # Pay the merchant, which pays a neighbour on: both or neither.
                 neighbour = rng.choice(neighbour_ids)
-                batch.append(
-                    Transfer(f"{member}:in", payer_id, merchant_id, amount, "USD", LINKED)
-                )
+                batch.append(Transfer(f"{member}:in", payer_id, merchant_id, amount, "USD", LINKED))
                 batch.append(Transfer(f"{member}:on", merchant_id, neighbour, amount, "USD"))
             elif shape < 0.5 and room >= 2:
                 debit, credit = random_pair()
-                held = Transfer(
-                    f"{member}:hold", debit, credit, amount, "USD", TransferFlags.PENDING | LINKED
-                )
+                held = Transfer(f"{member}:hold", debit, credit, amount, "USD", TransferFlags.PENDING | LINKED)
                 batch.append(held)
                 batch.append(
                     Transfer(
@@ -1142,9 +1123,7 @@ def _hammer_merchant(
                 for transfer, outcome in zip(batch, batch_outcomes, strict=True):
                     record(transfer, outcome)
             elif rng.random() < 0.15:
-                reserved = Transfer(
-                    f"{prefix}:{number}", debit, credit, amount, "USD", TransferFlags.PENDING
-                )
+                reserved = Transfer(f"{prefix}:{number}", debit, credit, amount, "USD", TransferFlags.PENDING)
                 if attempt(reserved) is TransferOutcome.OK:
                     post = rng.random() < 0.5
                     attempt(
@@ -1154,9 +1133,7 @@ def _hammer_merchant(
                             credit,
                             rng.randint(1, amount) if post else amount,
                             "USD",
-                            TransferFlags.POST_PENDING_TRANSFER
-                            if post
-                            else TransferFlags.VOID_PENDING_TRANSFER,
+                            TransferFlags.POST_PENDING_TRANSFER if post else TransferFlags.VOID_PENDING_TRANSFER,
                             pending_id=reserved.id,
                         )
                     )
@@ -1208,20 +1185,19 @@ def test_concurrent_transfers_through_one_hot_account_lose_nothing(
             funding = STORE.ensure_system_accounts(conn, "USD", START)["funding"]
             merchant = Account(merchant_id, "USD", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
             assert STORE.create_account(
-                conn, merchant, kind=WALLET_ACCOUNT_KIND, user_id=merchant_user, now=START,
+                conn,
+                merchant,
+                kind=WALLET_ACCOUNT_KIND,
+                user_id=merchant_user,
+                now=START,
                 hot=merchant_hot,
             )
             for user, payer_id in zip(payer_users, payer_ids, strict=True):
                 STORE.ensure_wallet(conn, user, "USD", START)
-                funded = Transfer(
-                    f"{run}:fund:{user}", funding.id, payer_id, PAYER_FUNDING_MINOR, "USD"
-                )
+                funded = Transfer(f"{run}:fund:{user}", funding.id, payer_id, PAYER_FUNDING_MINOR, "USD")
                 assert STORE.create_transfer(conn, funded, START) is TransferOutcome.OK
         with engine.connect() as conn:
-            before = {
-                account_id: STORE.get_account(conn, account_id)
-                for account_id in [merchant_id, *payer_ids]
-            }
+            before = {account_id: STORE.get_account(conn, account_id) for account_id in [merchant_id, *payer_ids]}
             funding_before = STORE.get_account(conn, funding.id)
     finally:
         engine.dispose()
@@ -1272,10 +1248,10 @@ def test_concurrent_transfers_through_one_hot_account_lose_nothing(
                 final = STORE.get_account(conn, account_id)
                 assert final is not None
                 for field in BALANCE_FIELDS:
-                    assert (
-                        getattr(final, field)
-                        == getattr(initial, field) + changes[(account_id, field)]
-                    ), (account_id, field)
+                    assert getattr(final, field) == getattr(initial, field) + changes[(account_id, field)], (
+                        account_id,
+                        field,
+                    )
                 # AND no wallet was ever left overdrawn
                 assert final.available >= 0, final
                 # AND its history has one entry per change, the newest at its balances
@@ -1284,9 +1260,7 @@ def test_concurrent_transfers_through_one_hot_account_lose_nothing(
                     for debit, credit, *_, outcome, _ in attempts
                     if outcome == TransferOutcome.OK.value and account_id in (debit, credit)
                 )
-                history = STORE.account_history(
-                    conn, account_id, limit=HISTORY_PAGE_MAX
-                )
+                history = STORE.account_history(conn, account_id, limit=HISTORY_PAGE_MAX)
                 initial_sequence = 1 if account_id != merchant_id else 0
                 assert history[0].sequence == initial_sequence + touching, account_id
                 assert history[0].balances() == account_balances(final)

@@ -40,10 +40,17 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
 
 
 def _event(payer: str) -> dict[str, Any]:
-    payment = PaymentRequested(payment_id="pay_probe", payer_id=payer, payee_id="usr_b", amount_minor=1,
-                               currency="USD", note="")
-    return new_cloud_event(event_type="payment.requested", source_function="payments", subject="pay_probe",
-                           data=payment, event_id=f"evt_{uuid.uuid4().hex}", time=datetime.now(UTC))
+    payment = PaymentRequested(
+        payment_id="pay_probe", payer_id=payer, payee_id="usr_b", amount_minor=1, currency="USD", note=""
+    )
+    return new_cloud_event(
+        event_type="payment.requested",
+        source_function="payments",
+        subject="pay_probe",
+        data=payment,
+        event_id=f"evt_{uuid.uuid4().hex}",
+        time=datetime.now(UTC),
+    )
 
 
 def test_the_in_process_sqs_target_finds_what_it_uses_in_the_pinned_localstack() -> None:
@@ -63,11 +70,17 @@ def _receive_all(sqs: Any, queue_url: str, count: int) -> list[dict[str, Any]]:
     its next message only once the one in flight is gone."""
     messages: list[dict[str, Any]] = []
     while len(messages) < count:
-        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=5,
-                                       MessageSystemAttributeNames=["MessageGroupId"]).get("Messages")
+        received = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=5,
+            MessageSystemAttributeNames=["MessageGroupId"],
+        ).get("Messages")
         assert received, f"{queue_url} gave {len(messages)} of {count}"
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)])
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)],
+        )
         messages += received
     return messages
 

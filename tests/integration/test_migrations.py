@@ -82,13 +82,10 @@ def _schema_of_metadata() -> dict[str, dict[str, Any]]:
                 for constraint in table.foreign_key_constraints
             },
             "checks": {
-                constraint.name
-                for constraint in table.constraints
-                if isinstance(constraint, sa.CheckConstraint)
+                constraint.name for constraint in table.constraints if isinstance(constraint, sa.CheckConstraint)
             },
             "indexes": {
-                (index.name, tuple(c.name for c in index.columns), bool(index.unique))
-                for index in table.indexes
+                (index.name, tuple(c.name for c in index.columns), bool(index.unique)) for index in table.indexes
             },
         }
     return schema
@@ -124,9 +121,7 @@ def _schema_of_database(engine: sa.Engine) -> dict[str, dict[str, Any]]:
                 )
                 for constraint in inspector.get_foreign_keys(table_name)
             },
-            "checks": {
-                constraint["name"] for constraint in inspector.get_check_constraints(table_name)
-            },
+            "checks": {constraint["name"] for constraint in inspector.get_check_constraints(table_name)},
             "indexes": {
                 (index["name"], tuple(index["column_names"]), bool(index["unique"]))
                 for index in inspector.get_indexes(table_name)
@@ -267,12 +262,8 @@ def test_balances_from_before_the_history_get_an_opening_entry(empty_db_url: str
                     ),
                     {"id": account_id, "kind": kind, "now": now.replace(tzinfo=None)},
                 )
-            connection.execute(
-                sa.text("UPDATE accounts SET debits_posted = 700 WHERE id = 'system:USD:funding'")
-            )
-            connection.execute(
-                sa.text("UPDATE accounts SET credits_posted = 700 WHERE id = 'wallet:u:USD'")
-            )
+            connection.execute(sa.text("UPDATE accounts SET debits_posted = 700 WHERE id = 'system:USD:funding'"))
+            connection.execute(sa.text("UPDATE accounts SET credits_posted = 700 WHERE id = 'wallet:u:USD'"))
         # WHEN the history migration runs
         migrate(engine)
         # THEN each account's history opens at its balances, and the ledger carries on from there

@@ -49,14 +49,18 @@ def test_the_message_counts_equal_moto_s_own(monkeypatch):
         sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
         queue = sqs_backends["123456789012"]["us-east-1"].get_queue("counts")
-        expected = (len(queue.messages),
-                    len([m for m in queue._messages if not m.visible]),
-                    len([m for m in queue._messages if m.delayed]))
+        expected = (
+            len(queue.messages),
+            len([m for m in queue._messages if not m.visible]),
+            len([m for m in queue._messages if m.delayed]),
+        )
         # WHEN counted with the fix THEN the counts are moto's
         install()
-        counted = (queue.approximate_number_of_messages,
-                   queue.approximate_number_of_messages_not_visible,
-                   queue.approximate_number_of_messages_delayed)
+        counted = (
+            queue.approximate_number_of_messages,
+            queue.approximate_number_of_messages_not_visible,
+            queue.approximate_number_of_messages_delayed,
+        )
         assert counted == expected == (3, 2, 1)
 
 
@@ -64,8 +68,10 @@ def _table(dynamodb) -> None:
     dynamodb.create_table(
         TableName="chain",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "N"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
 
@@ -93,11 +99,13 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(monkeypatch):
         dynamodb.put_item(**_put("taken", "before")["Put"])
         # WHEN a transaction overwrites one, adds one, and then fails its last condition
         with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
-            dynamodb.transact_write_items(TransactItems=[
-                _put("kept", "after"),
-                _put("new", "after"),
-                _put("taken", "after", "attribute_not_exists(pk)"),
-            ])
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    _put("kept", "after"),
+                    _put("new", "after"),
+                    _put("taken", "after", "attribute_not_exists(pk)"),
+                ]
+            )
         # THEN nothing of it stays, and the reasons name the failed condition
         assert _items(dynamodb) == {"kept": "before", "taken": "before"}
         codes = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]

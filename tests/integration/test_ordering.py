@@ -106,9 +106,7 @@ def test_a_stuck_wallet_holds_up_only_its_own_group(
     bobs = [approved(bob, n) for n in range(EVENTS_PER_WALLET)]
     app, function = load_recording_function()
     function.FAIL_IDS.add(alices[0]["id"])
-    deliverer = Deliverer(
-        sqs, provisioned, WsgiTransport({"debit-wallet": app}), consumers=["debit-wallet"]
-    )
+    deliverer = Deliverer(sqs, provisioned, WsgiTransport({"debit-wallet": app}), consumers=["debit-wallet"])
     deliverer.start()
     try:
         # WHEN Alice's events are published first, then Bob's
@@ -201,12 +199,7 @@ def test_provisioning_removes_the_rule_of_an_earlier_unpartitioned_layout(
     provision(endpoint_url=fresh_moto)
 
     # THEN only the partitioned rules are left, so no event is delivered twice
-    names = {
-        rule["Name"]
-        for rule in events.list_rules(
-            EventBusName=topology.BUS_NAME, NamePrefix=legacy
-        )["Rules"]
-    }
+    names = {rule["Name"] for rule in events.list_rules(EventBusName=topology.BUS_NAME, NamePrefix=legacy)["Rules"]}
     assert names == {rule.rule_name for rule in topology.route_for("settle").rules}
 
 
@@ -223,6 +216,4 @@ def test_the_audit_chain_gets_every_wallets_events_in_one_group(
     # THEN audit's queue holds them in one group, in publishing order: the chain is one sequence
     messages = drain(sqs, provisioned.queue_url("audit"))
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"audit"}
-    assert [cloud_event_from_envelope(m["Body"])["id"] for m in messages] == [
-        e["id"] for e in events
-    ]
+    assert [cloud_event_from_envelope(m["Body"])["id"] for m in messages] == [e["id"] for e in events]

@@ -35,8 +35,9 @@ def _record(conn, payment_id: str) -> str:
         source_function="payments",
         subject=payment_id,
         sequence=1,
-        payload=PaymentRequested(payment_id=payment_id, payer_id="usr_a", payee_id="usr_b",
-                                 amount_minor=1250, currency="EUR", note="rent"),
+        payload=PaymentRequested(
+            payment_id=payment_id, payer_id="usr_a", payee_id="usr_b", amount_minor=1250, currency="EUR", note="rent"
+        ),
         now=datetime(2026, 12, 4, 18, 0, 0, 123456, tzinfo=UTC),
         correlation_id="req_outbox_test_1",
     )

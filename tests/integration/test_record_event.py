@@ -28,15 +28,25 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 
 def _requested(payment_id: str) -> PaymentRequested:
     return PaymentRequested(
-        payment_id=payment_id, payer_id=f"usr_{uuid.uuid4().hex}", payee_id=f"usr_{uuid.uuid4().hex}",
-        amount_minor=500, currency="USD", note="lunch",
+        payment_id=payment_id,
+        payer_id=f"usr_{uuid.uuid4().hex}",
+        payee_id=f"usr_{uuid.uuid4().hex}",
+        amount_minor=500,
+        currency="USD",
+        note="lunch",
     )
 
 
 def _record(conn: sa.Connection, payment_id: str) -> str:
     return record_event(
-        conn, event_type="payment.requested", source_function="payments", subject=payment_id,
-        sequence=1, payload=_requested(payment_id), now=NOW, correlation_id="req_1",
+        conn,
+        event_type="payment.requested",
+        source_function="payments",
+        subject=payment_id,
+        sequence=1,
+        payload=_requested(payment_id),
+        now=NOW,
+        correlation_id="req_1",
     )
 
 
@@ -48,9 +58,9 @@ def test_an_event_is_stored_projected_and_queued_in_its_transaction(engine: sa.E
     with engine.connect() as conn:
         stored = conn.execute(sa.select(events).where(events.c.id == event_id)).one()
         queued = conn.execute(sa.select(outbox).where(outbox.c.event_id == event_id)).one()
-        history = conn.execute(
-            sa.select(transactions.c.direction).where(transactions.c.id == payment_id)
-        ).scalars().all()
+        history = (
+            conn.execute(sa.select(transactions.c.direction).where(transactions.c.id == payment_id)).scalars().all()
+        )
     # THEN it is in the store, in the outbox since it occurred and not yet tried, and in both
     # parties' history
     assert (stored.type, stored.subject, stored.aggregate_sequence) == ("payment.requested", payment_id, 1)

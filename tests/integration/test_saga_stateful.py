@@ -80,16 +80,32 @@ class SagaMachine(RuleBasedStateMachine):
             for user_id in self.users:
                 # Straight into the table: the saga never reads a password, and hashing one per
                 # example would dominate the run.
-                conn.execute(users.insert().values(
-                    id=user_id, email=f"{user_id}@example.com", password_hash="-", full_name=user_id,
-                    country="US", role="user", kyc_status="unverified", created_at=self.now))
+                conn.execute(
+                    users.insert().values(
+                        id=user_id,
+                        email=f"{user_id}@example.com",
+                        password_hash="-",
+                        full_name=user_id,
+                        country="US",
+                        role="user",
+                        kyc_status="unverified",
+                        created_at=self.now,
+                    )
+                )
                 self.ledger.ensure_wallet(conn, user_id, "USD", self.now)
             self.ledger.ensure_system_accounts(conn, "USD", self.now)
             for user_id in self.users:
-                self.ledger.create_transfer(conn, Transfer(
-                    id=f"fund:{user_id}", debit_account_id=system_account_id("USD", "funding"),
-                    credit_account_id=wallet_account_id(user_id, "USD"),
-                    amount_minor=OPENING_BALANCE_MINOR, currency="USD"), self.now)
+                self.ledger.create_transfer(
+                    conn,
+                    Transfer(
+                        id=f"fund:{user_id}",
+                        debit_account_id=system_account_id("USD", "funding"),
+                        credit_account_id=wallet_account_id(user_id, "USD"),
+                        amount_minor=OPENING_BALANCE_MINOR,
+                        currency="USD",
+                    ),
+                    self.now,
+                )
         # A completed payment from the start, so that refunds have something to work on.
         return self.the_saga_runs_straight_through(self.send(0, OPENING_BALANCE_MINOR // 2))
 
@@ -103,8 +119,12 @@ class SagaMachine(RuleBasedStateMachine):
     @rule(target=payments, payer=st.integers(0, 1), amount=st.integers(1, 1_500))
     def send(self, payer, amount):
         with self.engine.begin() as conn:
-            payment, _ = create_payment(conn, payer_id=self.users[payer], request=PaymentRequest(
-                to=self.users[1 - payer], amount=amount, currency="USD"), context=self._context("payments"))
+            payment, _ = create_payment(
+                conn,
+                payer_id=self.users[payer],
+                request=PaymentRequest(to=self.users[1 - payer], amount=amount, currency="USD"),
+                context=self._context("payments"),
+            )
         return payment.id
 
     @rule(payment_id=payments, decision=st.sampled_from(list(FraudDecision)))
@@ -115,8 +135,13 @@ class SagaMachine(RuleBasedStateMachine):
     @rule(payment_id=payments)
     def debit(self, payment_id):
         with self.engine.begin() as conn:
-            debit_payment(conn, payment_id, ledger=self.ledger, timeout_seconds=DEBIT_TIMEOUT_SECONDS,
-                          context=self._context("debit-wallet"))
+            debit_payment(
+                conn,
+                payment_id,
+                ledger=self.ledger,
+                timeout_seconds=DEBIT_TIMEOUT_SECONDS,
+                context=self._context("debit-wallet"),
+            )
 
     @rule(payment_id=payments)
     def settle(self, payment_id):
@@ -139,8 +164,12 @@ class SagaMachine(RuleBasedStateMachine):
             status = conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id)).scalar_one()
         return payment_id if status == PaymentStatus.COMPLETED.value else multiple()
 
-    @rule(target=refunds, payment_id=completed | payments, amount=st.none() | st.integers(1, 200) | st.integers(1, 1_500),
-          by_payee=st.sampled_from([True, True, True, False]))
+    @rule(
+        target=refunds,
+        payment_id=completed | payments,
+        amount=st.none() | st.integers(1, 200) | st.integers(1, 1_500),
+        by_payee=st.sampled_from([True, True, True, False]),
+    )
     def refund(self, payment_id, amount, by_payee):
         with self.engine.connect() as conn:
             payment = conn.execute(sa.select(payments).where(payments.c.id == payment_id)).one()
@@ -148,8 +177,8 @@ class SagaMachine(RuleBasedStateMachine):
         try:
             with self.engine.begin() as conn:
                 refund, _ = refunds_service.request_refund(
-                    conn, payment_id=payment_id, user_id=user_id, amount_minor=amount,
-                    context=self._context("payments"))
+                    conn, payment_id=payment_id, user_id=user_id, amount_minor=amount, context=self._context("payments")
+                )
         except ApiError as refused:
             # Refused for a reason the contract names: never a refund beyond the payment.
             assert refused.code in {"refund_not_allowed", "payment_not_refundable", "refund_exceeds_payment"}
@@ -160,8 +189,13 @@ class SagaMachine(RuleBasedStateMachine):
     @rule(refund_id=refunds)
     def debit_refund(self, refund_id):
         with self.engine.begin() as conn:
-            refunds_service.debit_refund(conn, refund_id, ledger=self.ledger, timeout_seconds=DEBIT_TIMEOUT_SECONDS,
-                                         context=self._context("debit-wallet"))
+            refunds_service.debit_refund(
+                conn,
+                refund_id,
+                ledger=self.ledger,
+                timeout_seconds=DEBIT_TIMEOUT_SECONDS,
+                context=self._context("debit-wallet"),
+            )
 
     @rule(refund_id=refunds)
     def settle_refund(self, refund_id):
@@ -171,8 +205,7 @@ class SagaMachine(RuleBasedStateMachine):
     @rule(refund_id=refunds)
     def time_out_refund(self, refund_id):
         with self.engine.begin() as conn:
-            refunds_service.time_out_refund(conn, refund_id, ledger=self.ledger,
-                                            context=self._context("sweep-sagas"))
+            refunds_service.time_out_refund(conn, refund_id, ledger=self.ledger, context=self._context("sweep-sagas"))
 
     @rule(refund_id=refunds)
     def the_refund_runs_straight_through(self, refund_id):
@@ -183,9 +216,11 @@ class SagaMachine(RuleBasedStateMachine):
     def ask(self, requester, amount):
         with self.engine.begin() as conn:
             request, _ = requests_service.create_request(
-                conn, requester_id=self.users[requester],
+                conn,
+                requester_id=self.users[requester],
                 body=RequestMoneyRequest(**{"from": self.users[1 - requester], "amount": amount, "currency": "USD"}),
-                context=self._context("payments"))
+                context=self._context("payments"),
+            )
         return request.id
 
     @rule(target=payments, request_id=requests)
@@ -194,8 +229,9 @@ class SagaMachine(RuleBasedStateMachine):
             request = conn.execute(sa.select(payment_requests).where(payment_requests.c.id == request_id)).one()
         try:
             with self.engine.begin() as conn:
-                payment, _ = pay_request(conn, payer_id=request.payer_id, request_id=request_id,
-                                         context=self._context("payments"))
+                payment, _ = pay_request(
+                    conn, payer_id=request.payer_id, request_id=request_id, context=self._context("payments")
+                )
         except ApiError as refused:
             assert refused.status == 409 and request.status != PaymentRequestStatus.OPEN.value
             return multiple()
@@ -209,8 +245,9 @@ class SagaMachine(RuleBasedStateMachine):
         user_id = request.payer_id if action is Action.DECLINE else request.requester_id
         try:
             with self.engine.begin() as conn:
-                requests_service.answer_request(conn, request_id, user_id=user_id, action=action,
-                                                context=self._context("payments"))
+                requests_service.answer_request(
+                    conn, request_id, user_id=user_id, action=action, context=self._context("payments")
+                )
         except ApiError as refused:
             assert refused.status == 409 and request.status != PaymentRequestStatus.OPEN.value
 
@@ -260,8 +297,13 @@ class SagaMachine(RuleBasedStateMachine):
                 claimed = sum(r.amount_minor for r in rows if RefundStatus(r.status).claims_the_amount)
                 refunded = sum(r.amount_minor for r in rows if r.status == RefundStatus.COMPLETED.value)
                 assert claimed <= payment.amount_minor, payment.id
-                expected = (PaymentStatus.REFUNDED if refunded == payment.amount_minor
-                            else PaymentStatus.PARTIALLY_REFUNDED if refunded else None)
+                expected = (
+                    PaymentStatus.REFUNDED
+                    if refunded == payment.amount_minor
+                    else PaymentStatus.PARTIALLY_REFUNDED
+                    if refunded
+                    else None
+                )
                 if expected is not None:
                     assert payment.status == expected.value, payment.id
                 for refund in rows:
@@ -276,8 +318,9 @@ class SagaMachine(RuleBasedStateMachine):
     def a_request_is_paid_exactly_when_its_payment_completed(self):
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(payment_requests.c.status, payments.c.status.label("payment_status"))
-                .select_from(payment_requests.outerjoin(payments, payments.c.id == payment_requests.c.payment_id))
+                sa.select(payment_requests.c.status, payments.c.status.label("payment_status")).select_from(
+                    payment_requests.outerjoin(payments, payments.c.id == payment_requests.c.payment_id)
+                )
             ).all()
         for row in rows:
             payment = None if row.payment_status is None else PaymentStatus(row.payment_status)
@@ -292,7 +335,10 @@ class SagaMachine(RuleBasedStateMachine):
     def clearing_holds_exactly_the_live_reservations(self):
         with self.engine.connect() as conn:
             clearing = self.ledger.get_account(conn, system_account_id("USD", "clearing"))
-            sagas = [*conn.execute(sa.select(payments.c.id)).scalars(), *conn.execute(sa.select(refunds.c.id)).scalars()]
+            sagas = [
+                *conn.execute(sa.select(payments.c.id)).scalars(),
+                *conn.execute(sa.select(refunds.c.id)).scalars(),
+            ]
             live = sum(
                 t.transfer.amount_minor
                 for saga_id in sagas
@@ -304,7 +350,9 @@ class SagaMachine(RuleBasedStateMachine):
 
 
 SagaMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None,
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestSagaUnderAnyOrderOfSteps = SagaMachine.TestCase

@@ -69,24 +69,48 @@ class WalletsMachine(RuleBasedStateMachine):
         self.user_id = "usr_wanda"
         self.banks: dict[str, str] = {}
         with self.engine.begin() as conn:
-            conn.execute(users.insert().values(
-                id=self.user_id, email="wanda@example.com", password_hash="-", full_name="Wanda",
-                country="US", role="user", kyc_status="unverified", created_at=self.now))
+            conn.execute(
+                users.insert().values(
+                    id=self.user_id,
+                    email="wanda@example.com",
+                    password_hash="-",
+                    full_name="Wanda",
+                    country="US",
+                    role="user",
+                    kyc_status="unverified",
+                    created_at=self.now,
+                )
+            )
             for outcome, number in BANK_ACCOUNTS.items():
                 token = self.gateway.tokenize_bank_account(
-                    conn, routing_number="110000000", account_number=number, now=self.now).token
-                conn.execute(funding_sources.insert().values(
-                    id=f"fs_{outcome}", user_id=self.user_id, type="bank_account", last4=number[-4:],
-                    gateway_token=token, created_at=self.now))
+                    conn, routing_number="110000000", account_number=number, now=self.now
+                ).token
+                conn.execute(
+                    funding_sources.insert().values(
+                        id=f"fs_{outcome}",
+                        user_id=self.user_id,
+                        type="bank_account",
+                        last4=number[-4:],
+                        gateway_token=token,
+                        created_at=self.now,
+                    )
+                )
                 self.banks[outcome] = f"fs_{outcome}"
             for currency, amount in OPENING_BALANCE_MINOR.items():
                 self.ledger.ensure_system_accounts(conn, currency, self.now)
                 self.ledger.ensure_wallet(conn, self.user_id, currency, self.now)
                 # Straight into the ledger: a top-up's own history is not what this machine tests.
-                self.ledger.create_transfer(conn, Transfer(
-                    id=f"fund:{currency}", debit_account_id=system_account_id(currency, "funding"),
-                    credit_account_id=wallet_account_id(self.user_id, currency),
-                    amount_minor=amount, currency=currency), self.now)
+                self.ledger.create_transfer(
+                    conn,
+                    Transfer(
+                        id=f"fund:{currency}",
+                        debit_account_id=system_account_id(currency, "funding"),
+                        credit_account_id=wallet_account_id(self.user_id, currency),
+                        amount_minor=amount,
+                        currency=currency,
+                    ),
+                    self.now,
+                )
 
     def teardown(self):
         self.engine.dispose()
@@ -95,25 +119,38 @@ class WalletsMachine(RuleBasedStateMachine):
     def _context(self, producer: str) -> EventContext:
         return EventContext(producer=producer, now=self.now, correlation_id=None)
 
-    @rule(source=st.sampled_from(CURRENCIES), to=st.sampled_from(CURRENCIES),
-          amount=st.integers(1, 60_000))
+    @rule(source=st.sampled_from(CURRENCIES), to=st.sampled_from(CURRENCIES), amount=st.integers(1, 60_000))
     def convert_at_the_current_rate(self, source, to, amount):
         request = ConversionRequest(from_currency=source, to_currency=to, amount=amount)
         try:
             with self.engine.begin() as conn:
-                execute_conversion(conn, user_id=self.user_id, request=request, ledger=self.ledger,
-                                   rates=self.rates, policy=POLICY, context=self._context("wallets"))
+                execute_conversion(
+                    conn,
+                    user_id=self.user_id,
+                    request=request,
+                    ledger=self.ledger,
+                    rates=self.rates,
+                    policy=POLICY,
+                    context=self._context("wallets"),
+                )
         except ApiError as error:
             assert error.status == 400 and error.code in ("same_currency", "amount_too_small")
 
-    @rule(target=quotes, source=st.sampled_from(CURRENCIES), to=st.sampled_from(CURRENCIES),
-          amount=st.integers(1, 60_000))
+    @rule(
+        target=quotes, source=st.sampled_from(CURRENCIES), to=st.sampled_from(CURRENCIES), amount=st.integers(1, 60_000)
+    )
     def quote(self, source, to, amount):
         request = ConversionQuoteRequest(from_currency=source, to_currency=to, amount=amount)
         try:
             with self.engine.begin() as conn:
-                return create_quote(conn, user_id=self.user_id, request=request, rates=self.rates,
-                                    policy=POLICY, context=self._context("wallets")).id
+                return create_quote(
+                    conn,
+                    user_id=self.user_id,
+                    request=request,
+                    rates=self.rates,
+                    policy=POLICY,
+                    context=self._context("wallets"),
+                ).id
         except ApiError as error:
             assert error.code in ("same_currency", "amount_too_small")
             return "fxq_none"
@@ -122,21 +159,36 @@ class WalletsMachine(RuleBasedStateMachine):
     def convert_at_a_quoted_rate(self, quote_id):
         try:
             with self.engine.begin() as conn:
-                execute_conversion(conn, user_id=self.user_id, request=ConversionRequest(quote_id=quote_id),
-                                   ledger=self.ledger, rates=self.rates, policy=POLICY,
-                                   context=self._context("wallets"))
+                execute_conversion(
+                    conn,
+                    user_id=self.user_id,
+                    request=ConversionRequest(quote_id=quote_id),
+                    ledger=self.ledger,
+                    rates=self.rates,
+                    policy=POLICY,
+                    context=self._context("wallets"),
+                )
         except ApiError as error:
             assert error.code in ("quote_not_found", "quote_expired", "quote_already_used")
 
-    @rule(target=pending_withdrawals, currency=st.sampled_from(CURRENCIES), amount=st.integers(1, 30_000),
-          bank=st.sampled_from(sorted(BANK_ACCOUNTS)))
+    @rule(
+        target=pending_withdrawals,
+        currency=st.sampled_from(CURRENCIES),
+        amount=st.integers(1, 30_000),
+        bank=st.sampled_from(sorted(BANK_ACCOUNTS)),
+    )
     def withdraw(self, currency, amount, bank):
         request = WithdrawalRequest(funding_source_id=self.banks[bank], amount=amount, currency=currency)
         try:
             with self.engine.begin() as conn:
-                row, _ = create_withdrawal(conn, user_id=self.user_id, request=request, ledger=self.ledger,
-                                           timeout_seconds=RESERVATION_TIMEOUT_SECONDS,
-                                           context=self._context("wallets"))
+                row, _ = create_withdrawal(
+                    conn,
+                    user_id=self.user_id,
+                    request=request,
+                    ledger=self.ledger,
+                    timeout_seconds=RESERVATION_TIMEOUT_SECONDS,
+                    context=self._context("wallets"),
+                )
             return row.id
         except ApiError as error:
             assert (error.status, error.code) == (402, "insufficient_funds")
@@ -146,8 +198,9 @@ class WalletsMachine(RuleBasedStateMachine):
     def pay_out(self, withdrawal_id):
         # Run as often as hypothesis likes: a redelivered event.
         with self.engine.begin() as conn:
-            pay_out_withdrawal(conn, withdrawal_id, ledger=self.ledger, gateway=self.gateway,
-                               context=self._context("payout"))
+            pay_out_withdrawal(
+                conn, withdrawal_id, ledger=self.ledger, gateway=self.gateway, context=self._context("payout")
+            )
 
     @rule(withdrawal_id=pending_withdrawals)
     def sweep(self, withdrawal_id):
@@ -171,8 +224,13 @@ class WalletsMachine(RuleBasedStateMachine):
     def every_statement_closes_on_its_wallet(self):
         with self.engine.connect() as conn:
             for wallet in self.ledger.wallets_of(conn, self.user_id):
-                found = statement(conn, user_id=self.user_id, currency=wallet.currency,
-                                  created_from=START - timedelta(days=1), created_to=self.now + timedelta(days=1))
+                found = statement(
+                    conn,
+                    user_id=self.user_id,
+                    currency=wallet.currency,
+                    created_from=START - timedelta(days=1),
+                    created_to=self.now + timedelta(days=1),
+                )
                 opening = OPENING_BALANCE_MINOR.get(wallet.currency, 0)
                 assert opening + found.closing_balance_minor == wallet.balance_posted, wallet.currency
 
@@ -187,8 +245,13 @@ class WalletsMachine(RuleBasedStateMachine):
                     assert reserved.pending_status in (PendingStatus.VOIDED, PendingStatus.EXPIRED), row.id
                 payouts_account = self.ledger.get_account(conn, system_account_id(row.currency, "payouts"))
                 assert payouts_account.balance_posted == sum(
-                    w.amount_minor for w in conn.execute(sa.select(withdrawals).where(
-                        withdrawals.c.currency == row.currency, withdrawals.c.status == "succeeded")))
+                    w.amount_minor
+                    for w in conn.execute(
+                        sa.select(withdrawals).where(
+                            withdrawals.c.currency == row.currency, withdrawals.c.status == "succeeded"
+                        )
+                    )
+                )
 
     @invariant()
     def the_history_rebuilt_from_the_events_equals_the_live_one(self):
@@ -201,7 +264,9 @@ class WalletsMachine(RuleBasedStateMachine):
 
 
 WalletsMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None,
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestWalletsUnderAnyOrderOfSteps = WalletsMachine.TestCase

@@ -18,8 +18,14 @@ OLD_ACCOUNT_SECONDS = 365 * 86400
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 
 
-def assess_amount(text: str, currency: str, *, payments_in_window: int = 1,
-                  account_age_seconds: int = OLD_ACCOUNT_SECONDS, rules: FraudRules = RULES):
+def assess_amount(
+    text: str,
+    currency: str,
+    *,
+    payments_in_window: int = 1,
+    account_age_seconds: int = OLD_ACCOUNT_SECONDS,
+    rules: FraudRules = RULES,
+):
     return assess(
         amount=Money.from_major(text, currency),
         payments_in_window=payments_in_window,
@@ -37,9 +43,7 @@ LIMITS = [
 
 
 @pytest.mark.parametrize(("currency", "at", "above", "_d", "_da"), LIMITS)
-def test_an_amount_at_the_review_limit_is_approved_and_one_minor_unit_more_is_reviewed(
-    currency, at, above, _d, _da
-):
+def test_an_amount_at_the_review_limit_is_approved_and_one_minor_unit_more_is_reviewed(currency, at, above, _d, _da):
     # GIVEN an established payer
     # WHEN they pay exactly the review limit, then one minor unit more
     at_limit = assess_amount(at, currency)
@@ -52,9 +56,7 @@ def test_an_amount_at_the_review_limit_is_approved_and_one_minor_unit_more_is_re
 
 
 @pytest.mark.parametrize(("currency", "_r", "_ra", "at", "above"), LIMITS)
-def test_an_amount_at_the_decline_limit_is_reviewed_and_one_minor_unit_more_is_declined(
-    currency, _r, _ra, at, above
-):
+def test_an_amount_at_the_decline_limit_is_reviewed_and_one_minor_unit_more_is_declined(currency, _r, _ra, at, above):
     # GIVEN an established payer
     # WHEN they pay exactly the decline limit, then one minor unit more
     at_limit = assess_amount(at, currency)
@@ -79,9 +81,7 @@ def test_an_amount_at_the_decline_limit_is_reviewed_and_one_minor_unit_more_is_d
          (ReasonCode.VELOCITY_OVER_REVIEW_LIMIT, ReasonCode.VELOCITY_OVER_DECLINE_LIMIT)),
     ],
 )  # fmt: skip
-def test_many_payments_in_the_window_are_reviewed_then_declined(
-    payments_in_window, decision, reasons
-):
+def test_many_payments_in_the_window_are_reviewed_then_declined(payments_in_window, decision, reasons):
     # GIVEN an established payer sending a small amount
     # WHEN this is their n-th payment in the window
     assessment = assess_amount("5.00", "USD", payments_in_window=payments_in_window)
@@ -109,9 +109,7 @@ def test_a_new_account_sending_a_large_amount_is_reviewed(currency, at, above):
 def test_an_account_exactly_a_day_old_is_no_longer_new():
     # GIVEN a payer whose account is exactly new_account_seconds old
     # WHEN they pay more than the new-account limit
-    assessment = assess_amount(
-        "2000.01", "USD", account_age_seconds=RULES.new_account_seconds
-    )
+    assessment = assess_amount("2000.01", "USD", account_age_seconds=RULES.new_account_seconds)
     # THEN the new-account rule does not fire
     assert assessment.decision is FraudDecision.APPROVE
 
@@ -127,9 +125,7 @@ def test_a_negative_account_age_counts_as_brand_new():
 def test_decline_wins_over_review_and_every_fired_rule_is_listed_in_order():
     # GIVEN a brand-new account, a burst of payments over the decline limit, a reviewable amount
     # WHEN the payment is assessed
-    assessment = assess_amount(
-        "20000.00", "USD", payments_in_window=150, account_age_seconds=0
-    )
+    assessment = assess_amount("20000.00", "USD", payments_in_window=150, account_age_seconds=0)
     # THEN it is declined, with every rule that fired in declaration order
     assert assessment.decision is FraudDecision.DECLINE
     assert assessment.reasons == (
@@ -204,12 +200,7 @@ payments = st.fixed_dictionaries(
 
 def _assess(payment, *, amount_minor_bonus: int = 0, extra_payments: int = 0):
     scale = 10 ** CURRENCY_EXPONENTS[payment["currency"]]
-    amount_minor = (
-        payment["amount_major"] * scale
-        + payment["amount_extra_minor"] % scale
-        + 1
-        + amount_minor_bonus
-    )
+    amount_minor = payment["amount_major"] * scale + payment["amount_extra_minor"] % scale + 1 + amount_minor_bonus
     return assess(
         amount=Money(amount_minor=amount_minor, currency=payment["currency"]),
         payments_in_window=payment["payments_in_window"] + extra_payments,
@@ -238,9 +229,7 @@ def test_the_score_lies_in_the_band_of_the_decision(payment):
     amount_minor_bonus=st.integers(min_value=0, max_value=10**8),
     extra_payments=st.integers(min_value=0, max_value=100),
 )
-def test_a_larger_or_more_frequent_payment_never_looks_safer(
-    payment, amount_minor_bonus, extra_payments
-):
+def test_a_larger_or_more_frequent_payment_never_looks_safer(payment, amount_minor_bonus, extra_payments):
     # GIVEN any payment, and the same one larger and by a busier payer
     severity = list(FraudDecision)
     base = _assess(payment)
@@ -265,10 +254,10 @@ def test_a_payer_whose_velocity_cannot_be_counted_is_held_never_approved_blind()
     from shared.domain.fraud import FraudDecision, FraudRules, ReasonCode, assess
     from shared.domain.money import Money
 
-    small = assess(amount=Money(500, "USD"), payments_in_window=None, account_age_seconds=10**6,
-                   rules=FraudRules())
+    small = assess(amount=Money(500, "USD"), payments_in_window=None, account_age_seconds=10**6, rules=FraudRules())
     assert small.decision is FraudDecision.REVIEW
     assert small.reasons == (ReasonCode.VELOCITY_UNKNOWN,)
-    huge = assess(amount=Money(60_000_00, "USD"), payments_in_window=None, account_age_seconds=10**6,
-                  rules=FraudRules())
+    huge = assess(
+        amount=Money(60_000_00, "USD"), payments_in_window=None, account_age_seconds=10**6, rules=FraudRules()
+    )
     assert huge.decision is FraudDecision.DECLINE

@@ -68,7 +68,9 @@ def _check_rounding_rule(amounts, spread_bps: int) -> None:
 
 @PROPERTY_SETTINGS
 @given(pair=pairs, amount_minor=amounts_minor, spread_bps=spreads_bps)
-def test_the_customer_gets_the_rounded_down_amount_and_the_fee_takes_spread_and_remainder(pair, amount_minor, spread_bps):
+def test_the_customer_gets_the_rounded_down_amount_and_the_fee_takes_spread_and_remainder(
+    pair, amount_minor, spread_bps
+):
     # GIVEN the packaged rates and any pair of supported currencies
     mid = RATES.mid_rate(*pair)
     # WHEN an amount is converted
@@ -78,9 +80,16 @@ def test_the_customer_gets_the_rounded_down_amount_and_the_fee_takes_spread_and_
 
 
 @PROPERTY_SETTINGS
-@given(pair=odd_exponent_pairs, amount_minor=amounts_minor, spread_bps=spreads_bps,
-       from_rate=rate_texts, to_rate=rate_texts)
-def test_zero_and_three_decimal_currencies_round_by_their_own_minor_units(pair, amount_minor, spread_bps, from_rate, to_rate):
+@given(
+    pair=odd_exponent_pairs,
+    amount_minor=amounts_minor,
+    spread_bps=spreads_bps,
+    from_rate=rate_texts,
+    to_rate=rate_texts,
+)
+def test_zero_and_three_decimal_currencies_round_by_their_own_minor_units(
+    pair, amount_minor, spread_bps, from_rate, to_rate
+):
     # GIVEN any rates between a yen, a dinar and the two-decimal currencies
     mid = parse_rate(to_rate) / parse_rate(from_rate)
     # WHEN converted
@@ -99,21 +108,49 @@ def test_a_conversion_through_the_fx_accounts_creates_and_destroys_no_minor_unit
     for currency in pair:
         for kind in ("funding", "fx", "fees"):
             ledger.create_account(Account(id=f"system:{currency}:{kind}", currency=currency))
-        ledger.create_account(Account(id=f"wallet:u:{currency}", currency=currency,
-                                      flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS))
-    assert ledger.create_transfer(Transfer(id="fund", debit_account_id=f"system:{source}:funding",
-                                           credit_account_id=f"wallet:u:{source}",
-                                           amount_minor=amount_minor, currency=source), NOW) is TransferOutcome.OK
+        ledger.create_account(
+            Account(id=f"wallet:u:{currency}", currency=currency, flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+        )
+    assert (
+        ledger.create_transfer(
+            Transfer(
+                id="fund",
+                debit_account_id=f"system:{source}:funding",
+                credit_account_id=f"wallet:u:{source}",
+                amount_minor=amount_minor,
+                currency=source,
+            ),
+            NOW,
+        )
+        is TransferOutcome.OK
+    )
     # WHEN the conversion's transfers are applied
     legs = [
-        Transfer(id="from", debit_account_id=f"wallet:u:{source}", credit_account_id=f"system:{source}:fx",
-                 amount_minor=amounts.amount_minor, currency=source),
-        Transfer(id="to", debit_account_id=f"system:{target}:fx", credit_account_id=f"wallet:u:{target}",
-                 amount_minor=amounts.receive_minor, currency=target),
+        Transfer(
+            id="from",
+            debit_account_id=f"wallet:u:{source}",
+            credit_account_id=f"system:{source}:fx",
+            amount_minor=amounts.amount_minor,
+            currency=source,
+        ),
+        Transfer(
+            id="to",
+            debit_account_id=f"system:{target}:fx",
+            credit_account_id=f"wallet:u:{target}",
+            amount_minor=amounts.receive_minor,
+            currency=target,
+        ),
     ]
     if amounts.fee_minor:
-        legs.append(Transfer(id="fee", debit_account_id=f"system:{target}:fx", credit_account_id=f"system:{target}:fees",
-                             amount_minor=amounts.fee_minor, currency=target))
+        legs.append(
+            Transfer(
+                id="fee",
+                debit_account_id=f"system:{target}:fx",
+                credit_account_id=f"system:{target}:fees",
+                amount_minor=amounts.fee_minor,
+                currency=target,
+            )
+        )
     outcomes = [ledger.create_transfer(leg, NOW) for leg in legs if leg.amount_minor > 0]
     # THEN every currency's books still balance and the wallets moved by exactly the amounts
     assert set(outcomes) <= {TransferOutcome.OK}
@@ -182,8 +219,11 @@ def test_rates_are_exact_fractions_of_their_decimal_text():
 
 def test_the_age_of_rates_counts_the_pegs_only_for_pegged_currencies():
     rates = ExchangeRates(
-        published_on=date(2026, 10, 6), source="test", ecb_per_eur={"USD": Fraction(11, 10)},
-        pegs_per_usd={"KWD": Fraction(307, 1000)}, pegs_reviewed_on=date(2026, 1, 1),
+        published_on=date(2026, 10, 6),
+        source="test",
+        ecb_per_eur={"USD": Fraction(11, 10)},
+        pegs_per_usd={"KWD": Fraction(307, 1000)},
+        pegs_reviewed_on=date(2026, 1, 1),
     )
     assert rates_age_days(rates, date(2026, 10, 9), pegged=False) == 3
     assert rates_age_days(rates, date(2026, 10, 9), pegged=True) == 281

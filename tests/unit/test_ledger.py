@@ -197,9 +197,7 @@ def scenario_transfer_currency_must_match_accounts():
 
 def scenario_flags_are_mutually_exclusive():
     flags = TransferFlags.PENDING | POST
-    return make_ledger().create_transfer(
-        transfer("pay_1", ALICE_USD, BOB_USD, 100, flags=flags, pending_id="x"), NOW
-    )
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100, flags=flags, pending_id="x"), NOW)
 
 
 def scenario_pending_id_required():
@@ -209,15 +207,11 @@ def scenario_pending_id_required():
 
 
 def scenario_pending_id_must_be_empty():
-    return make_ledger().create_transfer(
-        transfer("pay_1", ALICE_USD, BOB_USD, 100, pending_id="pay_0:debit"), NOW
-    )
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100, pending_id="pay_0:debit"), NOW)
 
 
 def scenario_timeout_reserved_for_pending_transfer():
-    return make_ledger().create_transfer(
-        transfer("pay_1", ALICE_USD, BOB_USD, 100, timeout_seconds=60), NOW
-    )
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, 100, timeout_seconds=60), NOW)
 
 
 def scenario_pending_transfer_not_found():
@@ -284,9 +278,7 @@ def scenario_pending_transfer_expired():
 
 
 def scenario_insufficient_funds():
-    return make_ledger().create_transfer(
-        transfer("pay_1", ALICE_USD, BOB_USD, ALICE_FUNDS_MINOR + 1), NOW
-    )
+    return make_ledger().create_transfer(transfer("pay_1", ALICE_USD, BOB_USD, ALICE_FUNDS_MINOR + 1), NOW)
 
 
 def scenario_exceeds_debits():
@@ -308,14 +300,10 @@ def scenario_linked_event_failed():
 
 
 def scenario_linked_event_chain_open():
-    return make_ledger().create_transfer(
-        transfer("open_1", ALICE_USD, BOB_USD, 1, flags=LINKED), NOW
-    )
+    return make_ledger().create_transfer(transfer("open_1", ALICE_USD, BOB_USD, 1, flags=LINKED), NOW)
 
 
-SCENARIOS = {
-    outcome: globals()[f"scenario_{outcome.value}"] for outcome in TransferOutcome
-}
+SCENARIOS = {outcome: globals()[f"scenario_{outcome.value}"] for outcome in TransferOutcome}
 
 
 @pytest.mark.parametrize("outcome", list(TransferOutcome), ids=lambda outcome: outcome.value)
@@ -452,9 +440,7 @@ def test_an_expired_reservation_is_released_and_cannot_be_settled():
     assert ledger.account(CLEARING_USD).credits_pending == 0
     assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.EXPIRED
     check_ledger_invariants(ledger.accounts())
-    assert ledger.create_transfer(settle(3_000, POST), later) is (
-        TransferOutcome.PENDING_TRANSFER_EXPIRED
-    )
+    assert ledger.create_transfer(settle(3_000, POST), later) is (TransferOutcome.PENDING_TRANSFER_EXPIRED)
     assert ledger.expire_pending_transfers(later + timedelta(days=1)) == []
 
 
@@ -521,9 +507,7 @@ def test_a_retry_reports_the_first_differing_field_in_enum_order():
     reserve(ledger, timeout_seconds=60)
     original = ledger.transfer("pay_1:debit").transfer
     # WHEN a retry differs in amount, currency and timeout at once
-    outcome = ledger.create_transfer(
-        replace(original, amount_minor=1, currency="EUR", timeout_seconds=1), NOW
-    )
+    outcome = ledger.create_transfer(replace(original, amount_minor=1, currency="EUR", timeout_seconds=1), NOW)
     # THEN the amount, compared first, names the outcome
     assert outcome is TransferOutcome.EXISTS_WITH_DIFFERENT_AMOUNT
 
@@ -582,9 +566,7 @@ def test_when_several_checks_fail_the_earliest_one_is_reported(candidate, expect
          TransferOutcome.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT),
     ],
 )  # fmt: skip
-def test_a_settlement_is_checked_against_its_reservation_before_its_expiry(
-    candidate, when, expected
-):
+def test_a_settlement_is_checked_against_its_reservation_before_its_expiry(candidate, when, expected):
     # GIVEN a 60 s reservation of 30.00 USD
     ledger = make_ledger()
     reserve(ledger, amount_minor=3_000, timeout_seconds=60)
@@ -735,9 +717,7 @@ def test_malformed_ledger_values_cannot_be_built(build):
 def test_values_read_back_from_sql_are_normalised():
     # GIVEN plain ints and strings as a database row would hold them
     # WHEN ledger values are built from them
-    stored = StoredTransfer(
-        transfer("t", "a", "b", 1, flags=1, pending_id=""), "pending", NOW
-    )
+    stored = StoredTransfer(transfer("t", "a", "b", 1, flags=1, pending_id=""), "pending", NOW)
     account = Account(id="a", currency="USD", flags=1)
     # THEN they compare equal to values built from the enums
     assert stored.transfer.flags is TransferFlags.PENDING
@@ -750,9 +730,7 @@ def test_values_read_back_from_sql_are_normalised():
 # Properties over random histories.
 
 ACCOUNT_IDS = [FUNDING_USD, CLEARING_USD, PAYOUTS_USD, FUNDING_EUR, ALICE_USD, BOB_USD, ALICE_EUR]
-PROPERTY_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -766,14 +744,8 @@ def transfer_requests(draw, known_ids: list[str]):
         amount_minor=draw(st.integers(min_value=-1, max_value=12_000)),
         currency=draw(st.sampled_from(["USD", "USD", "USD", "EUR"])),
         flags=kind,
-        pending_id=(
-            draw(st.sampled_from(known_ids + ["t0", "t1"]))
-            if kind in (POST, VOID)
-            else None
-        ),
-        timeout_seconds=(
-            draw(st.sampled_from([0, 0, 30, 120])) if kind is TransferFlags.PENDING else 0
-        ),
+        pending_id=(draw(st.sampled_from(known_ids + ["t0", "t1"])) if kind in (POST, VOID) else None),
+        timeout_seconds=(draw(st.sampled_from([0, 0, 30, 120])) if kind is TransferFlags.PENDING else 0),
     )
 
 
@@ -791,10 +763,7 @@ def histories(draw):
 
 
 def _totals(accounts: list[Account]) -> dict[str, tuple[int, int, int, int]]:
-    return {
-        a.id: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
-        for a in accounts
-    }
+    return {a.id: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted) for a in accounts}
 
 
 def _delta(before, after, account_id: str) -> list[int]:
@@ -921,9 +890,7 @@ def make_fx_ledger() -> InMemoryLedger:
     return ledger
 
 
-def conversion(
-    conversion_id: str, usd_minor: int, eur_minor: int, fee_minor: int
-) -> list[Transfer]:
+def conversion(conversion_id: str, usd_minor: int, eur_minor: int, fee_minor: int) -> list[Transfer]:
     """Alice converts USD to EUR: two legs through the FX accounts and a fee, all linked."""
     return [
         transfer(f"{conversion_id}:sell", ALICE_USD, FX_USD, usd_minor, flags=LINKED),
@@ -1038,9 +1005,7 @@ def test_a_later_transfer_of_a_batch_sees_the_earlier_ones():
 def test_a_batch_has_a_bound():
     # GIVEN one transfer more than a batch may hold
     ledger = make_ledger()
-    batch = [
-        transfer(f"t_{index}", FUNDING_USD, BOB_USD, 1) for index in range(TRANSFER_BATCH_MAX + 1)
-    ]
+    batch = [transfer(f"t_{index}", FUNDING_USD, BOB_USD, 1) for index in range(TRANSFER_BATCH_MAX + 1)]
     # WHEN it is sent THEN it is refused whole, before anything changes
     with pytest.raises(ValueError, match=str(TRANSFER_BATCH_MAX)):
         ledger.create_transfers(batch, NOW)
@@ -1106,9 +1071,7 @@ def test_the_history_reads_in_pages_newest_first():
     assert pages == [[7, 6, 5], [4, 3, 2], [1]]
 
 
-@pytest.mark.parametrize(
-    "limit, before", [(0, None), (HISTORY_PAGE_MAX + 1, None), (10, 0), (True, None)]
-)
+@pytest.mark.parametrize("limit, before", [(0, None), (HISTORY_PAGE_MAX + 1, None), (10, 0), (True, None)])
 def test_a_history_page_is_bounded(limit, before):
     # GIVEN a ledger WHEN a page outside the bounds is asked for THEN it is an error
     with pytest.raises((ValueError, TypeError)):
@@ -1176,9 +1139,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
         payee = BOB_USD if payer == ALICE_USD else ALICE_USD
         available = self.ledger.account(payer).available
         outcome = self._create(transfer(self._new_id(), payer, payee, amount_minor))
-        expected = (
-            TransferOutcome.OK if amount_minor <= available else TransferOutcome.INSUFFICIENT_FUNDS
-        )
+        expected = TransferOutcome.OK if amount_minor <= available else TransferOutcome.INSUFFICIENT_FUNDS
         assert outcome is expected
 
     @rule(
@@ -1238,9 +1199,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
         before = self.ledger.accounts()
         # A linked transfer sent alone is a chain left open; anything else is a plain retry.
         expected = (
-            TransferOutcome.LINKED_EVENT_CHAIN_OPEN
-            if TransferFlags.LINKED in request.flags
-            else TransferOutcome.EXISTS
+            TransferOutcome.LINKED_EVENT_CHAIN_OPEN if TransferFlags.LINKED in request.flags else TransferOutcome.EXISTS
         )
         assert self.ledger.create_transfer(request, self.now) is expected
         assert self.ledger.accounts() == before
@@ -1351,7 +1310,5 @@ class LedgerStateMachine(RuleBasedStateMachine):
         assert self.ledger.account(CLEARING_USD).credits_pending == live_minor
 
 
-LedgerStateMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=30, deadline=None
-)
+LedgerStateMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_the_ledger_holds_through_any_sequence_of_operations = LedgerStateMachine.TestCase

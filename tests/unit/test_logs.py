@@ -56,9 +56,7 @@ def spans_kept_local():
     tracer.configure(trace_processors=[])
 
 
-def test_a_line_carries_service_env_version_correlation_id_and_the_active_span(
-    json_lines, spans_kept_local
-):
+def test_a_line_carries_service_env_version_correlation_id_and_the_active_span(json_lines, spans_kept_local):
     # GIVEN work of the payments function for request req_abcdefgh, inside a span
     with bound(function="payments", correlation="req_abcdefgh"), tracer.trace("test.work") as span:
         # WHEN it logs
@@ -77,9 +75,7 @@ def test_a_security_event_is_logged_as_such(json_lines):
     try:
         security_event(LOGIN_FAILED, "POST /v1/oauth/token refused", path="/v1/oauth/token")
     finally:
-        logging.getLogger("paystream.security").removeHandler(
-            logging.getLogger("paystream.test").handlers[-1]
-        )
+        logging.getLogger("paystream.security").removeHandler(logging.getLogger("paystream.test").handlers[-1])
     (line,) = json_lines()
     assert line["security_event"] == "login_failed" and line["level"] == "WARNING"
 

@@ -41,8 +41,14 @@ def test_every_metric_a_dashboard_or_monitor_queries_is_declared():
 
 def test_the_monitors_the_platform_needs_exist():
     text = (DATADOG_MODULE / "main.tf").read_text()
-    for name in ("payment service down", "transaction failure rate above", "database connection failures",
-                 "high fraud score transactions", "response time above", "dead letters in"):
+    for name in (
+        "payment service down",
+        "transaction failure rate above",
+        "database connection failures",
+        "high fraud score transactions",
+        "response time above",
+        "dead letters in",
+    ):
         assert name in text, name
     assert set(DASHBOARDS) == {"business", "technical", "infrastructure", "security"}
 
@@ -77,12 +83,12 @@ def test_each_sample_reaches_dogstatsd_with_its_kind_and_tags():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
         agent.bind(("127.0.0.1", 0))
         agent.settimeout(5)
-        metrics.configure_metrics(host="127.0.0.1", port=agent.getsockname()[1],
-                                  environment="test", version="1.2.3")
+        metrics.configure_metrics(host="127.0.0.1", port=agent.getsockname()[1], environment="test", version="1.2.3")
         try:
             # WHEN a request to a route is served
-            metrics.request_served(function="payments", route="POST /v1/payments/<payment_id>",
-                                   status=503, duration_seconds=0.25)
+            metrics.request_served(
+                function="payments", route="POST /v1/payments/<payment_id>", status=503, duration_seconds=0.25
+            )
             # (the client buffers: several metrics may share a datagram, one line each)
             lines: list[str] = []
             while len(lines) < 4:
@@ -97,8 +103,13 @@ def test_each_sample_reaches_dogstatsd_with_its_kind_and_tags():
     requests_line = by_name["paystream.http.requests"]
     assert requests_line.startswith("paystream.http.requests:1|c|#")
     tags = set(requests_line.strip().split("|#")[1].split(","))
-    assert {"service:payments", "route:post_/v1/payments/_payment_id_", "status_class:5xx",
-            "env:test", "version:1.2.3"} <= tags
+    assert {
+        "service:payments",
+        "route:post_/v1/payments/_payment_id_",
+        "status_class:5xx",
+        "env:test",
+        "version:1.2.3",
+    } <= tags
 
 
 def test_nothing_is_sent_without_an_agent():
@@ -126,6 +137,7 @@ def test_a_conversion_yields_its_fee_as_revenue_in_the_currency_it_was_kept_in()
     payload = parse_payload("conversion.completed", envelope["data"])
     samples = {name: (value, tags) for name, value, tags in metrics.business_samples("conversion.completed", payload)}
     assert samples["paystream.fees.revenue"] == (
-        payload.fee_minor, {"currency": payload.to_currency, "source": "conversion"}
+        payload.fee_minor,
+        {"currency": payload.to_currency, "source": "conversion"},
     )
     assert samples["paystream.conversions"][1]["status"] == "completed"

@@ -42,8 +42,7 @@ def test_the_partition_of_a_key_is_the_same_in_every_process() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from shared.topology import partition_of; "
-                "print([partition_of(k) for k in sys.argv[1:]])",
+                "import sys; from shared.topology import partition_of; print([partition_of(k) for k in sys.argv[1:]])",
                 *keys,
             ],
             env={**os.environ, "PYTHONHASHSEED": seed},
@@ -83,9 +82,7 @@ def test_every_event_type_names_the_wallet_or_user_it_is_about() -> None:
 
 def test_the_publisher_adds_the_partition_of_the_key_and_falls_back_to_the_subject() -> None:
     keyed = {"id": "evt_1", "subject": "pay_1", "partitionkey": "wallet:usr_1:USD"}
-    assert with_partition(keyed)["partition"] == (
-        f"p-{topology.partition_of('wallet:usr_1:USD')}"
-    )
+    assert with_partition(keyed)["partition"] == (f"p-{topology.partition_of('wallet:usr_1:USD')}")
     unkeyed = {"id": "evt_2", "subject": "pay_2"}
     assert with_partition(unkeyed)["partition"] == f"p-{topology.partition_of('pay_2')}"
     assert "partition" not in unkeyed  # the caller's event is left as it was

@@ -55,9 +55,7 @@ def test_a_payment_moves_along_each_designed_edge(pair):
     assert can_transition(current, target)
 
 
-@pytest.mark.parametrize(
-    "pair", [pair for pair in ALL_PAIRS if pair not in DESIGNED_EDGES], ids=_pair_id
-)
+@pytest.mark.parametrize("pair", [pair for pair in ALL_PAIRS if pair not in DESIGNED_EDGES], ids=_pair_id)
 def test_every_other_move_is_illegal(pair):
     # GIVEN a move the design does not have
     current, target = pair
@@ -168,8 +166,7 @@ def test_insufficient_funds_is_reported_as_such():
     [
         outcome
         for outcome in TransferOutcome
-        if outcome
-        not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.INSUFFICIENT_FUNDS)
+        if outcome not in (TransferOutcome.OK, TransferOutcome.EXISTS, TransferOutcome.INSUFFICIENT_FUNDS)
     ],
     ids=lambda outcome: outcome.value,
 )

@@ -45,8 +45,11 @@ def test_a_pending_refund_completes_or_fails(target):
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [(c, t) for c, t in itertools.product(RefundStatus, repeat=2)
-     if (c, t) not in {(RefundStatus.PENDING, RefundStatus.COMPLETED), (RefundStatus.PENDING, RefundStatus.FAILED)}],
+    [
+        (c, t)
+        for c, t in itertools.product(RefundStatus, repeat=2)
+        if (c, t) not in {(RefundStatus.PENDING, RefundStatus.COMPLETED), (RefundStatus.PENDING, RefundStatus.FAILED)}
+    ],
 )
 def test_a_finished_refund_never_moves_again(current, target):
     with pytest.raises(IllegalTransition, match="a refund cannot move"):
@@ -97,13 +100,18 @@ def test_a_refunded_total_outside_the_payment_is_a_bug(refunded):
 
 def test_a_request_moves_exactly_along_its_designed_edges():
     assert {
-        (R.OPEN, R.ACCEPTED), (R.ACCEPTED, R.PAID), (R.ACCEPTED, R.OPEN),
-        (R.OPEN, R.DECLINED), (R.OPEN, R.CANCELLED), (R.OPEN, R.EXPIRED),
+        (R.OPEN, R.ACCEPTED),
+        (R.ACCEPTED, R.PAID),
+        (R.ACCEPTED, R.OPEN),
+        (R.OPEN, R.DECLINED),
+        (R.OPEN, R.CANCELLED),
+        (R.OPEN, R.EXPIRED),
     } == ALLOWED_REQUEST_TRANSITIONS
 
 
-@pytest.mark.parametrize("pair", list(itertools.product(PaymentRequestStatus, repeat=2)),
-                         ids=lambda p: f"{p[0].value}->{p[1].value}")
+@pytest.mark.parametrize(
+    "pair", list(itertools.product(PaymentRequestStatus, repeat=2)), ids=lambda p: f"{p[0].value}->{p[1].value}"
+)
 def test_any_other_move_raises(pair):
     current, target = pair
     if pair in ALLOWED_REQUEST_TRANSITIONS:
@@ -119,9 +127,15 @@ def test_paid_declined_cancelled_and_expired_are_the_end():
 
 def test_the_payer_pays_and_declines_and_the_requester_cancels():
     assert {a: party_for(a) for a in Action} == {
-        Action.PAY: Party.PAYER, Action.DECLINE: Party.PAYER, Action.CANCEL: Party.REQUESTER}
+        Action.PAY: Party.PAYER,
+        Action.DECLINE: Party.PAYER,
+        Action.CANCEL: Party.REQUESTER,
+    }
     assert {a: target_of(a) for a in Action} == {
-        Action.PAY: R.ACCEPTED, Action.DECLINE: R.DECLINED, Action.CANCEL: R.CANCELLED}
+        Action.PAY: R.ACCEPTED,
+        Action.DECLINE: R.DECLINED,
+        Action.CANCEL: R.CANCELLED,
+    }
 
 
 def test_an_open_request_expires_at_its_expiry_even_before_the_sweeper_marks_it():

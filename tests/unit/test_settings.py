@@ -31,8 +31,7 @@ SECRET_KEY = "k" * 40
 def clean_environment(monkeypatch):
     """No variable of the machine's or of another test's leaks into these."""
     for name in list(os.environ):
-        if name.startswith(("PAYSTREAM_", "DD_")) or name in ("AWS_ENDPOINT_URL", "AWS_REGION",
-                                                              "AWS_DEFAULT_REGION"):
+        if name.startswith(("PAYSTREAM_", "DD_")) or name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
             monkeypatch.delenv(name)
 
 
@@ -51,9 +50,7 @@ def clean_environment(monkeypatch):
         (ProvisionSettings, "AWS_DEFAULT_REGION", "", "AWS_REGION or AWS_DEFAULT_REGION"),
     ],
 )
-def test_a_bad_value_is_a_configuration_error_naming_its_variable(
-    monkeypatch, model, variable, value, named
-):
+def test_a_bad_value_is_a_configuration_error_naming_its_variable(monkeypatch, model, variable, value, named):
     # GIVEN a bad value in the environment
     monkeypatch.setenv("PAYSTREAM_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv(variable, value)
@@ -93,17 +90,20 @@ def test_the_version_is_the_installed_package_s(monkeypatch):
 def test_datadog_s_tags_take_precedence_over_paystream_s(monkeypatch):
     monkeypatch.setenv("PAYSTREAM_ENVIRONMENT", "staging")
     monkeypatch.setenv("PAYSTREAM_VERSION", "1.2.3")
-    assert (load_settings(TelemetrySettings).service_environment,
-            load_settings(TelemetrySettings).service_version) == ("staging", "1.2.3")
+    assert (load_settings(TelemetrySettings).service_environment, load_settings(TelemetrySettings).service_version) == (
+        "staging",
+        "1.2.3",
+    )
     monkeypatch.setenv("DD_ENV", "prod")
     monkeypatch.setenv("DD_VERSION", "1.2.4")
-    assert (load_settings(TelemetrySettings).service_environment,
-            load_settings(TelemetrySettings).service_version) == ("prod", "1.2.4")
+    assert (load_settings(TelemetrySettings).service_environment, load_settings(TelemetrySettings).service_version) == (
+        "prod",
+        "1.2.4",
+    )
 
 
 @pytest.mark.parametrize("enabled", [None, "true", "1", "yes", "false", "0", "no", "off", "FALSE"])
-@pytest.mark.parametrize("agent", [None, ("DD_AGENT_HOST", "agent"),
-                                   ("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126")])
+@pytest.mark.parametrize("agent", [None, ("DD_AGENT_HOST", "agent"), ("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126")])
 def test_a_child_s_environment_is_read_by_the_settings_rule_for_tracing(monkeypatch, enabled, agent):
     # GIVEN DD_TRACE_ENABLED and an agent, or not
     if enabled is not None:

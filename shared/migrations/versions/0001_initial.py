@@ -93,9 +93,7 @@ def upgrade() -> None:
         sa.Column("credits_posted", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_accounts"),
-        sa.UniqueConstraint(
-            "user_id", "currency", "kind", name="uq_accounts_user_id_currency_kind"
-        ),
+        sa.UniqueConstraint("user_id", "currency", "kind", name="uq_accounts_user_id_currency_kind"),
     )
     op.create_table(
         "transfers",
@@ -111,17 +109,11 @@ def upgrade() -> None:
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("expires_at", Timestamp, nullable=True),
         sa.CheckConstraint("amount_minor > 0", name=op.f("ck_transfers_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["debit_account_id"], ["accounts.id"], name="fk_transfers_debit_account_id_accounts"
-        ),
-        sa.ForeignKeyConstraint(
-            ["credit_account_id"], ["accounts.id"], name="fk_transfers_credit_account_id_accounts"
-        ),
+        sa.ForeignKeyConstraint(["debit_account_id"], ["accounts.id"], name="fk_transfers_debit_account_id_accounts"),
+        sa.ForeignKeyConstraint(["credit_account_id"], ["accounts.id"], name="fk_transfers_credit_account_id_accounts"),
         sa.PrimaryKeyConstraint("id", name="pk_transfers"),
     )
-    op.create_index(
-        "ix_transfers_pending_status_expires_at", "transfers", ["pending_status", "expires_at"]
-    )
+    op.create_index("ix_transfers_pending_status_expires_at", "transfers", ["pending_status", "expires_at"])
     op.create_table(
         "payments",
         sa.Column("id", sa.String(40), nullable=False),
@@ -169,9 +161,7 @@ def upgrade() -> None:
         sa.Column("correlation_id", sa.String(64), nullable=True),
         sa.Column("occurred_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
-        sa.UniqueConstraint(
-            "subject", "aggregate_sequence", name="uq_events_subject_aggregate_sequence"
-        ),
+        sa.UniqueConstraint("subject", "aggregate_sequence", name="uq_events_subject_aggregate_sequence"),
     )
     op.create_table(
         "outbox",
@@ -231,9 +221,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_notifications"),
         sa.UniqueConstraint("user_id", "event_id", name="uq_notifications_user_id_event_id"),
     )
-    op.create_index(
-        "ix_notifications_user_created", "notifications", ["user_id", "created_at", "id"]
-    )
+    op.create_index("ix_notifications_user_created", "notifications", ["user_id", "created_at", "id"])
 
     if op.get_bind().dialect.name == "postgresql":
         # One statement per call: pg8000 prepares every statement, and a prepared statement
@@ -537,7 +525,6 @@ $function$
 DROP_TRANSFER_FUNCTIONS = (
     "DROP FUNCTION paystream_create_transfer(varchar, varchar, varchar, bigint, varchar, integer,"
     " varchar, integer, timestamptz)",
-    "DROP FUNCTION paystream_exists_outcome(transfers, varchar, varchar, bigint, varchar,"
-    " integer, varchar, integer)",
+    "DROP FUNCTION paystream_exists_outcome(transfers, varchar, varchar, bigint, varchar, integer, varchar, integer)",
     "DROP FUNCTION paystream_check_account_floor(accounts)",
 )

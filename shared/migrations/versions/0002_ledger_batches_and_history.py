@@ -41,9 +41,7 @@ ACCOUNTS_FILLFACTOR_PERCENT = 70
 
 def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
-        batch.add_column(
-            sa.Column("history_sequence", sa.BigInteger(), server_default="0", nullable=False)
-        )
+        batch.add_column(sa.Column("history_sequence", sa.BigInteger(), server_default="0", nullable=False))
     op.create_table(
         "account_history",
         sa.Column("account_id", sa.String(80), nullable=False),
@@ -55,9 +53,7 @@ def upgrade() -> None:
         sa.Column("credits_pending", sa.BigInteger(), nullable=False),
         sa.Column("credits_posted", sa.BigInteger(), nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name="fk_account_history_account_id_accounts"
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_account_history_account_id_accounts"),
         sa.PrimaryKeyConstraint("account_id", "sequence", name="pk_account_history"),
     )
     _write_opening_entries()
@@ -78,11 +74,7 @@ def downgrade() -> None:
         op.execute(DROP_TRANSFERS_FUNCTION)
         # Back to 0001's paystream_create_transfer, which does not call the function dropped next.
         initial = importlib.import_module("shared.migrations.versions.0001_initial")
-        op.execute(
-            initial.CREATE_TRANSFER_FUNCTION.replace(
-                "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
-            )
-        )
+        op.execute(initial.CREATE_TRANSFER_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
         op.execute(DROP_APPLY_TRANSFER_FUNCTION)
         op.execute("ALTER TABLE accounts RESET (fillfactor)")
     op.drop_table("account_history")
@@ -149,17 +141,14 @@ def _write_opening_entries() -> None:
                 "credits_posted": row.credits_posted,
                 # SQLite keeps naive UTC text, as shared.adapters.tables.Timestamp does.
                 "created_at": (
-                    opened_at if connection.dialect.name == "postgresql"
-                    else opened_at.replace(tzinfo=None)
+                    opened_at if connection.dialect.name == "postgresql" else opened_at.replace(tzinfo=None)
                 ),
             }
             for row in rows
         ],
     )
     connection.execute(
-        sa.update(accounts)
-        .where(accounts.c.id.in_([row.id for row in rows]))
-        .values(history_sequence=1)
+        sa.update(accounts).where(accounts.c.id.in_([row.id for row in rows])).values(history_sequence=1)
     )
 
 

@@ -57,21 +57,15 @@ def upgrade() -> None:
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("updated_at", Timestamp, nullable=False),
         sa.CheckConstraint("amount_minor > 0", name=op.f("ck_payment_requests_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["requester_id"], ["users.id"], name="fk_payment_requests_requester_id_users"
-        ),
+        sa.ForeignKeyConstraint(["requester_id"], ["users.id"], name="fk_payment_requests_requester_id_users"),
         sa.ForeignKeyConstraint(["payer_id"], ["users.id"], name="fk_payment_requests_payer_id_users"),
-        sa.ForeignKeyConstraint(
-            ["payment_id"], ["payments.id"], name="fk_payment_requests_payment_id_payments"
-        ),
+        sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], name="fk_payment_requests_payment_id_payments"),
         sa.PrimaryKeyConstraint("id", name="pk_payment_requests"),
     )
     op.create_index("ix_payment_requests_requester_id", "payment_requests", ["requester_id"])
     op.create_index("ix_payment_requests_payer_id", "payment_requests", ["payer_id"])
     op.create_index("ix_payment_requests_payment_id", "payment_requests", ["payment_id"])
-    op.create_index(
-        "ix_payment_requests_status_expires_at", "payment_requests", ["status", "expires_at"]
-    )
+    op.create_index("ix_payment_requests_status_expires_at", "payment_requests", ["status", "expires_at"])
 
 
 def downgrade() -> None:

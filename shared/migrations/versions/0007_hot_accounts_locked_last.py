@@ -522,8 +522,7 @@ $function$
 ).replace("TRANSFER_BATCH_MAX", str(TRANSFER_BATCH_MAX))
 
 DROP_APPLY_LEG_FUNCTION = (
-    "DROP FUNCTION paystream_apply_leg(varchar, boolean, varchar, integer, bigint, bigint,"
-    " timestamptz)"
+    "DROP FUNCTION paystream_apply_leg(varchar, boolean, varchar, integer, bigint, bigint, timestamptz)"
 )
 DROP_APPLY_TRANSFER_FUNCTION = (
     "DROP FUNCTION paystream_apply_transfer(varchar, varchar, varchar, bigint, varchar, integer,"
