@@ -66,8 +66,9 @@ DEFAULT_SERVICES_AWS_ENDPOINT = "http://127.0.0.1:4566"
 # LocalStack cannot serve DynamoDB here (its DynamoDB downloads Java at run time): moto does.
 DEFAULT_SERVICES_DYNAMODB_ENDPOINT = "http://127.0.0.1:4569"
 FUNCTION_THREADS = 8
-# Deliverer threads per queue in the services mode. One: moto serves one call at a time, so more
-# threads add receives, not throughput; groups still keep one wallet from holding up another.
+# Deliverer threads per queue in the services mode. One: at 20 payments/s a second thread cut
+# accept→final p50 from 0.5 to 0.3 s but cost a tenth more CPU per payment (more receives of
+# fewer messages each), both within p99 2 s (bench/RESULTS.md, "Sustained payments").
 SERVICES_DELIVERY_WORKERS_PER_QUEUE = 1
 # A function process that keeps dying is given up on (and the platform stops) after this many
 # restarts in a row that did not survive `FUNCTION_STABLE_SECONDS`.
