@@ -42,6 +42,8 @@ def _client_loop(url: str, users: list[dict], seconds: float, operations: tuple[
     import threading
 
     parts = urlsplit(url)
+    host = parts.hostname
+    assert host is not None, url
     deadline = time.monotonic() + seconds
     samples: dict[str, list[float]] = defaultdict(list)
     failures: dict[str, int] = defaultdict(int)
@@ -50,7 +52,7 @@ def _client_loop(url: str, users: list[dict], seconds: float, operations: tuple[
     def run(index: int) -> None:
         user = users[index]
         payee = users[(index + 1) % len(users)]["id"]
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_SECONDS)
+        connection = http.client.HTTPConnection(host, parts.port, timeout=HTTP_TIMEOUT_SECONDS)
         step = 0
         while time.monotonic() < deadline:
             name = operations[step % len(operations)]
@@ -110,7 +112,7 @@ def _request(name: str, user: dict, payee: str) -> tuple[str, str, bytes | None,
 
 
 def closed_loop(url: str, users: list[dict], seconds: float, operations: tuple[str, ...]) -> dict:
-    results = multiprocessing.Queue()
+    results: multiprocessing.Queue[tuple[dict[str, list[float]], dict[str, int]]] = multiprocessing.Queue()
     shares = [users[i::PROCESSES] for i in range(PROCESSES)]
     processes = [
         multiprocessing.Process(target=_client_loop, args=(url, share, seconds, operations, results))

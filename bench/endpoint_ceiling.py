@@ -74,13 +74,13 @@ def _payload(event_type: str, payment_id: str, payer: str) -> EventPayload:
         "amount_minor": 100,
         "currency": "USD",
     }
-    extra: dict[str, Any] = {
+    extra_by_type: dict[str, dict[str, Any]] = {
         "payment.requested": {"note": "bench"},
         "payment.approved": {"fraud_score": 0, "reasons": []},
         "payment.debited": {"transfer_id": f"{payment_id}:debit"},
         "payment.completed": {"transfer_id": f"{payment_id}:debit"},
-    }[event_type]
-    return EVENT_PAYLOADS[event_type](**parties, **extra)
+    }
+    return EVENT_PAYLOADS[event_type](**parties, **extra_by_type[event_type])
 
 
 def cloud_events_of_one_payment(chooser: random.Random) -> list[dict]:

@@ -42,10 +42,10 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pg8000.core
 import sqlalchemy as sa
@@ -83,7 +83,10 @@ class Cost:
     postgres_s: float
 
     def per_call_ms(self) -> tuple[float, float, float]:
-        return tuple(value * 1000 / self.calls for value in (self.cpu_s, self.wall_s, self.postgres_s))
+        cpu_ms, wall_ms, postgres_ms = (
+            value * 1000 / self.calls for value in (self.cpu_s, self.wall_s, self.postgres_s)
+        )
+        return cpu_ms, wall_ms, postgres_ms
 
 
 class _SilentPublisher:
@@ -101,7 +104,7 @@ class PostgresBackends:
         self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def seconds(self) -> dict[int, float]:
-        pids = (
+        pids: Sequence[int] = (
             self._conn.execute(
                 sa.text(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -176,7 +179,7 @@ class Saga:
         self.clients = {name: load_app(name).test_client() for name in ("users", "accounts", "wallets", *STEPS)}
         self.users = [self._funded_user(index) for index in range(users)]
 
-    def _funded_user(self, index: int) -> dict[str, str]:
+    def _funded_user(self, index: int) -> dict[str, Any]:
         email = f"bench-{index}-{uuid.uuid4().hex[:8]}@example.com"
         password = f"pw-{uuid.uuid4().hex}"
         signed_up = self.clients["users"].post(
@@ -230,7 +233,7 @@ class Saga:
                 sa.select(events).where(events.c.type == event_type, events.c.subject.in_(payment_ids))
             ).all()
         order = {payment_id: index for index, payment_id in enumerate(payment_ids)}
-        rows.sort(key=lambda row: order[row.subject])
+        rows = sorted(rows, key=lambda row: order[row.subject])
         if len(rows) != len(payment_ids):
             raise RuntimeError(f"{len(payment_ids)} payments but {len(rows)} {event_type} events")
         client = self.clients[step]
@@ -249,7 +252,9 @@ def new_payment_ids(engine: sa.Engine, known: set[str]) -> list[str]:
     from shared.adapters.tables import payments
 
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(payments.c.id).order_by(payments.c.created_at, payments.c.id)).scalars().all()
+        rows: Sequence[str] = (
+            conn.execute(sa.select(payments.c.id).order_by(payments.c.created_at, payments.c.id)).scalars().all()
+        )
     fresh = [payment_id for payment_id in rows if payment_id not in known]
     known.update(fresh)
     return fresh
@@ -348,6 +353,7 @@ def main() -> None:
         from moto import mock_aws
 
         from shared import bootstrap
+        from shared.adapters.background_publisher import BackgroundPublisher
         from shared.adapters.database import migrate
         from shared.provision import provision
         from shared.runner import moto_endpoint
@@ -359,7 +365,7 @@ def main() -> None:
             migrate(runtime.engine)
             provision(endpoint_url=None, region=runtime.settings.aws_region)
             # The publisher is someone else's work and sends after commit: left out of every step.
-            bootstrap._platform = replace(runtime, outbox_publisher=_SilentPublisher())
+            bootstrap._platform = replace(runtime, outbox_publisher=cast(BackgroundPublisher, _SilentPublisher()))
             runtime = bootstrap.platform()
             notify_seconds = [0.0]
             publish = runtime.notifier.publish

@@ -65,7 +65,8 @@ class StatsdCapture:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_BUFFER_BYTES)
         self.socket.bind(("127.0.0.1", 0))
         self.socket.settimeout(0.5)
-        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Summed as floats, as DogStatsD sends them (a Counter is typed for whole numbers only).
+        self._counts: collections.defaultdict[tuple[str, str], float] = collections.defaultdict(float)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="statsd", daemon=True)
@@ -93,9 +94,9 @@ class StatsdCapture:
                 with self._lock:
                     self._counts[(name, tags)] += float(parts[0]) if parts[1] == "c" else 1
 
-    def snapshot(self) -> collections.Counter[tuple[str, str]]:
+    def snapshot(self) -> dict[tuple[str, str], float]:
         with self._lock:
-            return collections.Counter(self._counts)
+            return dict(self._counts)
 
     def close(self) -> None:
         self._stop.set()

@@ -38,9 +38,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -91,6 +93,7 @@ class Sender:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        assert parts.hostname is not None, url
         self._host, self._port = parts.hostname, parts.port
         self._local = threading.local()
 
@@ -143,7 +146,7 @@ def offer(sender: Sender, users: list, rate: float, seconds: float, seed: int) -
         return [future.result() for future in futures]
 
 
-def wait_final(engine: sa.Engine, payment_ids: list[str], seconds: float) -> list:
+def wait_final(engine: sa.Engine, payment_ids: list[str], seconds: float) -> Sequence[Any]:
     """The payments' rows once all are final, or as they are when `seconds` have passed."""
     deadline = time.monotonic() + seconds
     while True:
@@ -161,9 +164,16 @@ def wait_final(engine: sa.Engine, payment_ids: list[str], seconds: float) -> lis
 def bus_traffic(engine: sa.Engine, payment_ids: list[str]) -> tuple[int, int]:
     """(events, SQS messages) the payments caused: each event goes to every consuming route."""
     with engine.connect() as conn:
-        types = conn.execute(
-            sa.select(events.c.type, sa.func.count()).where(events.c.subject.in_(payment_ids)).group_by(events.c.type)
-        ).all()
+        # Each row unpacks as a (type, count) tuple, which SQLAlchemy's typing of an unpacked row
+        # does not say (and Result.tuples(), which would, is deprecated).
+        types = cast(
+            Sequence[tuple[str, int]],
+            conn.execute(
+                sa.select(events.c.type, sa.func.count())
+                .where(events.c.subject.in_(payment_ids))
+                .group_by(events.c.type)
+            ).all(),
+        )
     return sum(n for _, n in types), sum(n * len(consumers_of(t)) for t, n in types)
 
 
@@ -180,8 +190,8 @@ def level(platform: RunningPlatform, engine: sa.Engine, users: list, rate: float
     # cost is read once the platform is back at rest.
     cpu_after = quiesce(platform)
     bench_after = cpu_seconds()
-    metrics = platform.statsd.snapshot()
-    metrics.subtract(metrics_before)
+    metrics_after = platform.statsd.snapshot()
+    metrics = {key: value - metrics_before.get(key, 0) for key, value in metrics_after.items()}
     final = [row for row in rows if row.status in FINAL_STATUSES]
     latency_ms = [(row.updated_at - row.created_at).total_seconds() * 1000 for row in final]
     accepted = len(ids)

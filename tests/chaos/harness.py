@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pg8000.dbapi
 import requests
@@ -146,10 +146,11 @@ class EndpointSwitch:
                     selector.register(sock, selectors.EVENT_READ)
                 while True:
                     for key, _ in selector.select():
-                        data = key.fileobj.recv(PROXY_BUFFER_BYTES)
+                        sock = cast(socket.socket, key.fileobj)  # registered above: the two sockets
+                        data = sock.recv(PROXY_BUFFER_BYTES)
                         if not data:
                             return
-                        peers[key.fileobj].sendall(data)
+                        peers[sock].sendall(data)
             except (OSError, ValueError):
                 return
             finally:
@@ -467,7 +468,7 @@ class ChaosRun:
 
     def _unfinished_payments(self) -> int:
         with self.engine.connect() as conn:
-            statuses = (
+            statuses: Sequence[str] = (
                 conn.execute(
                     sa.text("SELECT status FROM payments WHERE id = ANY(:ids)"),
                     {"ids": self._payment_ids},
@@ -511,11 +512,13 @@ class ChaosRun:
         """Every broken invariant, in words; empty when the books are right."""
         problems = list(self.errors) + self._unhandled_errors()
         with self.engine.connect() as conn:
-            statuses = dict(
+            statuses: dict[str, int] = dict(
                 conn.execute(
                     sa.text("SELECT status, count(*) FROM payments WHERE id = ANY(:ids) GROUP BY status"),
                     {"ids": self._payment_ids},
-                ).all()
+                )
+                .tuples()  # SQLAlchemy's typing of a row that is unpacked (the rows are the same)
+                .all()
             )
             self.figures.payments_by_status = statuses
             unfinished = {s: n for s, n in statuses.items() if s not in FINAL_STATUSES}
@@ -528,12 +531,12 @@ class ChaosRun:
             ).all():
                 if total != 0:
                     problems.append(f"the {currency} ledger sums to {total}, not zero")
-            pending = conn.execute(
+            pending: int = conn.execute(
                 sa.text("SELECT count(*) FROM accounts WHERE debits_pending <> 0 OR credits_pending <> 0")
             ).scalar_one()
             if pending:
                 problems.append(f"{pending} accounts still hold pending amounts")
-            negative = (
+            negative: Sequence[str] = (
                 conn.execute(
                     sa.text(
                         "SELECT id FROM accounts WHERE kind = 'wallet' "
@@ -548,17 +551,24 @@ class ChaosRun:
             problems.extend(self._check_each_event_applied_once(conn))
             problems.extend(self._check_balances(conn))
             self.figures.events = conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
-            event_ids = set(conn.execute(sa.text("SELECT id FROM events")).scalars().all())
+            event_ids: set[str] = set(conn.execute(sa.text("SELECT id FROM events")).scalars().all())
         problems.extend(self._check_audit(event_ids))
         return problems
 
     def _check_each_event_applied_once(self, conn: sa.Connection) -> list[str]:
         problems = []
-        per_payment = collections.defaultdict(collections.Counter)
-        for subject, event_type, count in conn.execute(
-            sa.text("SELECT subject, type, count(*) FROM events WHERE subject = ANY(:ids) GROUP BY subject, type"),
-            {"ids": self._payment_ids},
-        ).all():
+        per_payment: collections.defaultdict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
+        # .tuples(): SQLAlchemy's typing of a row that is unpacked (the rows are the same).
+        for subject, event_type, count in (
+            conn.execute(
+                sa.text("SELECT subject, type, count(*) FROM events WHERE subject = ANY(:ids) GROUP BY subject, type"),
+                {"ids": self._payment_ids},
+            )
+            .tuples()
+            .all()
+        ):
             per_payment[subject][event_type] = count
         for payment_id in self._payment_ids:
             counts = per_payment[payment_id]
@@ -586,22 +596,30 @@ class ChaosRun:
     def _check_balances(self, conn: sa.Connection) -> list[str]:
         """Each wallet holds its top-up plus what completed payments moved, exactly once."""
         expected = dict.fromkeys(self._tokens, TOPUP_MINOR)
-        for payer, payee, amount in conn.execute(
-            sa.text(
-                "SELECT payer_id, payee_id, amount_minor FROM payments WHERE id = ANY(:ids) AND status = 'completed'"
-            ),
-            {"ids": self._payment_ids},
-        ).all():
+        # .tuples(): SQLAlchemy's typing of a row that is unpacked (the rows are the same).
+        for payer, payee, amount in (
+            conn.execute(
+                sa.text(
+                    "SELECT payer_id, payee_id, amount_minor FROM payments "
+                    "WHERE id = ANY(:ids) AND status = 'completed'"
+                ),
+                {"ids": self._payment_ids},
+            )
+            .tuples()
+            .all()
+        ):
             expected[payer] -= amount
             expected[payee] += amount
-        actual = dict(
+        actual: dict[str, int] = dict(
             conn.execute(
                 sa.text(
                     "SELECT user_id, credits_posted - debits_posted FROM accounts "
                     "WHERE kind = 'wallet' AND currency = :currency AND user_id = ANY(:users)"
                 ),
                 {"currency": CURRENCY, "users": list(self._tokens)},
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         return [
             f"wallet of {user} holds {actual.get(user)}, expected {balance}"

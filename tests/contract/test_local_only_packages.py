@@ -33,7 +33,9 @@ def _project() -> dict:
 
 def _name(requirement: str) -> str:
     """A requirement's distribution name, normalised (PEP 503)."""
-    name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert match is not None, requirement
+    name = match.group(0)
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -350,7 +351,7 @@ def test_errors_have_exactly_the_eight_types_of_the_contract() -> None:
 
 # --- event payloads and the envelope ---------------------------------------------------------
 
-REQUESTED = {
+REQUESTED: dict[str, Any] = {
     "payment_id": "pay_14f8dc3c70964ca597480180d27320d6",
     "payer_id": "usr_36378a2b54a84840b08d0d9e71002dbe",
     "payee_id": "usr_3d55a4c69449418cb817527baccb242d",

@@ -40,6 +40,7 @@ def test_no_generated_yaml_has_an_anchor_or_an_alias():
         if path.suffix != ".yaml":
             continue
         for event in yaml.parse(text):
+            assert event.start_mark is not None
             where = f"{path.relative_to(REPOSITORY_ROOT)}: line {event.start_mark.line + 1}"
             assert not isinstance(event, yaml.AliasEvent), where
             assert getattr(event, "anchor", None) is None, where

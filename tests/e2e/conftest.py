@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def fx_rates_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_url(tmp_path_factory, fx_rates_file) -> str:
+def embedded_url(tmp_path_factory, fx_rates_file) -> Iterator[str]:
     home = tmp_path_factory.mktemp("embedded")
     env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
     url, process = _start([], env, home)
@@ -126,7 +127,7 @@ def embedded_url(tmp_path_factory, fx_rates_file) -> str:
 
 
 @pytest.fixture(scope="session")
-def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> str:
+def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]:
     home = tmp_path_factory.mktemp("services")
     env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
     env["PAYSTREAM_DATABASE_URL"] = postgres_url

@@ -211,7 +211,7 @@ def test_history_pages_with_limit_and_starting_after(platform_url):
     card = alice.add_card()
     for amount in (100, 200, 300):
         assert alice.top_up(card, amount).status_code == 201
-    seen = []
+    seen: list[int] = []
     cursor = None
     while True:
         params = {"limit": 1, **({"starting_after": cursor} if cursor else {})}

@@ -4,6 +4,7 @@ a SQLite file, the in-process cache and a moto endpoint in a thread, provisioned
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +23,7 @@ from tests.fixtures.fx import write_rates_of
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint_in_process() -> str:
+def moto_endpoint_in_process() -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

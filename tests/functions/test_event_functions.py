@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -289,7 +290,7 @@ def test_score_fraud_holds_the_payment_when_redis_is_down(client_of, runtime, re
     # THEN it is held for review with the reason, not approved
     with down.engine.connect() as conn:
         row = conn.execute(sa.select(payments).where(payments.c.id == payment.id)).one()
-        held = conn.execute(
+        held: dict[str, Any] = conn.execute(
             sa.select(events.c.data).where(events.c.subject == payment.id, events.c.type == "payment.held")
         ).scalar_one()
     assert row.status == "held"

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 import sqlalchemy as sa
-from ddtrace.trace import TraceFilter, tracer
+from ddtrace.trace import Span, TraceFilter, tracer
 
 from shared.adapters.tables import events
 from shared.observability import metrics
@@ -22,7 +22,7 @@ class _Keep(TraceFilter):
     """Keeps finished spans here and sends nothing."""
 
     def __init__(self) -> None:
-        self.spans = []
+        self.spans: list[Span] = []
 
     def process_trace(self, trace):
         self.spans.extend(trace)

@@ -13,6 +13,7 @@ from shared import topology
 from shared.adapters.audit_chain import (
     GENESIS_HASH,
     AuditChain,
+    AuditRecord,
     audit_table_definition,
     canonical_json,
     chain_hash,
@@ -111,6 +112,13 @@ def test_fifty_appends_verify_and_page_in_order(chain: AuditChain) -> None:
     assert [r.event_id for r in page] == [e["id"] for e in events[20:40]]
 
 
+def _stored_record(chain: AuditChain, seq: int) -> AuditRecord:
+    """A record the test appended: present, so its fields can be read and changed."""
+    record = chain.record(seq)
+    assert record is not None, seq
+    return record
+
+
 def _set_attribute(dynamodb: Any, seq: int, name: str, value: str) -> None:
     dynamodb.update_item(
         TableName=TABLE,
@@ -125,7 +133,7 @@ def test_verify_finds_a_record_whose_event_was_changed(chain: AuditChain, dynamo
     # GIVEN a chain of ten records, and record 4's amount changed in place
     for n in range(10):
         chain.append(cloud_event(n))
-    tampered = chain.record(4)
+    tampered = _stored_record(chain, 4)
     _set_attribute(
         dynamodb,
         4,
@@ -143,7 +151,7 @@ def test_verify_finds_a_record_whose_event_was_changed(chain: AuditChain, dynamo
 def test_verify_finds_a_change_even_when_the_forger_rehashed_the_record(chain: AuditChain, dynamodb: Any) -> None:
     for n in range(10):
         chain.append(cloud_event(n))
-    tampered = chain.record(6)
+    tampered = _stored_record(chain, 6)
     forged_json = tampered.event_json.replace('"amount_minor":105', '"amount_minor":1')
     _set_attribute(dynamodb, 6, "event", forged_json)
     _set_attribute(dynamodb, 6, "hash", chain_hash(tampered.prev_hash, forged_json))
@@ -280,7 +288,7 @@ def test_a_crash_after_the_record_is_finished_by_the_redelivery(chain: AuditChai
         dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"N": "0"}})
     dynamodb.put_item(
         TableName=TABLE,
-        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "1"}, "hash": {"S": chain.record(1).hash}},
+        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "1"}, "hash": {"S": _stored_record(chain, 1).hash}},
     )
     # WHEN the event is delivered again
     again = chain.append(event)
@@ -315,7 +323,7 @@ def test_a_record_past_the_head_is_a_link_of_the_chain_not_a_break(chain: AuditC
         chain.append(cloud_event(n))
     dynamodb.put_item(
         TableName=TABLE,
-        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "2"}, "hash": {"S": chain.record(2).hash}},
+        Item={"pk": {"S": "head"}, "sk": {"N": "0"}, "seq": {"N": "2"}, "hash": {"S": _stored_record(chain, 2).hash}},
     )
     # THEN it verifies with all three records, and the next append goes after the third
     assert chain.verify() == chain.verify().__class__(ok=True, length=3, first_broken_seq=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_sqlite_writers_queue_instead_of_failing_or_losing_updates(
             for _ in range(INCREMENTS_PER_WRITER):
                 with engine.begin() as conn:
                     # Read, then write: a deferred transaction would fail on the lock upgrade.
-                    current = conn.execute(
+                    current: int = conn.execute(
                         sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)
                     ).scalar_one()
                     conn.execute(
@@ -70,7 +71,7 @@ def test_sqlite_writers_queue_instead_of_failing_or_losing_updates(
     # THEN none failed with "database is locked" and no increment was lost
     assert errors == []
     with engine.connect() as conn:
-        total = conn.execute(sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)).scalar_one()
+        total: int = conn.execute(sa.select(accounts.c.credits_posted).where(accounts.c.id == account_id)).scalar_one()
     engine.dispose()
     assert total == WRITER_THREADS * INCREMENTS_PER_WRITER
 
@@ -82,7 +83,8 @@ def test_sqlite_engine_settings(sqlite_url: str) -> None:
             assert not is_postgresql(conn)
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+            busy_timeout_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert busy_timeout_ms is not None and busy_timeout_ms > 0
     finally:
         engine.dispose()
 
@@ -137,7 +139,7 @@ def test_a_connection_dropped_mid_transaction_is_unavailable(
     try:
         with pytest.raises(DatabaseUnavailable), translate_errors(), engine.begin() as conn:
             assert conn.execute(query, parameters).scalar_one() == 1
-            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            pid: int = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
             # WHEN the server ends the session (a restart, a fail-over, an operator)
             with admin.connect() as other:
                 other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -187,7 +189,7 @@ def test_an_exhausted_pool_is_unavailable(postgres_url: str, monkeypatch: pytest
 # --- PostgreSQL: every statement a named prepared statement --------------------------------------
 
 
-def _prepared_on_server(conn: sa.Connection) -> list[str]:
+def _prepared_on_server(conn: sa.Connection) -> Sequence[str]:
     # Without parameters this runs as a simple query, so it prepares nothing itself.
     return conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
 

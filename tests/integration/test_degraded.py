@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def use_platform(monkeypatch: pytest.MonkeyPatch, database_url: str, aws_endpoin
     return runtime
 
 
-def outbox_rows(runtime: Platform) -> list[Any]:
+def outbox_rows(runtime: Platform) -> Sequence[Any]:
     with runtime.engine.connect() as conn:
         return conn.execute(sa.select(outbox)).all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,7 +88,7 @@ def _pay_in_a_process(url, payer, payee, key, barrier, results) -> None:
 def _payments_of(url: str, payer: str) -> list[str]:
     engine = create_engine(url)
     with engine.connect() as conn:
-        found = list(conn.execute(sa.select(payments.c.id).where(payments.c.payer_id == payer)).scalars())
+        found: list[str] = list(conn.execute(sa.select(payments.c.id).where(payments.c.payer_id == payer)).scalars())
         requested = conn.execute(
             sa.select(sa.func.count())
             .select_from(events)
@@ -147,7 +148,7 @@ def test_the_purge_deletes_only_keys_past_their_retention(migrated_postgres_url)
         with engine.begin() as conn:
             assert purge_expired(conn, now=NOW, limit=1) == 1  # bounded per run, oldest first
             assert purge_expired(conn, now=NOW, limit=10) == 1
-            kept = (
+            kept: Sequence[str] = (
                 conn.execute(sa.select(idempotency_keys.c.key).where(idempotency_keys.c.user_id == payer))
                 .scalars()
                 .all()

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from shared.domain.ledger import (
     InMemoryLedger,
     LedgerInvariantViolated,
     PendingStatus,
+    StoredTransfer,
     Transfer,
     TransferFlags,
     TransferOutcome,
@@ -61,6 +62,21 @@ LINKED = TransferFlags.LINKED
 
 STORE = LedgerStore()
 START = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
+def _stored_account(conn: sa.Connection, account_id: str) -> Account:
+    """An account the test created: present, so its balances can be read."""
+    account = STORE.get_account(conn, account_id)
+    assert account is not None, account_id
+    return account
+
+
+def _stored_transfer(conn: sa.Connection, transfer_id: str) -> StoredTransfer:
+    """A transfer the test sent: present, so its fields can be read."""
+    stored = STORE.get_transfer(conn, transfer_id)
+    assert stored is not None, transfer_id
+    return stored
+
 
 # --- The differential test ------------------------------------------------------------------
 
@@ -565,13 +581,18 @@ def test_every_outcome_is_reached_the_same_way_on_both_ledgers(
     account = replay.account_id
     seen: list[TransferOutcome] = []
 
+    def record(outcome: TransferOutcome | None) -> None:
+        # Sent one at a time, never batched: every transfer has its outcome.
+        assert outcome is not None
+        seen.append(outcome)
+
     def send(debit: str, credit: str, amount: int, currency: str = "USD", **fields: Any) -> Transfer:
         transfer = Transfer(replay.new_transfer_id(), account(debit), account(credit), amount, currency, **fields)
-        seen.append(replay.send(transfer))
+        record(replay.send(transfer))
         return transfer
 
     def resend(transfer: Transfer, **fields: Any) -> None:
-        seen.append(replay.send(replace(transfer, **fields)))
+        record(replay.send(replace(transfer, **fields)))
 
     def settle(reserved: Transfer, flags: TransferFlags, **fields: Any) -> Transfer:
         transfer = Transfer(
@@ -584,7 +605,7 @@ def test_every_outcome_is_reached_the_same_way_on_both_ledgers(
             pending_id=reserved.id,
         )
         transfer = replace(transfer, **fields)
-        seen.append(replay.send(transfer))
+        record(replay.send(transfer))
         return transfer
 
     post, void = TransferFlags.POST_PENDING_TRANSFER, TransferFlags.VOID_PENDING_TRANSFER
@@ -634,10 +655,14 @@ def test_every_outcome_is_reached_the_same_way_on_both_ledgers(
     send("alice", "bob", 10_000)
     send("bob", "payouts", 10)
     # The floor, exactly: one minor unit more than is available, then all of it.
-    available = replay.memory.account(account("alice")).available
+    alice = replay.memory.account(account("alice"))
+    assert alice is not None
+    available = alice.available
     send("alice", "bob", available + 1)
     send("alice", "bob", available)
-    assert replay.memory.account(account("alice")).available == 0
+    alice = replay.memory.account(account("alice"))
+    assert alice is not None
+    assert alice.available == 0
     # Chains: Bob pays Alice back more than he has, so the leg before it fails with it; a batch
     # that ends inside a chain leaves it open.
     seen.extend(
@@ -699,7 +724,7 @@ def test_system_accounts_exist_once_with_their_floors(db_url: str) -> None:
             # An existing id is not created again.
             assert not STORE.create_account(conn, first["fx"], kind="fx", user_id=None, now=START)
             # Every payment, top-up and conversion touches them: they are hot (locked last).
-            hot = (
+            hot: Sequence[bool] = (
                 conn.execute(
                     sa.select(accounts_table.c.hot).where(
                         accounts_table.c.id.in_([account.id for account in first.values()])
@@ -865,7 +890,7 @@ def test_a_transfer_is_one_round_trip_on_postgresql(
             TransferOutcome.INSUFFICIENT_FUNDS,
         ]
         with engine.connect() as conn:
-            assert STORE.get_account(conn, payee_wallet.id).balance_posted == 300
+            assert _stored_account(conn, payee_wallet.id).balance_posted == 300
             held = STORE.get_transfer(conn, f"{payer}:hold")
             assert held is not None and held.pending_status is PendingStatus.POSTED
     finally:
@@ -884,7 +909,8 @@ def test_a_batch_is_one_round_trip_on_postgresql(migrated_postgres_url: str, mon
             wallet = STORE.ensure_wallet(conn, user, "USD", START)
         # WHEN ten transfers, a chain among them, are sent as one batch
         batch = [
-            Transfer(f"{user}:{index}", funding.id, wallet.id, 10, "USD", LINKED if index else 0) for index in range(9)
+            Transfer(f"{user}:{index}", funding.id, wallet.id, 10, "USD", LINKED if index else TransferFlags.NONE)
+            for index in range(9)
         ] + [Transfer(f"{user}:out", wallet.id, funding.id, 85, "USD")]
         with engine.connect() as conn:
             round_trips.clear()
@@ -894,7 +920,7 @@ def test_a_batch_is_one_round_trip_on_postgresql(migrated_postgres_url: str, mon
             assert _kinds_of(round_trips) == BEGIN_CALL_COMMIT, round_trips
         assert outcomes == [TransferOutcome.OK] * 10
         with engine.connect() as conn:
-            assert STORE.get_account(conn, wallet.id).credits_posted == 90
+            assert _stored_account(conn, wallet.id).credits_posted == 90
             assert [entry.sequence for entry in STORE.account_history(conn, wallet.id, limit=3, before=10)] == [9, 8, 7]
     finally:
         engine.dispose()
@@ -925,8 +951,8 @@ def test_transfer_ids_with_any_characters_survive_a_batch(migrated_postgres_url:
             # WHEN they travel in one batch
             assert STORE.create_transfers(conn, batch, START) == [TransferOutcome.OK] * 2
             # THEN they are stored exactly as sent
-            assert STORE.get_transfer(conn, held.id).pending_status is PendingStatus.POSTED
-            assert STORE.get_transfer(conn, batch[1].id).transfer == batch[1]
+            assert _stored_transfer(conn, held.id).pending_status is PendingStatus.POSTED
+            assert _stored_transfer(conn, batch[1].id).transfer == batch[1]
     finally:
         engine.dispose()
 
@@ -988,8 +1014,8 @@ def test_a_batch_locks_a_hot_account_after_the_others_and_last(migrated_postgres
         # AND once the merchant is free the batch completes, in order in the merchant's history
         assert outcomes == [[TransferOutcome.OK] * 3]
         with engine.connect() as conn:
-            assert STORE.get_account(conn, merchant.id).credits_posted == 30
-            assert STORE.get_account(conn, payer.id).debits_posted == 30
+            assert _stored_account(conn, merchant.id).credits_posted == 30
+            assert _stored_account(conn, payer.id).debits_posted == 30
             history = STORE.account_history(conn, merchant.id, limit=10)[::-1]
             assert [entry.transfer_id for entry in history] == [t.id for t in batch]
             assert [entry.credits_posted for entry in history] == [10, 20, 30]
@@ -1012,7 +1038,7 @@ def test_a_batch_over_the_bound_is_refused_before_anything_is_sent(db_url: str) 
         with engine.begin() as conn, pytest.raises(ValueError, match=str(TRANSFER_BATCH_MAX)):
             STORE.create_transfers(conn, batch, START)
         with engine.connect() as conn:
-            assert STORE.get_account(conn, wallet.id).credits_posted == 0
+            assert _stored_account(conn, wallet.id).credits_posted == 0
             assert STORE.create_transfers(conn, [], START) == []
     finally:
         engine.dispose()
@@ -1159,6 +1185,7 @@ def _balance_changes(attempts: list[Attempt]) -> Counter[tuple[str, str]]:
             changes[(credit, "credits_pending")] += amount
         elif flags in (TransferFlags.POST_PENDING_TRANSFER, TransferFlags.VOID_PENDING_TRANSFER):
             posted = amount if flags == TransferFlags.POST_PENDING_TRANSFER else 0
+            assert pending_id is not None
             changes[(debit, "debits_pending")] -= reserved_minor[pending_id]
             changes[(credit, "credits_pending")] -= reserved_minor[pending_id]
             changes[(debit, "debits_posted")] += posted

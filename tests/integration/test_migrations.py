@@ -156,7 +156,7 @@ def _migrated_state(engine: sa.Engine) -> tuple[Any, ...]:
 
 def _transfer_function_exists(engine: sa.Engine) -> bool:
     with engine.connect() as connection:
-        count = connection.execute(
+        count: int = connection.execute(
             sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'paystream_create_transfer'")
         ).scalar_one()
     return count == 1

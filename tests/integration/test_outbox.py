@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 
 from schemas.events import PaymentRequested
+from shared.adapters.aws import EventPublisher
 from shared.adapters.database import create_engine
 from shared.adapters.outbox import RecordedEvents, cloud_event_of, publish_recorded, record_event
 from shared.adapters.tables import events, outbox
@@ -78,7 +80,7 @@ def test_an_event_no_longer_kept_is_read_back_from_the_outbox(db_url: str) -> No
     with engine.begin() as conn:  # recorded by another process: nothing kept here
         event_id = _record(conn, "pay_outbox_read_back")
     bus = _Bus()
-    published = publish_recorded(engine, bus, [event_id], {})
+    published = publish_recorded(engine, cast(EventPublisher, bus), [event_id], {})
     with engine.connect() as conn:
         row = conn.execute(sa.select(events).where(events.c.id == event_id)).one()
         still_queued = conn.execute(sa.select(outbox.c.event_id).where(outbox.c.event_id == event_id)).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -58,7 +58,7 @@ def test_an_event_is_stored_projected_and_queued_in_its_transaction(engine: sa.E
     with engine.connect() as conn:
         stored = conn.execute(sa.select(events).where(events.c.id == event_id)).one()
         queued = conn.execute(sa.select(outbox).where(outbox.c.event_id == event_id)).one()
-        history = (
+        history: Sequence[str] = (
             conn.execute(sa.select(transactions.c.direction).where(transactions.c.id == payment_id)).scalars().all()
         )
     # THEN it is in the store, in the outbox since it occurred and not yet tried, and in both

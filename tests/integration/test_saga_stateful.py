@@ -161,7 +161,7 @@ class SagaMachine(RuleBasedStateMachine):
         self.debit(payment_id)
         self.settle(payment_id)
         with self.engine.connect() as conn:
-            status = conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id)).scalar_one()
+            status: str = conn.execute(sa.select(payments.c.status).where(payments.c.id == payment_id)).scalar_one()
         return payment_id if status == PaymentStatus.COMPLETED.value else multiple()
 
     @rule(
@@ -287,7 +287,7 @@ class SagaMachine(RuleBasedStateMachine):
                     # A payment that ended without completing holds nothing back.
                     assert reserved is None or reserved.pending_status is not PendingStatus.PENDING, row.id
                 if status in _REACHED_THE_PAYEE:
-                    assert reserved.pending_status is PendingStatus.POSTED
+                    assert reserved is not None and reserved.pending_status is PendingStatus.POSTED
 
     @invariant()
     def refunds_never_exceed_the_payment_and_the_status_follows_them(self):
@@ -335,6 +335,7 @@ class SagaMachine(RuleBasedStateMachine):
     def clearing_holds_exactly_the_live_reservations(self):
         with self.engine.connect() as conn:
             clearing = self.ledger.get_account(conn, system_account_id("USD", "clearing"))
+            assert clearing is not None
             sagas = [
                 *conn.execute(sa.select(payments.c.id)).scalars(),
                 *conn.execute(sa.select(refunds.c.id)).scalars(),

@@ -240,10 +240,14 @@ class WalletsMachine(RuleBasedStateMachine):
             for row in conn.execute(sa.select(withdrawals)).all():
                 reserved = self.ledger.get_transfer(conn, f"{row.id}:reserve")
                 if row.status == "succeeded":
-                    assert reserved.pending_status is PendingStatus.POSTED, row.id
+                    assert reserved is not None and reserved.pending_status is PendingStatus.POSTED, row.id
                 elif row.status == "failed":
-                    assert reserved.pending_status in (PendingStatus.VOIDED, PendingStatus.EXPIRED), row.id
+                    assert reserved is not None and reserved.pending_status in (
+                        PendingStatus.VOIDED,
+                        PendingStatus.EXPIRED,
+                    ), row.id
                 payouts_account = self.ledger.get_account(conn, system_account_id(row.currency, "payouts"))
+                assert payouts_account is not None
                 assert payouts_account.balance_posted == sum(
                     w.amount_minor
                     for w in conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from shared.adapters.background_publisher import BATCH_MAX, BackgroundPublisher
 
@@ -55,7 +56,7 @@ def test_a_failing_bus_does_not_stop_the_publisher():
 
 def test_published_rows_are_forgotten_together_a_moment_later():
     # GIVEN a publisher whose bus accepts everything
-    forgotten: list[list[str]] = []
+    forgotten: list[Sequence[str]] = []
     publisher = BackgroundPublisher(lambda ids: list(ids), forgotten.append)
     # WHEN events are published in three batches in quick succession
     for batch in (["a"], ["b", "c"], ["d"]):

@@ -16,11 +16,13 @@ def test_disable_means_no_tls():
 
 def test_require_encrypts_without_checking_the_certificate():
     context = ssl_context_for("require")
+    assert context is not None
     assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
 
 
 def test_verify_full_checks_the_certificate_and_the_host_name():
     context = ssl_context_for("verify-full")
+    assert context is not None
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 

@@ -155,9 +155,13 @@ def test_a_conversion_through_the_fx_accounts_creates_and_destroys_no_minor_unit
     # THEN every currency's books still balance and the wallets moved by exactly the amounts
     assert set(outcomes) <= {TransferOutcome.OK}
     check_ledger_invariants(ledger.accounts())
-    assert ledger.account(f"wallet:u:{source}").balance_posted == 0
-    assert ledger.account(f"wallet:u:{target}").balance_posted == amounts.receive_minor
-    assert ledger.account(f"system:{target}:fees").balance_posted == amounts.fee_minor
+    source_wallet = ledger.account(f"wallet:u:{source}")
+    target_wallet = ledger.account(f"wallet:u:{target}")
+    fees = ledger.account(f"system:{target}:fees")
+    assert source_wallet is not None and target_wallet is not None and fees is not None
+    assert source_wallet.balance_posted == 0
+    assert target_wallet.balance_posted == amounts.receive_minor
+    assert fees.balance_posted == amounts.fee_minor
 
 
 @PROPERTY_SETTINGS

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -103,9 +104,9 @@ def reserve(ledger: InMemoryLedger, amount_minor: int = 3_000, timeout_seconds: 
     return pending.id
 
 
-def settle(amount_minor: int, flags: TransferFlags, **fields) -> Transfer:
+def settle(amount_minor: int, flags: TransferFlags, **fields: Any) -> Transfer:
     """A post or void of `pay_1:debit`, overridable field by field."""
-    defaults = dict(
+    defaults: dict[str, Any] = dict(
         transfer_id="pay_1:settle",
         debit_account_id=ALICE_USD,
         credit_account_id=CLEARING_USD,
@@ -115,6 +116,20 @@ def settle(amount_minor: int, flags: TransferFlags, **fields) -> Transfer:
     )
     defaults.update(fields)
     return transfer(**defaults)
+
+
+def account_of(ledger: InMemoryLedger, account_id: str) -> Account:
+    """An account the test created: present, so its balances can be read."""
+    account = ledger.account(account_id)
+    assert account is not None, account_id
+    return account
+
+
+def stored_transfer_of(ledger: InMemoryLedger, transfer_id: str) -> StoredTransfer:
+    """A transfer the test stored: present, so its fields can be read."""
+    stored = ledger.transfer(transfer_id)
+    assert stored is not None, transfer_id
+    return stored
 
 
 POST = TransferFlags.POST_PENDING_TRANSFER
@@ -139,7 +154,7 @@ def scenario_exists():
 def _retry_with(**changes):
     ledger = make_ledger()
     reserve(ledger, timeout_seconds=60)
-    original = ledger.transfer("pay_1:debit").transfer
+    original = stored_transfer_of(ledger, "pay_1:debit").transfer
     return ledger.create_transfer(replace(original, **changes), NOW)
 
 
@@ -347,7 +362,7 @@ def test_a_wallet_is_never_overdrawn():
     # THEN the first is refused and the second leaves her with nothing available
     assert too_much is TransferOutcome.INSUFFICIENT_FUNDS
     assert exactly_enough is TransferOutcome.OK
-    assert ledger.account(ALICE_USD).available == 0
+    assert account_of(ledger, ALICE_USD).available == 0
 
 
 def test_a_pending_transfer_reserves_the_amount_on_both_sides():
@@ -356,11 +371,11 @@ def test_a_pending_transfer_reserves_the_amount_on_both_sides():
     # WHEN 30.00 USD is reserved towards clearing
     reserve(ledger, amount_minor=3_000)
     # THEN it is pending on both sides and no longer available to Alice
-    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    alice, clearing = account_of(ledger, ALICE_USD), account_of(ledger, CLEARING_USD)
     assert (alice.debits_pending, alice.debits_posted, alice.available) == (3_000, 0, 7_000)
     assert alice.balance_posted == 10_000
     assert (clearing.credits_pending, clearing.credits_posted) == (3_000, 0)
-    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.PENDING
+    assert stored_transfer_of(ledger, "pay_1:debit").pending_status is PendingStatus.PENDING
 
 
 def test_posting_part_of_a_reservation_releases_the_rest():
@@ -371,11 +386,11 @@ def test_posting_part_of_a_reservation_releases_the_rest():
     outcome = ledger.create_transfer(settle(2_000, POST), NOW)
     # THEN 20.00 USD moved, the other 10.00 USD is Alice's again, and the reservation is closed
     assert outcome is TransferOutcome.OK
-    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    alice, clearing = account_of(ledger, ALICE_USD), account_of(ledger, CLEARING_USD)
     assert (alice.debits_pending, alice.debits_posted, alice.available) == (0, 2_000, 8_000)
     assert (clearing.credits_pending, clearing.credits_posted) == (0, 2_000)
-    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.POSTED
-    assert ledger.transfer("pay_1:settle").pending_status is None
+    assert stored_transfer_of(ledger, "pay_1:debit").pending_status is PendingStatus.POSTED
+    assert stored_transfer_of(ledger, "pay_1:settle").pending_status is None
 
 
 def test_voiding_a_reservation_gives_the_money_back():
@@ -386,10 +401,10 @@ def test_voiding_a_reservation_gives_the_money_back():
     outcome = ledger.create_transfer(settle(3_000, VOID), NOW)
     # THEN Alice has all her money available and clearing holds nothing
     assert outcome is TransferOutcome.OK
-    alice, clearing = ledger.account(ALICE_USD), ledger.account(CLEARING_USD)
+    alice, clearing = account_of(ledger, ALICE_USD), account_of(ledger, CLEARING_USD)
     assert (alice.debits_pending, alice.debits_posted, alice.available) == (0, 0, 10_000)
     assert (clearing.credits_pending, clearing.credits_posted) == (0, 0)
-    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.VOIDED
+    assert stored_transfer_of(ledger, "pay_1:debit").pending_status is PendingStatus.VOIDED
 
 
 def test_a_post_needs_no_new_funds():
@@ -401,7 +416,7 @@ def test_a_post_needs_no_new_funds():
     outcome = ledger.create_transfer(settle(3_000, POST), NOW)
     # THEN it succeeds: the money was set aside when it was reserved
     assert outcome is TransferOutcome.OK
-    assert ledger.account(ALICE_USD).available == 0
+    assert account_of(ledger, ALICE_USD).available == 0
 
 
 def test_a_reservation_without_timeout_never_expires():
@@ -418,7 +433,7 @@ def test_a_reservation_can_be_settled_until_its_timeout_and_not_at_it():
     # GIVEN a reservation with a 60 s timeout
     ledger = make_ledger()
     reserve(ledger, timeout_seconds=60)
-    stored = ledger.transfer("pay_1:debit")
+    stored = stored_transfer_of(ledger, "pay_1:debit")
     # WHEN time reaches 59.999999 s, then 60 s
     # THEN it is live just before and expired exactly at the timeout
     assert not is_expired(stored, NOW + timedelta(seconds=60) - timedelta(microseconds=1))
@@ -436,9 +451,9 @@ def test_an_expired_reservation_is_released_and_cannot_be_settled():
     expired_ids = ledger.expire_pending_transfers(later)
     # THEN the money is Alice's again, the books balance, and a post is refused
     assert expired_ids == ["pay_1:debit"]
-    assert ledger.account(ALICE_USD).available == ALICE_FUNDS_MINOR
-    assert ledger.account(CLEARING_USD).credits_pending == 0
-    assert ledger.transfer("pay_1:debit").pending_status is PendingStatus.EXPIRED
+    assert account_of(ledger, ALICE_USD).available == ALICE_FUNDS_MINOR
+    assert account_of(ledger, CLEARING_USD).credits_pending == 0
+    assert stored_transfer_of(ledger, "pay_1:debit").pending_status is PendingStatus.EXPIRED
     check_ledger_invariants(ledger.accounts())
     assert ledger.create_transfer(settle(3_000, POST), later) is (TransferOutcome.PENDING_TRANSFER_EXPIRED)
     assert ledger.expire_pending_transfers(later + timedelta(days=1)) == []
@@ -448,14 +463,14 @@ def test_a_live_reservation_cannot_be_expired():
     # GIVEN a reservation whose timeout has not passed
     ledger = make_ledger()
     reserve(ledger, timeout_seconds=60)
-    stored = ledger.transfer("pay_1:debit")
+    stored = stored_transfer_of(ledger, "pay_1:debit")
     # WHEN someone tries to release it anyway
     # THEN it is a bug, and the ledger's own sweep leaves it alone
     with pytest.raises(LedgerInvariantViolated):
         expire_pending(
             stored,
-            debit=ledger.account(ALICE_USD),
-            credit=ledger.account(CLEARING_USD),
+            debit=account_of(ledger, ALICE_USD),
+            credit=account_of(ledger, CLEARING_USD),
             now=NOW + timedelta(seconds=59),
         )
     assert ledger.expire_pending_transfers(NOW + timedelta(seconds=59)) == []
@@ -505,7 +520,7 @@ def test_a_retry_reports_the_first_differing_field_in_enum_order():
     # GIVEN a stored pending transfer
     ledger = make_ledger()
     reserve(ledger, timeout_seconds=60)
-    original = ledger.transfer("pay_1:debit").transfer
+    original = stored_transfer_of(ledger, "pay_1:debit").transfer
     # WHEN a retry differs in amount, currency and timeout at once
     outcome = ledger.create_transfer(replace(original, amount_minor=1, currency="EUR", timeout_seconds=1), NOW)
     # THEN the amount, compared first, names the outcome
@@ -686,7 +701,7 @@ def test_an_account_id_is_created_once_and_empty():
     again = ledger.create_account(Account(id=ALICE_USD, currency="USD", flags=WALLET))
     # THEN the first is refused and the second is a bug
     assert again is False
-    assert ledger.account(ALICE_USD).credits_posted == ALICE_FUNDS_MINOR
+    assert account_of(ledger, ALICE_USD).credits_posted == ALICE_FUNDS_MINOR
     with pytest.raises(ValueError):
         ledger.create_account(Account(id="new", currency="USD", credits_posted=1))
 
@@ -694,12 +709,12 @@ def test_an_account_id_is_created_once_and_empty():
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: transfer("t", "a", "b", 1.5),
+        lambda: transfer("t", "a", "b", 1.5),  # type: ignore[arg-type]
         lambda: transfer("t", "a", "b", True),
         lambda: transfer("", "a", "b", 1),
-        lambda: transfer("t", "a", "b", 1, flags=16),
+        lambda: transfer("t", "a", "b", 1, flags=16),  # type: ignore[arg-type]
         lambda: transfer("t", "a", "b", 1, timeout_seconds=-1),
-        lambda: Account(id="a", currency="USD", credits_posted=1.0),
+        lambda: Account(id="a", currency="USD", credits_posted=1.0),  # type: ignore[arg-type]
         lambda: Account(id="a", currency="USD", flags=AccountFlags(3)),
         lambda: StoredTransfer(transfer("t", "a", "b", 1), PendingStatus.PENDING, NOW),
         lambda: StoredTransfer(transfer("t", "a", "b", 1, flags=TransferFlags.PENDING), None, NOW),
@@ -717,8 +732,8 @@ def test_malformed_ledger_values_cannot_be_built(build):
 def test_values_read_back_from_sql_are_normalised():
     # GIVEN plain ints and strings as a database row would hold them
     # WHEN ledger values are built from them
-    stored = StoredTransfer(transfer("t", "a", "b", 1, flags=1, pending_id=""), "pending", NOW)
-    account = Account(id="a", currency="USD", flags=1)
+    stored = StoredTransfer(transfer("t", "a", "b", 1, flags=1, pending_id=""), "pending", NOW)  # type: ignore[arg-type]
+    account = Account(id="a", currency="USD", flags=1)  # type: ignore[arg-type]
     # THEN they compare equal to values built from the enums
     assert stored.transfer.flags is TransferFlags.PENDING
     assert stored.transfer.pending_id is None
@@ -906,8 +921,8 @@ def test_a_conversion_moves_both_currencies_and_the_fee_together():
     outcomes = ledger.create_transfers(conversion("cv_1", 5_000, 4_600, 50), NOW)
     # THEN every leg is created, and each currency still balances
     assert outcomes == [TransferOutcome.OK] * 3
-    assert ledger.account(ALICE_USD).available == ALICE_FUNDS_MINOR - 5_050
-    assert ledger.account(ALICE_EUR).available == 4_600
+    assert account_of(ledger, ALICE_USD).available == ALICE_FUNDS_MINOR - 5_050
+    assert account_of(ledger, ALICE_EUR).available == 4_600
     check_ledger_invariants(ledger.accounts())
 
 
@@ -947,7 +962,7 @@ def test_members_after_a_failure_are_not_tried():
         TransferOutcome.LINKED_EVENT_FAILED,
         TransferOutcome.OK,
     ]
-    assert ledger.account(BOB_USD).credits_posted == 2
+    assert account_of(ledger, BOB_USD).credits_posted == 2
 
 
 def test_a_batch_ending_in_a_linked_transfer_leaves_its_chain_open():
@@ -967,7 +982,7 @@ def test_a_batch_ending_in_a_linked_transfer_leaves_its_chain_open():
         TransferOutcome.LINKED_EVENT_FAILED,
         TransferOutcome.LINKED_EVENT_CHAIN_OPEN,
     ]
-    assert ledger.account(BOB_USD).credits_posted == before[5].credits_posted + 1
+    assert account_of(ledger, BOB_USD).credits_posted == before[5].credits_posted + 1
 
 
 def test_a_retried_chain_answers_exists_for_every_member():
@@ -998,8 +1013,8 @@ def test_a_later_transfer_of_a_batch_sees_the_earlier_ones():
     )
     # THEN each transfer was decided on the state the ones before it left
     assert outcomes == [TransferOutcome.OK] * 3 + [TransferOutcome.EXISTS]
-    assert ledger.account(BOB_USD).available == 200
-    assert ledger.transfer("hold").pending_status is PendingStatus.POSTED
+    assert account_of(ledger, BOB_USD).available == 200
+    assert stored_transfer_of(ledger, "hold").pending_status is PendingStatus.POSTED
 
 
 def test_a_batch_has_a_bound():
@@ -1009,7 +1024,7 @@ def test_a_batch_has_a_bound():
     # WHEN it is sent THEN it is refused whole, before anything changes
     with pytest.raises(ValueError, match=str(TRANSFER_BATCH_MAX)):
         ledger.create_transfers(batch, NOW)
-    assert ledger.account(BOB_USD).credits_posted == 0
+    assert account_of(ledger, BOB_USD).credits_posted == 0
     # AND the largest batch allowed goes through
     assert set(ledger.create_transfers(batch[:-1], NOW)) == {TransferOutcome.OK}
 
@@ -1040,7 +1055,7 @@ def test_every_change_appends_the_balances_after_it():
         (0, 0, 0, ALICE_FUNDS_MINOR),
     ]
     assert all(entry.cause is HistoryCause.TRANSFER for entry in history)
-    check_history_matches(ledger.account(ALICE_USD), history[0])
+    check_history_matches(account_of(ledger, ALICE_USD), history[0])
 
 
 def test_an_expiry_is_recorded_in_the_history():
@@ -1054,7 +1069,7 @@ def test_an_expiry_is_recorded_in_the_history():
         newest = ledger.account_history(account_id, limit=1)[0]
         assert newest.cause is HistoryCause.EXPIRY
         assert newest.transfer_id == "pay_1:debit"
-        check_history_matches(ledger.account(account_id), newest)
+        check_history_matches(account_of(ledger, account_id), newest)
 
 
 def test_the_history_reads_in_pages_newest_first():
@@ -1082,12 +1097,12 @@ def test_a_history_that_disagrees_with_the_balances_is_reported():
     # GIVEN Alice's newest entry, and her account with one more minor unit
     ledger = make_ledger()
     newest = ledger.account_history(ALICE_USD, limit=1)[0]
-    drifted = replace(ledger.account(ALICE_USD), credits_posted=ALICE_FUNDS_MINOR + 1)
+    drifted = replace(account_of(ledger, ALICE_USD), credits_posted=ALICE_FUNDS_MINOR + 1)
     # WHEN they are compared THEN the drift is an invariant violation
     with pytest.raises(LedgerInvariantViolated):
         check_history_matches(drifted, newest)
     with pytest.raises(LedgerInvariantViolated):
-        check_history_matches(ledger.account(ALICE_USD), None)
+        check_history_matches(account_of(ledger, ALICE_USD), None)
 
 
 def chains_of(batch: list[Transfer]) -> list[range]:
@@ -1137,7 +1152,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     )
     def pay(self, payer, amount_minor):
         payee = BOB_USD if payer == ALICE_USD else ALICE_USD
-        available = self.ledger.account(payer).available
+        available = account_of(self.ledger, payer).available
         outcome = self._create(transfer(self._new_id(), payer, payee, amount_minor))
         expected = TransferOutcome.OK if amount_minor <= available else TransferOutcome.INSUFFICIENT_FUNDS
         assert outcome is expected
@@ -1236,7 +1251,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def convert(self, usd_minor, rate_percent, fee_minor):
         eur_minor = max(1, usd_minor * rate_percent // 100)
         chain = conversion(self._new_id(), usd_minor, eur_minor, max(fee_minor, 1))
-        available = self.ledger.account(ALICE_USD).available
+        available = account_of(self.ledger, ALICE_USD).available
         outcomes = self._create_batch(chain)
         # The whole conversion, or none of it: exactly when Alice can pay both legs from USD.
         if usd_minor + max(fee_minor, 1) <= available:
@@ -1257,7 +1272,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
         for request, outcome in zip(batch, outcomes, strict=True):
             if outcome is TransferOutcome.OK:
                 self.sent.append(request)
-                assert self.ledger.transfer(request.id).transfer == request
+                assert stored_transfer_of(self.ledger, request.id).transfer == request
             else:
                 assert self.ledger.transfer(request.id) is None
         if TransferOutcome.OK not in outcomes:
@@ -1271,7 +1286,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     @rule()
     def expire_reservations(self):
         for transfer_id in self.ledger.expire_pending_transfers(self.now):
-            assert self.ledger.transfer(transfer_id).pending_status is PendingStatus.EXPIRED
+            assert stored_transfer_of(self.ledger, transfer_id).pending_status is PendingStatus.EXPIRED
 
     @invariant()
     def books_balance(self):
@@ -1280,7 +1295,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
     @invariant()
     def wallets_are_never_overdrawn(self):
         for wallet in (ALICE_USD, BOB_USD):
-            assert self.ledger.account(wallet).available >= 0
+            assert account_of(self.ledger, wallet).available >= 0
 
     @invariant()
     def no_floor_is_ever_broken(self):
@@ -1307,7 +1322,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
             for stored in self.ledger.transfers()
             if stored.pending_status is PendingStatus.PENDING
         )
-        assert self.ledger.account(CLEARING_USD).credits_pending == live_minor
+        assert account_of(self.ledger, CLEARING_USD).credits_pending == live_minor
 
 
 LedgerStateMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)

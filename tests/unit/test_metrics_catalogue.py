@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas.cloudevent import short_type
-from schemas.events import parse_payload
+from schemas.events import ConversionCompleted, parse_payload
 from shared.observability import metrics
 from shared.observability.catalogue import CATALOGUE, INTEGRATION_METRICS
 from shared.observability.dashboards import DASHBOARDS, dashboard_files, queried_metrics
@@ -135,6 +135,7 @@ def test_every_events_business_metrics_are_declared_with_their_tags(sample):
 def test_a_conversion_yields_its_fee_as_revenue_in_the_currency_it_was_kept_in():
     envelope = json.loads((SAMPLES / "conversion.completed.json").read_text())
     payload = parse_payload("conversion.completed", envelope["data"])
+    assert isinstance(payload, ConversionCompleted)
     samples = {name: (value, tags) for name, value, tags in metrics.business_samples("conversion.completed", payload)}
     assert samples["paystream.fees.revenue"] == (
         payload.fee_minor,

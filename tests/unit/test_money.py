@@ -153,7 +153,7 @@ def test_parsing_needs_a_supported_currency_and_a_string():
     with pytest.raises(UnsupportedCurrency):
         Money.from_major("1.00", "XYZ")
     with pytest.raises(TypeError):
-        Money.from_major(1.5, "USD")
+        Money.from_major(1.5, "USD")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("amount", [12.34, 1.0, True, False, Decimal("1"), "100", None])

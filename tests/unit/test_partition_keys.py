@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,7 +58,7 @@ def test_the_partition_of_a_key_is_the_same_in_every_process() -> None:
 def test_every_step_of_a_payment_is_keyed_by_the_payers_wallet(
     payer_id: str, payee_id: str, currency: str, amount_minor: int
 ) -> None:
-    parties = {
+    parties: dict[str, Any] = {
         "payment_id": "pay_" + "1" * 32,
         "payer_id": payer_id,
         "payee_id": payee_id,
