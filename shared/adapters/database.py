@@ -84,9 +84,10 @@ MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
 
 # SQLSTATE classes and codes that mean "the database cannot serve us right now", as opposed to
 # "this statement is wrong": connection exceptions (08), insufficient resources such as too many
-# connections (53), operator intervention such as shutdown or a cancelled statement (57), and a
+# connections (53), operator intervention such as shutdown or a cancelled statement (57), a
+# transaction the server rolled back to break a deadlock or a serialization conflict (40), and a
 # lock that could not be taken in time (55P03).
-_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 _UNAVAILABLE_SQLSTATES = frozenset({"55P03"})
 # SQLite result codes (and their extended forms, which share the prefix) that mean the file is
 # busy, locked by another process, unreadable or full.

@@ -99,6 +99,11 @@ _CREATE_TRANSFERS_SQL = (
     "$4::bigint[], $5::varchar[], $6::integer[], $7::varchar[], $8::integer[], $9::timestamptz)"
 )
 
+# The global lock order of the ledger functions (migration 0007): pending transfers, then accounts
+# that are not hot, then hot accounts, each by id in byte order.
+_LOCK_TRANSFERS_SQL = 'SELECT 1 FROM transfers WHERE id = ANY($1::varchar[]) ORDER BY id COLLATE "C" FOR UPDATE'
+_LOCK_ACCOUNTS_SQL = 'SELECT 1 FROM accounts WHERE id = ANY($1::varchar[]) ORDER BY hot, id COLLATE "C" FOR UPDATE'
+
 
 def wallet_account_id(user_id: str, currency: str) -> str:
     """The ledger account id of a user's wallet in one currency."""
@@ -190,6 +195,22 @@ class LedgerStore:
         """The stored transfer with this id, or None."""
         row = conn.execute(sa.select(transfers).where(transfers.c.id == transfer_id)).first()
         return None if row is None else _stored_transfer_from_row(row)
+
+    def lock_for(self, conn: sa.Connection, transfers_to_come: Sequence[Transfer]) -> None:
+        """Lock, in the global order, every row the ledger calls for `transfers_to_come` will lock.
+
+        Each call locks its own rows in that order; a transaction that makes several calls takes
+        them all first, or it could hold a hot account from one call while waiting for another
+        call's wallet that a concurrent transfer holds while waiting for the hot account. On
+        SQLite a write transaction already holds the whole database: nothing to do.
+        """
+        if not is_postgresql(conn):
+            return
+        pending_ids = sorted({t.pending_id for t in transfers_to_come if t.pending_id is not None})
+        account_ids = sorted({a for t in transfers_to_come for a in (t.debit_account_id, t.credit_account_id)})
+        if pending_ids:
+            execute_prepared(conn, _LOCK_TRANSFERS_SQL, (pending_ids,))
+        execute_prepared(conn, _LOCK_ACCOUNTS_SQL, (account_ids,))
 
     def create_transfer(self, conn: sa.Connection, transfer: Transfer, now: datetime) -> TransferOutcome:
         """Create `transfer` at `now` unless decide() refuses it; return the outcome.

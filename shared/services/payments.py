@@ -363,6 +363,10 @@ def settle_reservation(
     conn: Connection, reservation: Reservation, *, ledger: LedgerStore, now: datetime
 ) -> tuple[SettleResult, TransferOutcome]:
     """Post the held funds and credit the receiver, or release them; with the post's outcome."""
+    # The post locks the sender's wallet and clearing, the credit then the receiver's wallet: taken
+    # call by call, clearing would be held while waiting for a wallet that a debit of the receiver
+    # holds while waiting for clearing. Both calls' rows are locked first, in the ledger's order.
+    ledger.lock_for(conn, [reservation.post(), reservation.credit()])
     posted = ledger.create_transfer(conn, reservation.post(), now)
     if posted is TransferOutcome.PENDING_TRANSFER_NOT_FOUND:
         return SettleResult.NOT_RESERVED, posted

@@ -164,6 +164,39 @@ def test_a_wrong_statement_is_not_unavailable(db_url: str) -> None:
         engine.dispose()
 
 
+def test_a_transaction_rolled_back_to_break_a_deadlock_is_unavailable(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=2)
+    first_key, second_key = (uuid.uuid4().int >> 65 for _ in range(2))
+    answers: list[str] = []
+    both_hold_one = threading.Barrier(2, timeout=10)
+
+    def take(mine: int, theirs: int) -> None:
+        try:
+            with translate_errors(), engine.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": mine})
+                both_hold_one.wait()
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": theirs})
+            answers.append("done")
+        except DatabaseUnavailable:
+            answers.append("unavailable")
+
+    try:
+        # GIVEN two transactions, each holding what the other one waits for
+        threads = [
+            threading.Thread(target=take, args=(first_key, second_key)),
+            threading.Thread(target=take, args=(second_key, first_key)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        # WHEN PostgreSQL breaks the deadlock by rolling one back
+        # THEN that one hears "unavailable" (a 503, or a redelivery), and the other goes through
+        assert sorted(answers) == ["done", "unavailable"]
+    finally:
+        engine.dispose()
+
+
 def test_as_utc_reads_naive_times_as_utc() -> None:
     naive = datetime(2026, 1, 2, 3, 4, 5)
     assert as_utc(naive) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
