@@ -11,8 +11,10 @@ from schemas.events import RefundRequested
 from shared.consumer import handle
 from shared.services.payments import debit_payment
 from shared.services.refunds import debit_refund
+from shared.topology import route_for
 
-ACCEPTED_TYPES = frozenset({"payment.approved", "refund.requested"})
+# What its queue receives (shared.topology.ROUTES declares it).
+ACCEPTED_TYPES = frozenset(route_for("debit-wallet").event_types)
 
 
 def _debit(conn, payload, context, runtime) -> list[str]:

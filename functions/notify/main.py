@@ -8,30 +8,10 @@ from cloudevents.http import CloudEvent
 
 from shared.consumer import handle
 from shared.services import notifications
+from shared.topology import route_for
 
-ACCEPTED_TYPES = frozenset(
-    {
-        "payment.completed",
-        "payment.failed",
-        "payment.declined",
-        "payment.held",
-        "topup.succeeded",
-        "topup.declined",
-        "user.signed_up",
-        "conversion.completed",
-        "conversion.failed",
-        "withdrawal.succeeded",
-        "withdrawal.failed",
-        "refund.completed",
-        "refund.failed",
-        "payment_request.created",
-        "payment_request.paid",
-        "payment_request.reopened",
-        "payment_request.declined",
-        "payment_request.cancelled",
-        "payment_request.expired",
-    }
-)
+# What its queue receives (shared.topology.ROUTES declares it).
+ACCEPTED_TYPES = frozenset(route_for("notify").event_types)
 
 
 @functions_framework.cloud_event

@@ -8,8 +8,10 @@ from cloudevents.http import CloudEvent
 
 from shared.consumer import handle
 from shared.services.withdrawals import pay_out_withdrawal
+from shared.topology import route_for
 
-ACCEPTED_TYPES = frozenset({"withdrawal.requested"})
+# What its queue receives (shared.topology.ROUTES declares it).
+ACCEPTED_TYPES = frozenset(route_for("payout").event_types)
 
 
 def _pay_out(conn, withdrawal, context, runtime) -> list[str]:

@@ -14,8 +14,10 @@ from shared.domain.fraud import FraudRules, assess
 from shared.domain.money import Money
 from shared.services.payments import account_age_seconds, score_payment
 from shared.services.velocity import count_payments_in_window
+from shared.topology import route_for
 
-ACCEPTED_TYPES = frozenset({"payment.requested"})
+# What its queue receives (shared.topology.ROUTES declares it).
+ACCEPTED_TYPES = frozenset(route_for("score-fraud").event_types)
 logger = logging.getLogger("paystream.score-fraud")
 
 

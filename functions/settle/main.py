@@ -10,8 +10,10 @@ from schemas.events import RefundDebited
 from shared.consumer import handle
 from shared.services.payments import settle_payment
 from shared.services.refunds import settle_refund
+from shared.topology import route_for
 
-ACCEPTED_TYPES = frozenset({"payment.debited", "refund.debited"})
+# What its queue receives (shared.topology.ROUTES declares it).
+ACCEPTED_TYPES = frozenset(route_for("settle").event_types)
 
 
 def _settle(conn, payload, context, runtime) -> list[str]:
