@@ -77,7 +77,6 @@ def _fill(url: str, sizes: list[int]) -> dict[int, str]:
                         password_hash="-",
                         full_name=user_id,
                         country="US",
-                        role="user",
                         kyc_status="verified",
                         created_at=NEWEST - timedelta(days=400),
                     )
@@ -160,7 +159,7 @@ def main() -> None:
             cells = []
             for size, user_id in sorted(owners.items()):
                 token = issue_access_token(
-                    user_id=user_id, role="user", secret=secret, now_epoch_seconds=int(time.time()), ttl_seconds=3600
+                    user_id=user_id, secret=secret, now_epoch_seconds=int(time.time()), ttl_seconds=3600
                 )
                 params = {"limit": str(PAGE_LIMIT), **_requests_for(size)[name]}
                 timings = _latencies_ms(

@@ -102,10 +102,18 @@ _ENTRIES = (
         "Fraud scoring sent the payment to manual review; it waits in the admin review queue.",
     ),
     _info(
+        "payment.released",
+        ("admin",),
+        ("settle", "notify"),
+        "A reviewer approved a held payment (`POST /v1/admin/reviews/{id}/approve`); settle posts "
+        "the hold placed when it was held and credits the payee.",
+    ),
+    _info(
         "payment.declined",
-        ("score-fraud",),
+        ("score-fraud", "admin", "sweep-sagas"),
         ("notify",),
-        "Fraud scoring refused the payment; no money moved.",
+        "The payment was refused: by fraud scoring, by a reviewer, or because its review waited "
+        "too long. No money moved; a hold placed for the review was voided.",
     ),
     _info(
         "payment.debited",
@@ -238,6 +246,13 @@ _ENTRIES = (
         ("sweep-sagas",),
         ("notify",),
         "Nobody answered the request before its `expires_at`; sweep-sagas closed it.",
+    ),
+    _info(
+        "admin.action_taken",
+        ("admin",),
+        (),
+        "An operator acted (decided a review, froze a user, granted a role): the audit trail "
+        "names who did what to which entity, and why.",
     ),
 )
 

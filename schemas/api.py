@@ -495,6 +495,10 @@ class StatementQuery(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
+# The roles an account may hold besides `user` (shared.domain.roles).
+OperatorRole = Literal["support", "admin", "auditor"]
+
+
 class _Response(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -507,6 +511,8 @@ class UserResponse(_Response):
     full_name: str
     country: str
     kyc_status: str
+    kyc_level: Literal["none", "basic", "verified"]
+    roles: list[OperatorRole] = Field(default_factory=list, description="The operator roles held besides `user`.")
     created_at: UtcDatetime
 
 

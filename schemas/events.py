@@ -40,6 +40,7 @@ __all__ = [
     "PaymentRequested",
     "PaymentApproved",
     "PaymentHeld",
+    "PaymentReleased",
     "PaymentDeclined",
     "PaymentDebited",
     "PaymentFailed",
@@ -62,6 +63,7 @@ __all__ = [
     "WithdrawalRequested",
     "WithdrawalSucceeded",
     "WithdrawalFailed",
+    "AdminActionTaken",
     "EVENT_PAYLOADS",
     "UnknownEventType",
     "parse_payload",
@@ -168,12 +170,23 @@ class PaymentHeld(_PaymentParties):
     reasons: _FraudReasons
 
 
-class PaymentDeclined(_PaymentParties):
-    """Fraud scoring refused the payment; no money moved (`payment.declined`)."""
+class PaymentReleased(_PaymentParties):
+    """A reviewer approved a held payment; its hold (`transfer_id`) is posted next
+    (`payment.released`)."""
 
-    fraud_score: _FraudScore
-    reasons: _FraudReasons
+    transfer_id: Identifier
+    reviewer_id: Identifier
+
+
+class PaymentDeclined(_PaymentParties):
+    """The payment was refused: by fraud scoring, a limit, a frozen account, or a reviewer (or
+    left unreviewed too long). No money moved; a hold placed for review was voided
+    (`payment.declined`). Declines before scoring carry no score."""
+
+    fraud_score: _FraudScore | None = None
+    reasons: _FraudReasons = []
     failure_code: _Code
+    failure_message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LENGTH_MAX)] | None = None
 
 
 class PaymentDebited(_PaymentParties):
@@ -363,6 +376,26 @@ class WithdrawalFailed(_WithdrawalParties):
     failure_message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LENGTH_MAX)]
 
 
+# --- operators -------------------------------------------------------------------------------
+
+_DETAILS_MAX = 32
+
+
+class AdminActionTaken(EventPayload):
+    """An operator did something: decided a review, froze a user, granted a role
+    (`admin.action_taken`). `actor_id` is the operator's user id, or `paystream-cli` for the
+    command run against the database; `target_id` what was acted on."""
+
+    action_id: Identifier
+    actor_id: Identifier
+    action: _Code
+    target_id: Identifier
+    reason: Annotated[str, Field(max_length=MESSAGE_LENGTH_MAX)] | None = None
+    details: Annotated[
+        dict[_Code, Annotated[str, Field(max_length=MESSAGE_LENGTH_MAX)]], Field(max_length=_DETAILS_MAX)
+    ] = {}
+
+
 EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
     {
         "user.signed_up": UserSignedUp,
@@ -372,6 +405,7 @@ EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
         "payment.requested": PaymentRequested,
         "payment.approved": PaymentApproved,
         "payment.held": PaymentHeld,
+        "payment.released": PaymentReleased,
         "payment.declined": PaymentDeclined,
         "payment.debited": PaymentDebited,
         "payment.failed": PaymentFailed,
@@ -394,6 +428,7 @@ EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
         "withdrawal.requested": WithdrawalRequested,
         "withdrawal.succeeded": WithdrawalSucceeded,
         "withdrawal.failed": WithdrawalFailed,
+        "admin.action_taken": AdminActionTaken,
     }
 )
 
@@ -443,4 +478,6 @@ def partition_key(payload: EventPayload) -> str:
         return f"wallet:{payload.payer_id}:{payload.currency}"
     if isinstance(payload, (UserSignedUp, FundingSourceAdded)):
         return f"user:{payload.user_id}"
+    if isinstance(payload, AdminActionTaken):
+        return f"user:{payload.actor_id}"  # one operator's actions, in the order they took them
     raise TypeError(f"no partition key is defined for {type(payload).__name__}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas import operators
 from schemas.api import REQUEST_MODELS, REQUEST_UNIONS, RESPONSE_MODELS
 from schemas.cloudevent import CloudEventEnvelope, schema_uri
 from schemas.events import EVENT_PAYLOADS
@@ -69,7 +70,9 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         *EVENT_PAYLOADS.values(),
         CloudEventEnvelope,
         *REQUEST_MODELS,
+        *operators.REQUEST_MODELS,
         *RESPONSE_MODELS,
+        *operators.RESPONSE_MODELS,
     ]
     schemas: dict[str, dict[str, Any]] = {}
     for model in models:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from schemas import operators
 from schemas.api import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     IDENTIFIER_LENGTH_MAX,
@@ -103,7 +104,8 @@ def _request_schema_name(model: type[BaseModel] | TypeAdapter[Any]) -> str:
 def _component_schemas() -> dict[str, Any]:
     """Every request and response model, with nested models as shared ``$ref`` components."""
     models: list[tuple[str, TypeAdapter[Any]]] = [
-        (model.__name__, TypeAdapter(model)) for model in (*REQUEST_MODELS, *RESPONSE_MODELS)
+        (model.__name__, TypeAdapter(model))
+        for model in (*REQUEST_MODELS, *operators.REQUEST_MODELS, *RESPONSE_MODELS, *operators.RESPONSE_MODELS)
     ]
     models.extend(REQUEST_UNIONS.items())
     # Validation mode for every model keeps one schema per name (mixing modes would split some
@@ -191,6 +193,8 @@ def _error_statuses(route: Route) -> list[int]:
         statuses.add(400)
     if route.bearer_auth:
         statuses.add(401)
+    if route.roles:
+        statuses.add(403)
     if route.idempotency_key:
         statuses.add(409)
     if route.path.startswith(API_PATH_PREFIX):  # rate limited; health probes are not
@@ -207,6 +211,9 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     }
     if route.description:
         operation["description"] = route.description
+    if route.roles:
+        # Who may call it, for readers and for the role walk-test's tooling alike.
+        operation["x-paystream-roles"] = list(route.roles)
 
     parameters: list[dict[str, Any]] = [
         {

@@ -65,6 +65,9 @@ class Route:
     # The router refuses a request without a valid bearer token (401) and hands the handler
     # the caller as `principal`. A route is public only when it says so.
     bearer_auth: bool = True
+    # The operator roles admitted (shared.domain.roles); empty admits every authenticated user.
+    # Any other caller gets 403 `authorization_error`.
+    roles: tuple[str, ...] = ()
     idempotency_key: bool = False
     # The router validates the query string into it and hands it to the handler as `query`.
     query_model: type[BaseModel] | None = None

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from shared.domain.roles import OPERATOR_ROLES
 from shared.settings import ConfigurationError, LoggingSettings, load_settings
 from shared.topology import ROUTES
 
@@ -82,6 +83,33 @@ def _provision(args: argparse.Namespace) -> None:
         dynamodb_endpoint_url=args.dynamodb_endpoint_url or aws.dynamodb_endpoint_url,
     )
     print("topology provisioned")
+
+
+def _users(args: argparse.Namespace) -> None:
+    from shared.bootstrap import build_platform
+    from shared.clock import utc_now
+    from shared.http import ApiError
+    from shared.services import operators
+    from shared.services.context import EventContext
+
+    # Against the database itself: how the first admin is made. The action is recorded like any
+    # operator's, with the command line as its actor; the outbox relay publishes it.
+    runtime = build_platform(load_settings())
+    change = operators.grant_role if args.action == "grant-role" else operators.revoke_role
+    try:
+        with runtime.engine.begin() as conn:
+            user = operators.user_by_email(conn, args.email)
+            change(
+                conn,
+                user_id=user.id,
+                role=args.role,
+                actor_id=operators.CLI_ACTOR,
+                context=EventContext(producer="admin", now=utc_now(), correlation_id=None),
+            )
+    except ApiError as error:
+        raise SystemExit(f"paystream users {args.action}: {error.message}") from None
+    done = "granted to" if args.action == "grant-role" else "revoked from"
+    print(f"role {args.role} {done} {user.email} ({user.id})")
 
 
 DLQ_LIST_LIMIT = 50
@@ -185,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         help="DynamoDB's own endpoint (default: PAYSTREAM_DYNAMODB_ENDPOINT_URL)",
     )
     prov.set_defaults(run=_provision)
+    users = commands.add_parser("users", help="grant or revoke operator roles (PAYSTREAM_DATABASE_URL)")
+    users.add_argument("action", choices=("grant-role", "revoke-role"))
+    users.add_argument("email", help="the user's e-mail address")
+    users.add_argument("role", choices=sorted(role.value for role in OPERATOR_ROLES))
+    users.set_defaults(run=_users)
     dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
     dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
     dlq.add_argument("message_id", nargs="?", help="show: the message; redrive: only this one")

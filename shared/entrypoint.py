@@ -21,6 +21,7 @@ from shared.consumer import publish_after_commit
 from shared.http import Principal, Router, authenticate, idempotency_key
 from shared.observability import request_id
 from shared.services.idempotency import Execute, request_fingerprint, run_once
+from shared.services.identity import roles_of
 
 __all__ = ["client_router", "correlation_id", "respond_once"]
 
@@ -35,6 +36,12 @@ def _openapi_document() -> dict[str, Any]:
 def _caller(request: flask.Request) -> Principal:
     """The authenticated user making the request, or a 401."""
     return authenticate(request, platform().settings.secret_key.get_secret_value())
+
+
+def _roles_of(user_id: str) -> frozenset[str]:
+    """The caller's operator roles as stored now (routes that admit roles re-check them)."""
+    with platform().reader.connect() as conn:
+        return roles_of(conn, user_id)
 
 
 def correlation_id() -> str:
@@ -86,7 +93,9 @@ def _readiness() -> tuple[int, HealthResponse]:
 def client_router(routes: RouteTable) -> Router:
     """A router for one client function's declared routes, and the ones every function answers;
     the function binds a handler to each of its own (`@router.handles(route)`)."""
-    router = Router(routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller)
+    router = Router(
+        routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller, roles_of=_roles_of
+    )
 
     @router.handles(every_function.LIVENESS)
     def healthz(request: flask.Request) -> tuple[int, Any]:

@@ -55,6 +55,7 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("payments", "http"),
     FunctionInfo("transactions", "http"),
     FunctionInfo("notifications", "http"),
+    FunctionInfo("admin", "http"),
     FunctionInfo("score-fraud", "cloudevent"),
     FunctionInfo("debit-wallet", "cloudevent"),
     FunctionInfo("settle", "cloudevent"),

@@ -104,10 +104,11 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller."""
+    """The authenticated caller, with the operator roles the access token names. A route that
+    admits operators only re-reads the roles from the database before it runs (Router)."""
 
     user_id: str
-    role: str
+    roles: frozenset[str] = frozenset()
 
 
 def _validation_error(error: pydantic.ValidationError) -> ApiError:
@@ -195,12 +196,14 @@ def idempotency_key(request: flask.Request) -> str | None:
     return key
 
 
-def issue_access_token(*, user_id: str, role: str, secret: str, now_epoch_seconds: int, ttl_seconds: int) -> str:
-    """A short-lived signed access token for the user."""
+def issue_access_token(
+    *, user_id: str, roles: Iterable[str] = (), secret: str, now_epoch_seconds: int, ttl_seconds: int
+) -> str:
+    """A short-lived signed access token for the user, naming the operator roles they hold."""
     claims = {
         "iss": JWT_ISSUER,
         "sub": user_id,
-        "role": role,
+        "roles": sorted(roles),
         "iat": now_epoch_seconds,
         "exp": now_epoch_seconds + ttl_seconds,
         "jti": new_id("at"),
@@ -226,7 +229,10 @@ def authenticate(request: flask.Request, secret: str) -> Principal:
         raise ApiError.unauthenticated("token_expired", "the access token has expired") from None
     except jwt.InvalidTokenError:
         raise ApiError.unauthenticated("invalid_token", "the access token is not valid") from None
-    return Principal(user_id=str(claims["sub"]), role=str(claims.get("role", "user")))
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise ApiError.unauthenticated("invalid_token", "the access token is not valid")
+    return Principal(user_id=str(claims["sub"]), roles=frozenset(roles))
 
 
 def _to_json(body: Any) -> Any:
@@ -257,8 +263,11 @@ class Router:
         function_name: str,
         routes: Iterable[Route],
         caller_of: Callable[[flask.Request], Principal],
+        roles_of: Callable[[str], frozenset[str]] | None = None,
     ) -> None:
         self.function_name = function_name
+        # Reads a user's operator roles as stored now, for the routes that admit roles only.
+        self._roles_of = roles_of
         self._declared = {route.endpoint: route for route in routes}
         self._caller_of = caller_of
         self._map = Map(strict_slashes=False)
@@ -296,6 +305,8 @@ class Router:
         arguments: dict[str, Any] = {}
         if route.bearer_auth:
             arguments["principal"] = self._caller_of(request)
+        if route.roles:
+            arguments["principal"] = self._authorize(route, arguments["principal"])
         if binding.body is not None:
             arguments["body"] = (
                 _parse_form(request, binding.body)
@@ -305,6 +316,18 @@ class Router:
         if route.query_model is not None:
             arguments["query"] = _parse_query(request, route.query_model)
         return arguments
+
+    def _authorize(self, route: Route, principal: Principal) -> Principal:
+        """The caller with the roles the database holds now, if one of them is the route's; a
+        403 otherwise. The token's claim is not trusted here: a revoked role stops at once."""
+        if self._roles_of is None:
+            raise RuntimeError(f"{route.endpoint} admits roles, but {self.function_name} cannot read them")
+        roles = self._roles_of(principal.user_id)
+        if roles.isdisjoint(route.roles):
+            raise ApiError.forbidden(
+                "role_required", f"{route.method} {route.path} needs one of the roles {', '.join(route.roles)}"
+            )
+        return Principal(user_id=principal.user_id, roles=roles)
 
     def dispatch(self, request: flask.Request) -> flask.Response:
         """Answer one request: route, run the handler, shape the result or the error."""

@@ -87,7 +87,9 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment.requested": ("payments",),
         "payment.approved": ("score-fraud",),
         "payment.held": ("score-fraud",),
-        "payment.declined": ("score-fraud",),
+        # A reviewer releases a held payment, or declines it; so does the sweeper, past its age.
+        "payment.released": ("admin",),
+        "payment.declined": ("score-fraud", "admin", "sweep-sagas"),
         "payment.debited": ("debit-wallet",),
         "payment.failed": ("debit-wallet", "settle", "sweep-sagas"),
         "payment.completed": ("settle",),
@@ -111,6 +113,7 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment_request.declined": ("payments",),
         "payment_request.cancelled": ("payments",),
         "payment_request.expired": ("sweep-sagas",),
+        "admin.action_taken": ("admin",),
     }
 )
 
@@ -254,7 +257,7 @@ class Schedule:
 ROUTES: tuple[Route, ...] = (
     Route("score-fraud", ("payment.requested",)),
     Route("debit-wallet", ("payment.approved", "refund.requested")),
-    Route("settle", ("payment.debited", "refund.debited")),
+    Route("settle", ("payment.debited", "payment.released", "refund.debited")),
     Route("payout", ("withdrawal.requested",)),
     Route(
         "notify",
@@ -263,6 +266,7 @@ ROUTES: tuple[Route, ...] = (
             "payment.failed",
             "payment.declined",
             "payment.held",
+            "payment.released",
             "topup.succeeded",
             "topup.declined",
             "user.signed_up",

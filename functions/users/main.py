@@ -64,7 +64,8 @@ def token(request: flask.Request, body):
 def me(request: flask.Request, principal: Principal):
     with platform().reader.connect() as conn:
         user = identity.get_user(conn, principal.user_id)
-    return 200, UserResponse.model_validate(user, from_attributes=True)
+        roles = identity.roles_of(conn, user.id)
+    return 200, UserResponse.model_validate({**user._mapping, "roles": sorted(roles)})
 
 
 @functions_framework.http

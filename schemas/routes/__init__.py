@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from schemas.routes import (
     accounts,
+    admin,
     every_function,
     notifications,
     payments,
@@ -27,5 +28,6 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     payments.ROUTES,
     transactions.ROUTES,
     notifications.ROUTES,
+    admin.ROUTES,
     every_function.ROUTES,
 )

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 __all__ = [
     "metadata",
     "users",
+    "user_roles",
+    "payment_reviews",
     "refresh_tokens",
     "card_vault",
     "funding_sources",
@@ -73,9 +75,23 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("full_name", sa.String(200), nullable=False),
     sa.Column("country", sa.String(2), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False, server_default="user"),
     sa.Column("kyc_status", sa.String(16), nullable=False, server_default="unverified"),
+    sa.Column("kyc_level", sa.String(16), nullable=False, server_default="none"),
+    # A frozen account signs in and reads, and moves no money (shared.services.operators).
+    sa.Column("frozen_at", Timestamp(), nullable=True),
+    sa.Column("frozen_reason", sa.String(500), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+# The operator roles a user holds besides `user`, which every account has (shared.domain.roles).
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    # None when granted from the command line against the database (the first admin).
+    sa.Column("granted_by", sa.String(40), nullable=True),
+    sa.Column("granted_at", Timestamp(), nullable=False),
 )
 
 # Refresh tokens are stored as SHA-256 digests; `family_id` ties every rotation of one login
@@ -199,6 +215,24 @@ payments = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+)
+
+# A held payment's manual review: open until an operator (or the sweeper, past its age) decides.
+payment_reviews = sa.Table(
+    "payment_reviews",
+    metadata,
+    sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), primary_key=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fraud_score", sa.Integer, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    # The coarse reason the payer sees; `reasons` (the rules that fired) is for operators.
+    sa.Column("review_reason", sa.String(40), nullable=False),
+    sa.Column("decided_by", sa.String(40), nullable=True),
+    sa.Column("decision_reason", sa.String(500), nullable=True),
+    sa.Column("decided_at", Timestamp(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Index("ix_payment_reviews_status_created", "status", "created_at"),
 )
 
 # A refund returns (part of) a completed payment from its payee to its payer, through a saga of

@@ -25,12 +25,12 @@ from schemas.events import UserSignedUp
 from shared.adapters.database import as_utc
 from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.outbox import record_event
-from shared.adapters.tables import refresh_tokens, users
+from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
 
-__all__ = ["TokenPair", "sign_up", "password_grant", "refresh_grant", "get_user", "find_user"]
+__all__ = ["TokenPair", "find_user", "get_user", "password_grant", "refresh_grant", "roles_of", "sign_up"]
 
 REFRESH_TOKEN_BYTES = 32
 _hasher = PasswordHasher()
@@ -69,6 +69,12 @@ def find_user(conn: Connection, email_or_id: str) -> Any:
 # Built once: every payment and request names its other party.
 _USER_BY_EMAIL = sa.select(users).where(users.c.email == sa.bindparam("email"))
 _USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
+_ROLES_OF = sa.select(user_roles.c.role).where(user_roles.c.user_id == sa.bindparam("user_id"))
+
+
+def roles_of(conn: Connection, user_id: str) -> frozenset[str]:
+    """The operator roles the user holds now (none for most users)."""
+    return frozenset(conn.execute(_ROLES_OF, {"user_id": user_id}).scalars())
 
 
 def sign_up(
@@ -90,7 +96,6 @@ def sign_up(
                     password_hash=_hasher.hash(request.password),
                     full_name=request.full_name,
                     country=request.country,
-                    role="user",
                     kyc_status="unverified",
                     created_at=now,
                 )
@@ -128,7 +133,7 @@ def _issue(
     )
     access_token = issue_access_token(
         user_id=user.id,
-        role=user.role,
+        roles=roles_of(conn, user.id),
         secret=secret,
         now_epoch_seconds=int(now.timestamp()),
         ttl_seconds=access_ttl,

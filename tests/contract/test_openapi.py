@@ -92,8 +92,12 @@ def test_every_http_function_has_a_route_table_and_a_tag(document: dict[str, Any
     assert [tag["name"] for tag in document["tags"]] == [*http_functions, "health"]
 
 
-def test_the_route_table_is_the_core_contract() -> None:
-    assert {(r.method, r.path, r.response_status) for r in ROUTES} == CORE_CONTRACT
+def test_the_route_table_is_the_core_contract_and_the_operator_side() -> None:
+    declared = {(r.method, r.path, r.response_status) for r in ROUTES}
+    assert {route for route in declared if not route[1].startswith("/v1/admin/")} == CORE_CONTRACT
+    # Every operator route admits named roles and nobody else.
+    assert all(r.roles for r in ROUTES if r.path.startswith("/v1/admin/"))
+    assert not any(r.roles for r in ROUTES if not r.path.startswith("/v1/admin/"))
     assert len({(r.method, r.path) for r in ROUTES}) == len(ROUTES)
     assert len({r.operation_id for r in ROUTES}) == len(ROUTES)
 

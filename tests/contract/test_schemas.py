@@ -286,6 +286,7 @@ def test_response_datetimes_serialize_as_utc_even_from_a_naive_database_value() 
             "full_name": "Ada Lovelace",
             "country": "GB",
             "kyc_status": "unverified",
+            "kyc_level": "none",
             "created_at": datetime(2025, 3, 14, 9, 12, 7),
             "password_hash": "never shown",  # a wider row: ignored, never echoed
         }

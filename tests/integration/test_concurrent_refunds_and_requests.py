@@ -51,7 +51,6 @@ def _people(engine, ledger) -> tuple[str, str]:
                     password_hash="-",
                     full_name=user_id,
                     country="US",
-                    role="user",
                     kyc_status="unverified",
                     created_at=now,
                 )

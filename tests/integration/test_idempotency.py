@@ -44,7 +44,6 @@ def _two_users(url: str) -> tuple[str, str]:
                     password_hash="-",
                     full_name=user_id,
                     country="US",
-                    role="user",
                     kyc_status="unverified",
                     created_at=NOW,
                 )

@@ -87,7 +87,6 @@ class SagaMachine(RuleBasedStateMachine):
                         password_hash="-",
                         full_name=user_id,
                         country="US",
-                        role="user",
                         kyc_status="unverified",
                         created_at=self.now,
                     )

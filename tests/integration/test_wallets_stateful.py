@@ -76,7 +76,6 @@ class WalletsMachine(RuleBasedStateMachine):
                     password_hash="-",
                     full_name="Wanda",
                     country="US",
-                    role="user",
                     kyc_status="unverified",
                     created_at=self.now,
                 )

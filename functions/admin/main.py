@@ -1,0 +1,69 @@
+"""admin: the operator side. Every route admits the roles it declares (schemas.routes.admin);
+every action is recorded in the audit trail with its actor."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from schemas.operators import AdminUserList
+from schemas.routes import admin as routes
+from shared.bootstrap import platform
+from shared.clock import utc_now
+from shared.consumer import publish_after_commit
+from shared.entrypoint import client_router, correlation_id
+from shared.http import Principal
+from shared.services import operators
+from shared.services.context import EventContext
+from shared.services.identity import find_user, get_user
+
+router = client_router(routes.ROUTES)
+
+
+def _context() -> EventContext:
+    return EventContext(producer="admin", now=utc_now(), correlation_id=correlation_id())
+
+
+@router.handles(routes.LOOKUP_USERS)
+def lookup_users(request: flask.Request, principal: Principal, query):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        user = find_user(conn, query.email)
+        data = [] if user is None else [operators.admin_view_of_user(conn, user, ledger=runtime.ledger)]
+    return 200, AdminUserList(data=data, has_more=False)
+
+
+@router.handles(routes.GET_USER)
+def get_one_user(request: flask.Request, principal: Principal, user_id: str):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, operators.admin_view_of_user(conn, get_user(conn, user_id), ledger=runtime.ledger)
+
+
+@router.handles(routes.GRANT_ROLE)
+def grant_role(request: flask.Request, principal: Principal, body, user_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user, event_ids = operators.grant_role(
+            conn, user_id=user_id, role=body.role, actor_id=principal.user_id, context=_context(), reason=body.reason
+        )
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.REVOKE_ROLE)
+def revoke_role(request: flask.Request, principal: Principal, body, user_id: str, role: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user, event_ids = operators.revoke_role(
+            conn, user_id=user_id, role=role, actor_id=principal.user_id, context=_context()
+        )
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@functions_framework.http
+def admin(request: flask.Request) -> flask.Response:
+    return router.dispatch(request)

@@ -1,0 +1,75 @@
+"""The routes of `admin`: the operator side. Every route names the roles it admits; any other
+caller gets 403 `authorization_error` (docs/operators.md has the matrix). A route that reads
+(GET) admits auditors where its area is theirs to read; auditors never decide or change.
+"""
+
+from __future__ import annotations
+
+from schemas.api import EmptyRequest
+from schemas.operators import AdminUserList, AdminUserResponse, RoleGrantRequest, UserLookupQuery
+from schemas.routing import Route, RouteTable
+
+__all__ = [
+    "ADMINS",
+    "ADMIN_READERS",
+    "GET_USER",
+    "GRANT_ROLE",
+    "LOOKUP_USERS",
+    "OPERATORS",
+    "READERS",
+    "REVOKE_ROLE",
+    "ROUTES",
+]
+
+# Who may do what, by area (see the module docstring).
+OPERATORS = ("support", "admin")  # work the queues and the users
+READERS = ("support", "admin", "auditor")  # read the queues and the users
+ADMINS = ("admin",)  # roles, limits, fraud thresholds
+ADMIN_READERS = ("admin", "auditor")  # read roles, limits and thresholds; the audit and reports
+
+LOOKUP_USERS = Route(
+    method="GET",
+    path="/v1/admin/users",
+    operation_id="adminLookupUsers",
+    summary="Look a user up by e-mail address",
+    query_model=UserLookupQuery,
+    response_model=AdminUserList,
+    roles=READERS,
+    description="The user with this e-mail address (any case), with roles, wallets and latest payments; "
+    "an empty list if there is none.",
+)
+GET_USER = Route(
+    method="GET",
+    path="/v1/admin/users/{user_id}",
+    operation_id="adminGetUser",
+    summary="A user, with roles, wallets and latest payments",
+    response_model=AdminUserResponse,
+    error_statuses=(404,),
+    roles=READERS,
+)
+GRANT_ROLE = Route(
+    method="POST",
+    path="/v1/admin/users/{user_id}/roles",
+    operation_id="adminGrantRole",
+    summary="Grant an operator role",
+    request_model=RoleGrantRequest,
+    response_model=AdminUserResponse,
+    error_statuses=(404,),
+    roles=ADMINS,
+    description="Granting a role the user holds changes nothing. Recorded in the audit trail.",
+)
+REVOKE_ROLE = Route(
+    method="POST",
+    path="/v1/admin/users/{user_id}/roles/{role}/revoke",
+    operation_id="adminRevokeRole",
+    summary="Revoke an operator role",
+    request_model=EmptyRequest,
+    request_body_required=False,
+    response_model=AdminUserResponse,
+    error_statuses=(404, 409),
+    roles=ADMINS,
+    description="The role stops working at the user's next call, whatever their token says. An admin "
+    "cannot revoke their own admin role (409). Recorded in the audit trail.",
+)
+
+ROUTES = RouteTable("admin", (LOOKUP_USERS, GET_USER, GRANT_ROLE, REVOKE_ROLE))
