@@ -37,6 +37,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.functions import FUNCTIONS
 from shared.runner.local import free_port
 from tests.e2e.client import FINAL_STATUSES, sign_up
 from tests.e2e.conftest import _free_port_range
@@ -72,7 +73,7 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
         env["PAYSTREAM_REDIS_URL"] = "redis://127.0.0.1:6379/0"
         env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
         env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
-        args += ["--services", "--functions-base-port", str(_free_port_range(16))]
+        args += ["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))]
     # The platform writes through its own copy of the descriptor; ours closes once it has started.
     with open(home / "platform.log", "wb") as log:
         process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -37,6 +37,7 @@ __all__ = [
     "BASE_CURRENCY",
     "PEG_CURRENCY",
     "RATE_DISPLAY_DIGITS",
+    "REFERENCE_CURRENCY",
     "ConversionAmounts",
     "ExchangeRates",
     "FxRateMissing",
@@ -45,11 +46,14 @@ __all__ = [
     "parse_rate",
     "rate_text",
     "rates_age_days",
+    "reference_minor",
 ]
 
 BASE_CURRENCY = "EUR"
 PEG_CURRENCY = "USD"
 BASIS_POINTS_PER_UNIT = 10_000
+# The one currency that fraud thresholds, limits and reports count in, whatever is paid.
+REFERENCE_CURRENCY = "USD"
 # Rates are shown with this many significant digits; the arithmetic uses the exact fraction.
 RATE_DISPLAY_DIGITS = 12
 # A rate is a plain positive decimal: "1.1269", "178.15", "0.376".
@@ -185,3 +189,16 @@ def rate_text(rate: Fraction, digits: int = RATE_DISPLAY_DIGITS) -> str:
         value = Decimal(rate.numerator) / Decimal(rate.denominator)
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def reference_minor(amount_minor: int, currency: str, rates: ExchangeRates) -> int:
+    """`amount_minor` of `currency` in minor units of REFERENCE_CURRENCY at the mid rate, rounded
+    down: what thresholds and limits compare (2,001 JPY is about 13 USD; 50,000 KWD about
+    160,000). Any rates will do, however old: a threshold must never stop a payment for want of
+    fresh ones (only customer quotes require fresh rates)."""
+    if type(amount_minor) is not int or amount_minor < 0:
+        raise ValueError(f"amount_minor must be a non-negative int, got {amount_minor!r}")
+    if currency == REFERENCE_CURRENCY:
+        return amount_minor
+    scale = Fraction(10 ** currency_exponent(REFERENCE_CURRENCY), 10 ** currency_exponent(currency))
+    return math.floor(amount_minor * rates.mid_rate(currency, REFERENCE_CURRENCY) * scale)

@@ -130,6 +130,10 @@ class FailureCode(str, enum.Enum):
     PAYEE_UNAVAILABLE = "payee_unavailable"
     SAGA_TIMEOUT = "saga_timeout"
     LEDGER_REJECTED = "ledger_rejected"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    ACCOUNT_FROZEN = "account_frozen"
+    REVIEW_DECLINED = "review_declined"
+    REVIEW_EXPIRED = "review_expired"
 
 
 def failure_for_outcome(outcome: TransferOutcome) -> FailureCode:

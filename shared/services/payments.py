@@ -28,7 +28,7 @@ from schemas.events import (
 )
 from shared.adapters.database import as_utc
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payments, users
+from shared.adapters.tables import payment_reviews, payments, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
@@ -55,6 +55,7 @@ __all__ = [
     "payment_for_user",
     "score_payment",
     "debit_payment",
+    "decline_payment",
     "settle_payment",
     "stuck_payment_ids",
     "time_out_payment",
@@ -65,6 +66,9 @@ FAILURE_MESSAGES = {
     FailureCode.FRAUD_DECLINED: "the payment was declined by risk review",
     FailureCode.LEDGER_REJECTED: "the ledger refused the transfer",
     FailureCode.SAGA_TIMEOUT: "the payment did not complete in time",
+    FailureCode.ACCOUNT_FROZEN: "an account of the payment is frozen",
+    FailureCode.REVIEW_DECLINED: "the payment was declined after review",
+    FailureCode.REVIEW_EXPIRED: "the payment's review was not completed in time",
 }
 
 
@@ -440,6 +444,56 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
         event_type="payment.completed",
         payload=PaymentCompleted(**parties(payment), transfer_id=reservation.credit_id),
         context=context,
+    )
+
+
+# A payment that has not moved money to its payee yet may still be declined.
+_DECLINABLE = frozenset({PaymentStatus.PENDING.value, PaymentStatus.HELD.value})
+
+
+def decline_payment(
+    conn: Connection,
+    payment_id: str,
+    *,
+    code: FailureCode,
+    ledger: LedgerStore,
+    context: EventContext,
+    message: str | None = None,
+    decided_by: str | None = None,
+) -> list[str]:
+    """Decline a payment that is pending or held: void any funds reserved for it (a debit in
+    flight, or the hold placed for its review), close its open review, and record
+    `payment.declined` with `code`. A payment that moved on meanwhile is left alone (no events).
+
+    Every saga step locks the payment row first, so a settlement racing this decline finds the
+    payment declined and does nothing; and the reservation it would have posted is void.
+    """
+    payment = lock_payment(conn, payment_id)
+    if payment is None or payment.status not in _DECLINABLE:
+        return []
+    release(conn, _reservation_of(payment), ledger=ledger, now=context.now)
+    message = message or FAILURE_MESSAGES.get(code, code.value)
+    review = conn.execute(
+        payment_reviews.update()
+        .where(payment_reviews.c.payment_id == payment.id, payment_reviews.c.status == "open")
+        .values(status="declined", decided_by=decided_by, decision_reason=message, decided_at=context.now)
+        .returning(payment_reviews.c.reasons)
+    ).first()
+    return advance_payment(
+        conn,
+        payment,
+        status=PaymentStatus.DECLINED,
+        event_type="payment.declined",
+        payload=PaymentDeclined(
+            **parties(payment),
+            fraud_score=payment.fraud_score,
+            reasons=list(review.reasons) if review is not None else [],
+            failure_code=code.value,
+            failure_message=message,
+        ),
+        context=context,
+        failure_code=code.value,
+        failure_message=message[:200],
     )
 
 

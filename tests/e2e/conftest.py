@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.functions import FUNCTIONS
 from shared.runner.local import free_port
 from tests.fixtures.fx import ecb_endpoint, sample_dated
 
@@ -134,7 +135,7 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
     env["PAYSTREAM_REDIS_URL"] = os.environ.get("PAYSTREAM_TEST_REDIS", "redis://127.0.0.1:6379/0")
     env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
-    url, process = _start(["--services", "--functions-base-port", str(_free_port_range(16))], env, home)
+    url, process = _start(["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))], env, home)
     yield url
     _stop(process, home)
 

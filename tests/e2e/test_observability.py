@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.functions import FUNCTIONS
 from shared.runner.local import free_port
 from tests.e2e.client import REQUEST_TIMEOUT_SECONDS, sign_up
 from tests.e2e.conftest import _base_env, _free_port_range, _start, _stop
@@ -135,7 +136,7 @@ def observed(tmp_path_factory, postgres_url, test_agent, statsd, fx_rates_file):
     env["DD_DOGSTATSD_PORT"] = str(statsd.socket.getsockname()[1])
     env["DD_ENV"] = "e2e"
     url, process = _start(
-        ["--services", "--functions-base-port", str(_free_port_range(16))],
+        ["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))],
         env,
         home,
         startup_seconds=TRACED_STARTUP_SECONDS_MAX,

@@ -20,6 +20,7 @@ from shared.domain.fx import (
     parse_rate,
     rate_text,
     rates_age_days,
+    reference_minor,
 )
 from shared.domain.ledger import (
     Account,
@@ -244,3 +245,21 @@ def test_the_packaged_rates_file_names_its_date_and_source():
     assert rates.published_on == date(2026, 10, 6)
     assert "European Central Bank" in rates.source
     assert set(CURRENCY_EXPONENTS) <= set(rates.per_eur())
+
+
+def test_amounts_are_counted_in_usd_so_a_yen_threshold_is_not_a_dollar_threshold():
+    # GIVEN the packaged rates, months old: their age does not matter here
+    rates = load_rates(Path(RATES_FILE_DEFAULT))
+    # THEN 2,001 JPY is about 13 USD, 50,000.000 KWD about 160,000 USD, and USD is itself
+    assert 1_000 <= reference_minor(2_001, "JPY", rates) <= 1_500
+    assert 15_000_000 <= reference_minor(50_000_000, "KWD", rates) <= 17_000_000
+    assert reference_minor(12_345, "USD", rates) == 12_345
+
+
+@given(st.sampled_from(sorted(CURRENCY_EXPONENTS)), st.integers(min_value=0, max_value=10**12))
+def test_reference_amounts_grow_with_the_amount_and_round_down(currency, amount_minor):
+    rates = load_rates(Path(RATES_FILE_DEFAULT))
+    scale = Fraction(100, 10 ** currency_exponent(currency))
+    exact = amount_minor * rates.mid_rate(currency, "USD") * scale
+    assert reference_minor(amount_minor, currency, rates) == math.floor(exact)
+    assert reference_minor(amount_minor, currency, rates) <= reference_minor(amount_minor + 1, currency, rates)

@@ -197,4 +197,8 @@ def test_failure_codes_have_their_api_values():
         "payee_unavailable",
         "saga_timeout",
         "ledger_rejected",
+        "limit_exceeded",
+        "account_frozen",
+        "review_declined",
+        "review_expired",
     }
