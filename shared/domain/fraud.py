@@ -24,6 +24,7 @@ __all__ = [
     "FraudAssessment",
     "FraudDecision",
     "FraudRules",
+    "ROUTINE_REVIEW_REASON",
     "ReasonCode",
     "SCORE_BANDS",
     "assess",
@@ -49,6 +50,19 @@ class ReasonCode(str, enum.Enum):
     # The payer's velocity could not be counted (the cache is down): never approve blind.
     VELOCITY_UNKNOWN = "velocity_unknown"
 
+
+# What the payer is told about a hold: a coarse category, never the rule or its threshold.
+# Operators see the reason codes themselves.
+_REVIEW_REASON_FOR_REASON = {
+    ReasonCode.AMOUNT_OVER_REVIEW_LIMIT: "unusual_amount",
+    ReasonCode.AMOUNT_OVER_DECLINE_LIMIT: "unusual_amount",
+    ReasonCode.VELOCITY_OVER_REVIEW_LIMIT: "unusual_activity",
+    ReasonCode.VELOCITY_OVER_DECLINE_LIMIT: "unusual_activity",
+    ReasonCode.NEW_ACCOUNT_LARGE_AMOUNT: "new_account",
+    ReasonCode.VELOCITY_UNKNOWN: "routine_check",
+}
+# When no rule names a category (an approval): the payer-facing reason of a review is generic.
+ROUTINE_REVIEW_REASON = "routine_check"
 
 _DECISION_FOR_REASON = {
     ReasonCode.AMOUNT_OVER_REVIEW_LIMIT: FraudDecision.REVIEW,
@@ -112,6 +126,15 @@ class FraudAssessment:
     decision: FraudDecision
     score: int
     reasons: tuple[ReasonCode, ...]
+
+    @property
+    def review_reason(self) -> str:
+        """The coarse reason a payer sees for a hold: the category of the first rule that asked
+        for review (or declined), never a threshold."""
+        for reason in self.reasons:
+            if _DECISION_FOR_REASON[reason] is not FraudDecision.APPROVE:
+                return _REVIEW_REASON_FOR_REASON[reason]
+        return ROUTINE_REVIEW_REASON
 
 
 def _major_to_minor(limit_major: int, amount: Money) -> int:

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.fraud import (
+    ROUTINE_REVIEW_REASON,
     SCORE_BANDS,
     FraudDecision,
     FraudRules,
@@ -261,3 +262,17 @@ def test_a_payer_whose_velocity_cannot_be_counted_is_held_never_approved_blind()
         amount=Money(60_000_00, "USD"), payments_in_window=None, account_age_seconds=10**6, rules=FraudRules()
     )
     assert huge.decision is FraudDecision.DECLINE
+
+
+def test_the_payer_is_told_a_category_never_the_rule_or_its_threshold():
+    # GIVEN a new account's large payment, held for review
+    held = assess(amount=Money(300_000, "USD"), payments_in_window=1, account_age_seconds=60, rules=FraudRules())
+    # THEN the reason the payer sees is a coarse category
+    assert held.reasons == (ReasonCode.NEW_ACCOUNT_LARGE_AMOUNT,)
+    assert held.review_reason == "new_account"
+    assert (
+        assess(
+            amount=Money(100, "USD"), payments_in_window=1, account_age_seconds=10**6, rules=FraudRules()
+        ).review_reason
+        == ROUTINE_REVIEW_REASON
+    )
