@@ -6,7 +6,8 @@
   and of every request and response body (including the two discriminated request unions); an
   event payload's carries as ``$id`` the URI its events name as ``dataschema``;
 - ``docs/openapi.json``: the OpenAPI document of :func:`schemas.openapi.build_openapi`;
-- the generated table of ``events/README.md`` (between its markers), from the event catalogue.
+- the generated table of ``events/README.md`` (between its markers), from the event catalogue;
+- the roles matrix of ``docs/operators.md`` (between its markers), from the admin routes.
 
 ``python -m schemas.export --check`` writes nothing and exits 1, listing the stale files, when any
 committed file differs from a fresh export. The contract tests run the same comparison, so a model
@@ -35,6 +36,7 @@ __all__ = [
     "JSON_SCHEMA_DIR",
     "OPENAPI_PATH",
     "EVENTS_README_PATH",
+    "OPERATORS_DOC_PATH",
     "README_TABLE_BEGIN",
     "README_TABLE_END",
     "render_json",
@@ -50,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 JSON_SCHEMA_DIR = REPO_ROOT / "schemas" / "json"
 OPENAPI_PATH = REPO_ROOT / "docs" / "openapi.json"
 EVENTS_README_PATH = REPO_ROOT / "events" / "README.md"
+OPERATORS_DOC_PATH = REPO_ROOT / "docs" / "operators.md"
 README_TABLE_BEGIN = "<!-- BEGIN GENERATED TABLE: python -m schemas.export -->"
 README_TABLE_END = "<!-- END GENERATED TABLE -->"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -87,17 +90,39 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return {name: {"$schema": JSON_SCHEMA_DIALECT, **schema} for name, schema in schemas.items()}
 
 
+def _with_table(path: Path, current: str, table: str) -> str:
+    """``current`` (the text of ``path``) with the part between its markers replaced by ``table``."""
+    begin = current.find(README_TABLE_BEGIN)
+    end = current.find(README_TABLE_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path} lacks the markers {README_TABLE_BEGIN!r} ... {README_TABLE_END!r}")
+    head = current[: begin + len(README_TABLE_BEGIN)]
+    return f"{head}\n{table}{current[end:]}"
+
+
 def render_events_readme(current: str) -> str:
     """``current`` README text with its generated table replaced by the catalogue's."""
     # Imported here: the catalogue package imports schemas, not the other way round.
     from events.catalogue import render_table
 
-    begin = current.find(README_TABLE_BEGIN)
-    end = current.find(README_TABLE_END)
-    if begin < 0 or end < begin:
-        raise ValueError(f"{EVENTS_README_PATH} lacks the markers {README_TABLE_BEGIN!r} ... {README_TABLE_END!r}")
-    head = current[: begin + len(README_TABLE_BEGIN)]
-    return f"{head}\n{render_table()}{current[end:]}"
+    return _with_table(EVENTS_README_PATH, current, render_table())
+
+
+def render_roles_matrix() -> str:
+    """Which operator role may call which admin route, from the routes' own declarations."""
+    from schemas.routes import admin
+
+    roles = ("support", "admin", "auditor")
+    lines = ["| route | " + " | ".join(roles) + " |", "| --- |" + " --- |" * len(roles)]
+    for route in admin.ROUTES.routes:
+        marks = ("yes" if role in route.roles else "no" for role in roles)
+        lines.append(f"| `{route.method} {route.path}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_operators_doc(current: str) -> str:
+    """``docs/operators.md`` with its roles matrix replaced by the one the routes declare."""
+    return _with_table(OPERATORS_DOC_PATH, current, render_roles_matrix())
 
 
 def render_all() -> dict[Path, str]:
@@ -105,6 +130,7 @@ def render_all() -> dict[Path, str]:
     files = {JSON_SCHEMA_DIR / f"{name}.json": render_json(schema) for name, schema in json_schemas().items()}
     files[OPENAPI_PATH] = render_json(build_openapi())
     files[EVENTS_README_PATH] = render_events_readme(EVENTS_README_PATH.read_text(encoding="utf-8"))
+    files[OPERATORS_DOC_PATH] = render_operators_doc(OPERATORS_DOC_PATH.read_text(encoding="utf-8"))
     return files
 
 

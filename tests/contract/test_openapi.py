@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 from pydantic import TypeAdapter
 
 from schemas.api import ERROR_TYPES
-from schemas.export import OPENAPI_PATH, render_json
+from schemas.export import OPENAPI_PATH, OPERATORS_DOC_PATH, render_json, render_operators_doc
 from schemas.openapi import build_openapi
 from schemas.routes import ROUTE_TABLES
 from schemas.routing import EVERY_HTTP_FUNCTION, FORM, Route
@@ -218,3 +218,9 @@ def test_a_body_is_optional_only_where_every_parameter_is(document: dict[str, An
             model = route.request_model
             adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
             adapter.validate_python({})
+
+
+def test_the_roles_matrix_in_the_operators_guide_is_the_one_the_routes_declare() -> None:
+    current = OPERATORS_DOC_PATH.read_text(encoding="utf-8")
+    assert render_operators_doc(current) == current, "docs/operators.md is out of date: run `python -m schemas.export`"
+    assert "| `POST /v1/admin/users/{user_id}/roles` | no | yes | no |" in current
