@@ -99,7 +99,8 @@ _ENTRIES = (
         "payment.held",
         ("score-fraud",),
         ("notify",),
-        "Fraud scoring sent the payment to manual review; it waits in the admin review queue.",
+        "Fraud scoring sent the payment to manual review; its amount is held in the payer's "
+        "wallet (`transfer_id`) while it waits in the admin review queue.",
     ),
     _info(
         "payment.released",
@@ -123,10 +124,11 @@ _ENTRIES = (
     ),
     _info(
         "payment.failed",
-        ("debit-wallet", "settle", "sweep-sagas"),
+        ("score-fraud", "debit-wallet", "settle", "sweep-sagas"),
         ("notify",),
-        "The payment could not finish (insufficient funds, the credit was voided, or it stopped "
-        "moving and sweep-sagas compensated it); no money stays in clearing.",
+        "The payment could not finish (insufficient funds, also for the hold of a review, the "
+        "credit was voided, or it stopped moving and sweep-sagas compensated it); no money "
+        "stays in clearing.",
     ),
     _info(
         "payment.completed",

@@ -577,6 +577,12 @@ class PaymentResponse(_Response):
     failure_message: str | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    review_reason: str | None = Field(
+        None,
+        description="Why the payment was held for review, as a coarse category such as `unusual_amount`, "
+        "`unusual_activity` or `new_account` (never the rule or its threshold). Shown to the payer only; "
+        "null if the payment was never held.",
+    )
 
 
 class ConversionQuoteResponse(_Response):

@@ -164,10 +164,15 @@ class PaymentApproved(_PaymentParties):
 
 
 class PaymentHeld(_PaymentParties):
-    """Fraud scoring sent the payment to manual review; it is `held` (`payment.held`)."""
+    """Fraud scoring sent the payment to manual review; it is `held` (`payment.held`), its
+    amount reserved from the payer's wallet by the pending transfer `transfer_id` until a
+    reviewer approves (the transfer is posted) or declines it (voided). `review_reason` is the
+    coarse category the payer may see; `reasons` are the rules that fired, for operators."""
 
     fraud_score: _FraudScore
     reasons: _FraudReasons
+    transfer_id: Identifier
+    review_reason: _Code
 
 
 class PaymentReleased(_PaymentParties):

@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 EMBEDDED_REDIS_URL = "memory://"
+# A held payment's funds stay reserved this much longer than its review may last, so that the
+# sweeper declines an expired review (and voids its hold) before the ledger's own expiry would,
+# and a payment approved at the last moment still has time to be settled (well beyond
+# `saga_stuck_seconds`, after which a released payment that did not move is compensated).
+REVIEW_HOLD_MARGIN_SECONDS = 3600
 
 
 class ConfigurationError(Exception):
@@ -170,6 +175,14 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # relay-outbox publishes only rows at least this old: younger ones are the background
     # publisher's, and sending them from both would only add duplicates to the bus.
     outbox_relay_age_seconds: int = Field(30, ge=0, le=3600)
+    # A payment held for review waits at most this long for a reviewer; sweep-sagas then
+    # declines it (`review_expired`) and the payer's funds come back.
+    review_max_age_seconds: int = Field(72 * 3600, ge=60, le=30 * 24 * 3600)
+
+    @property
+    def review_hold_timeout_seconds(self) -> int:
+        """The timeout of the hold placed when a payment is held: longer than any review."""
+        return self.review_max_age_seconds + REVIEW_HOLD_MARGIN_SECONDS
 
     @field_validator("database_url")
     @classmethod

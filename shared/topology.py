@@ -77,7 +77,8 @@ EVENTBRIDGE_SOURCE_PREFIX = f"{RESOURCE_PREFIX}."
 CLOUDEVENT_SOURCE_PREFIX = f"/{RESOURCE_PREFIX}/"
 
 # Every producer of every event type, in the order the saga reaches them. `payment.failed` has
-# two: `debit-wallet` fails a payment it cannot debit, `settle` voids one it cannot post.
+# several: `score-fraud` fails a payment it cannot hold for review, `debit-wallet` one it cannot
+# debit, `settle` voids one it cannot post.
 EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "user.signed_up": ("users",),
@@ -91,7 +92,7 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment.released": ("admin",),
         "payment.declined": ("score-fraud", "admin", "sweep-sagas"),
         "payment.debited": ("debit-wallet",),
-        "payment.failed": ("debit-wallet", "settle", "sweep-sagas"),
+        "payment.failed": ("score-fraud", "debit-wallet", "settle", "sweep-sagas"),
         "payment.completed": ("settle",),
         "conversion.completed": ("wallets",),
         "conversion.failed": ("wallets",),

@@ -21,7 +21,7 @@ from shared.entrypoint import client_router, correlation_id, respond_once
 from shared.http import Principal, response_of_row
 from shared.services import payment_requests, refunds
 from shared.services.context import EventContext
-from shared.services.payments import create_payment, pay_request, payment_for_user
+from shared.services.payments import create_payment, pay_request, payment_seen_by
 
 router = client_router(routes.ROUTES)
 
@@ -56,8 +56,7 @@ def send(request: flask.Request, principal: Principal, body):
 @router.handles(routes.GET_PAYMENT)
 def status(request: flask.Request, principal: Principal, payment_id: str):
     with platform().reader.connect() as conn:
-        row = payment_for_user(conn, payment_id, principal.user_id)
-    return 200, _payment(row)
+        return 200, payment_seen_by(conn, payment_id, principal.user_id)
 
 
 @router.handles(routes.REFUND)

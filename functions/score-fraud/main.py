@@ -47,7 +47,14 @@ def _score(conn, payment, context, runtime) -> list[str]:
         account_age_seconds=account_age_seconds(conn, payment.payer_id, context.now),
         rules=rules,
     )
-    return score_payment(conn, payment.payment_id, assessment, context)
+    return score_payment(
+        conn,
+        payment.payment_id,
+        assessment,
+        context,
+        ledger=runtime.ledger,
+        hold_timeout_seconds=runtime.settings.review_hold_timeout_seconds,
+    )
 
 
 @functions_framework.cloud_event

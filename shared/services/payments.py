@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from schemas.api import PaymentRequest
+from schemas.api import PaymentRequest, PaymentResponse
 from schemas.events import (
     PaymentApproved,
     PaymentCompleted,
@@ -33,7 +33,8 @@ from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
 from shared.domain.payment_request import Action
-from shared.http import ApiError
+from shared.domain.review import ReviewStatus
+from shared.http import ApiError, response_of_row
 from shared.ids import new_id
 from shared.services import payment_requests
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
@@ -50,9 +51,11 @@ __all__ = [
     "parties",
     "pay_request",
     "release",
+    "reservation_of",
     "reserve",
     "settle_reservation",
     "payment_for_user",
+    "payment_seen_by",
     "score_payment",
     "debit_payment",
     "decline_payment",
@@ -121,6 +124,7 @@ def advance_payment(
 # which is the payment's answer to its client.
 _INSERT_PAYMENT = payments.insert().returning(*payments.c)
 _USER_CREATED_AT = sa.select(users.c.created_at).where(users.c.id == sa.bindparam("user_id"))
+_INSERT_REVIEW = payment_reviews.insert()
 
 # The payment outcomes that settle the request it pays, if it pays one.
 _ENDS_A_REQUEST = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.DECLINED})
@@ -194,6 +198,24 @@ def payment_for_user(conn: Connection, payment_id: str, user_id: str) -> Any:
     return row
 
 
+# Built once: a payment as its parties read it, with the coarse reason of its review if any.
+_PAYMENT_WITH_REVIEW_REASON = (
+    sa.select(payments, payment_reviews.c.review_reason)
+    .select_from(payments.outerjoin(payment_reviews, payment_reviews.c.payment_id == payments.c.id))
+    .where(payments.c.id == sa.bindparam("payment_id"))
+)
+
+
+def payment_seen_by(conn: Connection, payment_id: str, user_id: str) -> PaymentResponse:
+    """The payment as one of its parties sees it (a 404 for anyone else). The payer also sees
+    the coarse reason it was held for review, if it was; the rules that fired are for
+    operators, and the payee is told nothing of the payer's review."""
+    row = conn.execute(_PAYMENT_WITH_REVIEW_REASON, {"payment_id": payment_id}).first()
+    if row is None or user_id not in (row.payer_id, row.payee_id):
+        raise ApiError.not_found("payment_not_found", "no such payment", "payment_id")
+    return response_of_row(PaymentResponse, row, review_reason=row.review_reason if user_id == row.payer_id else None)
+
+
 def parties(payment: Any) -> dict[str, Any]:
     """The fields every payment event carries."""
     return {
@@ -205,7 +227,7 @@ def parties(payment: Any) -> dict[str, Any]:
     }
 
 
-def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventContext) -> list[str]:
+def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventContext, **fields: Any) -> list[str]:
     message = FAILURE_MESSAGES.get(code, code.value)
     return advance_payment(
         conn,
@@ -216,6 +238,7 @@ def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventConte
         context=context,
         failure_code=code.value,
         failure_message=message,
+        **fields,
     )
 
 
@@ -224,8 +247,21 @@ def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
     return max(0, int((now - as_utc(created)).total_seconds()))
 
 
-def score_payment(conn: Connection, payment_id: str, assessment: FraudAssessment, context: EventContext) -> list[str]:
-    """Apply the fraud decision to a pending payment: approve, hold for review, or decline."""
+def score_payment(
+    conn: Connection,
+    payment_id: str,
+    assessment: FraudAssessment,
+    context: EventContext,
+    *,
+    ledger: LedgerStore,
+    hold_timeout_seconds: int,
+) -> list[str]:
+    """Apply the fraud decision to a pending payment: approve, hold for review, or decline.
+
+    A payment held for review has its amount reserved at once, as debit-wallet would (the same
+    transfer, `<payment_id>:debit`), for `hold_timeout_seconds`, longer than any review lasts:
+    the payer cannot spend it meanwhile, and an approval posts that hold rather than placing
+    another. A payer whose funds do not cover it never waits in review: the payment fails."""
     payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is not None:
         return []  # already scored: a redelivery or a replayed event
@@ -242,14 +278,8 @@ def score_payment(conn: Connection, payment_id: str, assessment: FraudAssessment
             fraud_score=assessment.score,
         )
     if assessment.decision is FraudDecision.REVIEW:
-        return advance_payment(
-            conn,
-            payment,
-            status=PaymentStatus.HELD,
-            event_type="payment.held",
-            payload=PaymentHeld(**common),
-            context=context,
-            fraud_score=assessment.score,
+        return _hold_for_review(
+            conn, payment, assessment, ledger=ledger, hold_timeout_seconds=hold_timeout_seconds, context=context
         )
     code = FailureCode.FRAUD_DECLINED
     return advance_payment(
@@ -262,6 +292,49 @@ def score_payment(conn: Connection, payment_id: str, assessment: FraudAssessment
         fraud_score=assessment.score,
         failure_code=code.value,
         failure_message=FAILURE_MESSAGES[code],
+    )
+
+
+def _hold_for_review(
+    conn: Connection,
+    payment: Any,
+    assessment: FraudAssessment,
+    *,
+    ledger: LedgerStore,
+    hold_timeout_seconds: int,
+    context: EventContext,
+) -> list[str]:
+    reservation = reservation_of(payment)
+    outcome = reserve(conn, reservation, ledger=ledger, timeout_seconds=hold_timeout_seconds, now=context.now)
+    if not outcome.ok_or_exists:
+        return _fail(conn, payment, failure_for_outcome(outcome), context, fraud_score=assessment.score)
+    reasons = [reason.value for reason in assessment.reasons]
+    conn.execute(
+        _INSERT_REVIEW,
+        {
+            "payment_id": payment.id,
+            "payer_id": payment.payer_id,
+            "status": ReviewStatus.OPEN.value,
+            "fraud_score": assessment.score,
+            "reasons": reasons,
+            "review_reason": assessment.review_reason,
+            "created_at": context.now,
+        },
+    )
+    return advance_payment(
+        conn,
+        payment,
+        status=PaymentStatus.HELD,
+        event_type="payment.held",
+        payload=PaymentHeld(
+            **parties(payment),
+            fraud_score=assessment.score,
+            reasons=reasons,
+            transfer_id=reservation.pending_id,
+            review_reason=assessment.review_reason,
+        ),
+        context=context,
+        fraud_score=assessment.score,
     )
 
 
@@ -320,7 +393,9 @@ class Reservation:
         )
 
 
-def _reservation_of(payment: Any) -> Reservation:
+def reservation_of(payment: Any) -> Reservation:
+    """The reservation a payment's money moves through (its hold, whether placed for review or
+    by the debit)."""
     return Reservation(payment.id, payment.payer_id, payment.payee_id, payment.currency, payment.amount_minor)
 
 
@@ -412,8 +487,12 @@ def debit_payment(
     # Only an approved payment is debited: pending and scored (held and declined ones moved on).
     if payment is None or payment.status != PaymentStatus.PENDING.value or payment.fraud_score is None:
         return []
-    reservation = _reservation_of(payment)
+    reservation = reservation_of(payment)
     outcome = reserve(conn, reservation, ledger=ledger, timeout_seconds=timeout_seconds, now=context.now)
+    if outcome is TransferOutcome.EXISTS_WITH_DIFFERENT_TIMEOUT:
+        # The same reservation with a review's timeout: the payment was held and released, and
+        # its hold is settled as it is. Never a second hold, never a failure.
+        return []
     if outcome.ok_or_exists:
         return advance_payment(
             conn,
@@ -431,7 +510,7 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
     payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value:
         return []
-    reservation = _reservation_of(payment)
+    reservation = reservation_of(payment)
     result, posted = settle_reservation(conn, reservation, ledger=ledger, now=context.now)
     if result is SettleResult.NOT_RESERVED:
         return []  # not debited yet: only a payment.debited event may settle it
@@ -471,12 +550,14 @@ def decline_payment(
     payment = lock_payment(conn, payment_id)
     if payment is None or payment.status not in _DECLINABLE:
         return []
-    release(conn, _reservation_of(payment), ledger=ledger, now=context.now)
+    release(conn, reservation_of(payment), ledger=ledger, now=context.now)
     message = message or FAILURE_MESSAGES.get(code, code.value)
     review = conn.execute(
         payment_reviews.update()
-        .where(payment_reviews.c.payment_id == payment.id, payment_reviews.c.status == "open")
-        .values(status="declined", decided_by=decided_by, decision_reason=message, decided_at=context.now)
+        .where(payment_reviews.c.payment_id == payment.id, payment_reviews.c.status == ReviewStatus.OPEN.value)
+        .values(
+            status=ReviewStatus.DECLINED.value, decided_by=decided_by, decision_reason=message, decided_at=context.now
+        )
         .returning(payment_reviews.c.reasons)
     ).first()
     return advance_payment(
@@ -508,13 +589,13 @@ def time_out_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, 
     payment = lock_payment(conn, payment_id)
     if payment is None or payment.status != PaymentStatus.PENDING.value:
         return []  # it moved on meanwhile
-    release(conn, _reservation_of(payment), ledger=ledger, now=context.now)
+    release(conn, reservation_of(payment), ledger=ledger, now=context.now)
     return _fail(conn, payment, FailureCode.SAGA_TIMEOUT, context)
 
 
 def stuck_payment_ids(conn: Connection, *, now: datetime, stuck_seconds: int, limit: int) -> list[str]:
     """Payments `pending` whose last change is older than `stuck_seconds` (held ones wait for a
-    reviewer, not for the saga, and are left alone)."""
+    reviewer, not for the saga, and are left alone: an open review expires on its own clock)."""
     return unmoved_since(
         conn, payments, status=PaymentStatus.PENDING.value, now=now, stuck_seconds=stuck_seconds, limit=limit
     )

@@ -83,7 +83,7 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
         "payment.released": (("admin",), {"settle", "notify"}),
         "payment.declined": (("score-fraud", "admin", "sweep-sagas"), {"notify"}),
         "payment.debited": (("debit-wallet",), {"settle"}),
-        "payment.failed": (("debit-wallet", "settle", "sweep-sagas"), {"notify"}),
+        "payment.failed": (("score-fraud", "debit-wallet", "settle", "sweep-sagas"), {"notify"}),
         "payment.completed": (("settle",), {"notify"}),
         "conversion.completed": (("wallets",), {"notify"}),
         "conversion.failed": (("wallets",), {"notify"}),
@@ -129,6 +129,7 @@ def test_lookups_by_function_agree_with_the_catalogue() -> None:
         "payment.approved",
         "payment.held",
         "payment.declined",
+        "payment.failed",
         "payment_request.reopened",
     )
     assert event_types_consumed_by("nobody") == ()

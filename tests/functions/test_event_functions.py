@@ -283,6 +283,7 @@ def test_score_fraud_holds_the_payment_when_redis_is_down(client_of, runtime, re
     reset_platform()
     down = platform()
     payment = requested_payment
+    _fund(down, payment.payer_id, 1_000)
     # WHEN the payment is scored
     assert (
         _post(client_of("score-fraud"), _next_event(down, payment.id, "payment.requested"), "binary").status_code == 200
@@ -294,4 +295,5 @@ def test_score_fraud_holds_the_payment_when_redis_is_down(client_of, runtime, re
             sa.select(events.c.data).where(events.c.subject == payment.id, events.c.type == "payment.held")
         ).scalar_one()
     assert row.status == "held"
-    assert held["reasons"] == ["velocity_unknown"]
+    assert held["reasons"] == ["velocity_unknown"] and held["review_reason"] == "routine_check"
+    assert held["transfer_id"] == f"{payment.id}:debit"

@@ -21,6 +21,7 @@ from shared.services.identity import sign_up
 from shared.services.payments import create_payment, debit_payment, score_payment
 
 LONG_AGO = timedelta(hours=2)
+REVIEW_HOLD_TIMEOUT_SECONDS = 4 * 24 * 3600
 
 
 def _ping(client) -> int:
@@ -73,7 +74,14 @@ def _payment(runtime, payer, payee, *, at: datetime, debit: bool, timeout_second
         )
         if debit:
             approved = FraudAssessment(FraudDecision.APPROVE, 5, ())
-            score_payment(conn, payment.id, approved, EventContext(producer="score-fraud", now=at, correlation_id=None))
+            score_payment(
+                conn,
+                payment.id,
+                approved,
+                EventContext(producer="score-fraud", now=at, correlation_id=None),
+                ledger=runtime.ledger,
+                hold_timeout_seconds=REVIEW_HOLD_TIMEOUT_SECONDS,
+            )
             debit_payment(
                 conn,
                 payment.id,

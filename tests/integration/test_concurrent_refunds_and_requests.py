@@ -101,7 +101,14 @@ def test_concurrent_refunds_never_exceed_the_payment(engine):
         payment, _ = create_payment(
             conn, payer_id=payer, request=PaymentRequest(to=payee, amount=1_000, currency="USD"), context=_context()
         )
-        score_payment(conn, payment.id, FraudAssessment(FraudDecision.APPROVE, 1, ()), _context("score-fraud"))
+        score_payment(
+            conn,
+            payment.id,
+            FraudAssessment(FraudDecision.APPROVE, 1, ()),
+            _context("score-fraud"),
+            ledger=ledger,
+            hold_timeout_seconds=600,
+        )
         debit_payment(conn, payment.id, ledger=ledger, timeout_seconds=600, context=_context("debit-wallet"))
         settle_payment(conn, payment.id, ledger=ledger, context=_context("settle"))
         assert conn.execute(sa.select(payments.c.status).where(payments.c.id == payment.id)).scalar_one() == "completed"
