@@ -1,4 +1,5 @@
-"""Request and response models of the operator side (`/v1/admin/...`): users and roles.
+"""Request and response models of the operator side (`/v1/admin/...`): users and roles, and
+the review queue of held payments.
 
 Kept apart from :mod:`schemas.api`, the client contract, which it builds on; the OpenAPI
 document and the exported JSON Schemas list both.
@@ -6,13 +7,17 @@ document and the exported JSON Schemas list both.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from schemas.api import (
     EMAIL_LENGTH_MAX,
     NOTE_LENGTH_MAX,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    CurrencyCode,
+    Identifier,
     OperatorRole,
     PaymentResponse,
     UserResponse,
@@ -27,8 +32,16 @@ __all__ = [
     "RESPONSE_MODELS",
     "AdminUserList",
     "AdminUserResponse",
+    "ApproveReviewRequest",
     "OperatorRole",
+    "PayerHistory",
+    "PreviousReviews",
     "ReasonRequest",
+    "ReviewList",
+    "ReviewPayment",
+    "ReviewQuery",
+    "ReviewResponse",
+    "ReviewStatusName",
     "RoleGrantRequest",
     "UserLookupQuery",
 ]
@@ -82,5 +95,107 @@ class AdminUserList(_Response):
     has_more: bool
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ReasonRequest, RoleGrantRequest, UserLookupQuery)
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (AdminUserResponse, AdminUserList)
+# --- the review queue of held payments ---------------------------------------------------------
+
+# Where a review stands (shared.domain.review.ReviewStatus).
+ReviewStatusName = Literal["open", "approved", "declined"]
+# Fraud scores run from 0 (no signal) to 100 (certain fraud).
+_FraudScore = Annotated[int, Field(ge=0, le=100)]
+
+
+class ReviewQuery(BaseModel):
+    """Query of `GET /v1/admin/reviews`: a page of reviews, oldest first, and filters that all
+    must hold."""
+
+    # Query values always arrive as strings ("25" must become 25), as in ListQuery.
+    model_config = _Request.model_config
+
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX, description="How many reviews to return (1 to 100).")] = (
+        PAGE_LIMIT_DEFAULT
+    )
+    starting_after: Annotated[
+        Identifier | None,
+        Field(description="A cursor: the payment id of the last review of the previous page (next page)."),
+    ] = None
+    status: Annotated[ReviewStatusName, Field(description="Only reviews in this status (default: the open ones).")] = (
+        "open"
+    )
+    currency: Annotated[CurrencyCode | None, Field(description="Only payments in this currency.")] = None
+    min_score: Annotated[_FraudScore | None, Field(description="Only reviews whose fraud score is at least this.")] = (
+        None
+    )
+
+
+class ApproveReviewRequest(_Request):
+    """Body of `POST /v1/admin/reviews/{payment_id}/approve`: an optional note for the audit trail."""
+
+    reason: _Reason | None = None
+
+
+class ReviewPayment(_Response):
+    """The held payment, as it was asked for."""
+
+    id: str
+    amount: int = Field(description="Minor units of `currency`.")
+    currency: str
+    payer_id: str
+    payer_email: str
+    payee_id: str
+    payee_email: str
+    note: str
+    created_at: UtcDatetime
+
+
+class PreviousReviews(_Response):
+    """How the payer's reviews opened before this one stand."""
+
+    open: int
+    approved: int
+    declined: int = Field(description="Declined by a reviewer, or by the sweeper for their age.")
+
+
+class PayerHistory(_Response):
+    """What the payer's past says, besides the payment under review."""
+
+    account_created_at: UtcDatetime
+    account_age_seconds: int = Field(description="How old the payer's account was when the review opened.")
+    completed_payments: int = Field(
+        description="The payer's other payments that reached their payee (refunded since or not)."
+    )
+    completed_volume_usd: int = Field(
+        description="Their total in USD minor units (cents), each currency at the newest reference rate, rounded down."
+    )
+    previous_reviews: PreviousReviews
+
+
+class ReviewResponse(_Response):
+    """A held payment's review: the payment, why it was held, the payer's history, and the
+    decision once made. `reasons` are the rules that fired (for operators only); the payer sees
+    `review_reason`, a coarse category."""
+
+    payment_id: str
+    status: ReviewStatusName
+    fraud_score: int
+    reasons: list[str]
+    review_reason: str
+    created_at: UtcDatetime = Field(description="When the payment was held and the review opened.")
+    decided_by: str | None = Field(description="The reviewer's user id; null while open or if it expired.")
+    decision_reason: str | None
+    decided_at: UtcDatetime | None
+    payment: ReviewPayment
+    payer_history: PayerHistory
+
+
+class ReviewList(_Response):
+    data: list[ReviewResponse]
+    has_more: bool
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    ReasonRequest,
+    RoleGrantRequest,
+    UserLookupQuery,
+    ReviewQuery,
+    ApproveReviewRequest,
+)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (AdminUserResponse, AdminUserList, ReviewResponse, ReviewList)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.operators import AdminUserList
+from schemas.operators import AdminUserList, ReviewList
 from schemas.routes import admin as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
 from shared.http import Principal
-from shared.services import operators
+from shared.services import operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 
@@ -60,6 +60,54 @@ def revoke_role(request: flask.Request, principal: Principal, body, user_id: str
             conn, user_id=user_id, role=role, actor_id=principal.user_id, context=_context()
         )
         view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.LIST_REVIEWS)
+def list_reviews(request: flask.Request, principal: Principal, query):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        data, has_more = reviews.list_reviews(conn, query, rates=runtime.fx_rates.current())
+    return 200, ReviewList(data=data, has_more=has_more)
+
+
+@router.handles(routes.GET_REVIEW)
+def get_review(request: flask.Request, principal: Principal, payment_id: str):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, reviews.get_review(conn, payment_id, rates=runtime.fx_rates.current())
+
+
+@router.handles(routes.APPROVE_REVIEW)
+def approve_review(request: flask.Request, principal: Principal, body, payment_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        view, event_ids = reviews.approve_review(
+            conn,
+            payment_id,
+            reviewer_id=principal.user_id,
+            reason=body.reason,
+            context=_context(),
+            rates=runtime.fx_rates.current(),
+        )
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.DECLINE_REVIEW)
+def decline_review(request: flask.Request, principal: Principal, body, payment_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        view, event_ids = reviews.decline_review(
+            conn,
+            payment_id,
+            reviewer_id=principal.user_id,
+            reason=body.reason,
+            ledger=runtime.ledger,
+            context=_context(),
+            rates=runtime.fx_rates.current(),
+        )
     publish_after_commit(runtime, event_ids)
     return 200, view
 

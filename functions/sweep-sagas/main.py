@@ -1,6 +1,7 @@
 """sweep-sagas: on a schedule, release expired reservations, compensate payments, refunds and
 withdrawals that stopped moving, so that no money stays in clearing or reserved for a payout,
-close payment requests that expired, and prune Idempotency-Keys past their retention."""
+decline held payments whose review waited too long, close payment requests that expired, and
+prune Idempotency-Keys past their retention."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from shared.services.idempotency import purge_expired
 from shared.services.payment_requests import expire_request, expired_request_ids
 from shared.services.payments import stuck_payment_ids, time_out_payment
 from shared.services.refunds import stuck_refund_ids, time_out_refund
+from shared.services.reviews import expire_review, expired_review_ids
 from shared.services.withdrawals import stuck_withdrawal_ids, time_out_withdrawal
 
 # Per run, of each kind: what is left waits for the next ping.
 SAGAS_PER_RUN_MAX = 100
 REQUESTS_PER_RUN_MAX = 100
+REVIEWS_PER_RUN_MAX = 100
 RESERVATIONS_PER_RUN_MAX = 500
 IDEMPOTENCY_KEYS_PER_RUN_MAX = 1_000
 logger = logging.getLogger("paystream.sweep-sagas")
@@ -48,6 +51,9 @@ def sweep_sagas(event: CloudEvent) -> None:
             for kind, find, compensate in _SAGAS
         ]
         due = expired_request_ids(conn, now=now, limit=REQUESTS_PER_RUN_MAX)
+        overdue_reviews = expired_review_ids(
+            conn, now=now, max_age_seconds=runtime.settings.review_max_age_seconds, limit=REVIEWS_PER_RUN_MAX
+        )
     context = EventContext(producer="sweep-sagas", now=now, correlation_id=event["id"])
     for _, compensate, ids in work:
         for saga_id in ids:
@@ -55,6 +61,11 @@ def sweep_sagas(event: CloudEvent) -> None:
             with runtime.engine.begin() as conn:
                 recorded = compensate(conn, saga_id, ledger=runtime.ledger, context=context)
             publish_after_commit(runtime, recorded)
+    for payment_id in overdue_reviews:
+        # Declined for want of a reviewer: its hold is voided and the payer told.
+        with runtime.engine.begin() as conn:
+            recorded = expire_review(conn, payment_id, ledger=runtime.ledger, context=context)
+        publish_after_commit(runtime, recorded)
     for request_id in due:
         with runtime.engine.begin() as conn:
             recorded = expire_request(conn, request_id, context)
@@ -62,10 +73,11 @@ def sweep_sagas(event: CloudEvent) -> None:
     with runtime.engine.begin() as conn:
         purge_expired(conn, now=now, limit=IDEMPOTENCY_KEYS_PER_RUN_MAX)
     timed_out = {kind: len(ids) for kind, _, ids in work if ids}
-    if expired or timed_out or due:
+    if expired or timed_out or due or overdue_reviews:
         logger.warning(
-            "sweep-sagas: released %d reservations, timed out %s, expired %d requests",
+            "sweep-sagas: released %d reservations, timed out %s, expired %d requests and %d reviews",
             len(expired),
             timed_out or "nothing",
             len(due),
+            len(overdue_reviews),
         )

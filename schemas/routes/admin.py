@@ -6,14 +6,28 @@ caller gets 403 `authorization_error` (docs/operators.md has the matrix). A rout
 from __future__ import annotations
 
 from schemas.api import EmptyRequest
-from schemas.operators import AdminUserList, AdminUserResponse, RoleGrantRequest, UserLookupQuery
+from schemas.operators import (
+    AdminUserList,
+    AdminUserResponse,
+    ApproveReviewRequest,
+    ReasonRequest,
+    ReviewList,
+    ReviewQuery,
+    ReviewResponse,
+    RoleGrantRequest,
+    UserLookupQuery,
+)
 from schemas.routing import Route, RouteTable
 
 __all__ = [
     "ADMINS",
     "ADMIN_READERS",
+    "APPROVE_REVIEW",
+    "DECLINE_REVIEW",
+    "GET_REVIEW",
     "GET_USER",
     "GRANT_ROLE",
+    "LIST_REVIEWS",
     "LOOKUP_USERS",
     "OPERATORS",
     "READERS",
@@ -72,4 +86,57 @@ REVOKE_ROLE = Route(
     "cannot revoke their own admin role (409). Recorded in the audit trail.",
 )
 
-ROUTES = RouteTable("admin", (LOOKUP_USERS, GET_USER, GRANT_ROLE, REVOKE_ROLE))
+# --- the review queue of held payments ---------------------------------------------------------
+
+LIST_REVIEWS = Route(
+    method="GET",
+    path="/v1/admin/reviews",
+    operation_id="adminListReviews",
+    summary="The review queue: held payments, oldest first",
+    query_model=ReviewQuery,
+    response_model=ReviewList,
+    roles=READERS,
+    description="Open reviews by default (`status` shows decided ones), oldest first, each with the "
+    "payment, the rules that fired and the payer's history.",
+)
+GET_REVIEW = Route(
+    method="GET",
+    path="/v1/admin/reviews/{payment_id}",
+    operation_id="adminGetReview",
+    summary="The review of a held payment",
+    response_model=ReviewResponse,
+    error_statuses=(404,),
+    roles=READERS,
+)
+APPROVE_REVIEW = Route(
+    method="POST",
+    path="/v1/admin/reviews/{payment_id}/approve",
+    operation_id="adminApproveReview",
+    summary="Approve a held payment",
+    request_model=ApproveReviewRequest,
+    request_body_required=False,
+    response_model=ReviewResponse,
+    error_statuses=(404, 409),
+    roles=OPERATORS,
+    description="The payment resumes: the funds held for it are posted and the payee is credited "
+    "(`payment.released`, then `payment.completed`). Approving again answers as the first time; a "
+    "declined review is a 409 `review_already_decided`. Recorded in the audit trail.",
+)
+DECLINE_REVIEW = Route(
+    method="POST",
+    path="/v1/admin/reviews/{payment_id}/decline",
+    operation_id="adminDeclineReview",
+    summary="Decline a held payment",
+    request_model=ReasonRequest,
+    response_model=ReviewResponse,
+    error_statuses=(404, 409),
+    roles=OPERATORS,
+    description="The funds held for the payment return to the payer and it is `declined` with "
+    "`review_declined`; `reason` is the payment's `failure_message`, which the payer reads, so write "
+    "it for them. Declining again answers as the first time; an approved review is a 409 "
+    "`review_already_decided`. Recorded in the audit trail.",
+)
+
+ROUTES = RouteTable(
+    "admin", (LOOKUP_USERS, GET_USER, GRANT_ROLE, REVOKE_ROLE, LIST_REVIEWS, GET_REVIEW, APPROVE_REVIEW, DECLINE_REVIEW)
+)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from shared.adapters.aws import Notification, Notifier
 from shared.adapters.tables import notifications, users
 from shared.domain.money import Money
+from shared.domain.payment import FailureCode
 from shared.ids import new_id
 
 __all__ = ["Message", "Person", "messages_for", "notify", "list_notifications", "people_of"]
@@ -117,21 +118,46 @@ def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) ->
             )
         ]
     if event_type == "payment.declined":
-        return [
-            Message(
-                payload.payer_id, event_type, "Payment declined", f"Your payment of {amount} to {payee} was declined."
-            )
-        ]
+        return [Message(payload.payer_id, event_type, "Payment declined", _declined_text(payload, amount, payee))]
     if event_type == "payment.held":
+        # The payer is told that it is reviewed, never why in detail: no rule, no threshold.
         return [
             Message(
                 payload.payer_id,
                 event_type,
                 "Payment under review",
-                f"Your payment of {amount} to {payee} is being reviewed; we will let you know.",
+                f"Your payment of {amount} to {payee} is being reviewed before it goes through. The amount is "
+                "set aside in your wallet meanwhile; we will let you know as soon as it is decided.",
+            )
+        ]
+    if event_type == "payment.released":
+        # The payee hears of it when the money arrives (payment.completed).
+        return [
+            Message(
+                payload.payer_id,
+                event_type,
+                "Payment approved",
+                f"Your payment of {amount} to {payee} passed its review and is on its way.",
             )
         ]
     raise ValueError(f"no notification is defined for {event_type}")
+
+
+def _declined_text(payload: Any, amount: str, payee: str) -> str:
+    """What the payer reads of a decline: after a review, that the amount set aside for it is
+    back, and the reviewer's reason (written for the payer) or that the review ran out of time."""
+    if payload.failure_code == FailureCode.REVIEW_DECLINED.value:
+        reason = f": {payload.failure_message.rstrip('.')}" if payload.failure_message else ""
+        return (
+            f"Your payment of {amount} to {payee} was declined after review{reason}. "
+            "The amount set aside for it is available in your wallet again."
+        )
+    if payload.failure_code == FailureCode.REVIEW_EXPIRED.value:
+        return (
+            f"Your payment of {amount} to {payee} could not be reviewed in time and was cancelled. "
+            "The amount set aside for it is available in your wallet again."
+        )
+    return f"Your payment of {amount} to {payee} was declined."
 
 
 def _conversion_messages(event_type: str, payload: Any) -> list[Message]:

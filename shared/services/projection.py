@@ -151,6 +151,8 @@ _STATUS_AFTER = {
     "payment.approved": "pending",
     "payment.debited": "pending",
     "payment.held": "held",
+    # A reviewer approved it: pending again until settle completes it.
+    "payment.released": "pending",
     "payment.declined": "declined",
     "payment.failed": "failed",
     "payment.completed": "completed",

@@ -1,7 +1,7 @@
 """The saga's steps, run in any order, any number of times, with time-outs in between: the money
-stays right. Payments, their refunds (any sequence of refund requests, by anyone) and payment
-requests paid, declined or cancelled share one ledger. A hypothesis state machine over the
-service layer on a real SQLite database."""
+stays right. Payments (held for review, then approved, declined or expired), their refunds (any
+sequence of refund requests, by anyone) and payment requests paid, declined or cancelled share
+one ledger. A hypothesis state machine over the service layer on a real SQLite database."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine, migrate
+from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payment_requests, payments, refunds, transactions, users
+from shared.adapters.tables import payment_requests, payment_reviews, payments, refunds, transactions, users
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import PendingStatus, Transfer
 from shared.domain.payment import PaymentStatus, RefundStatus
@@ -28,6 +29,7 @@ from shared.domain.payment_request import Action, PaymentRequestStatus
 from shared.http import ApiError
 from shared.services import payment_requests as requests_service
 from shared.services import refunds as refunds_service
+from shared.services import reviews as reviews_service
 from shared.services.payments import (
     EventContext,
     create_payment,
@@ -43,6 +45,9 @@ pytestmark = pytest.mark.integration
 
 OPENING_BALANCE_MINOR = 1_000
 DEBIT_TIMEOUT_SECONDS = 600
+# Short enough that time passing lets some holds run out while their review is still open.
+REVIEW_HOLD_TIMEOUT_SECONDS = 1_800
+REVIEWER = "usr_reviewer"
 _REACHED_THE_PAYEE = (PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 ASSESSMENTS = {
     FraudDecision.APPROVE: FraudAssessment(FraudDecision.APPROVE, 10, ()),
@@ -129,7 +134,42 @@ class SagaMachine(RuleBasedStateMachine):
     @rule(payment_id=payments, decision=st.sampled_from(list(FraudDecision)))
     def score(self, payment_id, decision):
         with self.engine.begin() as conn:
-            score_payment(conn, payment_id, ASSESSMENTS[decision], self._context("score-fraud"))
+            score_payment(
+                conn,
+                payment_id,
+                ASSESSMENTS[decision],
+                self._context("score-fraud"),
+                ledger=self.ledger,
+                hold_timeout_seconds=REVIEW_HOLD_TIMEOUT_SECONDS,
+            )
+
+    @rule(payment_id=payments, approve=st.booleans())
+    def review(self, payment_id, approve):
+        rates = RatesSource(RATES_FILE_DEFAULT).current()
+        try:
+            with self.engine.begin() as conn:
+                if approve:
+                    reviews_service.approve_review(
+                        conn, payment_id, reviewer_id=REVIEWER, reason=None, context=self._context("admin"), rates=rates
+                    )
+                else:
+                    reviews_service.decline_review(
+                        conn,
+                        payment_id,
+                        reviewer_id=REVIEWER,
+                        reason="not this time",
+                        ledger=self.ledger,
+                        context=self._context("admin"),
+                        rates=rates,
+                    )
+        except ApiError as refused:
+            # Never held, or decided the other way already.
+            assert refused.code in {"review_not_found", "review_already_decided"}
+
+    @rule(payment_id=payments)
+    def the_review_expires(self, payment_id):
+        with self.engine.begin() as conn:
+            reviews_service.expire_review(conn, payment_id, ledger=self.ledger, context=self._context("sweep-sagas"))
 
     @rule(payment_id=payments)
     def debit(self, payment_id):
@@ -282,11 +322,32 @@ class SagaMachine(RuleBasedStateMachine):
                 status = PaymentStatus(row.status)
                 # Money reaches the payee exactly when the payment is completed (and maybe refunded since).
                 assert (credited is not None) == (status in _REACHED_THE_PAYEE), row.id
-                if status in (PaymentStatus.FAILED, PaymentStatus.DECLINED, PaymentStatus.HELD):
+                if status in (PaymentStatus.FAILED, PaymentStatus.DECLINED):
                     # A payment that ended without completing holds nothing back.
                     assert reserved is None or reserved.pending_status is not PendingStatus.PENDING, row.id
+                if status is PaymentStatus.HELD:
+                    # Held with its amount reserved (until the hold runs out, if time passes).
+                    assert reserved is not None and reserved.pending_status in (
+                        PendingStatus.PENDING,
+                        PendingStatus.EXPIRED,
+                    ), row.id
                 if status in _REACHED_THE_PAYEE:
                     assert reserved is not None and reserved.pending_status is PendingStatus.POSTED
+
+    @invariant()
+    def a_review_is_open_exactly_while_its_payment_is_held(self):
+        with self.engine.connect() as conn:
+            review_status = payment_reviews.c.status.label("review_status")
+            rows = conn.execute(
+                sa.select(payments.c.id, payments.c.status, review_status).select_from(
+                    payments.outerjoin(payment_reviews, payment_reviews.c.payment_id == payments.c.id)
+                )
+            ).all()
+        for row in rows:
+            assert (row.review_status == "open") == (row.status == PaymentStatus.HELD.value), row.id
+            if row.review_status == "approved":
+                # Approved: on its way, or it got there (or the hold ran out first and it failed).
+                assert row.status != PaymentStatus.DECLINED.value, row.id
 
     @invariant()
     def refunds_never_exceed_the_payment_and_the_status_follows_them(self):
