@@ -22,6 +22,9 @@ from tests.fixtures.fx import ecb_endpoint, sample_dated
 
 STARTUP_SECONDS_MAX = 120
 PAYSTREAM = str(Path(sys.executable).with_name("paystream"))
+# The database of each running platform, by its URL: what a command run against the platform's
+# database (`paystream users grant-role`, as an operator makes the first admin) points at.
+DATABASE_URLS: dict[str, str] = {}
 
 
 def _ports_free(base: int, count: int) -> bool:
@@ -123,6 +126,8 @@ def embedded_url(tmp_path_factory, fx_rates_file) -> Iterator[str]:
     home = tmp_path_factory.mktemp("embedded")
     env = {**_base_env(), "PAYSTREAM_FX_RATES_FILE": str(fx_rates_file)}
     url, process = _start([], env, home)
+    # The embedded mode keeps its SQLite file in its home folder.
+    DATABASE_URLS[url] = f"sqlite:///{home / 'paystream.db'}"
     yield url
     _stop(process, home)
 
@@ -136,6 +141,7 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
     env["PAYSTREAM_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     url, process = _start(["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))], env, home)
+    DATABASE_URLS[url] = postgres_url
     yield url
     _stop(process, home)
 
@@ -143,3 +149,15 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
 @pytest.fixture(params=["embedded", "services"])
 def platform_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def paystream_command(platform_url):
+    """Runs `paystream ARGS` against the database of the platform under test, as an operator
+    would on its host (`paystream users grant-role EMAIL ROLE`)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**_base_env(), "PAYSTREAM_DATABASE_URL": DATABASE_URLS[platform_url]}
+        return subprocess.run([PAYSTREAM, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    return run
