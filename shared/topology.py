@@ -47,6 +47,8 @@ __all__ = [
     "EVENTBRIDGE_TARGET_DLQ_NAME",
     "EVENT_PRODUCERS",
     "EVENT_TYPES",
+    "KYC_DOCUMENTS_BUCKET",
+    "KYC_DOCUMENTS_KEY_ALIAS",
     "ORDERING_PARTITIONS",
     "PARTITION_ATTRIBUTE",
     "PARTITION_KEY_ATTRIBUTE",
@@ -134,6 +136,12 @@ EVENTBRIDGE_TARGET_DLQ_NAME = f"{RESOURCE_PREFIX}-eventbridge-target-dlq"
 SNS_TOPICS: Mapping[str, str] = MappingProxyType({"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"})
 
 AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
+
+# The bucket of the identity documents users upload, and the alias of the KMS key that encrypts
+# them (SSE-KMS). Locally `shared.provision` creates both under these names; on AWS, where bucket
+# names are global, Terraform appends the account and region to the bucket's name.
+KYC_DOCUMENTS_BUCKET = f"{RESOURCE_PREFIX}-kyc-documents"
+KYC_DOCUMENTS_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-kyc-documents"
 
 # Message groups per queue, hence EventBridge rules per route. Eight lets eight wallets move at
 # once per consumer while keeping the rule count (33 with audit's single rule) far below
