@@ -116,6 +116,12 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment_request.cancelled": ("payments",),
         "payment_request.expired": ("sweep-sagas",),
         "admin.action_taken": ("admin",),
+        # A user uploads an identity document; verify-kyc decides it, or sends it to support,
+        # whose decision comes from admin.
+        "kyc.submitted": ("accounts",),
+        "kyc.verified": ("verify-kyc", "admin"),
+        "kyc.rejected": ("verify-kyc", "admin"),
+        "kyc.review": ("verify-kyc",),
     }
 )
 
@@ -290,8 +296,12 @@ ROUTES: tuple[Route, ...] = (
             "payment_request.declined",
             "payment_request.cancelled",
             "payment_request.expired",
+            "kyc.verified",
+            "kyc.rejected",
+            "kyc.review",
         ),
     ),
+    Route("verify-kyc", ("kyc.submitted",)),
     # The audit trail records every event, so it follows EVENT_TYPES rather than a copy of it.
     # Its hash chain is one sequence: one total order, one group. A batch of events is appended
     # in one DynamoDB transaction, so it takes them in batches.
