@@ -858,6 +858,7 @@ class KycDocumentRequest(_Request):
         Field(
             min_length=1,
             description="The file, base64-encoded (RFC 4648, standard alphabet, padded); at most 5 MiB decoded.",
+            json_schema_extra={"contentEncoding": "base64"},
         ),
     ]
 
