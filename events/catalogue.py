@@ -256,6 +256,31 @@ _ENTRIES = (
         "An operator acted (decided a review, froze a user, granted a role): the audit trail "
         "names who did what to which entity, and why.",
     ),
+    _info(
+        "kyc.submitted",
+        ("accounts",),
+        ("verify-kyc",),
+        "`POST /v1/kyc/documents` stored an identity document (202, status `pending`); verify-kyc checks it next.",
+    ),
+    _info(
+        "kyc.verified",
+        ("verify-kyc", "admin"),
+        ("notify",),
+        "The document was verified, by the sandbox verifier or by support in review; the user's level is `verified`.",
+    ),
+    _info(
+        "kyc.rejected",
+        ("verify-kyc", "admin"),
+        ("notify",),
+        "The document was not accepted, by the verifier or by support in review; the user stays "
+        "at `basic` and may upload another.",
+    ),
+    _info(
+        "kyc.review",
+        ("verify-kyc",),
+        ("notify",),
+        "The verifier could not decide: the document waits in the KYC review queue (`GET /v1/admin/kyc-reviews`).",
+    ),
 )
 
 CATALOGUE: Mapping[str, EventTypeInfo] = MappingProxyType({e.type: e for e in _ENTRIES})

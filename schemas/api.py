@@ -15,12 +15,13 @@ The field types at the top of this module (`AmountMinor`, `CurrencyCode`, `Ident
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -114,6 +115,26 @@ __all__ = [
     "NotificationResponse",
     "NotificationList",
     "REQUEST_UNIONS",
+    # Know your customer.
+    "KYC_LEVELS",
+    "KYC_STATUSES",
+    "KYC_DOCUMENT_TYPES",
+    "KYC_DOCUMENT_STATUSES",
+    "KYC_DOCUMENTS_PER_USER_MAX",
+    "KYC_DOCUMENT_BYTES_MAX",
+    "KYC_DOCUMENT_REQUEST_BYTES_MAX",
+    "KycLevelName",
+    "KycStatusName",
+    "KycDocumentTypeName",
+    "KycDocumentStatusName",
+    "IsoDate",
+    "KycAddress",
+    "KycProfileRequest",
+    "KycDocumentRequest",
+    "KycAddressResponse",
+    "KycProfileResponse",
+    "KycDocumentResponse",
+    "KycResponse",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +217,17 @@ TransactionStatus = Literal[
 ]
 
 FundingSourceType = Literal["card", "bank_account"]
+
+# Know your customer (shared.domain.kyc): the level a user reached, where their identity check
+# stands, and the identity documents accepted with their own status.
+KycLevelName = Literal["none", "basic", "verified"]
+KYC_LEVELS: tuple[str, ...] = get_args(KycLevelName)
+KycStatusName = Literal["unverified", "pending", "verified", "rejected", "review"]
+KYC_STATUSES: tuple[str, ...] = get_args(KycStatusName)
+KycDocumentTypeName = Literal["passport", "national_id", "driving_licence"]
+KYC_DOCUMENT_TYPES: tuple[str, ...] = get_args(KycDocumentTypeName)
+KycDocumentStatusName = Literal["pending", "verified", "rejected", "review"]
+KYC_DOCUMENT_STATUSES: tuple[str, ...] = get_args(KycDocumentStatusName)
 
 # ---------------------------------------------------------------------------------------------
 # Shared field types.
@@ -510,8 +542,8 @@ class UserResponse(_Response):
     email: str
     full_name: str
     country: str
-    kyc_status: str
-    kyc_level: Literal["none", "basic", "verified"]
+    kyc_status: KycStatusName
+    kyc_level: KycLevelName
     roles: list[OperatorRole] = Field(default_factory=list, description="The operator roles held besides `user`.")
     created_at: UtcDatetime
 
@@ -749,6 +781,138 @@ class ErrorResponse(_Response):
 
 
 # ---------------------------------------------------------------------------------------------
+# Know your customer: `POST /v1/kyc`, `POST /v1/kyc/documents`, `GET /v1/kyc`.
+# ---------------------------------------------------------------------------------------------
+
+LEGAL_NAME_LENGTH_MAX = FULL_NAME_LENGTH_MAX
+ADDRESS_LINE_LENGTH_MAX = 200
+CITY_LENGTH_MAX = 100
+# A user uploads again after a rejection; this many documents is far beyond any honest need.
+KYC_DOCUMENTS_PER_USER_MAX = 10
+# What one identity document may weigh, decoded: a phone photo or a scanned PDF page. Over it: 413.
+KYC_DOCUMENT_BYTES_MAX = 5 * 1024 * 1024
+# The body of an upload: the file in base64 (four characters per three bytes) and the fields
+# around it, which the usual 64 KiB bound covers.
+KYC_DOCUMENT_REQUEST_BYTES_MAX = 4 * -(-KYC_DOCUMENT_BYTES_MAX // 3) + 64 * 1024
+# ITU-T E.164: a plus sign, a country code that does not start with 0, at most 15 digits in all.
+PHONE_E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+# Postal codes are letters, digits, spaces and hyphens (SW1A 1AA, 10115, 75008, 100-0001).
+POSTAL_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 -]{0,14}[A-Za-z0-9]$"
+# Passport, identity card and licence numbers: letters and digits (upper-cased when stored).
+DOCUMENT_NUMBER_PATTERN = r"^[A-Za-z0-9]{5,20}$"
+CONTENT_TYPE_LENGTH_MAX = 100
+
+
+def _iso_date_text(value: Any) -> Any:
+    # A date travels as `YYYY-MM-DD` text only: pydantic would otherwise read a number as a
+    # Unix time, and 0 as 1 January 1970. The text must still name a real day.
+    if not isinstance(value, str):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text), Field(description="A date, `YYYY-MM-DD`.")]
+
+
+class KycAddress(_Request):
+    """A postal address."""
+
+    line1: Annotated[str, Field(min_length=1, max_length=ADDRESS_LINE_LENGTH_MAX)]
+    line2: Annotated[str, Field(min_length=1, max_length=ADDRESS_LINE_LENGTH_MAX)] | None = None
+    city: Annotated[str, Field(min_length=1, max_length=CITY_LENGTH_MAX)]
+    postal_code: Annotated[str, Field(pattern=POSTAL_CODE_PATTERN)]
+    country: CountryCode
+
+
+class KycProfileRequest(_Request):
+    """Body of `POST /v1/kyc`: who the user is, which raises their level to `basic`."""
+
+    legal_name: Annotated[
+        str, Field(min_length=1, max_length=LEGAL_NAME_LENGTH_MAX, description="The name on the identity document.")
+    ]
+    date_of_birth: Annotated[
+        IsoDate, Field(description="A real date in the past; the user must be 18 or older.", examples=["1990-04-23"])
+    ]
+    address: KycAddress
+    phone: Annotated[
+        str,
+        Field(pattern=PHONE_E164_PATTERN, description="E.164: `+` and the country code.", examples=["+447700900123"]),
+    ]
+
+
+class KycDocumentRequest(_Request):
+    """Body of `POST /v1/kyc/documents`: an identity document and its image (or PDF)."""
+
+    document_type: KycDocumentTypeName
+    document_number: Annotated[
+        str,
+        Field(pattern=DOCUMENT_NUMBER_PATTERN, description="Letters and digits, 5 to 20; stored upper-cased."),
+        AfterValidator(str.upper),
+    ]
+    issuing_country: CountryCode
+    expiry_date: Annotated[IsoDate, Field(description="The document must not have expired.")]
+    content_type: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=CONTENT_TYPE_LENGTH_MAX,
+            description="`image/jpeg`, `image/png` or `application/pdf`; the file's first bytes must agree.",
+        ),
+    ]
+    file: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The file, base64-encoded (RFC 4648, standard alphabet, padded); at most 5 MiB decoded.",
+            json_schema_extra={"contentEncoding": "base64"},
+        ),
+    ]
+
+
+class KycAddressResponse(_Response):
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str
+
+
+class KycProfileResponse(_Response):
+    """What the user said about themself in `POST /v1/kyc`."""
+
+    legal_name: str
+    date_of_birth: date
+    address: KycAddressResponse
+    phone: str
+    updated_at: UtcDatetime
+
+
+class KycDocumentResponse(_Response):
+    """An identity document as its owner sees it: never the whole number."""
+
+    id: str
+    document_type: KycDocumentTypeName
+    number_last4: str = Field(description="The last four characters of the document number.")
+    issuing_country: str
+    expiry_date: date
+    content_type: str
+    size_bytes: int
+    status: KycDocumentStatusName
+    failure_code: str | None = Field(description="Why the document was rejected; null otherwise.")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class KycResponse(_Response):
+    """The caller's KYC: level, status, the profile given, and the documents uploaded (newest first)."""
+
+    level: KycLevelName
+    status: KycStatusName
+    profile: KycProfileResponse | None
+    documents: list[KycDocumentResponse]
+
+
+# ---------------------------------------------------------------------------------------------
 # Groupings, in contract order.
 # ---------------------------------------------------------------------------------------------
 
@@ -769,6 +933,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ListQuery,
     TransactionQuery,
     StatementQuery,
+    KycProfileRequest,
+    KycDocumentRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     NotificationResponse,
@@ -794,6 +960,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     HealthResponse,
     ErrorBody,
     ErrorResponse,
+    KycDocumentResponse,
+    KycResponse,
 )
 # The discriminated unions that are request bodies in their own right, by schema name.
 REQUEST_UNIONS: dict[str, TypeAdapter[Any]] = {

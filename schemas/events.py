@@ -26,6 +26,7 @@ from schemas.api import (
     CurrencyCode,
     FundingSourceType,
     Identifier,
+    KycDocumentTypeName,
     UtcDatetime,
 )
 
@@ -64,6 +65,10 @@ __all__ = [
     "WithdrawalSucceeded",
     "WithdrawalFailed",
     "AdminActionTaken",
+    "KycSubmitted",
+    "KycVerified",
+    "KycRejected",
+    "KycReview",
     "EVENT_PAYLOADS",
     "UnknownEventType",
     "parse_payload",
@@ -401,6 +406,44 @@ class AdminActionTaken(EventPayload):
     ] = {}
 
 
+# --- know your customer ----------------------------------------------------------------------
+
+
+class _KycDocument(EventPayload):
+    # Every KYC event names the document and its owner; never the document's number, which
+    # stays in the database, nor the user's personal data.
+    document_id: Identifier
+    user_id: Identifier
+    document_type: KycDocumentTypeName
+    issuing_country: CountryCode
+
+
+class KycSubmitted(_KycDocument):
+    """A user uploaded an identity document; it is `pending` until verify-kyc decides
+    (`kyc.submitted`)."""
+
+
+class KycVerified(_KycDocument):
+    """The document was verified and the user's level is `verified` (`kyc.verified`).
+    `reviewer_id` names the operator who approved it in review; null when verify-kyc did."""
+
+    reviewer_id: Identifier | None = None
+
+
+class KycRejected(_KycDocument):
+    """The document was not accepted; the user stays at `basic` and may upload another
+    (`kyc.rejected`). `reviewer_id` as for `kyc.verified`."""
+
+    failure_code: _Code
+    reviewer_id: Identifier | None = None
+
+
+class KycReview(_KycDocument):
+    """The verifier could not decide: support reviews the document (`kyc.review`)."""
+
+    review_reason: _Code
+
+
 EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
     {
         "user.signed_up": UserSignedUp,
@@ -434,6 +477,10 @@ EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
         "withdrawal.succeeded": WithdrawalSucceeded,
         "withdrawal.failed": WithdrawalFailed,
         "admin.action_taken": AdminActionTaken,
+        "kyc.submitted": KycSubmitted,
+        "kyc.verified": KycVerified,
+        "kyc.rejected": KycRejected,
+        "kyc.review": KycReview,
     }
 )
 
@@ -485,4 +532,6 @@ def partition_key(payload: EventPayload) -> str:
         return f"user:{payload.user_id}"
     if isinstance(payload, AdminActionTaken):
         return f"user:{payload.actor_id}"  # one operator's actions, in the order they took them
+    if isinstance(payload, _KycDocument):
+        return f"user:{payload.user_id}"  # a user's documents, in the order they were decided
     raise TypeError(f"no partition key is defined for {type(payload).__name__}")

@@ -68,6 +68,15 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
             "the resource already exists, or its state does not allow the action, such as "
             "paying an expired or already paid request (`invalid_request_error`).",
         ),
+        413: (
+            "ContentTooLarge",
+            "The request body, or a file in it, is larger than the route accepts (`invalid_request_error`).",
+        ),
+        415: (
+            "UnsupportedMediaType",
+            "A file in the request is of a type the route does not accept, or its bytes are not of "
+            "the type it claims (`invalid_request_error`).",
+        ),
         422: (
             "UnprocessableEntity",
             "The request is well-formed but cannot be carried out, for example an unsupported "

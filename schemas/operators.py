@@ -1,5 +1,5 @@
-"""Request and response models of the operator side (`/v1/admin/...`): users and roles, and
-the review queue of held payments.
+"""Request and response models of the operator side (`/v1/admin/...`): users and roles, the
+review queue of held payments, KYC reviews.
 
 Kept apart from :mod:`schemas.api`, the client contract, which it builds on; the OpenAPI
 document and the exported JSON Schemas list both.
@@ -18,6 +18,8 @@ from schemas.api import (
     PAGE_LIMIT_MAX,
     CurrencyCode,
     Identifier,
+    KycDocumentResponse,
+    KycProfileResponse,
     OperatorRole,
     PaymentResponse,
     UserResponse,
@@ -29,6 +31,12 @@ from schemas.api import (
 
 __all__ = [
     "REQUEST_MODELS",
+    "AdminKycDocumentDetail",
+    "AdminKycDocumentFile",
+    "AdminKycDocumentResponse",
+    "AdminKycReviewList",
+    "KycApproveRequest",
+    "KycReviewQuery",
     "RESPONSE_MODELS",
     "AdminUserList",
     "AdminUserResponse",
@@ -191,11 +199,78 @@ class ReviewList(_Response):
     has_more: bool
 
 
+# --- KYC reviews and documents ----------------------------------------------------------------
+
+
+class KycReviewQuery(BaseModel):
+    """Query of `GET /v1/admin/kyc-reviews`: a page of the queue, oldest first."""
+
+    model_config = _Request.model_config
+
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX, description="How many items to return (1 to 100).")] = (
+        PAGE_LIMIT_DEFAULT
+    )
+    starting_after: Annotated[
+        Identifier | None,
+        Field(description="A cursor: the id of the last document of the previous page (next page)."),
+    ] = None
+
+
+class KycApproveRequest(_Request):
+    """Body of `POST /v1/admin/kyc-reviews/{document_id}/approve` (the reason is optional)."""
+
+    reason: _Reason | None = None
+
+
+class AdminKycDocumentResponse(KycDocumentResponse):
+    """An identity document as an operator sees it in the queue, with its decisions."""
+
+    user_id: str
+    review_reason: str | None = Field(description="Why the verifier sent it to manual review; null if it did not.")
+    decided_by: str | None = Field(description="The operator who decided it; null when the verifier did.")
+    decision_reason: str | None
+    decided_at: Annotated[UtcDatetime | None, Field(description="When it was verified or rejected.")]
+
+
+class AdminKycReviewList(_Response):
+    data: list[AdminKycDocumentResponse]
+    has_more: bool
+
+
+class AdminKycDocumentFile(_Response):
+    """The uploaded file itself, read back from the documents bucket."""
+
+    content_type: str
+    size_bytes: int
+    sha256: str = Field(description="Hex SHA-256 of the bytes, as computed at upload.")
+    content_base64: str = Field(description="The bytes, base64-encoded.")
+
+
+class AdminKycDocumentDetail(AdminKycDocumentResponse):
+    """One identity document for support and admins: the full number, the profile the user gave,
+    and the file."""
+
+    document_number: str
+    profile: KycProfileResponse | None
+    file: AdminKycDocumentFile
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ReasonRequest,
     RoleGrantRequest,
     UserLookupQuery,
     ReviewQuery,
     ApproveReviewRequest,
+    KycReviewQuery,
+    KycApproveRequest,
 )
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (AdminUserResponse, AdminUserList, ReviewResponse, ReviewList)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    AdminUserResponse,
+    AdminUserList,
+    ReviewResponse,
+    ReviewList,
+    AdminKycDocumentResponse,
+    AdminKycReviewList,
+    AdminKycDocumentFile,
+    AdminKycDocumentDetail,
+)

@@ -54,6 +54,9 @@ class Route:
     # bodies). The router validates the body into it and hands it to the handler as `body`.
     request_model: type[BaseModel] | TypeAdapter[Any] | None = None
     request_content_type: str = JSON
+    # The largest body the router reads for this route; None: the router's default (64 KiB).
+    # Only a route that takes a file needs more.
+    request_body_bytes_max: int | None = None
     # False for actions whose parameters are all optional: no body at all then reads as `{}`.
     request_body_required: bool = True
     # The success body's media type; anything but JSON is a string (a CSV statement).

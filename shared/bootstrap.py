@@ -23,11 +23,12 @@ from shared.adapters.background_publisher import BackgroundPublisher
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
+from shared.adapters.kyc_documents import DocumentStore
 from shared.adapters.ledger_store import LedgerStore
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
-from shared.topology import AUDIT_TABLE_NAME, BUS_NAME
+from shared.topology import AUDIT_TABLE_NAME, BUS_NAME, KYC_DOCUMENTS_BUCKET, KYC_DOCUMENTS_KEY_ALIAS
 
 __all__ = ["Platform", "build_platform", "platform", "reset_platform"]
 
@@ -52,6 +53,8 @@ class Platform:
     outbox_publisher: BackgroundPublisher
     # The FX reference rates, validated at start and reloaded when the file changes.
     fx_rates: RatesSource
+    # KYC identity documents (S3, SSE-KMS); the key is looked up on first use.
+    kyc_documents: DocumentStore
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -98,6 +101,11 @@ def build_platform(settings: Settings) -> Platform:
         gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
+        kyc_documents=DocumentStore(
+            client,
+            bucket=settings.kyc_documents_bucket or KYC_DOCUMENTS_BUCKET,
+            key_id=settings.kyc_documents_kms_key_id or KYC_DOCUMENTS_KEY_ALIAS,
+        ),
     )
 
 

@@ -64,6 +64,7 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("audit", "http"),
     FunctionInfo("relay-outbox", "cloudevent"),
     FunctionInfo("sweep-sagas", "cloudevent"),
+    FunctionInfo("verify-kyc", "cloudevent"),
 )
 
 

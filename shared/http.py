@@ -122,21 +122,27 @@ def _validation_error(error: pydantic.ValidationError) -> ApiError:
     return ApiError.invalid("parameter_invalid", f"{param}: {message}", param)
 
 
-def _body_bytes(request: flask.Request) -> bytes:
-    if request.content_length is not None and request.content_length > REQUEST_BODY_BYTES_MAX:
+def _body_bytes(request: flask.Request, bytes_max: int = REQUEST_BODY_BYTES_MAX) -> bytes:
+    if request.content_length is not None and request.content_length > bytes_max:
         raise ApiError.invalid("body_too_large", "the request body is too large", status=413)
     body = request.get_data(cache=True)
-    if len(body) > REQUEST_BODY_BYTES_MAX:
+    if len(body) > bytes_max:
         raise ApiError.invalid("body_too_large", "the request body is too large", status=413)
     return body
 
 
-def _parse_json(request: flask.Request, adapter: TypeAdapter[Any], *, empty_is_object: bool) -> Any:
+def _parse_json(
+    request: flask.Request,
+    adapter: TypeAdapter[Any],
+    *,
+    empty_is_object: bool,
+    bytes_max: int = REQUEST_BODY_BYTES_MAX,
+) -> Any:
     """The request's JSON body validated by `adapter`.
 
     With `empty_is_object`, no body at all reads as `{}`: for actions whose parameters are all
     optional (`POST .../decline`, a full refund)."""
-    body = _body_bytes(request)
+    body = _body_bytes(request, bytes_max)
     if not body.strip() and empty_is_object:
         body = b"{}"
     try:
@@ -311,7 +317,12 @@ class Router:
             arguments["body"] = (
                 _parse_form(request, binding.body)
                 if route.request_content_type == FORM
-                else _parse_json(request, binding.body, empty_is_object=not route.request_body_required)
+                else _parse_json(
+                    request,
+                    binding.body,
+                    empty_is_object=not route.request_body_required,
+                    bytes_max=route.request_body_bytes_max or REQUEST_BODY_BYTES_MAX,
+                )
             )
         if route.query_model is not None:
             arguments["query"] = _parse_query(request, route.query_model)

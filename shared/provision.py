@@ -5,7 +5,9 @@ needs: the EventBridge bus; per route a FIFO queue with content-based deduplicat
 delivers to a FIFO queue only then), its FIFO dead-letter queue and redrive policy, a queue
 policy that lets only that route's rules send to it, one rule per ordering partition matching
 exactly the route's detail-types in that partition, and each rule's target with the
-partition's message group and EventBridge's own standard dead-letter queue; the SNS topics; the DynamoDB audit table.
+partition's message group and EventBridge's own standard dead-letter queue; the SNS topics; the DynamoDB audit table;
+the KMS key of the KYC documents (under its alias) and their bucket, private, encrypted by
+default with that key.
 
 Running it twice changes nothing: existing queues get their attributes set again, rules and
 targets are upserts, stray targets on our rules and rules of an earlier layout are removed, and
@@ -19,6 +21,7 @@ From the command line (moto server or LocalStack; real AWS without --endpoint-ur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -26,6 +29,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from shared import topology
 from shared.adapters.audit_chain import audit_table_definition
@@ -59,6 +64,9 @@ TABLE_ACTIVE_WAIT_ATTEMPTS_MAX = 60
 _TABLE_ACTIVE_WAIT_DELAY_SECONDS = 1
 
 _EVENTBRIDGE_PRINCIPAL = "events.amazonaws.com"
+# A key made by a provisioner that lost the race for the alias is deleted after the shortest
+# waiting period KMS allows.
+_KEY_DELETION_WINDOW_DAYS = 7
 
 
 class ProvisioningError(RuntimeError):
@@ -92,6 +100,8 @@ class ProvisionedTopology:
     target_dlq_arn: str
     topic_arns: Mapping[str, str] = field(default_factory=dict)
     audit_table_name: str = topology.AUDIT_TABLE_NAME
+    kyc_documents_bucket: str = topology.KYC_DOCUMENTS_BUCKET
+    kyc_documents_key_arn: str = ""
 
     def queue(self, consumer: str) -> ProvisionedQueue:
         try:
@@ -117,6 +127,8 @@ class ProvisionedTopology:
         for channel, arn in self.topic_arns.items():
             rows.append(("topic", channel, arn))
         rows.append(("table", "audit", self.audit_table_name))
+        rows.append(("key", topology.KYC_DOCUMENTS_KEY_ALIAS, self.kyc_documents_key_arn))
+        rows.append(("bucket", "kyc-documents", self.kyc_documents_bucket))
         return rows
 
 
@@ -160,6 +172,10 @@ def provision(
         for channel, name in topology.SNS_TOPICS.items()
     }
     _ensure_table(dynamodb, audit_table_definition(topology.AUDIT_TABLE_NAME))
+    kms = aws_client("kms", endpoint_url=endpoint_url, region=region)
+    s3 = aws_client("s3", endpoint_url=endpoint_url, region=region)
+    kyc_key_arn = _ensure_key(kms, topology.KYC_DOCUMENTS_KEY_ALIAS, description="Paystream KYC documents")
+    _ensure_private_bucket(s3, topology.KYC_DOCUMENTS_BUCKET, region=region, key_arn=kyc_key_arn)
 
     return ProvisionedTopology(
         region=region,
@@ -171,6 +187,8 @@ def provision(
         target_dlq_arn=target_dlq_arn,
         topic_arns=topic_arns,
         audit_table_name=topology.AUDIT_TABLE_NAME,
+        kyc_documents_bucket=topology.KYC_DOCUMENTS_BUCKET,
+        kyc_documents_key_arn=kyc_key_arn,
     )
 
 
@@ -340,6 +358,59 @@ def _ensure_table(dynamodb: Any, definition: Mapping[str, Any]) -> None:
         WaiterConfig={
             "Delay": _TABLE_ACTIVE_WAIT_DELAY_SECONDS,
             "MaxAttempts": TABLE_ACTIVE_WAIT_ATTEMPTS_MAX,
+        },
+    )
+
+
+def _ensure_key(kms: Any, alias: str, *, description: str) -> str:
+    """The ARN of the KMS key under `alias`, created (with rotation, as Terraform's) if there
+    is none."""
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+    except kms.exceptions.NotFoundException:
+        pass
+    metadata = kms.create_key(Description=description, KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    try:
+        kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
+    except kms.exceptions.AlreadyExistsException:
+        # Another provisioner made the alias between our two calls: use its key, retire ours.
+        kms.schedule_key_deletion(KeyId=metadata["KeyId"], PendingWindowInDays=_KEY_DELETION_WINDOW_DAYS)
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+    kms.enable_key_rotation(KeyId=metadata["KeyId"])
+    return str(metadata["Arn"])
+
+
+def _ensure_private_bucket(s3: Any, name: str, *, region: str, key_arn: str) -> None:
+    """Create the bucket if it is missing; in any case block public access and encrypt new
+    objects by default with SSE-KMS under `key_arn` (writers name the key as well)."""
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise
+        # us-east-1 is the one region that refuses a LocationConstraint naming itself.
+        location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        # Another provisioner may have created it between our two calls.
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=name, **location)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                    "BucketKeyEnabled": True,
+                }
+            ]
         },
     )
 

@@ -175,6 +175,11 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # relay-outbox publishes only rows at least this old: younger ones are the background
     # publisher's, and sending them from both would only add duplicates to the bus.
     outbox_relay_age_seconds: int = Field(30, ge=0, le=3600)
+    # The bucket of KYC identity documents, and the KMS key (id, ARN, alias or alias ARN) their
+    # objects are encrypted under (SSE-KMS). Unset: the bucket and the key alias that
+    # `paystream provision` creates locally (shared.topology); on AWS, Terraform's.
+    kyc_documents_bucket: str | None = Field(None, min_length=3, max_length=63)
+    kyc_documents_kms_key_id: str | None = Field(None, min_length=1, max_length=2048)
     # A payment held for review waits at most this long for a reviewer; sweep-sagas then
     # declines it (`review_expired`) and the payer's funds come back.
     review_max_age_seconds: int = Field(72 * 3600, ge=60, le=30 * 24 * 3600)

@@ -47,6 +47,8 @@ __all__ = [
     "EVENTBRIDGE_TARGET_DLQ_NAME",
     "EVENT_PRODUCERS",
     "EVENT_TYPES",
+    "KYC_DOCUMENTS_BUCKET",
+    "KYC_DOCUMENTS_KEY_ALIAS",
     "ORDERING_PARTITIONS",
     "PARTITION_ATTRIBUTE",
     "PARTITION_KEY_ATTRIBUTE",
@@ -115,6 +117,12 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "payment_request.cancelled": ("payments",),
         "payment_request.expired": ("sweep-sagas",),
         "admin.action_taken": ("admin",),
+        # A user uploads an identity document; verify-kyc decides it, or sends it to support,
+        # whose decision comes from admin.
+        "kyc.submitted": ("accounts",),
+        "kyc.verified": ("verify-kyc", "admin"),
+        "kyc.rejected": ("verify-kyc", "admin"),
+        "kyc.review": ("verify-kyc",),
     }
 )
 
@@ -135,6 +143,12 @@ EVENTBRIDGE_TARGET_DLQ_NAME = f"{RESOURCE_PREFIX}-eventbridge-target-dlq"
 SNS_TOPICS: Mapping[str, str] = MappingProxyType({"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"})
 
 AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
+
+# The bucket of the identity documents users upload, and the alias of the KMS key that encrypts
+# them (SSE-KMS). Locally `shared.provision` creates both under these names; on AWS, where bucket
+# names are global, Terraform appends the account and region to the bucket's name.
+KYC_DOCUMENTS_BUCKET = f"{RESOURCE_PREFIX}-kyc-documents"
+KYC_DOCUMENTS_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-kyc-documents"
 
 # Message groups per queue, hence EventBridge rules per route. Eight lets eight wallets move at
 # once per consumer while keeping the rule count (33 with audit's single rule) far below
@@ -283,8 +297,12 @@ ROUTES: tuple[Route, ...] = (
             "payment_request.declined",
             "payment_request.cancelled",
             "payment_request.expired",
+            "kyc.verified",
+            "kyc.rejected",
+            "kyc.review",
         ),
     ),
+    Route("verify-kyc", ("kyc.submitted",)),
     # The audit trail records every event, so it follows EVENT_TYPES rather than a copy of it.
     # Its hash chain is one sequence: one total order, one group. A batch of events is appended
     # in one DynamoDB transaction, so it takes them in batches.

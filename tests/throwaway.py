@@ -33,7 +33,7 @@ _PROBE_TIMEOUT_SECONDS = 1
 
 
 class LocalStackServer:
-    """LocalStack (SQS, EventBridge, SNS, S3) on a free port, its files in `home`, as the
+    """LocalStack (SQS, EventBridge, SNS, S3, KMS) on a free port, its files in `home`, as the
     services mode runs it (shared.runner.localstack). It keeps its state in memory: stopped and
     started again, it is empty."""
 

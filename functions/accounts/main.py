@@ -1,7 +1,9 @@
-"""accounts: funding sources (cards tokenized by the sandbox gateway, bank accounts)."""
+"""accounts: funding sources (cards tokenized by the sandbox gateway, bank accounts), and know
+your customer: the profile (level basic), identity documents (verified by verify-kyc)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import flask
@@ -16,6 +18,7 @@ from schemas.api import (
 from schemas.events import FundingSourceAdded
 from schemas.routes import accounts as routes
 from shared.adapters.card_gateway import CardRejected
+from shared.adapters.kyc_documents import object_key_of
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import funding_sources
 from shared.bootstrap import platform
@@ -24,8 +27,13 @@ from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
 from shared.ids import new_id
+from shared.services import kyc
+from shared.services.context import EventContext
+from shared.services.identity import get_user
 
 FUNDING_SOURCES_PER_USER_MAX = 20
+
+logger = logging.getLogger("paystream.accounts")
 
 router = client_router(routes.ROUTES)
 
@@ -94,6 +102,54 @@ def list_funding_sources(request: flask.Request, principal: Principal):
         ).all()
     data = [FundingSourceResponse.model_validate(row, from_attributes=True) for row in rows]
     return 200, FundingSourceList(data=data, has_more=False)
+
+
+def _context() -> EventContext:
+    return EventContext(producer="accounts", now=utc_now(), correlation_id=correlation_id())
+
+
+@router.handles(routes.SUBMIT_KYC)
+def submit_kyc(request: flask.Request, principal: Principal, body):
+    with platform().engine.begin() as conn:
+        view = kyc.submit_profile(conn, user_id=principal.user_id, request=body, context=_context())
+    return 200, view
+
+
+@router.handles(routes.UPLOAD_KYC_DOCUMENT)
+def upload_kyc_document(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    context = _context()
+    upload = kyc.check_document(body, today=context.now.date())
+    # Refused early, before the file is stored; checked again under the user's lock below.
+    with runtime.reader.connect() as conn:
+        kyc.upload_allowed(conn, get_user(conn, principal.user_id))
+    document_id = kyc.new_document_id()
+    object_key = object_key_of(principal.user_id, document_id)
+    runtime.kyc_documents.put(object_key, upload.data, content_type=upload.content_type)
+    try:
+        with runtime.engine.begin() as conn:
+            row, event_ids = kyc.record_document(
+                conn, user_id=principal.user_id, document_id=document_id, request=body, upload=upload, context=context
+            )
+    except BaseException:
+        _forget_file(runtime, object_key)
+        raise
+    publish_after_commit(runtime, event_ids)
+    return 202, kyc.document_view(row)
+
+
+def _forget_file(runtime, object_key: str) -> None:
+    """Delete a stored file that no record names (its record could not be written)."""
+    try:
+        runtime.kyc_documents.delete(object_key)
+    except Exception:  # the original error matters more; the orphan is logged for an operator
+        logger.exception("could not delete the unrecorded KYC document %s", object_key)
+
+
+@router.handles(routes.GET_KYC)
+def get_kyc(request: flask.Request, principal: Principal):
+    with platform().reader.connect() as conn:
+        return 200, kyc.view_of(conn, principal.user_id)
 
 
 @functions_framework.http

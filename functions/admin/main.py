@@ -6,14 +6,15 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.operators import AdminUserList, ReviewList
+from schemas.operators import AdminKycReviewList, AdminUserList, ReviewList
 from schemas.routes import admin as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
+from shared.domain.kyc import ReviewDecision
 from shared.entrypoint import client_router, correlation_id
 from shared.http import Principal
-from shared.services import operators, reviews
+from shared.services import kyc, operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 
@@ -110,6 +111,41 @@ def decline_review(request: flask.Request, principal: Principal, body, payment_i
         )
     publish_after_commit(runtime, event_ids)
     return 200, view
+
+
+@router.handles(routes.LIST_KYC_REVIEWS)
+def list_kyc_reviews(request: flask.Request, principal: Principal, query):
+    with platform().reader.connect() as conn:
+        rows, has_more = kyc.review_queue(conn, limit=query.limit, starting_after=query.starting_after)
+    return 200, AdminKycReviewList(data=[kyc.admin_document_view(row) for row in rows], has_more=has_more)
+
+
+def _decide_kyc_review(principal: Principal, document_id: str, decision: ReviewDecision, reason: str | None):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        row, event_ids = kyc.decide_document_review(
+            conn, document_id, decision=decision, actor_id=principal.user_id, reason=reason, context=_context()
+        )
+    publish_after_commit(runtime, event_ids)
+    return 200, kyc.admin_document_view(row)
+
+
+@router.handles(routes.APPROVE_KYC_REVIEW)
+def approve_kyc_review(request: flask.Request, principal: Principal, body, document_id: str):
+    return _decide_kyc_review(principal, document_id, ReviewDecision.APPROVE, body.reason)
+
+
+@router.handles(routes.REJECT_KYC_REVIEW)
+def reject_kyc_review(request: flask.Request, principal: Principal, body, document_id: str):
+    return _decide_kyc_review(principal, document_id, ReviewDecision.REJECT, body.reason)
+
+
+@router.handles(routes.GET_KYC_DOCUMENT)
+def get_kyc_document(request: flask.Request, principal: Principal, document_id: str):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        row = kyc.document_for_operator(conn, document_id)
+        return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents)
 
 
 @functions_framework.http

@@ -1,5 +1,5 @@
-"""notify: tell the people a payment, refund, payment request, top-up, conversion, withdrawal or
-sign-up concerns, in the app and by email (SNS)."""
+"""notify: tell the people a payment, refund, payment request, top-up, conversion, withdrawal,
+sign-up or identity check concerns, in the app and by email (SNS)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from schemas.api import EmptyRequest
 from schemas.operators import (
+    AdminKycDocumentDetail,
+    AdminKycDocumentResponse,
+    AdminKycReviewList,
     AdminUserList,
     AdminUserResponse,
     ApproveReviewRequest,
+    KycApproveRequest,
+    KycReviewQuery,
     ReasonRequest,
     ReviewList,
     ReviewQuery,
@@ -26,11 +31,15 @@ __all__ = [
     "DECLINE_REVIEW",
     "GET_REVIEW",
     "GET_USER",
+    "APPROVE_KYC_REVIEW",
+    "GET_KYC_DOCUMENT",
     "GRANT_ROLE",
     "LIST_REVIEWS",
+    "LIST_KYC_REVIEWS",
     "LOOKUP_USERS",
     "OPERATORS",
     "READERS",
+    "REJECT_KYC_REVIEW",
     "REVOKE_ROLE",
     "ROUTES",
 ]
@@ -137,6 +146,74 @@ DECLINE_REVIEW = Route(
     "`review_already_decided`. Recorded in the audit trail.",
 )
 
+LIST_KYC_REVIEWS = Route(
+    method="GET",
+    path="/v1/admin/kyc-reviews",
+    operation_id="adminListKycReviews",
+    summary="Identity documents waiting for a decision, oldest first",
+    query_model=KycReviewQuery,
+    response_model=AdminKycReviewList,
+    roles=READERS,
+    description="The documents the sandbox verifier sent to manual review (status `review`), oldest "
+    "upload first, a page at a time (`starting_after`). Numbers are shown by their last four "
+    "characters; the document itself is `GET /v1/admin/kyc-documents/{document_id}`.",
+)
+APPROVE_KYC_REVIEW = Route(
+    method="POST",
+    path="/v1/admin/kyc-reviews/{document_id}/approve",
+    operation_id="adminApproveKycReview",
+    summary="Approve a document in review: the user is verified",
+    request_model=KycApproveRequest,
+    request_body_required=False,
+    response_model=AdminKycDocumentResponse,
+    error_statuses=(404, 409),
+    roles=OPERATORS,
+    description="Records `kyc.verified` and the action in the audit trail. Approving again answers "
+    "the same; a document rejected in review is a 409 `review_already_decided`, one the verifier "
+    "decided a 409 `kyc_document_not_in_review`.",
+)
+REJECT_KYC_REVIEW = Route(
+    method="POST",
+    path="/v1/admin/kyc-reviews/{document_id}/reject",
+    operation_id="adminRejectKycReview",
+    summary="Reject a document in review, saying why",
+    request_model=ReasonRequest,
+    response_model=AdminKycDocumentResponse,
+    error_statuses=(404, 409),
+    roles=OPERATORS,
+    description="Records `kyc.rejected` (the user stays at `basic` and may upload another document) "
+    "and the action, with its reason, in the audit trail. Rejecting again answers the same; a "
+    "document approved in review is a 409 `review_already_decided`.",
+)
+GET_KYC_DOCUMENT = Route(
+    method="GET",
+    path="/v1/admin/kyc-documents/{document_id}",
+    operation_id="adminGetKycDocument",
+    summary="An identity document: its full number, the user's profile and the file",
+    response_model=AdminKycDocumentDetail,
+    error_statuses=(404,),
+    roles=OPERATORS,
+    description="For support and admins only. The file is read from the encrypted documents bucket "
+    "through this function and returned base64-encoded with its content type.",
+)
+
 ROUTES = RouteTable(
-    "admin", (LOOKUP_USERS, GET_USER, GRANT_ROLE, REVOKE_ROLE, LIST_REVIEWS, GET_REVIEW, APPROVE_REVIEW, DECLINE_REVIEW)
+    "admin",
+    (
+        # users and roles
+        LOOKUP_USERS,
+        GET_USER,
+        GRANT_ROLE,
+        REVOKE_ROLE,
+        # the review queue of held payments
+        LIST_REVIEWS,
+        GET_REVIEW,
+        APPROVE_REVIEW,
+        DECLINE_REVIEW,
+        # KYC
+        LIST_KYC_REVIEWS,
+        APPROVE_KYC_REVIEW,
+        REJECT_KYC_REVIEW,
+        GET_KYC_DOCUMENT,
+    ),
 )

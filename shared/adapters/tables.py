@@ -36,6 +36,8 @@ __all__ = [
     "conversions",
     "withdrawals",
     "payouts",
+    "kyc_profiles",
+    "kyc_documents",
 ]
 
 # Constraint names are fixed so that migrations and reflection agree on every database.
@@ -447,4 +449,52 @@ payouts = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("failure_code", sa.String(40), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
+)
+
+# What a user said about themself to reach KYC level `basic` (POST /v1/kyc): one row per user,
+# replaced while they are not verified yet.
+kyc_profiles = sa.Table(
+    "kyc_profiles",
+    metadata,
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("legal_name", sa.String(200), nullable=False),
+    sa.Column("date_of_birth", sa.Date, nullable=False),
+    sa.Column("address_line1", sa.String(200), nullable=False),
+    sa.Column("address_line2", sa.String(200), nullable=True),
+    sa.Column("city", sa.String(100), nullable=False),
+    sa.Column("postal_code", sa.String(16), nullable=False),
+    sa.Column("address_country", sa.String(2), nullable=False),
+    sa.Column("phone", sa.String(16), nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+)
+
+# An identity document a user uploaded. The file is in the documents bucket under `object_key`
+# (SSE-KMS); the row says what it is and where its check stands (shared.domain.kyc).
+kyc_documents = sa.Table(
+    "kyc_documents",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("document_type", sa.String(24), nullable=False),
+    sa.Column("document_number", sa.String(40), nullable=False),
+    sa.Column("issuing_country", sa.String(2), nullable=False),
+    sa.Column("expiry_date", sa.Date, nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("object_key", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Why it was rejected; why the verifier sent it to review.
+    sa.Column("failure_code", sa.String(40), nullable=True),
+    sa.Column("review_reason", sa.String(40), nullable=True),
+    # The operator who decided it in review (null when the verifier decided), and why.
+    sa.Column("decided_by", sa.String(40), nullable=True),
+    sa.Column("decision_reason", sa.String(500), nullable=True),
+    sa.Column("decided_at", Timestamp(), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    # The review queue: documents in `review`, oldest first.
+    sa.Index("ix_kyc_documents_status_created", "status", "created_at"),
 )

@@ -69,6 +69,11 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
                         # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
                         # mount the RDS CA bundle and move to verify-full.
                         "PAYSTREAM_DATABASE_TLS": "require",
+                        # terraform/modules/s3_kyc_documents names the bucket after the account
+                        # and region (bucket names are global); the key is found by its alias.
+                        "PAYSTREAM_KYC_DOCUMENTS_BUCKET": (
+                            f"{topology.KYC_DOCUMENTS_BUCKET}-{options.aws_account_id}-{options.aws_region}"
+                        ),
                     }
                 )
             ]

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.routes import ROUTE_TABLES
 from shared import topology
 from shared.deploy.common import (
     CONFIG_MAP_NAME,
@@ -245,6 +246,26 @@ def _ping_source(schedule: topology.Schedule) -> dict[str, Any]:
     }
 
 
+# nginx's bound on a request body where no route of the function asks for more.
+INGRESS_BODY_MIB_DEFAULT = 1
+_MIB = 1024 * 1024
+
+
+def _body_size_max(function: str) -> str:
+    """nginx's bound on one request to `function`, in MiB: the default, or the largest body a
+    route of the function reads (`Route.request_body_bytes_max`), rounded up."""
+    largest = max(
+        (
+            route.request_body_bytes_max or 0
+            for table in ROUTE_TABLES
+            if table.function == function
+            for route in table.routes
+        ),
+        default=0,
+    )
+    return f"{max(INGRESS_BODY_MIB_DEFAULT, -(-largest // _MIB))}m"
+
+
 def _ingresses() -> list[dict[str, Any]]:
     """One Ingress per HTTP function, all on the same host: nginx merges them into one gateway.
 
@@ -259,8 +280,9 @@ def _ingresses() -> list[dict[str, Any]]:
     for function in sorted(prefixes_by_function):
         annotations = {
             "nginx.ingress.kubernetes.io/upstream-vhost": (f"{function}.{NAMESPACE}.svc.cluster.local"),
-            # Bound what one request may send (card details and documents are small).
-            "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+            # Bound what one request may send: card details are small; an identity document
+            # upload is the one route that takes more (its own bound, rounded up to MiB).
+            "nginx.ingress.kubernetes.io/proxy-body-size": _body_size_max(function),
         }
         if function == "notifications":
             # The WebSocket stream stays open: nginx's default 60 s read time-out would cut it.

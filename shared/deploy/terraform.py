@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+from schemas.routes import ROUTE_TABLES
+from schemas.routes import accounts as accounts_routes
+from schemas.routes import admin as admin_routes
+from schemas.routing import Route
 from shared import topology
 from shared.deploy.common import GENERATED_HEADER, NAMESPACE, queue_reader_service_account
 from shared.functions import FUNCTIONS, FunctionInfo
@@ -28,7 +32,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
 
     Producers (and the outbox relay, which publishes on any producer's behalf) put events;
     client functions check the bus in their readiness probe; `audit` writes the chain; `notify`
-    publishes to SNS.
+    publishes to SNS; the function of the document upload stores KYC documents and the one that
+    shows them to support reads them.
     """
     producers = {p for ps in topology.EVENT_PRODUCERS.values() for p in ps}
     scheduled = {schedule.consumer for schedule in topology.SCHEDULES}
@@ -37,7 +42,15 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
         "describe_bus": function.serves_clients,
         "audit_table": function.name == "audit",
         "publish_notifications": function.name == "notify",
+        # The function that serves the upload stores documents; the one that shows them reads.
+        "kyc_documents_write": function.name == _function_serving(accounts_routes.UPLOAD_KYC_DOCUMENT),
+        "kyc_documents_read": function.name == _function_serving(admin_routes.GET_KYC_DOCUMENT),
     }
+
+
+def _function_serving(route: Route) -> str:
+    (function,) = [table.function for table in ROUTE_TABLES if route in table.routes]
+    return function
 
 
 def render_terraform() -> dict[str, str]:
@@ -80,6 +93,8 @@ def render_terraform() -> dict[str, str]:
         "sns_topics": dict(topology.SNS_TOPICS),
         "audit_table_name": topology.AUDIT_TABLE_NAME,
         "audit_archive_bucket_prefix": AUDIT_ARCHIVE_BUCKET_PREFIX,
+        "kyc_documents_bucket_prefix": topology.KYC_DOCUMENTS_BUCKET,
+        "kyc_documents_key_alias": topology.KYC_DOCUMENTS_KEY_ALIAS,
         "functions": {
             function.name: {
                 "signature_type": function.signature_type,

@@ -1,4 +1,4 @@
-"""LocalStack on the host: the services mode's endpoint for SQS, EventBridge, SNS and S3.
+"""LocalStack on the host: the services mode's endpoint for SQS, EventBridge, SNS, S3 and KMS.
 
 LocalStack's last open-source release (`localstack-core` 2026.3) runs without Docker, from its
 PyPI package, in a virtual environment of its own: it needs Python 3.13 and ships moto-ext over
@@ -41,8 +41,9 @@ __all__ = [
     "default_localstack_python",
 ]
 
-# What LocalStack serves for the platform; DynamoDB is moto's (see the module docstring).
-LOCALSTACK_SERVICES = ("sqs", "events", "sns", "s3")
+# What LocalStack serves for the platform; DynamoDB is moto's (see the module docstring). KMS
+# holds the key the KYC documents in S3 are encrypted under.
+LOCALSTACK_SERVICES = ("sqs", "events", "sns", "s3", "kms")
 # Ready in about 2 s on an idle machine; a loaded 2-core machine starting thirteen function
 # processes beside it takes several times that.
 LOCALSTACK_START_SECONDS_MAX = 90

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from shared.adapters.aws import Notification, Notifier
 from shared.adapters.tables import notifications, users
+from shared.domain.kyc import DocumentType
 from shared.domain.money import Money
 from shared.domain.payment import FailureCode
 from shared.ids import new_id
@@ -61,6 +62,8 @@ def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) ->
         return [Message(payload.user_id, event_type, "Welcome to Paystream", "Your account is ready.")]
     if event_type.startswith("conversion."):
         return _conversion_messages(event_type, payload)
+    if event_type.startswith("kyc."):
+        return _kyc_messages(event_type, payload)
     amount = Money(payload.amount_minor, payload.currency).format()
     if event_type == "withdrawal.succeeded":
         return [
@@ -174,6 +177,38 @@ def _conversion_messages(event_type: str, payload: Any) -> list[Message]:
             f"{payload.from_currency} balance is too low. Nothing was converted.",
         )
     ]
+
+
+def _kyc_messages(event_type: str, payload: Any) -> list[Message]:
+    document = DocumentType(payload.document_type).label
+    if event_type == "kyc.verified":
+        return [
+            Message(
+                payload.user_id,
+                event_type,
+                "Identity verified",
+                f"Your {document} was accepted: your identity is verified.",
+            )
+        ]
+    if event_type == "kyc.rejected":
+        return [
+            Message(
+                payload.user_id,
+                event_type,
+                "Identity document not accepted",
+                f"We could not verify your identity with your {document}. You can upload another document.",
+            )
+        ]
+    if event_type == "kyc.review":
+        return [
+            Message(
+                payload.user_id,
+                event_type,
+                "Identity document under review",
+                f"Your {document} is being reviewed by our team; we will let you know.",
+            )
+        ]
+    raise ValueError(f"no notification is defined for {event_type}")
 
 
 def _request_messages(event_type: str, payload: Any, amount: str, people: Mapping[str, Person]) -> list[Message]:

@@ -36,7 +36,8 @@ FUNCTION_NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
 SUBJECT_FIELD = {"user": "user_id", "funding_source": "funding_source_id", "topup": "topup_id",
                  "payment": "payment_id", "conversion": "conversion_id",
                  "withdrawal": "withdrawal_id", "refund": "refund_id",
-                 "payment_request": "payment_request_id", "admin": "action_id"}  # fmt: skip
+                 "payment_request": "payment_request_id", "admin": "action_id",
+                 "kyc": "document_id"}  # fmt: skip
 
 
 def _sample(event_type: str) -> dict[str, Any]:
@@ -104,6 +105,10 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
         "payment_request.cancelled": (("payments",), {"notify"}),
         "payment_request.expired": (("sweep-sagas",), {"notify"}),
         "admin.action_taken": (("admin",), set()),
+        "kyc.submitted": (("accounts",), {"verify-kyc"}),
+        "kyc.verified": (("verify-kyc", "admin"), {"notify"}),
+        "kyc.rejected": (("verify-kyc", "admin"), {"notify"}),
+        "kyc.review": (("verify-kyc",), {"notify"}),
     }
     # THEN the catalogue says the same, and audit hears everything
     actual = {t: (info.producers, set(info.consumers) - {"audit"}) for t, info in CATALOGUE.items()}
@@ -155,7 +160,7 @@ def test_the_sample_is_a_valid_cloud_event_with_a_valid_payload(event_type: str)
     assert envelope.subject == getattr(payload, subject_field)
     # Realistic ids: prefixed, as the platform issues them.
     assert re.match(r"^evt_[0-9a-f]{32}$", envelope.id)
-    assert re.match(r"^(usr|fs|top|pay|cnv|wdr|ref|prq|adm)_[0-9a-f]{32}$", envelope.subject)
+    assert re.match(r"^(usr|fs|top|pay|cnv|wdr|ref|prq|adm|kyd)_[0-9a-f]{32}$", envelope.subject)
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)

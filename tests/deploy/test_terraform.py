@@ -29,6 +29,7 @@ MODULES = (
     "sqs",
     "dynamodb",
     "s3_audit_archive",
+    "s3_kyc_documents",
     "sns",
     "rds",
     "elasticache",
@@ -223,6 +224,16 @@ def test_stateful_services_are_encrypted_and_recoverable():
         for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
     assert archive["aws_s3_bucket_versioning.archive"]["versioning_configuration"][0]["status"] == "Enabled"
+    documents = _blocks("s3_kyc_documents", "resource")
+    block = documents["aws_s3_bucket_public_access_block.documents"]
+    assert all(
+        block[key] is True
+        for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
+    (rule,) = documents["aws_s3_bucket_server_side_encryption_configuration.documents"]["rule"]
+    by_default = rule["apply_server_side_encryption_by_default"][0]
+    assert by_default["sse_algorithm"] == "aws:kms" and by_default["kms_master_key_id"] == "${module.documents_key.arn}"
+    assert documents["aws_kms_alias.documents"]["name"] == "${var.key_alias}"
     rds = _blocks("rds", "resource")["aws_db_instance.ledger"]
     assert rds["storage_encrypted"] is True and rds["publicly_accessible"] is False
     assert rds["manage_master_user_password"] is True

@@ -2,7 +2,8 @@
 #
 # A function's permissions come from terraform/topology.json, which derives them from the
 # topology: producers put events on the bus, client functions describe it (readiness), `audit`
-# writes its table, `notify` publishes to the notification topics. The IntegrationSource of a
+# writes its table, `notify` publishes to the notification topics, `accounts` stores the KYC
+# documents and `admin` reads them. The IntegrationSource of a
 # route runs as `<consumer>-queue-reader` and may only receive, delete and re-hide messages of
 # its own queue. Role names are "<resource prefix>-<service account>", which is what
 # `python -m shared.deploy.render` writes into the EKS overlay's role-arn annotations.
@@ -105,12 +106,52 @@ data "aws_iam_policy_document" "function" {
       resources = var.topic_arns
     }
   }
+
+  # `accounts` stores identity documents, encrypted under their key, and removes one whose
+  # record could not be written.
+  dynamic "statement" {
+    for_each = each.value.kyc_documents_write ? [1] : []
+    content {
+      sid       = "StoreKycDocuments"
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = ["${var.kyc_documents_bucket_arn}/documents/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.kyc_documents_write ? [1] : []
+    content {
+      sid       = "EncryptKycDocuments"
+      actions   = ["kms:DescribeKey", "kms:GenerateDataKey"]
+      resources = [var.kyc_documents_kms_key_arn]
+    }
+  }
+
+  # `admin` shows a document to support and admins.
+  dynamic "statement" {
+    for_each = each.value.kyc_documents_read ? [1] : []
+    content {
+      sid       = "ReadKycDocuments"
+      actions   = ["s3:GetObject"]
+      resources = ["${var.kyc_documents_bucket_arn}/documents/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.kyc_documents_read ? [1] : []
+    content {
+      sid       = "DecryptKycDocuments"
+      actions   = ["kms:DescribeKey", "kms:Decrypt"]
+      resources = [var.kyc_documents_kms_key_arn]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "function" {
   for_each = {
     for name, function in var.functions : name => function
     if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
+    || function.kyc_documents_write || function.kyc_documents_read
   }
 
   name   = "${var.name_prefix}-${each.key}"

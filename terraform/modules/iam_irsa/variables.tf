@@ -26,6 +26,8 @@ variable "functions" {
     describe_bus          = bool
     audit_table           = bool
     publish_notifications = bool
+    kyc_documents_write   = bool
+    kyc_documents_read    = bool
   }))
 }
 
@@ -65,4 +67,14 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "kyc_documents_bucket_arn" {
+  description = "The KYC documents bucket."
+  type        = string
+}
+
+variable "kyc_documents_kms_key_arn" {
+  description = "The KMS key of the KYC documents."
+  type        = string
 }

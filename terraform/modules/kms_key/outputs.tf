@@ -2,3 +2,8 @@ output "arn" {
   description = "The key's ARN."
   value       = aws_kms_key.this.arn
 }
+
+output "key_id" {
+  description = "The key's id (what an alias targets)."
+  value       = aws_kms_key.this.key_id
+}

@@ -100,6 +100,14 @@ module "s3_audit_archive" {
   tags          = local.tags
 }
 
+module "s3_kyc_documents" {
+  source = "../s3_kyc_documents"
+
+  bucket_prefix = local.topology.kyc_documents_bucket_prefix
+  key_alias     = local.topology.kyc_documents_key_alias
+  tags          = local.tags
+}
+
 module "sns" {
   source = "../sns"
 
@@ -148,6 +156,9 @@ module "iam_irsa" {
   tables_kms_key_arn = module.dynamodb.kms_key_arn
   topic_arns         = values(module.sns.topic_arns)
   tags               = local.tags
+
+  kyc_documents_bucket_arn  = module.s3_kyc_documents.bucket_arn
+  kyc_documents_kms_key_arn = module.s3_kyc_documents.kms_key_arn
 }
 
 module "datadog" {

@@ -52,3 +52,8 @@ output "audit_archive_bucket" {
   description = "S3 bucket of the audit archive."
   value       = module.s3_audit_archive.bucket_name
 }
+
+output "kyc_documents_bucket" {
+  description = "S3 bucket of the KYC documents (PAYSTREAM_KYC_DOCUMENTS_BUCKET)."
+  value       = module.s3_kyc_documents.bucket_name
+}
