@@ -11,7 +11,6 @@ from schemas.api import (
     ConversionResponse,
     TopupResponse,
     WalletList,
-    WalletResponse,
     WithdrawalResponse,
 )
 from schemas.routes import wallets as routes
@@ -20,6 +19,7 @@ from shared.clock import utc_now
 from shared.entrypoint import client_router, correlation_id, respond_once
 from shared.http import Principal, response_of_row
 from shared.services import conversions, withdrawals
+from shared.services.balances import wallet_balances
 from shared.services.context import EventContext
 from shared.services.topups import create_topup
 
@@ -34,12 +34,7 @@ def _context(now) -> EventContext:
 def list_wallets(request: flask.Request, principal: Principal):
     runtime = platform()
     with runtime.reader.connect() as conn:
-        wallets = runtime.ledger.wallets_of(conn, principal.user_id)
-    data = [
-        # `pending` is what payments in flight hold back from `available`.
-        WalletResponse(currency=w.currency, available=w.available, pending=w.debits_pending)
-        for w in wallets
-    ]
+        data = wallet_balances(conn, principal.user_id, ledger=runtime.ledger)
     return 200, WalletList(data=data, has_more=False)
 
 

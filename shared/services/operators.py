@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from schemas.api import PaymentResponse, WalletResponse
+from schemas.api import PaymentResponse
 from schemas.events import AdminActionTaken
 from schemas.operators import ADMIN_USER_PAYMENTS_MAX, AdminUserResponse
 from shared.adapters.ledger_store import LedgerStore
@@ -19,6 +19,7 @@ from shared.adapters.tables import payments, user_roles
 from shared.domain.roles import Role, parse_role
 from shared.http import ApiError, response_of_row
 from shared.ids import new_id
+from shared.services.balances import wallet_balances
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user, roles_of
 
@@ -72,10 +73,7 @@ def user_by_email(conn: Connection, email: str) -> Any:
 
 def admin_view_of_user(conn: Connection, user: Any, *, ledger: LedgerStore) -> AdminUserResponse:
     """The user as an operator sees them: roles, freeze, wallets and latest payments."""
-    wallets = [
-        WalletResponse(currency=w.currency, available=w.available, pending=w.debits_pending)
-        for w in ledger.wallets_of(conn, user.id)
-    ]
+    wallets = wallet_balances(conn, user.id, ledger=ledger)
     latest = conn.execute(
         sa.select(payments)
         .where(sa.or_(payments.c.payer_id == user.id, payments.c.payee_id == user.id))

@@ -46,6 +46,7 @@ __all__ = [
     "SettleResult",
     "account_age_seconds",
     "advance_payment",
+    "close_review",
     "create_payment",
     "lock_payment",
     "parties",
@@ -530,6 +531,25 @@ def settle_payment(conn: Connection, payment_id: str, *, ledger: LedgerStore, co
 _DECLINABLE = frozenset({PaymentStatus.PENDING.value, PaymentStatus.HELD.value})
 
 
+def close_review(
+    conn: Connection,
+    payment_id: str,
+    *,
+    status: ReviewStatus,
+    decided_by: str | None,
+    reason: str | None,
+    now: datetime,
+) -> Any:
+    """Record the decision on the payment's open review; the review's reason codes, or None
+    when it has no open review."""
+    return conn.execute(
+        payment_reviews.update()
+        .where(payment_reviews.c.payment_id == payment_id, payment_reviews.c.status == ReviewStatus.OPEN.value)
+        .values(status=status.value, decided_by=decided_by, decision_reason=reason, decided_at=now)
+        .returning(payment_reviews.c.reasons)
+    ).first()
+
+
 def decline_payment(
     conn: Connection,
     payment_id: str,
@@ -552,14 +572,9 @@ def decline_payment(
         return []
     release(conn, reservation_of(payment), ledger=ledger, now=context.now)
     message = message or FAILURE_MESSAGES.get(code, code.value)
-    review = conn.execute(
-        payment_reviews.update()
-        .where(payment_reviews.c.payment_id == payment.id, payment_reviews.c.status == ReviewStatus.OPEN.value)
-        .values(
-            status=ReviewStatus.DECLINED.value, decided_by=decided_by, decision_reason=message, decided_at=context.now
-        )
-        .returning(payment_reviews.c.reasons)
-    ).first()
+    review = close_review(
+        conn, payment.id, status=ReviewStatus.DECLINED, decided_by=decided_by, reason=message, now=context.now
+    )
     return advance_payment(
         conn,
         payment,

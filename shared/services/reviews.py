@@ -36,7 +36,14 @@ from shared.domain.review import DecisionOutcome, ReviewDecision, ReviewStatus, 
 from shared.http import ApiError
 from shared.services.context import EventContext
 from shared.services.operators import record_admin_action
-from shared.services.payments import advance_payment, decline_payment, lock_payment, parties, reservation_of
+from shared.services.payments import (
+    advance_payment,
+    close_review,
+    decline_payment,
+    lock_payment,
+    parties,
+    reservation_of,
+)
 
 __all__ = [
     "approve_review",
@@ -144,15 +151,8 @@ def approve_review(
             ),
             context=context,
         )
-        conn.execute(
-            payment_reviews.update()
-            .where(payment_reviews.c.payment_id == payment.id, payment_reviews.c.status == ReviewStatus.OPEN.value)
-            .values(
-                status=ReviewStatus.APPROVED.value,
-                decided_by=reviewer_id,
-                decision_reason=reason,
-                decided_at=context.now,
-            )
+        close_review(
+            conn, payment.id, status=ReviewStatus.APPROVED, decided_by=reviewer_id, reason=reason, now=context.now
         )
         recorded.append(
             record_admin_action(
