@@ -15,7 +15,7 @@ from cloudevents.http import CloudEvent
 
 from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.outbox import cloud_event_of
-from shared.adapters.tables import events, payment_reviews, payments, transactions, transfers, users
+from shared.adapters.tables import events, payment_reviews, payments, transactions, transfers
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import Transfer
 from shared.domain.roles import OPERATOR_ROLES
@@ -25,6 +25,7 @@ from shared.services import operators
 from shared.services.context import EventContext
 from shared.services.notifications import list_notifications
 from shared.services.payments import score_payment
+from tests.fixtures.users import insert_user
 
 # Above the new-account review limit (2,000.00 USD), below every other limit: a new payer's
 # payment of this much is held for review.
@@ -61,17 +62,7 @@ class Desk:
         password hashing are another suite's subject, and would dominate this one's time."""
         user_id, now = new_id("usr"), datetime.now(UTC)
         with self.runtime.engine.begin() as conn:
-            conn.execute(
-                users.insert().values(
-                    id=user_id,
-                    email=f"{name}@example.com",
-                    password_hash="-",
-                    full_name=name,
-                    country="US",
-                    kyc_status="unverified",
-                    created_at=now,
-                )
-            )
+            insert_user(conn, user_id, now=now, email=f"{name}@example.com", full_name=name)
             self.runtime.ledger.ensure_wallet(conn, user_id, "USD", now)
             if name in OPERATOR_ROLE_NAMES:
                 operators.grant_role(

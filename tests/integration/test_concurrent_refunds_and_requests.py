@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payment_requests, payments, refunds, users
+from shared.adapters.tables import payment_requests, payments, refunds
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import Transfer
 from shared.http import ApiError
@@ -21,6 +21,7 @@ from shared.services import payment_requests as requests_service
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, debit_payment, pay_request, score_payment, settle_payment
 from shared.services.refunds import request_refund
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +45,7 @@ def _people(engine, ledger) -> tuple[str, str]:
     ids = [f"usr_{uuid.uuid4().hex}" for _ in range(2)]
     with engine.begin() as conn:
         for user_id in ids:
-            conn.execute(
-                users.insert().values(
-                    id=user_id,
-                    email=f"{user_id}@example.com",
-                    password_hash="-",
-                    full_name=user_id,
-                    country="US",
-                    kyc_status="unverified",
-                    created_at=now,
-                )
-            )
+            insert_user(conn, user_id, now=now)
             ledger.ensure_wallet(conn, user_id, "USD", now)
         ledger.ensure_system_accounts(conn, "USD", now)
         ledger.create_transfer(

@@ -16,13 +16,14 @@ from schemas.operators import ReviewResponse
 from shared.adapters.database import create_engine
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import events, payment_reviews, payments, users
+from shared.adapters.tables import events, payment_reviews, payments
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import PendingStatus, Transfer
 from shared.http import ApiError
 from shared.services import reviews
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -53,17 +54,7 @@ def _held_payment(engine, ledger) -> tuple[str, str]:
     payer, payee = (f"usr_{uuid.uuid4().hex}" for _ in range(2))
     with engine.begin() as conn:
         for user_id in (payer, payee):
-            conn.execute(
-                users.insert().values(
-                    id=user_id,
-                    email=f"{user_id}@example.com",
-                    password_hash="-",
-                    full_name=user_id,
-                    country="US",
-                    kyc_status="unverified",
-                    created_at=now,
-                )
-            )
+            insert_user(conn, user_id, now=now)
             ledger.ensure_wallet(conn, user_id, "USD", now)
         ledger.ensure_system_accounts(conn, "USD", now)
         ledger.create_transfer(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from schemas.api import PaymentRequest
 from shared.adapters.database import create_engine
-from shared.adapters.tables import events, idempotency_keys, payments, users
+from shared.adapters.tables import events, idempotency_keys, payments
 from shared.services.context import EventContext
 from shared.services.idempotency import (
     RETENTION_SECONDS,
@@ -22,6 +22,7 @@ from shared.services.idempotency import (
     run_once,
 )
 from shared.services.payments import create_payment
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +38,7 @@ def _two_users(url: str) -> tuple[str, str]:
     engine = create_engine(url)
     with engine.begin() as conn:
         for user_id in ids:
-            conn.execute(
-                users.insert().values(
-                    id=user_id,
-                    email=f"{user_id}@example.com",
-                    password_hash="-",
-                    full_name=user_id,
-                    country="US",
-                    kyc_status="unverified",
-                    created_at=NOW,
-                )
-            )
+            insert_user(conn, user_id, now=NOW)
     engine.dispose()
     return ids
 

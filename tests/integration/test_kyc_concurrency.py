@@ -17,6 +17,7 @@ from shared.domain.kyc import ReviewDecision
 from shared.http import ApiError
 from shared.services import kyc
 from shared.services.context import EventContext
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +40,7 @@ def _context(producer: str) -> EventContext:
 def _basic_user(engine) -> str:
     user_id = f"usr_{uuid.uuid4().hex}"
     with engine.begin() as conn:
-        conn.execute(
-            users.insert().values(
-                id=user_id,
-                email=f"{user_id}@example.com",
-                password_hash="-",
-                full_name="K",
-                country="GB",
-                kyc_status="unverified",
-                created_at=datetime.now(UTC),
-            )
-        )
+        insert_user(conn, user_id, now=datetime.now(UTC), full_name="K", country="GB")
         kyc.submit_profile(
             conn,
             user_id=user_id,

@@ -21,7 +21,7 @@ from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payment_requests, payment_reviews, payments, refunds, transactions, users
+from shared.adapters.tables import payment_requests, payment_reviews, payments, refunds, transactions
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import PendingStatus, Transfer
 from shared.domain.payment import PaymentStatus, RefundStatus
@@ -40,6 +40,7 @@ from shared.services.payments import (
     time_out_payment,
 )
 from shared.services.projection import rebuild
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +86,7 @@ class SagaMachine(RuleBasedStateMachine):
             for user_id in self.users:
                 # Straight into the table: the saga never reads a password, and hashing one per
                 # example would dominate the run.
-                conn.execute(
-                    users.insert().values(
-                        id=user_id,
-                        email=f"{user_id}@example.com",
-                        password_hash="-",
-                        full_name=user_id,
-                        country="US",
-                        kyc_status="unverified",
-                        created_at=self.now,
-                    )
-                )
+                insert_user(conn, user_id, now=self.now)
                 self.ledger.ensure_wallet(conn, user_id, "USD", self.now)
             self.ledger.ensure_system_accounts(conn, "USD", self.now)
             for user_id in self.users:

@@ -22,7 +22,7 @@ from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.fx_rates import RatesSource
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import funding_sources, transactions, users, withdrawals
+from shared.adapters.tables import funding_sources, transactions, withdrawals
 from shared.domain.ledger import PendingStatus, Transfer
 from shared.http import ApiError
 from shared.services.context import EventContext
@@ -31,6 +31,7 @@ from shared.services.history import statement
 from shared.services.projection import rebuild
 from shared.services.withdrawals import create_withdrawal, pay_out_withdrawal, time_out_withdrawal
 from tests.fixtures.fx import write_rates_of
+from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +70,7 @@ class WalletsMachine(RuleBasedStateMachine):
         self.user_id = "usr_wanda"
         self.banks: dict[str, str] = {}
         with self.engine.begin() as conn:
-            conn.execute(
-                users.insert().values(
-                    id=self.user_id,
-                    email="wanda@example.com",
-                    password_hash="-",
-                    full_name="Wanda",
-                    country="US",
-                    kyc_status="unverified",
-                    created_at=self.now,
-                )
-            )
+            insert_user(conn, self.user_id, now=self.now, email="wanda@example.com", full_name="Wanda")
             for outcome, number in BANK_ACCOUNTS.items():
                 token = self.gateway.tokenize_bank_account(
                     conn, routing_number="110000000", account_number=number, now=self.now
