@@ -12,11 +12,13 @@ from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.domain.kyc import ReviewDecision
+from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
-from shared.http import Principal
-from shared.services import kyc, operators, reviews
+from shared.http import ApiError, Principal
+from shared.services import audit, kyc, operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
+from shared.services.reports import ReportOptions, build_report
 
 router = client_router(routes.ROUTES)
 
@@ -146,6 +148,32 @@ def get_kyc_document(request: flask.Request, principal: Principal, document_id: 
     with runtime.reader.connect() as conn:
         row = kyc.document_for_operator(conn, document_id)
         return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents)
+
+
+@router.handles(routes.AUDIT_RECORDS)
+def audit_records(request: flask.Request, principal: Principal, query):
+    return 200, audit.entity_records(platform().audit_chain, query)
+
+
+@router.handles(routes.VERIFY_AUDIT)
+def verify_audit(request: flask.Request, principal: Principal, query):
+    return 200, audit.verify_chain(platform().audit_chain, from_seq=query.from_seq, to_seq=query.to_seq, now=utc_now())
+
+
+@router.handles(routes.GET_REPORT)
+def get_report(request: flask.Request, principal: Principal, query, kind: str):
+    if kind not in REPORT_KINDS:
+        raise ApiError.not_found("report_kind_unknown", f"no report {kind!r}; known: {', '.join(REPORT_KINDS)}", "kind")
+    runtime = platform()
+    options = ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
+    with runtime.reader.connect() as conn:
+        body = build_report(conn, kind, query.date, options)
+    return flask.Response(
+        body,
+        status=200,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-{query.date.isoformat()}.csv"'},
+    )
 
 
 @functions_framework.http

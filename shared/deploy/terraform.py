@@ -22,9 +22,9 @@ from shared.provision import (
 
 __all__ = ["AUDIT_ARCHIVE_BUCKET_PREFIX", "render_terraform"]
 
-# Not in `shared.topology` because no event route uses it: the bucket that keeps the audit
-# chain's exports.
-AUDIT_ARCHIVE_BUCKET_PREFIX = f"{topology.RESOURCE_PREFIX}-audit-archive"
+# The bucket that keeps the audit chain's exports and the reports; Terraform appends the account
+# and the region.
+AUDIT_ARCHIVE_BUCKET_PREFIX = topology.AUDIT_ARCHIVE_BUCKET
 
 
 def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
