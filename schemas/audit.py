@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from schemas.api import IDENTIFIER_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, UtcDatetime, _Request, _Response
 
 __all__ = [
     "REQUEST_MODELS",
     "RESPONSE_MODELS",
+    "ArchiveDayRequest",
+    "ArchiveQuery",
+    "ArchivedObject",
+    "DayArchive",
     "AuditQuery",
     "AuditRecordList",
     "AuditRecordResponse",
@@ -102,27 +106,79 @@ class AuditVerification(_Response):
     verified_at: UtcDatetime
 
 
+def _day(value: Any) -> Any:
+    """A day written YYYY-MM-DD, nothing else: pydantic alone would also read "20261205" or a
+    number of seconds as a date, and a report or an export names its day one way."""
+    if isinstance(value, str):
+        if len(value) != len("YYYY-MM-DD"):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date written YYYY-MM-DD") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+Day = Annotated[dt.date, BeforeValidator(_day), Field(description="A UTC day, YYYY-MM-DD.")]
+
+
 class ReportQuery(BaseModel):
     """Query of `GET /v1/admin/reports/{kind}`: the UTC day the report covers."""
 
     model_config = _Request.model_config
 
-    date: Annotated[dt.date, Field(description="The UTC day, YYYY-MM-DD.")]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _strict_date(cls, values: Any) -> Any:
-        # pydantic would also read "20261205" or a number as a date; a report names its day one way.
-        text = values.get("date") if isinstance(values, dict) else None
-        if isinstance(text, str):
-            try:
-                dt.date.fromisoformat(text)
-            except ValueError:
-                raise ValueError("date must be YYYY-MM-DD") from None
-            if len(text) != len("YYYY-MM-DD"):
-                raise ValueError("date must be YYYY-MM-DD")
-        return values
+    date: Day
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (AuditQuery, AuditVerifyQuery, ReportQuery)
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (AuditRecordResponse, AuditRecordList, AuditVerification)
+class ArchiveDayRequest(_Request):
+    """Body of `POST /v1/admin/archive`: the UTC day to archive now."""
+
+    date: Day
+
+
+class ArchiveQuery(BaseModel):
+    """Query of `GET /v1/admin/archive`: the UTC day whose archive to show."""
+
+    model_config = _Request.model_config
+
+    date: Day
+
+
+class ArchivedObject(_Response):
+    """One object of a day's archive in the archive bucket."""
+
+    kind: str = Field(description="`audit` (the chain's export) or a report's kind.")
+    key: str
+    sha256: str = Field(description="SHA-256 of the object's bytes, as its metadata records it.")
+    records: int | None = Field(description="Audit records in the export; null for a report.")
+    head_hash: str | None = Field(
+        description="The chain's head hash as of the day's last record (empty for a day without records); "
+        "null for a report."
+    )
+    written: bool | None = Field(description="Whether this call wrote it (false: it was there, identical).")
+
+
+class DayArchive(_Response):
+    """A day's archive: the audit export and the three reports, where they are kept."""
+
+    date: dt.date
+    bucket: str
+    objects: list[ArchivedObject]
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    AuditQuery,
+    AuditVerifyQuery,
+    ReportQuery,
+    ArchiveDayRequest,
+    ArchiveQuery,
+)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    AuditRecordResponse,
+    AuditRecordList,
+    AuditVerification,
+    ArchivedObject,
+    DayArchive,
+)

@@ -175,7 +175,7 @@ def _reports(args: argparse.Namespace) -> None:
     options = ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
     with runtime.reader.connect() as conn:
         stored = store_reports(conn, runtime.archive, args.date, options)
-    for key, written in stored:
+    for key, written in stored.items():
         print(f"s3://{runtime.archive.bucket}/{key} {'written' if written else 'unchanged'}")
 
 

@@ -15,7 +15,7 @@ from shared.domain.kyc import ReviewDecision
 from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
-from shared.services import audit, kyc, operators, reviews
+from shared.services import archive, audit, kyc, operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 from shared.services.reports import ReportOptions, build_report
@@ -164,16 +164,46 @@ def verify_audit(request: flask.Request, principal: Principal, query):
 def get_report(request: flask.Request, principal: Principal, query, kind: str):
     if kind not in REPORT_KINDS:
         raise ApiError.not_found("report_kind_unknown", f"no report {kind!r}; known: {', '.join(REPORT_KINDS)}", "kind")
-    runtime = platform()
-    options = ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
-    with runtime.reader.connect() as conn:
-        body = build_report(conn, kind, query.date, options)
+    with platform().reader.connect() as conn:
+        body = build_report(conn, kind, query.date, _report_options())
     return flask.Response(
         body,
         status=200,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{kind}-{query.date.isoformat()}.csv"'},
     )
+
+
+def _report_options() -> ReportOptions:
+    runtime = platform()
+    return ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
+
+
+@router.handles(routes.ARCHIVE_DAY)
+def archive_day(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        stored = archive.archive_the_day(conn, runtime.audit_chain, runtime.archive, body.date, _report_options())
+    with runtime.engine.begin() as conn:
+        event_id = operators.record_admin_action(
+            conn,
+            actor_id=principal.user_id,
+            action="archive.write",
+            target_id=f"archive-{body.date.isoformat()}",
+            context=_context(),
+            details={obj.kind: obj.sha256 for obj in stored.objects},
+        )
+    publish_after_commit(runtime, [event_id])
+    return 200, stored
+
+
+@router.handles(routes.GET_ARCHIVE)
+def get_archive(request: flask.Request, principal: Principal, query):
+    runtime = platform()
+    stored = archive.stored_archive(runtime.archive, query.date)
+    if stored is None:
+        raise ApiError.not_found("archive_not_found", f"nothing is archived for {query.date.isoformat()}", "date")
+    return 200, stored
 
 
 @functions_framework.http

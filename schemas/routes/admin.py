@@ -6,7 +6,16 @@ caller gets 403 `authorization_error` (docs/operators.md has the matrix). A rout
 from __future__ import annotations
 
 from schemas.api import EmptyRequest
-from schemas.audit import AuditQuery, AuditRecordList, AuditVerification, AuditVerifyQuery, ReportQuery
+from schemas.audit import (
+    ArchiveDayRequest,
+    ArchiveQuery,
+    AuditQuery,
+    AuditRecordList,
+    AuditVerification,
+    AuditVerifyQuery,
+    DayArchive,
+    ReportQuery,
+)
 from schemas.operators import (
     AdminKycDocumentDetail,
     AdminKycDocumentResponse,
@@ -29,7 +38,9 @@ __all__ = [
     "ADMINS",
     "ADMIN_READERS",
     "APPROVE_REVIEW",
+    "ARCHIVE_DAY",
     "AUDIT_RECORDS",
+    "GET_ARCHIVE",
     "GET_REPORT",
     "VERIFY_AUDIT",
     "DECLINE_REVIEW",
@@ -246,6 +257,33 @@ GET_REPORT = Route(
     "as a formula are prefixed with `'`. An unknown kind is a 404, a date not written YYYY-MM-DD a 400.",
 )
 
+ARCHIVE_DAY = Route(
+    method="POST",
+    path="/v1/admin/archive",
+    operation_id="adminArchiveDay",
+    summary="Archive a day now: the audit chain's export and the three reports",
+    request_model=ArchiveDayRequest,
+    response_model=DayArchive,
+    roles=ADMINS,
+    description="What the scheduled `archive-audit` and `reconcile` runs store for an ended day, done now "
+    "for `date` (after an outage, or for today so far): the day's audit records as gzipped JSON Lines "
+    "with the head hash in the object's metadata, and the three reports as CSV, each under SSE-KMS. "
+    "An object already there with the same bytes is not written again (`written` false). It does not "
+    "reconcile the day (the scheduled run does, once the day has ended). Recorded in the audit trail.",
+)
+GET_ARCHIVE = Route(
+    method="GET",
+    path="/v1/admin/archive",
+    operation_id="adminGetArchive",
+    summary="What a day's archive holds",
+    query_model=ArchiveQuery,
+    response_model=DayArchive,
+    error_statuses=(404,),
+    roles=ADMIN_READERS,
+    description="The objects stored for `date` in the archive bucket (the audit export and the reports), "
+    "with the digests and the head hash their metadata records; 404 when nothing was archived for it.",
+)
+
 ROUTES = RouteTable(
     "admin",
     (
@@ -268,5 +306,7 @@ ROUTES = RouteTable(
         AUDIT_RECORDS,
         VERIFY_AUDIT,
         GET_REPORT,
+        ARCHIVE_DAY,
+        GET_ARCHIVE,
     ),
 )

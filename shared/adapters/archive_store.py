@@ -97,7 +97,7 @@ class ArchiveStore:
         """Store `data` under `key` unless the same bytes with the same metadata are there
         already; whether it wrote."""
         wanted = {**(metadata or {}), DIGEST_METADATA_KEY: hashlib.sha256(data).hexdigest()}
-        if self._stored_metadata(key) == wanted:
+        if self.metadata_of(key) == wanted:
             return False
         extra: dict[str, Any] = {"ContentEncoding": content_encoding} if content_encoding else {}
         try:
@@ -137,7 +137,8 @@ class ArchiveStore:
             version_id=answer.get("VersionId"),
         )
 
-    def _stored_metadata(self, key: str) -> dict[str, str] | None:
+    def metadata_of(self, key: str) -> dict[str, str] | None:
+        """The metadata of the object under `key` (its digest among them), None if there is none."""
         try:
             answer = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:

@@ -93,14 +93,14 @@ def build_report(conn: Connection, kind: str, day: date, options: ReportOptions)
     return builders[kind](conn, day, options)
 
 
-def store_reports(conn: Connection, store: ArchiveStore, day: date, options: ReportOptions) -> list[tuple[str, bool]]:
+def store_reports(conn: Connection, store: ArchiveStore, day: date, options: ReportOptions) -> dict[str, bool]:
     """Build every report of `day` and store each in the archive bucket; (key, written) each."""
-    stored = []
+    stored = {}
     for kind in REPORT_KINDS:
         key = report_key(kind, day)
         body = build_report(conn, kind, day, options).encode("utf-8")
         written = store.put(key, body, content_type=f"{REPORT_CONTENT_TYPE}; charset=utf-8", metadata={"day": str(day)})
-        stored.append((key, written))
+        stored[key] = written
     return stored
 
 

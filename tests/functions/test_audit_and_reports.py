@@ -433,3 +433,45 @@ def test_an_unknown_report_is_a_404_and_a_bad_date_a_400(desk, path, status, cod
 def test_support_cannot_read_reports(desk):
     answer = desk.admin.get("/v1/admin/reports/daily-transactions?date=2026-12-01", headers=desk.auth("support"))
     assert answer.status_code == 403
+
+
+# --- a day's archive on demand ---------------------------------------------------------------------
+
+
+def test_an_admin_archives_a_day_now_once_and_an_auditor_reads_what_is_stored(desk):
+    # GIVEN a completed payment of today, audited
+    desk.fund("payer", OPENING_BALANCE_MINOR)
+    payment_id = _completed_payment(desk)
+    _audit_everything_about(desk, payment_id)
+    today = datetime.now(UTC).date().isoformat()
+    assert desk.admin.get(f"/v1/admin/archive?date={today}", headers=desk.auth("auditor")).status_code in (200, 404)
+
+    # WHEN an admin archives today twice
+    first = desk.admin.post("/v1/admin/archive", json={"date": today}, headers=desk.auth("admin"))
+    assert first.status_code == 200, first.get_json()
+    desk.deliver("audit", payment_id, "payment.completed")  # a redelivery: the chain is unchanged
+    second = desk.admin.post("/v1/admin/archive", json={"date": today}, headers=desk.auth("admin")).get_json()
+
+    # THEN the export and the three reports are stored; the second time nothing is rewritten
+    kinds = [obj["kind"] for obj in first.get_json()["objects"]]
+    assert kinds == ["audit", "daily-transactions", "large-transactions", "flagged-activity"]
+    assert all(obj["written"] is False for obj in second["objects"])
+    audit_export = second["objects"][0]
+    assert audit_export["records"] >= 4 and len(audit_export["head_hash"]) == 64
+    stored = _s3(desk.runtime).get_object(Bucket=AUDIT_ARCHIVE_BUCKET, Key=audit_export["key"])
+    assert stored["Metadata"]["sha256"] == audit_export["sha256"]
+    # AND an auditor reads the same, and may not archive; a bad date is a 400, a day with nothing a 404
+    read = desk.admin.get(f"/v1/admin/archive?date={today}", headers=desk.auth("auditor")).get_json()
+    assert [(o["key"], o["sha256"]) for o in read["objects"]] == [(o["key"], o["sha256"]) for o in second["objects"]]
+    assert desk.admin.post("/v1/admin/archive", json={"date": today}, headers=desk.auth("auditor")).status_code == 403
+    bad = desk.admin.post("/v1/admin/archive", json={"date": "05/12/2026"}, headers=desk.auth("admin"))
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "date"
+    assert desk.admin.get("/v1/admin/archive?date=1990-01-01", headers=desk.auth("admin")).status_code == 404
+    # AND the action is in the audit trail with its actor
+    with desk.runtime.engine.connect() as conn:
+        actions = [
+            data
+            for data in conn.execute(sa.select(events.c.data).where(events.c.type == "admin.action_taken")).scalars()
+            if data["action"] == "archive.write"
+        ]
+    assert len(actions) == 2 and actions[0]["actor_id"] == desk.id("admin")
