@@ -50,9 +50,12 @@ def safe_cell(value: object) -> str | int:
 
 
 def render_csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """The header and the rows as CSV (RFC 4180 quoting, `\\n` line ends), every cell safe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    """The header and the rows as CSV (RFC 4180: quoting, CRLF line ends), every cell safe.
+
+    CRLF is also what makes the writer quote a cell holding a lone carriage return; with `\\n`
+    line ends it would not, and a reader would cut the cell there."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([safe_cell(column) for column in columns])
     for row in rows:
         if len(row) != len(columns):
