@@ -475,3 +475,34 @@ def test_an_admin_archives_a_day_now_once_and_an_auditor_reads_what_is_stored(de
             if data["action"] == "archive.write"
         ]
     assert len(actions) == 2 and actions[0]["actor_id"] == desk.id("admin")
+
+
+def test_a_top_up_reconciles_once_audited_and_is_flagged_until_then(desk, own_chain):
+    # GIVEN a card top-up of 50.00 USD through the functions, not yet in this test's chain
+    card = desk.client_of("accounts").post(
+        "/v1/funding-sources",
+        json={"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        headers=desk.auth("payer"),
+    )
+    assert card.status_code == 201, card.get_json()
+    topup = desk.client_of("wallets").post(
+        "/v1/topups",
+        json={"funding_source_id": card.get_json()["id"], "amount": 5_000, "currency": "USD"},
+        headers={**desk.auth("payer"), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert topup.status_code == 201, topup.get_json()
+    topup_id = topup.get_json()["id"]
+    today = datetime.now(UTC).date()
+
+    # WHEN the day is reconciled before and after its event is audited
+    with desk.runtime.engine.begin() as conn:
+        before = reconcile_day(conn, own_chain, today, now=datetime.now(UTC))
+    _audit_into(desk, own_chain, topup_id)
+    with desk.runtime.engine.begin() as conn:
+        after = reconcile_day(conn, own_chain, today, now=datetime.now(UTC))
+
+    # THEN the missing record is the one difference, and none is left once it is there
+    assert [(f.finding, f.subject_id, f.expected_minor) for f in before.findings] == [
+        ("audit_mismatch", topup_id, 5_000)
+    ]
+    assert after.ok and after.movements_checked == 1
