@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from schemas import audit
 from schemas.api import (
     EMAIL_LENGTH_MAX,
     NOTE_LENGTH_MAX,
@@ -263,6 +264,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ApproveReviewRequest,
     KycReviewQuery,
     KycApproveRequest,
+    *audit.REQUEST_MODELS,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminUserResponse,
@@ -273,4 +275,5 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminKycReviewList,
     AdminKycDocumentFile,
     AdminKycDocumentDetail,
+    *audit.RESPONSE_MODELS,
 )

@@ -17,6 +17,7 @@ import redis
 from sqlalchemy import Engine
 
 from shared.adapters import outbox
+from shared.adapters.archive_store import ArchiveStore
 from shared.adapters.audit_chain import AuditChain
 from shared.adapters.aws import EventPublisher, Notifier, aws_client
 from shared.adapters.background_publisher import BackgroundPublisher
@@ -28,7 +29,14 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
-from shared.topology import AUDIT_TABLE_NAME, BUS_NAME, KYC_DOCUMENTS_BUCKET, KYC_DOCUMENTS_KEY_ALIAS
+from shared.topology import (
+    AUDIT_ARCHIVE_BUCKET,
+    AUDIT_ARCHIVE_KEY_ALIAS,
+    AUDIT_TABLE_NAME,
+    BUS_NAME,
+    KYC_DOCUMENTS_BUCKET,
+    KYC_DOCUMENTS_KEY_ALIAS,
+)
 
 __all__ = ["Platform", "build_platform", "platform", "reset_platform"]
 
@@ -55,6 +63,8 @@ class Platform:
     fx_rates: RatesSource
     # KYC identity documents (S3, SSE-KMS); the key is looked up on first use.
     kyc_documents: DocumentStore
+    # The audit chain's daily exports and the reports (S3, SSE-KMS), clients built on first use.
+    archive: ArchiveStore
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -105,6 +115,11 @@ def build_platform(settings: Settings) -> Platform:
             client,
             bucket=settings.kyc_documents_bucket or KYC_DOCUMENTS_BUCKET,
             key_id=settings.kyc_documents_kms_key_id or KYC_DOCUMENTS_KEY_ALIAS,
+        ),
+        archive=ArchiveStore(
+            client,
+            bucket=settings.audit_archive_bucket or AUDIT_ARCHIVE_BUCKET,
+            key_id=settings.audit_archive_kms_key_id or AUDIT_ARCHIVE_KEY_ALIAS,
         ),
     )
 

@@ -112,6 +112,73 @@ def _users(args: argparse.Namespace) -> None:
     print(f"role {args.role} {done} {user.email} ({user.id})")
 
 
+def _day(text: str):
+    """A `--date` argument: a UTC day written YYYY-MM-DD."""
+    from datetime import date
+
+    try:
+        if len(text) != len("YYYY-MM-DD"):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD") from None
+
+
+def _seq(text: str) -> int:
+    """A `--from`/`--to` argument: a position in the audit chain, from 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a record position (1 or more)")
+    return int(text)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from shared.bootstrap import build_platform
+    from shared.clock import utc_now
+    from shared.services import audit
+
+    runtime = build_platform(load_settings())
+    if args.action == "archive":
+        day = args.date or utc_now().date()
+        archived = audit.archive_day(runtime.audit_chain, runtime.archive, day)
+        done = "written to" if archived.written else "already in"
+        print(f"{archived.records} audit records of {day} {done} s3://{runtime.archive.bucket}/{archived.key}")
+        print(f"head hash: {archived.head_hash or '(no records)'}")
+        return
+    if args.to_seq is not None and args.to_seq < args.from_seq:
+        raise SystemExit("paystream audit verify: --to must not be before --from")
+    result = audit.verify_chain(runtime.audit_chain, from_seq=args.from_seq, to_seq=args.to_seq, now=utc_now())
+    if result.ok:
+        print(f"audit chain sound: {result.checked} records checked from {result.from_seq}; head {result.head_seq}")
+        print(f"head hash: {result.head_hash}")
+        return
+    raise SystemExit(
+        f"audit chain BROKEN at record {result.first_broken_seq}: {result.reason} (head {result.head_seq})"
+    )
+
+
+def _reports(args: argparse.Namespace) -> None:
+    from shared.bootstrap import build_platform
+    from shared.services.reconciliation import emit_differences, reconcile_day
+    from shared.services.reports import ReportOptions, store_reports
+
+    runtime = build_platform(load_settings())
+    if args.reconcile:
+        from shared.clock import utc_now
+
+        with runtime.engine.begin() as conn:
+            result = reconcile_day(conn, runtime.audit_chain, args.date, now=utc_now())
+        emit_differences(result)
+        print(
+            f"reconciled {args.date}: {result.movements_checked} movements, {len(result.findings)} differences "
+            f"({result.recorded} new)"
+        )
+    options = ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
+    with runtime.reader.connect() as conn:
+        stored = store_reports(conn, runtime.archive, args.date, options)
+    for key, written in stored.items():
+        print(f"s3://{runtime.archive.bucket}/{key} {'written' if written else 'unchanged'}")
+
+
 DLQ_LIST_LIMIT = 50
 
 
@@ -218,6 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     users.add_argument("email", help="the user's e-mail address")
     users.add_argument("role", choices=sorted(role.value for role in OPERATOR_ROLES))
     users.set_defaults(run=_users)
+    audit = commands.add_parser(
+        "audit", help="verify the audit hash chain, or export a day of it to the archive bucket"
+    )
+    audit.add_argument("action", choices=("verify", "archive"))
+    audit.add_argument("--from", dest="from_seq", type=_seq, default=1, help="verify: the first record (default 1)")
+    audit.add_argument("--to", dest="to_seq", type=_seq, default=None, help="verify: the last record (default: head)")
+    audit.add_argument("--date", type=_day, default=None, help="archive: the UTC day, YYYY-MM-DD (default: today)")
+    audit.set_defaults(run=_audit)
+    reports = commands.add_parser("reports", help="build a day's three reports as CSV into the archive bucket")
+    reports.add_argument("action", choices=("build",))
+    reports.add_argument("--date", type=_day, required=True, help="the UTC day, YYYY-MM-DD")
+    reports.add_argument(
+        "--reconcile", action="store_true", help="reconcile the day first, so that its findings are in the report"
+    )
+    reports.set_defaults(run=_reports)
     dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
     dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
     dlq.add_argument("message_id", nargs="?", help="show: the message; redrive: only this one")

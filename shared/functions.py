@@ -65,6 +65,8 @@ FUNCTIONS: tuple[FunctionInfo, ...] = (
     FunctionInfo("relay-outbox", "cloudevent"),
     FunctionInfo("sweep-sagas", "cloudevent"),
     FunctionInfo("verify-kyc", "cloudevent"),
+    FunctionInfo("archive-audit", "cloudevent"),
+    FunctionInfo("reconcile", "cloudevent"),
 )
 
 

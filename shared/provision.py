@@ -6,8 +6,8 @@ delivers to a FIFO queue only then), its FIFO dead-letter queue and redrive poli
 policy that lets only that route's rules send to it, one rule per ordering partition matching
 exactly the route's detail-types in that partition, and each rule's target with the
 partition's message group and EventBridge's own standard dead-letter queue; the SNS topics; the DynamoDB audit table;
-the KMS key of the KYC documents (under its alias) and their bucket, private, encrypted by
-default with that key.
+the KMS keys of the KYC documents and of the audit archive (under their aliases) and their
+buckets, private, encrypted by default with their key (the archive's versioned).
 
 Running it twice changes nothing: existing queues get their attributes set again, rules and
 targets are upserts, stray targets on our rules and rules of an earlier layout are removed, and
@@ -176,6 +176,10 @@ def provision(
     s3 = aws_client("s3", endpoint_url=endpoint_url, region=region)
     kyc_key_arn = _ensure_key(kms, topology.KYC_DOCUMENTS_KEY_ALIAS, description="Paystream KYC documents")
     _ensure_private_bucket(s3, topology.KYC_DOCUMENTS_BUCKET, region=region, key_arn=kyc_key_arn)
+    archive_key_arn = _ensure_key(kms, topology.AUDIT_ARCHIVE_KEY_ALIAS, description="Paystream audit archive")
+    _ensure_private_bucket(s3, topology.AUDIT_ARCHIVE_BUCKET, region=region, key_arn=archive_key_arn)
+    # Versioned, as on AWS: an export rewritten for a late event keeps the earlier one.
+    s3.put_bucket_versioning(Bucket=topology.AUDIT_ARCHIVE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
 
     return ProvisionedTopology(
         region=region,

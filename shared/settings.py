@@ -183,6 +183,19 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # A payment held for review waits at most this long for a reviewer; sweep-sagas then
     # declines it (`review_expired`) and the payer's funds come back.
     review_max_age_seconds: int = Field(72 * 3600, ge=60, le=30 * 24 * 3600)
+    # The bucket of the audit chain's daily exports and the reports, and the KMS key (id, ARN,
+    # alias or alias ARN) they are encrypted under. Unset: what `paystream provision` creates
+    # locally (shared.topology); on AWS, Terraform's.
+    audit_archive_bucket: str | None = Field(None, min_length=3, max_length=63)
+    audit_archive_kms_key_id: str | None = Field(None, min_length=1, max_length=2048)
+    # How many ended days back a scheduled archive-audit run exports (a day it missed while down
+    # is caught up within this window; `paystream audit archive --date` does any other).
+    audit_archive_days_back: int = Field(7, ge=1, le=366)
+    # A day is exported once it ended this long ago, so that its late events are in the chain.
+    audit_archive_settle_seconds: int = Field(3600, ge=0, le=24 * 3600)
+    # The large-transactions report lists transactions at or above this many US dollars
+    # (converted at the newest reference rates the platform has).
+    report_large_transaction_usd: int = Field(10_000, ge=1)
 
     @property
     def review_hold_timeout_seconds(self) -> int:

@@ -39,6 +39,8 @@ from types import MappingProxyType
 from schemas.cloudevent import wire_type
 
 __all__ = [
+    "AUDIT_ARCHIVE_BUCKET",
+    "AUDIT_ARCHIVE_KEY_ALIAS",
     "AUDIT_TABLE_NAME",
     "BUS_NAME",
     "CLOUDEVENT_SOURCE_PREFIX",
@@ -143,6 +145,12 @@ EVENTBRIDGE_TARGET_DLQ_NAME = f"{RESOURCE_PREFIX}-eventbridge-target-dlq"
 SNS_TOPICS: Mapping[str, str] = MappingProxyType({"email": f"{RESOURCE_PREFIX}-email", "sms": f"{RESOURCE_PREFIX}-sms"})
 
 AUDIT_TABLE_NAME = f"{RESOURCE_PREFIX}-audit"
+
+# The bucket of the audit chain's daily exports and of the regulatory reports, and the alias of
+# the KMS key that encrypts them. Locally `shared.provision` creates both under these names; on
+# AWS Terraform appends the account and region to the bucket's name.
+AUDIT_ARCHIVE_BUCKET = f"{RESOURCE_PREFIX}-audit-archive"
+AUDIT_ARCHIVE_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-audit-archive"
 
 # The bucket of the identity documents users upload, and the alias of the KMS key that encrypts
 # them (SSE-KMS). Locally `shared.provision` creates both under these names; on AWS, where bucket
@@ -312,6 +320,11 @@ ROUTES: tuple[Route, ...] = (
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule("relay-outbox", 10, "* * * * *"),
     Schedule("sweep-sagas", 60, "* * * * *"),
+    # Hourly: each run exports the days that have ended and are not exported yet as they are now
+    # (a late event changes its day's export); an unchanged day is not written again.
+    Schedule("archive-audit", 3600, "15 * * * *"),
+    # Daily, once the day's late events have arrived: reconcile yesterday, then write its reports.
+    Schedule("reconcile", 3600, "30 1 * * *"),
 )
 
 CONSUMERS: tuple[str, ...] = tuple(route.consumer for route in ROUTES)

@@ -12,11 +12,13 @@ from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.domain.kyc import ReviewDecision
+from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
-from shared.http import Principal
-from shared.services import kyc, operators, reviews
+from shared.http import ApiError, Principal
+from shared.services import archive, audit, kyc, operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
+from shared.services.reports import ReportOptions, build_report
 
 router = client_router(routes.ROUTES)
 
@@ -146,6 +148,62 @@ def get_kyc_document(request: flask.Request, principal: Principal, document_id: 
     with runtime.reader.connect() as conn:
         row = kyc.document_for_operator(conn, document_id)
         return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents)
+
+
+@router.handles(routes.AUDIT_RECORDS)
+def audit_records(request: flask.Request, principal: Principal, query):
+    return 200, audit.entity_records(platform().audit_chain, query)
+
+
+@router.handles(routes.VERIFY_AUDIT)
+def verify_audit(request: flask.Request, principal: Principal, query):
+    return 200, audit.verify_chain(platform().audit_chain, from_seq=query.from_seq, to_seq=query.to_seq, now=utc_now())
+
+
+@router.handles(routes.GET_REPORT)
+def get_report(request: flask.Request, principal: Principal, query, kind: str):
+    if kind not in REPORT_KINDS:
+        raise ApiError.not_found("report_kind_unknown", f"no report {kind!r}; known: {', '.join(REPORT_KINDS)}", "kind")
+    with platform().reader.connect() as conn:
+        body = build_report(conn, kind, query.date, _report_options())
+    return flask.Response(
+        body,
+        status=200,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-{query.date.isoformat()}.csv"'},
+    )
+
+
+def _report_options() -> ReportOptions:
+    runtime = platform()
+    return ReportOptions(runtime.fx_rates.current(), runtime.settings.report_large_transaction_usd)
+
+
+@router.handles(routes.ARCHIVE_DAY)
+def archive_day(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        stored = archive.archive_the_day(conn, runtime.audit_chain, runtime.archive, body.date, _report_options())
+    with runtime.engine.begin() as conn:
+        event_id = operators.record_admin_action(
+            conn,
+            actor_id=principal.user_id,
+            action="archive.write",
+            target_id=f"archive-{body.date.isoformat()}",
+            context=_context(),
+            details={obj.kind: obj.sha256 for obj in stored.objects},
+        )
+    publish_after_commit(runtime, [event_id])
+    return 200, stored
+
+
+@router.handles(routes.GET_ARCHIVE)
+def get_archive(request: flask.Request, principal: Principal, query):
+    runtime = platform()
+    stored = archive.stored_archive(runtime.archive, query.date)
+    if stored is None:
+        raise ApiError.not_found("archive_not_found", f"nothing is archived for {query.date.isoformat()}", "date")
+    return 200, stored
 
 
 @functions_framework.http

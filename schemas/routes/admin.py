@@ -6,6 +6,16 @@ caller gets 403 `authorization_error` (docs/operators.md has the matrix). A rout
 from __future__ import annotations
 
 from schemas.api import EmptyRequest
+from schemas.audit import (
+    ArchiveDayRequest,
+    ArchiveQuery,
+    AuditQuery,
+    AuditRecordList,
+    AuditVerification,
+    AuditVerifyQuery,
+    DayArchive,
+    ReportQuery,
+)
 from schemas.operators import (
     AdminKycDocumentDetail,
     AdminKycDocumentResponse,
@@ -28,6 +38,11 @@ __all__ = [
     "ADMINS",
     "ADMIN_READERS",
     "APPROVE_REVIEW",
+    "ARCHIVE_DAY",
+    "AUDIT_RECORDS",
+    "GET_ARCHIVE",
+    "GET_REPORT",
+    "VERIFY_AUDIT",
     "DECLINE_REVIEW",
     "GET_REVIEW",
     "GET_USER",
@@ -197,6 +212,78 @@ GET_KYC_DOCUMENT = Route(
     "through this function and returned base64-encoded with its content type.",
 )
 
+# --- the audit trail and the reports --------------------------------------------------------------
+
+AUDIT_RECORDS = Route(
+    method="GET",
+    path="/v1/admin/audit",
+    operation_id="adminAuditRecords",
+    summary="An entity's audit records, with their place in the hash chain",
+    query_model=AuditQuery,
+    response_model=AuditRecordList,
+    roles=ADMIN_READERS,
+    description="Every event that names the entity (a payment, and the decisions on its review; a user; "
+    "a KYC document), oldest first, each with its `seq`, `prev_hash` and `hash` in the chain and the "
+    "event exactly as hashed. Paged by `starting_after` (a seq).",
+)
+VERIFY_AUDIT = Route(
+    method="GET",
+    path="/v1/admin/audit/verify",
+    operation_id="adminVerifyAudit",
+    summary="Walk the audit hash chain and name its first broken link",
+    query_model=AuditVerifyQuery,
+    response_model=AuditVerification,
+    roles=ADMIN_READERS,
+    description="Recomputes every hash from `from` (default 1, anchored on the record before it) to `to` "
+    "(default: the head) and compares each record with its neighbours and the head. `ok` is false "
+    "and `first_broken_seq` names the first link that does not hold, with the reason, when a record "
+    "was changed, removed or reordered. `paystream audit verify` is the same walk.",
+)
+GET_REPORT = Route(
+    method="GET",
+    path="/v1/admin/reports/{kind}",
+    operation_id="adminGetReport",
+    summary="A regulatory report of one UTC day, as CSV",
+    query_model=ReportQuery,
+    response_model=None,
+    response_content_type="text/csv",
+    error_statuses=(404,),
+    roles=ADMIN_READERS,
+    description="`kind` is `daily-transactions` (the day's transactions summed per currency, type and "
+    "status), `large-transactions` (those at or above the reporting threshold in USD, 10,000 by "
+    "default) or `flagged-activity` (holds, fraud declines, reviews with their decisions and "
+    "reviewers, and reconciliation differences). Built from the database when asked; the daily "
+    "`reconcile` run stores the same CSV in the archive bucket. Cells that a spreadsheet would read "
+    "as a formula are prefixed with `'`. An unknown kind is a 404, a date not written YYYY-MM-DD a 400.",
+)
+
+ARCHIVE_DAY = Route(
+    method="POST",
+    path="/v1/admin/archive",
+    operation_id="adminArchiveDay",
+    summary="Archive a day now: the audit chain's export and the three reports",
+    request_model=ArchiveDayRequest,
+    response_model=DayArchive,
+    roles=ADMINS,
+    description="What the scheduled `archive-audit` and `reconcile` runs store for an ended day, done now "
+    "for `date` (after an outage, or for today so far): the day's audit records as gzipped JSON Lines "
+    "with the head hash in the object's metadata, and the three reports as CSV, each under SSE-KMS. "
+    "An object already there with the same bytes is not written again (`written` false). It does not "
+    "reconcile the day (the scheduled run does, once the day has ended). Recorded in the audit trail.",
+)
+GET_ARCHIVE = Route(
+    method="GET",
+    path="/v1/admin/archive",
+    operation_id="adminGetArchive",
+    summary="What a day's archive holds",
+    query_model=ArchiveQuery,
+    response_model=DayArchive,
+    error_statuses=(404,),
+    roles=ADMIN_READERS,
+    description="The objects stored for `date` in the archive bucket (the audit export and the reports), "
+    "with the digests and the head hash their metadata records; 404 when nothing was archived for it.",
+)
+
 ROUTES = RouteTable(
     "admin",
     (
@@ -215,5 +302,11 @@ ROUTES = RouteTable(
         APPROVE_KYC_REVIEW,
         REJECT_KYC_REVIEW,
         GET_KYC_DOCUMENT,
+        # the audit trail and the reports
+        AUDIT_RECORDS,
+        VERIFY_AUDIT,
+        GET_REPORT,
+        ARCHIVE_DAY,
+        GET_ARCHIVE,
     ),
 )

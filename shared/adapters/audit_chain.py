@@ -14,15 +14,23 @@ Items of the table (partition key `pk`, sort key `sk`, both listed in `audit_tab
   prev_hash and hash; the record with the highest seq is the chain's head;
 - the head, ``pk="head"``: the seq and hash of the last record, so that `verify` also notices
   records removed from the end of the chain;
-- an event marker, ``pk="event#<id>"``: the seq of the record that holds that event.
+- an event marker, ``pk="event#<id>"``: the seq of the record that holds that event;
+- index links, ``pk="entity#<id>"`` or ``pk="day#<YYYY-MM-DD>"``, ``sk=seq``: one per entity the
+  event names (its subject and the ids in its data: a payment, a user, a review's payment, a
+  KYC document) and one for the UTC day of its time, so that an entity's records and a day's
+  records are one Query each (`records_of_entity`, `records_of_day`) instead of a scan of the
+  chain. A link holds only the seq: the record it points at is the one that is hashed and
+  verified, and a link is never evidence of anything by itself.
 
-One append is one transaction (TransactWriteItems) of three puts: the event's marker, only if
-the event has none yet; the record at the next seq, only if that seq is free; the head, only
-forward. All three or none are written, so a crash leaves no half-append behind, and a
-redelivered event finds its marker and its record and appends nothing. A writer whose seq
-another writer took reads the chain's end again and retries after it. Several events
-(`append_all`) go in one transaction, a marker and a record each and the head once, when none
-of them is in the chain yet; when that transaction is refused, each is appended on its own.
+One append is one transaction (TransactWriteItems) of the event's marker, only if the event
+has none yet; the record at the next seq, only if that seq is free; the record's index links
+(unconditional: they follow the record's fate); and the head, only forward. All of them or
+none are written, so a crash leaves no half-append behind, and a redelivered event finds its
+marker and its record and appends nothing. A writer whose seq another writer took reads the
+chain's end again and retries after it. Several events (`append_all`) go in one transaction, a
+marker, a record and its links each and the head once (within DynamoDB's `TRANSACT_ITEMS_MAX`
+items), when none of them is in the chain yet; when that transaction is refused, each is
+appended on its own.
 
 Chains written by the earlier protocol (three conditional writes one after another, marker
 first) can hold what an interrupted writer left: a marker naming a seq that another event took,
@@ -30,7 +38,8 @@ or a record whose marker and head were never written. An append finds both and f
 event where it is, or moves its stale claim (a put conditional on the marker still naming the
 old seq) to the next free seq; the record at the marker's seq is the only place the event is
 ever written, so no event is appended twice. The head is therefore a lower bound of the chain's
-length, which the next append or `verify` reads past.
+length, which the next append or `verify` reads past. Records of that protocol have no index
+links unless an append finishes them (it writes the links then).
 
 moto, the local DynamoDB, deep-copies every table a transaction writes to before each of its
 items (its rollback restores the copy), which would make appends slower as the chain grows;
@@ -47,16 +56,20 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 __all__ = [
     "APPEND_ATTEMPTS_MAX",
     "APPEND_BATCH_MAX",
+    "ENTITIES_PER_RECORD_MAX",
     "GENESIS_HASH",
     "RECORDS_LIMIT_MAX",
+    "TRANSACT_ITEMS_MAX",
     "VERIFY_PAGE_SIZE",
     "AuditChain",
     "AuditChainContention",
@@ -65,6 +78,9 @@ __all__ = [
     "audit_table_definition",
     "canonical_json",
     "chain_hash",
+    "day_of",
+    "entity_ids_of",
+    "record_is_sound",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,9 +89,15 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 # Attempts at one append when other writers keep advancing the head between read and write.
 APPEND_ATTEMPTS_MAX = 8
-# Events appended in one transaction: two items each (marker, record) and the head within
-# DynamoDB's 100 items per TransactWriteItems.
+# Events appended in one transaction, at most: fewer when their index links would take the
+# transaction past TRANSACT_ITEMS_MAX (each event is a marker, a record and its links; the head
+# is one more).
 APPEND_BATCH_MAX = 49
+# DynamoDB's limit of items in one TransactWriteItems.
+TRANSACT_ITEMS_MAX = 100
+# Entities one record is indexed under (its subject first, then the ids in its data): enough
+# for a payment's payer, payee, request and refund, and a bound on an append's size.
+ENTITIES_PER_RECORD_MAX = 8
 # The most records one `records()` call returns.
 RECORDS_LIMIT_MAX = 1000
 # Records read per Query while verifying.
@@ -86,10 +108,17 @@ _SORT_KEY = "sk"
 _HEAD_PARTITION = "head"
 _RECORD_PARTITION = "record"
 _MARKER_PREFIX = "event#"
+_ENTITY_PREFIX = "entity#"
+_DAY_PREFIX = "day#"
+# The ids that index a record: Paystream's own (`pay_…`, `usr_…`, `kyd_…`), never free text.
+_ENTITY_ID = re.compile(r"^[a-z]{2,8}_[A-Za-z0-9]{8,64}$")
+# Keys per BatchGetItem, DynamoDB's limit; and its retries of keys it left unprocessed.
+_BATCH_GET_KEYS_MAX = 100
+_BATCH_GET_ATTEMPTS_MAX = 8
 # Items that are one per partition (head, markers) use this sort key.
 _SINGLETON_SORT_KEY = 0
-# The three items of an append, as named when a transaction refuses some of them.
-_MARKER, _RECORD, _HEAD = "marker", "record", "head"
+# The items of an append, as named when a transaction refuses some of them.
+_MARKER, _RECORD, _HEAD, _LINK = "marker", "record", "head", "link"
 
 # One append at a time per table within this process (see the module docstring).
 _APPEND_LOCKS: dict[str, threading.Lock] = {}
@@ -122,6 +151,35 @@ def chain_hash(prev_hash: str, event_json: str) -> str:
     return hashlib.sha256((prev_hash + event_json).encode("utf-8")).hexdigest()
 
 
+def entity_ids_of(cloud_event: dict) -> tuple[str, ...]:
+    """The entities an event is about, which index its record: its subject, then every id in its
+    data (`payment_id`, `payer_id`, `target_id`, ...), each once, at most
+    `ENTITIES_PER_RECORD_MAX`. Only values shaped like Paystream's ids count, so a note or a
+    reason never becomes an index key."""
+    found: list[str] = []
+    data = cloud_event.get("data")
+    candidates = [cloud_event.get("subject")]
+    if isinstance(data, dict):
+        candidates += [value for key, value in sorted(data.items()) if key.endswith("_id")]
+    for value in candidates:
+        if isinstance(value, str) and _ENTITY_ID.match(value) and value not in found:
+            found.append(value)
+    return tuple(found[:ENTITIES_PER_RECORD_MAX])
+
+
+def day_of(time: str | None) -> date | None:
+    """The UTC day of a CloudEvent `time` (RFC 3339), None when it has none or it is not one."""
+    if not time:
+        return None
+    try:
+        moment = datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date()
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One link of the chain."""
@@ -138,11 +196,13 @@ class AuditRecord:
 
 @dataclass(frozen=True)
 class ChainVerification:
-    """The outcome of recomputing the chain: `first_broken_seq` is None when `ok`."""
+    """The outcome of recomputing the chain: `first_broken_seq` is None when `ok`, and `reason`
+    says what is wrong with that link when not."""
 
     ok: bool
     length: int
     first_broken_seq: int | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +222,16 @@ class _Pending:
         if not isinstance(event_type, str) or not event_type:
             raise ValueError("an audited CloudEvent needs a non-empty string type")
         return cls(cloud_event, event_id, event_type, canonical_json(cloud_event))
+
+    @property
+    def index_partitions(self) -> tuple[str, ...]:
+        """The partitions of the record's index links: its entities and its day."""
+        return _index_partitions(self.cloud_event)
+
+    @property
+    def items_to_append(self) -> int:
+        """Items of a transaction that appends it: marker, record and links."""
+        return 2 + len(self.index_partitions)
 
     def record_after(self, last: AuditRecord | None) -> AuditRecord:
         """The event's record as the link after `last` (the first link when there is none)."""
@@ -219,8 +289,7 @@ class AuditChain:
         items = list(pending.values())
         records: dict[str, AuditRecord] = {}
         with self._append_lock:
-            for start in range(0, len(items), APPEND_BATCH_MAX):
-                chunk = items[start : start + APPEND_BATCH_MAX]
+            for chunk in _transactions_of(items):
                 together = self._append_together(chunk) if len(chunk) > 1 else {}
                 for item in chunk:
                     records[item.event_id] = together.get(item.event_id) or self._append(item)
@@ -250,7 +319,8 @@ class AuditChain:
                 # Appended already: a record written before markers came, or one whose marker
                 # and head an interrupted writer of the earlier protocol never wrote.
                 self._finish(last)
-                self._put_if_absent(_marker_item(item.event_id, last.seq))
+                if self._put_if_absent(_marker_item(item.event_id, last.seq)):
+                    self._put_links(last)
                 return last
             record = item.record_after(last)
             refused = self._write([(record, claimed)])
@@ -304,6 +374,8 @@ class AuditChain:
                     },
                 )
             )
+            # The links carry no condition: they are written if and only if their record is.
+            parts.extend((_LINK, {"Item": link}) for link in _link_items(record))
         last = records[-1][0]
         parts.append((_HEAD, {"Item": _head_item(last), **_head_moves_forward(last.seq)}))
         try:
@@ -333,6 +405,12 @@ class AuditChain:
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def _put_links(self, record: AuditRecord) -> None:
+        """Write a record's index links outside a transaction: for a record of the earlier
+        protocol, which was appended without them. Putting a link twice changes nothing."""
+        for link in _link_items(record):
+            self._client.put_item(TableName=self._table_name, Item=link)
 
     def _claimed_seq(self, event_id: str) -> int | None:
         marker = self._get(_MARKER_PREFIX + event_id, _SINGLETON_SORT_KEY)
@@ -365,7 +443,75 @@ class AuditChain:
             raise ValueError(f"limit must be between 1 and {RECORDS_LIMIT_MAX}")
         return list(self._iter_records(after_seq=after_seq or 0, limit=limit, page_size=limit))
 
-    def verify(self) -> ChainVerification:
+    def records_of_entity(
+        self, entity_id: str, *, limit: int, after_seq: int | None = None
+    ) -> tuple[list[AuditRecord], bool]:
+        """Up to `limit` records that name `entity_id`, in chain order after `after_seq`, and
+        whether there are more."""
+        return self._records_linked_from(_ENTITY_PREFIX + entity_id, limit=limit, after_seq=after_seq)
+
+    def records_of_day(self, day: date, *, limit: int, after_seq: int | None = None) -> tuple[list[AuditRecord], bool]:
+        """Up to `limit` records whose event time falls on the UTC `day`, in chain order after
+        `after_seq`, and whether there are more."""
+        return self._records_linked_from(_DAY_PREFIX + day.isoformat(), limit=limit, after_seq=after_seq)
+
+    def _records_linked_from(
+        self, partition: str, *, limit: int, after_seq: int | None
+    ) -> tuple[list[AuditRecord], bool]:
+        if not 1 <= limit <= RECORDS_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {RECORDS_LIMIT_MAX}")
+        seqs: list[int] = []
+        start_key: dict[str, Any] | None = None
+        # One more than asked for says whether there is a next page.
+        while len(seqs) <= limit:
+            request: dict[str, Any] = {
+                "TableName": self._table_name,
+                "KeyConditionExpression": "#pk = :partition AND #sk > :after",
+                "ExpressionAttributeNames": {"#pk": _PARTITION_KEY, "#sk": _SORT_KEY},
+                "ExpressionAttributeValues": {
+                    ":partition": {"S": partition},
+                    ":after": {"N": str(after_seq or 0)},
+                },
+                "ScanIndexForward": True,
+                "ConsistentRead": True,
+                "Limit": limit + 1 - len(seqs),
+            }
+            if start_key is not None:
+                request["ExclusiveStartKey"] = start_key
+            response = self._client.query(**request)
+            seqs += [int(item[_SORT_KEY]["N"]) for item in response.get("Items", [])]
+            start_key = response.get("LastEvaluatedKey")
+            if start_key is None:
+                break
+        has_more = len(seqs) > limit
+        return self._records_at(seqs[:limit]), has_more
+
+    def _records_at(self, seqs: Sequence[int]) -> list[AuditRecord]:
+        """The records at `seqs`, in that order (BatchGetItem, consistent reads). A link whose
+        record is missing is left out: `verify` is what reports a removed record."""
+        found: dict[int, AuditRecord] = {}
+        for start in range(0, len(seqs), _BATCH_GET_KEYS_MAX):
+            keys: list[dict[str, Any]] = [
+                {_PARTITION_KEY: {"S": _RECORD_PARTITION}, _SORT_KEY: {"N": str(seq)}}
+                for seq in seqs[start : start + _BATCH_GET_KEYS_MAX]
+            ]
+            for _ in range(_BATCH_GET_ATTEMPTS_MAX):
+                response = self._client.batch_get_item(
+                    RequestItems={self._table_name: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in response.get("Responses", {}).get(self._table_name, []):
+                    record = _record_from_item(item)
+                    found[record.seq] = record
+                keys = response.get("UnprocessedKeys", {}).get(self._table_name, {}).get("Keys", [])
+                if not keys:
+                    break
+            else:
+                raise RuntimeError(
+                    f"DynamoDB left {len(keys)} audit records unread after {_BATCH_GET_ATTEMPTS_MAX} tries"
+                )
+        return [found[seq] for seq in seqs if seq in found]
+
+    def verify(self, *, from_seq: int = 1, to_seq: int | None = None) -> ChainVerification:
         """Recompute every hash in order and compare with the stored chain and head.
 
         A record is broken if its seq is not the next one, its prev_hash is not the previous
@@ -375,24 +521,47 @@ class AuditChain:
         record it names must have its hash. Records past the head (appended while verifying,
         or whose head update a crash lost) are verified as links of the chain, up to a page of
         them.
+
+        `from_seq` and `to_seq` verify part of the chain: the links from `from_seq` to `to_seq`
+        (inclusive; None: to the end), anchored on the stored hash of the record before
+        `from_seq`. The head is checked only when the part reaches it. `length` is then the
+        number of records checked.
         """
+        if from_seq < 1 or (to_seq is not None and to_seq < from_seq):
+            raise ValueError("from_seq must be at least 1 and to_seq at least from_seq")
         head_seq, head_hash = self._head()
-        expected_seq = 1
+        expected_seq = from_seq
         prev_hash = GENESIS_HASH
-        hash_at_head = GENESIS_HASH
-        for record in self._iter_records(after_seq=0, limit=head_seq + VERIFY_PAGE_SIZE, page_size=VERIFY_PAGE_SIZE):
-            if record.seq != expected_seq or not _record_is_sound(record, prev_hash):
-                return ChainVerification(ok=False, length=head_seq, first_broken_seq=expected_seq)
+        if from_seq > 1:
+            anchor = self.record(from_seq - 1)
+            if anchor is None:
+                return ChainVerification(False, head_seq, from_seq - 1, "the record before the range is missing")
+            prev_hash = anchor.hash
+        hash_at_head: str | None = None
+        last_seq = head_seq + VERIFY_PAGE_SIZE if to_seq is None else min(to_seq, head_seq + VERIFY_PAGE_SIZE)
+        for record in self._iter_records(
+            after_seq=from_seq - 1, limit=max(last_seq - from_seq + 1, 1), page_size=VERIFY_PAGE_SIZE
+        ):
+            if record.seq != expected_seq:
+                return ChainVerification(False, head_seq, expected_seq, "the record is missing")
+            problem = _record_problem(record, prev_hash)
+            if problem is not None:
+                return ChainVerification(False, head_seq, expected_seq, problem)
             prev_hash = record.hash
             if record.seq == head_seq:
                 hash_at_head = record.hash
             expected_seq += 1
-        length = expected_seq - 1
-        if length < head_seq:
-            return ChainVerification(ok=False, length=head_seq, first_broken_seq=length + 1)
-        if hash_at_head != head_hash:
-            return ChainVerification(ok=False, length=head_seq, first_broken_seq=head_seq or 1)
-        return ChainVerification(ok=True, length=length, first_broken_seq=None)
+        # The head is checked when the part verified holds it.
+        if from_seq <= head_seq and (to_seq is None or to_seq >= head_seq):
+            if expected_seq - 1 < head_seq:
+                return ChainVerification(
+                    False, head_seq, expected_seq, "the record is missing (the chain is truncated)"
+                )
+            if hash_at_head != head_hash:
+                return ChainVerification(False, head_seq, head_seq, "the head's hash is not its record's")
+        if from_seq == 1 and head_seq == 0 and head_hash != GENESIS_HASH:
+            return ChainVerification(False, 0, 1, "the head's hash is not its record's")
+        return ChainVerification(ok=True, length=expected_seq - from_seq, first_broken_seq=None)
 
     def _head(self) -> tuple[int, str]:
         item = self._get(_HEAD_PARTITION, _SINGLETON_SORT_KEY)
@@ -506,20 +675,61 @@ def _record_from_item(item: dict[str, Any]) -> AuditRecord:
     )
 
 
-def _record_is_sound(record: AuditRecord, prev_hash: str) -> bool:
-    if record.prev_hash != prev_hash or record.hash != chain_hash(prev_hash, record.event_json):
-        return False
+def _record_problem(record: AuditRecord, prev_hash: str) -> str | None:
+    """What is wrong with a link, None when it is sound after `prev_hash`."""
+    if record.prev_hash != prev_hash:
+        return "its prev_hash is not the previous record's hash"
+    if record.hash != chain_hash(prev_hash, record.event_json):
+        return "its hash is not sha256(prev_hash + its event)"
     try:
         event = json.loads(record.event_json)
     except ValueError:
-        return False
-    return (
+        return "its event is not JSON"
+    sound = (
         isinstance(event, dict)
         and event.get("id") == record.event_id
         and event.get("type") == record.event_type
         and _optional_str(event.get("subject")) == record.subject
         and _optional_str(event.get("time")) == record.time
     )
+    return None if sound else "its indexed fields disagree with its event"
+
+
+def record_is_sound(record: AuditRecord, prev_hash: str) -> bool:
+    """Whether a record is a sound link after `prev_hash`."""
+    return _record_problem(record, prev_hash) is None
+
+
+def _index_partitions(cloud_event: dict) -> tuple[str, ...]:
+    partitions = [_ENTITY_PREFIX + entity_id for entity_id in entity_ids_of(cloud_event)]
+    day = day_of(_optional_str(cloud_event.get("time")))
+    if day is not None:
+        partitions.append(_DAY_PREFIX + day.isoformat())
+    return tuple(partitions)
+
+
+def _link_items(record: AuditRecord) -> list[dict[str, Any]]:
+    """The index links of a record (see the module docstring)."""
+    event = json.loads(record.event_json)
+    return [
+        {_PARTITION_KEY: {"S": partition}, _SORT_KEY: {"N": str(record.seq)}, "seq": {"N": str(record.seq)}}
+        for partition in _index_partitions(event)
+    ]
+
+
+def _transactions_of(items: Sequence[_Pending]) -> Iterator[list[_Pending]]:
+    """`items` in consecutive chunks that each fit one transaction with the head: at most
+    `APPEND_BATCH_MAX` events and `TRANSACT_ITEMS_MAX` items."""
+    chunk: list[_Pending] = []
+    size = 1  # the head
+    for item in items:
+        if chunk and (len(chunk) == APPEND_BATCH_MAX or size + item.items_to_append > TRANSACT_ITEMS_MAX):
+            yield chunk
+            chunk, size = [], 1
+        chunk.append(item)
+        size += item.items_to_append
+    if chunk:
+        yield chunk
 
 
 def _optional_str(value: Any) -> str | None:

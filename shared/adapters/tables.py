@@ -38,6 +38,7 @@ __all__ = [
     "payouts",
     "kyc_profiles",
     "kyc_documents",
+    "flagged_activity",
 ]
 
 # Constraint names are fixed so that migrations and reflection agree on every database.
@@ -497,4 +498,22 @@ kyc_documents = sa.Table(
     sa.Column("updated_at", Timestamp(), nullable=False),
     # The review queue: documents in `review`, oldest first.
     sa.Index("ix_kyc_documents_status_created", "status", "created_at"),
+)
+
+# What the daily reconciliation found wrong (shared.services.reconciliation): one row per
+# finding, per day, currency and subject (a payment, a top-up; "" for a currency-wide one), so
+# that running it again for a day records nothing twice. The flagged-activity report lists them.
+flagged_activity = sa.Table(
+    "flagged_activity",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("finding", sa.String(40), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False, server_default=""),
+    sa.Column("subject_id", sa.String(80), nullable=False, server_default=""),
+    sa.Column("expected_minor", sa.BigInteger, nullable=True),
+    sa.Column("actual_minor", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Column("detected_at", Timestamp(), nullable=False),
+    sa.UniqueConstraint("day", "finding", "currency", "subject_id"),
 )

@@ -74,6 +74,10 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
                         "PAYSTREAM_KYC_DOCUMENTS_BUCKET": (
                             f"{topology.KYC_DOCUMENTS_BUCKET}-{options.aws_account_id}-{options.aws_region}"
                         ),
+                        # terraform/modules/s3_audit_archive, likewise.
+                        "PAYSTREAM_AUDIT_ARCHIVE_BUCKET": (
+                            f"{topology.AUDIT_ARCHIVE_BUCKET}-{options.aws_account_id}-{options.aws_region}"
+                        ),
                     }
                 )
             ]

@@ -22,9 +22,13 @@ from shared.provision import (
 
 __all__ = ["AUDIT_ARCHIVE_BUCKET_PREFIX", "render_terraform"]
 
-# Not in `shared.topology` because no event route uses it: the bucket that keeps the audit
-# chain's exports.
-AUDIT_ARCHIVE_BUCKET_PREFIX = f"{topology.RESOURCE_PREFIX}-audit-archive"
+# The bucket that keeps the audit chain's exports and the reports; Terraform appends the account
+# and the region.
+AUDIT_ARCHIVE_BUCKET_PREFIX = topology.AUDIT_ARCHIVE_BUCKET
+
+
+# The scheduled functions that write the archive bucket: the chain's exports and the reports.
+_ARCHIVE_WRITERS = ("archive-audit", "reconcile")
 
 
 def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
@@ -33,7 +37,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
     Producers (and the outbox relay, which publishes on any producer's behalf) put events;
     client functions check the bus in their readiness probe; `audit` writes the chain; `notify`
     publishes to SNS; the function of the document upload stores KYC documents and the one that
-    shows them to support reads them.
+    shows them to support reads them. The function of the audit routes, `archive-audit` and
+    `reconcile` read the audit chain; the latter two write the archive bucket (exports, reports).
     """
     producers = {p for ps in topology.EVENT_PRODUCERS.values() for p in ps}
     scheduled = {schedule.consumer for schedule in topology.SCHEDULES}
@@ -41,6 +46,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
         "put_events": function.name in producers or function.name in scheduled,
         "describe_bus": function.serves_clients,
         "audit_table": function.name == "audit",
+        "audit_table_read": function.name in (_function_serving(admin_routes.VERIFY_AUDIT), *_ARCHIVE_WRITERS),
+        "audit_archive_write": function.name in _ARCHIVE_WRITERS,
         "publish_notifications": function.name == "notify",
         # The function that serves the upload stores documents; the one that shows them reads.
         "kyc_documents_write": function.name == _function_serving(accounts_routes.UPLOAD_KYC_DOCUMENT),
@@ -93,6 +100,7 @@ def render_terraform() -> dict[str, str]:
         "sns_topics": dict(topology.SNS_TOPICS),
         "audit_table_name": topology.AUDIT_TABLE_NAME,
         "audit_archive_bucket_prefix": AUDIT_ARCHIVE_BUCKET_PREFIX,
+        "audit_archive_key_alias": topology.AUDIT_ARCHIVE_KEY_ALIAS,
         "kyc_documents_bucket_prefix": topology.KYC_DOCUMENTS_BUCKET,
         "kyc_documents_key_alias": topology.KYC_DOCUMENTS_KEY_ALIAS,
         "functions": {

@@ -62,6 +62,14 @@ CATALOGUE: tuple[Metric, ...] = (
         "Fraud decisions (approved, held, declined); risk is high at a score of 80 or more.",
     ),
     Metric(
+        "paystream.reconciliation.differences",
+        "gauge",
+        "difference",
+        ("finding",),
+        "Differences the daily reconciliation found for the day it checked (ledger_unbalanced, "
+        "projection_mismatch, audit_mismatch); each is a row of the flagged-activity report.",
+    ),
+    Metric(
         "paystream.fraud.score",
         "distribution",
         "percent",

@@ -28,6 +28,7 @@ MODULES = (
     "eventbridge",
     "sqs",
     "dynamodb",
+    "s3_encrypted_bucket",
     "s3_audit_archive",
     "s3_kyc_documents",
     "sns",
@@ -217,29 +218,47 @@ def test_stateful_services_are_encrypted_and_recoverable():
     audit = _blocks("dynamodb", "resource")["aws_dynamodb_table.audit"]
     assert audit["point_in_time_recovery"][0]["enabled"] is True
     assert audit["server_side_encryption"][0]["enabled"] is True
-    archive = _blocks("s3_audit_archive", "resource")
-    block = archive["aws_s3_bucket_public_access_block.archive"]
-    assert all(
-        block[key] is True
-        for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-    )
-    assert archive["aws_s3_bucket_versioning.archive"]["versioning_configuration"][0]["status"] == "Enabled"
-    documents = _blocks("s3_kyc_documents", "resource")
-    block = documents["aws_s3_bucket_public_access_block.documents"]
-    assert all(
-        block[key] is True
-        for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-    )
-    (rule,) = documents["aws_s3_bucket_server_side_encryption_configuration.documents"]["rule"]
+    bucket = _blocks("s3_encrypted_bucket", "resource")
+    for name in ("this", "logs"):
+        block = bucket[f"aws_s3_bucket_public_access_block.{name}"]
+        assert all(
+            block[key] is True
+            for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        )
+        assert bucket[f"aws_s3_bucket_versioning.{name}"]["versioning_configuration"][0]["status"] == "Enabled"
+    (rule,) = bucket["aws_s3_bucket_server_side_encryption_configuration.this"]["rule"]
     by_default = rule["apply_server_side_encryption_by_default"][0]
-    assert by_default["sse_algorithm"] == "aws:kms" and by_default["kms_master_key_id"] == "${module.documents_key.arn}"
-    assert documents["aws_kms_alias.documents"]["name"] == "${var.key_alias}"
+    assert by_default["sse_algorithm"] == "aws:kms" and by_default["kms_master_key_id"] == "${module.key.arn}"
     rds = _blocks("rds", "resource")["aws_db_instance.ledger"]
     assert rds["storage_encrypted"] is True and rds["publicly_accessible"] is False
     assert rds["manage_master_user_password"] is True
     cache = _blocks("elasticache", "resource")["aws_elasticache_replication_group.cache"]
     assert cache["transit_encryption_enabled"] is True
     assert cache["at_rest_encryption_enabled"] is True
+    # Both buckets of the platform's data are that module, with their own settings.
+    archive = _blocks("s3_audit_archive", "module")["bucket"]
+    documents = _blocks("s3_kyc_documents", "module")["bucket"]
+    assert archive["source"] == documents["source"] == "../s3_encrypted_bucket"
+    assert documents["key_alias"] == "${var.key_alias}" and documents["require_bucket_key_on_writes"] is True
+
+
+def test_the_audit_archive_is_locked_in_governance_mode_moves_to_glacier_and_keeps_seven_years():
+    archive = _blocks("s3_audit_archive", "module")["bucket"]
+    variables = {
+        name: body["default"]
+        for block in _parsed(TERRAFORM_DIR / "modules" / "s3_audit_archive" / "variables.tf")["variable"]
+        for name, body in block.items()
+        if "default" in body
+    }
+    assert archive["object_lock_mode"] == "GOVERNANCE"
+    assert archive["object_lock_retention_days"] == archive["expiration_days"] == "${var.retention_days}"
+    assert variables["retention_days"] >= 7 * 365 and variables["glacier_after_days"] == 90
+    assert {"days": "${var.glacier_after_days}", "storage_class": "GLACIER"} in archive["transitions"]
+    lock = _blocks("s3_encrypted_bucket", "resource")["aws_s3_bucket_object_lock_configuration.this"]
+    assert lock["rule"][0]["default_retention"][0] == {
+        "mode": "${var.object_lock_mode}",
+        "days": "${var.object_lock_retention_days}",
+    }
 
 
 def test_irsa_role_names_match_the_eks_overlay_annotations():
@@ -259,4 +278,5 @@ def test_each_environment_composes_the_platform(environment):
     assert module["platform"]["source"] == "../../modules/platform"
     assert module["platform"]["environment"] == environment
     platform = _blocks("platform", "module")
-    assert {m for m in MODULES if m != "platform"} <= set(platform)
+    # The platform composes every module but itself and the shared bucket its buckets are made of.
+    assert {m for m in MODULES if m not in ("platform", "s3_encrypted_bucket")} <= set(platform)

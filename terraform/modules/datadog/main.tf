@@ -95,6 +95,20 @@ resource "datadog_monitor" "response_time" {
   tags = local.tags
 }
 
+resource "datadog_monitor" "reconciliation_differences" {
+  count    = local.count
+  name     = "[P1] Paystream ${var.environment}: reconciliation differences ({{finding.name}})"
+  type     = "query alert"
+  priority = 1
+  query    = "max(last_1d):max:paystream.reconciliation.differences{${local.scope}} by {finding} > 0"
+  message  = "The daily reconciliation found the ledger, the transaction history or the audit chain disagreeing. The rows are in `GET /v1/admin/reports/flagged-activity?date=...`. ${local.runbook} ${var.notify["P1"]}"
+
+  monitor_thresholds {
+    critical = 0
+  }
+  tags = local.tags
+}
+
 resource "datadog_monitor" "dead_letters" {
   count    = local.count
   name     = "[P2] Paystream ${var.environment}: dead letters in {{queue.name}}"

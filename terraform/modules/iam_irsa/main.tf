@@ -2,7 +2,8 @@
 #
 # A function's permissions come from terraform/topology.json, which derives them from the
 # topology: producers put events on the bus, client functions describe it (readiness), `audit`
-# writes its table, `notify` publishes to the notification topics, `accounts` stores the KYC
+# writes its table (and `admin`, `archive-audit` and `reconcile` read it), `archive-audit` and
+# `reconcile` write the audit archive, `notify` publishes to the notification topics, `accounts` stores the KYC
 # documents and `admin` reads them. The IntegrationSource of a
 # route runs as `<consumer>-queue-reader` and may only receive, delete and re-hide messages of
 # its own queue. Role names are "<resource prefix>-<service account>", which is what
@@ -97,6 +98,45 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The audit routes, the daily export and the reconciliation read the chain and its index.
+  dynamic "statement" {
+    for_each = each.value.audit_table_read ? [1] : []
+    content {
+      sid       = "ReadAuditChain"
+      actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+      resources = [var.audit_table_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.audit_table_read ? [1] : []
+    content {
+      sid       = "DecryptAuditTable"
+      actions   = ["kms:Decrypt"]
+      resources = [var.tables_kms_key_arn]
+    }
+  }
+
+  # The exports and the reports are written (and compared with what is there) under the
+  # archive's key; object lock keeps every version, and nothing here may bypass it.
+  dynamic "statement" {
+    for_each = each.value.audit_archive_write ? [1] : []
+    content {
+      sid       = "WriteAuditArchive"
+      actions   = ["s3:PutObject", "s3:GetObject"]
+      resources = ["${var.audit_archive_bucket_arn}/audit/*", "${var.audit_archive_bucket_arn}/reports/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.audit_archive_write ? [1] : []
+    content {
+      sid       = "EncryptAuditArchive"
+      actions   = ["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.audit_archive_kms_key_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.value.publish_notifications ? [1] : []
     content {
@@ -151,7 +191,8 @@ resource "aws_iam_role_policy" "function" {
   for_each = {
     for name, function in var.functions : name => function
     if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
-    || function.kyc_documents_write || function.kyc_documents_read
+    || function.kyc_documents_write || function.kyc_documents_read || function.audit_table_read
+    || function.audit_archive_write
   }
 
   name   = "${var.name_prefix}-${each.key}"

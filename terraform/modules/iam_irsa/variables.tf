@@ -25,6 +25,8 @@ variable "functions" {
     put_events            = bool
     describe_bus          = bool
     audit_table           = bool
+    audit_table_read      = bool
+    audit_archive_write   = bool
     publish_notifications = bool
     kyc_documents_write   = bool
     kyc_documents_read    = bool
@@ -76,5 +78,15 @@ variable "kyc_documents_bucket_arn" {
 
 variable "kyc_documents_kms_key_arn" {
   description = "The KMS key of the KYC documents."
+  type        = string
+}
+
+variable "audit_archive_bucket_arn" {
+  description = "The audit archive bucket (the chain's daily exports and the reports)."
+  type        = string
+}
+
+variable "audit_archive_kms_key_arn" {
+  description = "The KMS key of the audit archive."
   type        = string
 }

@@ -97,6 +97,7 @@ module "s3_audit_archive" {
   source = "../s3_audit_archive"
 
   bucket_prefix = local.topology.audit_archive_bucket_prefix
+  key_alias     = local.topology.audit_archive_key_alias
   tags          = local.tags
 }
 
@@ -159,6 +160,8 @@ module "iam_irsa" {
 
   kyc_documents_bucket_arn  = module.s3_kyc_documents.bucket_arn
   kyc_documents_kms_key_arn = module.s3_kyc_documents.kms_key_arn
+  audit_archive_bucket_arn  = module.s3_audit_archive.bucket_arn
+  audit_archive_kms_key_arn = module.s3_audit_archive.kms_key_arn
 }
 
 module "datadog" {

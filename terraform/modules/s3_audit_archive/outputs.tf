@@ -1,19 +1,24 @@
 output "bucket_name" {
-  description = "Name of the archive bucket."
-  value       = aws_s3_bucket.archive.id
+  description = "Name of the archive bucket (PAYSTREAM_AUDIT_ARCHIVE_BUCKET)."
+  value       = module.bucket.bucket_name
 }
 
 output "bucket_arn" {
   description = "ARN of the archive bucket."
-  value       = aws_s3_bucket.archive.arn
+  value       = module.bucket.bucket_arn
 }
 
 output "kms_key_arn" {
   description = "The key that encrypts the archive's objects."
-  value       = module.archive_key.arn
+  value       = module.bucket.kms_key_arn
+}
+
+output "kms_key_alias" {
+  description = "The key's alias, by which the platform finds it."
+  value       = module.bucket.kms_key_alias
 }
 
 output "access_logs_bucket_name" {
   description = "Name of the bucket holding the archive's S3 server access logs."
-  value       = aws_s3_bucket.logs.id
+  value       = module.bucket.access_logs_bucket_name
 }

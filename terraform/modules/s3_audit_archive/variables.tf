@@ -3,6 +3,11 @@ variable "bucket_prefix" {
   type        = string
 }
 
+variable "key_alias" {
+  description = "Alias of the archive's KMS key (alias/...), by which the platform finds it."
+  type        = string
+}
+
 variable "glacier_after_days" {
   description = "Days before an export moves to Glacier Flexible Retrieval."
   type        = number
@@ -15,16 +20,22 @@ variable "deep_archive_after_days" {
   default     = 365
 }
 
+variable "retention_days" {
+  description = "Days each version is locked (governance mode) and kept: seven years by default."
+  type        = number
+  default     = 2557
+}
+
 variable "noncurrent_expiration_days" {
   description = "Days an overwritten version is kept (seven years by default)."
   type        = number
-  default     = 2555
+  default     = 2557
 }
 
 variable "access_log_retention_days" {
   description = "Days the archive's access logs are kept (seven years by default, like the archive's versions)."
   type        = number
-  default     = 2555
+  default     = 2557
 }
 
 variable "tags" {

@@ -1,24 +1,24 @@
 output "bucket_name" {
   description = "Name of the documents bucket (PAYSTREAM_KYC_DOCUMENTS_BUCKET)."
-  value       = aws_s3_bucket.documents.id
+  value       = module.bucket.bucket_name
 }
 
 output "bucket_arn" {
   description = "ARN of the documents bucket."
-  value       = aws_s3_bucket.documents.arn
+  value       = module.bucket.bucket_arn
 }
 
 output "kms_key_arn" {
   description = "The key that encrypts the documents."
-  value       = module.documents_key.arn
+  value       = module.bucket.kms_key_arn
 }
 
 output "kms_key_alias" {
   description = "The key's alias, by which the platform finds it."
-  value       = aws_kms_alias.documents.name
+  value       = module.bucket.kms_key_alias
 }
 
 output "access_logs_bucket_name" {
   description = "Name of the bucket holding the documents' S3 server access logs."
-  value       = aws_s3_bucket.logs.id
+  value       = module.bucket.access_logs_bucket_name
 }
