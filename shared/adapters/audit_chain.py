@@ -27,10 +27,10 @@ has none yet; the record at the next seq, only if that seq is free; the record's
 (unconditional: they follow the record's fate); and the head, only forward. All of them or
 none are written, so a crash leaves no half-append behind, and a redelivered event finds its
 marker and its record and appends nothing. A writer whose seq another writer took reads the
-chain's end again and retries after it. Several events (`append_all`) go in one transaction, a
-marker, a record and its links each and the head once (within DynamoDB's `TRANSACT_ITEMS_MAX`
-items), when none of them is in the chain yet; when that transaction is refused, each is
-appended on its own.
+chain's end again and retries after it, after a short random wait that grows with each refusal.
+Several events (`append_all`) go in one transaction, a marker, a record and its links each and
+the head once (within DynamoDB's `TRANSACT_ITEMS_MAX` items), when none of them is in the chain
+yet; when that transaction is refused, each is appended on its own.
 
 Chains written by the earlier protocol (three conditional writes one after another, marker
 first) can hold what an interrupted writer left: a marker naming a seq that another event took,
@@ -56,8 +56,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -65,6 +67,8 @@ from typing import Any
 
 __all__ = [
     "APPEND_ATTEMPTS_MAX",
+    "APPEND_BACKOFF_BASE_SECONDS",
+    "APPEND_BACKOFF_MAX_SECONDS",
     "APPEND_BATCH_MAX",
     "ENTITIES_PER_RECORD_MAX",
     "GENESIS_HASH",
@@ -89,6 +93,10 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 # Attempts at one append when other writers keep advancing the head between read and write.
 APPEND_ATTEMPTS_MAX = 8
+# Between refused attempts a writer waits a random time up to BACKOFF_BASE * 2**attempt, at most
+# BACKOFF_MAX ("full jitter"): writers that collided once spread out instead of colliding again.
+APPEND_BACKOFF_BASE_SECONDS = 0.005
+APPEND_BACKOFF_MAX_SECONDS = 0.25
 # Events appended in one transaction, at most: fewer when their index links would take the
 # transaction past TRANSACT_ITEMS_MAX (each event is a marker, a record and its links; the head
 # is one more).
@@ -344,6 +352,8 @@ class AuditChain:
                 attempt,
                 APPEND_ATTEMPTS_MAX,
             )
+            if attempt < APPEND_ATTEMPTS_MAX:
+                time.sleep(random.uniform(0, min(APPEND_BACKOFF_MAX_SECONDS, APPEND_BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 - a wait, not a secret
         raise AuditChainContention(f"could not append event {item.event_id} after {APPEND_ATTEMPTS_MAX} attempts")
 
     def _write(self, records: Sequence[tuple[AuditRecord, int | None]]) -> frozenset[str]:
