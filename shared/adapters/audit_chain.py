@@ -353,7 +353,8 @@ class AuditChain:
                 APPEND_ATTEMPTS_MAX,
             )
             if attempt < APPEND_ATTEMPTS_MAX:
-                time.sleep(random.uniform(0, min(APPEND_BACKOFF_MAX_SECONDS, APPEND_BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 - a wait, not a secret
+                longest = min(APPEND_BACKOFF_MAX_SECONDS, APPEND_BACKOFF_BASE_SECONDS * 2**attempt)
+                time.sleep(random.uniform(0, longest))  # noqa: S311 - a wait, not a secret
         raise AuditChainContention(f"could not append event {item.event_id} after {APPEND_ATTEMPTS_MAX} attempts")
 
     def _write(self, records: Sequence[tuple[AuditRecord, int | None]]) -> frozenset[str]:
