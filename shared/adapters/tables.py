@@ -38,6 +38,7 @@ __all__ = [
     "payouts",
     "kyc_profiles",
     "kyc_documents",
+    "kyc_limits",
 ]
 
 # Constraint names are fixed so that migrations and reflection agree on every database.
@@ -204,7 +205,7 @@ payments = sa.Table(
     "payments",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
     sa.Column("payee_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
@@ -217,6 +218,9 @@ payments = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    # A payer's payments by time: what the limit check sums over a window (migration 0011), and
+    # every lookup by payer (it replaced the index on payer_id alone).
+    sa.Index("ix_payments_payer_created", "payer_id", "created_at"),
 )
 
 # A held payment's manual review: open until an operator (or the sweeper, past its age) decides.
@@ -497,4 +501,18 @@ kyc_documents = sa.Table(
     sa.Column("updated_at", Timestamp(), nullable=False),
     # The review queue: documents in `review`, oldest first.
     sa.Index("ix_kyc_documents_status_created", "status", "created_at"),
+)
+
+# The limits of each KYC level (shared.domain.limits), in USD minor units: seeded with the
+# defaults by migration 0011_limits, edited by admins (POST /v1/admin/limits/...).
+kyc_limits = sa.Table(
+    "kyc_limits",
+    metadata,
+    sa.Column("kyc_level", sa.String(16), primary_key=True),
+    sa.Column("limit_name", sa.String(24), primary_key=True),
+    sa.Column("amount_usd_minor", sa.BigInteger, nullable=False),
+    # The admin who set the amount; None for the seeded default.
+    sa.Column("updated_by", sa.String(40), nullable=True),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_usd_minor > 0", name="amount_positive"),
 )
