@@ -19,7 +19,9 @@ from schemas.api import (
     CurrencyCode,
     Identifier,
     KycDocumentResponse,
+    KycLevelName,
     KycProfileResponse,
+    LimitNameLiteral,
     OperatorRole,
     PaymentResponse,
     UserResponse,
@@ -35,6 +37,11 @@ __all__ = [
     "AdminKycDocumentFile",
     "AdminKycDocumentResponse",
     "AdminKycReviewList",
+    "AdminLevelLimits",
+    "AdminLimit",
+    "AdminLimitList",
+    "LimitChangeRequest",
+    "UnfreezeRequest",
     "KycApproveRequest",
     "KycReviewQuery",
     "RESPONSE_MODELS",
@@ -255,6 +262,50 @@ class AdminKycDocumentDetail(AdminKycDocumentResponse):
     file: AdminKycDocumentFile
 
 
+# --- limits per KYC level, and frozen accounts --------------------------------------------------
+
+
+class LimitChangeRequest(_Request):
+    """Body of `POST /v1/admin/limits/{kyc_level}/{limit}`: the new amount, and why."""
+
+    amount: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="The new limit in USD minor units (cents). A level's limits keep single_payment <= "
+            "sent_24h <= sent_30d.",
+        ),
+    ]
+    reason: _Reason
+
+
+class AdminLimit(_Response):
+    limit: LimitNameLiteral
+    amount: int = Field(description="USD minor units (cents).")
+    window_seconds: int | None = Field(description="The window the limit counts over; null for `single_payment`.")
+    updated_by: str | None = Field(description="The admin who set it last; null for the seeded default.")
+    updated_at: UtcDatetime
+
+
+class AdminLevelLimits(_Response):
+    """The limits of one KYC level, in USD."""
+
+    kyc_level: KycLevelName
+    currency: Literal["USD"]
+    limits: list[AdminLimit]
+
+
+class AdminLimitList(_Response):
+    data: list[AdminLevelLimits]
+    has_more: bool
+
+
+class UnfreezeRequest(_Request):
+    """Body of `POST /v1/admin/users/{user_id}/unfreeze`: an optional note for the audit trail."""
+
+    reason: _Reason | None = None
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ReasonRequest,
     RoleGrantRequest,
@@ -263,6 +314,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ApproveReviewRequest,
     KycReviewQuery,
     KycApproveRequest,
+    LimitChangeRequest,
+    UnfreezeRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminUserResponse,
@@ -273,4 +326,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminKycReviewList,
     AdminKycDocumentFile,
     AdminKycDocumentDetail,
+    AdminLimit,
+    AdminLevelLimits,
+    AdminLimitList,
 )
