@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("amount_usd_minor", sa.BigInteger(), nullable=False),
         sa.Column("updated_by", sa.String(40), nullable=True),
         sa.Column("updated_at", Timestamp, nullable=False),
-        sa.CheckConstraint("amount_usd_minor > 0", name="ck_kyc_limits_amount_positive"),
+        sa.CheckConstraint("amount_usd_minor > 0", name=op.f("ck_kyc_limits_amount_positive")),
         sa.PrimaryKeyConstraint("kyc_level", "limit_name", name="pk_kyc_limits"),
     )
     seeded_at = datetime.now(UTC)
