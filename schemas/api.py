@@ -124,6 +124,10 @@ __all__ = [
     "KYC_DOCUMENT_BYTES_MAX",
     "KYC_DOCUMENT_REQUEST_BYTES_MAX",
     "KycLevelName",
+    "LIMIT_NAMES",
+    "LimitNameLiteral",
+    "LimitUsageResponse",
+    "UserLimitsResponse",
     "KycStatusName",
     "KycDocumentTypeName",
     "KycDocumentStatusName",
@@ -222,6 +226,9 @@ FundingSourceType = Literal["card", "bank_account"]
 # stands, and the identity documents accepted with their own status.
 KycLevelName = Literal["none", "basic", "verified"]
 KYC_LEVELS: tuple[str, ...] = get_args(KycLevelName)
+# The limits of a KYC level (shared.domain.limits.LimitName).
+LimitNameLiteral = Literal["single_payment", "sent_24h", "sent_30d", "withdrawal_24h"]
+LIMIT_NAMES: tuple[str, ...] = get_args(LimitNameLiteral)
 KycStatusName = Literal["unverified", "pending", "verified", "rejected", "review"]
 KYC_STATUSES: tuple[str, ...] = get_args(KycStatusName)
 KycDocumentTypeName = Literal["passport", "national_id", "driving_licence"]
@@ -912,6 +919,29 @@ class KycResponse(_Response):
     documents: list[KycDocumentResponse]
 
 
+class LimitUsageResponse(_Response):
+    """One limit of the caller's KYC level: its amount, what was used of it and what remains, in
+    USD minor units (cents), whatever the currencies moved."""
+
+    limit: LimitNameLiteral
+    amount: int = Field(description="The limit, in USD minor units.")
+    used: int | None = Field(
+        description="What the caller moved in the limit's window, in USD minor units, each currency at the "
+        "newest reference rate; null for `single_payment`, which applies to each payment on its own."
+    )
+    remaining: int = Field(description="What may still move under the limit now (`amount - used`, never below 0).")
+    window_seconds: int | None = Field(description="How far back `used` counts; null for `single_payment`.")
+
+
+class UserLimitsResponse(_Response):
+    """The limits of the caller's KYC level. Payments count from when fraud scoring accepted them
+    until they are declined or fail; withdrawals while pending or paid out."""
+
+    currency: Literal["USD"] = Field(description="The currency of every amount here.")
+    kyc_level: KycLevelName
+    limits: list[LimitUsageResponse]
+
+
 # ---------------------------------------------------------------------------------------------
 # Groupings, in contract order.
 # ---------------------------------------------------------------------------------------------
@@ -962,6 +992,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorResponse,
     KycDocumentResponse,
     KycResponse,
+    LimitUsageResponse,
+    UserLimitsResponse,
 )
 # The discriminated unions that are request bodies in their own right, by schema name.
 REQUEST_UNIONS: dict[str, TypeAdapter[Any]] = {

@@ -20,7 +20,9 @@ from schemas.api import (
     CurrencyCode,
     Identifier,
     KycDocumentResponse,
+    KycLevelName,
     KycProfileResponse,
+    LimitNameLiteral,
     OperatorRole,
     PaymentResponse,
     UserResponse,
@@ -32,16 +34,20 @@ from schemas.api import (
 
 __all__ = [
     "REQUEST_MODELS",
+    "RESPONSE_MODELS",
     "AdminKycDocumentDetail",
     "AdminKycDocumentFile",
     "AdminKycDocumentResponse",
     "AdminKycReviewList",
-    "KycApproveRequest",
-    "KycReviewQuery",
-    "RESPONSE_MODELS",
+    "AdminLevelLimits",
+    "AdminLimit",
+    "AdminLimitList",
     "AdminUserList",
     "AdminUserResponse",
     "ApproveReviewRequest",
+    "KycApproveRequest",
+    "KycReviewQuery",
+    "LimitChangeRequest",
     "OperatorRole",
     "PayerHistory",
     "PreviousReviews",
@@ -52,6 +58,7 @@ __all__ = [
     "ReviewResponse",
     "ReviewStatusName",
     "RoleGrantRequest",
+    "UnfreezeRequest",
     "UserLookupQuery",
 ]
 
@@ -256,6 +263,50 @@ class AdminKycDocumentDetail(AdminKycDocumentResponse):
     file: AdminKycDocumentFile
 
 
+# --- limits per KYC level, and frozen accounts --------------------------------------------------
+
+
+class LimitChangeRequest(_Request):
+    """Body of `POST /v1/admin/limits/{kyc_level}/{limit}`: the new amount, and why."""
+
+    amount: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="The new limit in USD minor units (cents). A level's limits keep single_payment <= "
+            "sent_24h <= sent_30d.",
+        ),
+    ]
+    reason: _Reason
+
+
+class AdminLimit(_Response):
+    limit: LimitNameLiteral
+    amount: int = Field(description="USD minor units (cents).")
+    window_seconds: int | None = Field(description="The window the limit counts over; null for `single_payment`.")
+    updated_by: str | None = Field(description="The admin who set it last; null for the seeded default.")
+    updated_at: UtcDatetime
+
+
+class AdminLevelLimits(_Response):
+    """The limits of one KYC level, in USD."""
+
+    kyc_level: KycLevelName
+    currency: Literal["USD"]
+    limits: list[AdminLimit]
+
+
+class AdminLimitList(_Response):
+    data: list[AdminLevelLimits]
+    has_more: bool
+
+
+class UnfreezeRequest(_Request):
+    """Body of `POST /v1/admin/users/{user_id}/unfreeze`: an optional note for the audit trail."""
+
+    reason: _Reason | None = None
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ReasonRequest,
     RoleGrantRequest,
@@ -265,6 +316,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     KycReviewQuery,
     KycApproveRequest,
     *audit.REQUEST_MODELS,
+    LimitChangeRequest,
+    UnfreezeRequest,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminUserResponse,
@@ -276,4 +329,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminKycDocumentFile,
     AdminKycDocumentDetail,
     *audit.RESPONSE_MODELS,
+    AdminLimit,
+    AdminLevelLimits,
+    AdminLimitList,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from schemas.operators import AdminKycReviewList, AdminUserList, ReviewList
+from schemas.operators import AdminKycReviewList, AdminLimitList, AdminUserList, ReviewList
 from schemas.routes import admin as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
@@ -15,7 +15,7 @@ from shared.domain.kyc import ReviewDecision
 from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
-from shared.services import archive, audit, kyc, operators, reviews
+from shared.services import archive, audit, kyc, limits, operators, reviews
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 from shared.services.reports import ReportOptions, build_report
@@ -63,6 +63,49 @@ def revoke_role(request: flask.Request, principal: Principal, body, user_id: str
             conn, user_id=user_id, role=role, actor_id=principal.user_id, context=_context()
         )
         view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.FREEZE_USER)
+def freeze_user(request: flask.Request, principal: Principal, body, user_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user, event_ids = operators.freeze_user(
+            conn, user_id=user_id, reason=body.reason, actor_id=principal.user_id, ledger=runtime.ledger,
+            context=_context(),
+        )  # fmt: skip
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.UNFREEZE_USER)
+def unfreeze_user(request: flask.Request, principal: Principal, body, user_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user, event_ids = operators.unfreeze_user(
+            conn, user_id=user_id, actor_id=principal.user_id, context=_context(), reason=body.reason
+        )
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+    publish_after_commit(runtime, event_ids)
+    return 200, view
+
+
+@router.handles(routes.LIST_LIMITS)
+def list_limits(request: flask.Request, principal: Principal):
+    with platform().reader.connect() as conn:
+        return 200, AdminLimitList(data=limits.admin_limits(conn), has_more=False)
+
+
+@router.handles(routes.CHANGE_LIMIT)
+def change_limit(request: flask.Request, principal: Principal, body, kyc_level: str, limit: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        view, event_ids = limits.change_limit(
+            conn, kyc_level=kyc_level, limit=limit, amount_usd_minor=body.amount, actor_id=principal.user_id,
+            reason=body.reason, context=_context(),
+        )  # fmt: skip
     publish_after_commit(runtime, event_ids)
     return 200, view
 

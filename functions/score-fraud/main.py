@@ -1,5 +1,6 @@
-"""score-fraud: assess a requested payment (amount limits, the payer's velocity) and approve,
-hold for review or decline it."""
+"""score-fraud: check a requested payment against frozen accounts and the payer's KYC limits,
+then assess it (amount, the payer's velocity, account age) and approve, hold for review or
+decline it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from cloudevents.http import CloudEvent
 from shared.consumer import handle
 from shared.domain.fraud import FraudRules, assess
 from shared.domain.money import Money
-from shared.services.payments import account_age_seconds, score_payment
+from shared.services.limits import screen_payment
+from shared.services.payments import score_payment
 from shared.services.velocity import count_payments_in_window
 from shared.topology import route_for
 
@@ -22,6 +24,10 @@ logger = logging.getLogger("paystream.score-fraud")
 
 
 def _score(conn, payment, context, runtime) -> list[str]:
+    # Limits first: a payment over one is declined before it is scored (shared.services.limits).
+    screening = screen_payment(conn, payment, rates=runtime.fx_rates.current(), ledger=runtime.ledger, context=context)
+    if screening.refused is not None:
+        return screening.refused
     settings = runtime.settings
     rules = FraudRules(
         review_above_major=settings.fraud_review_above_major,
@@ -44,7 +50,7 @@ def _score(conn, payment, context, runtime) -> list[str]:
     assessment = assess(
         amount=Money(payment.amount_minor, payment.currency),
         payments_in_window=payments_in_window,
-        account_age_seconds=account_age_seconds(conn, payment.payer_id, context.now),
+        account_age_seconds=screening.payer.account_age_seconds(context.now),
         rules=rules,
     )
     return score_payment(

@@ -15,7 +15,7 @@ from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
-from shared.services import identity
+from shared.services import identity, limits
 
 router = client_router(routes.ROUTES)
 
@@ -66,6 +66,13 @@ def me(request: flask.Request, principal: Principal):
         user = identity.get_user(conn, principal.user_id)
         roles = identity.roles_of(conn, user.id)
     return 200, UserResponse.model_validate({**user._mapping, "roles": sorted(roles)})
+
+
+@router.handles(routes.CURRENT_USER_LIMITS)
+def my_limits(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, limits.user_limits(conn, principal.user_id, now=utc_now(), rates=runtime.fx_rates.current())
 
 
 @functions_framework.http

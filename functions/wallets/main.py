@@ -140,6 +140,7 @@ def withdraw(request: flask.Request, principal: Principal, body):
             request=body,
             ledger=runtime.ledger,
             timeout_seconds=runtime.settings.withdrawal_reservation_timeout_seconds,
+            rates=runtime.fx_rates.current(),
             context=_context(now),
         )
         return 202, _withdrawal(row).model_dump(mode="json"), event_ids

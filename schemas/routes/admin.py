@@ -20,16 +20,20 @@ from schemas.operators import (
     AdminKycDocumentDetail,
     AdminKycDocumentResponse,
     AdminKycReviewList,
+    AdminLevelLimits,
+    AdminLimitList,
     AdminUserList,
     AdminUserResponse,
     ApproveReviewRequest,
     KycApproveRequest,
     KycReviewQuery,
+    LimitChangeRequest,
     ReasonRequest,
     ReviewList,
     ReviewQuery,
     ReviewResponse,
     RoleGrantRequest,
+    UnfreezeRequest,
     UserLookupQuery,
 )
 from schemas.routing import Route, RouteTable
@@ -37,26 +41,30 @@ from schemas.routing import Route, RouteTable
 __all__ = [
     "ADMINS",
     "ADMIN_READERS",
+    "APPROVE_KYC_REVIEW",
     "APPROVE_REVIEW",
     "ARCHIVE_DAY",
     "AUDIT_RECORDS",
-    "GET_ARCHIVE",
-    "GET_REPORT",
-    "VERIFY_AUDIT",
+    "CHANGE_LIMIT",
     "DECLINE_REVIEW",
+    "FREEZE_USER",
+    "GET_ARCHIVE",
+    "GET_KYC_DOCUMENT",
+    "GET_REPORT",
     "GET_REVIEW",
     "GET_USER",
-    "APPROVE_KYC_REVIEW",
-    "GET_KYC_DOCUMENT",
     "GRANT_ROLE",
-    "LIST_REVIEWS",
     "LIST_KYC_REVIEWS",
+    "LIST_LIMITS",
+    "LIST_REVIEWS",
     "LOOKUP_USERS",
     "OPERATORS",
     "READERS",
     "REJECT_KYC_REVIEW",
     "REVOKE_ROLE",
     "ROUTES",
+    "UNFREEZE_USER",
+    "VERIFY_AUDIT",
 ]
 
 # Who may do what, by area (see the module docstring).
@@ -108,6 +116,61 @@ REVOKE_ROLE = Route(
     roles=ADMINS,
     description="The role stops working at the user's next call, whatever their token says. An admin "
     "cannot revoke their own admin role (409). Recorded in the audit trail.",
+)
+
+FREEZE_USER = Route(
+    method="POST",
+    path="/v1/admin/users/{user_id}/freeze",
+    operation_id="adminFreezeUser",
+    summary="Freeze an account, saying why",
+    request_model=ReasonRequest,
+    response_model=AdminUserResponse,
+    error_statuses=(404,),
+    roles=OPERATORS,
+    description="A frozen account still signs in and reads; sending, paying a request, withdrawing and "
+    "receiving answer 403 `account_frozen`. Its payments not settled yet, sent or received (pending or "
+    "held), are declined with `account_frozen` and the funds held for them returned. Freezing a frozen "
+    "account keeps its first reason. Recorded in the audit trail (`user.freeze`).",
+)
+UNFREEZE_USER = Route(
+    method="POST",
+    path="/v1/admin/users/{user_id}/unfreeze",
+    operation_id="adminUnfreezeUser",
+    summary="Lift an account's freeze",
+    request_model=UnfreezeRequest,
+    request_body_required=False,
+    response_model=AdminUserResponse,
+    error_statuses=(404,),
+    roles=OPERATORS,
+    description="The account sends, withdraws and receives again; payments declined while it was frozen "
+    "stay declined. Recorded in the audit trail (`user.unfreeze`).",
+)
+
+# --- limits per KYC level ------------------------------------------------------------------------
+
+LIST_LIMITS = Route(
+    method="GET",
+    path="/v1/admin/limits",
+    operation_id="adminListLimits",
+    summary="The limits of every KYC level, in USD",
+    response_model=AdminLimitList,
+    roles=ADMIN_READERS,
+    description="Per level (`none`, `basic`, `verified`): `single_payment`, `sent_24h`, `sent_30d` and "
+    "`withdrawal_24h`, in USD minor units, with who set each last.",
+)
+CHANGE_LIMIT = Route(
+    method="POST",
+    path="/v1/admin/limits/{kyc_level}/{limit}",
+    operation_id="adminChangeLimit",
+    summary="Change one limit of a KYC level",
+    request_model=LimitChangeRequest,
+    response_model=AdminLevelLimits,
+    error_statuses=(404, 422),
+    roles=ADMINS,
+    description="The new amount applies to every check from now on (payments already accepted by the saga "
+    "stay accepted). A level's limits must keep single_payment <= sent_24h <= sent_30d, each at most "
+    "100,000,000 USD (422 `limits_inconsistent`); an unknown level or limit is a 404. Recorded in the "
+    "audit trail (`limit.change`, with the old and new amounts).",
 )
 
 # --- the review queue of held payments ---------------------------------------------------------
@@ -292,6 +355,11 @@ ROUTES = RouteTable(
         GET_USER,
         GRANT_ROLE,
         REVOKE_ROLE,
+        FREEZE_USER,
+        UNFREEZE_USER,
+        # limits per KYC level
+        LIST_LIMITS,
+        CHANGE_LIMIT,
         # the review queue of held payments
         LIST_REVIEWS,
         GET_REVIEW,

@@ -39,10 +39,13 @@ SEND = Route(
     request_model=PaymentRequest,
     response_model=PaymentResponse,
     response_status=202,
-    error_statuses=(404, 422),
+    error_statuses=(403, 404, 422),
     idempotency_key=True,
-    description="Accepted as `pending`; fraud scoring, the debit and the settlement follow "
-    "asynchronously. Poll `GET /v1/payments/{payment_id}` for the outcome.",
+    description="Accepted as `pending`; the limits of the payer's KYC level, fraud scoring, the "
+    "debit and the settlement follow asynchronously. Poll `GET /v1/payments/{payment_id}` for the "
+    "outcome: a payment over a limit ends `declined` with `failure_code` `limit_exceeded` and a "
+    "`failure_message` that starts with the limit's name (`single_payment`, `sent_24h` or "
+    "`sent_30d`; `GET /v1/users/me/limits`). A frozen payer or payee is a 403 `account_frozen`.",
 )
 GET_PAYMENT = Route(
     method="GET",
@@ -129,7 +132,8 @@ PAY_REQUEST = Route(
     description="Creates a payment to the requester through the usual saga and returns it "
     "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
     "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
-    "a request already paid or being paid, or expired, is a 409.",
+    "a request already paid or being paid, or expired, is a 409. The payment's limits apply, "
+    "and a frozen payer or requester is a 403 `account_frozen`.",
 )
 DECLINE_REQUEST = Route(
     method="POST",

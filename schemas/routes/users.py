@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from schemas.api import TOKEN_REQUEST_ADAPTER, SignUpRequest, TokenResponse, UserResponse
+from schemas.api import TOKEN_REQUEST_ADAPTER, SignUpRequest, TokenResponse, UserLimitsResponse, UserResponse
 from schemas.routing import FORM, Route, RouteTable
 
-__all__ = ["CURRENT_USER", "ROUTES", "SIGN_UP", "TOKEN"]
+__all__ = ["CURRENT_USER", "CURRENT_USER_LIMITS", "ROUTES", "SIGN_UP", "TOKEN"]
 
 SIGN_UP = Route(
     method="POST",
@@ -40,4 +40,17 @@ CURRENT_USER = Route(
     response_model=UserResponse,
 )
 
-ROUTES = RouteTable("users", (SIGN_UP, TOKEN, CURRENT_USER))
+CURRENT_USER_LIMITS = Route(
+    method="GET",
+    path="/v1/users/me/limits",
+    operation_id="getCurrentUserLimits",
+    summary="The limits of the caller's KYC level, what was used and what remains (USD)",
+    response_model=UserLimitsResponse,
+    description="Every amount is in USD minor units (cents), whatever the currencies moved, each "
+    "converted at the newest reference rate. `single_payment` applies to each payment alone; "
+    "`sent_24h` and `sent_30d` count the payments accepted by fraud scoring in the window (until "
+    "they are declined or fail); `withdrawal_24h` the withdrawals pending or paid out. A higher "
+    "KYC level (`POST /v1/kyc`, `POST /v1/kyc/documents`) raises them.",
+)
+
+ROUTES = RouteTable("users", (SIGN_UP, TOKEN, CURRENT_USER, CURRENT_USER_LIMITS))

@@ -92,13 +92,16 @@ WITHDRAW = Route(
     request_model=WithdrawalRequest,
     response_model=WithdrawalResponse,
     response_status=202,
-    error_statuses=(402, 404, 422),
+    error_statuses=(402, 403, 404, 422),
     idempotency_key=True,
     description="The funds are reserved at once (`pending`); the payout follows "
     "asynchronously and the withdrawal becomes `succeeded`, or `failed` with the funds "
     "returned. A card is refused (400 `funding_source_not_a_bank_account`). In the sandbox, "
     "bank account 000111111116 fails (`no_account`) and 000111111113 is closed "
-    "(`account_closed`); others are paid.",
+    "(`account_closed`); others are paid. A withdrawal that would take the last 24 hours' "
+    "withdrawals over the `withdrawal_24h` limit of the caller's KYC level (counted in USD, "
+    "`GET /v1/users/me/limits`) is a 422 `limit_exceeded` whose message starts with the limit's "
+    "name; a frozen account is a 403 `account_frozen`.",
 )
 GET_WITHDRAWAL = Route(
     method="GET",

@@ -12,33 +12,34 @@ from datetime import UTC
 import sqlalchemy as sa
 
 __all__ = [
-    "metadata",
-    "users",
-    "user_roles",
-    "payment_reviews",
-    "refresh_tokens",
-    "card_vault",
-    "funding_sources",
-    "accounts",
-    "transfers",
     "account_history",
-    "payments",
-    "refunds",
-    "payment_requests",
-    "topups",
-    "events",
-    "outbox",
-    "processed_events",
-    "idempotency_keys",
-    "transactions",
-    "notifications",
-    "fx_quotes",
+    "accounts",
+    "card_vault",
     "conversions",
-    "withdrawals",
-    "payouts",
-    "kyc_profiles",
-    "kyc_documents",
+    "events",
     "flagged_activity",
+    "funding_sources",
+    "fx_quotes",
+    "idempotency_keys",
+    "kyc_documents",
+    "kyc_limits",
+    "kyc_profiles",
+    "metadata",
+    "notifications",
+    "outbox",
+    "payment_requests",
+    "payment_reviews",
+    "payments",
+    "payouts",
+    "processed_events",
+    "refresh_tokens",
+    "refunds",
+    "topups",
+    "transactions",
+    "transfers",
+    "user_roles",
+    "users",
+    "withdrawals",
 ]
 
 # Constraint names are fixed so that migrations and reflection agree on every database.
@@ -205,7 +206,7 @@ payments = sa.Table(
     "payments",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("payer_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
     sa.Column("payee_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
@@ -218,6 +219,9 @@ payments = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    # A payer's payments by time: what the limit check sums over a window (migration 0011), and
+    # every lookup by payer (it replaced the index on payer_id alone).
+    sa.Index("ix_payments_payer_created", "payer_id", "created_at"),
 )
 
 # A held payment's manual review: open until an operator (or the sweeper, past its age) decides.
@@ -516,4 +520,19 @@ flagged_activity = sa.Table(
     sa.Column("detail", sa.String(500), nullable=False),
     sa.Column("detected_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("day", "finding", "currency", "subject_id"),
+)
+
+
+# The limits of each KYC level (shared.domain.limits), in USD minor units: seeded with the
+# defaults by migration 0011_limits, edited by admins (POST /v1/admin/limits/...).
+kyc_limits = sa.Table(
+    "kyc_limits",
+    metadata,
+    sa.Column("kyc_level", sa.String(16), primary_key=True),
+    sa.Column("limit_name", sa.String(24), primary_key=True),
+    sa.Column("amount_usd_minor", sa.BigInteger, nullable=False),
+    # The admin who set the amount; None for the seeded default.
+    sa.Column("updated_by", sa.String(40), nullable=True),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.CheckConstraint("amount_usd_minor > 0", name="amount_positive"),
 )

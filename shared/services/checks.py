@@ -7,11 +7,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from shared.adapters.tables import funding_sources
+from shared.adapters.tables import funding_sources, users
 from shared.domain.money import is_supported_currency
 from shared.http import ApiError
 
-__all__ = ["MOVE_AMOUNT_MINOR_MAX", "require_currency", "require_at_most", "require_funding_source"]
+__all__ = [
+    "MOVE_AMOUNT_MINOR_MAX",
+    "require_at_most",
+    "require_currency",
+    "require_funding_source",
+    "require_not_frozen",
+    "require_payee_not_frozen",
+]
 
 # The most one payment, payment request, conversion or withdrawal may move, in minor units.
 MOVE_AMOUNT_MINOR_MAX = 10**12
@@ -45,3 +52,19 @@ def require_funding_source(
         code, message = refusal
         raise ApiError.invalid(code, message, "funding_source_id")
     return source
+
+
+# Built once: every payment and request asks it of its sender.
+_FROZEN_AT = sa.select(users.c.frozen_at).where(users.c.id == sa.bindparam("user_id"))
+
+
+def require_not_frozen(conn: Connection, user_id: str) -> None:
+    """A 403 `account_frozen` if the user's account is frozen: it cannot send or withdraw."""
+    if conn.execute(_FROZEN_AT, {"user_id": user_id}).scalar() is not None:
+        raise ApiError.forbidden("account_frozen", "the account is frozen: it cannot send, withdraw or receive")
+
+
+def require_payee_not_frozen(payee: Any) -> None:
+    """A 403 `account_frozen` if the payee's account (its users row) is frozen: it cannot receive."""
+    if payee.frozen_at is not None:
+        raise ApiError.forbidden("account_frozen", "the payee's account is frozen: it cannot receive money")

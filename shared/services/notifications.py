@@ -160,6 +160,16 @@ def _declined_text(payload: Any, amount: str, payee: str) -> str:
             f"Your payment of {amount} to {payee} could not be reviewed in time and was cancelled. "
             "The amount set aside for it is available in your wallet again."
         )
+    if payload.failure_code == FailureCode.LIMIT_EXCEEDED.value and payload.failure_message:
+        # The message starts with the limit's name for clients ("sent_30d: over the ..."); people
+        # read the rest.
+        over = payload.failure_message.split(": ", 1)[-1]
+        return (
+            f"Your payment of {amount} to {payee} was declined: it is {over}. "
+            "Completing your identity check raises your limits."
+        )
+    if payload.failure_code == FailureCode.ACCOUNT_FROZEN.value:
+        return f"Your payment of {amount} to {payee} was declined: an account of the payment is frozen."
     return f"Your payment of {amount} to {payee} was declined."
 
 

@@ -37,7 +37,13 @@ from shared.domain.review import ReviewStatus
 from shared.http import ApiError, response_of_row
 from shared.ids import new_id
 from shared.services import payment_requests
-from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
+from shared.services.checks import (
+    MOVE_AMOUNT_MINOR_MAX,
+    require_at_most,
+    require_currency,
+    require_not_frozen,
+    require_payee_not_frozen,
+)
 from shared.services.context import EventContext, advance, read_row, unmoved_since
 from shared.services.identity import find_user
 
@@ -134,7 +140,9 @@ _ENDS_A_REQUEST = frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED, Paym
 def create_payment(
     conn: Connection, *, payer_id: str, request: PaymentRequest, context: EventContext
 ) -> tuple[Any, list[str]]:
-    """Accept a payment: validate it, store it `pending` and record `payment.requested`."""
+    """Accept a payment: validate it, store it `pending` and record `payment.requested`.
+    A frozen payer or payee is a 403 `account_frozen`; the limits of the payer's KYC level are
+    the saga's to check (shared.services.limits), so that the answer comes back at once."""
     require_currency(request.currency)
     require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
     payee = find_user(conn, request.to)
@@ -142,6 +150,8 @@ def create_payment(
         raise ApiError.not_found("payee_not_found", "no user has this email or id", "to")
     if payee.id == payer_id:
         raise ApiError.invalid("cannot_pay_self", "a payment needs a payee other than the payer", "to")
+    require_not_frozen(conn, payer_id)
+    require_payee_not_frozen(payee)
     payment_id = new_id("pay")
     now = context.now
     payment = conn.execute(

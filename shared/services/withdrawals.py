@@ -28,6 +28,7 @@ from schemas.events import WithdrawalFailed, WithdrawalRequested, WithdrawalSucc
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
 from shared.adapters.tables import funding_sources, withdrawals
+from shared.domain.fx import ExchangeRates
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.http import ApiError
 from shared.ids import new_id
@@ -38,6 +39,7 @@ from shared.services.checks import (
     require_funding_source,
 )
 from shared.services.context import EventContext, advance, read_row, unmoved_since
+from shared.services.limits import check_withdrawal
 
 __all__ = [
     "create_withdrawal",
@@ -83,11 +85,17 @@ def create_withdrawal(
     request: WithdrawalRequest,
     ledger: LedgerStore,
     timeout_seconds: int,
+    rates: ExchangeRates,
     context: EventContext,
 ) -> tuple[Any, list[str]]:
-    """Reserve the funds and accept the withdrawal (`pending`), or refuse it with nothing moved."""
+    """Reserve the funds and accept the withdrawal (`pending`), or refuse it with nothing moved:
+    a frozen account is a 403 `account_frozen`, a withdrawal over the user's `withdrawal_24h`
+    limit a 422 `limit_exceeded` (shared.services.limits, which locks the user's row first)."""
     require_currency(request.currency)
     require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the withdrawal limit")
+    check_withdrawal(
+        conn, user_id=user_id, amount_minor=request.amount, currency=request.currency, rates=rates, now=context.now
+    )
     source = require_funding_source(
         conn,
         user_id=user_id,

@@ -20,6 +20,7 @@ CORE_CONTRACT = {
     ("POST", "/v1/users", 201),
     ("POST", "/v1/oauth/token", 200),
     ("GET", "/v1/users/me", 200),
+    ("GET", "/v1/users/me/limits", 200),
     ("POST", "/v1/funding-sources", 201),
     ("GET", "/v1/funding-sources", 200),
     ("GET", "/v1/wallets", 200),

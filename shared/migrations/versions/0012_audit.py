@@ -1,7 +1,7 @@
 """The daily reconciliation's findings: the flagged activity that is not a payment's.
 
 Revision ID: 0012_audit
-Revises: 0009_kyc
+Revises: 0011_limits
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_audit"
-down_revision: str | None = "0009_kyc"
+down_revision: str | None = "0011_limits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
