@@ -1,34 +1,27 @@
 """The archive bucket: the audit chain's daily exports and the regulatory reports, in S3,
-encrypted with SSE-KMS under the archive's key.
-
-Every object is written with `ServerSideEncryption="aws:kms"` and the key's ARN, whatever the
-bucket's default says. A write is idempotent: the object's SHA-256 travels in its metadata, and
-an object whose stored digest (and metadata) is already the one being written is left alone, so
-running an export twice for a day leaves one object and one version (which matters under
-object lock, where versions cannot be removed). On AWS the bucket has object lock in governance
-mode, versioning and a seven-year retention (terraform/modules/s3_audit_archive); locally
-`paystream provision` creates it, private and encrypted by default with the key.
+encrypted with SSE-KMS under the archive's key (shared.adapters.encrypted_bucket says how every
+write is encrypted and what a missing bucket or key raises). A write is idempotent: the object's
+SHA-256 travels in its metadata, and an object whose stored digest (and metadata) is already the
+one being written is left alone, so running an export twice for a day leaves one object and one
+version (which matters under object lock, where versions cannot be removed). On AWS the bucket
+has object lock in governance mode, versioning and a seven-year retention
+(terraform/modules/s3_audit_archive); locally `paystream provision` creates it, private and
+encrypted by default with the key.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import ClientError
+from shared.adapters.encrypted_bucket import EncryptedBucket
 
-__all__ = ["ArchiveObject", "ArchiveStore", "ArchiveStoreMissing", "DIGEST_METADATA_KEY"]
+__all__ = ["DIGEST_METADATA_KEY", "ArchiveObject", "ArchiveStore", "ArchiveStoreMissing"]
 
 # The metadata entry (x-amz-meta-sha256) holding the SHA-256 of the object's bytes.
 DIGEST_METADATA_KEY = "sha256"
-_MISSING_BUCKET_CODES = frozenset({"NoSuchBucket"})
-_MISSING_KEY_CODES = frozenset({"NotFoundException"})
-_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_SERVER_SIDE_ENCRYPTION = "aws:kms"
 
 
 class ArchiveStoreMissing(RuntimeError):
@@ -48,42 +41,13 @@ class ArchiveObject:
     version_id: str | None
 
 
-class ArchiveStore:
-    """Objects in `bucket`, encrypted under the KMS key `key_id` (an id, ARN or alias).
+class ArchiveStore(EncryptedBucket):
+    """Objects in `bucket`, encrypted under the KMS key `key_id` (an id, ARN or alias)."""
 
-    `client` builds a boto3 client of a service; S3 and KMS clients are built on first use."""
-
-    def __init__(self, client: Callable[[str], Any], *, bucket: str, key_id: str) -> None:
-        self._client = client
-        self.bucket = bucket
-        self._key_id = key_id
-        self._key_arn: str | None = None
-        self._lock = threading.Lock()
-
-    @cached_property
-    def _s3(self) -> Any:
-        return self._client("s3")
-
-    @cached_property
-    def _kms(self) -> Any:
-        return self._client("kms")
-
-    def key_arn(self) -> str:
-        """The archive key's ARN, looked up once; ArchiveStoreMissing if there is no such key."""
-        if self._key_arn is None:
-            with self._lock:
-                if self._key_arn is None:
-                    try:
-                        metadata = self._kms.describe_key(KeyId=self._key_id)["KeyMetadata"]
-                    except ClientError as error:
-                        if error.response.get("Error", {}).get("Code") in _MISSING_KEY_CODES:
-                            raise ArchiveStoreMissing(
-                                f"the archive's KMS key {self._key_id!r} does not exist: run `paystream "
-                                "provision` (locally) or Terraform (on AWS), or set PAYSTREAM_ARCHIVE_KMS_KEY_ID"
-                            ) from error
-                        raise
-                    self._key_arn = str(metadata["Arn"])
-        return self._key_arn
+    holds = "the archive"
+    missing = ArchiveStoreMissing
+    bucket_setting = "PAYSTREAM_AUDIT_ARCHIVE_BUCKET"
+    key_setting = "PAYSTREAM_AUDIT_ARCHIVE_KMS_KEY_ID"
 
     def put(
         self,
@@ -100,33 +64,15 @@ class ArchiveStore:
         if self.metadata_of(key) == wanted:
             return False
         extra: dict[str, Any] = {"ContentEncoding": content_encoding} if content_encoding else {}
-        try:
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata=wanted,
-                ServerSideEncryption=_SERVER_SIDE_ENCRYPTION,
-                SSEKMSKeyId=self.key_arn(),
-                **extra,
-            )
-        except ClientError as error:
-            self._raise_if_bucket_missing(error)
-            raise
+        self._put_object(key, data, content_type=content_type, Metadata=wanted, **extra)
         return True
 
     def get(self, key: str) -> ArchiveObject | None:
         """The object under `key`, None if there is none."""
-        try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            self._raise_if_bucket_missing(error)
-            if error.response.get("Error", {}).get("Code") in _MISSING_OBJECT_CODES:
-                return None
-            raise
-        with answer["Body"] as body:
-            data = body.read()
+        found = self._get_object(key)
+        if found is None:
+            return None
+        data, answer = found
         return ArchiveObject(
             key=key,
             data=data,
@@ -139,18 +85,5 @@ class ArchiveStore:
 
     def metadata_of(self, key: str) -> dict[str, str] | None:
         """The metadata of the object under `key` (its digest among them), None if there is none."""
-        try:
-            answer = self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            self._raise_if_bucket_missing(error)
-            if error.response.get("Error", {}).get("Code") in _MISSING_OBJECT_CODES:
-                return None
-            raise
-        return dict(answer.get("Metadata", {}))
-
-    def _raise_if_bucket_missing(self, error: ClientError) -> None:
-        if error.response.get("Error", {}).get("Code") in _MISSING_BUCKET_CODES:
-            raise ArchiveStoreMissing(
-                f"the archive bucket {self.bucket!r} does not exist: run `paystream provision` (locally) "
-                "or Terraform (on AWS), or set PAYSTREAM_ARCHIVE_BUCKET"
-            ) from error
+        answer = self._head_object(key)
+        return None if answer is None else dict(answer.get("Metadata", {}))

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from shared.adapters.archive_store import ArchiveStore, ArchiveStoreMissing
 from shared.adapters.audit_chain import AuditChain, audit_table_definition, chain_hash
 from shared.adapters.aws import aws_client
 from shared.adapters.outbox import cloud_event_of
@@ -25,7 +26,7 @@ from shared.cli import main as cli_main
 from shared.domain.audit_archive import archive_key
 from shared.domain.reports import report_key
 from shared.services.reconciliation import reconcile_day
-from shared.topology import AUDIT_ARCHIVE_BUCKET, AUDIT_TABLE_NAME
+from shared.topology import AUDIT_ARCHIVE_BUCKET, AUDIT_ARCHIVE_KEY_ALIAS, AUDIT_TABLE_NAME
 from tests.functions.test_reviews import HELD_AMOUNT_MINOR, OPENING_BALANCE_MINOR, Desk
 
 PAYMENT_MINOR = 1_500
@@ -506,3 +507,17 @@ def test_a_top_up_reconciles_once_audited_and_is_flagged_until_then(desk, own_ch
         ("audit_mismatch", topup_id, 5_000)
     ]
     assert after.ok and after.movements_checked == 1
+
+
+def test_a_missing_archive_key_or_bucket_fails_loudly_and_names_the_setting(runtime):
+    def client(service: str):
+        return aws_client(service, endpoint_url=runtime.settings.aws_endpoint_url)
+
+    no_key = ArchiveStore(client, bucket=AUDIT_ARCHIVE_BUCKET, key_id="alias/paystream-no-such-key")
+    with pytest.raises(ArchiveStoreMissing, match="alias/paystream-no-such-key.*PAYSTREAM_AUDIT_ARCHIVE_KMS_KEY_ID"):
+        no_key.put("audit/x", b"{}", content_type="application/json")
+    no_bucket = ArchiveStore(client, bucket="paystream-no-such-bucket", key_id=AUDIT_ARCHIVE_KEY_ALIAS)
+    with pytest.raises(ArchiveStoreMissing, match="paystream-no-such-bucket.*PAYSTREAM_AUDIT_ARCHIVE_BUCKET"):
+        no_bucket.put("audit/x", b"{}", content_type="application/json")
+    # Nothing was written on the way: the bucket reads back empty at that key.
+    assert ArchiveStore(client, bucket=AUDIT_ARCHIVE_BUCKET, key_id=AUDIT_ARCHIVE_KEY_ALIAS).get("audit/x") is None
