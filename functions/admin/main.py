@@ -14,7 +14,7 @@ from shared.consumer import publish_after_commit
 from shared.domain.kyc import ReviewDecision
 from shared.entrypoint import client_router, correlation_id
 from shared.http import Principal
-from shared.services import kyc, operators, reviews
+from shared.services import kyc, operators, reviews, scoring
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 
@@ -146,6 +146,29 @@ def get_kyc_document(request: flask.Request, principal: Principal, document_id: 
     with runtime.reader.connect() as conn:
         row = kyc.document_for_operator(conn, document_id)
         return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents)
+
+
+@router.handles(routes.GET_FRAUD_THRESHOLDS)
+def get_fraud_thresholds(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, scoring.thresholds_view(conn, scoring.default_rules(runtime.settings))
+
+
+@router.handles(routes.UPDATE_FRAUD_THRESHOLDS)
+def update_fraud_thresholds(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        view, event_ids = scoring.update_thresholds(
+            conn,
+            body.changes(),
+            defaults=scoring.default_rules(runtime.settings),
+            actor_id=principal.user_id,
+            context=_context(),
+            reason=body.reason,
+        )
+    publish_after_commit(runtime, event_ids)
+    return 200, view
 
 
 @functions_framework.http

@@ -13,6 +13,8 @@ from schemas.operators import (
     AdminUserList,
     AdminUserResponse,
     ApproveReviewRequest,
+    FraudThresholdsResponse,
+    FraudThresholdsUpdate,
     KycApproveRequest,
     KycReviewQuery,
     ReasonRequest,
@@ -30,6 +32,7 @@ __all__ = [
     "APPROVE_REVIEW",
     "DECLINE_REVIEW",
     "GET_REVIEW",
+    "GET_FRAUD_THRESHOLDS",
     "GET_USER",
     "APPROVE_KYC_REVIEW",
     "GET_KYC_DOCUMENT",
@@ -41,6 +44,7 @@ __all__ = [
     "READERS",
     "REJECT_KYC_REVIEW",
     "REVOKE_ROLE",
+    "UPDATE_FRAUD_THRESHOLDS",
     "ROUTES",
 ]
 
@@ -197,6 +201,32 @@ GET_KYC_DOCUMENT = Route(
     "through this function and returned base64-encoded with its content type.",
 )
 
+# --- fraud thresholds ---------------------------------------------------------------------------
+
+GET_FRAUD_THRESHOLDS = Route(
+    method="GET",
+    path="/v1/admin/fraud-thresholds",
+    operation_id="adminGetFraudThresholds",
+    summary="The fraud thresholds in force, with their defaults",
+    response_model=FraudThresholdsResponse,
+    roles=ADMIN_READERS,
+    description="Every threshold and weight of the fraud rules (docs/operators.md explains each), as "
+    "score-fraud applies them, the defaults from the settings, and who changed them last.",
+)
+UPDATE_FRAUD_THRESHOLDS = Route(
+    method="POST",
+    path="/v1/admin/fraud-thresholds",
+    operation_id="adminUpdateFraudThresholds",
+    summary="Change fraud thresholds",
+    request_model=FraudThresholdsUpdate,
+    response_model=FraudThresholdsResponse,
+    roles=ADMINS,
+    description="Names the thresholds to change; the others keep their values. The new set must be "
+    "consistent (a review limit above its decline limit is a 400 `fraud_thresholds_inconsistent`). "
+    "score-fraud applies a change within `fraud_thresholds_cache_seconds` (10 s by default). Recorded "
+    "in the audit trail with each old and new value.",
+)
+
 ROUTES = RouteTable(
     "admin",
     (
@@ -215,5 +245,8 @@ ROUTES = RouteTable(
         APPROVE_KYC_REVIEW,
         REJECT_KYC_REVIEW,
         GET_KYC_DOCUMENT,
+        # fraud thresholds
+        GET_FRAUD_THRESHOLDS,
+        UPDATE_FRAUD_THRESHOLDS,
     ),
 )
