@@ -75,6 +75,7 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
     # GIVEN who produces and who consumes each event type (audit aside)
     expected = {
         "user.signed_up": (("users",), {"notify"}),
+        "user.sanctions_matched": (("users", "accounts"), set()),
         "funding_source.added": (("accounts",), set()),
         "topup.succeeded": (("wallets",), {"notify"}),
         "topup.declined": (("wallets",), {"notify"}),

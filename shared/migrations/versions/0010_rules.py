@@ -6,17 +6,20 @@ Revises: 0009_kyc
 Create Date: 2026-12-05
 
 Existing users get their name's screening key here, so that they are screened as payees from
-the first payment after the upgrade.
+the first payment after the upgrade, and the bundled sample list is loaded so that screening
+works from the start; `paystream sanctions refresh` replaces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
 from shared.domain.sanctions import name_key
+from shared.sanctions import BUNDLED_LIST_DIR
 
 revision: str = "0010_rules"
 down_revision: str | None = "0009_kyc"
@@ -65,6 +68,38 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("country", name="pk_sanctioned_countries"),
     )
     _backfill_keys(op.get_bind())
+    _load_bundled_list(op.get_bind())
+
+
+def _load_bundled_list(conn: sa.Connection) -> None:
+    from shared.domain.sanctions import parse_alternates, parse_countries, parse_sdn
+
+    def read(name: str) -> str:
+        return (BUNDLED_LIST_DIR / name).read_text(encoding="utf-8")
+
+    now = datetime.now(UTC)
+    primaries = parse_sdn(read("sdn.csv"))
+    entries = {(e.entry_id, e.key): e for e in (*primaries, *parse_alternates(read("alt.csv"), primaries))}
+    table = sa.table(
+        "sanctions_entries",
+        *(sa.column(name) for name in ("entry_id", "name_key", "name", "entry_type", "programs", "loaded_at")),
+    )
+    conn.execute(
+        table.insert(),
+        [
+            {"entry_id": e.entry_id, "name_key": e.key, "name": e.name, "entry_type": e.entry_type,
+             "programs": e.programs, "loaded_at": now}
+            for e in entries.values()
+        ],
+    )  # fmt: skip
+    countries = sa.table("sanctioned_countries", sa.column("country"), sa.column("program"), sa.column("loaded_at"))
+    conn.execute(
+        countries.insert(),
+        [
+            {"country": c.country, "program": c.program, "loaded_at": now}
+            for c in parse_countries(read("countries.csv"))
+        ],
+    )
 
 
 def _backfill_keys(conn: sa.Connection) -> None:
