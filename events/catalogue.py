@@ -66,7 +66,7 @@ _ENTRIES = (
         "A person signed up with `POST /v1/users`; the welcome notification follows.",
     ),
     _info(
-        "user.sanctions_matched",
+        "sanctions.matched",
         ("users", "accounts"),
         (),
         "Screening at sign-up (`users`) or at `POST /v1/kyc` (`accounts`) matched the user's name "

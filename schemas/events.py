@@ -110,7 +110,7 @@ class UserSignedUp(EventPayload):
 
 class UserSanctionsMatched(EventPayload):
     """Screening at sign-up or KYC matched the user against the sanctions list; the match is
-    recorded on the user for support (`user.sanctions_matched`). Names the list entries and
+    recorded on the user for support (`sanctions.matched`). Names the list entries and
     programmes matched, never the user's personal data."""
 
     screening_id: Identifier
@@ -463,7 +463,7 @@ class KycReview(_KycDocument):
 EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
     {
         "user.signed_up": UserSignedUp,
-        "user.sanctions_matched": UserSanctionsMatched,
+        "sanctions.matched": UserSanctionsMatched,
         "funding_source.added": FundingSourceAdded,
         "topup.succeeded": TopupSucceeded,
         "topup.declined": TopupDeclined,

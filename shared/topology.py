@@ -85,7 +85,7 @@ EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "user.signed_up": ("users",),
         # Sign-up (users) and KYC (accounts) screening matched the sanctions list.
-        "user.sanctions_matched": ("users", "accounts"),
+        "sanctions.matched": ("users", "accounts"),
         "funding_source.added": ("accounts",),
         "topup.succeeded": ("wallets",),
         "topup.declined": ("wallets",),

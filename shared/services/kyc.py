@@ -135,7 +135,7 @@ def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest
 
 def screen_profile(conn: Connection, *, user_id: str, context: EventContext) -> list[str]:
     """Screen the user's legal name, sign-up name and countries against the sanctions list once
-    they submitted their profile; a match is recorded on the user (`user.sanctions_matched`)."""
+    they submitted their profile; a match is recorded on the user (`sanctions.matched`)."""
     row = conn.execute(
         sa.select(users.c.full_name, users.c.country, kyc_profiles.c.legal_name, kyc_profiles.c.address_country)
         .select_from(users.join(kyc_profiles, kyc_profiles.c.user_id == users.c.id))

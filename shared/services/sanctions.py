@@ -1,5 +1,5 @@
 """Sanctions screening: load the list, screen a user's names and countries at sign-up and KYC,
-and record a match on the user with a `user.sanctions_matched` event so that support sees it.
+and record a match on the user with a `sanctions.matched` event so that support sees it.
 score-fraud screens every payment's payee itself (shared.services.scoring), against the same
 tables. The matching is described in shared.domain.sanctions and docs/operators.md.
 """
@@ -165,7 +165,7 @@ def screen_and_record(
     context: EventContext,
 ) -> list[str]:
     """Screen a user at `screened_at` (`sign_up` or `kyc`); on a match, record it on the user
-    (the first match's time is kept) and emit `user.sanctions_matched`. The event ids."""
+    (the first match's time is kept) and emit `sanctions.matched`. The event ids."""
     match = screen(conn, names=names, countries=countries)
     if match is None:
         return []
@@ -181,7 +181,7 @@ def screen_and_record(
     return [
         context.record(
             conn,
-            event_type="user.sanctions_matched",
+            event_type="sanctions.matched",
             subject=screening_id,
             payload=UserSanctionsMatched(
                 screening_id=screening_id,

@@ -1,5 +1,5 @@
 """Sanctions screening through the real HTTP bindings: a sign-up that matches the list is
-recorded on the user with `user.sanctions_matched`; a payment to that user is held by
+recorded on the user with `sanctions.matched`; a payment to that user is held by
 score-fraud with `sanctions_match`; KYC screens the legal name; `paystream sanctions refresh`
 replaces the list."""
 
@@ -34,7 +34,7 @@ def _user(runtime, user_id: str):
 
 def _matches(runtime, user_id: str) -> list[dict]:
     with runtime.engine.connect() as conn:
-        rows = conn.execute(sa.select(events.c.data).where(events.c.type == "user.sanctions_matched")).scalars()
+        rows = conn.execute(sa.select(events.c.data).where(events.c.type == "sanctions.matched")).scalars()
         return [data for data in rows if data["user_id"] == user_id]
 
 
