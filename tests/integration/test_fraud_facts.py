@@ -135,8 +135,8 @@ def test_a_frozen_payee_one_under_review_and_a_listed_one_are_seen(engine):
         )  # fmt: skip
         listed = _user(conn, name="Dmitri Sergeyevich VOLKOV")  # in the bundled sample
         embargoed = _user(conn, country="IR")
-        facts = {name: _facts(conn, payer, who, 100) for name, who in
-                 (("frozen", frozen), ("reviewed", reviewed), ("listed", listed), ("embargoed", embargoed))}  # fmt: skip
+        payees = {"frozen": frozen, "reviewed": reviewed, "listed": listed, "embargoed": embargoed}
+        facts = {name: _facts(conn, payer, who, 100) for name, who in payees.items()}
     assert facts["frozen"].payee_frozen and assess(facts["frozen"], RULES).decision is FraudDecision.REVIEW
     assert facts["reviewed"].payee_under_review
     for name in ("listed", "embargoed"):
