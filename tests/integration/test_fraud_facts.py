@@ -151,7 +151,7 @@ def test_thresholds_an_admin_changed_are_the_ones_in_force(engine):
         view, event_ids = update_thresholds(
             conn, {"review_above_usd": 100}, defaults=RULES, actor_id="usr_admin", context=context
         )
-        assert view.thresholds.review_above_usd == 100 and len(event_ids) == 1
+        assert view.thresholds.model_dump()["review_above_usd"] == 100 and len(event_ids) == 1
         in_force = rules_in_force(conn, RULES)
         payer, payee = _user(conn), _user(conn)
         _paid(conn, payer, payee)
