@@ -66,6 +66,14 @@ _ENTRIES = (
         "A person signed up with `POST /v1/users`; the welcome notification follows.",
     ),
     _info(
+        "sanctions.matched",
+        ("users", "accounts"),
+        (),
+        "Screening at sign-up (`users`) or at `POST /v1/kyc` (`accounts`) matched the user's name "
+        "or country against the sanctions list; the match is recorded on the user, where support "
+        "sees it, and every payment to or from them is held with `sanctions_match`.",
+    ),
+    _info(
         "funding_source.added",
         ("accounts",),
         (),

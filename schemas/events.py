@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -34,6 +34,7 @@ __all__ = [
     "FRAUD_SCORE_MAX",
     "FRAUD_REASONS_MAX",
     "EventPayload",
+    "UserSanctionsMatched",
     "UserSignedUp",
     "FundingSourceAdded",
     "TopupSucceeded",
@@ -84,6 +85,8 @@ CODE_LENGTH_MAX = 100
 MESSAGE_LENGTH_MAX = 1000
 
 _Code = Annotated[str, Field(min_length=1, max_length=CODE_LENGTH_MAX)]
+# A screening lists at most this many matched entries and programmes.
+_SANCTIONS_ENTRIES_MAX = 50
 _FraudScore = Annotated[StrictInt, Field(ge=0, le=FRAUD_SCORE_MAX)]
 _FraudReasons = Annotated[list[_Code], Field(max_length=FRAUD_REASONS_MAX)]
 _Note = Annotated[str, Field(max_length=NOTE_LENGTH_MAX)]
@@ -103,6 +106,19 @@ class UserSignedUp(EventPayload):
 
     user_id: Identifier
     country: CountryCode
+
+
+class UserSanctionsMatched(EventPayload):
+    """Screening at sign-up or KYC matched the user against the sanctions list; the match is
+    recorded on the user for support (`sanctions.matched`). Names the list entries and
+    programmes matched, never the user's personal data."""
+
+    screening_id: Identifier
+    user_id: Identifier
+    screened_at: Literal["sign_up", "kyc"]
+    match_kind: Literal["name", "country"]
+    entry_ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=_SANCTIONS_ENTRIES_MAX)]
+    programs: Annotated[list[_Code], Field(max_length=_SANCTIONS_ENTRIES_MAX)]
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -447,6 +463,7 @@ class KycReview(_KycDocument):
 EVENT_PAYLOADS: Mapping[str, type[EventPayload]] = MappingProxyType(
     {
         "user.signed_up": UserSignedUp,
+        "sanctions.matched": UserSanctionsMatched,
         "funding_source.added": FundingSourceAdded,
         "topup.succeeded": TopupSucceeded,
         "topup.declined": TopupDeclined,
@@ -528,7 +545,7 @@ def partition_key(payload: EventPayload) -> str:
         return f"wallet:{payload.payee_id}:{payload.currency}"
     if isinstance(payload, _RequestParties):
         return f"wallet:{payload.payer_id}:{payload.currency}"
-    if isinstance(payload, (UserSignedUp, FundingSourceAdded)):
+    if isinstance(payload, (UserSignedUp, FundingSourceAdded, UserSanctionsMatched)):
         return f"user:{payload.user_id}"
     if isinstance(payload, AdminActionTaken):
         return f"user:{payload.actor_id}"  # one operator's actions, in the order they took them

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from schemas import audit
 from schemas.api import (
@@ -44,6 +44,11 @@ __all__ = [
     "AdminLimitList",
     "AdminUserList",
     "AdminUserResponse",
+    "FRAUD_THRESHOLD_DESCRIPTIONS",
+    "FRAUD_THRESHOLD_VALUE_MAX",
+    "FraudThresholds",
+    "FraudThresholdsResponse",
+    "FraudThresholdsUpdate",
     "ApproveReviewRequest",
     "KycApproveRequest",
     "KycReviewQuery",
@@ -307,6 +312,85 @@ class UnfreezeRequest(_Request):
     reason: _Reason | None = None
 
 
+# --- fraud thresholds ----------------------------------------------------------------------------
+
+# No threshold is ever this large: a typo of a few extra digits is refused, not stored.
+FRAUD_THRESHOLD_VALUE_MAX = 10**12
+# Every threshold of the fraud rules (shared.domain.fraud.FraudRules has the same names), with
+# what it means; docs/operators.md tells how the rules use them.
+FRAUD_THRESHOLD_DESCRIPTIONS: dict[str, str] = {
+    "review_above_usd": "A payment above this many US dollars is held for review.",
+    "decline_above_usd": "A payment above this many US dollars is declined.",
+    "velocity_window_seconds": "The window in which a payer's payments are counted.",
+    "velocity_review_above": "More payments than this in the window are held for review.",
+    "velocity_decline_above": "More payments than this in the window are declined.",
+    "new_account_seconds": "An account younger than this is new.",
+    "new_account_review_above_usd": "A new account's payment above this many US dollars is held.",
+    "review_points": "The weighted rules hold a payment whose points reach this.",
+    "points_floor_usd": "The weighted rules hold only payments of at least this many US dollars.",
+    "first_payee_points": "Points when the payer never paid this payee before.",
+    "young_account_seconds": "A payer account younger than this is young.",
+    "young_account_points": "Points when the payer's account is young.",
+    "fan_in_window_seconds": "The window in which a payee's distinct payers are counted.",
+    "fan_in_payee_age_seconds": "Fan-in applies to payees whose account is younger than this.",
+    "fan_in_payers_above": "Fan-in fires when more distinct payers than this paid the payee in its window.",
+    "fan_in_points": "Points when fan-in fires.",
+    "round_amount_major": "An amount is round when it is a whole multiple of this many units of its currency.",
+    "round_burst_window_seconds": "The window in which a payer's round amounts are counted.",
+    "round_burst_above": (
+        "A round payment fires when the payer sent more than this many round amounts in the window before it."
+    ),
+    "round_burst_points": "Points when a round-amount burst fires.",
+    "payee_under_review_points": "Points when the payee has a held payment or a document in review.",
+    "country_history_payments_min": "The country rule needs at least this many earlier payments by the payer.",
+    "country_change_points": "Points when the payee's country is neither the payer's nor an earlier payee's.",
+}
+
+
+def _threshold_fields(required: bool) -> dict[str, object]:
+    kind = Annotated[int, Field(ge=0, le=FRAUD_THRESHOLD_VALUE_MAX)]
+    return {
+        name: (kind, Field(description=text)) if required else (kind | None, Field(None, description=text))
+        for name, text in FRAUD_THRESHOLD_DESCRIPTIONS.items()
+    }
+
+
+FraudThresholds = create_model(  # type: ignore[call-overload]
+    "FraudThresholds",
+    __base__=_Response,
+    __doc__="Every fraud threshold, as score-fraud applies it.",
+    **_threshold_fields(required=True),
+)
+_FraudThresholdsChanges = create_model(  # type: ignore[call-overload]
+    "_FraudThresholdsChanges", __base__=_Request, **_threshold_fields(required=False)
+)
+
+
+class FraudThresholdsUpdate(_FraudThresholdsChanges):
+    """Body of `PUT` (or `POST`) `/v1/admin/fraud-thresholds`: the thresholds to change, at least
+    one; the others keep their values. `reason` goes to the audit trail."""
+
+    reason: _Reason | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> FraudThresholdsUpdate:
+        if not any(getattr(self, name) is not None for name in FRAUD_THRESHOLD_DESCRIPTIONS):
+            raise ValueError("name at least one threshold to change")
+        return self
+
+    def changes(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in FRAUD_THRESHOLD_DESCRIPTIONS if getattr(self, name) is not None}
+
+
+class FraudThresholdsResponse(_Response):
+    """The fraud thresholds in force, their defaults (from the settings), and the last change."""
+
+    thresholds: FraudThresholds
+    defaults: FraudThresholds
+    updated_at: UtcDatetime | None = Field(description="When an admin last changed a threshold; null if never.")
+    updated_by: Identifier | None = Field(description="Who made that change; null if never, or from the command line.")
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ReasonRequest,
     RoleGrantRequest,
@@ -318,6 +402,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     *audit.REQUEST_MODELS,
     LimitChangeRequest,
     UnfreezeRequest,
+    FraudThresholdsUpdate,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminUserResponse,
@@ -332,4 +417,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminLimit,
     AdminLevelLimits,
     AdminLimitList,
+    FraudThresholds,
+    FraudThresholdsResponse,
 )

@@ -179,6 +179,22 @@ def _reports(args: argparse.Namespace) -> None:
         print(f"s3://{runtime.archive.bucket}/{key} {'written' if written else 'unchanged'}")
 
 
+def _sanctions(args: argparse.Namespace) -> None:
+    from shared.bootstrap import build_platform
+    from shared.clock import utc_now
+    from shared.sanctions import BUNDLED_LIST_DIR
+    from shared.services import sanctions
+
+    source = args.source or str(BUNDLED_LIST_DIR)
+    try:
+        listed = sanctions.load_list(source)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"paystream sanctions refresh: {error}; the stored list is unchanged") from None
+    with build_platform(load_settings()).engine.begin() as conn:
+        sanctions.replace_list(conn, listed, now=utc_now())
+    print(f"sanctions list loaded from {source}: {len(listed.entries)} names, {len(listed.countries)} countries")
+
+
 DLQ_LIST_LIMIT = 50
 
 
@@ -300,6 +316,17 @@ def main(argv: list[str] | None = None) -> int:
         "--reconcile", action="store_true", help="reconcile the day first, so that its findings are in the report"
     )
     reports.set_defaults(run=_reports)
+    sanctions = commands.add_parser(
+        "sanctions", help="load the sanctions list (OFAC SDN CSV shape) into PAYSTREAM_DATABASE_URL"
+    )
+    sanctions.add_argument("action", choices=("refresh",))
+    sanctions.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="a folder or URL prefix holding sdn.csv, alt.csv and countries.csv (default: the bundled sample)",
+    )
+    sanctions.set_defaults(run=_sanctions)
     dlq = commands.add_parser("dlq", help="inspect, redrive or purge dead letters (PAYSTREAM_AWS_ENDPOINT_URL)")
     dlq.add_argument("action", choices=("list", "show", "redrive", "purge"))
     dlq.add_argument("message_id", nargs="?", help="show: the message; redrive: only this one")

@@ -155,8 +155,15 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600, le=90 * 24 * 3600)
     fraud_velocity_review_above: int = Field(40, ge=1)
     fraud_velocity_decline_above: int = Field(100, ge=1)
-    fraud_review_above_major: int = Field(10_000, ge=1)
-    fraud_decline_above_major: int = Field(50_000, ge=1)
+    # Fraud amount limits in whole US dollars, whatever the payment's currency (its amount is
+    # converted with the newest FX rates the platform has, however old). These are defaults:
+    # admins change them at /v1/admin/fraud-thresholds (the fraud_thresholds table).
+    fraud_review_above_usd: int = Field(10_000, ge=1)
+    fraud_decline_above_usd: int = Field(50_000, ge=1)
+    fraud_new_account_review_above_usd: int = Field(2_000, ge=1)
+    # score-fraud keeps the thresholds this long before reading the table again: an admin's
+    # change applies to payments scored at most this many seconds later.
+    fraud_thresholds_cache_seconds: int = Field(10, ge=0, le=300)
     topup_max_major: int = Field(10_000, ge=1)
     payment_debit_timeout_seconds: int = Field(3600, ge=60)
     # A pending payment that has not moved for this long is compensated by sweep-sagas.

@@ -86,6 +86,8 @@ CLOUDEVENT_SOURCE_PREFIX = f"/{RESOURCE_PREFIX}/"
 EVENT_PRODUCERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "user.signed_up": ("users",),
+        # Sign-up (users) and KYC (accounts) screening matched the sanctions list.
+        "sanctions.matched": ("users", "accounts"),
         "funding_source.added": ("accounts",),
         "topup.succeeded": ("wallets",),
         "topup.declined": ("wallets",),

@@ -110,8 +110,12 @@ def _context() -> EventContext:
 
 @router.handles(routes.SUBMIT_KYC)
 def submit_kyc(request: flask.Request, principal: Principal, body):
-    with platform().engine.begin() as conn:
-        view = kyc.submit_profile(conn, user_id=principal.user_id, request=body, context=_context())
+    runtime = platform()
+    context = _context()
+    with runtime.engine.begin() as conn:
+        view = kyc.submit_profile(conn, user_id=principal.user_id, request=body, context=context)
+        event_ids = kyc.screen_profile(conn, user_id=principal.user_id, context=context)
+    publish_after_commit(runtime, event_ids)
     return 200, view
 
 

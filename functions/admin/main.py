@@ -15,7 +15,7 @@ from shared.domain.kyc import ReviewDecision
 from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
-from shared.services import archive, audit, kyc, limits, operators, reviews
+from shared.services import archive, audit, kyc, limits, operators, reviews, scoring
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 from shared.services.reports import ReportOptions, build_report
@@ -247,6 +247,29 @@ def get_archive(request: flask.Request, principal: Principal, query):
     if stored is None:
         raise ApiError.not_found("archive_not_found", f"nothing is archived for {query.date.isoformat()}", "date")
     return 200, stored
+
+
+@router.handles(routes.GET_FRAUD_THRESHOLDS)
+def get_fraud_thresholds(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, scoring.thresholds_view(conn, scoring.default_rules(runtime.settings))
+
+
+@router.handles(routes.UPDATE_FRAUD_THRESHOLDS)
+def update_fraud_thresholds(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        view, event_ids = scoring.update_thresholds(
+            conn,
+            body.changes(),
+            defaults=scoring.default_rules(runtime.settings),
+            actor_id=principal.user_id,
+            context=_context(),
+            reason=body.reason,
+        )
+    publish_after_commit(runtime, event_ids)
+    return 200, view
 
 
 @functions_framework.http

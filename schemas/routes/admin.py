@@ -25,6 +25,8 @@ from schemas.operators import (
     AdminUserList,
     AdminUserResponse,
     ApproveReviewRequest,
+    FraudThresholdsResponse,
+    FraudThresholdsUpdate,
     KycApproveRequest,
     KycReviewQuery,
     LimitChangeRequest,
@@ -52,6 +54,7 @@ __all__ = [
     "GET_KYC_DOCUMENT",
     "GET_REPORT",
     "GET_REVIEW",
+    "GET_FRAUD_THRESHOLDS",
     "GET_USER",
     "GRANT_ROLE",
     "LIST_KYC_REVIEWS",
@@ -62,6 +65,7 @@ __all__ = [
     "READERS",
     "REJECT_KYC_REVIEW",
     "REVOKE_ROLE",
+    "UPDATE_FRAUD_THRESHOLDS",
     "ROUTES",
     "UNFREEZE_USER",
     "VERIFY_AUDIT",
@@ -347,6 +351,32 @@ GET_ARCHIVE = Route(
     "with the digests and the head hash their metadata records; 404 when nothing was archived for it.",
 )
 
+# --- fraud thresholds ---------------------------------------------------------------------------
+
+GET_FRAUD_THRESHOLDS = Route(
+    method="GET",
+    path="/v1/admin/fraud-thresholds",
+    operation_id="adminGetFraudThresholds",
+    summary="The fraud thresholds in force, with their defaults",
+    response_model=FraudThresholdsResponse,
+    roles=ADMIN_READERS,
+    description="Every threshold and weight of the fraud rules (docs/operators.md explains each), as "
+    "score-fraud applies them, the defaults from the settings, and who changed them last.",
+)
+UPDATE_FRAUD_THRESHOLDS = Route(
+    method="POST",
+    path="/v1/admin/fraud-thresholds",
+    operation_id="adminUpdateFraudThresholds",
+    summary="Change fraud thresholds",
+    request_model=FraudThresholdsUpdate,
+    response_model=FraudThresholdsResponse,
+    roles=ADMINS,
+    description="Names the thresholds to change; the others keep their values. The new set must be "
+    "consistent (a review limit above its decline limit is a 400 `fraud_thresholds_inconsistent`). "
+    "score-fraud applies a change within `fraud_thresholds_cache_seconds` (10 s by default). Recorded "
+    "in the audit trail with each old and new value.",
+)
+
 ROUTES = RouteTable(
     "admin",
     (
@@ -376,5 +406,8 @@ ROUTES = RouteTable(
         GET_REPORT,
         ARCHIVE_DAY,
         GET_ARCHIVE,
+        # fraud thresholds
+        GET_FRAUD_THRESHOLDS,
+        UPDATE_FRAUD_THRESHOLDS,
     ),
 )

@@ -22,6 +22,7 @@ __all__ = [
     "fx_quotes",
     "idempotency_keys",
     "kyc_documents",
+    "fraud_thresholds",
     "kyc_limits",
     "kyc_profiles",
     "metadata",
@@ -34,6 +35,8 @@ __all__ = [
     "processed_events",
     "refresh_tokens",
     "refunds",
+    "sanctioned_countries",
+    "sanctions_entries",
     "topups",
     "transactions",
     "transfers",
@@ -84,6 +87,12 @@ users = sa.Table(
     # A frozen account signs in and reads, and moves no money (shared.services.operators).
     sa.Column("frozen_at", Timestamp(), nullable=True),
     sa.Column("frozen_reason", sa.String(500), nullable=True),
+    # The full name's screening key (shared.domain.sanctions.name_key), kept so that screening a
+    # payee is a join; null when the name is too short to screen.
+    sa.Column("screening_name_key", sa.String(200), nullable=True),
+    # Set when screening at sign-up or KYC matched the sanctions list, with what it matched.
+    sa.Column("sanctions_matched_at", Timestamp(), nullable=True),
+    sa.Column("sanctions_match", sa.String(500), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
 )
 
@@ -219,9 +228,12 @@ payments = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
-    # A payer's payments by time: what the limit check sums over a window (migration 0011), and
-    # every lookup by payer (it replaced the index on payer_id alone).
+    # What score-fraud reads about a payment's parties: the payer's recent payments and payees,
+    # a pair's history, and the payee's recent payers (shared.services.scoring); the payer's sent
+    # volume over a window, for the limit check (shared.services.limits).
     sa.Index("ix_payments_payer_created", "payer_id", "created_at"),
+    sa.Index("ix_payments_payee_created", "payee_id", "created_at"),
+    sa.Index("ix_payments_payer_payee", "payer_id", "payee_id"),
 )
 
 # A held payment's manual review: open until an operator (or the sweeper, past its age) decides.
@@ -470,6 +482,8 @@ kyc_profiles = sa.Table(
     sa.Column("postal_code", sa.String(16), nullable=False),
     sa.Column("address_country", sa.String(2), nullable=False),
     sa.Column("phone", sa.String(16), nullable=False),
+    # The legal name's screening key, as users.screening_name_key.
+    sa.Column("legal_name_key", sa.String(200), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("updated_at", Timestamp(), nullable=False),
 )
@@ -535,4 +549,40 @@ kyc_limits = sa.Table(
     sa.Column("updated_by", sa.String(40), nullable=True),
     sa.Column("updated_at", Timestamp(), nullable=False),
     sa.CheckConstraint("amount_usd_minor > 0", name="amount_positive"),
+)
+
+
+# The fraud thresholds an admin changed (`/v1/admin/fraud-thresholds`), one row per threshold
+# named as shared.domain.fraud.FraudRules names it; a threshold without a row has its default
+# from the settings.
+fraud_thresholds = sa.Table(
+    "fraud_thresholds",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(40), nullable=True),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+)
+
+# The sanctions list, one row per screened name (a listed party's primary name and each alias),
+# replaced whole by `paystream sanctions refresh` (shared.services.sanctions).
+sanctions_entries = sa.Table(
+    "sanctions_entries",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name_key", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(350), nullable=False),
+    sa.Column("entry_type", sa.String(40), nullable=False),
+    sa.Column("programs", sa.String(200), nullable=False),
+    sa.Column("loaded_at", Timestamp(), nullable=False),
+    sa.Index("ix_sanctions_entries_name_key", "name_key"),
+)
+
+# Countries under comprehensive sanctions programmes: a user of one matches by country.
+sanctioned_countries = sa.Table(
+    "sanctioned_countries",
+    metadata,
+    sa.Column("country", sa.String(2), primary_key=True),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("loaded_at", Timestamp(), nullable=False),
 )

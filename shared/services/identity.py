@@ -27,8 +27,11 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
+from shared.domain.sanctions import name_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
+from shared.services import sanctions
+from shared.services.context import EventContext
 
 __all__ = ["TokenPair", "find_user", "get_user", "password_grant", "refresh_grant", "roles_of", "sign_up"]
 
@@ -96,6 +99,7 @@ def sign_up(
                     password_hash=_hasher.hash(request.password),
                     full_name=request.full_name,
                     country=request.country,
+                    screening_name_key=name_key(request.full_name),
                     kyc_status="unverified",
                     created_at=now,
                 )
@@ -105,7 +109,7 @@ def sign_up(
             "email_taken", "an account with this email already exists", "email", status=409
         ) from None
     ledger.ensure_wallet(conn, user_id, default_currency_for_country(request.country), now)
-    event_id = record_event(
+    signed_up_id = record_event(
         conn,
         event_type="user.signed_up",
         source_function="users",
@@ -115,7 +119,17 @@ def sign_up(
         now=now,
         correlation_id=correlation_id,
     )
-    return get_user(conn, user_id), [event_id]
+    # Screened as they sign up: a match is recorded on the user, never refused here (support
+    # decides), and holds every payment they make or receive.
+    matched = sanctions.screen_and_record(
+        conn,
+        user_id=user_id,
+        names=[request.full_name],
+        countries=[request.country],
+        screened_at="sign_up",
+        context=EventContext(producer="users", now=now, correlation_id=correlation_id),
+    )
+    return get_user(conn, user_id), [signed_up_id, *matched]
 
 
 def _issue(

@@ -56,8 +56,10 @@ from shared.domain.kyc import (
     number_last4,
     sandbox_decision,
 )
+from shared.domain.sanctions import name_key
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.services import sanctions
 from shared.services.context import EventContext, advance, read_row
 from shared.services.identity import get_user
 from shared.services.operators import record_admin_action
@@ -75,6 +77,7 @@ __all__ = [
     "new_document_id",
     "record_document",
     "review_queue",
+    "screen_profile",
     "submit_profile",
     "upload_allowed",
     "verify_document",
@@ -112,6 +115,7 @@ def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest
         )
     values = dict(
         legal_name=request.legal_name,
+        legal_name_key=name_key(request.legal_name),
         date_of_birth=request.date_of_birth,
         address_line1=request.address.line1,
         address_line2=request.address.line2,
@@ -127,6 +131,24 @@ def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest
     if KycLevel(user.kyc_level) is KycLevel.NONE:
         conn.execute(users.update().where(users.c.id == user_id).values(kyc_level=KycLevel.BASIC.value))
     return view_of(conn, user_id)
+
+
+def screen_profile(conn: Connection, *, user_id: str, context: EventContext) -> list[str]:
+    """Screen the user's legal name, sign-up name and countries against the sanctions list once
+    they submitted their profile; a match is recorded on the user (`sanctions.matched`)."""
+    row = conn.execute(
+        sa.select(users.c.full_name, users.c.country, kyc_profiles.c.legal_name, kyc_profiles.c.address_country)
+        .select_from(users.join(kyc_profiles, kyc_profiles.c.user_id == users.c.id))
+        .where(users.c.id == user_id)
+    ).one()
+    return sanctions.screen_and_record(
+        conn,
+        user_id=user_id,
+        names=[row.legal_name, row.full_name],
+        countries=[row.address_country, row.country],
+        screened_at="kyc",
+        context=context,
+    )
 
 
 def _check_age(date_of_birth: date, today: date) -> None:

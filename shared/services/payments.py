@@ -26,9 +26,8 @@ from schemas.events import (
     PaymentHeld,
     PaymentRequested,
 )
-from shared.adapters.database import as_utc
 from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
-from shared.adapters.tables import payment_reviews, payments, users
+from shared.adapters.tables import payment_reviews, payments
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
@@ -50,7 +49,6 @@ from shared.services.identity import find_user
 __all__ = [
     "Reservation",
     "SettleResult",
-    "account_age_seconds",
     "advance_payment",
     "close_review",
     "create_payment",
@@ -130,7 +128,6 @@ def advance_payment(
 # Built once: the saga's statements run for every payment. Inserting returns the row as stored,
 # which is the payment's answer to its client.
 _INSERT_PAYMENT = payments.insert().returning(*payments.c)
-_USER_CREATED_AT = sa.select(users.c.created_at).where(users.c.id == sa.bindparam("user_id"))
 _INSERT_REVIEW = payment_reviews.insert()
 
 # The payment outcomes that settle the request it pays, if it pays one.
@@ -251,11 +248,6 @@ def _fail(conn: Connection, payment: Any, code: FailureCode, context: EventConte
         failure_message=message,
         **fields,
     )
-
-
-def account_age_seconds(conn: Connection, user_id: str, now: datetime) -> int:
-    created: datetime = conn.execute(_USER_CREATED_AT, {"user_id": user_id}).scalar_one()
-    return max(0, int((now - as_utc(created)).total_seconds()))
 
 
 def score_payment(

@@ -37,7 +37,7 @@ SUBJECT_FIELD = {"user": "user_id", "funding_source": "funding_source_id", "topu
                  "payment": "payment_id", "conversion": "conversion_id",
                  "withdrawal": "withdrawal_id", "refund": "refund_id",
                  "payment_request": "payment_request_id", "admin": "action_id",
-                 "kyc": "document_id"}  # fmt: skip
+                 "kyc": "document_id", "sanctions": "screening_id"}  # fmt: skip
 
 
 def _sample(event_type: str) -> dict[str, Any]:
@@ -75,6 +75,7 @@ def test_the_saga_routes_each_fact_to_the_step_that_acts_on_it() -> None:
     # GIVEN who produces and who consumes each event type (audit aside)
     expected = {
         "user.signed_up": (("users",), {"notify"}),
+        "sanctions.matched": (("users", "accounts"), set()),
         "funding_source.added": (("accounts",), set()),
         "topup.succeeded": (("wallets",), {"notify"}),
         "topup.declined": (("wallets",), {"notify"}),
@@ -160,7 +161,7 @@ def test_the_sample_is_a_valid_cloud_event_with_a_valid_payload(event_type: str)
     assert envelope.subject == getattr(payload, subject_field)
     # Realistic ids: prefixed, as the platform issues them.
     assert re.match(r"^evt_[0-9a-f]{32}$", envelope.id)
-    assert re.match(r"^(usr|fs|top|pay|cnv|wdr|ref|prq|adm|kyd)_[0-9a-f]{32}$", envelope.subject)
+    assert re.match(r"^(usr|fs|top|pay|cnv|wdr|ref|prq|adm|kyd|scr)_[0-9a-f]{32}$", envelope.subject)
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)

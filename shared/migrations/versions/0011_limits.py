@@ -1,10 +1,10 @@
-"""Limits per KYC level, seeded with the defaults; a payer's payments indexed by time.
+"""Limits per KYC level, seeded with the defaults; the index on a payer's payments alone goes.
 
 The seeded amounts are written out here (a migration never changes with the code it predates);
 a test checks that they are shared.domain.limits.DEFAULT_LIMITS_USD_MINOR.
 
 Revision ID: 0011_limits
-Revises: 0009_kyc
+Revises: 0010_rules
 Create Date: 2026-12-05
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_limits"
-down_revision: str | None = "0009_kyc"
+down_revision: str | None = "0010_rules"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -59,13 +59,12 @@ def upgrade() -> None:
             for level, name, amount in SEEDED_LIMITS
         ],
     )
-    # The limit check sums a payer's payments over a window: (payer_id, created_at) finds them;
-    # it serves every lookup by payer as well, so the index on payer_id alone goes.
-    op.create_index("ix_payments_payer_created", "payments", ["payer_id", "created_at"])
+    # The limit check sums a payer's payments over a window through (payer_id, created_at),
+    # which 0010_rules created; it serves every lookup by payer as well, so the index on
+    # payer_id alone goes.
     op.drop_index("ix_payments_payer_id", table_name="payments")
 
 
 def downgrade() -> None:
     op.create_index("ix_payments_payer_id", "payments", ["payer_id"])
-    op.drop_index("ix_payments_payer_created", table_name="payments")
     op.drop_table("kyc_limits")
