@@ -74,8 +74,9 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         ),
         415: (
             "UnsupportedMediaType",
-            "A file in the request is of a type the route does not accept, or its bytes are not of "
-            "the type it claims (`invalid_request_error`).",
+            "The request body is not in the media type the route takes (`unsupported_media_type`), "
+            "or a file in it is of a type the route does not accept, or its bytes are not of the "
+            "type it claims (`invalid_request_error`).",
         ),
         422: (
             "UnprocessableEntity",
@@ -198,8 +199,10 @@ def _error_statuses(route: Route) -> list[int]:
     """The route's own errors, and those the rest of its declaration implies; adding these here
     avoids a route that forgets them."""
     statuses = {*route.error_statuses, 500}  # every operation can fail on Paystream's side
-    if route.request_model is not None or route.query_model is not None:
+    if route.request_model is not None or route.query_model is not None or route.idempotency_key_required:
         statuses.add(400)
+    if route.request_model is not None:  # a body in another media type than the route takes
+        statuses.add(415)
     if route.bearer_auth:
         statuses.add(401)
     if route.roles:
@@ -234,7 +237,8 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
         for name in route.path_parameters
     ]
     if route.idempotency_key:
-        parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+        name = "IdempotencyKeyRequired" if route.idempotency_key_required else "IdempotencyKey"
+        parameters.append({"$ref": f"#/components/parameters/{name}"})
     if route.query_model is not None:
         parameters.extend(_query_parameters(route.query_model))
     if parameters:
@@ -296,7 +300,9 @@ def build_openapi() -> dict[str, Any]:
                 "`currency`. Every response carries `X-Request-Id`. Errors are "
                 '`{"error": {"type", "code", "message", "param"}}`. Lists are '
                 '`{"data": [...], "has_more": bool}`. Mutating money endpoints take an '
-                "`Idempotency-Key`: the same key and body replay the first response."
+                "`Idempotency-Key`, required on those that move money (payments, paying a request, "
+                "top-ups, conversions, withdrawals, refunds): the same key and body replay the "
+                "first response."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -319,7 +325,21 @@ def build_openapi() -> dict[str, Any]:
                         "minLength": 1,
                         "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
                     },
-                }
+                },
+                "IdempotencyKeyRequired": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "Required: the request moves money. A unique key per operation "
+                    "(a UUID); without one the answer is 400 `idempotency_key_required`. Replaying "
+                    "the same key and body returns the first response; the same key with a "
+                    "different body is a 409 `idempotency_error`.",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
+                    },
+                },
             },
             "securitySchemes": {
                 "bearerAuth": {
