@@ -281,12 +281,47 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     return operation
 
 
+def _id_parameters() -> dict[type[BaseModel], str]:
+    """The path parameter that names each resource, read off the routes that fetch one: the
+    model `GET /v1/payments/{payment_id}` returns is named by `payment_id`."""
+    named: dict[type[BaseModel], str] = {}
+    for table in ROUTE_TABLES:
+        for route in table.routes:
+            if route.method == "GET" and route.response_model is not None and len(route.path_parameters) == 1:
+                named.setdefault(route.response_model, route.path_parameters[0])
+    return named
+
+
+def _links(route: Route, id_parameters: Mapping[type[BaseModel], str]) -> dict[str, Any]:
+    """OpenAPI links from a create operation to every operation that takes the id it returns
+    (its other path parameters, if any, are the create operation's own), so that a client, or a
+    fuzzer's stateful phase, can follow a resource from its creation."""
+    creates = route.method == "POST" and route.response_status in (201, 202)
+    if not creates or route.response_model is None or route.response_model not in id_parameters:
+        return {}
+    parameter = id_parameters[route.response_model]
+    links: dict[str, Any] = {}
+    for table in ROUTE_TABLES:
+        for target in table.routes:
+            others = set(target.path_parameters) - {parameter}
+            if parameter not in target.path_parameters or not others <= set(route.path_parameters):
+                continue
+            values = {parameter: "$response.body#/id"}
+            values.update({name: f"$request.path.{name}" for name in sorted(others)})
+            links[target.operation_id] = {"operationId": target.operation_id, "parameters": values}
+    return links
+
+
 def build_openapi() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document of the core contract (a fresh dict on every call)."""
     paths: dict[str, dict[str, Any]] = {}
+    id_parameters = _id_parameters()
     for table in ROUTE_TABLES:
         for route in table.routes:
             operation = _operation(table.function, route)
+            links = _links(route, id_parameters)
+            if links:
+                operation["responses"][str(route.response_status)]["links"] = links
             paths.setdefault(route.path, {})[route.method.lower()] = operation
 
     return {
