@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import secrets
+import socket
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
+from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from shared.adapters.database import migrate
@@ -24,7 +28,7 @@ from shared.adapters.tables import events
 from shared.bootstrap import platform, reset_platform
 from shared.domain.ledger import Transfer
 from shared.functions import FUNCTIONS, load_app
-from shared.runner.gateway import Gateway, InProcessBackends
+from shared.runner.gateway import Gateway, GatewayRequestHandler, InProcessBackends
 from tests.fixtures.fx import write_rates_of
 from tests.fixtures.keys import fresh_key
 from tests.functions.conftest import moto_endpoint_in_process  # noqa: F401 - a session fixture
@@ -329,3 +333,24 @@ def test_statements_neutralise_formulas_and_keep_amounts_as_numbers(gateway, run
                     assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (column, cell)
         # AND the amounts are plain numbers, negative for the payer
         assert (int(paid["amount_minor"]), paid["amount"]) == (sign, "0.01" if sign > 0 else "-0.01")
+
+
+def test_the_gateways_http_server_answers_what_it_refuses_in_the_error_shape_without_a_version():
+    # GIVEN the local gateway's HTTP server (no function behind it is needed for this)
+    server = make_server("127.0.0.1", 0, Gateway(InProcessBackends({})), request_handler=GatewayRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # WHEN a request comes with a header line longer than the server reads
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as connection:
+            connection.sendall(b"GET /v1/wallets HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 70_000 + b"\r\n\r\n")
+            raw = b""
+            while chunk := connection.recv(65536):
+                raw += chunk
+        # THEN the answer is a 431 in the error shape, and the server names no version
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.split(b" ", 2)[1] == b"431", head
+        assert b"\r\nServer: paystream\r\n" in head and b"Werkzeug" not in head
+        assert json.loads(body)["error"]["code"] == "headers_too_large"
+    finally:
+        server.shutdown()
