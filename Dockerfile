@@ -28,6 +28,14 @@ COPY schemas ./schemas
 COPY events ./events
 RUN pip wheel --wheel-dir /wheels .
 
+# Amazon's RDS CA bundle: on EKS the functions check the database server's certificate and host
+# name against it (PAYSTREAM_DATABASE_TLS=verify-full, PAYSTREAM_DATABASE_CA_FILE; see
+# knative/overlays/eks and docs/deploy.md).
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RUN python -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" \
+    "$RDS_CA_BUNDLE_URL" /rds-global-bundle.pem \
+    && grep -q "BEGIN CERTIFICATE" /rds-global-bundle.pem
+
 # ---- runtime: the wheels, the function sources, a non-root user ------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -43,6 +51,8 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 RUN groupadd --system --gid 10001 paystream \
     && useradd --system --uid 10001 --gid paystream --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin paystream
+
+COPY --from=builder /rds-global-bundle.pem /etc/paystream/rds/global-bundle.pem
 
 WORKDIR /app
 # Owned by root and read-only to the runtime user: a compromised function cannot rewrite code.

@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.text import iso_datetime_text, normalise_email, normalise_email_or_id, refuse_unsafe_text
+
 __all__ = [
     # Bounds and vocabularies.
     "AMOUNT_MINOR_MAX",
@@ -268,6 +270,23 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# A date-time in a query string: ISO 8601 text only (a number would read as a Unix time).
+QueryDatetime = Annotated[datetime, BeforeValidator(iso_datetime_text), AfterValidator(_as_utc)]
+
+
+def _normalised_email_text(value: Any) -> Any:
+    return normalise_email(value) if isinstance(value, str) else value
+
+
+# An e-mail address as it enters the platform, in its one spelling (schemas.text).
+NormalisedEmail = Annotated[
+    EmailStr,
+    BeforeValidator(_normalised_email_text),
+    Field(max_length=EMAIL_LENGTH_MAX),
+    AfterValidator(normalise_email),
+]
+# A person's name: no control characters and no bidirectional controls (schemas.text).
+PersonName = Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX), AfterValidator(refuse_unsafe_text)]
 
 # Passwords keep their whitespace: stripping it would silently change the secret the user chose.
 _Password = Annotated[str, StringConstraints(strip_whitespace=False)]
@@ -284,10 +303,11 @@ class _Request(BaseModel):
 class SignUpRequest(_Request):
     """Body of `POST /v1/users`."""
 
-    # Lower-cased so that sign-in, uniqueness and payments "to" an email all agree on one spelling.
-    email: Annotated[EmailStr, Field(max_length=EMAIL_LENGTH_MAX), AfterValidator(str.lower)]
+    # Normalised (NFKC, case-folded) so that sign-in, uniqueness and payments "to" an email all
+    # agree on one spelling, and a look-alike address is the same address.
+    email: NormalisedEmail
     password: Annotated[_Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)]
-    full_name: Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)]
+    full_name: PersonName
     country: CountryCode
 
 
@@ -296,7 +316,7 @@ class PasswordGrant(_Request):
 
     grant_type: Literal["password"]
     # The e-mail address the user signed up with; compared case-insensitively by the function.
-    username: Annotated[str, Field(min_length=1, max_length=EMAIL_LENGTH_MAX)]
+    username: Annotated[str, Field(min_length=1, max_length=EMAIL_LENGTH_MAX), AfterValidator(normalise_email)]
     # No minimum length here: a short password simply fails to authenticate, and telling the
     # caller about the sign-up policy at sign-in would leak nothing useful.
     password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
@@ -330,7 +350,7 @@ class BankAccountFundingSourceRequest(_Request):
     type: Literal["bank_account"]
     routing_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
     account_number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
-    account_holder_name: Annotated[str, Field(min_length=1, max_length=FULL_NAME_LENGTH_MAX)] | None = None
+    account_holder_name: PersonName | None = None
 
 
 FundingSourceRequest = Annotated[
@@ -359,6 +379,7 @@ class PaymentRequest(_Request):
             max_length=EMAIL_LENGTH_MAX,
             description="The payee: an e-mail address or a user id.",
         ),
+        AfterValidator(normalise_email_or_id),
     ]
     amount: AmountMinor
     currency: CurrencyCode
@@ -433,6 +454,7 @@ class RequestMoneyRequest(_Request):
             max_length=EMAIL_LENGTH_MAX,
             description="Who is asked to pay: an e-mail address or a user id.",
         ),
+        AfterValidator(normalise_email_or_id),
     ]
     amount: AmountMinor
     currency: CurrencyCode
@@ -491,11 +513,11 @@ class TransactionQuery(ListQuery):
     ] = None
     status: Annotated[TransactionStatus | None, Field(description="Only this status.")] = None
     created_from: Annotated[
-        UtcDatetime | None,
+        QueryDatetime | None,
         Field(alias="from", description="Created at or after this instant (ISO 8601; UTC if no zone)."),
     ] = None
     created_to: Annotated[
-        UtcDatetime | None,
+        QueryDatetime | None,
         Field(alias="to", description="Created before this instant (ISO 8601; UTC if no zone)."),
     ] = None
 
@@ -516,9 +538,9 @@ class StatementQuery(BaseModel):
 
     currency: Annotated[CurrencyCode, Field(description="The wallet's currency.")]
     created_from: Annotated[
-        UtcDatetime, Field(alias="from", description="Start, inclusive (ISO 8601; UTC if no zone).")
+        QueryDatetime, Field(alias="from", description="Start, inclusive (ISO 8601; UTC if no zone).")
     ]
-    created_to: Annotated[UtcDatetime, Field(alias="to", description="End, exclusive (ISO 8601; UTC if no zone).")]
+    created_to: Annotated[QueryDatetime, Field(alias="to", description="End, exclusive (ISO 8601; UTC if no zone).")]
 
     @model_validator(mode="after")
     def _range_in_order(self) -> StatementQuery:
@@ -835,7 +857,9 @@ class KycProfileRequest(_Request):
     """Body of `POST /v1/kyc`: who the user is, which raises their level to `basic`."""
 
     legal_name: Annotated[
-        str, Field(min_length=1, max_length=LEGAL_NAME_LENGTH_MAX, description="The name on the identity document.")
+        str,
+        Field(min_length=1, max_length=LEGAL_NAME_LENGTH_MAX, description="The name on the identity document."),
+        AfterValidator(refuse_unsafe_text),
     ]
     date_of_birth: Annotated[
         IsoDate, Field(description="A real date in the past; the user must be 18 or older.", examples=["1990-04-23"])

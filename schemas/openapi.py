@@ -74,8 +74,9 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         ),
         415: (
             "UnsupportedMediaType",
-            "A file in the request is of a type the route does not accept, or its bytes are not of "
-            "the type it claims (`invalid_request_error`).",
+            "The request body is not in the media type the route takes (`unsupported_media_type`), "
+            "or a file in it is of a type the route does not accept, or its bytes are not of the "
+            "type it claims (`invalid_request_error`).",
         ),
         422: (
             "UnprocessableEntity",
@@ -198,8 +199,10 @@ def _error_statuses(route: Route) -> list[int]:
     """The route's own errors, and those the rest of its declaration implies; adding these here
     avoids a route that forgets them."""
     statuses = {*route.error_statuses, 500}  # every operation can fail on Paystream's side
-    if route.request_model is not None or route.query_model is not None:
+    if route.request_model is not None or route.query_model is not None or route.idempotency_key_required:
         statuses.add(400)
+    if route.request_model is not None:  # a body in another media type than the route takes
+        statuses.add(415)
     if route.bearer_auth:
         statuses.add(401)
     if route.roles:
@@ -234,7 +237,8 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
         for name in route.path_parameters
     ]
     if route.idempotency_key:
-        parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+        name = "IdempotencyKeyRequired" if route.idempotency_key_required else "IdempotencyKey"
+        parameters.append({"$ref": f"#/components/parameters/{name}"})
     if route.query_model is not None:
         parameters.extend(_query_parameters(route.query_model))
     if parameters:
@@ -277,12 +281,47 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     return operation
 
 
+def _id_parameters() -> dict[type[BaseModel], str]:
+    """The path parameter that names each resource, read off the routes that fetch one: the
+    model `GET /v1/payments/{payment_id}` returns is named by `payment_id`."""
+    named: dict[type[BaseModel], str] = {}
+    for table in ROUTE_TABLES:
+        for route in table.routes:
+            if route.method == "GET" and route.response_model is not None and len(route.path_parameters) == 1:
+                named.setdefault(route.response_model, route.path_parameters[0])
+    return named
+
+
+def _links(route: Route, id_parameters: Mapping[type[BaseModel], str]) -> dict[str, Any]:
+    """OpenAPI links from a create operation to every operation that takes the id it returns
+    (its other path parameters, if any, are the create operation's own), so that a client, or a
+    fuzzer's stateful phase, can follow a resource from its creation."""
+    creates = route.method == "POST" and route.response_status in (201, 202)
+    if not creates or route.response_model is None or route.response_model not in id_parameters:
+        return {}
+    parameter = id_parameters[route.response_model]
+    links: dict[str, Any] = {}
+    for table in ROUTE_TABLES:
+        for target in table.routes:
+            others = set(target.path_parameters) - {parameter}
+            if parameter not in target.path_parameters or not others <= set(route.path_parameters):
+                continue
+            values = {parameter: "$response.body#/id"}
+            values.update({name: f"$request.path.{name}" for name in sorted(others)})
+            links[target.operation_id] = {"operationId": target.operation_id, "parameters": values}
+    return links
+
+
 def build_openapi() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document of the core contract (a fresh dict on every call)."""
     paths: dict[str, dict[str, Any]] = {}
+    id_parameters = _id_parameters()
     for table in ROUTE_TABLES:
         for route in table.routes:
             operation = _operation(table.function, route)
+            links = _links(route, id_parameters)
+            if links:
+                operation["responses"][str(route.response_status)]["links"] = links
             paths.setdefault(route.path, {})[route.method.lower()] = operation
 
     return {
@@ -296,7 +335,9 @@ def build_openapi() -> dict[str, Any]:
                 "`currency`. Every response carries `X-Request-Id`. Errors are "
                 '`{"error": {"type", "code", "message", "param"}}`. Lists are '
                 '`{"data": [...], "has_more": bool}`. Mutating money endpoints take an '
-                "`Idempotency-Key`: the same key and body replay the first response."
+                "`Idempotency-Key`, required on those that move money (payments, paying a request, "
+                "top-ups, conversions, withdrawals, refunds): the same key and body replay the "
+                "first response."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -319,7 +360,21 @@ def build_openapi() -> dict[str, Any]:
                         "minLength": 1,
                         "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
                     },
-                }
+                },
+                "IdempotencyKeyRequired": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "Required: the request moves money. A unique key per operation "
+                    "(a UUID); without one the answer is 400 `idempotency_key_required`. Replaying "
+                    "the same key and body returns the first response; the same key with a "
+                    "different body is a 409 `idempotency_error`.",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
+                    },
+                },
             },
             "securitySchemes": {
                 "bearerAuth": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, Field, create_model, model_validator
 
 from schemas import audit
 from schemas.api import (
@@ -31,6 +31,7 @@ from schemas.api import (
     _Request,
     _Response,
 )
+from schemas.text import normalise_email
 
 __all__ = [
     "REQUEST_MODELS",
@@ -93,7 +94,7 @@ class UserLookupQuery(BaseModel):
 
     model_config = _Request.model_config
 
-    email: Annotated[str, Field(min_length=3, max_length=EMAIL_LENGTH_MAX)]
+    email: Annotated[str, Field(min_length=3, max_length=EMAIL_LENGTH_MAX), AfterValidator(normalise_email)]
 
     @model_validator(mode="after")
     def _an_address(self) -> UserLookupQuery:

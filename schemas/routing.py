@@ -71,13 +71,21 @@ class Route:
     # The operator roles admitted (shared.domain.roles); empty admits every authenticated user.
     # Any other caller gets 403 `authorization_error`.
     roles: tuple[str, ...] = ()
+    # The route takes an `Idempotency-Key` header: the same key and body replay the first answer.
     idempotency_key: bool = False
+    # The route moves money, so a request without the header is a 400 `idempotency_key_required`
+    # (a retried payment must not pay twice); implies `idempotency_key`.
+    idempotency_key_required: bool = False
     # The router validates the query string into it and hands it to the handler as `query`.
     query_model: type[BaseModel] | None = None
     # Error statuses whose body is not the shared ErrorResponse: only readiness, which answers
     # 503 with its health report so that an operator sees which dependency is down.
     error_body_overrides: tuple[tuple[int, type[BaseModel]], ...] = ()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.idempotency_key_required and not self.idempotency_key:
+            raise ValueError(f"{self.method} {self.path} requires an Idempotency-Key it does not take")
 
     @property
     def path_parameters(self) -> tuple[str, ...]:

@@ -44,6 +44,11 @@ def _roles_of(user_id: str) -> frozenset[str]:
         return roles_of(conn, user_id)
 
 
+def _web_origin() -> str:
+    """The web wallet's origin, the only one CORS admits (PAYSTREAM_WEB_ORIGIN)."""
+    return platform().settings.web_origin
+
+
 def correlation_id() -> str:
     """The request id, carried into every event the request causes."""
     return request_id()
@@ -94,7 +99,11 @@ def client_router(routes: RouteTable) -> Router:
     """A router for one client function's declared routes, and the ones every function answers;
     the function binds a handler to each of its own (`@router.handles(route)`)."""
     router = Router(
-        routes.function, (*routes.routes, *every_function.ROUTES.routes), caller_of=_caller, roles_of=_roles_of
+        routes.function,
+        (*routes.routes, *every_function.ROUTES.routes),
+        caller_of=_caller,
+        roles_of=_roles_of,
+        web_origin_of=_web_origin,
     )
 
     @router.handles(every_function.LIVENESS)

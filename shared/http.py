@@ -11,7 +11,6 @@ sees a stack trace, and every response carries `X-Request-Id`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -26,8 +25,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from schemas.api import IDEMPOTENCY_KEY_LENGTH_MAX
-from schemas.routing import FORM, Route
+from schemas.routing import FORM, JSON, Route
 from shared.adapters.database import DatabaseUnavailable, translate_errors
+from shared.hygiene import InputRefused, media_type_of, parse_strict_json, preflight_headers, security_headers
 from shared.ids import new_id
 from shared.observability import (
     note_route,
@@ -131,6 +131,28 @@ def _body_bytes(request: flask.Request, bytes_max: int = REQUEST_BODY_BYTES_MAX)
     return body
 
 
+def _require_media_type(request: flask.Request, body: bytes, media_type: str) -> None:
+    """A 415 when a request carries a body in another media type than the route takes; a
+    request without a body (a full refund, paying a request) needs no Content-Type."""
+    if body and media_type_of(request.content_type) != media_type:
+        raise ApiError(
+            415,
+            "invalid_request_error",
+            "unsupported_media_type",
+            f"the request body must be {media_type}",
+            "Content-Type",
+        )
+
+
+def _single_values(values: Any, where: str) -> dict[str, str]:
+    """A form's or query string's parameters, each given once (a repeated one is a 400: which
+    of its values counts would otherwise be the parser's choice)."""
+    for name in values:
+        if len(values.getlist(name)) > 1:
+            raise ApiError.invalid("parameter_repeated", f"{name} is given more than once in the {where}", name)
+    return values.to_dict()
+
+
 def _parse_json(
     request: flask.Request,
     adapter: TypeAdapter[Any],
@@ -143,12 +165,13 @@ def _parse_json(
     With `empty_is_object`, no body at all reads as `{}`: for actions whose parameters are all
     optional (`POST .../decline`, a full refund)."""
     body = _body_bytes(request, bytes_max)
+    _require_media_type(request, body, JSON)
     if not body.strip() and empty_is_object:
         body = b"{}"
     try:
-        document = json.loads(body) if body else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ApiError.invalid("invalid_json", "the request body is not valid JSON") from None
+        document = parse_strict_json(body) if body else None
+    except InputRefused as refusal:
+        raise ApiError.invalid(refusal.code, refusal.message) from None
     if not isinstance(document, dict):
         raise ApiError.invalid("invalid_json", "the request body must be a JSON object")
     try:
@@ -159,9 +182,9 @@ def _parse_json(
 
 def _parse_form(request: flask.Request, adapter: TypeAdapter[Any]) -> Any:
     """The request's form body (application/x-www-form-urlencoded) validated by `adapter`."""
-    _body_bytes(request)
+    _require_media_type(request, _body_bytes(request), FORM)
     try:
-        return adapter.validate_python(request.form.to_dict())
+        return adapter.validate_python(_single_values(request.form, "form"))
     except pydantic.ValidationError as error:
         raise _validation_error(error) from None
 
@@ -169,7 +192,7 @@ def _parse_form(request: flask.Request, adapter: TypeAdapter[Any]) -> Any:
 def _parse_query(request: flask.Request, model: type[Model]) -> Model:
     """The query string validated into `model`."""
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(_single_values(request.args, "query string"))
     except pydantic.ValidationError as error:
         raise _validation_error(error) from None
 
@@ -188,10 +211,17 @@ def response_of_row(model: type[Model], row: Any, **fields: Any) -> Model:
     return model.model_validate({**values, **fields})
 
 
-def idempotency_key(request: flask.Request) -> str | None:
-    """The `Idempotency-Key` header, checked for length and printable characters."""
+def idempotency_key(request: flask.Request, *, required: bool = False) -> str | None:
+    """The `Idempotency-Key` header, checked for length and printable characters; with
+    `required`, a request without one is a 400 `idempotency_key_required`."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
+        if required:
+            raise ApiError.invalid(
+                "idempotency_key_required",
+                "this request moves money: send an Idempotency-Key header (a UUID) to make it safe to retry",
+                "Idempotency-Key",
+            )
         return None
     if not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX or not key.isprintable():
         raise ApiError.invalid(
@@ -270,8 +300,11 @@ class Router:
         routes: Iterable[Route],
         caller_of: Callable[[flask.Request], Principal],
         roles_of: Callable[[str], frozenset[str]] | None = None,
+        web_origin_of: Callable[[], str] | None = None,
     ) -> None:
         self.function_name = function_name
+        # The one origin whose pages may call the API from a browser (CORS); None: no origin.
+        self._web_origin_of = web_origin_of
         # Reads a user's operator roles as stored now, for the routes that admit roles only.
         self._roles_of = roles_of
         self._declared = {route.endpoint: route for route in routes}
@@ -313,6 +346,8 @@ class Router:
             arguments["principal"] = self._caller_of(request)
         if route.roles:
             arguments["principal"] = self._authorize(route, arguments["principal"])
+        if route.idempotency_key_required:
+            idempotency_key(request, required=True)
         if binding.body is not None:
             arguments["body"] = (
                 _parse_form(request, binding.body)
@@ -341,7 +376,48 @@ class Router:
         return Principal(user_id=principal.user_id, roles=roles)
 
     def dispatch(self, request: flask.Request) -> flask.Response:
-        """Answer one request: route, run the handler, shape the result or the error."""
+        """Answer one request: route, run the handler, shape the result or the error; every
+        answer carries the security headers (shared.hygiene)."""
+        web_origin = self._web_origin_of() if self._web_origin_of is not None else ""
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response = self._preflight(request, web_origin)
+        else:
+            response = self._answer(request)
+        for name, value in security_headers(
+            path=request.path, origin=request.headers.get("Origin"), web_origin=web_origin
+        ):
+            response.headers[name] = value
+        return response
+
+    def _preflight(self, request: flask.Request, web_origin: str) -> flask.Response:
+        """A CORS preflight: allowed for the web wallet's origin and a route that exists, in
+        the error shape otherwise."""
+        method = request.headers["Access-Control-Request-Method"]
+        if not web_origin or request.headers.get("Origin") != web_origin:
+            error = ApiError.forbidden("origin_not_allowed", "only the web wallet may call the API cross-origin")
+            return self._error_response(error)
+        try:
+            self._matcher.match(path_info=request.path, method=method)
+        except NotFound:
+            return self._error_response(ApiError.not_found("route_not_found", f"no route for {method} {request.path}"))
+        except MethodNotAllowed:
+            return self._error_response(
+                ApiError.invalid("method_not_allowed", f"{method} is not allowed on {request.path}", status=405)
+            )
+        response = flask.Response(status=204)
+        for name, value in preflight_headers(web_origin, [method]):
+            response.headers[name] = value
+        response.headers["X-Request-Id"] = request_id()
+        return response
+
+    @staticmethod
+    def _error_response(error: ApiError) -> flask.Response:
+        response = flask.jsonify(error.body())
+        response.status_code = error.status
+        response.headers["X-Request-Id"] = request_id()
+        return response
+
+    def _answer(self, request: flask.Request) -> flask.Response:
         rid = request_id()
         try:
             endpoint, params = self._matcher.match(path_info=request.path, method=request.method)

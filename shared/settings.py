@@ -200,6 +200,9 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     audit_archive_days_back: int = Field(7, ge=1, le=366)
     # A day is exported once it ended this long ago, so that its late events are in the chain.
     audit_archive_settle_seconds: int = Field(3600, ge=0, le=24 * 3600)
+    # The web wallet's origin (scheme, host and port, no path): the one origin whose pages may
+    # call the API from a browser (CORS). The local gateway's own origin by default.
+    web_origin: str = Field("http://localhost:8080", pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     # The large-transactions report lists transactions at or above this many US dollars
     # (converted at the newest reference rates the platform has).
     report_large_transaction_usd: int = Field(10_000, ge=1)

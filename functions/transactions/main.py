@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from decimal import Decimal
 
 import flask
 import functions_framework
@@ -17,9 +16,11 @@ from schemas.routes import transactions as routes
 from shared.adapters.database import as_utc
 from shared.bootstrap import platform
 from shared.domain.money import Money
+from shared.domain.reports import render_csv
 from shared.entrypoint import client_router
 from shared.http import Principal, response_of_row
 from shared.services import history
+from shared.services.checks import require_currency
 
 # Risk details stay with operators: the timeline a user sees leaves them out.
 PRIVATE_EVENT_FIELDS = frozenset({"fraud_score", "reasons"})
@@ -33,6 +34,8 @@ def _transaction(row, events=None) -> TransactionResponse:
 
 @router.handles(routes.LIST_TRANSACTIONS)
 def list_transactions(request: flask.Request, principal: Principal, query):
+    if query.currency is not None:
+        require_currency(query.currency)
     where = history.HistoryFilter(
         currency=query.currency,
         type=query.type,
@@ -84,6 +87,7 @@ STATEMENT_COLUMNS = (
 
 @router.handles(routes.GET_STATEMENT)
 def get_statement(request: flask.Request, principal: Principal, query):
+    require_currency(query.currency)
     with platform().reader.connect() as conn:
         found = history.statement(
             conn,
@@ -93,26 +97,24 @@ def get_statement(request: flask.Request, principal: Principal, query):
             created_to=query.created_to,
         )
 
-    def money(minor: int) -> str:
-        return Money(minor, found.currency).major_text()
+    def money(minor: int) -> Decimal:
+        # A number, not text: a spreadsheet reads "-12.50" as minus twelve and a half, and
+        # render_csv neutralises only text cells that could start a formula.
+        return Decimal(Money(minor, found.currency).major_text())
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(STATEMENT_COLUMNS)
     balance = found.opening_balance_minor
-    writer.writerow(
+    rows: list[list[object]] = [
         [query.created_from.isoformat(), "", "opening_balance", "", "", "", "", "", balance, money(balance)]
-    )
+    ]
     for row in found.rows:
         signed = history.signed_amount_minor(row, found.currency)
         balance += signed
-        direction = "credit" if signed > 0 else "debit"
-        writer.writerow(
+        rows.append(
             [
                 row.created_at.isoformat(),
                 row.id,
                 row.type,
-                direction,
+                "credit" if signed > 0 else "debit",
                 row.description,
                 row.counterparty_id or "",
                 signed,
@@ -121,23 +123,11 @@ def get_statement(request: flask.Request, principal: Principal, query):
                 money(balance),
             ]
         )
-    writer.writerow(
-        [
-            query.created_to.isoformat(),
-            "",
-            "closing_balance",
-            "",
-            "",
-            "",
-            "",
-            "",
-            found.closing_balance_minor,
-            money(found.closing_balance_minor),
-        ]
-    )
+    closing = found.closing_balance_minor
+    rows.append([query.created_to.isoformat(), "", "closing_balance", "", "", "", "", "", closing, money(closing)])
     name = f"statement-{found.currency}-{query.created_from.date()}-{query.created_to.date()}.csv"
     return flask.Response(
-        out.getvalue(),
+        render_csv(STATEMENT_COLUMNS, rows),
         status=200,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},

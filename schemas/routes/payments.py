@@ -41,6 +41,7 @@ SEND = Route(
     response_status=202,
     error_statuses=(403, 404, 422),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="Accepted as `pending`; the limits of the payer's KYC level, fraud scoring, the "
     "debit and the settlement follow asynchronously. Poll `GET /v1/payments/{payment_id}` for the "
     "outcome: a payment over a limit ends `declined` with `failure_code` `limit_exceeded` and a "
@@ -66,6 +67,7 @@ REFUND = Route(
     response_status=202,
     error_statuses=(403, 404),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="Only the payee of a completed (or partially refunded) payment may refund it; "
     "the payer gets a 403. Omit `amount` (or send no body) to refund what is left. Refunds "
     "in flight count: their total never exceeds the payment. Accepted as `pending`; the "
@@ -129,6 +131,7 @@ PAY_REQUEST = Route(
     response_status=202,
     error_statuses=(403, 404),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="Creates a payment to the requester through the usual saga and returns it "
     "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
     "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "

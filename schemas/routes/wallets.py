@@ -43,6 +43,7 @@ TOPUP = Route(
     response_status=201,
     error_statuses=(402, 404, 422),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="In the sandbox, card 4242424242424242 succeeds and 4000000000000002 is "
     "declined (402 `card_error`, nothing credited).",
 )
@@ -71,6 +72,7 @@ CONVERT = Route(
     response_status=201,
     error_statuses=(402, 404, 422, 503),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="Either `{quote_id}` (at the quoted rate while the quote is live and unused: "
     "400 `quote_expired`, 409 `quote_already_used`) or `{from_currency, to_currency, amount}` "
     "(at the current rate). The wallet debit, the credit and the fee move together or not at "
@@ -94,6 +96,7 @@ WITHDRAW = Route(
     response_status=202,
     error_statuses=(402, 403, 404, 422),
     idempotency_key=True,
+    idempotency_key_required=True,
     description="The funds are reserved at once (`pending`); the payout follows "
     "asynchronously and the withdrawal becomes `succeeded`, or `failed` with the funds "
     "returned. A card is refused (400 `funding_source_not_a_bank_account`). In the sandbox, "

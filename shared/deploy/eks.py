@@ -17,7 +17,10 @@ from shared.deploy.jobs import database_job
 from shared.deploy.knative import config_patch, environment_patches, source_patch
 from shared.functions import FUNCTIONS
 
-__all__ = ["render_eks"]
+__all__ = ["RDS_CA_FILE", "render_eks"]
+
+# Where the image keeps Amazon's RDS CA bundle (Dockerfile).
+RDS_CA_FILE = "/etc/paystream/rds/global-bundle.pem"
 
 
 def _role_arn(options: RenderOptions, service_account: str) -> str:
@@ -66,9 +69,11 @@ def render_eks(version: str, options: RenderOptions) -> dict[str, str]:
                     {
                         "PAYSTREAM_ENVIRONMENT": options.eks_environment,
                         "PAYSTREAM_AWS_REGION": options.aws_region,
-                        # RDS refuses unencrypted connections (rds.force_ssl); docs/deploy.md shows how to
-                        # mount the RDS CA bundle and move to verify-full.
-                        "PAYSTREAM_DATABASE_TLS": "require",
+                        # RDS refuses unencrypted connections (rds.force_ssl); the functions
+                        # also check its certificate and host name against Amazon's RDS CA
+                        # bundle, which the image carries (Dockerfile).
+                        "PAYSTREAM_DATABASE_TLS": "verify-full",
+                        "PAYSTREAM_DATABASE_CA_FILE": RDS_CA_FILE,
                         # terraform/modules/s3_kyc_documents names the bucket after the account
                         # and region (bucket names are global); the key is found by its alias.
                         "PAYSTREAM_KYC_DOCUMENTS_BUCKET": (

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date
+from decimal import Decimal
 
 __all__ = [
     "FORMULA_PREFIXES",
@@ -35,13 +36,16 @@ def report_key(kind: str, day: date) -> str:
     return f"reports/{kind}/{day:%Y/%m}/{day.isoformat()}.csv"
 
 
-def safe_cell(value: object) -> str | int:
-    """A value as a CSV cell: numbers as they are, None as empty, text defused of formulas."""
+def safe_cell(value: object) -> str | int | Decimal:
+    """A value as a CSV cell: numbers (integers and decimals) as they are, None as empty, text
+    defused of formulas."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite():
         return value
     text = str(value)
     if text.startswith(FORMULA_PREFIXES):

@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from werkzeug.serving import WSGIRequestHandler
+
 from shared.functions import HTTP_ROUTE_PREFIXES
 from shared.http import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS, service_unavailable_body
+from shared.hygiene import HEADER_BYTES_MAX, security_headers
 from shared.runner.keepalive import KeepAliveClient, NoAnswer
 
-__all__ = ["Gateway", "function_for_path", "InProcessBackends", "HttpBackends"]
+__all__ = ["Gateway", "GatewayRequestHandler", "function_for_path", "InProcessBackends", "HttpBackends"]
 
 logger = logging.getLogger("paystream.gateway")
 access_logger = logging.getLogger("paystream.access")
@@ -41,6 +44,9 @@ HOP_BY_HOP_HEADERS = frozenset(
         "content-length",
     }
 )
+# What a function's own server says it is: the gateway answers as itself, with no version.
+_NOT_FORWARDED_RESPONSE_HEADERS = frozenset({"content-encoding", "server", "date"})
+SERVER_NAME = "paystream"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -55,19 +61,59 @@ def function_for_path(path: str) -> str | None:
     return best[1] if best else None
 
 
+def _error_body(type_: str, code: str, message: str, param: str | None = None) -> bytes:
+    return json.dumps({"error": {"type": type_, "code": code, "message": message, "param": param}}).encode()
+
+
 def _not_found(start_response: Callable[..., Any], path: str) -> list[bytes]:
-    body = json.dumps(
-        {
-            "error": {
-                "type": "not_found_error",
-                "code": "route_not_found",
-                "message": f"no route for {path}",
-                "param": None,
-            }
-        }
-    ).encode()
+    body = _error_body("not_found_error", "route_not_found", f"no route for {path}")
     start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _headers_too_large(start_response: Callable[..., Any]) -> list[bytes]:
+    body = _error_body(
+        "invalid_request_error",
+        "headers_too_large",
+        f"the request headers are larger than {HEADER_BYTES_MAX} bytes",
+    )
+    start_response(
+        "431 Request Header Fields Too Large",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _header_bytes(environ: Mapping[str, Any]) -> int:
+    """The size of the request's headers, about as they came on the wire."""
+    return sum(len(key) - 5 + len(str(value)) + 4 for key, value in environ.items() if key.startswith("HTTP_")) + len(
+        environ.get("CONTENT_TYPE") or ""
+    )
+
+
+class GatewayRequestHandler(WSGIRequestHandler):
+    """The local gateway's HTTP handler: it names no server version, and what the HTTP layer
+    refuses before any WSGI app runs (a header line or a request line too long, too many
+    headers, a malformed request) is answered in the API's error shape, not as an HTML page."""
+
+    def version_string(self) -> str:
+        return SERVER_NAME
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        reason = self.responses.get(code, ("Error", ""))[0]
+        self.log_error("code %d, message %s", code, message)
+        body = _error_body(
+            "invalid_request_error",
+            "headers_too_large" if code == 431 else "request_too_large" if code == 414 else "bad_request",
+            message or reason,
+        )
+        self.send_response(code, reason)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200:
+            self.wfile.write(body)
 
 
 class InProcessBackends:
@@ -124,7 +170,7 @@ class HttpBackends:
         response_headers = [
             (key, value)
             for key, value in answer.headers
-            if key.lower() not in HOP_BY_HOP_HEADERS and key.lower() != "content-encoding"
+            if key.lower() not in HOP_BY_HOP_HEADERS and key.lower() not in _NOT_FORWARDED_RESPONSE_HEADERS
         ]
         response_headers.append(("Content-Length", str(len(answer.body))))
         start_response(f"{answer.status} {answer.reason}", response_headers)
@@ -134,8 +180,11 @@ class HttpBackends:
 class Gateway:
     """A WSGI app that sends each request to the function owning its path."""
 
-    def __init__(self, backends: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, backends: Callable[..., Iterable[bytes]], web_origin: str = "") -> None:
         self._backends = backends
+        # Added to the gateway's own answers (an unknown path, headers too large); a function's
+        # answers carry them already.
+        self._web_origin = web_origin
 
     def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -145,10 +194,20 @@ class Gateway:
 
         def recording_start_response(status_line: str, headers, *args):
             status.append(status_line.split(" ", 1)[0])
-            return start_response(status_line, headers, *args)
+            present = {key.lower() for key, _ in headers}
+            missing = [
+                (key, value)
+                for key, value in security_headers(
+                    path=path, origin=environ.get("HTTP_ORIGIN"), web_origin=self._web_origin
+                )
+                if key.lower() not in present
+            ]
+            return start_response(status_line, [*headers, *missing], *args)
 
         body: Iterable[bytes]
-        if function is None:
+        if _header_bytes(environ) > HEADER_BYTES_MAX:
+            body = _headers_too_large(recording_start_response)
+        elif function is None:
             body = _not_found(recording_start_response, path)
         else:
             body = self._backends(function, environ, recording_start_response)

@@ -48,7 +48,7 @@ from shared.runner.deliverer import (
     Scheduler,
     WsgiTransport,
 )
-from shared.runner.gateway import Gateway, HttpBackends, InProcessBackends
+from shared.runner.gateway import Gateway, GatewayRequestHandler, HttpBackends, InProcessBackends
 from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.sqs_http import SqsOverHttp
 from shared.settings import EMBEDDED_REDIS_URL, package_version
@@ -158,7 +158,7 @@ def _serve(app, host: str, port: int):
     # The gateway writes one access line per request itself; werkzeug's own lines would repeat
     # them, and those of the in-process AWS endpoint would bury them.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=GatewayRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     thread.start()
     return server
@@ -198,7 +198,7 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     scheduler = Scheduler(transport)
     deliverer.start()
     scheduler.start()
-    server = _serve(Gateway(InProcessBackends(http_apps)), host, port)
+    server = _serve(Gateway(InProcessBackends(http_apps), web_origin=runtime.settings.web_origin), host, port)
     return LocalPlatform(
         url=f"http://{host}:{port}", server=server, deliverer=deliverer, scheduler=scheduler, moto=moto
     )
@@ -395,7 +395,7 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
     deliverer.start()
     scheduler.start()
     http_urls = {i.name: urls[i.name] for i in FUNCTIONS if i.serves_clients}
-    server = _serve(Gateway(HttpBackends(http_urls)), host, port)
+    server = _serve(Gateway(HttpBackends(http_urls), web_origin=runtime.settings.web_origin), host, port)
     return LocalPlatform(
         url=f"http://{host}:{port}",
         server=server,

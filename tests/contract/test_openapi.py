@@ -150,14 +150,44 @@ def test_money_moving_endpoints_take_an_idempotency_key(document: dict[str, Any]
         ("POST", "/v1/payment-requests/{payment_request_id}/decline"),
         ("POST", "/v1/payment-requests/{payment_request_id}/cancel"),
     }
+    # Those that move money require it: without one the answer is 400 idempotency_key_required.
+    requires_key = {(r.method, r.path) for r in ROUTES if r.idempotency_key_required}
+    assert requires_key == {
+        ("POST", "/v1/topups"),
+        ("POST", "/v1/payments"),
+        ("POST", "/v1/conversions"),
+        ("POST", "/v1/withdrawals"),
+        ("POST", "/v1/payments/{payment_id}/refunds"),
+        ("POST", "/v1/payment-requests/{payment_request_id}/pay"),
+    }
     for route in ROUTES:
         parameters = _operation(document, route).get("parameters", [])
         refs = [p.get("$ref") for p in parameters]
-        assert ("#/components/parameters/IdempotencyKey" in refs) == route.idempotency_key
+        assert ("#/components/parameters/IdempotencyKey" in refs) == (
+            route.idempotency_key and not route.idempotency_key_required
+        )
+        assert ("#/components/parameters/IdempotencyKeyRequired" in refs) == route.idempotency_key_required
         if route.idempotency_key:
             assert "409" in _operation(document, route)["responses"]
-    key = document["components"]["parameters"]["IdempotencyKey"]
-    assert (key["name"], key["in"]) == ("Idempotency-Key", "header")
+        if route.idempotency_key_required:
+            assert "400" in _operation(document, route)["responses"]
+    for name, required in (("IdempotencyKey", False), ("IdempotencyKeyRequired", True)):
+        key = document["components"]["parameters"][name]
+        assert (key["name"], key["in"], key["required"]) == ("Idempotency-Key", "header", required)
+
+
+def test_create_operations_link_to_the_operations_that_take_their_id(document: dict[str, Any]) -> None:
+    links = document["paths"]["/v1/payments"]["post"]["responses"]["202"]["links"]
+    assert links["getPayment"] == {"operationId": "getPayment", "parameters": {"payment_id": "$response.body#/id"}}
+    assert "createRefund" in links
+    refund_links = document["paths"]["/v1/payments/{payment_id}/refunds"]["post"]["responses"]["202"]["links"]
+    assert refund_links["getRefund"]["parameters"] == {"refund_id": "$response.body#/id"}
+    operation_ids = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
+    for ops in document["paths"].values():
+        for operation in ops.values():
+            for response in operation["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in operation_ids
 
 
 def test_a_declined_top_up_is_a_402_card_error(document: dict[str, Any]) -> None:

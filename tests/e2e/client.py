@@ -53,7 +53,8 @@ class User:
     def pay(
         self, to: str, amount: int, currency: str = "USD", key: str | None = None, note: str = ""
     ) -> requests.Response:
-        headers = {"Idempotency-Key": key} if key else {}
+        # A payment moves money: it always carries an Idempotency-Key, a fresh one unless given.
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
         return self.call(
             "POST",
             "/v1/payments",
@@ -97,7 +98,7 @@ class User:
         return {wallet["currency"]: wallet for wallet in answer.json()["data"]}
 
     def refund(self, payment_id: str, amount: int | None = None, key: str | None = None) -> requests.Response:
-        headers = {"Idempotency-Key": key} if key else {}
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
         body = {} if amount is None else {"amount": amount}
         return self.call("POST", f"/v1/payments/{payment_id}/refunds", json=body, headers=headers)
 

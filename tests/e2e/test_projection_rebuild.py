@@ -12,6 +12,7 @@ from shared.adapters.database import create_engine
 from shared.adapters.tables import transactions
 from tests.e2e.client import REFUND_FINAL_STATUSES, sign_up
 from tests.e2e.conftest import PAYSTREAM, _base_env
+from tests.fixtures.keys import fresh_key
 
 
 def _history(database_url: str) -> list[tuple]:
@@ -51,7 +52,7 @@ def test_the_rebuilt_history_equals_the_live_one(services_url, postgres_url):
     assert dave.wait_for(f"/v1/refunds/{refund}", REFUND_FINAL_STATUSES)["status"] == "completed"
     assert carol.wait_final(paid[0])["status"] == "partially_refunded"
     to_pay, to_decline = (dave.request_money(carol.email, amount).json()["id"] for amount in (300, 400))
-    request_payment = carol.call("POST", f"/v1/payment-requests/{to_pay}/pay").json()["id"]
+    request_payment = carol.call("POST", f"/v1/payment-requests/{to_pay}/pay", headers=fresh_key()).json()["id"]
     assert carol.call("POST", f"/v1/payment-requests/{to_decline}/decline").status_code == 200
     assert carol.wait_final(request_payment)["status"] == "completed"
     assert dave.wait_for(f"/v1/payment-requests/{to_pay}", frozenset({"paid"}))["status"] == "paid"

@@ -13,6 +13,7 @@ import requests
 
 from schemas.export import OPENAPI_PATH
 from tests.e2e.client import REFUND_FINAL_STATUSES, REQUEST_TIMEOUT_SECONDS, sign_up
+from tests.fixtures.keys import fresh_key
 
 pytestmark = pytest.mark.e2e
 
@@ -189,7 +190,7 @@ def test_another_users_payment_and_transaction_are_refused(platform_url):
 )
 def test_bad_amounts_and_currencies_are_clear_client_errors(platform_url, body, code):
     alice, bob = sign_up(platform_url, "typo"), sign_up(platform_url, "other")
-    answer = alice.call("POST", "/v1/payments", json={"to": bob.email, **body})
+    answer = alice.call("POST", "/v1/payments", json={"to": bob.email, **body}, headers=fresh_key())
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert (error["type"], error["code"]) == ("invalid_request_error", code)
@@ -200,7 +201,9 @@ def test_paying_oneself_and_malformed_json_are_refused(platform_url):
     alice = sign_up(platform_url, "selfish")
     own = alice.pay(alice.email, 100)
     assert own.status_code == 400 and own.json()["error"]["code"] == "cannot_pay_self"
-    malformed = alice.call("POST", "/v1/payments", data="{not json", headers={"Content-Type": "application/json"})
+    malformed = alice.call(
+        "POST", "/v1/payments", data="{not json", headers={"Content-Type": "application/json", **fresh_key()}
+    )
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
     nobody = alice.pay("nobody-here@example.com", 100)
     assert nobody.status_code == 404
@@ -306,9 +309,9 @@ def test_a_request_is_paid_another_declined_and_a_third_cancelled(platform_url):
     # THEN the first is paid once its payment completes, and paying it again is refused
     assert erin.wait_final(paid.json()["id"])["status"] == "completed"
     assert dana.wait_for(f"/v1/payment-requests/{to_pay}", frozenset({"paid"}))["status"] == "paid"
-    again = erin.call("POST", f"/v1/payment-requests/{to_pay}/pay")
+    again = erin.call("POST", f"/v1/payment-requests/{to_pay}/pay", headers=fresh_key())
     assert again.status_code == 409 and again.json()["error"]["code"] == "payment_request_already_paid"
-    wrong = dana.call("POST", f"/v1/payment-requests/{to_decline}/pay")
+    wrong = dana.call("POST", f"/v1/payment-requests/{to_decline}/pay", headers=fresh_key())
     assert wrong.status_code == 403
     assert erin.wallet()["available"] == 3_800 and dana.wallet()["available"] == 1_200
     # AND the requests are in both histories, and the statements count only the money that moved

@@ -15,6 +15,7 @@ from schemas.cloudevent import wire_type
 from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import events, fx_quotes, payouts, transactions, withdrawals
 from tests.fixtures.fx import write_rates_of
+from tests.fixtures.keys import fresh_key
 
 PASSWORD = "a long enough password"
 
@@ -41,7 +42,9 @@ class Person:
     def top_up(self, amount: int, currency: str) -> None:
         card = self.link({"type": "card", "number": "4242424242424242", "exp_month": 1, "exp_year": 2040, "cvc": "123"})
         answer = self.wallets.post(
-            "/v1/topups", headers=self.auth, json={"funding_source_id": card, "amount": amount, "currency": currency}
+            "/v1/topups",
+            headers={**self.auth, **fresh_key()},
+            json={"funding_source_id": card, "amount": amount, "currency": currency},
         )
         assert answer.status_code == 201, answer.get_data(as_text=True)
 
@@ -50,7 +53,8 @@ class Person:
         return {w["currency"]: (w["available"], w["pending"]) for w in data}
 
     def post(self, path: str, body: dict, key: str | None = None):
-        headers = {**self.auth, **({"Idempotency-Key": key} if key else {})}
+        """POST `body` with the Idempotency-Key `key`, a fresh one by default."""
+        headers = {**self.auth, **({"Idempotency-Key": key} if key else fresh_key())}
         return self.wallets.post(path, headers=headers, json=body)
 
 

@@ -14,6 +14,7 @@ from shared.adapters.tables import outbox
 from shared.functions import load_module
 from shared.runner.gateway import function_for_path
 from shared.settings import Settings
+from tests.fixtures.keys import fresh_key
 
 # Sooner than the relay would: the publisher, not the relay, must have sent them.
 PUBLISH_SECONDS_MAX = Settings.model_fields["outbox_relay_age_seconds"].default - 1
@@ -94,11 +95,15 @@ def test_an_accepted_payment_is_published_right_after_commit(client_of, runtime)
     )
     assert card.status_code == 201
     topup = wallets.post(
-        "/v1/topups", headers=auth, json={"funding_source_id": card.get_json()["id"], "amount": 5000, "currency": "USD"}
+        "/v1/topups",
+        headers={**auth, **fresh_key()},
+        json={"funding_source_id": card.get_json()["id"], "amount": 5000, "currency": "USD"},
     )
     assert topup.status_code == 201
     accepted = payments.post(
-        "/v1/payments", headers=auth, json={"to": payee["id"], "amount": 1200, "currency": "USD", "note": "books"}
+        "/v1/payments",
+        headers={**auth, **fresh_key()},
+        json={"to": payee["id"], "amount": 1200, "currency": "USD", "note": "books"},
     )
     assert accepted.status_code == 202
     assert accepted.get_json()["status"] == "pending"
@@ -169,10 +174,12 @@ def test_the_history_filters_by_currency_type_status_and_dates(client_of):
     ).get_json()
     for source, amount, currency in ((card, 5000, "USD"), (card, 3000, "EUR"), (declined, 700, "USD")):
         wallets.post(
-            "/v1/topups", headers=auth, json={"funding_source_id": source["id"], "amount": amount, "currency": currency}
+            "/v1/topups",
+            headers={**auth, **fresh_key()},
+            json={"funding_source_id": source["id"], "amount": amount, "currency": currency},
         )
     payment = payments.post(
-        "/v1/payments", headers=auth, json={"to": payee["id"], "amount": 1200, "currency": "USD"}
+        "/v1/payments", headers={**auth, **fresh_key()}, json={"to": payee["id"], "amount": 1200, "currency": "USD"}
     ).get_json()
 
     def amounts(**query):
@@ -221,7 +228,9 @@ def test_a_statement_lists_posted_movements_between_its_opening_and_closing_bala
     ).get_json()
     for source, amount in ((good, 1005), (bad, 999), (good, 2000)):
         wallets.post(
-            "/v1/topups", headers=auth, json={"funding_source_id": source["id"], "amount": amount, "currency": "USD"}
+            "/v1/topups",
+            headers={**auth, **fresh_key()},
+            json={"funding_source_id": source["id"], "amount": amount, "currency": "USD"},
         )
     now = datetime.now(UTC)
     # WHEN the statement of the last hour is asked for

@@ -16,6 +16,7 @@ from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.fx import reference_minor
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
+from tests.fixtures.keys import fresh_key
 from tests.functions.test_reviews import Desk
 
 OPENING_BALANCE_MINOR = 2_000_000  # 20,000.00
@@ -221,7 +222,7 @@ def _withdraw(desk: Desk, bank: str, amount: int, name: str = "payer"):
     return desk.client_of("wallets").post(
         "/v1/withdrawals",
         json={"funding_source_id": bank, "amount": amount, "currency": "USD"},
-        headers=desk.auth(name),
+        headers={**desk.auth(name), **fresh_key()},
     )
 
 
@@ -313,10 +314,14 @@ def test_a_frozen_account_reads_but_cannot_send_withdraw_or_receive(desk):
     # THEN sending, withdrawing and being paid answer 403 account_frozen
     payments = desk.client_of("payments")
     sent = payments.post(
-        "/v1/payments", json={"to": desk.id("payee"), "amount": 100, "currency": "USD"}, headers=desk.auth("payer")
+        "/v1/payments",
+        json={"to": desk.id("payee"), "amount": 100, "currency": "USD"},
+        headers={**desk.auth("payer"), **fresh_key()},
     )
     to_frozen = payments.post(
-        "/v1/payments", json={"to": desk.id("payer"), "amount": 100, "currency": "USD"}, headers=desk.auth("payee")
+        "/v1/payments",
+        json={"to": desk.id("payer"), "amount": 100, "currency": "USD"},
+        headers={**desk.auth("payee"), **fresh_key()},
     )
     withdrawn = _withdraw(desk, bank, 100)
     for answer in (sent, to_frozen, withdrawn):
@@ -347,7 +352,9 @@ def test_paying_a_request_from_or_to_a_frozen_account_is_refused(desk):
     )
     assert asked.status_code == 201, asked.get_json()
     assert _freeze(desk, "payee").status_code == 200
-    paid = payments.post(f"/v1/payment-requests/{asked.get_json()['id']}/pay", headers=desk.auth("payer"))
+    paid = payments.post(
+        f"/v1/payment-requests/{asked.get_json()['id']}/pay", headers={**desk.auth("payer"), **fresh_key()}
+    )
     assert paid.status_code == 403 and paid.get_json()["error"]["code"] == "account_frozen"
 
 
@@ -381,7 +388,9 @@ def test_freezing_declines_unsettled_payments_and_releases_their_holds_once(desk
 def test_a_payment_accepted_before_its_payee_was_frozen_is_declined_by_the_saga(desk):
     desk.fund("payer", OPENING_BALANCE_MINOR)
     answer = desk.client_of("payments").post(
-        "/v1/payments", json={"to": desk.id("payee"), "amount": 100_00, "currency": "USD"}, headers=desk.auth("payer")
+        "/v1/payments",
+        json={"to": desk.id("payee"), "amount": 100_00, "currency": "USD"},
+        headers={**desk.auth("payer"), **fresh_key()},
     )
     payment_id = answer.get_json()["id"]
     # The payee is frozen between acceptance and scoring (written as the freeze's row change).

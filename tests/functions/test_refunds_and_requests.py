@@ -17,6 +17,7 @@ from shared.adapters.outbox import cloud_event_of
 from shared.adapters.tables import events, payment_requests, refunds
 from shared.domain.ledger import Transfer
 from shared.services.notifications import list_notifications
+from tests.fixtures.keys import fresh_key
 
 PASSWORD = "a long enough password"
 LONG_AGO = timedelta(hours=2)
@@ -60,7 +61,8 @@ class World:
             )
 
     def call(self, name: str, method: str, path: str, key: str | None = None, **kwargs):
-        headers = {**self.auth[name], **({"Idempotency-Key": key} if key else {})}
+        """A request as `name`, with the Idempotency-Key `key` (a fresh one by default)."""
+        headers = {**self.auth[name], **({"Idempotency-Key": key} if key else fresh_key())}
         return self.payments.open(path, method=method, headers=headers, **kwargs)
 
     def deliver(self, function: str, subject: str, event_type: str, *, times: int = 2) -> None:

@@ -25,6 +25,7 @@ from shared.services import operators
 from shared.services.context import EventContext
 from shared.services.notifications import list_notifications
 from shared.services.payments import score_payment
+from tests.fixtures.keys import fresh_key
 from tests.fixtures.users import insert_user
 
 # Above the new-account review limit (2,000.00 USD), below every other limit: a new payer's
@@ -103,7 +104,7 @@ class Desk:
         answer = self.client_of("payments").post(
             "/v1/payments",
             json={"to": self.id("payee"), "amount": amount, "currency": currency, "note": "a new sofa"},
-            headers=self.auth(name),
+            headers={**self.auth(name), **fresh_key()},
         )
         assert answer.status_code == 202, answer.get_data(as_text=True)
         payment_id = answer.get_json()["id"]
