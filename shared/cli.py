@@ -58,14 +58,23 @@ def _keys(args: argparse.Namespace) -> None:
     signing_path, verification_path = local_key_files(args.home)
     signing_path = args.signing_keys_file or signing_path
     verification_path = args.verification_keys_file or verification_path
+    if args.activate_after < 0:
+        raise SystemExit("--activate-after must not be negative")
     kid = write_key_files(
-        signing_path, verification_path, now=int(time.time()), activate_after_seconds=args.activate_after
+        signing_path,
+        verification_path,
+        now=int(time.time()),
+        activate_after_seconds=0 if args.drop_previous else args.activate_after,
+        drop_previous=args.drop_previous,
     )
-    print(f"new signing key {kid}: signs in {args.activate_after} s; {signing_path} and {verification_path} written")
-    print(
-        f"the key it replaces keeps verifying for {ACCESS_TOKEN_SECONDS_MAX} s more, until every token it "
-        "signed has expired; the next rotation drops it"
-    )
+    print(f"{signing_path} and {verification_path} written; new signing key {kid}")
+    if args.drop_previous:
+        print("every previous key is dropped: access tokens signed before are refused from now on")
+    else:
+        print(
+            f"it signs in {args.activate_after} s; the key it replaces keeps verifying for "
+            f"{ACCESS_TOKEN_SECONDS_MAX} s more, until every token it signed has expired"
+        )
 
 
 def _rebuild_projections(args: argparse.Namespace) -> None:
@@ -309,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="the new key signs only after this long: time for every verifier to read its public half "
         "(a Kubernetes Secret mounted as a volume is updated within about a minute: use 120 there)",
+    )
+    rotate.add_argument(
+        "--drop-previous",
+        action="store_true",
+        help="after a leak: drop every previous key at once, so the tokens they signed are refused "
+        "(clients sign in again with their refresh tokens)",
     )
     rotate.set_defaults(run=_keys)
     projections = commands.add_parser(

@@ -118,14 +118,19 @@ def rotate(
     *,
     now: int,
     activate_after_seconds: int = 0,
+    drop_previous: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Add a new key: the new ring, the new verification keys and the new key's `kid`.
 
     The new key signs from `now + activate_after_seconds` (time for every verifier to read its
     public half first); the one it replaces keeps verifying until its tokens have expired. Keys
-    no longer needed for either are dropped."""
+    no longer needed for either are dropped. With `drop_previous` (a key that may have leaked),
+    every other key is dropped at once: the new one signs now, and every access token signed
+    before is refused (clients get new ones with their refresh tokens)."""
     if activate_after_seconds < 0:
         raise ValueError("activate_after_seconds must not be negative")
+    if drop_previous:
+        signing_keys, verification_keys, activate_after_seconds = None, None, 0
     new_key = generate_key(active_from=now + activate_after_seconds)
     ring = [*(signing_keys or {"keys": []})["keys"], new_key]
     public = [*(verification_keys or {"keys": []})["keys"], _public(new_key)]
@@ -178,14 +183,21 @@ def _write_private(path: Path, document: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def write_key_files(signing_path: Path, verification_path: Path, *, now: int, activate_after_seconds: int = 0) -> str:
+def write_key_files(
+    signing_path: Path,
+    verification_path: Path,
+    *,
+    now: int,
+    activate_after_seconds: int = 0,
+    drop_previous: bool = False,
+) -> str:
     """Rotate the key files at these paths (creating them when absent); the new key's `kid`.
     The verification keys are written first, so that no verifier meets a token signed by a key
     it does not know yet."""
     signing = json.loads(signing_path.read_text()) if signing_path.exists() else None
     verification = json.loads(verification_path.read_text()) if verification_path.exists() else None
     new_signing, new_verification, kid = rotate(
-        signing, verification, now=now, activate_after_seconds=activate_after_seconds
+        signing, verification, now=now, activate_after_seconds=activate_after_seconds, drop_previous=drop_previous
     )
     _write_private(verification_path, new_verification)
     _write_private(signing_path, new_signing)

@@ -1,8 +1,9 @@
 # The platform's secrets in Secrets Manager, one secret each, so that each function's role can
 # be allowed exactly the ones it uses (terraform/topology.json lists them per function, from
 # shared/function_secrets.py): only `users` reads the private signing key ring; the client
-# functions read the public verification keys; only `accounts` reads the secret key. The
-# Secrets Store CSI driver mounts them into each pod under the pod's own role.
+# functions read the public verification keys; only `accounts` reads the secret key. They are
+# the source of the Kubernetes Secrets the Services mount (docs/deploy.md), and a function's
+# role (IRSA) can read nothing else, whatever reads under it.
 #
 # Terraform creates the secrets, not their values: `paystream keys rotate` writes the key files
 # and `aws secretsmanager put-secret-value` stores them (docs/security.md, "Sessions, tokens and
