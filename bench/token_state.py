@@ -30,16 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flask  # noqa: E402
-import redis  # noqa: E402
+import flask
+import redis
 
-from shared.adapters.database import create_engine, migrate  # noqa: E402
-from shared.adapters.tables import users  # noqa: E402
-from shared.http import authenticate, issue_access_token  # noqa: E402
-from shared.ids import new_id  # noqa: E402
-from shared.runner.local import _ensure_database  # noqa: E402
-from shared.services import sessions  # noqa: E402
-from shared.signing import (  # noqa: E402
+from shared.adapters.database import create_engine, migrate
+from shared.adapters.tables import users
+from shared.http import authenticate, issue_access_token
+from shared.ids import new_id
+from shared.runner.local import _ensure_database
+from shared.services import sessions
+from shared.signing import (
     KeyFile,
     signing_key_at,
     signing_ring_of,
@@ -93,8 +93,8 @@ def main() -> int:
                 for user_id in user_ids
             ],
         )
-    requests = [
-        flask.Request.from_values(
+    requests: list[flask.Request] = [
+        flask.Request.from_values(  # type: ignore[misc]
             headers={
                 "Authorization": "Bearer "
                 + issue_access_token(

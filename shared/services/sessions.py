@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -182,7 +183,7 @@ def end_every_session(conn: Connection, user_id: str, *, now: datetime) -> int:
     return result.rowcount
 
 
-def list_sessions(conn: Connection, user_id: str, *, now: datetime) -> tuple[list[Any], bool]:
+def list_sessions(conn: Connection, user_id: str, *, now: datetime) -> tuple[Sequence[Any], bool]:
     """The user's sessions that can still be used (not ended, a refresh token alive), most
     recently used first: up to SESSIONS_LISTED_MAX of them, and whether there are more."""
     alive = (
@@ -214,7 +215,7 @@ def _read_token_state(conn: Connection, user_id: str, *, now: datetime) -> Token
     version = conn.execute(sa.select(users.c.token_version).where(users.c.id == user_id)).scalar()
     if version is None:
         return None
-    ended = conn.execute(
+    ended: Iterable[str] = conn.execute(
         sa.select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.ended_at > now - _ENDED_REFUSABLE)
     ).scalars()
     return TokenState(version=version, ended_session_ids=frozenset(ended))

@@ -80,7 +80,7 @@ def test_a_token_signed_with_anything_but_a_published_key_is_refused(client_of, 
     hs256 = _forged(runtime, user_id, key=secrets.token_urlsafe(48), algorithm="HS256")
     assert _status(users, "/v1/users/me", hs256) == 401
     assert _status(users, "/v1/users/me", _forged(runtime, user_id, headers={"kid": "key_unknown"})) == 401
-    unsigned = jwt.encode({"sub": user_id}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": user_id}, "", algorithm="none")
     assert _status(users, "/v1/users/me", unsigned) == 401
 
 
