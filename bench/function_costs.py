@@ -40,6 +40,7 @@ import contextlib
 import os
 import secrets
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -309,7 +310,12 @@ def baselines(saga: Saga, engine: sa.Engine, backends: PostgresBackends, known: 
 
 
 def configure_environment(database_url: str, redis_url: str) -> None:
-    from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT
+    from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT, ensure_signing_keys
+
+    for name in ("PAYSTREAM_SIGNING_KEYS_FILE", "PAYSTREAM_VERIFICATION_KEYS_FILE"):
+        os.environ.pop(name, None)
+    # The token keys, made as the local runners make them: every function in this process.
+    ensure_signing_keys(Path(tempfile.mkdtemp(prefix="paystream-bench-keys-")))
 
     os.environ.update(
         {
@@ -320,7 +326,8 @@ def configure_environment(database_url: str, redis_url: str) -> None:
             # A few dozen users paying each other hundreds of times would rightly be held.
             "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
             "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",
-            "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS": "3600",
+            # The longest an access token may live: the bench's requests fit in it.
+            "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS": "900",
             **EMBEDDED_AWS_ENVIRONMENT,
         }
     )

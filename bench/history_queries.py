@@ -16,10 +16,11 @@ works in a database of its own, created and dropped here.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import secrets
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,8 @@ from throwaway import admin_connection, bench_server, throwaway_databases, url_o
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.tables import users
 from shared.http import issue_access_token
+from shared.ids import new_id
+from shared.signing import signing_key_at, signing_ring_of, write_key_files
 
 REQUESTS_DEFAULT = 300
 SIZES_DEFAULT = (10_000, 1_000_000)
@@ -139,12 +142,17 @@ def main() -> None:
         url = url_of(server, database)
         print(f"filling histories of {', '.join(f'{s:,}' for s in args.sizes)} entries", flush=True)
         owners = _fill(url, sorted(args.sizes))
-        secret = secrets.token_urlsafe(48)
+        keys = Path(tempfile.mkdtemp(prefix="paystream-bench-keys-"))
+        write_key_files(keys / "signing-keys.json", keys / "verification-keys.json", now=int(time.time()))
+        signing_key = signing_key_at(
+            signing_ring_of(json.loads((keys / "signing-keys.json").read_text())), now=int(time.time())
+        )
         os.environ.update(
             {
                 "PAYSTREAM_DATABASE_URL": url,
                 "PAYSTREAM_REDIS_URL": "memory://",
-                "PAYSTREAM_SECRET_KEY": secret,
+                "PAYSTREAM_SIGNING_KEYS_FILE": str(keys / "signing-keys.json"),
+                "PAYSTREAM_VERIFICATION_KEYS_FILE": str(keys / "verification-keys.json"),
                 "PAYSTREAM_AWS_ENDPOINT_URL": "http://127.0.0.1:1",
             }
         )
@@ -159,7 +167,12 @@ def main() -> None:
             cells = []
             for size, user_id in sorted(owners.items()):
                 token = issue_access_token(
-                    user_id=user_id, secret=secret, now_epoch_seconds=int(time.time()), ttl_seconds=3600
+                    user_id=user_id,
+                    session_id=new_id("fam"),
+                    token_version=0,
+                    signing_key=signing_key,
+                    now_epoch_seconds=int(time.time()),
+                    ttl_seconds=900,
                 )
                 params = {"limit": str(PAGE_LIMIT), **_requests_for(size)[name]}
                 timings = _latencies_ms(

@@ -67,6 +67,8 @@ __all__ = [
     "SignUpRequest",
     "PasswordGrant",
     "RefreshTokenGrant",
+    "RevokeRequest",
+    "PasswordChangeRequest",
     "TokenRequest",
     "TOKEN_REQUEST_ADAPTER",
     "CardFundingSourceRequest",
@@ -90,6 +92,12 @@ __all__ = [
     # Responses.
     "UserResponse",
     "TokenResponse",
+    "SessionResponse",
+    "SessionList",
+    "RevokeResponse",
+    "JsonWebKey",
+    "JsonWebKeySet",
+    "OpenIdConfiguration",
     "FundingSourceResponse",
     "FundingSourceList",
     "WalletResponse",
@@ -327,6 +335,22 @@ class RefreshTokenGrant(_Request):
 
     grant_type: Literal["refresh_token"]
     refresh_token: Annotated[str, Field(min_length=1, max_length=TOKEN_LENGTH_MAX)]
+
+
+class RevokeRequest(_Request):
+    """Form body of `POST /v1/oauth/revoke` (RFC 7009): a refresh or an access token."""
+
+    token: Annotated[str, Field(min_length=1, max_length=TOKEN_LENGTH_MAX)]
+    # Where to look first; a wrong hint is not an error, the other kind is looked up too.
+    token_type_hint: Literal["access_token", "refresh_token"] | None = None
+
+
+class PasswordChangeRequest(_Request):
+    """Body of `POST /v1/users/me/password`."""
+
+    current_password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
+    # The same rules as a new account's password.
+    new_password: Annotated[_Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)]
 
 
 TokenRequest = Annotated[PasswordGrant | RefreshTokenGrant, Field(discriminator="grant_type")]
@@ -584,6 +608,60 @@ class TokenResponse(_Response):
     refresh_token: str
     token_type: Literal["bearer"]
     expires_in: int = Field(description="Lifetime of the access token in seconds.")
+
+
+class SessionResponse(_Response):
+    """A session (one sign-in and its refreshes), as its owner sees it."""
+
+    id: str
+    user_agent: str = Field(description="The device's User-Agent at the last sign-in or refresh.")
+    ip_address: str = Field(description="The client's address at the last sign-in or refresh.")
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime
+    current: bool = Field(description="Whether this is the session of the token making the request.")
+    ended_at: UtcDatetime | None = None
+
+
+class SessionList(_Response):
+    data: list[SessionResponse]
+    has_more: bool
+
+
+class RevokeResponse(_Response):
+    """RFC 7009 answers 200 whether or not the token was known; the body says nothing more."""
+
+
+class JsonWebKey(_Response):
+    """A public key that verifies access tokens (RFC 7517, RFC 8037)."""
+
+    model_config = ConfigDict(extra="ignore")
+    kty: str
+    crv: str
+    x: str
+    y: str | None = None
+    kid: str
+    alg: str
+    use: str
+
+
+class JsonWebKeySet(_Response):
+    keys: list[JsonWebKey]
+
+
+class OpenIdConfiguration(_Response):
+    """The discovery document (OpenID Connect Discovery 1.0, RFC 8414): where the keys and the
+    token endpoints are, and what tokens are signed with."""
+
+    issuer: str
+    jwks_uri: str
+    token_endpoint: str
+    revocation_endpoint: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    subject_types_supported: list[str]
 
 
 class FundingSourceResponse(_Response):
@@ -974,6 +1052,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     SignUpRequest,
     PasswordGrant,
     RefreshTokenGrant,
+    RevokeRequest,
+    PasswordChangeRequest,
     CardFundingSourceRequest,
     BankAccountFundingSourceRequest,
     TopupRequest,
@@ -995,6 +1075,12 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     NotificationList,
     UserResponse,
     TokenResponse,
+    SessionResponse,
+    SessionList,
+    RevokeResponse,
+    JsonWebKey,
+    JsonWebKeySet,
+    OpenIdConfiguration,
     FundingSourceResponse,
     FundingSourceList,
     WalletResponse,

@@ -42,7 +42,7 @@ _GATEWAY_PREFIX = re.compile(rf"{re.escape(API_PATH_PREFIX)}[^/]+|/[^/]+")
 class Route:
     """One client endpoint, with everything the router and the OpenAPI document need of it."""
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "DELETE"]
     # OpenAPI's syntax: `/v1/payments/{payment_id}`; each placeholder is a handler argument.
     path: str
     operation_id: str

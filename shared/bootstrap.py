@@ -7,6 +7,7 @@ importing a function module never needs a database. Tests and the local runners 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
@@ -29,6 +30,7 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
+from shared.signing import KeyFile, public_jwks, signing_ring_of, verification_keys_of
 from shared.topology import (
     AUDIT_ARCHIVE_BUCKET,
     AUDIT_ARCHIVE_KEY_ALIAS,
@@ -65,6 +67,10 @@ class Platform:
     kyc_documents: DocumentStore
     # The audit chain's daily exports and the reports (S3, SSE-KMS), clients built on first use.
     archive: ArchiveStore
+    # The access tokens' keys (shared.signing), read on first use and again when their files
+    # change: the private ring (`users` alone has it) and the public keys (as published).
+    signing_keys: KeyFile
+    verification_keys: KeyFile
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -108,7 +114,11 @@ def build_platform(settings: Settings) -> Platform:
         publisher=publisher,
         notifier=Notifier(client("sns")),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
-        gateway=SandboxGateway(_derived_key(settings, "card-vault-fingerprint")),
+        gateway=SandboxGateway(functools.partial(_derived_key, settings, "card-vault-fingerprint")),
+        signing_keys=KeyFile(settings.signing_keys_file, "PAYSTREAM_SIGNING_KEYS_FILE", signing_ring_of),
+        verification_keys=KeyFile(
+            settings.verification_keys_file, "PAYSTREAM_VERIFICATION_KEYS_FILE", _verification_keys
+        ),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
         kyc_documents=DocumentStore(
@@ -139,8 +149,18 @@ def _embedded_cache() -> redis.Redis:
     return fakeredis.FakeRedis()
 
 
+def _verification_keys(document: dict) -> tuple[dict, dict]:
+    """The verification keys as (kid → (key, algorithm), the JWK Set to publish)."""
+    return verification_keys_of(document), public_jwks(document)
+
+
 def _derived_key(settings: Settings, purpose: str) -> bytes:
-    """A key for one purpose, derived from the secret key, so no two purposes share a key."""
+    """A key for one purpose, derived from the secret key, so no two purposes share a key.
+
+    Its only use today is the card vault's fingerprints (`accounts`, which tokenizes); a
+    function that derives no key is not given the secret key (shared.secrets)."""
+    if settings.secret_key is None:
+        raise ConfigurationError(f"PAYSTREAM_SECRET_KEY is not set: the {purpose} key is derived from it")
     secret = settings.secret_key.get_secret_value().encode()
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 

@@ -49,6 +49,34 @@ def _migrate(args: argparse.Namespace) -> None:
     print("database migrated to the latest revision")
 
 
+def _keys(args: argparse.Namespace) -> None:
+    import time
+
+    from shared.runner.local import local_key_files
+    from shared.signing import ACCESS_TOKEN_SECONDS_MAX, write_key_files
+
+    signing_path, verification_path = local_key_files(args.home)
+    signing_path = args.signing_keys_file or signing_path
+    verification_path = args.verification_keys_file or verification_path
+    if args.activate_after < 0:
+        raise SystemExit("--activate-after must not be negative")
+    kid = write_key_files(
+        signing_path,
+        verification_path,
+        now=int(time.time()),
+        activate_after_seconds=0 if args.drop_previous else args.activate_after,
+        drop_previous=args.drop_previous,
+    )
+    print(f"{signing_path} and {verification_path} written; new signing key {kid}")
+    if args.drop_previous:
+        print("every previous key is dropped: access tokens signed before are refused from now on")
+    else:
+        print(
+            f"it signs in {args.activate_after} s; the key it replaces keeps verifying for "
+            f"{ACCESS_TOKEN_SECONDS_MAX} s more, until every token it signed has expired"
+        )
+
+
 def _rebuild_projections(args: argparse.Namespace) -> None:
     from shared.bootstrap import build_platform
     from shared.services.projection import rebuild
@@ -258,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         "--home",
         type=Path,
         default=DEFAULT_HOME,
-        help="where local state lives (the SQLite file, the generated secret key)",
+        help="where local state lives (the SQLite file, the generated secret key and token keys)",
     )
     up.add_argument(
         "--functions-base-port",
@@ -270,6 +298,34 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="migrate PAYSTREAM_DATABASE_URL to the latest schema").set_defaults(
         run=_migrate
     )
+    keys = commands.add_parser("keys", help="manage the keys that sign access tokens")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="add a new signing key; the old one keeps verifying until its tokens have expired",
+    )
+    rotate.add_argument(
+        "--home", type=Path, default=DEFAULT_HOME, help="the local platform's home, whose key files are rotated"
+    )
+    rotate.add_argument("--signing-keys-file", type=Path, default=None, help="default: HOME/signing-keys.json")
+    rotate.add_argument(
+        "--verification-keys-file", type=Path, default=None, help="default: HOME/verification-keys.json"
+    )
+    rotate.add_argument(
+        "--activate-after",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="the new key signs only after this long: time for every verifier to read its public half "
+        "(a Kubernetes Secret mounted as a volume is updated within about a minute: use 120 there)",
+    )
+    rotate.add_argument(
+        "--drop-previous",
+        action="store_true",
+        help="after a leak: drop every previous key at once, so the tokens they signed are refused "
+        "(clients sign in again with their refresh tokens)",
+    )
+    rotate.set_defaults(run=_keys)
     projections = commands.add_parser(
         "projections", help="rebuild the transaction history from the event store (PAYSTREAM_DATABASE_URL)"
     )

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 import flask
+import redis
 import sqlalchemy as sa
 from pydantic import BaseModel
 
@@ -17,9 +18,11 @@ from schemas.openapi import build_openapi
 from schemas.routes import every_function
 from schemas.routing import RouteTable
 from shared.bootstrap import platform
+from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.http import Principal, Router, authenticate, idempotency_key
 from shared.observability import request_id
+from shared.services import sessions
 from shared.services.idempotency import Execute, request_fingerprint, run_once
 from shared.services.identity import roles_of
 
@@ -34,8 +37,26 @@ def _openapi_document() -> dict[str, Any]:
 
 
 def _caller(request: flask.Request) -> Principal:
-    """The authenticated user making the request, or a 401."""
-    return authenticate(request, platform().settings.secret_key.get_secret_value())
+    """The authenticated user making the request, or a 401: a valid token of a user who
+    exists, of their current token version and of a session that has not ended."""
+    runtime = platform()
+    now = utc_now()
+    keys, _ = runtime.verification_keys.current()
+    principal = authenticate(request, keys, now_epoch_seconds=int(now.timestamp()))
+    try:
+        state = sessions.token_state(
+            runtime.redis,
+            runtime.reader,
+            principal.user_id,
+            now=now,
+            cache_seconds=runtime.settings.token_state_cache_seconds,
+        )
+    except redis.RedisError as error:
+        # The cache is a shortcut, not the truth: without it, the database answers.
+        logger.warning("token state cache unavailable, reading the database: %s", error)
+        state = sessions.token_state_uncached(runtime.reader, principal.user_id, now=now)
+    sessions.check_token(principal, state)
+    return principal
 
 
 def _roles_of(user_id: str) -> frozenset[str]:

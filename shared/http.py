@@ -36,6 +36,7 @@ from shared.observability import (
     security_event_of_refusal,
 )
 from shared.observability.tracing import step as traced_step
+from shared.signing import ACCESS_TOKEN_SECONDS_MAX, CLOCK_LEEWAY_SECONDS, VERIFYING_ALGORITHMS, SigningKey
 
 __all__ = [
     "SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS",
@@ -45,15 +46,21 @@ __all__ = [
     "authenticate",
     "idempotency_key",
     "issue_access_token",
+    "JWT_AUDIENCE",
+    "JWT_ISSUER",
     "response_of_row",
     "service_unavailable_body",
+    "verify_access_token",
 ]
 
 logger = logging.getLogger("paystream.http")
 
 REQUEST_BODY_BYTES_MAX = 64 * 1024
 JWT_ISSUER = "paystream"
-JWT_ALGORITHM = "HS256"
+# Who access tokens are for: the platform's API, and nothing else that trusts the same keys.
+JWT_AUDIENCE = "paystream-api"
+# What a verified token must carry, whatever else it says.
+_REQUIRED_CLAIMS = ["aud", "iss", "exp", "iat", "sub", "jti"]
 _WERKZEUG_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -105,10 +112,16 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller, with the operator roles the access token names. A route that
-    admits operators only re-reads the roles from the database before it runs (Router)."""
+    admits operators only re-reads the roles from the database before it runs (Router).
+
+    `session_id` and `token_version` are the token's `sid` and `ver`: the caller's function
+    checks them against the stored ones (shared.services.sessions), so that an ended session
+    or a changed password stops the token at once."""
 
     user_id: str
     roles: frozenset[str] = frozenset()
+    session_id: str = ""
+    token_version: int = 0
 
 
 def _validation_error(error: pydantic.ValidationError) -> ApiError:
@@ -233,42 +246,89 @@ def idempotency_key(request: flask.Request, *, required: bool = False) -> str | 
 
 
 def issue_access_token(
-    *, user_id: str, roles: Iterable[str] = (), secret: str, now_epoch_seconds: int, ttl_seconds: int
+    *,
+    user_id: str,
+    roles: Iterable[str] = (),
+    session_id: str,
+    token_version: int,
+    signing_key: SigningKey,
+    now_epoch_seconds: int,
+    ttl_seconds: int,
 ) -> str:
-    """A short-lived signed access token for the user, naming the operator roles they hold."""
+    """A short-lived signed access token for the user's session, naming the operator roles they
+    hold and the user's token version. It lives at most ACCESS_TOKEN_SECONDS_MAX."""
+    if not 0 < ttl_seconds <= ACCESS_TOKEN_SECONDS_MAX:
+        raise ValueError(f"an access token lives 1 to {ACCESS_TOKEN_SECONDS_MAX} seconds, not {ttl_seconds}")
     claims = {
         "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
         "sub": user_id,
+        "sid": session_id,
+        "ver": token_version,
         "roles": sorted(roles),
         "iat": now_epoch_seconds,
         "exp": now_epoch_seconds + ttl_seconds,
         "jti": new_id("at"),
     }
-    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
+    return jwt.encode(claims, signing_key.key, algorithm=signing_key.algorithm, headers={"kid": signing_key.kid})
 
 
-def authenticate(request: flask.Request, secret: str) -> Principal:
-    """The caller behind the bearer token, or a 401."""
+def _invalid_token() -> ApiError:
+    return ApiError.unauthenticated("invalid_token", "the access token is not valid")
+
+
+def authenticate(
+    request: flask.Request, verification_keys: dict[str, tuple[Any, str]], *, now_epoch_seconds: int
+) -> Principal:
+    """The caller behind the bearer token, or a 401.
+
+    The token must be signed by one of `verification_keys` (`kid` → public key, algorithm),
+    name this platform as issuer and its API as audience, carry every claim of
+    _REQUIRED_CLAIMS, and live at most ACCESS_TOKEN_SECONDS_MAX from its `iat`, which may not
+    be in the future beyond the clock leeway: a token minted with a far `exp` is refused."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError.unauthenticated("missing_token", "a bearer access token is required")
+    return verify_access_token(token, verification_keys, now_epoch_seconds=now_epoch_seconds)
+
+
+def verify_access_token(
+    token: str, verification_keys: dict[str, tuple[Any, str]], *, now_epoch_seconds: int
+) -> Principal:
+    """The principal an access token names, if it is valid (see `authenticate`); a 401 if not."""
     try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key, algorithm = verification_keys[kid] if isinstance(kid, str) else (None, "")
+        if key is None or algorithm not in VERIFYING_ALGORITHMS:
+            raise _invalid_token()
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=[JWT_ALGORITHM],
+            key,
+            algorithms=[algorithm],
             issuer=JWT_ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            audience=JWT_AUDIENCE,
+            leeway=CLOCK_LEEWAY_SECONDS,
+            options={"require": _REQUIRED_CLAIMS},
         )
+    except KeyError:
+        raise _invalid_token() from None
     except jwt.ExpiredSignatureError:
         raise ApiError.unauthenticated("token_expired", "the access token has expired") from None
     except jwt.InvalidTokenError:
-        raise ApiError.unauthenticated("invalid_token", "the access token is not valid") from None
+        raise _invalid_token() from None
+    issued_at, expires_at = claims["iat"], claims["exp"]
+    if not all(isinstance(value, int) for value in (issued_at, expires_at)):
+        raise _invalid_token()
+    if issued_at > now_epoch_seconds + CLOCK_LEEWAY_SECONDS or expires_at - issued_at > ACCESS_TOKEN_SECONDS_MAX:
+        raise _invalid_token()
     roles = claims.get("roles", [])
+    session_id, version = claims.get("sid", ""), claims.get("ver", 0)
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise ApiError.unauthenticated("invalid_token", "the access token is not valid")
-    return Principal(user_id=str(claims["sub"]), roles=frozenset(roles))
+        raise _invalid_token()
+    if not isinstance(session_id, str) or not session_id or not isinstance(version, int) or isinstance(version, bool):
+        raise _invalid_token()
+    return Principal(user_id=str(claims["sub"]), roles=frozenset(roles), session_id=session_id, token_version=version)
 
 
 def _to_json(body: Any) -> Any:

@@ -148,10 +148,21 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     database_ca_file: str | None = None
     # "memory://" is the in-process cache of the embedded default; anything else is a Redis URL.
     redis_url: str = EMBEDDED_REDIS_URL
-    # Signs access tokens and keys the card vault's fingerprints. No default: a platform that
-    # would sign tokens with a well-known key must not start.
-    secret_key: SecretStr
-    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    # The root of the keys derived for one purpose each (shared.bootstrap._derived_key: the card
+    # vault's fingerprints). Only the functions that use a derived key get it (shared.secrets);
+    # no default: a derived key must never be a well-known one.
+    secret_key: SecretStr | None = None
+    # The access tokens' key files (shared.signing): the private signing key ring, which only
+    # `users` gets, and the public verification keys, which every function that authenticates
+    # a caller gets. Both are read again when they change (a rotation needs no restart).
+    signing_keys_file: str | None = None
+    verification_keys_file: str | None = None
+    # At most 15 minutes (shared.signing.ACCESS_TOKEN_SECONDS_MAX; verification caps it too).
+    access_token_ttl_seconds: int = Field(900, ge=60, le=900)
+    # How long a function trusts its cached copy of a user's token version and ended sessions
+    # before reading them again; a change clears the cache at once, so this bounds only a
+    # cache that missed the clearing (shared.services.sessions).
+    token_state_cache_seconds: int = Field(5, ge=1, le=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600, le=90 * 24 * 3600)
     fraud_velocity_review_above: int = Field(40, ge=1)
     fraud_velocity_decline_above: int = Field(100, ge=1)
@@ -228,8 +239,8 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
 
     @field_validator("secret_key")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
 

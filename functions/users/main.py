@@ -1,4 +1,5 @@
-"""users: sign-up, OAuth2 tokens (password and refresh_token grants), the caller's profile."""
+"""users: sign-up, OAuth2 tokens (password and refresh_token grants, revocation), the caller's
+profile, password and sessions, and the public keys that verify access tokens."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ from typing import Any
 import flask
 import functions_framework
 
-from schemas.api import TokenResponse, UserResponse
+from schemas.api import (
+    JsonWebKeySet,
+    OpenIdConfiguration,
+    RevokeResponse,
+    SessionList,
+    SessionResponse,
+    TokenResponse,
+    UserResponse,
+)
 from schemas.routes import users as routes
 from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
-from shared.http import ApiError, Principal
+from shared.http import JWT_ISSUER, ApiError, Principal
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
-from shared.services import identity, limits
+from shared.services import identity, limits, sessions
+from shared.signing import VERIFYING_ALGORITHMS, signing_key_at
 
 router = client_router(routes.ROUTES)
 
@@ -31,32 +41,130 @@ def sign_up(request: flask.Request, body):
     return 201, UserResponse.model_validate(user, from_attributes=True)
 
 
-@router.handles(routes.TOKEN)
-def token(request: flask.Request, body):
-    runtime = platform()
-    settings = runtime.settings
-    common: dict[str, Any] = dict(
-        secret=settings.secret_key.get_secret_value(),
-        now=utc_now(),
-        access_ttl=settings.access_token_ttl_seconds,
-        refresh_ttl=settings.refresh_token_ttl_seconds,
-    )
-    pair: identity.TokenPair | None
-    with runtime.engine.begin() as conn:
-        if body.grant_type == "password":
-            pair = identity.password_grant(conn, email=body.username, password=body.password, **common)
-        else:
-            pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, **common)
-    if pair is None:
-        # A spent token came back: its family is revoked now, and the caller learns only
-        # that the token is not valid.
-        security_event(REFRESH_TOKEN_REUSE, "refresh token reuse; the token family was revoked")
-        raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
-    return 200, TokenResponse(
+def _client(request: flask.Request) -> sessions.Client:
+    """The device and address a sign-in or a refresh came from. Behind the Ingress the client's
+    address is the first of X-Forwarded-For (the Ingress sets it; functions are cluster-local)."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    address = forwarded.split(",")[0].strip() or request.remote_addr or ""
+    return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=address)
+
+
+def _token_response(pair: identity.TokenPair) -> TokenResponse:
+    return TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
         token_type="bearer",  # noqa: S106 - OAuth's token type, not a secret
         expires_in=pair.expires_in,
+    )
+
+
+def _issuing(runtime) -> dict[str, Any]:
+    """What issuing a token pair takes: the key that signs now and the lifetimes."""
+    now = utc_now()
+    return dict(
+        signing_key=signing_key_at(runtime.signing_keys.current(), now=int(now.timestamp())),
+        now=now,
+        access_ttl=runtime.settings.access_token_ttl_seconds,
+        refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
+    )
+
+
+@router.handles(routes.TOKEN)
+def token(request: flask.Request, body):
+    runtime = platform()
+    common = _issuing(runtime)
+    pair: identity.TokenPair | None
+    with runtime.engine.begin() as conn:
+        if body.grant_type == "password":
+            pair = identity.password_grant(
+                conn, email=body.username, password=body.password, client=_client(request), **common
+            )
+        else:
+            pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, client=_client(request), **common)
+    if pair is None:
+        # A spent token came back: its session is ended now, and the caller learns only
+        # that the token is not valid.
+        security_event(REFRESH_TOKEN_REUSE, "refresh token reuse; the token family was revoked")
+        raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
+    return 200, _token_response(pair)
+
+
+@router.handles(routes.REVOKE)
+def revoke(request: flask.Request, body):
+    runtime = platform()
+    now = utc_now()
+    keys, _ = runtime.verification_keys.current()
+    with runtime.engine.begin() as conn:
+        user_id = sessions.revoke(conn, body.token, body.token_type_hint, verification_keys=keys, now=now)
+    if user_id is not None:
+        sessions.forget(runtime.redis, user_id)
+    return 200, RevokeResponse()
+
+
+@router.handles(routes.CHANGE_PASSWORD)
+def change_password(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    common = _issuing(runtime)
+    with runtime.engine.begin() as conn:
+        user = identity.change_password(
+            conn,
+            principal.user_id,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            now=common["now"],
+        )
+        pair = identity.start_session_of(conn, user=user, client=_client(request), **common)
+    sessions.forget(runtime.redis, principal.user_id)
+    return 200, _token_response(pair)
+
+
+@router.handles(routes.LIST_SESSIONS)
+def list_sessions(request: flask.Request, principal: Principal):
+    with platform().reader.connect() as conn:
+        rows, has_more = sessions.list_sessions(conn, principal.user_id, now=utc_now())
+    return 200, SessionList(
+        data=[_session_response(row, principal) for row in rows],
+        has_more=has_more,
+    )
+
+
+@router.handles(routes.END_SESSION)
+def end_session(request: flask.Request, principal: Principal, session_id: str):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        row = sessions.session_of(conn, principal.user_id, session_id)
+        if row is None:
+            raise ApiError.not_found("session_not_found", "the session does not exist", "session_id")
+        sessions.end_session(conn, session_id, now=utc_now())
+        row = sessions.session_of(conn, principal.user_id, session_id)
+    sessions.forget(runtime.redis, principal.user_id)
+    return 200, _session_response(row, principal)
+
+
+def _session_response(row: Any, principal: Principal) -> SessionResponse:
+    return SessionResponse.model_validate({**row._mapping, "current": row.id == principal.session_id})
+
+
+@router.handles(routes.JWKS)
+def jwks(request: flask.Request):
+    _, published = platform().verification_keys.current()
+    return 200, JsonWebKeySet.model_validate(published)
+
+
+@router.handles(routes.OPENID_CONFIGURATION)
+def openid_configuration(request: flask.Request):
+    base = request.host_url.rstrip("/")
+    return 200, OpenIdConfiguration(
+        issuer=JWT_ISSUER,
+        jwks_uri=base + routes.JWKS.path,
+        token_endpoint=base + routes.TOKEN.path,
+        revocation_endpoint=base + routes.REVOKE.path,
+        grant_types_supported=["password", "refresh_token"],
+        response_types_supported=["token"],
+        token_endpoint_auth_methods_supported=["none"],
+        revocation_endpoint_auth_methods_supported=["none"],
+        id_token_signing_alg_values_supported=list(VERIFYING_ALGORITHMS),
+        subject_types_supported=["public"],
     )
 
 

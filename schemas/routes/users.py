@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from schemas.api import TOKEN_REQUEST_ADAPTER, SignUpRequest, TokenResponse, UserLimitsResponse, UserResponse
+from schemas.api import (
+    TOKEN_REQUEST_ADAPTER,
+    JsonWebKeySet,
+    OpenIdConfiguration,
+    PasswordChangeRequest,
+    RevokeRequest,
+    RevokeResponse,
+    SessionList,
+    SessionResponse,
+    SignUpRequest,
+    TokenResponse,
+    UserLimitsResponse,
+    UserResponse,
+)
 from schemas.routing import FORM, Route, RouteTable
 
-__all__ = ["CURRENT_USER", "CURRENT_USER_LIMITS", "ROUTES", "SIGN_UP", "TOKEN"]
+__all__ = [
+    "CHANGE_PASSWORD",
+    "CURRENT_USER",
+    "CURRENT_USER_LIMITS",
+    "END_SESSION",
+    "JWKS",
+    "LIST_SESSIONS",
+    "OPENID_CONFIGURATION",
+    "REVOKE",
+    "ROUTES",
+    "SIGN_UP",
+    "TOKEN",
+]
 
 SIGN_UP = Route(
     method="POST",
@@ -53,4 +78,82 @@ CURRENT_USER_LIMITS = Route(
     "KYC level (`POST /v1/kyc`, `POST /v1/kyc/documents`) raises them.",
 )
 
-ROUTES = RouteTable("users", (SIGN_UP, TOKEN, CURRENT_USER, CURRENT_USER_LIMITS))
+REVOKE = Route(
+    method="POST",
+    path="/v1/oauth/revoke",
+    operation_id="revokeToken",
+    summary="Revoke a token, ending its session (RFC 7009); signing out",
+    request_model=RevokeRequest,
+    request_content_type=FORM,
+    response_model=RevokeResponse,
+    bearer_auth=False,
+    description="Revoking a refresh token revokes every token of its family, and revoking an "
+    "access token ends its session: either way the session ends, and its access tokens are "
+    "refused at once. This is how a client signs out. The answer is 200 whether or not the "
+    "token was known, valid or already revoked (RFC 7009, section 2.2).",
+)
+CHANGE_PASSWORD = Route(
+    method="POST",
+    path="/v1/users/me/password",
+    operation_id="changePassword",
+    summary="Change the caller's password, ending every session",
+    request_model=PasswordChangeRequest,
+    response_model=TokenResponse,
+    description="Needs the current password (a wrong one is a 400 `current_password_wrong`). "
+    "Every session of the caller ends, this one included, and every access token issued "
+    "before is refused at once; the answer is a fresh token pair in a new session, so the "
+    "device that changed the password stays signed in.",
+)
+LIST_SESSIONS = Route(
+    method="GET",
+    path="/v1/users/me/sessions",
+    operation_id="listSessions",
+    summary="The caller's sessions: device, address and last use",
+    response_model=SessionList,
+    description="The sessions that can still be used, most recently used first. `current` marks "
+    "the one of the token making the request.",
+)
+END_SESSION = Route(
+    method="DELETE",
+    path="/v1/users/me/sessions/{session_id}",
+    operation_id="endSession",
+    summary="End one of the caller's sessions",
+    response_model=SessionResponse,
+    error_statuses=(404,),
+    description="Its refresh tokens are revoked and its access tokens refused at once. Ending a "
+    "session that has already ended answers it again; another user's session is a 404.",
+)
+JWKS = Route(
+    method="GET",
+    path="/.well-known/jwks.json",
+    operation_id="getJsonWebKeySet",
+    summary="The public keys that verify access tokens (JWK Set)",
+    response_model=JsonWebKeySet,
+    bearer_auth=False,
+    description="Every key a live token may be signed with: after a rotation, the new key and "
+    "the old one until the tokens it signed have expired.",
+)
+OPENID_CONFIGURATION = Route(
+    method="GET",
+    path="/.well-known/openid-configuration",
+    operation_id="getOpenIdConfiguration",
+    summary="The discovery document: issuer, keys and token endpoints",
+    response_model=OpenIdConfiguration,
+    bearer_auth=False,
+)
+
+ROUTES = RouteTable(
+    "users",
+    (
+        SIGN_UP,
+        TOKEN,
+        REVOKE,
+        CURRENT_USER,
+        CURRENT_USER_LIMITS,
+        CHANGE_PASSWORD,
+        LIST_SESSIONS,
+        END_SESSION,
+        JWKS,
+        OPENID_CONFIGURATION,
+    ),
+)

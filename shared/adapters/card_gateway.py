@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -118,11 +119,13 @@ def card_brand(number: str) -> str:
 class SandboxGateway:
     """The sandbox processor; its vault lives in the platform's database."""
 
-    def __init__(self, fingerprint_key: bytes) -> None:
+    def __init__(self, fingerprint_key: Callable[[], bytes]) -> None:
+        # Read when a number is first tokenized: only the function that tokenizes holds the
+        # secret it is derived from (charges and payouts use tokens alone).
         self._fingerprint_key = fingerprint_key
 
     def _fingerprint(self, kind: str, value: str) -> str:
-        return hmac.new(self._fingerprint_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._fingerprint_key(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
     def tokenize_card(
         self, conn: Connection, *, number: str, exp_month: int, exp_year: int, now: datetime

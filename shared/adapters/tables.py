@@ -36,6 +36,7 @@ __all__ = [
     "refresh_tokens",
     "refunds",
     "sanctioned_countries",
+    "sessions",
     "sanctions_entries",
     "topups",
     "transactions",
@@ -94,6 +95,9 @@ users = sa.Table(
     sa.Column("sanctions_matched_at", Timestamp(), nullable=True),
     sa.Column("sanctions_match", sa.String(500), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
+    # Carried in every access token (`ver`) and bumped when every session ends (a password
+    # change, a reset, an erasure): a token of an older version is refused at once.
+    sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"),
 )
 
 # The operator roles a user holds besides `user`, which every account has (shared.domain.roles).
@@ -119,6 +123,21 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", Timestamp(), nullable=False),
     sa.Column("spent_at", Timestamp(), nullable=True),
     sa.Column("revoked_at", Timestamp(), nullable=True),
+)
+
+# A session is one refresh-token family, started by a sign-in: its id is the family's and the
+# `sid` of its access tokens. The device and address are the ones of its sign-in and its last
+# refresh, for the owner to recognise it; an ended session's access tokens are refused at once.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("user_agent", sa.String(300), nullable=False, server_default=""),
+    sa.Column("ip_address", sa.String(45), nullable=False, server_default=""),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("last_used_at", Timestamp(), nullable=False),
+    sa.Column("ended_at", Timestamp(), nullable=True),
 )
 
 # The sandbox card gateway's vault: a token stands for a card. The number itself is never

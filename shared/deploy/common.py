@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from shared.function_secrets import DATABASE_URL, REDIS_URL, SIGNING_KEYS, VERIFICATION_KEYS, Secret
 from shared.settings import package_version
 
 __all__ = [
@@ -17,6 +18,10 @@ __all__ = [
     "NAMESPACE",
     "CONFIG_MAP_NAME",
     "SECRET_NAME",
+    "KEY_FILE_SECRET_NAMES",
+    "KEY_FILES_DIRECTORY",
+    "key_file_path",
+    "key_file_volumes",
     "IMAGE_NAME",
     "GENERATED_HEADER",
     "RenderOptions",
@@ -39,12 +44,14 @@ GENERATED_HEADER = (
     "# shared/functions.py. Do not edit: change the declaration and render again.\n"
 )
 
-# The secrets every container of the platform reads: environment variable → key in SECRET_NAME.
-_SECRET_KEYS = (
-    ("PAYSTREAM_SECRET_KEY", "secret-key"),
-    ("PAYSTREAM_DATABASE_URL", "database-url"),
-    ("PAYSTREAM_REDIS_URL", "redis-url"),
-)
+# The Kubernetes Secrets that hold the token keys as files, one Secret each, so that a Service
+# can mount one without being able to mount the other: the private ring (only `users`) and the
+# public verification keys. Updated in place on rotation; the functions read the files again.
+KEY_FILE_SECRET_NAMES = {
+    SIGNING_KEYS.name: "paystream-signing-keys",
+    VERIFICATION_KEYS.name: "paystream-verification-keys",
+}
+KEY_FILES_DIRECTORY = "/var/run/secrets/paystream"
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,40 @@ def queue_reader_service_account(consumer: str) -> str:
     return f"{consumer}-queue-reader"
 
 
-def secret_env() -> list[dict[str, Any]]:
-    """The container environment that reads the platform's secrets, by reference."""
+def secret_env(secrets: Sequence[Secret] = (DATABASE_URL, REDIS_URL)) -> list[dict[str, Any]]:
+    """The container environment that reads `secrets`, by reference: a value from SECRET_NAME,
+    or the path of a key file mounted from its own Secret (`key_file_volumes`)."""
     return [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": key}}} for name, key in _SECRET_KEYS
+        {"name": secret.variable, "value": key_file_path(secret)}
+        if secret.is_file
+        else {"name": secret.variable, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": secret.name}}}
+        for secret in secrets
     ]
+
+
+def key_file_path(secret: Secret) -> str:
+    """Where a key file Secret is mounted in a container, and the file in it."""
+    return f"{KEY_FILES_DIRECTORY}/{secret.name}/{secret.file_name}"
+
+
+def key_file_volumes(secrets: Sequence[Secret]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the pod's volumes, the container's mounts) of the key files among `secrets`."""
+    files = [secret for secret in secrets if secret.is_file]
+    volumes = [
+        {
+            "name": secret.name,
+            "secret": {
+                "secretName": KEY_FILE_SECRET_NAMES[secret.name],
+                "items": [{"key": secret.file_name, "path": secret.file_name}],
+                "defaultMode": 0o440,
+            },
+        }
+        for secret in files
+    ]
+    mounts = [
+        {"name": secret.name, "mountPath": f"{KEY_FILES_DIRECTORY}/{secret.name}", "readOnly": True} for secret in files
+    ]
+    return volumes, mounts
 
 
 def kustomization(

@@ -15,11 +15,13 @@ from shared.deploy.common import (
     IMAGE_NAME,
     NAMESPACE,
     RenderOptions,
+    key_file_volumes,
     kustomization,
     queue_reader_service_account,
     secret_env,
     to_yaml,
 )
+from shared.function_secrets import secrets_of
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES, FunctionInfo
 
 __all__ = [
@@ -138,6 +140,8 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
         # gateway) and events through the sources, so no function gets a public route of its own.
         "networking.knative.dev/visibility": "cluster-local",
     }
+    secrets = secrets_of(function)
+    volumes, mounts = key_file_volumes(secrets)
     env: list[dict[str, Any]] = [
         {"name": "FUNCTION_TARGET", "value": function.target},
         {"name": "FUNCTION_SOURCE", "value": f"functions/{function.name}/main.py"},
@@ -151,7 +155,8 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
             for name, label in UNIFIED_SERVICE_TAGS.items()
         ),
         {"name": "DD_AGENT_HOST", "valueFrom": {"configMapKeyRef": {"name": CONFIG_MAP_NAME, "key": "DD_AGENT_HOST"}}},
-        *secret_env(),
+        # Only the secrets this function uses (shared.function_secrets).
+        *secret_env(secrets),
     ]
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -170,6 +175,8 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    if mounts:
+        container["volumeMounts"] = mounts
     if function.serves_clients:
         # CloudEvent consumers answer only POSTs; Knative's default TCP probe covers them.
         container["readinessProbe"] = {"httpGet": {"path": "/healthz"}}
@@ -194,6 +201,7 @@ def _knative_service(function: FunctionInfo, version: str) -> dict[str, Any]:
                     "containerConcurrency": CONTAINER_CONCURRENCY,
                     "timeoutSeconds": profile.timeout_seconds,
                     "containers": [container],
+                    **({"volumes": volumes} if volumes else {}),
                 },
             }
         },

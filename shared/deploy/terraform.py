@@ -11,6 +11,7 @@ from schemas.routes import admin as admin_routes
 from schemas.routing import Route
 from shared import topology
 from shared.deploy.common import GENERATED_HEADER, NAMESPACE, queue_reader_service_account
+from shared.function_secrets import SECRETS, secrets_of
 from shared.functions import FUNCTIONS, FunctionInfo
 from shared.observability.dashboards import dashboard_files
 from shared.provision import (
@@ -103,11 +104,14 @@ def render_terraform() -> dict[str, str]:
         "audit_archive_key_alias": topology.AUDIT_ARCHIVE_KEY_ALIAS,
         "kyc_documents_bucket_prefix": topology.KYC_DOCUMENTS_BUCKET,
         "kyc_documents_key_alias": topology.KYC_DOCUMENTS_KEY_ALIAS,
+        "secrets": [secret.name for secret in SECRETS],
         "functions": {
             function.name: {
                 "signature_type": function.signature_type,
                 "service_account": function.name,
                 **_function_permissions(function),
+                # Only the secrets it uses (shared.function_secrets): its role may read these alone.
+                "secrets": [secret.name for secret in secrets_of(function)],
             }
             for function in FUNCTIONS
         },

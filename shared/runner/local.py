@@ -36,6 +36,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from shared.adapters.aws import aws_client
 from shared.adapters.database import migrate
 from shared.bootstrap import platform, reset_platform
+from shared.function_secrets import environment_for
 from shared.functions import FUNCTIONS, function_info, load_app
 from shared.observability import observability_summary
 from shared.observability.tracing import traced_command, tracing_enabled, tracing_environment
@@ -52,8 +53,16 @@ from shared.runner.gateway import Gateway, GatewayRequestHandler, HttpBackends, 
 from shared.runner.localstack import LocalStack, localstack_ready
 from shared.runner.sqs_http import SqsOverHttp
 from shared.settings import EMBEDDED_REDIS_URL, package_version
+from shared.signing import write_key_files
 
-__all__ = ["LocalPlatform", "run_embedded", "run_services", "ensure_secret_key"]
+__all__ = [
+    "LocalPlatform",
+    "ensure_secret_key",
+    "ensure_signing_keys",
+    "local_key_files",
+    "run_embedded",
+    "run_services",
+]
 
 logger = logging.getLogger("paystream.runner")
 
@@ -89,17 +98,36 @@ def free_port() -> int:
 
 
 def ensure_secret_key(home: Path) -> None:
-    """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that tokens
-    survive a restart of the local platform). Never a built-in default."""
+    """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that derived keys
+    survive a restart of the local platform). Never a built-in default. Then the token keys
+    (ensure_signing_keys)."""
     # Not configuration read here: the runner sets variables for the settings of this process
     # and its children, and reads one back only to leave alone what the caller set.
-    if os.environ.get("PAYSTREAM_SECRET_KEY"):
+    if not os.environ.get("PAYSTREAM_SECRET_KEY"):
+        path = home / "secret-key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        os.environ["PAYSTREAM_SECRET_KEY"] = path.read_text().strip()
+    ensure_signing_keys(home)
+
+
+def ensure_signing_keys(home: Path) -> None:
+    """Use the token key files PAYSTREAM_SIGNING_KEYS_FILE and PAYSTREAM_VERIFICATION_KEYS_FILE
+    if set, else a key pair kept in `home` (`paystream keys rotate` rotates it there), made
+    on first start as the secret key is."""
+    if os.environ.get("PAYSTREAM_SIGNING_KEYS_FILE") and os.environ.get("PAYSTREAM_VERIFICATION_KEYS_FILE"):
         return
-    path = home / "secret-key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    os.environ["PAYSTREAM_SECRET_KEY"] = path.read_text().strip()
+    signing_path, verification_path = local_key_files(home)
+    if not signing_path.exists() or not verification_path.exists():
+        write_key_files(signing_path, verification_path, now=int(time.time()))
+    os.environ["PAYSTREAM_SIGNING_KEYS_FILE"] = str(signing_path)
+    os.environ["PAYSTREAM_VERIFICATION_KEYS_FILE"] = str(verification_path)
+
+
+def local_key_files(home: Path) -> tuple[Path, Path]:
+    """Where the local modes keep the token keys: (the signing ring, the verification keys)."""
+    return home / "signing-keys.json", home / "verification-keys.json"
 
 
 def _answers(url: str) -> bool:
@@ -275,7 +303,8 @@ class FunctionProcesses:
         return list(self._processes.values())
 
     def _start(self, name: str) -> None:
-        process = _start_function(name, self._ports[name], self._env)
+        # Each function gets only its own secrets, as in its Knative Service.
+        process = _start_function(name, self._ports[name], environment_for(name, self._env))
         self._processes[name] = process
         self._started_at[name] = time.monotonic()
         (self._pid_dir / f"{name}.pid").write_text(f"{process.pid}\n")

@@ -2,8 +2,9 @@
 
 Passwords are hashed with Argon2id. Access tokens are short-lived JWTs; refresh tokens are
 random strings stored only as SHA-256 digests, rotated on every use. Each login starts a token
-family; presenting a refresh token that was already spent means it leaked, so the whole family
-is revoked (OAuth 2.0 Security Best Current Practice, refresh token rotation).
+family, which is a session (shared.services.sessions); presenting a refresh token that was
+already spent means it leaked, so the whole family is revoked and the session ends (OAuth 2.0
+Security Best Current Practice, refresh token rotation).
 """
 
 from __future__ import annotations
@@ -30,10 +31,21 @@ from shared.domain.money import default_currency_for_country
 from shared.domain.sanctions import name_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
-from shared.services import sanctions
+from shared.services import sanctions, sessions
 from shared.services.context import EventContext
+from shared.signing import SigningKey
 
-__all__ = ["TokenPair", "find_user", "get_user", "password_grant", "refresh_grant", "roles_of", "sign_up"]
+__all__ = [
+    "TokenPair",
+    "change_password",
+    "find_user",
+    "get_user",
+    "password_grant",
+    "refresh_grant",
+    "roles_of",
+    "sign_up",
+    "start_session_of",
+]
 
 REFRESH_TOKEN_BYTES = 32
 _hasher = PasswordHasher()
@@ -133,7 +145,14 @@ def sign_up(
 
 
 def _issue(
-    conn: Connection, *, user: Any, family_id: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+    conn: Connection,
+    *,
+    user: Any,
+    family_id: str,
+    signing_key: SigningKey,
+    now: datetime,
+    access_ttl: int,
+    refresh_ttl: int,
 ) -> TokenPair:
     refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
     conn.execute(
@@ -148,30 +167,69 @@ def _issue(
     access_token = issue_access_token(
         user_id=user.id,
         roles=roles_of(conn, user.id),
-        secret=secret,
+        session_id=family_id,
+        token_version=user.token_version,
+        signing_key=signing_key,
         now_epoch_seconds=int(now.timestamp()),
         ttl_seconds=access_ttl,
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=access_ttl)
 
 
-def password_grant(
-    conn: Connection, *, email: str, password: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+def start_session_of(
+    conn: Connection,
+    *,
+    user: Any,
+    client: sessions.Client,
+    signing_key: SigningKey,
+    now: datetime,
+    access_ttl: int,
+    refresh_ttl: int,
 ) -> TokenPair:
-    """Tokens for a correct email and password; a 401 otherwise, alike for both mistakes."""
-    user = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
-    try:
-        _hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
-        verified = user is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
-    if not verified:
-        raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
+    """A new session of the user (a sign-in from `client`) and its first token pair."""
+    family_id = new_id("fam")
+    sessions.start_session(conn, session_id=family_id, user_id=user.id, client=client, now=now)
     return _issue(
         conn,
         user=user,
-        family_id=new_id("fam"),
-        secret=secret,
+        family_id=family_id,
+        signing_key=signing_key,
+        now=now,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+    )
+
+
+def _password_matches(user: Any, password: str) -> bool:
+    """Whether `password` is the user's; as slow for no user as for a wrong password."""
+    try:
+        _hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
+        return user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_grant(
+    conn: Connection,
+    *,
+    email: str,
+    password: str,
+    client: sessions.Client,
+    signing_key: SigningKey,
+    now: datetime,
+    access_ttl: int,
+    refresh_ttl: int,
+) -> TokenPair:
+    """Tokens for a correct email and password, in a new session; a 401 otherwise, alike for
+    both mistakes."""
+    user = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
+    if not _password_matches(user, password):
+        raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
+    return start_session_of(
+        conn,
+        user=user,
+        client=client,
+        signing_key=signing_key,
         now=now,
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
@@ -179,9 +237,16 @@ def password_grant(
 
 
 def refresh_grant(
-    conn: Connection, *, refresh_token: str, secret: str, now: datetime, access_ttl: int, refresh_ttl: int
+    conn: Connection,
+    *,
+    refresh_token: str,
+    client: sessions.Client,
+    signing_key: SigningKey,
+    now: datetime,
+    access_ttl: int,
+    refresh_ttl: int,
 ) -> TokenPair | None:
-    """Rotate a refresh token. A spent one revokes its family and returns None: the caller
+    """Rotate a refresh token. A spent one ends its session and returns None: the caller
     commits the revocation, then answers 401."""
     digest = _digest(refresh_token)
     row = conn.execute(sa.select(refresh_tokens).where(refresh_tokens.c.token_hash == digest)).first()
@@ -195,19 +260,27 @@ def refresh_grant(
         .values(spent_at=now)
     )
     if spent.rowcount != 1:
-        conn.execute(
-            refresh_tokens.update()
-            .where(refresh_tokens.c.family_id == row.family_id, refresh_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        sessions.end_session(conn, row.family_id, now=now)
         return None
     user = get_user(conn, row.user_id)
+    sessions.touch_session(conn, row.family_id, client=client, now=now)
     return _issue(
         conn,
         user=user,
         family_id=row.family_id,
-        secret=secret,
+        signing_key=signing_key,
         now=now,
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
     )
+
+
+def change_password(conn: Connection, user_id: str, *, current_password: str, new_password: str, now: datetime) -> Any:
+    """Replace the user's password after checking the current one (a 400 when it is wrong),
+    and end every session of theirs; the user row as it is now."""
+    user = get_user(conn, user_id)
+    if not _password_matches(user, current_password):
+        raise ApiError.invalid("current_password_wrong", "the current password is wrong", "current_password")
+    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(new_password)))
+    sessions.end_every_session(conn, user_id, now=now)
+    return get_user(conn, user_id)

@@ -51,8 +51,23 @@ CORE_CONTRACT = {
     ("GET", "/healthz", 200),
     ("GET", "/readyz", 200),
     ("GET", "/openapi.json", 200),
+    ("POST", "/v1/oauth/revoke", 200),
+    ("POST", "/v1/users/me/password", 200),
+    ("GET", "/v1/users/me/sessions", 200),
+    ("DELETE", "/v1/users/me/sessions/{session_id}", 200),
+    ("GET", "/.well-known/jwks.json", 200),
+    ("GET", "/.well-known/openid-configuration", 200),
 }
-PUBLIC_PATHS = {"/v1/users", "/v1/oauth/token", "/healthz", "/readyz", "/openapi.json"}
+PUBLIC_PATHS = {
+    "/v1/users",
+    "/v1/oauth/token",
+    "/v1/oauth/revoke",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+}
 ROUTES = tuple(route for table in ROUTE_TABLES for route in table.routes)
 FUNCTION_OF = {route: table.function for table in ROUTE_TABLES for route in table.routes}
 

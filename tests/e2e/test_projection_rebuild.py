@@ -12,7 +12,7 @@ from shared.adapters.database import create_engine
 from shared.adapters.tables import transactions
 from tests.e2e.client import REFUND_FINAL_STATUSES, sign_up
 from tests.e2e.conftest import PAYSTREAM, _base_env
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 
 
 def _history(database_url: str) -> list[tuple]:

@@ -13,7 +13,7 @@ import requests
 
 from schemas.export import OPENAPI_PATH
 from tests.e2e.client import REFUND_FINAL_STATUSES, REQUEST_TIMEOUT_SECONDS, sign_up
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 
 pytestmark = pytest.mark.e2e
 

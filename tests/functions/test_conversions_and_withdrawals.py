@@ -15,7 +15,7 @@ from schemas.cloudevent import wire_type
 from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import events, fx_quotes, payouts, transactions, withdrawals
 from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 
 PASSWORD = "a long enough password"
 

@@ -14,7 +14,7 @@ from shared.adapters.tables import outbox
 from shared.functions import load_module
 from shared.runner.gateway import function_for_path
 from shared.settings import Settings
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 
 # Sooner than the relay would: the publisher, not the relay, must have sent them.
 PUBLISH_SECONDS_MAX = Settings.model_fields["outbox_relay_age_seconds"].default - 1

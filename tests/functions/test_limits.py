@@ -16,7 +16,7 @@ from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.fx import reference_minor
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 from tests.functions.test_reviews import Desk
 
 OPENING_BALANCE_MINOR = 2_000_000  # 20,000.00

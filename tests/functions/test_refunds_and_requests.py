@@ -17,7 +17,7 @@ from shared.adapters.outbox import cloud_event_of
 from shared.adapters.tables import events, payment_requests, refunds
 from shared.domain.ledger import Transfer
 from shared.services.notifications import list_notifications
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 
 PASSWORD = "a long enough password"
 LONG_AGO = timedelta(hours=2)

@@ -19,13 +19,13 @@ from shared.adapters.tables import events, payment_reviews, payments, transactio
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
 from shared.domain.ledger import Transfer
 from shared.domain.roles import OPERATOR_ROLES
-from shared.http import issue_access_token
 from shared.ids import new_id
 from shared.services import operators
 from shared.services.context import EventContext
 from shared.services.notifications import list_notifications
 from shared.services.payments import score_payment
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
+from tests.fixtures.keys import signed_access_token
 from tests.fixtures.users import insert_user
 
 # Above the new-account review limit (2,000.00 USD), below every other limit: a new payer's
@@ -73,12 +73,7 @@ class Desk:
                     actor_id=operators.CLI_ACTOR,
                     context=EventContext(producer="admin", now=now, correlation_id=None),
                 )
-        token = issue_access_token(
-            user_id=user_id,
-            secret=self.runtime.settings.secret_key.get_secret_value(),
-            now_epoch_seconds=int(now.timestamp()),
-            ttl_seconds=self.runtime.settings.access_token_ttl_seconds,
-        )
+        token = signed_access_token(self.runtime, user_id, now=now)
         self._ids[name] = user_id
         self._auth[name] = {"Authorization": f"Bearer {token}"}
 

@@ -64,7 +64,7 @@ class WalletsMachine(RuleBasedStateMachine):
         shutil.copy(_migrated_template() / "template.db", database)
         self.engine = create_engine(f"sqlite:///{database}")
         self.ledger = LedgerStore()
-        self.gateway = SandboxGateway(b"k" * 32)
+        self.gateway = SandboxGateway(lambda: b"k" * 32)
         self.rates = RatesSource(_migrated_template() / "rates.json")
         self.now = START
         self.user_id = "usr_wanda"

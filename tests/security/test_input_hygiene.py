@@ -30,7 +30,7 @@ from shared.domain.ledger import Transfer
 from shared.functions import FUNCTIONS, load_app
 from shared.runner.gateway import Gateway, GatewayRequestHandler, InProcessBackends
 from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import fresh_key
+from tests.fixtures.idempotency import fresh_key
 from tests.functions.conftest import moto_endpoint_in_process  # noqa: F401 - a session fixture
 
 PASSWORD = "plum-Harbour-7-lantern"

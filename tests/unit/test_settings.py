@@ -73,11 +73,27 @@ def test_commands_that_need_no_secret_key_do_not_ask_for_one(monkeypatch):
     assert load_settings(AwsSettings).aws_endpoint_url == "http://127.0.0.1:4566"
     assert load_settings(FxRatesSettings).fx_rates_file is None
     assert load_settings(LocalRunSettings).port == 8080
-    # AND the platform's settings refuse to start, naming both problems
+    # AND the platform's settings refuse to start, naming the problem
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(Settings)
+    assert "PAYSTREAM_DATABASE_URL: " in str(raised.value)
+
+
+def test_the_secret_key_is_only_for_the_functions_that_derive_a_key_and_never_short(monkeypatch):
+    # GIVEN no secret key: a function that derives no key from it starts without one
+    assert load_settings(Settings).secret_key is None
+    # WHEN one is given, it must be long enough
+    monkeypatch.setenv("PAYSTREAM_SECRET_KEY", "short")
     with pytest.raises(ConfigurationError) as raised:
         load_settings(Settings)
     assert "PAYSTREAM_SECRET_KEY: " in str(raised.value)
-    assert "PAYSTREAM_DATABASE_URL: " in str(raised.value)
+
+
+def test_an_access_token_cannot_be_set_to_live_longer_than_fifteen_minutes(monkeypatch):
+    monkeypatch.setenv("PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS", "901")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(Settings)
+    assert "PAYSTREAM_ACCESS_TOKEN_TTL_SECONDS: " in str(raised.value)
 
 
 def test_the_version_is_the_installed_package_s(monkeypatch):

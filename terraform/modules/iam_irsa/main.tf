@@ -3,7 +3,7 @@
 # A function's permissions come from terraform/topology.json, which derives them from the
 # topology: producers put events on the bus, client functions describe it (readiness), `audit`
 # writes its table (and `admin`, `archive-audit` and `reconcile` read it), `archive-audit` and
-# `reconcile` write the audit archive, `notify` publishes to the notification topics, `accounts` stores the KYC
+# `reconcile` write the audit archive, each function reads only its own secrets, `notify` publishes to the notification topics, `accounts` stores the KYC
 # documents and `admin` reads them. The IntegrationSource of a
 # route runs as `<consumer>-queue-reader` and may only receive, delete and re-hide messages of
 # its own queue. Role names are "<resource prefix>-<service account>", which is what
@@ -185,6 +185,26 @@ data "aws_iam_policy_document" "function" {
       resources = [var.kyc_documents_kms_key_arn]
     }
   }
+
+  # Only the secrets the function uses (shared/function_secrets.py): `users` alone the signing
+  # key ring, the client functions the verification keys, `accounts` alone the secret key.
+  dynamic "statement" {
+    for_each = length(each.value.secrets) > 0 ? [1] : []
+    content {
+      sid       = "ReadOwnSecrets"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+      resources = [for name in each.value.secrets : var.secret_arns[name]]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.secrets) > 0 ? [1] : []
+    content {
+      sid       = "DecryptOwnSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [var.secrets_kms_key_arn]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -192,7 +212,7 @@ resource "aws_iam_role_policy" "function" {
     for name, function in var.functions : name => function
     if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
     || function.kyc_documents_write || function.kyc_documents_read || function.audit_table_read
-    || function.audit_archive_write
+    || function.audit_archive_write || length(function.secrets) > 0
   }
 
   name   = "${var.name_prefix}-${each.key}"

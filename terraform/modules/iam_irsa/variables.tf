@@ -30,6 +30,7 @@ variable "functions" {
     publish_notifications = bool
     kyc_documents_write   = bool
     kyc_documents_read    = bool
+    secrets               = list(string)
   }))
 }
 
@@ -88,5 +89,15 @@ variable "audit_archive_bucket_arn" {
 
 variable "audit_archive_kms_key_arn" {
   description = "The KMS key of the audit archive."
+  type        = string
+}
+
+variable "secret_arns" {
+  description = "secret name => Secrets Manager secret ARN (the platform_secrets module)."
+  type        = map(string)
+}
+
+variable "secrets_kms_key_arn" {
+  description = "The key of the platform's secrets."
   type        = string
 }

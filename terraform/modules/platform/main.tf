@@ -142,6 +142,14 @@ module "elasticache" {
   tags                       = local.tags
 }
 
+module "platform_secrets" {
+  source = "../platform_secrets"
+
+  name_prefix  = local.prefix
+  secret_names = local.topology.secrets
+  tags         = local.tags
+}
+
 module "iam_irsa" {
   source = "../iam_irsa"
 
@@ -162,6 +170,8 @@ module "iam_irsa" {
   kyc_documents_kms_key_arn = module.s3_kyc_documents.kms_key_arn
   audit_archive_bucket_arn  = module.s3_audit_archive.bucket_arn
   audit_archive_kms_key_arn = module.s3_audit_archive.kms_key_arn
+  secret_arns               = module.platform_secrets.secret_arns
+  secrets_kms_key_arn       = module.platform_secrets.kms_key_arn
 }
 
 module "datadog" {
