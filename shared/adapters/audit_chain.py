@@ -52,7 +52,6 @@ write decides.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -64,6 +63,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 __all__ = [
     "APPEND_ATTEMPTS_MAX",
@@ -393,7 +394,9 @@ class AuditChain:
             self._client.transact_write_items(
                 TransactItems=[{"Put": {"TableName": self._table_name, **put}} for _, put in parts]
             )
-        except self._client.exceptions.TransactionCanceledException as error:
+        except ClientError as error:
+            if _error_code(error) != "TransactionCanceledException":
+                raise
             reasons = error.response.get("CancellationReasons", [])
             refused = frozenset(
                 part
@@ -413,7 +416,9 @@ class AuditChain:
                 Item=item,
                 ConditionExpression=f"attribute_not_exists({_PARTITION_KEY})",
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
             return False
         return True
 
@@ -430,12 +435,15 @@ class AuditChain:
     def _finish(self, record: AuditRecord) -> None:
         """Advance the head to `record` (never backwards)."""
         # Refused when a later record already moved the head past this one.
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+        try:
             self._client.put_item(
                 TableName=self._table_name,
                 Item=_head_item(record),
                 **_head_moves_forward(record.seq),
             )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -635,6 +643,13 @@ def _head_item(record: AuditRecord) -> dict[str, Any]:
         "seq": {"N": str(record.seq)},
         "hash": {"S": record.hash},
     }
+
+
+def _error_code(error: ClientError) -> str:
+    """The service's code of a refused request. Matched by code, not by the client's exception
+    classes: botocore builds those lazily per client, and threads that touch a new client at
+    once can get two sets of them, so an `except client.exceptions.X` may miss its own X."""
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _head_moves_forward(seq: int) -> dict[str, Any]:
