@@ -63,7 +63,7 @@ def lockout_seconds(failures: int, scope: LockScope, policy: BackoffPolicy) -> i
     beyond = failures - policy.free_in(scope)
     if beyond < 0:
         return 0
-    return min(policy.lockout_seconds_first * 2 ** min(beyond, _DOUBLINGS_MAX), policy.lockout_seconds_max)
+    return min(policy.lockout_seconds_first << min(beyond, _DOUBLINGS_MAX), policy.lockout_seconds_max)
 
 
 @dataclass(frozen=True)

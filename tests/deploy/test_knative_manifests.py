@@ -321,15 +321,13 @@ INGRESS_REQUESTS_PER_MINUTE = {
 
 def test_the_ingress_limits_each_address_as_the_route_classes_allow(built_trees):
     ingresses = _of_kind(built_trees["base"], "networking.k8s.io/v1", "Ingress")
-    limits = {
-        name.removeprefix("gateway-"): ingress["metadata"]["annotations"] for name, ingress in ingresses.items()
-    }
+    limits = {name.removeprefix("gateway-"): ingress["metadata"]["annotations"] for name, ingress in ingresses.items()}
     assert {function: int(a["nginx.ingress.kubernetes.io/limit-rpm"]) for function, a in limits.items()} == (
         INGRESS_REQUESTS_PER_MINUTE
     )
-    for annotations in limits.values():
-        assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
-        assert int(annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"]) >= 1
+    for annotated in limits.values():
+        assert int(annotated["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+        assert int(annotated["nginx.ingress.kubernetes.io/limit-burst-multiplier"]) >= 1
 
 
 def test_the_cluster_runs_with_the_production_rate_limits(built_trees):

@@ -130,12 +130,12 @@ def test_a_failed_and_a_locked_out_sign_in_are_security_events_with_user_and_add
         assert _password_grant(users, "logged@example.com", "nope nope nope", "198.51.100.20").status_code == 429
     # THEN each is a security event naming the user, the address and the outcome
     events = [record for record in caplog.records if getattr(record, "security_event", None)]
-    assert [(event.security_event, event.outcome) for event in events] == [  # type: ignore[attr-defined]
+    assert [(event.security_event, event.outcome) for event in events] == [
         ("login_failed", "wrong_password"),
         ("rate_limited", "locked_out"),
     ]
-    assert {event.user_id for event in events} == {user_id}  # type: ignore[attr-defined]
-    assert {event.client_ip for event in events} == {"198.51.100.20"}  # type: ignore[attr-defined]
+    assert {event.user_id for event in events} == {user_id}
+    assert {event.client_ip for event in events} == {"198.51.100.20"}
 
 
 def test_a_spent_budget_is_a_429_in_the_error_shape_with_the_ratelimit_headers(client_of, settings_of):
