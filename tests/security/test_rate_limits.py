@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from werkzeug.test import Client
 
 from schemas.routing import RateClass
 from shared.bootstrap import Platform, platform, reset_platform
+from shared.functions import load_app
 from shared.rate_limits import PRODUCTION_RATE_LIMITS, parse_rate_limit, setting_of
+from shared.runner.gateway import Gateway, InProcessBackends
 from shared.runner.local import _start_function, free_port
 from shared.services import identity
 from tests.security.sessions_support import PASSWORD, sign_in, sign_up
@@ -270,3 +273,17 @@ def test_one_budget_holds_across_two_processes(two_users_processes):
     # THEN the two processes drew on one budget of 4
     assert [answer.status_code for answer in answers] == [200, 200, 200, 200, 429, 429]
     assert [answer.headers["RateLimit-Remaining"] for answer in answers[:4]] == ["3", "2", "1", "0"]
+
+
+def test_behind_the_gateway_a_client_cannot_choose_the_address_it_is_counted_by(runtime, settings_of):
+    # GIVEN the local gateway in front of `users`, and one credential request a minute per address
+    settings_of(**{setting_of(RateClass.CREDENTIAL): "1/minute"})
+    gateway = Client(Gateway(InProcessBackends({"users": load_app("users")})))
+    peer = {"REMOTE_ADDR": "198.51.100.77"}
+    # WHEN one client sends two requests, each claiming another address
+    answers = [
+        gateway.post("/v1/oauth/revoke", data={"token": "x"}, headers={"X-Real-IP": claimed}, environ_base=peer)
+        for claimed in ("192.0.2.1", "192.0.2.2")
+    ]
+    # THEN both are counted by the address it connects from
+    assert [answer.status_code for answer in answers] == [200, 429]
