@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.functions import FUNCTIONS
+from shared.rate_limits import harness_environment
 from shared.runner.local import free_port
 from tests.e2e.client import FINAL_STATUSES, sign_up
 from tests.e2e.conftest import _free_port_range
@@ -64,6 +65,8 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
     env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
     env["PAYSTREAM_LOG_LEVEL"] = "WARNING"
+    # A benchmark measures the platform, not its rate limits (every client here is 127.0.0.1).
+    env.update(harness_environment())
     port = free_port()
     args = [str(Path(sys.executable).with_name("paystream")), "up", "--port", str(port), "--home", str(home)]
     database = None

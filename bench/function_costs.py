@@ -310,6 +310,7 @@ def baselines(saga: Saga, engine: sa.Engine, backends: PostgresBackends, known: 
 
 
 def configure_environment(database_url: str, redis_url: str) -> None:
+    from shared.rate_limits import harness_environment
     from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT, ensure_signing_keys
 
     for name in ("PAYSTREAM_SIGNING_KEYS_FILE", "PAYSTREAM_VERIFICATION_KEYS_FILE"):
@@ -323,6 +324,8 @@ def configure_environment(database_url: str, redis_url: str) -> None:
             "PAYSTREAM_REDIS_URL": redis_url,
             "PAYSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
             "PAYSTREAM_LOG_LEVEL": os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
+            # A few dozen users paying hundreds of times would rightly be rate limited too.
+            **harness_environment(),
             # A few dozen users paying each other hundreds of times would rightly be held.
             "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
             "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",

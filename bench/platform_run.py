@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from throwaway import admin_connection, bench_server, throwaway_databases, url_of
 
 from shared.functions import FUNCTIONS
+from shared.rate_limits import harness_environment
 from shared.runner.local import free_port
 
 __all__ = [
@@ -224,6 +225,8 @@ def running_platform(mode: str, *, extra_env: Mapping[str, str] | None = None) -
             env |= {
                 "PAYSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
                 "PAYSTREAM_LOG_LEVEL": "WARNING",
+                # A benchmark measures the platform, not its rate limits.
+                **harness_environment(),
                 "DD_DOGSTATSD_HOST": "127.0.0.1",
                 "DD_DOGSTATSD_PORT": str(statsd.port),
                 "DD_TRACE_ENABLED": "false",

@@ -27,8 +27,11 @@ from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.kyc_documents import DocumentStore
 from shared.adapters.ledger_store import LedgerStore
+from shared.domain.sign_in import BackoffPolicy
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
+from shared.rate_limits import RateLimits
+from shared.services.sign_in_backoff import SignInBackoff
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
 from shared.signing import KeyFile, public_jwks, signing_ring_of, verification_keys_of
 from shared.topology import (
@@ -71,6 +74,10 @@ class Platform:
     # change: the private ring (`users` alone has it) and the public keys (as published).
     signing_keys: KeyFile
     verification_keys: KeyFile
+    # The budgets of the route classes, and the sign-in backoff, both in the cache above (one
+    # budget across every process and replica).
+    rate_limits: RateLimits
+    sign_in_backoff: SignInBackoff
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -111,6 +118,17 @@ def build_platform(settings: Settings) -> Platform:
         reader=read_only(engine),
         ledger=LedgerStore(),
         redis=cache,
+        rate_limits=RateLimits(cache, settings.rate_limits()),
+        sign_in_backoff=SignInBackoff(
+            cache,
+            BackoffPolicy(
+                pair_failures_free=settings.sign_in_failures_free,
+                address_failures_free=settings.sign_in_address_failures_free,
+                account_failures_free=settings.sign_in_account_failures_free,
+                lockout_seconds_first=settings.sign_in_lockout_seconds_first,
+                lockout_seconds_max=settings.sign_in_lockout_seconds_max,
+            ),
+        ),
         publisher=publisher,
         notifier=Notifier(client("sns")),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
@@ -146,6 +164,7 @@ def _embedded_cache() -> redis.Redis:
             f"PAYSTREAM_REDIS_URL: {EMBEDDED_REDIS_URL} is the embedded in-process cache, which "
             "needs fakeredis (pip install 'paystream[local]'); set a redis:// URL instead"
         ) from None
+    # Lua (lupa, the `lua` extra) runs the rate limiter's scripts, as Redis itself would.
     return fakeredis.FakeRedis()
 
 

@@ -22,6 +22,7 @@ from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.http import Principal, Router, authenticate, idempotency_key
 from shared.observability import request_id
+from shared.rate_limits import RateLimits
 from shared.services import sessions
 from shared.services.idempotency import Execute, request_fingerprint, run_once
 from shared.services.identity import roles_of
@@ -68,6 +69,11 @@ def _roles_of(user_id: str) -> frozenset[str]:
 def _web_origin() -> str:
     """The web wallet's origin, the only one CORS admits (PAYSTREAM_WEB_ORIGIN)."""
     return platform().settings.web_origin
+
+
+def _rate_limits() -> RateLimits:
+    """The budgets of the route classes, shared by every replica (shared.rate_limits)."""
+    return platform().rate_limits
 
 
 def correlation_id() -> str:
@@ -125,6 +131,7 @@ def client_router(routes: RouteTable) -> Router:
         caller_of=_caller,
         roles_of=_roles_of,
         web_origin_of=_web_origin,
+        rate_limits_of=_rate_limits,
     )
 
     @router.handles(every_function.LIVENESS)

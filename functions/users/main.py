@@ -22,7 +22,7 @@ from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
-from shared.http import JWT_ISSUER, ApiError, Principal
+from shared.http import JWT_ISSUER, ApiError, Principal, client_address
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
 from shared.services import identity, limits, sessions
 from shared.signing import VERIFYING_ALGORITHMS, signing_key_at
@@ -42,11 +42,9 @@ def sign_up(request: flask.Request, body):
 
 
 def _client(request: flask.Request) -> sessions.Client:
-    """The device and address a sign-in or a refresh came from. Behind the Ingress the client's
-    address is the first of X-Forwarded-For (the Ingress sets it; functions are cluster-local)."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    address = forwarded.split(",")[0].strip() or request.remote_addr or ""
-    return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=address)
+    """The device and address a sign-in or a refresh came from (the address as the gateway in
+    front of the function saw it: shared.http.client_address)."""
+    return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=client_address(request))
 
 
 def _token_response(pair: identity.TokenPair) -> TokenResponse:
@@ -77,7 +75,12 @@ def token(request: flask.Request, body):
     with runtime.engine.begin() as conn:
         if body.grant_type == "password":
             pair = identity.password_grant(
-                conn, email=body.username, password=body.password, client=_client(request), **common
+                conn,
+                email=body.username,
+                password=body.password,
+                client=_client(request),
+                backoff=runtime.sign_in_backoff,
+                **common,
             )
         else:
             pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, client=_client(request), **common)

@@ -16,7 +16,7 @@ from schemas.api import (
     UserLimitsResponse,
     UserResponse,
 )
-from schemas.routing import FORM, Route, RouteTable
+from schemas.routing import FORM, RateClass, Route, RouteTable
 
 __all__ = [
     "CHANGE_PASSWORD",
@@ -43,6 +43,7 @@ SIGN_UP = Route(
     error_statuses=(409,),
     bearer_auth=False,
     description="Creates a user. An e-mail address already in use is a 409.",
+    rate_class=RateClass.CREDENTIAL,
 )
 TOKEN = Route(
     method="POST",
@@ -56,6 +57,7 @@ TOKEN = Route(
     bearer_auth=False,
     description="Refresh tokens rotate: each use returns a new one, and reusing a spent one "
     "revokes every token of its family.",
+    rate_class=RateClass.CREDENTIAL,
 )
 CURRENT_USER = Route(
     method="GET",
@@ -63,6 +65,7 @@ CURRENT_USER = Route(
     operation_id="getCurrentUser",
     summary="The caller, with its KYC status",
     response_model=UserResponse,
+    rate_class=RateClass.READ,
 )
 
 CURRENT_USER_LIMITS = Route(
@@ -76,6 +79,7 @@ CURRENT_USER_LIMITS = Route(
     "`sent_24h` and `sent_30d` count the payments accepted by fraud scoring in the window (until "
     "they are declined or fail); `withdrawal_24h` the withdrawals pending or paid out. A higher "
     "KYC level (`POST /v1/kyc`, `POST /v1/kyc/documents`) raises them.",
+    rate_class=RateClass.READ,
 )
 
 REVOKE = Route(
@@ -91,6 +95,7 @@ REVOKE = Route(
     "access token ends its session: either way the session ends, and its access tokens are "
     "refused at once. This is how a client signs out. The answer is 200 whether or not the "
     "token was known, valid or already revoked (RFC 7009, section 2.2).",
+    rate_class=RateClass.CREDENTIAL,
 )
 CHANGE_PASSWORD = Route(
     method="POST",
@@ -103,6 +108,7 @@ CHANGE_PASSWORD = Route(
     "Every session of the caller ends, this one included, and every access token issued "
     "before is refused at once; the answer is a fresh token pair in a new session, so the "
     "device that changed the password stays signed in.",
+    rate_class=RateClass.WRITE,
 )
 LIST_SESSIONS = Route(
     method="GET",
@@ -112,6 +118,7 @@ LIST_SESSIONS = Route(
     response_model=SessionList,
     description="The sessions that can still be used, most recently used first. `current` marks "
     "the one of the token making the request.",
+    rate_class=RateClass.READ,
 )
 END_SESSION = Route(
     method="DELETE",
@@ -122,6 +129,7 @@ END_SESSION = Route(
     error_statuses=(404,),
     description="Its refresh tokens are revoked and its access tokens refused at once. Ending a "
     "session that has already ended answers it again; another user's session is a 404.",
+    rate_class=RateClass.WRITE,
 )
 JWKS = Route(
     method="GET",

@@ -33,6 +33,7 @@ from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
 from shared.services import sanctions, sessions
 from shared.services.context import EventContext
+from shared.services.sign_in_backoff import SignInBackoff
 from shared.signing import SigningKey
 
 __all__ = [
@@ -215,16 +216,42 @@ def password_grant(
     email: str,
     password: str,
     client: sessions.Client,
+    backoff: SignInBackoff,
     signing_key: SigningKey,
     now: datetime,
     access_ttl: int,
     refresh_ttl: int,
 ) -> TokenPair:
     """Tokens for a correct email and password, in a new session; a 401 otherwise, alike for
-    both mistakes."""
-    user = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
+    both mistakes. A sign-in the backoff has locked out is a 429 before the password is
+    verified, whether or not it is right (shared.services.sign_in_backoff)."""
+    account = email.strip().lower()
+    user = conn.execute(sa.select(users).where(users.c.email == account)).first()
+    user_id = user.id if user is not None else None
+    lock = backoff.check(account, client.ip_address)
+    if lock is not None:
+        scope, seconds = lock
+        raise ApiError.rate_limited(
+            "sign_in_locked",
+            f"too many failed sign-ins; retry after {seconds} seconds",
+            retry_after_seconds=seconds,
+            event_fields={"user_id": user_id, "outcome": "locked_out", "lock": scope.value},
+        )
     if not _password_matches(user, password):
-        raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
+        started = backoff.failed(account, client.ip_address)
+        raise ApiError(
+            401,
+            "authentication_error",
+            "invalid_credentials",
+            "the email or password is wrong",
+            event_fields={
+                "user_id": user_id,
+                "outcome": "wrong_password" if user is not None else "unknown_account",
+                "lock_started": started[0].value if started else None,
+                "lock_seconds": started[1] if started else 0,
+            },
+        )
+    backoff.succeeded(account, client.ip_address)
     return start_session_of(
         conn,
         user=user,
