@@ -392,7 +392,6 @@ class SagaMachine(RuleBasedStateMachine):
 SagaMachine.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestSagaUnderAnyOrderOfSteps = SagaMachine.TestCase

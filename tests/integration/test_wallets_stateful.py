@@ -251,7 +251,6 @@ class WalletsMachine(RuleBasedStateMachine):
 WalletsMachine.TestCase.settings = settings(
     max_examples=40,
     stateful_step_count=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestWalletsUnderAnyOrderOfSteps = WalletsMachine.TestCase

@@ -33,7 +33,6 @@ SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     derandomize=True,
     database=None,
-    deadline=None,
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate],
 )
