@@ -40,6 +40,9 @@ def runtime(tmp_path, monkeypatch, moto_endpoint_in_process):
     monkeypatch.setenv("PAYSTREAM_REDIS_URL", "memory://")
     monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
     monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
+    # E-mails land in a local outbox too, as in `paystream up`: verification codes and reset
+    # links are read from it (tests.fixtures.mail).
+    monkeypatch.setenv("PAYSTREAM_MAIL_OUTBOX_FILE", str(tmp_path / "mail.jsonl"))
     use_token_keys(monkeypatch, tmp_path / "keys")
     # Today's rates: conversions refuse rates older than PAYSTREAM_FX_RATES_MAX_AGE_DAYS.
     rates = write_rates_of(tmp_path / "fx-rates.json", datetime.now(UTC).date())
