@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared.adapters.tables import password_resets
 from shared.adapters.mail_outbox import MailOutbox
+from shared.adapters.tables import password_resets
 from tests.fixtures.mail import reset_token
 from tests.security.sessions_support import NEW_PASSWORD, PASSWORD, sign_in, sign_up
 
