@@ -71,18 +71,22 @@ def request_reset(
         .where(password_resets.c.email_digest == digest, password_resets.c.created_at > now - timedelta(hours=1))
     ).scalar_one()
     user = identity.find_user(conn, email) if "@" in email else None
-    token = secrets.token_urlsafe(RESET_TOKEN_BYTES) if user is not None and recent < RESETS_PER_HOUR_MAX else None
+    reset = (
+        ResetRequested(email=user.email, token=secrets.token_urlsafe(RESET_TOKEN_BYTES))
+        if user is not None and recent < RESETS_PER_HOUR_MAX
+        else None
+    )
     conn.execute(
         password_resets.insert().values(
             id=new_id("pwr"),
             email_digest=digest,
-            user_id=user.id if token is not None else None,
-            token_hash=_token_digest(token) if token is not None else None,
+            user_id=user.id if user is not None and reset is not None else None,
+            token_hash=_token_digest(reset.token) if reset is not None else None,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )
     )
-    return ResetRequested(email=user.email, token=token) if user is not None and token is not None else None
+    return reset
 
 
 def reset_email(token: str, *, web_origin: str, ttl_seconds: int) -> tuple[str, str]:

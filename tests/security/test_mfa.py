@@ -12,7 +12,7 @@ from shared.adapters.tables import users as users_table
 from shared.services.mfa import TOTP_STEP_SECONDS
 from tests.fixtures.idempotency import fresh_key
 from tests.fixtures.mail import verify_email_over_http
-from tests.security.sessions_support import PASSWORD, sign_in, sign_up
+from tests.security.sessions_support import PASSWORD, SignedIn, sign_in, sign_up
 
 # A test spends up to three codes, of the steps before, at and after the current one (the
 # window the platform accepts): it starts no later than this long before a step ends, so that
@@ -38,7 +38,7 @@ def _password_grant(users, email: str, **extra: str):
     )
 
 
-def _enrolled(users, email: str) -> tuple[object, str, list[str], int]:
+def _enrolled(users, email: str) -> tuple[SignedIn, str, list[str], int]:
     """A signed-up user with the factor on: (session, secret, recovery codes, the step the
     confirmation spent)."""
     sign_up(users, email)
