@@ -9,6 +9,7 @@ import pyotp
 import sqlalchemy as sa
 
 from shared.adapters.tables import users as users_table
+from shared.observability.security import LOGIN_FAILED, security_event_of_refusal
 from shared.services.mfa import TOTP_STEP_SECONDS
 from tests.fixtures.idempotency import fresh_key
 from tests.fixtures.mail import verify_email_over_http
@@ -196,3 +197,9 @@ def test_paying_a_large_request_needs_a_code_too(client_of, runtime):
     # WHEN paid with a current code: accepted
     paid = payments.post(path, headers={**auth, **fresh_key()}, json={"otp": _code(secret, step + 1)})
     assert paid.status_code == 202, paid.get_data(as_text=True)
+
+
+def test_a_wrong_code_with_the_right_password_is_a_failed_sign_in():
+    # A wrong second-factor code is counted where wrong passwords are: a login_failed event.
+    assert security_event_of_refusal(401, "invalid_otp") == LOGIN_FAILED
+    assert security_event_of_refusal(401, "invalid_credentials") == LOGIN_FAILED
