@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared.functions import FUNCTIONS
 from shared.rate_limits import harness_environment
-from shared.runner.local import free_port
-from tests.e2e.client import FINAL_STATUSES, sign_up
+from shared.runner.local import free_port, mail_outbox_file
+from tests.e2e.client import FINAL_STATUSES, MAIL_OUTBOXES, sign_up
 from tests.e2e.conftest import _free_port_range
 
 USERS = 20
@@ -85,6 +85,8 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
     while time.monotonic() < deadline:
         try:
             if requests.get(url + "/readyz", timeout=2).status_code == 200:
+                # Users signed up for the run verify their addresses from its mail outbox.
+                MAIL_OUTBOXES[url] = mail_outbox_file(home)
                 return url, process, database
         except requests.RequestException:
             pass

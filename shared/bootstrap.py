@@ -11,7 +11,7 @@ import functools
 import hashlib
 import hmac
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -27,6 +27,7 @@ from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.kyc_documents import DocumentStore
 from shared.adapters.ledger_store import LedgerStore
+from shared.adapters.mail_outbox import MailOutbox
 from shared.domain.sign_in import BackoffPolicy
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
@@ -78,6 +79,9 @@ class Platform:
     # budget across every process and replica).
     rate_limits: RateLimits
     sign_in_backoff: SignInBackoff
+    # A key for one purpose, derived from the secret key when asked for (a ConfigurationError
+    # in a function that is not given the secret key: shared.function_secrets).
+    derived_key: Callable[[str], bytes]
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -130,7 +134,10 @@ def build_platform(settings: Settings) -> Platform:
             ),
         ),
         publisher=publisher,
-        notifier=Notifier(client("sns")),
+        notifier=Notifier(
+            client("sns"),
+            mail_outbox=MailOutbox(settings.mail_outbox_file) if settings.mail_outbox_file else None,
+        ),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
         gateway=SandboxGateway(functools.partial(_derived_key, settings, "card-vault-fingerprint")),
         signing_keys=KeyFile(settings.signing_keys_file, "PAYSTREAM_SIGNING_KEYS_FILE", signing_ring_of),
@@ -138,6 +145,7 @@ def build_platform(settings: Settings) -> Platform:
             settings.verification_keys_file, "PAYSTREAM_VERIFICATION_KEYS_FILE", _verification_keys
         ),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
+        derived_key=functools.partial(_derived_key, settings),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
         kyc_documents=DocumentStore(
             client,
@@ -176,8 +184,9 @@ def _verification_keys(document: dict) -> tuple[dict, dict]:
 def _derived_key(settings: Settings, purpose: str) -> bytes:
     """A key for one purpose, derived from the secret key, so no two purposes share a key.
 
-    Its only use today is the card vault's fingerprints (`accounts`, which tokenizes); a
-    function that derives no key is not given the secret key (shared.secrets)."""
+    Its uses: the card vault's fingerprints (`accounts`, which tokenizes), the sealing of
+    second-factor secrets and the digests of e-mail codes and addresses (`users`, `payments`);
+    a function that derives no key is not given the secret key (shared.function_secrets)."""
     if settings.secret_key is None:
         raise ConfigurationError(f"PAYSTREAM_SECRET_KEY is not set: the {purpose} key is derived from it")
     secret = settings.secret_key.get_secret_value().encode()

@@ -81,6 +81,11 @@ def correlation_id() -> str:
     return request_id()
 
 
+# What a retry may change without being another request: a second-factor code changes every 30
+# seconds, so a retry with a fresh one is the same payment (and is answered from the first).
+_NOT_FINGERPRINTED = {"otp"}
+
+
 def respond_once(
     request: flask.Request, principal: Principal, body: BaseModel, execute: Execute, *, now: datetime
 ) -> tuple[int, Any]:
@@ -91,7 +96,9 @@ def respond_once(
         runtime.engine,
         user_id=principal.user_id,
         key=idempotency_key(request),
-        fingerprint=request_fingerprint(request.method, request.path, body.model_dump(mode="json")),
+        fingerprint=request_fingerprint(
+            request.method, request.path, body.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
+        ),
         now=now,
         execute=execute,
     )

@@ -5,7 +5,9 @@
   verification keys, and nothing that could sign;
 - the secret key, the root of the keys derived for one purpose each
   (shared.bootstrap._derived_key), goes only where such a key is derived: the card vault's
-  fingerprints, computed where cards and bank accounts are tokenized (`accounts`);
+  fingerprints, computed where cards and bank accounts are tokenized (`accounts`); the sealing
+  of second-factor secrets and the digests of e-mail codes and addresses, in `users`, which
+  enrols and signs in, and `payments`, which asks a code of a large payment;
 - every function reads the database and the cache.
 
 The Knative manifests and the Terraform data are rendered from this table
@@ -38,8 +40,10 @@ __all__ = [
 # The function that signs tokens (the password and refresh-token grants).
 TOKEN_ISSUING_FUNCTION = "users"  # noqa: S105 - a function's name, not a secret
 # The functions that derive a key from the secret key: `accounts` fingerprints the cards and
-# bank accounts it tokenizes (shared.adapters.card_gateway).
-KEY_DERIVING_FUNCTIONS = ("accounts",)
+# bank accounts it tokenizes (shared.adapters.card_gateway); `users` and `payments` open the
+# sealed second-factor secrets (shared.services.mfa), and `users` digests e-mail codes and
+# addresses (shared.services.verification, shared.services.password_reset).
+KEY_DERIVING_FUNCTIONS = ("accounts", "payments", "users")
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,22 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # The large-transactions report lists transactions at or above this many US dollars
     # (converted at the newest reference rates the platform has).
     report_large_transaction_usd: int = Field(10_000, ge=1)
+    # A payment (or paying a request) above this many US dollars (converted at the newest
+    # reference rates) needs a current second-factor code from a user who has turned it on.
+    mfa_payment_above_usd: int = Field(1_000, ge=0)
+    # Until its address is verified, an account sends at most this many US dollars in all.
+    unverified_email_send_max_usd: int = Field(100, ge=0)
+    # A password reset link works once, within this long of its request.
+    password_reset_ttl_seconds: int = Field(30 * 60, ge=300, le=24 * 3600)
+    # An e-mail verification code works within this long of its sending; a new one may be
+    # asked for at most once per `email_verification_resend_seconds`.
+    email_verification_code_ttl_seconds: int = Field(3600, ge=300, le=7 * 24 * 3600)
+    email_verification_resend_seconds: int = Field(60, ge=1, le=3600)
+    # The local modes' mail outbox: every e-mail published to the e-mail topic is also
+    # appended here, for `paystream mail` to show (nobody reads the topic locally). Unset (the
+    # default, and on Kubernetes): no copy is kept.
+    mail_outbox_file: str | None = None
+
     # The budget of each route class (schemas.routing.RateClass), in the `limits` notation
     # (`20/minute`): per user for MONEY, WRITE and READ, per client address for PUBLIC and
     # CREDENTIAL. The defaults are the local modes' (every client there is 127.0.0.1);

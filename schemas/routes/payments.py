@@ -9,6 +9,7 @@ from schemas.api import (
     PaymentRequestList,
     PaymentRequestResponse,
     PaymentResponse,
+    PayRequestRequest,
     RefundList,
     RefundRequest,
     RefundResponse,
@@ -46,7 +47,12 @@ SEND = Route(
     "debit and the settlement follow asynchronously. Poll `GET /v1/payments/{payment_id}` for the "
     "outcome: a payment over a limit ends `declined` with `failure_code` `limit_exceeded` and a "
     "`failure_message` that starts with the limit's name (`single_payment`, `sent_24h` or "
-    "`sent_30d`; `GET /v1/users/me/limits`). A frozen payer or payee is a 403 `account_frozen`.",
+    "`sent_30d`; `GET /v1/users/me/limits`). A frozen payer or payee is a 403 `account_frozen`. "
+    "A payer whose e-mail address is not verified sends at most 100 USD in all (403 "
+    "`email_unverified`); a payer with the second factor on sends more than 1,000 USD in one "
+    "payment only with a current code in `otp` (403 `mfa_required` without one, `invalid_otp` "
+    "when it is wrong or used already). A retry with the same Idempotency-Key may carry another "
+    "`otp`: it is the same payment.",
     rate_class=RateClass.MONEY,
 )
 GET_PAYMENT = Route(
@@ -133,7 +139,7 @@ PAY_REQUEST = Route(
     path="/v1/payment-requests/{payment_request_id}/pay",
     operation_id="payPaymentRequest",
     summary="Pay a request made of you",
-    request_model=EmptyRequest,
+    request_model=PayRequestRequest,
     request_body_required=False,
     response_model=PaymentResponse,
     response_status=202,
@@ -144,7 +150,9 @@ PAY_REQUEST = Route(
     "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
     "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
     "a request already paid or being paid, or expired, is a 409. The payment's limits apply, "
-    "and a frozen payer or requester is a 403 `account_frozen`.",
+    "and a frozen payer or requester is a 403 `account_frozen`. As for `POST /v1/payments`, an "
+    "unverified address sends at most 100 USD (403 `email_unverified`), and a payer with the "
+    "second factor on pays more than 1,000 USD only with a current code in the body's `otp`.",
     rate_class=RateClass.MONEY,
 )
 DECLINE_REQUEST = Route(

@@ -28,10 +28,12 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
+from shared.domain.passwords import password_problem, rule_message
 from shared.domain.sanctions import name_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
-from shared.services import sanctions, sessions
+from shared.passwords import common_passwords
+from shared.services import mfa, sanctions, sessions
 from shared.services.context import EventContext
 from shared.services.sign_in_backoff import SignInBackoff
 from shared.signing import SigningKey
@@ -43,7 +45,9 @@ __all__ = [
     "get_user",
     "password_grant",
     "refresh_grant",
+    "require_acceptable_password",
     "roles_of",
+    "set_password",
     "sign_up",
     "start_session_of",
 ]
@@ -93,6 +97,19 @@ def roles_of(conn: Connection, user_id: str) -> frozenset[str]:
     return frozenset(conn.execute(_ROLES_OF, {"user_id": user_id}).scalars())
 
 
+def require_acceptable_password(password: str, *, email: str, full_name: str, param: str) -> None:
+    """A 400 `weak_password` naming the rule, when the password policy refuses `password` for
+    the user with this e-mail and name (shared.domain.passwords)."""
+    rule = password_problem(password, email=email, full_name=full_name, common_passwords=common_passwords())
+    if rule is not None:
+        raise ApiError.invalid("weak_password", f"{rule_message(rule)} ({rule.value})", param)
+
+
+def set_password(conn: Connection, user_id: str, password: str) -> None:
+    """Store the hash of the user's new password (the caller has applied the policy)."""
+    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(password)))
+
+
 def sign_up(
     conn: Connection,
     request: SignUpRequest,
@@ -101,7 +118,11 @@ def sign_up(
     now: datetime,
     correlation_id: str | None,
 ) -> tuple[Any, list[str]]:
-    """Create the user and a wallet in the currency of their country."""
+    """Create the user and a wallet in the currency of their country. The password must pass
+    the policy (a 400 `weak_password`); the address is not verified yet."""
+    require_acceptable_password(
+        request.password, email=str(request.email), full_name=request.full_name, param="password"
+    )
     user_id = new_id("usr")
     try:
         with conn.begin_nested():
@@ -221,10 +242,14 @@ def password_grant(
     now: datetime,
     access_ttl: int,
     refresh_ttl: int,
+    otp: str | None = None,
+    second_factor_key: mfa.SecondFactorKey | None = None,
 ) -> TokenPair:
     """Tokens for a correct email and password, in a new session; a 401 otherwise, alike for
     both mistakes. A sign-in the backoff has locked out is a 429 before the password is
-    verified, whether or not it is right (shared.services.sign_in_backoff)."""
+    verified, whether or not it is right (shared.services.sign_in_backoff). A user with the second
+    factor on also needs a good `otp` (a 401 `mfa_required` or `invalid_otp`: shared.services.mfa).
+    """
     account = email.strip().lower()
     user = conn.execute(sa.select(users).where(users.c.email == account)).first()
     user_id = user.id if user is not None else None
@@ -251,6 +276,18 @@ def password_grant(
                 "lock_seconds": started[1] if started else 0,
             },
         )
+    if mfa.is_enabled(user):
+        if second_factor_key is None:
+            raise RuntimeError("a password grant for a user with a second factor needs the key that opens it")
+        try:
+            mfa.check_sign_in(conn, user, otp, key=second_factor_key, now=now)
+        except ApiError as refused:
+            # A wrong code with the right password counts as a failed sign-in: someone may hold
+            # the password and be guessing the code. A missing one is a step of the dialogue.
+            if refused.code == "invalid_otp":
+                backoff.failed(account, client.ip_address)
+                refused.event_fields.update(user_id=user_id, outcome="wrong_otp")
+            raise
     backoff.succeeded(account, client.ip_address)
     return start_session_of(
         conn,
@@ -303,11 +340,13 @@ def refresh_grant(
 
 
 def change_password(conn: Connection, user_id: str, *, current_password: str, new_password: str, now: datetime) -> Any:
-    """Replace the user's password after checking the current one (a 400 when it is wrong),
-    and end every session of theirs; the user row as it is now."""
+    """Replace the user's password after checking the current one (a 400 when it is wrong) and
+    the new one against the policy (a 400 `weak_password`), and end every session of theirs;
+    the user row as it is now."""
     user = get_user(conn, user_id)
     if not _password_matches(user, current_password):
         raise ApiError.invalid("current_password_wrong", "the current password is wrong", "current_password")
-    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(new_password)))
+    require_acceptable_password(new_password, email=user.email, full_name=user.full_name, param="new_password")
+    set_password(conn, user_id, new_password)
     sessions.end_every_session(conn, user_id, now=now)
     return get_user(conn, user_id)

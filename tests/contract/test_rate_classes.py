@@ -24,7 +24,13 @@ MONEY_MOVING = {
     ("POST", "/v1/withdrawals"),
 }
 # Unauthenticated routes that take a credential or create one: the strictest budget.
-CREDENTIAL = {("POST", "/v1/users"), ("POST", "/v1/oauth/token"), ("POST", "/v1/oauth/revoke")}
+CREDENTIAL = {
+    ("POST", "/v1/users"),
+    ("POST", "/v1/oauth/token"),
+    ("POST", "/v1/oauth/revoke"),
+    ("POST", "/v1/users/password-reset"),
+    ("POST", "/v1/users/password-reset/confirm"),
+}
 
 ROUTES = [(table.function, route) for table in ROUTE_TABLES for route in table.routes]
 

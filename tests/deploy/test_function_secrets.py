@@ -16,13 +16,14 @@ from .conftest import REPOSITORY_ROOT, TREES
 
 _EVERY_FUNCTION = {"database-url", "redis-url"}
 _CLIENT = _EVERY_FUNCTION | {"verification-keys"}
-# function → the secrets it may read. `users` alone signs tokens; `accounts` alone derives a key
-# from the secret key (the card vault's fingerprints); the client functions verify tokens.
+# function → the secrets it may read. `users` alone signs tokens; `accounts`, `users` and
+# `payments` derive keys from the secret key (the card vault's fingerprints; the sealed
+# second-factor secrets and the digests of e-mail codes); the client functions verify tokens.
 EXPECTED_SECRETS: dict[str, set[str]] = {
-    "users": _CLIENT | {"signing-keys"},
+    "users": _CLIENT | {"signing-keys", "secret-key"},
     "accounts": _CLIENT | {"secret-key"},
     "wallets": _CLIENT,
-    "payments": _CLIENT,
+    "payments": _CLIENT | {"secret-key"},
     "transactions": _CLIENT,
     "notifications": _CLIENT,
     "admin": _CLIENT,

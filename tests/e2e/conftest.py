@@ -18,7 +18,8 @@ import requests
 
 from shared.functions import FUNCTIONS
 from shared.rate_limits import harness_environment
-from shared.runner.local import free_port
+from shared.runner.local import free_port, mail_outbox_file
+from tests.e2e.client import MAIL_OUTBOXES
 from tests.fixtures.fx import ecb_endpoint, sample_dated
 
 STARTUP_SECONDS_MAX = 120
@@ -132,6 +133,7 @@ def embedded_url(tmp_path_factory, fx_rates_file) -> Iterator[str]:
     url, process = _start([], env, home)
     # The embedded mode keeps its SQLite file in its home folder.
     DATABASE_URLS[url] = f"sqlite:///{home / 'paystream.db'}"
+    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 
@@ -146,6 +148,7 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
     env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     url, process = _start(["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))], env, home)
     DATABASE_URLS[url] = postgres_url
+    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 
