@@ -263,7 +263,7 @@ class ChaosRun:
         session = requests.Session()
         for number in range(users):
             email = f"chaos-{uuid.uuid4().hex[:12]}-{number}@example.com"
-            password = "a long chaos password"
+            password = "plum-Harbour-7-lantern"
             created = self._request(
                 session,
                 "POST",

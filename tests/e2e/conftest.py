@@ -75,6 +75,8 @@ def _start(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    # Its e-mails are copied to the outbox in its home, where users read their codes.
+    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -133,7 +135,6 @@ def embedded_url(tmp_path_factory, fx_rates_file) -> Iterator[str]:
     url, process = _start([], env, home)
     # The embedded mode keeps its SQLite file in its home folder.
     DATABASE_URLS[url] = f"sqlite:///{home / 'paystream.db'}"
-    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 
@@ -148,7 +149,6 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
     env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     url, process = _start(["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))], env, home)
     DATABASE_URLS[url] = postgres_url
-    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 

@@ -271,8 +271,9 @@ def test_requests_functions_pool_and_queues_emit_technical_metrics(statsd, compl
     assert _wait_for(
         statsd, "paystream.http.request.duration", lambda t: t.get("route") == "get_/v1/payments/_payment_id_"
     )
-    handled = {tags["service"] for _, _, tags in _wait_for(statsd, "paystream.function.duration")}
-    assert handled >= PAYMENT_SERVICES, handled
+    # Each function flushes its own metrics: wait for every one, not for the first.
+    for service in sorted(PAYMENT_SERVICES):
+        assert _wait_for(statsd, "paystream.function.duration", lambda t, s=service: t.get("service") == s), service
     assert _wait_for(statsd, "paystream.database.pool.in_use")
     assert _wait_for(statsd, "paystream.database.pool.waiting")
     assert _wait_for(
