@@ -6,6 +6,10 @@
 - the secret key, the root of the keys derived for one purpose each
   (shared.bootstrap._derived_key), goes only where such a key is derived: the card vault's
   fingerprints, computed where cards and bank accounts are tokenized (`accounts`);
+- the personal data index key, the key of the e-mail addresses' blind index
+  (shared.privacy.blind_index), goes only where a user is looked up by address: `users`
+  (sign-up, sign-in), `payments` (paying or asking someone named by address) and `admin` (the
+  operators' look-up); it is never derived from another secret;
 - every function reads the database and the cache.
 
 The Knative manifests and the Terraform data are rendered from this table
@@ -23,7 +27,9 @@ from shared.functions import FUNCTIONS, FunctionInfo
 __all__ = [
     "DATABASE_URL",
     "FUNCTION_SECRETS",
+    "EMAIL_LOOKUP_FUNCTIONS",
     "KEY_DERIVING_FUNCTIONS",
+    "PERSONAL_DATA_INDEX_KEY",
     "REDIS_URL",
     "SECRETS",
     "SECRET_KEY",
@@ -40,6 +46,8 @@ TOKEN_ISSUING_FUNCTION = "users"  # noqa: S105 - a function's name, not a secret
 # The functions that derive a key from the secret key: `accounts` fingerprints the cards and
 # bank accounts it tokenizes (shared.adapters.card_gateway).
 KEY_DERIVING_FUNCTIONS = ("accounts",)
+# The functions that find a user by e-mail address, through its blind index.
+EMAIL_LOOKUP_FUNCTIONS = ("users", "payments", "admin")
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,15 @@ REDIS_URL = Secret("redis-url", "PAYSTREAM_REDIS_URL")
 SECRET_KEY = Secret("secret-key", "PAYSTREAM_SECRET_KEY")
 SIGNING_KEYS = Secret("signing-keys", "PAYSTREAM_SIGNING_KEYS_FILE", is_file=True)
 VERIFICATION_KEYS = Secret("verification-keys", "PAYSTREAM_VERIFICATION_KEYS_FILE", is_file=True)
-SECRETS: tuple[Secret, ...] = (DATABASE_URL, REDIS_URL, SECRET_KEY, SIGNING_KEYS, VERIFICATION_KEYS)
+PERSONAL_DATA_INDEX_KEY = Secret("personal-data-index-key", "PAYSTREAM_PERSONAL_DATA_INDEX_KEY")
+SECRETS: tuple[Secret, ...] = (
+    DATABASE_URL,
+    REDIS_URL,
+    SECRET_KEY,
+    SIGNING_KEYS,
+    VERIFICATION_KEYS,
+    PERSONAL_DATA_INDEX_KEY,
+)
 
 
 def secrets_of(function: FunctionInfo) -> tuple[Secret, ...]:
@@ -74,6 +90,8 @@ def secrets_of(function: FunctionInfo) -> tuple[Secret, ...]:
         wanted.add(VERIFICATION_KEYS)
     if function.name in KEY_DERIVING_FUNCTIONS:
         wanted.add(SECRET_KEY)
+    if function.name in EMAIL_LOOKUP_FUNCTIONS:
+        wanted.add(PERSONAL_DATA_INDEX_KEY)
     return tuple(secret for secret in SECRETS if secret in wanted)
 
 

@@ -47,7 +47,13 @@ def send(request: flask.Request, principal: Principal, body):
     now = utc_now()
 
     def execute(conn):
-        row, event_ids = create_payment(conn, payer_id=principal.user_id, request=body, context=_context(now))
+        row, event_ids = create_payment(
+            conn,
+            payer_id=principal.user_id,
+            request=body,
+            context=_context(now),
+            email_index=platform().email_index,
+        )
         return 202, _payment(row), event_ids
 
     return respond_once(request, principal, body, execute, now=now)
@@ -92,7 +98,7 @@ def request_money(request: flask.Request, principal: Principal, body):
 
     def execute(conn):
         row, event_ids = payment_requests.create_request(
-            conn, requester_id=principal.user_id, body=body, context=_context(now)
+            conn, requester_id=principal.user_id, body=body, context=_context(now), email_index=platform().email_index
         )
         return 201, _payment_request(row), event_ids
 

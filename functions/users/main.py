@@ -1,5 +1,6 @@
 """users: sign-up, OAuth2 tokens (password and refresh_token grants, revocation), the caller's
-profile, password and sessions, and the public keys that verify access tokens."""
+profile, password and sessions, their data export and erasure, and the public keys that verify
+access tokens."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from shared.bootstrap import platform
 from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
-from shared.http import JWT_ISSUER, ApiError, Principal
+from shared.http import JWT_ISSUER, ApiError, Principal, client_address
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
-from shared.services import identity, limits, sessions
+from shared.services import identity, limits, personal_data, sessions
+from shared.services.context import EventContext
 from shared.signing import VERIFYING_ALGORITHMS, signing_key_at
 
 router = client_router(routes.ROUTES)
@@ -35,18 +37,18 @@ def sign_up(request: flask.Request, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
         user, event_ids = identity.sign_up(
-            conn, body, ledger=runtime.ledger, now=utc_now(), correlation_id=correlation_id()
-        )
+            conn, body, ledger=runtime.ledger, privacy=runtime.privacy, email_index=runtime.email_index,
+            now=utc_now(), correlation_id=correlation_id(),
+        )  # fmt: skip
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
-    return 201, UserResponse.model_validate(user, from_attributes=True)
+    return 201, UserResponse.model_validate(profile)
 
 
 def _client(request: flask.Request) -> sessions.Client:
     """The device and address a sign-in or a refresh came from. Behind the Ingress the client's
     address is the first of X-Forwarded-For (the Ingress sets it; functions are cluster-local)."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    address = forwarded.split(",")[0].strip() or request.remote_addr or ""
-    return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=address)
+    return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=client_address(request))
 
 
 def _token_response(pair: identity.TokenPair) -> TokenResponse:
@@ -77,14 +79,23 @@ def token(request: flask.Request, body):
     with runtime.engine.begin() as conn:
         if body.grant_type == "password":
             pair = identity.password_grant(
-                conn, email=body.username, password=body.password, client=_client(request), **common
+                conn,
+                email=body.username,
+                email_index=runtime.email_index,
+                password=body.password,
+                client=_client(request),
+                **common,
             )
         else:
             pair = identity.refresh_grant(conn, refresh_token=body.refresh_token, client=_client(request), **common)
     if pair is None:
         # A spent token came back: its session is ended now, and the caller learns only
         # that the token is not valid.
-        security_event(REFRESH_TOKEN_REUSE, "refresh token reuse; the token family was revoked")
+        security_event(
+            REFRESH_TOKEN_REUSE,
+            "refresh token reuse; the token family was revoked",
+            client_ip=client_address(request),
+        )
         raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
     return 200, _token_response(pair)
 
@@ -170,10 +181,45 @@ def openid_configuration(request: flask.Request):
 
 @router.handles(routes.CURRENT_USER)
 def me(request: flask.Request, principal: Principal):
-    with platform().reader.connect() as conn:
+    runtime = platform()
+    with runtime.reader.connect() as conn:
         user = identity.get_user(conn, principal.user_id)
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
         roles = identity.roles_of(conn, user.id)
-    return 200, UserResponse.model_validate({**user._mapping, "roles": sorted(roles)})
+    return 200, UserResponse.model_validate({**profile, "roles": sorted(roles)})
+
+
+@router.handles(routes.EXPORT_CURRENT_USER)
+def export_me(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, personal_data.export_of(
+            conn,
+            principal.user_id,
+            privacy=runtime.privacy,
+            ledger=runtime.ledger,
+            now=utc_now(),
+            session_id=principal.session_id,
+        )
+
+
+@router.handles(routes.ERASE_CURRENT_USER)
+def erase_me(request: flask.Request, principal: Principal):
+    runtime = platform()
+    context = EventContext(producer="users", now=utc_now(), correlation_id=correlation_id())
+    with runtime.engine.begin() as conn:
+        erasure, event_ids = personal_data.erase(
+            conn,
+            principal.user_id,
+            actor_id=principal.user_id,
+            privacy=runtime.privacy,
+            ledger=runtime.ledger,
+            retention_days=runtime.settings.personal_data_retention_days,
+            context=context,
+        )
+    sessions.forget(runtime.redis, principal.user_id)
+    publish_after_commit(runtime, event_ids)
+    return 200, erasure
 
 
 @router.handles(routes.CURRENT_USER_LIMITS)

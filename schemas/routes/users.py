@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.api import (
     TOKEN_REQUEST_ADAPTER,
+    ErasureResponse,
     JsonWebKeySet,
     OpenIdConfiguration,
     PasswordChangeRequest,
@@ -13,6 +14,7 @@ from schemas.api import (
     SessionResponse,
     SignUpRequest,
     TokenResponse,
+    UserExport,
     UserLimitsResponse,
     UserResponse,
 )
@@ -23,6 +25,8 @@ __all__ = [
     "CURRENT_USER",
     "CURRENT_USER_LIMITS",
     "END_SESSION",
+    "ERASE_CURRENT_USER",
+    "EXPORT_CURRENT_USER",
     "JWKS",
     "LIST_SESSIONS",
     "OPENID_CONFIGURATION",
@@ -123,6 +127,28 @@ END_SESSION = Route(
     description="Its refresh tokens are revoked and its access tokens refused at once. Ending a "
     "session that has already ended answers it again; another user's session is a 404.",
 )
+EXPORT_CURRENT_USER = Route(
+    method="GET",
+    path="/v1/users/me/export",
+    operation_id="exportCurrentUser",
+    summary="Everything Paystream holds about the caller, as JSON (GDPR access and portability)",
+    response_model=UserExport,
+    description="The profile, funding sources (masked), wallets, transactions, notifications, sessions "
+    "and KYC, with the personal data decrypted for its owner.",
+)
+ERASE_CURRENT_USER = Route(
+    method="DELETE",
+    path="/v1/users/me",
+    operation_id="eraseCurrentUser",
+    summary="Close the caller's account and erase their personal data",
+    response_model=ErasureResponse,
+    error_statuses=(409,),
+    description="Crypto-shredding: the caller's personal data key is destroyed, so their e-mail address, "
+    "name and funding sources can never be read again; the account is closed and every token of it "
+    "refused at once. A wallet that still holds money is a 409 `balance_remaining`: withdraw it first. "
+    "The ledger and the audit trail stay (ids only), and the KYC records stay under a retention key "
+    "until `records_kept_until` (docs/security.md). Others see the account as a deleted user.",
+)
 JWKS = Route(
     method="GET",
     path="/.well-known/jwks.json",
@@ -153,6 +179,8 @@ ROUTES = RouteTable(
         CHANGE_PASSWORD,
         LIST_SESSIONS,
         END_SESSION,
+        EXPORT_CURRENT_USER,
+        ERASE_CURRENT_USER,
         JWKS,
         OPENID_CONFIGURATION,
     ),

@@ -128,7 +128,8 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_context: ssl.SSLContext 
 
 
 def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
-    engine = sa.create_engine(url)
+    # No statement's parameters in an error or a log line: they carry personal data.
+    engine = sa.create_engine(url, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
@@ -195,6 +196,8 @@ def _create_postgres_engine(url: sa.URL, *, pool_size: int, ssl_context: ssl.SSL
     tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
     engine = sa.create_engine(
         url,
+        # No statement's parameters in an error or a log line: they carry personal data.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=POSTGRES_POOL_OVERFLOW_MAX,
         pool_timeout=POSTGRES_POOL_TIMEOUT_SECONDS,

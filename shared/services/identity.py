@@ -28,9 +28,10 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
-from shared.domain.sanctions import name_key
+from shared.domain.sanctions import screening_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
+from shared.privacy import BlindIndex, PersonalDataVault
 from shared.services import sanctions, sessions
 from shared.services.context import EventContext
 from shared.signing import SigningKey
@@ -65,25 +66,29 @@ def _digest(token: str) -> str:
 
 
 def get_user(conn: Connection, user_id: str) -> Any:
-    """The user row, or a 404 (a token may outlive an erased user)."""
+    """The user row, or a 404 (a token may outlive an erased user). Its personal data is
+    sealed: shared.services.personal_data.profile_of opens it."""
     row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
     if row is None:
         raise ApiError.not_found("user_not_found", "the user does not exist")
     return row
 
 
-def find_user(conn: Connection, email_or_id: str) -> Any:
-    """The user with this e-mail address (any case) or id, or None: how a client names the
-    other party of a payment or a request."""
+def find_user(conn: Connection, email_or_id: str, *, email_index: BlindIndex | None) -> Any:
+    """The open account with this e-mail address (any spelling, through its blind index) or
+    id, or None: how a client names the other party of a payment or a request. A closed
+    (erased) account is no one."""
     key = email_or_id.strip()
     if "@" in key:
-        return conn.execute(_USER_BY_EMAIL, {"email": key.lower()}).first()
+        if email_index is None:
+            raise TypeError("finding a user by e-mail address needs the blind index")
+        return conn.execute(_USER_BY_EMAIL, {"email_index": email_index.email(key)}).first()
     return conn.execute(_USER_BY_ID, {"user_id": key}).first()
 
 
 # Built once: every payment and request names its other party.
-_USER_BY_EMAIL = sa.select(users).where(users.c.email == sa.bindparam("email"))
-_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
+_USER_BY_EMAIL = sa.select(users).where(users.c.email_index == sa.bindparam("email_index"), users.c.closed_at.is_(None))
+_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"), users.c.closed_at.is_(None))
 _ROLES_OF = sa.select(user_roles.c.role).where(user_roles.c.user_id == sa.bindparam("user_id"))
 
 
@@ -97,21 +102,28 @@ def sign_up(
     request: SignUpRequest,
     *,
     ledger: LedgerStore,
+    privacy: PersonalDataVault,
+    email_index: BlindIndex,
     now: datetime,
     correlation_id: str | None,
 ) -> tuple[Any, list[str]]:
-    """Create the user and a wallet in the currency of their country."""
+    """Create the user, their data keys and a wallet in the currency of their country. The
+    address and the name are stored sealed under the user's personal key; the address is
+    unique through its blind index."""
     user_id = new_id("usr")
+    index = email_index.email(str(request.email))
     try:
         with conn.begin_nested():
+            privacy.create_keys(conn, user_id, now=now)
             conn.execute(
                 users.insert().values(
                     id=user_id,
-                    email=str(request.email).lower(),
+                    email_encrypted=privacy.seal(conn, user_id, "email", str(request.email)),
+                    email_index=index,
                     password_hash=_hasher.hash(request.password),
-                    full_name=request.full_name,
+                    full_name_encrypted=privacy.seal(conn, user_id, "full_name", request.full_name),
                     country=request.country,
-                    screening_name_key=name_key(request.full_name),
+                    screening_name_key=screening_key(request.full_name),
                     kyc_status="unverified",
                     created_at=now,
                 )
@@ -213,6 +225,7 @@ def password_grant(
     conn: Connection,
     *,
     email: str,
+    email_index: BlindIndex,
     password: str,
     client: sessions.Client,
     signing_key: SigningKey,
@@ -222,7 +235,7 @@ def password_grant(
 ) -> TokenPair:
     """Tokens for a correct email and password, in a new session; a 401 otherwise, alike for
     both mistakes."""
-    user = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
+    user = conn.execute(_USER_BY_EMAIL, {"email_index": email_index.email(email)}).first()
     if not _password_matches(user, password):
         raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
     return start_session_of(

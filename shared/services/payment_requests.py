@@ -38,6 +38,7 @@ from shared.domain.payment_request import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import BlindIndex
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
 from shared.services.context import EventContext, advance, read_row
 from shared.services.identity import find_user
@@ -102,12 +103,18 @@ def _advance(
 
 
 def create_request(
-    conn: Connection, *, requester_id: str, body: RequestMoneyRequest, context: EventContext
+    conn: Connection,
+    *,
+    requester_id: str,
+    body: RequestMoneyRequest,
+    context: EventContext,
+    email_index: BlindIndex | None = None,
 ) -> tuple[Any, list[str]]:
-    """Ask `body.payer` for money: store the request `open` and record `payment_request.created`."""
+    """Ask `body.payer` for money: store the request `open` and record `payment_request.created`.
+    A payer named by e-mail address is found through `email_index`."""
     require_currency(body.currency)
     require_at_most(body.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
-    payer = find_user(conn, body.payer)
+    payer = find_user(conn, body.payer, email_index=email_index)
     if payer is None:
         raise ApiError.not_found("payer_not_found", "no user has this email or id", "from")
     if payer.id == requester_id:

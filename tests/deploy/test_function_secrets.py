@@ -17,15 +17,16 @@ from .conftest import REPOSITORY_ROOT, TREES
 _EVERY_FUNCTION = {"database-url", "redis-url"}
 _CLIENT = _EVERY_FUNCTION | {"verification-keys"}
 # function → the secrets it may read. `users` alone signs tokens; `accounts` alone derives a key
-# from the secret key (the card vault's fingerprints); the client functions verify tokens.
+# from the secret key (the card vault's fingerprints); the client functions verify tokens;
+# `users`, `payments` and `admin` alone find users by e-mail address (the blind index's key).
 EXPECTED_SECRETS: dict[str, set[str]] = {
-    "users": _CLIENT | {"signing-keys"},
+    "users": _CLIENT | {"signing-keys", "personal-data-index-key"},
     "accounts": _CLIENT | {"secret-key"},
     "wallets": _CLIENT,
-    "payments": _CLIENT,
+    "payments": _CLIENT | {"personal-data-index-key"},
     "transactions": _CLIENT,
     "notifications": _CLIENT,
-    "admin": _CLIENT,
+    "admin": _CLIENT | {"personal-data-index-key"},
     "score-fraud": _EVERY_FUNCTION,
     "debit-wallet": _EVERY_FUNCTION,
     "settle": _EVERY_FUNCTION,

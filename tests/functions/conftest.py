@@ -20,7 +20,7 @@ from shared.services.context import EventContext
 from shared.services.identity import sign_up
 from shared.services.payments import create_payment
 from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import use_token_keys
+from tests.fixtures.keys import use_personal_data_keys, use_token_keys
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,7 @@ def runtime(tmp_path, monkeypatch, moto_endpoint_in_process):
     monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
     monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
     use_token_keys(monkeypatch, tmp_path / "keys")
+    use_personal_data_keys(monkeypatch, tmp_path / "keys")
     # Today's rates: conversions refuse rates older than PAYSTREAM_FX_RATES_MAX_AGE_DAYS.
     rates = write_rates_of(tmp_path / "fx-rates.json", datetime.now(UTC).date())
     monkeypatch.setenv("PAYSTREAM_FX_RATES_FILE", str(rates))
@@ -66,6 +67,8 @@ def requested_payment(runtime):
             conn,
             SignUpRequest(email="p@example.com", password="long enough pw 1", full_name="P", country="US"),
             ledger=runtime.ledger,
+            privacy=runtime.privacy,
+            email_index=runtime.email_index,
             now=now,
             correlation_id=None,
         )
@@ -73,6 +76,8 @@ def requested_payment(runtime):
             conn,
             SignUpRequest(email="q@example.com", password="long enough pw 2", full_name="Q", country="US"),
             ledger=runtime.ledger,
+            privacy=runtime.privacy,
+            email_index=runtime.email_index,
             now=now,
             correlation_id=None,
         )

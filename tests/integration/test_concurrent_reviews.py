@@ -23,9 +23,12 @@ from shared.http import ApiError
 from shared.services import reviews
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
-from tests.fixtures.users import insert_user
+from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
+
+# The users' data keys (the reviews name their parties), under a key-encryption key of its own.
+VAULT = local_vault()
 
 CONTENDERS = 8
 # Each race is run on this many payments: a lost race shows on one of them at least.
@@ -113,7 +116,13 @@ def _approve(engine, payment_id: str, reviewer: str):
     def work():
         with engine.begin() as conn:
             return reviews.approve_review(
-                conn, payment_id, reviewer_id=reviewer, reason=None, context=_context("admin"), rates=rates
+                conn,
+                payment_id,
+                reviewer_id=reviewer,
+                reason=None,
+                context=_context("admin"),
+                rates=rates,
+                privacy=VAULT,
             )[0]
 
     return work
@@ -132,6 +141,7 @@ def _decline(engine, ledger, payment_id: str, reviewer: str):
                 ledger=ledger,
                 context=_context("admin"),
                 rates=rates,
+                privacy=VAULT,
             )[0]
 
     return work

@@ -24,7 +24,7 @@ from shared.domain.ledger import Transfer
 from shared.functions import FUNCTIONS, load_app
 from shared.runner.gateway import Gateway, InProcessBackends
 from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import use_token_keys
+from tests.fixtures.keys import use_personal_data_keys, use_token_keys
 from tests.functions.conftest import moto_endpoint_in_process  # noqa: F401 - a session fixture
 
 PASSWORD = "plum-Harbour-7-lantern"
@@ -53,6 +53,7 @@ def gateway(tmp_path_factory, moto_endpoint_in_process):  # noqa: F811 - the fix
         patch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
         patch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
         use_token_keys(patch, home / "keys")
+        use_personal_data_keys(patch, home / "keys")
         patch.setenv("PAYSTREAM_FX_RATES_FILE", str(write_rates_of(home / "fx-rates.json", datetime.now(UTC).date())))
         reset_platform()
         runtime = platform()
