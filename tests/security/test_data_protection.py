@@ -177,7 +177,7 @@ def _found_in_clear(runtime) -> list[tuple[str, str, str]]:
     """(table, column, value) for every text, JSON or binary cell of every table that holds a
     personal value, compared case-insensitively."""
     needles = [value.casefold() for value in _personal_values()]
-    found = []
+    found: list[tuple[str, str, str]] = []
     with runtime.engine.connect() as conn:
         for table in metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, sa.String | sa.Text | sa.JSON | sa.LargeBinary)]

@@ -132,7 +132,7 @@ def _digest_screening_keys(conn: sa.Connection) -> None:
         (profiles, profiles.c.user_id, profiles.c.legal_name_key),
     ):
         for row_id, key in conn.execute(sa.select(id_column, key_column).where(key_column.is_not(None))).all():
-            conn.execute(table.update().where(id_column == row_id).values({key_column.name: digest_of_key(key)}))
+            conn.execute(table.update().where(id_column == row_id).values({key_column.name: digest_of_key(str(key))}))
 
 
 def _seal_existing_rows(conn: sa.Connection) -> None:
