@@ -451,7 +451,7 @@ def migrate(engine_or_url: sa.Engine | str) -> None:
             if is_postgresql(connection):
                 _upgrade_holding_advisory_lock(connection)
             else:
-                _upgrade(connection)
+                _upgrade_sqlite(connection)
     finally:
         if owns_engine:
             engine.dispose()
@@ -475,6 +475,26 @@ def _upgrade_holding_advisory_lock(connection: sa.Connection) -> None:
         connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), lock_parameters)
         connection.exec_driver_sql("RESET statement_timeout")
         connection.commit()
+
+
+def _upgrade_sqlite(connection: sa.Connection) -> None:
+    """Upgrade with foreign keys off, SQLite's own procedure for schema changes: a migration
+    that rebuilds a referenced table (batch mode copies it) would otherwise fail on its rows'
+    children. The references are checked once the upgrade is done, and the switch is set back."""
+    raw = connection.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("the migration's connection has no DBAPI connection")
+    # Outside any transaction (the driver's own transaction control is off): inside one, SQLite
+    # ignores the switch.
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        _upgrade(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        connection.commit()
+        if broken:
+            raise RuntimeError(f"the migration left {len(broken)} rows whose references are broken: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def _upgrade(connection: sa.Connection) -> None:
