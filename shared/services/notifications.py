@@ -55,6 +55,9 @@ class Message:
 # The payload fields that name the people an event concerns.
 _PARTY_FIELDS = ("user_id", "payer_id", "payee_id", "requester_id")
 
+# Who a user id names when no open account has it.
+_ERASED = Person("", "", None)
+
 # Built once: every notified event stores its notifications.
 _INSERT_NOTIFICATION = notifications.insert()
 
@@ -297,10 +300,15 @@ def notify(
 ) -> int:
     """Store the event's notifications (counterparties by id) and email them (names and
     addresses opened); returns how many were created."""
-    messages = messages_for(event_type, payload, _placeholders(payload))
+    named_people = people_of(conn, payload, privacy=privacy)
+    # An erased person is told nothing more: an event still in flight when they left names them.
+    messages = [
+        message
+        for message in messages_for(event_type, payload, _placeholders(payload))
+        if not named_people.get(message.user_id, _ERASED).erased
+    ]
     if not messages:
         return 0
-    named_people = people_of(conn, payload, privacy=privacy)
     conn.execute(
         _INSERT_NOTIFICATION,
         [
@@ -319,9 +327,7 @@ def notify(
     )
     emails = []
     for message in messages:
-        address = named_people[message.user_id].email if message.user_id in named_people else None
-        if address is None:
-            continue  # an erased recipient: no address to write to
+        address = named_people[message.user_id].email
         name = named(named_people, _counterparty_of(payload, message.user_id))
         text = message.body.replace(COUNTERPARTY, name)
         emails.append(
