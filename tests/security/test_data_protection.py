@@ -398,3 +398,20 @@ def test_a_sealed_value_moved_to_another_user_does_not_open(runtime):
             runtime.privacy.open(conn, "usr_b", "email", sealed)
         with pytest.raises(PersonalDataError):
             runtime.privacy.open(conn, "usr_a", "full_name", sealed)
+
+
+def test_a_failed_sign_in_is_a_security_event_with_the_client_address_and_no_address_of_the_user(platform, caplog):
+    # GIVEN a user
+    platform.sign_up(ALICE)
+    # WHEN someone signs in with a wrong password from 203.0.113.9
+    with caplog.at_level("WARNING", logger="paystream.security"):
+        answer = platform.client_of("users").post(
+            "/v1/oauth/token",
+            data={"grant_type": "password", "username": ALICE["email"], "password": "wrong-Password-99"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+    # THEN it is refused, and the security event names the client's address, never the e-mail's
+    assert answer.status_code == 401
+    (record,) = [r for r in caplog.records if r.name == "paystream.security"]
+    assert record.client_ip == "203.0.113.9"
+    assert ALICE["email"] not in record.getMessage()

@@ -108,3 +108,13 @@ def test_log_lines_carry_no_address_gateway_token_or_sealed_value():
     line = "paid bob@example.net with tok_0123456789abcdef0123456789abcdef, stored pd1:AbC-_12=="
     redacted = redact(line)
     assert "bob@example.net" not in redacted and "tok_0123" not in redacted and "pd1:" not in redacted
+
+
+def test_no_engine_puts_statement_parameters_in_an_error_or_a_log_line(tmp_path):
+    from shared.adapters.database import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'quiet.db'}")
+    try:
+        assert engine.hide_parameters is True
+    finally:
+        engine.dispose()
