@@ -239,6 +239,30 @@ def settle_for_payment(
     )
 
 
+# Open requests an erasure closes at once; an account with more is a bug or an attack.
+OPEN_REQUESTS_CLOSED_MAX = 1_000
+
+
+def close_requests_of(conn: Connection, user_id: str, context: EventContext) -> list[str]:
+    """Close every open request the user is a party of, as they leave (an erasure): cancelled
+    when they asked, declined when they were asked. Nobody pays a closed account. The events."""
+    rows = conn.execute(
+        sa.select(payment_requests)
+        .where(
+            payment_requests.c.status == PaymentRequestStatus.OPEN.value,
+            sa.or_(payment_requests.c.requester_id == user_id, payment_requests.c.payer_id == user_id),
+        )
+        .order_by(payment_requests.c.id)
+        .limit(OPEN_REQUESTS_CLOSED_MAX)
+        .with_for_update()
+    ).all()
+    recorded: list[str] = []
+    for row in rows:
+        action = Action.CANCEL if row.requester_id == user_id else Action.DECLINE
+        recorded += _advance(conn, row, target_of(action), context)
+    return recorded
+
+
 def expired_request_ids(conn: Connection, *, now: datetime, limit: int) -> list[str]:
     """Open requests whose time ran out, soonest first."""
     return list(

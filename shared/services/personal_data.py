@@ -39,7 +39,7 @@ from shared.adapters.tables import (
 )
 from shared.http import ApiError, response_of_row
 from shared.privacy import PERSONAL, RETENTION, PersonalDataVault
-from shared.services import kyc
+from shared.services import kyc, payment_requests
 from shared.services import sessions as session_service
 from shared.services.balances import wallet_balances
 from shared.services.context import EventContext
@@ -165,6 +165,8 @@ def erase(
         )
     )
     session_service.end_every_session(conn, user_id, now=now)
+    # Nobody pays a closed account, and it pays nobody: its open requests for money close.
+    closed_requests = payment_requests.close_requests_of(conn, user_id, context)
     # The device and address of each session, the user's own notifications and stored answers
     # are theirs alone, and no law asks to keep them.
     conn.execute(sessions.update().where(sessions.c.user_id == user_id).values(user_agent="", ip_address=""))
@@ -180,7 +182,7 @@ def erase(
         details={"by": "self" if actor_id == user_id else "operator"},
     )
     erasure = ErasureResponse(id=user_id, status="erased", closed_at=now, records_kept_until=kept_until)
-    return erasure, [event_id]
+    return erasure, [*closed_requests, event_id]
 
 
 def shred_expired(conn: Connection, *, privacy: PersonalDataVault, now: datetime) -> list[str]:

@@ -156,7 +156,14 @@ def _realistic_flow(platform: Platform) -> dict[str, Any]:
     assert platform.client_of("payments").get(f"/v1/payments/{payment_id}", headers=alice).get_json()["status"] == (
         "partially_refunded"
     )
-    return {"alice_id": alice_id, "alice": alice, "bob_id": bob_id, "bob": bob, "payment_id": payment_id}
+    return {
+        "alice_id": alice_id,
+        "alice": alice,
+        "bob_id": bob_id,
+        "bob": bob,
+        "payment_id": payment_id,
+        "request_id": requested.get_json()["id"],
+    }
 
 
 def _personal_values() -> list[str]:
@@ -310,6 +317,9 @@ def test_after_erasure_nothing_can_be_recovered_the_tokens_stop_and_the_ledger_s
         json={"to": BOB["email"], "amount": 1, "currency": "USD", "note": ""},
     )
     assert pay.status_code == 404
+    # AND his open request for money is cancelled: nobody pays a closed account
+    request = platform.client_of("payments").get(f"/v1/payment-requests/{flow['request_id']}", headers=flow["alice"])
+    assert request.get_json()["status"] == "cancelled"
     # AND the ledger still balances: every currency sums to zero, every account within its floor
     with runtime.engine.connect() as conn:
         runtime.ledger.check_invariants(conn)
