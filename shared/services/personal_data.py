@@ -135,9 +135,10 @@ def erase(
     reason: str | None = None,
 ) -> tuple[ErasureResponse, list[str]]:
     """Erase the user by crypto-shredding, recorded as an admin action by `actor_id` (the user
-    themself, or an admin); what was done, and the ids of the events recorded. A 409 `balance_remaining` while a
-    wallet holds money (it must be withdrawn first), a 404 for no such open account. The caller
-    commits, then calls `sessions.forget` so that every replica refuses the tokens at once."""
+    themself, or an admin); what was done, and the ids of the events recorded. A 409
+    `balance_remaining` while a wallet holds money (it must be withdrawn first), a 404 for no
+    such open account. The caller commits, then calls `sessions.forget` so that every replica
+    refuses the tokens at once."""
     user = conn.execute(sa.select(users).where(users.c.id == user_id).with_for_update()).first()
     if user is None or user.closed_at is not None:
         raise ApiError.not_found("user_not_found", "no open account has this id", "user_id")
