@@ -42,7 +42,7 @@ from shared.topology import (
     PERSONAL_DATA_KEY_ALIAS,
 )
 
-__all__ = ["Platform", "build_platform", "key_encryption_key_of", "platform", "reset_platform"]
+__all__ = ["Platform", "blind_index_key_of", "build_platform", "key_encryption_key_of", "platform", "reset_platform"]
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -128,7 +128,7 @@ def build_platform(settings: Settings) -> Platform:
         privacy=PersonalDataVault(
             key_encryption_key_of(settings, client), cache_seconds=settings.personal_data_key_cache_seconds
         ),
-        email_index=BlindIndex(functools.partial(_index_key, settings)),
+        email_index=BlindIndex(functools.partial(blind_index_key_of, settings)),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
         kyc_documents=DocumentStore(
@@ -183,7 +183,7 @@ def key_encryption_key_of(settings: Settings, client) -> KeyEncryptionKey:
     return KmsKeyEncryptionKey(client, settings.personal_data_kms_key_id or PERSONAL_DATA_KEY_ALIAS)
 
 
-def _index_key(settings: Settings) -> bytes:
+def blind_index_key_of(settings: Settings) -> bytes:
     """The blind index's key. Never derived from another secret: a function that holds the
     secret key must not be able to compute the index, and the other way round."""
     if settings.personal_data_index_key is None:

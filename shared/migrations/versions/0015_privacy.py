@@ -142,7 +142,7 @@ def _seal_existing_rows(conn: sa.Connection) -> None:
         return
     # Imported here: only a database with users needs the keys, and the settings name them.
     from shared.adapters.aws import aws_client
-    from shared.bootstrap import _index_key, key_encryption_key_of
+    from shared.bootstrap import blind_index_key_of, key_encryption_key_of
     from shared.privacy import BlindIndex, PersonalDataVault
     from shared.settings import Settings, load_settings
 
@@ -152,7 +152,7 @@ def _seal_existing_rows(conn: sa.Connection) -> None:
         return aws_client(service, endpoint_url=settings.aws_endpoint_for(service), region=settings.aws_region)
 
     key_encryption_key = key_encryption_key_of(settings, client)
-    index = BlindIndex(lambda: _index_key(settings))
+    index = BlindIndex(lambda: blind_index_key_of(settings))
     now = datetime.now(UTC)
     personal: dict[str, bytes] = {}
     retention: dict[str, bytes] = {}
