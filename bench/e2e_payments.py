@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.functions import FUNCTIONS
-from shared.runner.local import free_port
-from tests.e2e.client import FINAL_STATUSES, sign_up
+from shared.rate_limits import harness_environment
+from shared.runner.local import free_port, mail_outbox_file
+from tests.e2e.client import FINAL_STATUSES, MAIL_OUTBOXES, sign_up
 from tests.e2e.conftest import _free_port_range
 
 USERS = 20
@@ -64,6 +65,8 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
     env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
     env["PAYSTREAM_LOG_LEVEL"] = "WARNING"
+    # A benchmark measures the platform, not its rate limits (every client here is 127.0.0.1).
+    env.update(harness_environment())
     port = free_port()
     args = [str(Path(sys.executable).with_name("paystream")), "up", "--port", str(port), "--home", str(home)]
     database = None
@@ -82,6 +85,8 @@ def start(mode: str, home: Path) -> tuple[str, subprocess.Popen, str | None]:
     while time.monotonic() < deadline:
         try:
             if requests.get(url + "/readyz", timeout=2).status_code == 200:
+                # Users signed up for the run verify their addresses from its mail outbox.
+                MAIL_OUTBOXES[url] = mail_outbox_file(home)
                 return url, process, database
         except requests.RequestException:
             pass

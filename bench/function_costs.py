@@ -57,6 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throwaway import bench_server, throwaway_databases, url_of
 
+from tests.fixtures.mail import verify_email_over_http
+
 PAYMENTS_DEFAULT = 500
 USERS_DEFAULT = 50
 COUNTED_DEFAULT = 20
@@ -193,6 +195,8 @@ class Saga:
         )
         assert token.status_code == 200, token.get_data(as_text=True)
         auth = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+        # Verified as a user would, with the e-mailed code: unverified, they would send 100 USD at most.
+        verify_email_over_http(self.clients["users"], os.environ["PAYSTREAM_MAIL_OUTBOX_FILE"], email, auth)
         card = self.clients["accounts"].post(
             "/v1/funding-sources",
             headers=auth,
@@ -310,12 +314,16 @@ def baselines(saga: Saga, engine: sa.Engine, backends: PostgresBackends, known: 
 
 
 def configure_environment(database_url: str, redis_url: str) -> None:
-    from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT, ensure_signing_keys
+    from shared.rate_limits import harness_environment
+    from shared.runner.local import EMBEDDED_AWS_ENVIRONMENT, ensure_mail_outbox, ensure_signing_keys
 
-    for name in ("PAYSTREAM_SIGNING_KEYS_FILE", "PAYSTREAM_VERIFICATION_KEYS_FILE"):
+    for name in ("PAYSTREAM_SIGNING_KEYS_FILE", "PAYSTREAM_VERIFICATION_KEYS_FILE", "PAYSTREAM_MAIL_OUTBOX_FILE"):
         os.environ.pop(name, None)
-    # The token keys, made as the local runners make them: every function in this process.
-    ensure_signing_keys(Path(tempfile.mkdtemp(prefix="paystream-bench-keys-")))
+    # The token keys, made as the local runners make them: every function in this process; and
+    # the mail outbox, where the bench's users read their verification codes.
+    home = Path(tempfile.mkdtemp(prefix="paystream-bench-keys-"))
+    ensure_signing_keys(home)
+    ensure_mail_outbox(home)
 
     os.environ.update(
         {
@@ -323,6 +331,8 @@ def configure_environment(database_url: str, redis_url: str) -> None:
             "PAYSTREAM_REDIS_URL": redis_url,
             "PAYSTREAM_SECRET_KEY": secrets.token_urlsafe(48),
             "PAYSTREAM_LOG_LEVEL": os.environ.get("PAYSTREAM_LOG_LEVEL", "INFO"),
+            # A few dozen users paying hundreds of times would rightly be rate limited too.
+            **harness_environment(),
             # A few dozen users paying each other hundreds of times would rightly be held.
             "PAYSTREAM_FRAUD_VELOCITY_REVIEW_ABOVE": "1000000",
             "PAYSTREAM_FRAUD_VELOCITY_DECLINE_ABOVE": "1000000",

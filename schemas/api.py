@@ -69,6 +69,12 @@ __all__ = [
     "RefreshTokenGrant",
     "RevokeRequest",
     "PasswordChangeRequest",
+    "MfaCodeRequest",
+    "PasswordResetRequest",
+    "PasswordResetConfirmRequest",
+    "EmailVerificationRequest",
+    "PayRequestRequest",
+    "OptionalOtp",
     "TokenRequest",
     "TOKEN_REQUEST_ADAPTER",
     "CardFundingSourceRequest",
@@ -91,6 +97,11 @@ __all__ = [
     "STATEMENT_DAYS_MAX",
     # Responses.
     "UserResponse",
+    "MfaEnrolmentResponse",
+    "MfaRecoveryCodes",
+    "MfaStatusResponse",
+    "AcceptedResponse",
+    "PasswordResetResponse",
     "TokenResponse",
     "SessionResponse",
     "SessionList",
@@ -164,8 +175,14 @@ AMOUNT_MINOR_MAX = 10**15
 # fit comfortably; anything longer is not an id Paystream issued.
 IDENTIFIER_LENGTH_MAX = 100
 EMAIL_LENGTH_MAX = 320
-PASSWORD_LENGTH_MIN = 10
+# The password policy's own minimum (shared.domain.passwords, 12) is checked by the function, so
+# that a short password is a `weak_password` like every other the policy refuses.
 PASSWORD_LENGTH_MAX = 128
+# A second-factor code: 6 digits, or a recovery code ("7kq2m-xw9fa"), with room for spaces.
+OTP_LENGTH_MAX = 32
+# A password reset token (43 characters of base64url) with room to spare.
+RESET_TOKEN_LENGTH_MAX = 200
+VERIFICATION_CODE_LENGTH_MAX = 16
 FULL_NAME_LENGTH_MAX = 200
 NOTE_LENGTH_MAX = 500
 # Refresh tokens are opaque strings or JWTs; a few KiB bounds both.
@@ -316,7 +333,15 @@ class SignUpRequest(_Request):
     # Normalised (NFKC, case-folded) so that sign-in, uniqueness and payments "to" an email all
     # agree on one spelling, and a look-alike address is the same address.
     email: NormalisedEmail
-    password: Annotated[_Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)]
+    password: Annotated[
+        _Password,
+        Field(
+            min_length=1,
+            max_length=PASSWORD_LENGTH_MAX,
+            description="At least 12 characters, not a commonly used password, and not containing the "
+            "e-mail address or the name: otherwise a 400 `weak_password` naming the rule.",
+        ),
+    ]
     full_name: PersonName
     country: CountryCode
 
@@ -330,6 +355,18 @@ class PasswordGrant(_Request):
     # No minimum length here: a short password simply fails to authenticate, and telling the
     # caller about the sign-up policy at sign-in would leak nothing useful.
     password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
+    otp: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=OTP_LENGTH_MAX,
+                description="The current code of the second factor (or a recovery code), for an account that "
+                "has one: without it a 401 `mfa_required`, a wrong one a 401 `invalid_otp`.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class RefreshTokenGrant(_Request):
@@ -351,8 +388,59 @@ class PasswordChangeRequest(_Request):
     """Body of `POST /v1/users/me/password`."""
 
     current_password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
-    # The same rules as a new account's password.
-    new_password: Annotated[_Password, Field(min_length=PASSWORD_LENGTH_MIN, max_length=PASSWORD_LENGTH_MAX)]
+    # The same rules as a new account's password (the password policy, checked by the function).
+    new_password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
+
+
+# The second-factor code of a request that may need one (a large payment, paying a request).
+OptionalOtp = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=OTP_LENGTH_MAX,
+        description="The current code of the payer's second factor (or a recovery code): needed above the "
+        "platform's threshold (1,000 USD by default) by a payer who has turned the factor on.",
+    ),
+]
+
+
+class MfaCodeRequest(_Request):
+    """Body of `POST /v1/users/me/mfa/confirm` and `DELETE /v1/users/me/mfa`."""
+
+    code: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=OTP_LENGTH_MAX,
+            description="The current 6-digit code of the authenticator app (turning the factor off also "
+            "takes a recovery code).",
+        ),
+    ]
+
+
+class PasswordResetRequest(_Request):
+    """Body of `POST /v1/users/password-reset`."""
+
+    email: NormalisedEmail
+
+
+class PasswordResetConfirmRequest(_Request):
+    """Body of `POST /v1/users/password-reset/confirm`."""
+
+    token: Annotated[str, Field(min_length=1, max_length=RESET_TOKEN_LENGTH_MAX)]
+    new_password: Annotated[_Password, Field(min_length=1, max_length=PASSWORD_LENGTH_MAX)]
+
+
+class EmailVerificationRequest(_Request):
+    """Body of `POST /v1/users/me/email/verify`: the code e-mailed to the address."""
+
+    code: Annotated[str, Field(min_length=1, max_length=VERIFICATION_CODE_LENGTH_MAX)]
+
+
+class PayRequestRequest(_Request):
+    """Body of `POST /v1/payment-requests/{id}/pay` (optional: `{}` or no body)."""
+
+    otp: OptionalOtp | None = None
 
 
 TokenRequest = Annotated[PasswordGrant | RefreshTokenGrant, Field(discriminator="grant_type")]
@@ -410,6 +498,7 @@ class PaymentRequest(_Request):
     amount: AmountMinor
     currency: CurrencyCode
     note: Annotated[str, Field(max_length=NOTE_LENGTH_MAX)] = ""
+    otp: OptionalOtp | None = None
 
 
 class ConversionQuoteRequest(_Request):
@@ -600,7 +689,45 @@ class UserResponse(_Response):
     kyc_status: KycStatusName
     kyc_level: KycLevelName
     roles: list[OperatorRole] = Field(default_factory=list, description="The operator roles held besides `user`.")
+    email_verified: bool = Field(
+        False, description="Whether the address is verified; until it is, the account sends at most 100 USD."
+    )
+    mfa_enabled: bool = Field(False, description="Whether sign-in and large payments need a second-factor code.")
     created_at: UtcDatetime
+
+
+class MfaEnrolmentResponse(_Response):
+    """A new second-factor secret, shown this once: add it to an authenticator app (the URI is
+    what its QR code holds), then confirm with a first code."""
+
+    secret: str = Field(description="The TOTP secret (base32): 6 digits, 30-second steps, SHA-1.")
+    otpauth_uri: str
+
+
+class MfaRecoveryCodes(_Response):
+    """The second factor is on. Each recovery code stands in for a code once; they are shown
+    this once."""
+
+    mfa_enabled: bool
+    recovery_codes: list[str]
+
+
+class MfaStatusResponse(_Response):
+    """Whether the second factor is on."""
+
+    mfa_enabled: bool
+
+
+class AcceptedResponse(_Response):
+    """The request was taken; the answer says nothing more (a password reset, a new code)."""
+
+    status: Literal["accepted"] = "accepted"
+
+
+class PasswordResetResponse(_Response):
+    """The password is reset and every session has ended: sign in with the new password."""
+
+    status: Literal["password_reset"] = "password_reset"
 
 
 class TokenResponse(_Response):
@@ -1082,6 +1209,11 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RefreshTokenGrant,
     RevokeRequest,
     PasswordChangeRequest,
+    MfaCodeRequest,
+    PasswordResetRequest,
+    PasswordResetConfirmRequest,
+    EmailVerificationRequest,
+    PayRequestRequest,
     CardFundingSourceRequest,
     BankAccountFundingSourceRequest,
     TopupRequest,
@@ -1102,6 +1234,11 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     NotificationResponse,
     NotificationList,
     UserResponse,
+    MfaEnrolmentResponse,
+    MfaRecoveryCodes,
+    MfaStatusResponse,
+    AcceptedResponse,
+    PasswordResetResponse,
     TokenResponse,
     SessionResponse,
     SessionList,

@@ -25,7 +25,7 @@ from schemas.api import (
     ErrorResponse,
 )
 from schemas.routes import ROUTE_TABLES
-from schemas.routing import API_PATH_PREFIX, EVERY_HTTP_FUNCTION, JSON, Route
+from schemas.routing import EVERY_HTTP_FUNCTION, JSON, Route
 
 __all__ = [
     "OPENAPI_VERSION",
@@ -85,7 +85,9 @@ ERROR_STATUS_DESCRIPTIONS: Mapping[int, tuple[str, str]] = MappingProxyType(
         ),
         429: (
             "TooManyRequests",
-            "Too many requests (`rate_limit_error`); retry after the `Retry-After` delay.",
+            "Too many requests (`rate_limit_error`): the route's rate class budget is spent "
+            "(`rate_limited`), or failed sign-ins locked this one out (`sign_in_locked`); retry "
+            "after the `Retry-After` delay.",
         ),
         500: ("InternalServerError", "Something went wrong on Paystream's side (`api_error`)."),
         503: (
@@ -142,7 +144,34 @@ def _headers() -> dict[str, Any]:
             "description": "Seconds to wait before retrying.",
             "schema": {"type": "integer", "minimum": 0},
         },
+        **_RATE_LIMIT_HEADERS,
     }
+
+
+# The RateLimit header fields (IETF draft-ietf-httpapi-ratelimit-headers) on every answer of a
+# rate-limited route, for the budget of its rate class (`x-paystream-rate-class`).
+_RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Limit": {
+        "description": "The requests the budget of the route's rate class allows per window.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Remaining": {
+        "description": "The requests left in the budget now.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until the budget has room again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Policy": {
+        "description": "The budget: `limit;w=window seconds`.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _rate_limit_header_refs() -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in _RATE_LIMIT_HEADERS}
 
 
 def _request_id_header() -> dict[str, Any]:
@@ -155,6 +184,8 @@ def _error_responses() -> dict[str, Any]:
         headers = _request_id_header()
         if status in (429, 503):
             headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+        if status == 429:
+            headers.update(_rate_limit_header_refs())
         responses[name] = {
             "description": description,
             "headers": headers,
@@ -209,7 +240,7 @@ def _error_statuses(route: Route) -> list[int]:
         statuses.add(403)
     if route.idempotency_key:
         statuses.add(409)
-    if route.path.startswith(API_PATH_PREFIX):  # rate limited; health probes are not
+    if route.rate_class is not None:  # rate limited; health probes and /.well-known are not
         statuses.add(429)
     return sorted(statuses)
 
@@ -226,6 +257,9 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     if route.roles:
         # Who may call it, for readers and for the role walk-test's tooling alike.
         operation["x-paystream-roles"] = list(route.roles)
+    if route.rate_class is not None:
+        # Whose budget it draws on (shared.rate_limits; docs/security.md has the limits).
+        operation["x-paystream-rate-class"] = route.rate_class.value
 
     parameters: list[dict[str, Any]] = [
         {
@@ -259,7 +293,7 @@ def _operation(function: str, route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.response_status): {
             "description": _SUCCESS_DESCRIPTIONS[route.response_status],
-            "headers": _request_id_header(),
+            "headers": {**_request_id_header(), **(_rate_limit_header_refs() if route.rate_class else {})},
             "content": {route.response_content_type: {"schema": success_schema}},
         }
     }

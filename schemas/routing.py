@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter
@@ -21,6 +22,7 @@ __all__ = [
     "EVERY_HTTP_FUNCTION",
     "FORM",
     "JSON",
+    "RateClass",
     "Route",
     "RouteTable",
 ]
@@ -36,6 +38,29 @@ _PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 # The gateway routes an API path by its resource (`/v1/payments/...` by `/v1/payments`), any
 # other path by its first segment.
 _GATEWAY_PREFIX = re.compile(rf"{re.escape(API_PATH_PREFIX)}[^/]+|/[^/]+")
+
+
+class RateClass(StrEnum):
+    """How a route's requests are counted against a rate limit (shared.rate_limits): which
+    budget they draw on, and whose it is. Authenticated classes are counted per user,
+    unauthenticated ones per client address."""
+
+    # A POST that moves money: the tightest budget of a user.
+    MONEY = "money"
+    # Any other change a user makes (a funding source, a KYC submission, a session ended).
+    WRITE = "write"
+    # Reading what the user holds.
+    READ = "read"
+    # An unauthenticated route that proves no credential.
+    PUBLIC = "public"
+    # Signing up, getting or revoking a token, resetting a password: the strictest budget, per
+    # client address, since these are what a guesser or a sign-up spammer calls.
+    CREDENTIAL = "credential"
+
+    @property
+    def per_user(self) -> bool:
+        """Counted per authenticated user (else per client address)."""
+        return self in (RateClass.MONEY, RateClass.WRITE, RateClass.READ)
 
 
 @dataclass(frozen=True)
@@ -82,10 +107,20 @@ class Route:
     # 503 with its health report so that an operator sees which dependency is down.
     error_body_overrides: tuple[tuple[int, type[BaseModel]], ...] = ()
     description: str = ""
+    # The budget the route's requests draw on (shared.rate_limits). Every route of the versioned
+    # API declares one; None, for the probes, the document and /.well-known, is unlimited.
+    rate_class: RateClass | None = None
 
     def __post_init__(self) -> None:
         if self.idempotency_key_required and not self.idempotency_key:
             raise ValueError(f"{self.method} {self.path} requires an Idempotency-Key it does not take")
+        name = f"{self.method} {self.path}"
+        if self.path.startswith(API_PATH_PREFIX) != (self.rate_class is not None):
+            raise ValueError(f"{name}: a route declares a rate class if and only if it is under {API_PATH_PREFIX}")
+        if self.idempotency_key_required != (self.rate_class is RateClass.MONEY):
+            raise ValueError(f"{name}: a route that moves money (Idempotency-Key required) is MONEY, and only it")
+        if self.rate_class is not None and self.rate_class.per_user != self.bearer_auth:
+            raise ValueError(f"{name}: an authenticated route is counted per user, a public one per address")
 
     @property
     def path_parameters(self) -> tuple[str, ...]:

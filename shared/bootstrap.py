@@ -11,7 +11,7 @@ import functools
 import hashlib
 import hmac
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -27,9 +27,13 @@ from shared.adapters.database import create_engine, read_only, ssl_context_for
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
 from shared.adapters.kyc_documents import DocumentStore
 from shared.adapters.ledger_store import LedgerStore
+from shared.adapters.mail_outbox import MailOutbox
+from shared.domain.sign_in import BackoffPolicy
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
 from shared.privacy import BlindIndex, KeyEncryptionKey, KmsKeyEncryptionKey, LocalKeyEncryptionKey, PersonalDataVault
+from shared.rate_limits import RateLimits
+from shared.services.sign_in_backoff import SignInBackoff
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
 from shared.signing import KeyFile, public_jwks, signing_ring_of, verification_keys_of
 from shared.topology import (
@@ -77,6 +81,13 @@ class Platform:
     # key is read on first use (only the functions that look users up by address hold it).
     privacy: PersonalDataVault
     email_index: BlindIndex
+    # The budgets of the route classes, and the sign-in backoff, both in the cache above (one
+    # budget across every process and replica).
+    rate_limits: RateLimits
+    sign_in_backoff: SignInBackoff
+    # A key for one purpose, derived from the secret key when asked for (a ConfigurationError
+    # in a function that is not given the secret key: shared.function_secrets).
+    derived_key: Callable[[str], bytes]
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -117,8 +128,22 @@ def build_platform(settings: Settings) -> Platform:
         reader=read_only(engine),
         ledger=LedgerStore(),
         redis=cache,
+        rate_limits=RateLimits(cache, settings.rate_limits()),
+        sign_in_backoff=SignInBackoff(
+            cache,
+            BackoffPolicy(
+                pair_failures_free=settings.sign_in_failures_free,
+                address_failures_free=settings.sign_in_address_failures_free,
+                account_failures_free=settings.sign_in_account_failures_free,
+                lockout_seconds_first=settings.sign_in_lockout_seconds_first,
+                lockout_seconds_max=settings.sign_in_lockout_seconds_max,
+            ),
+        ),
         publisher=publisher,
-        notifier=Notifier(client("sns")),
+        notifier=Notifier(
+            client("sns"),
+            mail_outbox=MailOutbox(settings.mail_outbox_file) if settings.mail_outbox_file else None,
+        ),
         audit_chain=AuditChain(client("dynamodb"), AUDIT_TABLE_NAME),
         gateway=SandboxGateway(functools.partial(_derived_key, settings, "card-vault-fingerprint")),
         signing_keys=KeyFile(settings.signing_keys_file, "PAYSTREAM_SIGNING_KEYS_FILE", signing_ring_of),
@@ -130,6 +155,7 @@ def build_platform(settings: Settings) -> Platform:
         ),
         email_index=BlindIndex(functools.partial(blind_index_key_of, settings)),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
+        derived_key=functools.partial(_derived_key, settings),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
         kyc_documents=DocumentStore(
             client,
@@ -156,6 +182,7 @@ def _embedded_cache() -> redis.Redis:
             f"PAYSTREAM_REDIS_URL: {EMBEDDED_REDIS_URL} is the embedded in-process cache, which "
             "needs fakeredis (pip install 'paystream[local]'); set a redis:// URL instead"
         ) from None
+    # Lua (lupa, the `lua` extra) runs the rate limiter's scripts, as Redis itself would.
     return fakeredis.FakeRedis()
 
 
@@ -167,8 +194,9 @@ def _verification_keys(document: dict) -> tuple[dict, dict]:
 def _derived_key(settings: Settings, purpose: str) -> bytes:
     """A key for one purpose, derived from the secret key, so no two purposes share a key.
 
-    Its only use today is the card vault's fingerprints (`accounts`, which tokenizes); a
-    function that derives no key is not given the secret key (shared.secrets)."""
+    Its uses: the card vault's fingerprints (`accounts`, which tokenizes), the sealing of
+    second-factor secrets and the digests of e-mail codes and addresses (`users`, `payments`);
+    a function that derives no key is not given the secret key (shared.function_secrets)."""
     if settings.secret_key is None:
         raise ConfigurationError(f"PAYSTREAM_SECRET_KEY is not set: the {purpose} key is derived from it")
     secret = settings.secret_key.get_secret_value().encode()

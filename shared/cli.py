@@ -268,6 +268,23 @@ def _dlq(args: argparse.Namespace) -> None:
         print(f"deleted {letters.purge(args.consumer, limit=args.limit)} dead letters of {args.consumer}")
 
 
+def _mail(args: argparse.Namespace) -> None:
+    import os
+
+    from shared.adapters.mail_outbox import MailOutbox
+    from shared.runner.local import mail_outbox_file
+
+    # The outbox `paystream up --home HOME` keeps, unless PAYSTREAM_MAIL_OUTBOX_FILE names
+    # another: needs no database, cache or secret key.
+    path = args.file or os.environ.get("PAYSTREAM_MAIL_OUTBOX_FILE") or mail_outbox_file(args.home)
+    mails = MailOutbox(path).latest(args.address, limit=args.limit)
+    if not mails:
+        print(f"no e-mail to {args.address} in {path}")
+        return
+    for mail in mails:
+        print(f"sent: {mail.sent_at}\nto: {mail.to}\nsubject: {mail.subject}\n\n{mail.text}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paystream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -394,6 +411,19 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--limit", type=int, default=DLQ_LIST_LIMIT, help="at most this many messages")
     dlq.add_argument("--yes", action="store_true", help="purge: yes, delete them")
     dlq.set_defaults(run=_dlq)
+    mail = commands.add_parser(
+        "mail",
+        help="show the newest e-mails sent to an address by the local platform (reset links, verification codes)",
+    )
+    mail.add_argument("address", help="the e-mail address")
+    mail.add_argument(
+        "--home", type=Path, default=DEFAULT_HOME, help="the local platform's home, whose mail outbox is read"
+    )
+    mail.add_argument(
+        "--file", default=None, help="the mail outbox file (default: PAYSTREAM_MAIL_OUTBOX_FILE, else HOME/mail.jsonl)"
+    )
+    mail.add_argument("--limit", type=int, default=5, help="at most this many, newest first (default 5)")
+    mail.set_defaults(run=_mail)
     args = parser.parse_args(argv)
     if args.command == "dlq" and args.action != "list" and args.consumer is None:
         parser.error(f"dlq {args.action} needs --consumer")

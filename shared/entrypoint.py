@@ -22,6 +22,7 @@ from shared.clock import utc_now
 from shared.consumer import publish_after_commit
 from shared.http import Principal, Router, authenticate, idempotency_key
 from shared.observability import request_id
+from shared.rate_limits import RateLimits
 from shared.services import sessions
 from shared.services.idempotency import Execute, request_fingerprint, run_once
 from shared.services.identity import roles_of
@@ -70,9 +71,19 @@ def _web_origin() -> str:
     return platform().settings.web_origin
 
 
+def _rate_limits() -> RateLimits:
+    """The budgets of the route classes, shared by every replica (shared.rate_limits)."""
+    return platform().rate_limits
+
+
 def correlation_id() -> str:
     """The request id, carried into every event the request causes."""
     return request_id()
+
+
+# What a retry may change without being another request: a second-factor code changes every 30
+# seconds, so a retry with a fresh one is the same payment (and is answered from the first).
+_NOT_FINGERPRINTED = {"otp"}
 
 
 def respond_once(
@@ -85,7 +96,9 @@ def respond_once(
         runtime.engine,
         user_id=principal.user_id,
         key=idempotency_key(request),
-        fingerprint=request_fingerprint(request.method, request.path, body.model_dump(mode="json")),
+        fingerprint=request_fingerprint(
+            request.method, request.path, body.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
+        ),
         now=now,
         execute=execute,
     )
@@ -125,6 +138,7 @@ def client_router(routes: RouteTable) -> Router:
         caller_of=_caller,
         roles_of=_roles_of,
         web_origin_of=_web_origin,
+        rate_limits_of=_rate_limits,
     )
 
     @router.handles(every_function.LIVENESS)

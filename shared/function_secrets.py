@@ -5,11 +5,14 @@
   verification keys, and nothing that could sign;
 - the secret key, the root of the keys derived for one purpose each
   (shared.bootstrap._derived_key), goes only where such a key is derived: the card vault's
-  fingerprints, computed where cards and bank accounts are tokenized (`accounts`);
+  fingerprints, computed where cards and bank accounts are tokenized (`accounts`); the sealing
+  of second-factor secrets and the digests of e-mail verification codes, in `users`, which
+  enrols and signs in, and `payments`, which asks a code of a large payment;
 - the personal data index key, the key of the e-mail addresses' blind index
   (shared.privacy.blind_index), goes only where a user is looked up by address: `users`
-  (sign-up, sign-in), `payments` (paying or asking someone named by address) and `admin` (the
-  operators' look-up); it is never derived from another secret;
+  (sign-up, sign-in, password resets), `payments` (paying or asking someone named by address)
+  and `admin` (the operators' look-up); it is never derived from another secret. `users` and
+  `payments` hold both keys;
 - every function reads the database and the cache.
 
 The Knative manifests and the Terraform data are rendered from this table
@@ -44,8 +47,10 @@ __all__ = [
 # The function that signs tokens (the password and refresh-token grants).
 TOKEN_ISSUING_FUNCTION = "users"  # noqa: S105 - a function's name, not a secret
 # The functions that derive a key from the secret key: `accounts` fingerprints the cards and
-# bank accounts it tokenizes (shared.adapters.card_gateway).
-KEY_DERIVING_FUNCTIONS = ("accounts",)
+# bank accounts it tokenizes (shared.adapters.card_gateway); `users` and `payments` open the
+# sealed second-factor secrets (shared.services.mfa), and `users` digests e-mail codes
+# (shared.services.verification).
+KEY_DERIVING_FUNCTIONS = ("accounts", "payments", "users")
 # The functions that find a user by e-mail address, through its blind index.
 EMAIL_LOOKUP_FUNCTIONS = ("users", "payments", "admin")
 

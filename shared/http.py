@@ -11,6 +11,7 @@ sees a stack trace, and every response carries `X-Request-Id`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from schemas.api import IDEMPOTENCY_KEY_LENGTH_MAX
-from schemas.routing import FORM, JSON, Route
+from schemas.routing import FORM, JSON, RateClass, Route
 from shared.adapters.database import DatabaseUnavailable, translate_errors
 from shared.hygiene import InputRefused, media_type_of, parse_strict_json, preflight_headers, security_headers
 from shared.ids import new_id
@@ -36,6 +37,7 @@ from shared.observability import (
     security_event_of_refusal,
 )
 from shared.observability.tracing import step as traced_step
+from shared.rate_limits import Quota, RateLimits
 from shared.signing import ACCESS_TOKEN_SECONDS_MAX, CLOCK_LEEWAY_SECONDS, VERIFYING_ALGORITHMS, SigningKey
 
 __all__ = [
@@ -80,15 +82,30 @@ def service_unavailable_body() -> dict[str, Any]:
 
 
 class ApiError(Exception):
-    """An error the client caused or must be told about, in the contract's shape."""
+    """An error the client caused or must be told about, in the contract's shape.
 
-    def __init__(self, status: int, type_: str, code: str, message: str, param: str | None = None) -> None:
+    `headers` go on the answer (a 429's Retry-After); `event_fields` go on the security event
+    the router logs when the refusal is one (a user id, an outcome: never a credential)."""
+
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        code: str,
+        message: str,
+        param: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        event_fields: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
         self.code = code
         self.message = message
         self.param = param
+        self.headers = list(headers)
+        self.event_fields = dict(event_fields or {})
 
     def body(self) -> dict[str, Any]:
         return {"error": {"type": self.type, "code": self.code, "message": self.message, "param": self.param}}
@@ -108,6 +125,42 @@ class ApiError(Exception):
     @classmethod
     def forbidden(cls, code: str, message: str) -> ApiError:
         return cls(403, "authorization_error", code, message)
+
+    @classmethod
+    def rate_limited(
+        cls,
+        code: str,
+        message: str,
+        *,
+        retry_after_seconds: int,
+        headers: Iterable[tuple[str, str]] = (),
+        event_fields: dict[str, object] | None = None,
+    ) -> ApiError:
+        """A 429 `rate_limit_error` that tells the client when to retry (Retry-After)."""
+        return cls(
+            429,
+            "rate_limit_error",
+            code,
+            message,
+            headers=[("Retry-After", str(max(1, retry_after_seconds))), *headers],
+            event_fields=event_fields,
+        )
+
+
+# Set by the gateway in front of every function from the connection's peer, replacing whatever
+# a client sent: the NGINX Ingress does (X-Real-IP is $remote_addr), and the local gateway does
+# the same. X-Forwarded-For's first hop is the client's own to write, so it keys nothing here.
+CLIENT_ADDRESS_HEADER = "X-Real-IP"
+
+
+def client_address(request: flask.Request) -> str:
+    """The client's IP address: the gateway's X-Real-IP, or the connection's peer when a
+    function is called directly (its tests; a function is never exposed without a gateway)."""
+    forwarded = request.headers.get(CLIENT_ADDRESS_HEADER, "").strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return request.remote_addr or ""
 
 
 @dataclass(frozen=True)
@@ -278,13 +331,6 @@ def _invalid_token() -> ApiError:
     return ApiError.unauthenticated("invalid_token", "the access token is not valid")
 
 
-def client_address(request: flask.Request) -> str:
-    """The client's address: the first hop of X-Forwarded-For, which the Ingress (and the local
-    gateway) sets, else the peer's address."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[0].strip() or request.remote_addr or ""
-
-
 def authenticate(
     request: flask.Request, verification_keys: dict[str, tuple[Any, str]], *, now_epoch_seconds: int
 ) -> Principal:
@@ -369,8 +415,11 @@ class Router:
         caller_of: Callable[[flask.Request], Principal],
         roles_of: Callable[[str], frozenset[str]] | None = None,
         web_origin_of: Callable[[], str] | None = None,
+        rate_limits_of: Callable[[], RateLimits] | None = None,
     ) -> None:
         self.function_name = function_name
+        # The budgets of the rate classes; None: nothing is limited (a router built in a test).
+        self._rate_limits_of = rate_limits_of
         # The one origin whose pages may call the API from a browser (CORS); None: no origin.
         self._web_origin_of = web_origin_of
         # Reads a user's operator roles as stored now, for the routes that admit roles only.
@@ -407,13 +456,17 @@ class Router:
             for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
         }
 
-    def _arguments(self, binding: _Binding, request: flask.Request) -> dict[str, Any]:
+    def _arguments(self, binding: _Binding, request: flask.Request, quotas: list[Quota]) -> dict[str, Any]:
         route = binding.route
         arguments: dict[str, Any] = {}
         if route.bearer_auth:
             arguments["principal"] = self._caller_of(request)
             # Named in the security event of a refusal that follows (a 403, a 429).
             flask.g.paystream_user_id = arguments["principal"].user_id
+        if route.rate_class is not None:
+            # Before anything costly that the route does: parsing, a role read, the handler.
+            principal = arguments.get("principal")
+            self._draw(route.rate_class, principal.user_id if principal else client_address(request), quotas)
         if route.roles:
             arguments["principal"] = self._authorize(route, arguments["principal"])
         if route.idempotency_key_required:
@@ -432,6 +485,28 @@ class Router:
         if route.query_model is not None:
             arguments["query"] = _parse_query(request, route.query_model)
         return arguments
+
+    def _draw(self, rate_class: RateClass, key: str, quotas: list[Quota]) -> None:
+        """Draw one request of `key` from the class's budget (its RateLimit headers go on the
+        answer), or refuse it with a 429 when the budget is spent."""
+        if self._rate_limits_of is None:
+            return
+        quota = self._rate_limits_of().hit(rate_class, key)
+        if quota is None:  # the limiter's store is unreachable: not limited (logged)
+            return
+        quotas.append(quota)
+        if not quota.allowed:
+            raise ApiError.rate_limited(
+                "rate_limited",
+                f"too many requests of this kind ({quota.limit} per {quota.window_seconds} seconds); "
+                f"retry after {quota.reset_seconds} seconds",
+                retry_after_seconds=quota.reset_seconds,
+                event_fields={
+                    "rate_class": rate_class.value,
+                    "user_id": key if rate_class.per_user else None,
+                    "outcome": "rate_limited",
+                },
+            )
 
     def _authorize(self, route: Route, principal: Principal) -> Principal:
         """The caller with the roles the database holds now, if one of them is the route's; a
@@ -489,14 +564,19 @@ class Router:
 
     def _answer(self, request: flask.Request) -> flask.Response:
         rid = request_id()
+        # The budget this request drew from, once drawn: its headers go on every answer after.
+        quotas: list[Quota] = []
+        extra_headers: list[tuple[str, str]] = []
         try:
             endpoint, params = self._matcher.match(path_info=request.path, method=request.method)
             binding = self._bindings[endpoint]
             note_route(endpoint)
             with translate_errors(), traced_step(endpoint):
-                result = binding.handler(request, **self._arguments(binding, request), **params)
+                result = binding.handler(request, **self._arguments(binding, request, quotas), **params)
             if isinstance(result, flask.Response):
                 result.headers["X-Request-Id"] = rid
+                for name, value in (header for quota in quotas for header in quota.headers()):
+                    result.headers[name] = value
                 return result
             status, body = result
         except NotFound:
@@ -513,6 +593,7 @@ class Router:
             )
         except ApiError as error:
             status, body = error.status, error.body()
+            extra_headers = error.headers
             kind = security_event_of_refusal(status, error.code)
             if kind is not None:
                 security_event(
@@ -522,7 +603,7 @@ class Router:
                     path=request.path,
                     code=error.code,
                     client_ip=client_address(request),
-                    user_id=flask.g.get("paystream_user_id"),
+                    **{"user_id": flask.g.get("paystream_user_id"), **error.event_fields},
                 )
         except DatabaseUnavailable:
             logger.exception("database unavailable")
@@ -535,4 +616,6 @@ class Router:
         response.headers["X-Request-Id"] = rid
         if status == 503:
             response.headers["Retry-After"] = str(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS)
+        for name, value in (*(header for quota in quotas for header in quota.headers()), *extra_headers):
+            response.headers[name] = value
         return response

@@ -17,8 +17,11 @@ import importlib.metadata
 import logging
 from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.routing import RateClass
+from shared.rate_limits import LOCAL_RATE_LIMITS, parse_rate_limit
 
 __all__ = [
     "AwsSettings",
@@ -233,6 +236,59 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # The large-transactions report lists transactions at or above this many US dollars
     # (converted at the newest reference rates the platform has).
     report_large_transaction_usd: int = Field(10_000, ge=1)
+    # A payment (or paying a request) above this many US dollars (converted at the newest
+    # reference rates) needs a current second-factor code from a user who has turned it on.
+    mfa_payment_above_usd: int = Field(1_000, ge=0)
+    # Until its address is verified, an account sends at most this many US dollars in all.
+    unverified_email_send_max_usd: int = Field(100, ge=0)
+    # A password reset link works once, within this long of its request.
+    password_reset_ttl_seconds: int = Field(30 * 60, ge=300, le=24 * 3600)
+    # An e-mail verification code works within this long of its sending; a new one may be
+    # asked for at most once per `email_verification_resend_seconds`.
+    email_verification_code_ttl_seconds: int = Field(3600, ge=300, le=7 * 24 * 3600)
+    email_verification_resend_seconds: int = Field(60, ge=1, le=3600)
+    # The local modes' mail outbox: every e-mail published to the e-mail topic is also
+    # appended here, for `paystream mail` to show (nobody reads the topic locally). Unset (the
+    # default, and on Kubernetes): no copy is kept.
+    mail_outbox_file: str | None = None
+
+    # The budget of each route class (schemas.routing.RateClass), in the `limits` notation
+    # (`20/minute`): per user for MONEY, WRITE and READ, per client address for PUBLIC and
+    # CREDENTIAL. The defaults are the local modes' (every client there is 127.0.0.1);
+    # Kubernetes sets shared.rate_limits.PRODUCTION_RATE_LIMITS. See docs/security.md.
+    rate_limit_money: str = LOCAL_RATE_LIMITS[RateClass.MONEY]
+    rate_limit_write: str = LOCAL_RATE_LIMITS[RateClass.WRITE]
+    rate_limit_read: str = LOCAL_RATE_LIMITS[RateClass.READ]
+    rate_limit_public: str = LOCAL_RATE_LIMITS[RateClass.PUBLIC]
+    rate_limit_credential: str = LOCAL_RATE_LIMITS[RateClass.CREDENTIAL]
+    # Sign-in backoff (shared.services.sign_in_backoff), always on: after this many failed
+    # password sign-ins to one account from one address, that pair is locked out; after this
+    # many from one address (to any accounts), the address is; after this many to one account
+    # (from any addresses), the account is, for addresses that have never signed in to it.
+    sign_in_failures_free: int = Field(5, ge=1, le=100)
+    sign_in_address_failures_free: int = Field(100, ge=1, le=100_000)
+    sign_in_account_failures_free: int = Field(20, ge=1, le=10_000)
+    # The first lockout; each failure after it doubles the lockout, up to the second bound.
+    sign_in_lockout_seconds_first: int = Field(30, ge=1, le=3600)
+    sign_in_lockout_seconds_max: int = Field(900, ge=1, le=24 * 3600)
+
+    def rate_limits(self) -> dict[RateClass, str]:
+        """The limit of every rate class, as set."""
+        return {rate_class: getattr(self, f"rate_limit_{rate_class.value}") for rate_class in RateClass}
+
+    @model_validator(mode="after")
+    def _lockouts_ordered(self) -> Settings:
+        if self.sign_in_lockout_seconds_first > self.sign_in_lockout_seconds_max:
+            raise ValueError(
+                "PAYSTREAM_SIGN_IN_LOCKOUT_SECONDS_FIRST must not exceed PAYSTREAM_SIGN_IN_LOCKOUT_SECONDS_MAX"
+            )
+        return self
+
+    @field_validator(*(f"rate_limit_{rate_class.value}" for rate_class in RateClass))
+    @classmethod
+    def _one_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
 
     @property
     def review_hold_timeout_seconds(self) -> int:

@@ -17,10 +17,16 @@ from pathlib import Path
 import pg8000.dbapi
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 from shared.adapters.database import migrate
 
 __all__: list[str] = []
+
+# Properties are checked for what they assert, never for how long an example takes or is drawn:
+# timing lives in bench/, and a deadline or a too-slow check only fails examples on a loaded machine.
+settings.register_profile("paystream", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("paystream")
 
 POSTGRES_SERVER_ENV = "PAYSTREAM_TEST_POSTGRES"
 POSTGRES_SERVER_DEFAULT = "postgresql+pg8000://postgres@127.0.0.1:5432/test"

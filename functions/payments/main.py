@@ -21,7 +21,9 @@ from shared.entrypoint import client_router, correlation_id, respond_once
 from shared.http import Principal, response_of_row
 from shared.services import payment_requests, refunds
 from shared.services.context import EventContext
+from shared.services.mfa import SecondFactorKey
 from shared.services.payments import create_payment, pay_request, payment_seen_by
+from shared.services.sending import SendingChecks
 
 router = client_router(routes.ROUTES)
 
@@ -42,6 +44,20 @@ def _context(now) -> EventContext:
     return EventContext(producer="payments", now=now, correlation_id=correlation_id())
 
 
+def _sending_checks(otp: str | None, now) -> SendingChecks:
+    """What a client's payment is checked for besides the saga's limits: an unverified address
+    and the second factor (shared.services.sending)."""
+    runtime = platform()
+    return SendingChecks(
+        rates=runtime.fx_rates.current(),
+        mfa_payment_above_usd=runtime.settings.mfa_payment_above_usd,
+        unverified_send_max_usd=runtime.settings.unverified_email_send_max_usd,
+        otp=otp,
+        key=SecondFactorKey(runtime.derived_key),
+        now=now,
+    )
+
+
 @router.handles(routes.SEND)
 def send(request: flask.Request, principal: Principal, body):
     now = utc_now()
@@ -53,6 +69,7 @@ def send(request: flask.Request, principal: Principal, body):
             request=body,
             context=_context(now),
             email_index=platform().email_index,
+            checks=_sending_checks(body.otp, now),
         )
         return 202, _payment(row), event_ids
 
@@ -131,7 +148,11 @@ def pay(request: flask.Request, principal: Principal, body, payment_request_id: 
 
     def execute(conn):
         row, event_ids = pay_request(
-            conn, payer_id=principal.user_id, request_id=payment_request_id, context=_context(now)
+            conn,
+            payer_id=principal.user_id,
+            request_id=payment_request_id,
+            context=_context(now),
+            checks=_sending_checks(body.otp, now),
         )
         return 202, _payment(row), event_ids
 

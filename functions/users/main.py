@@ -1,17 +1,24 @@
 """users: sign-up, OAuth2 tokens (password and refresh_token grants, revocation), the caller's
-profile, password and sessions, their data export and erasure, and the public keys that verify
-access tokens."""
+profile, password and sessions, the second factor, password resets and e-mail verification,
+their data export and erasure, and the public keys that verify access tokens."""
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import flask
 import functions_framework
 
 from schemas.api import (
+    AcceptedResponse,
     JsonWebKeySet,
+    MfaEnrolmentResponse,
+    MfaRecoveryCodes,
+    MfaStatusResponse,
     OpenIdConfiguration,
+    PasswordResetResponse,
     RevokeResponse,
     SessionList,
     SessionResponse,
@@ -25,29 +32,62 @@ from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
 from shared.http import JWT_ISSUER, ApiError, Principal, client_address
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
-from shared.services import identity, limits, personal_data, sessions
+from shared.services import identity, limits, mfa, password_reset, personal_data, sessions, verification
 from shared.services.context import EventContext
+from shared.services.verification import VerificationOutcome
 from shared.signing import VERIFYING_ALGORITHMS, signing_key_at
 
+logger = logging.getLogger("paystream.users")
+
 router = client_router(routes.ROUTES)
+
+# Password reset e-mails are sent off the request's path, so that the answer takes as long
+# whether or not the address has an account (one thread: a few e-mails a second at most).
+_reset_mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reset-mail")
+
+
+def _user_response(profile: dict[str, Any], roles: frozenset[str] = frozenset()) -> UserResponse:
+    """The user as they see themself: `profile` is personal_data.profile_of's."""
+    return UserResponse.model_validate({**profile, "roles": sorted(roles)})
+
+
+def _send_verification_code(runtime: Any, email: str, code: str) -> None:
+    """E-mail a verification code after its transaction committed. A failure to publish is
+    logged, not answered: the account exists, and a new code can be asked for."""
+    try:
+        verification.send_code(
+            runtime.notifier, to=email, code=code, ttl_seconds=runtime.settings.email_verification_code_ttl_seconds
+        )
+    except Exception:  # noqa: BLE001 - the e-mail topic is down: the user can ask again
+        logger.exception("the verification code e-mail could not be published")
 
 
 @router.handles(routes.SIGN_UP)
 def sign_up(request: flask.Request, body):
     runtime = platform()
+    now = utc_now()
     with runtime.engine.begin() as conn:
         user, event_ids = identity.sign_up(
             conn, body, ledger=runtime.ledger, privacy=runtime.privacy, email_index=runtime.email_index,
-            now=utc_now(), correlation_id=correlation_id(),
+            now=now, correlation_id=correlation_id(),
         )  # fmt: skip
+        code = verification.issue_code(
+            conn,
+            user,
+            derive=runtime.derived_key,
+            now=now,
+            ttl_seconds=runtime.settings.email_verification_code_ttl_seconds,
+            resend_seconds=None,
+        )
         profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
-    return 201, UserResponse.model_validate(profile)
+    _send_verification_code(runtime, profile["email"], code)
+    return 201, _user_response(profile)
 
 
 def _client(request: flask.Request) -> sessions.Client:
-    """The device and address a sign-in or a refresh came from. Behind the Ingress the client's
-    address is the first of X-Forwarded-For (the Ingress sets it; functions are cluster-local)."""
+    """The device and address a sign-in or a refresh came from (the address as the gateway in
+    front of the function saw it: shared.http.client_address)."""
     return sessions.Client(user_agent=request.headers.get("User-Agent", ""), ip_address=client_address(request))
 
 
@@ -84,6 +124,9 @@ def token(request: flask.Request, body):
                 email_index=runtime.email_index,
                 password=body.password,
                 client=_client(request),
+                backoff=runtime.sign_in_backoff,
+                otp=body.otp,
+                second_factor_key=mfa.SecondFactorKey(runtime.derived_key),
                 **common,
             )
         else:
@@ -122,6 +165,7 @@ def change_password(request: flask.Request, principal: Principal, body):
             principal.user_id,
             current_password=body.current_password,
             new_password=body.new_password,
+            privacy=runtime.privacy,
             now=common["now"],
         )
         pair = identity.start_session_of(conn, user=user, client=_client(request), **common)
@@ -186,7 +230,111 @@ def me(request: flask.Request, principal: Principal):
         user = identity.get_user(conn, principal.user_id)
         profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
         roles = identity.roles_of(conn, user.id)
-    return 200, UserResponse.model_validate({**profile, "roles": sorted(roles)})
+    return 200, _user_response(profile, roles)
+
+
+@router.handles(routes.ENROL_MFA)
+def enrol_mfa(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        enrolment = mfa.enrol(
+            conn, principal.user_id, key=mfa.SecondFactorKey(runtime.derived_key), privacy=runtime.privacy
+        )
+    return 200, MfaEnrolmentResponse(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.handles(routes.CONFIRM_MFA)
+def confirm_mfa(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        codes = mfa.confirm(
+            conn, principal.user_id, body.code, key=mfa.SecondFactorKey(runtime.derived_key), now=utc_now()
+        )
+    return 200, MfaRecoveryCodes(mfa_enabled=True, recovery_codes=codes)
+
+
+@router.handles(routes.DISABLE_MFA)
+def disable_mfa(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        mfa.disable(conn, principal.user_id, body.code, key=mfa.SecondFactorKey(runtime.derived_key), now=utc_now())
+    return 200, MfaStatusResponse(mfa_enabled=False)
+
+
+@router.handles(routes.VERIFY_EMAIL)
+def verify_email(request: flask.Request, principal: Principal, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user = identity.get_user(conn, principal.user_id)
+        outcome = verification.verify(conn, user, body.code, derive=runtime.derived_key, now=utc_now())
+        user = identity.get_user(conn, principal.user_id)
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
+        roles = identity.roles_of(conn, user.id)
+    # Answered once committed: a wrong try is counted even though the answer is an error.
+    if outcome is VerificationOutcome.WRONG_CODE:
+        raise ApiError.invalid("invalid_verification_code", "the code is not the one we sent", "code")
+    if outcome is VerificationOutcome.NO_CODE:
+        raise ApiError.invalid(
+            "verification_code_expired",
+            "the code has expired or had too many wrong tries: ask for a new one "
+            "(POST /v1/users/me/email/verification-code)",
+            "code",
+        )
+    return 200, _user_response(profile, roles)
+
+
+@router.handles(routes.RESEND_VERIFICATION_CODE)
+def resend_verification_code(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user = identity.get_user(conn, principal.user_id)
+        code = verification.issue_code(
+            conn,
+            user,
+            derive=runtime.derived_key,
+            now=utc_now(),
+            ttl_seconds=runtime.settings.email_verification_code_ttl_seconds,
+            resend_seconds=runtime.settings.email_verification_resend_seconds,
+        )
+        email = personal_data.profile_of(conn, user, privacy=runtime.privacy)["email"]
+    _send_verification_code(runtime, email, code)
+    return 202, AcceptedResponse()
+
+
+def _send_reset_email(runtime: Any, reset: password_reset.ResetRequested) -> None:
+    subject, text = password_reset.reset_email(
+        reset.token, web_origin=runtime.settings.web_origin, ttl_seconds=runtime.settings.password_reset_ttl_seconds
+    )
+    try:
+        verification.send_email(runtime.notifier, to=reset.email, subject=subject, text=text, kind="password.reset")
+    except Exception:  # noqa: BLE001 - off the request's path: logged, and the user may ask again
+        logger.exception("the password reset e-mail could not be published")
+
+
+@router.handles(routes.REQUEST_PASSWORD_RESET)
+def request_password_reset(request: flask.Request, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        reset = password_reset.request_reset(
+            conn,
+            str(body.email),
+            email_index=runtime.email_index,
+            privacy=runtime.privacy,
+            now=utc_now(),
+            ttl_seconds=runtime.settings.password_reset_ttl_seconds,
+        )
+    if reset is not None:
+        _reset_mailer.submit(_send_reset_email, runtime, reset)
+    return 202, AcceptedResponse()
+
+
+@router.handles(routes.CONFIRM_PASSWORD_RESET)
+def confirm_password_reset(request: flask.Request, body):
+    runtime = platform()
+    with runtime.engine.begin() as conn:
+        user = password_reset.confirm_reset(conn, body.token, body.new_password, privacy=runtime.privacy, now=utc_now())
+    sessions.forget(runtime.redis, user.id)
+    return 200, PasswordResetResponse()
 
 
 @router.handles(routes.EXPORT_CURRENT_USER)

@@ -12,7 +12,7 @@ from schemas.api import (
     KycProfileRequest,
     KycResponse,
 )
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = ["ADD_FUNDING_SOURCE", "GET_KYC", "LIST_FUNDING_SOURCES", "ROUTES", "SUBMIT_KYC", "UPLOAD_KYC_DOCUMENT"]
 
@@ -27,6 +27,7 @@ ADD_FUNDING_SOURCE = Route(
     error_statuses=(402,),
     description="Card numbers are tokenized by the gateway and never stored; only the brand "
     "and last four digits are returned.",
+    rate_class=RateClass.WRITE,
 )
 LIST_FUNDING_SOURCES = Route(
     method="GET",
@@ -34,6 +35,7 @@ LIST_FUNDING_SOURCES = Route(
     operation_id="listFundingSources",
     summary="The caller's funding sources",
     response_model=FundingSourceList,
+    rate_class=RateClass.READ,
 )
 
 SUBMIT_KYC = Route(
@@ -48,6 +50,7 @@ SUBMIT_KYC = Route(
     "it was given before. The date of birth must be a real date in the past and the caller 18 or "
     "older (`kyc_underage` otherwise); the phone is E.164 (`+447700900123`). A verified user's "
     "profile is what was verified: 409 `kyc_already_verified`.",
+    rate_class=RateClass.WRITE,
 )
 UPLOAD_KYC_DOCUMENT = Route(
     method="POST",
@@ -69,6 +72,7 @@ UPLOAD_KYC_DOCUMENT = Route(
     "In the sandbox the document number decides the outcome, whatever the file shows: a number "
     "ending in `0000` is rejected (`document_unverifiable`), one ending in `9999` goes to manual "
     "review by support (status `review`), any other is verified.",
+    rate_class=RateClass.WRITE,
 )
 GET_KYC = Route(
     method="GET",
@@ -78,6 +82,7 @@ GET_KYC = Route(
     response_model=KycResponse,
     description="Documents are listed newest first, each with its status; a document number is "
     "never shown in full (`number_last4`).",
+    rate_class=RateClass.READ,
 )
 
 ROUTES = RouteTable("accounts", (ADD_FUNDING_SOURCE, LIST_FUNDING_SOURCES, SUBMIT_KYC, UPLOAD_KYC_DOCUMENT, GET_KYC))

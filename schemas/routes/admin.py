@@ -38,7 +38,7 @@ from schemas.operators import (
     UnfreezeRequest,
     UserLookupQuery,
 )
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = [
     "ADMINS",
@@ -88,6 +88,7 @@ LOOKUP_USERS = Route(
     roles=READERS,
     description="The user with this e-mail address (any case), with roles, wallets and latest payments; "
     "an empty list if there is none.",
+    rate_class=RateClass.READ,
 )
 GET_USER = Route(
     method="GET",
@@ -97,6 +98,7 @@ GET_USER = Route(
     response_model=AdminUserResponse,
     error_statuses=(404,),
     roles=READERS,
+    rate_class=RateClass.READ,
 )
 GRANT_ROLE = Route(
     method="POST",
@@ -108,6 +110,7 @@ GRANT_ROLE = Route(
     error_statuses=(404,),
     roles=ADMINS,
     description="Granting a role the user holds changes nothing. Recorded in the audit trail.",
+    rate_class=RateClass.WRITE,
 )
 REVOKE_ROLE = Route(
     method="POST",
@@ -121,6 +124,7 @@ REVOKE_ROLE = Route(
     roles=ADMINS,
     description="The role stops working at the user's next call, whatever their token says. An admin "
     "cannot revoke their own admin role (409). Recorded in the audit trail.",
+    rate_class=RateClass.WRITE,
 )
 
 FREEZE_USER = Route(
@@ -136,6 +140,7 @@ FREEZE_USER = Route(
     "receiving answer 403 `account_frozen`. Its payments not settled yet, sent or received (pending or "
     "held), are declined with `account_frozen` and the funds held for them returned. Freezing a frozen "
     "account keeps its first reason. Recorded in the audit trail (`user.freeze`).",
+    rate_class=RateClass.WRITE,
 )
 UNFREEZE_USER = Route(
     method="POST",
@@ -149,6 +154,7 @@ UNFREEZE_USER = Route(
     roles=OPERATORS,
     description="The account sends, withdraws and receives again; payments declined while it was frozen "
     "stay declined. Recorded in the audit trail (`user.unfreeze`).",
+    rate_class=RateClass.WRITE,
 )
 
 ERASE_USER = Route(
@@ -163,6 +169,7 @@ ERASE_USER = Route(
     description="As `DELETE /v1/users/me` for the user: the personal data key is destroyed, the account "
     "closed and its tokens refused at once; a wallet that still holds money is a 409 "
     "`balance_remaining`. Recorded in the audit trail (`user.erase`) naming the admin, with ids only.",
+    rate_class=RateClass.WRITE,
 )
 
 # --- limits per KYC level ------------------------------------------------------------------------
@@ -176,6 +183,7 @@ LIST_LIMITS = Route(
     roles=ADMIN_READERS,
     description="Per level (`none`, `basic`, `verified`): `single_payment`, `sent_24h`, `sent_30d` and "
     "`withdrawal_24h`, in USD minor units, with who set each last.",
+    rate_class=RateClass.READ,
 )
 CHANGE_LIMIT = Route(
     method="POST",
@@ -190,6 +198,7 @@ CHANGE_LIMIT = Route(
     "stay accepted). A level's limits must keep single_payment <= sent_24h <= sent_30d, each at most "
     "100,000,000 USD (422 `limits_inconsistent`); an unknown level or limit is a 404. Recorded in the "
     "audit trail (`limit.change`, with the old and new amounts).",
+    rate_class=RateClass.WRITE,
 )
 
 # --- the review queue of held payments ---------------------------------------------------------
@@ -204,6 +213,7 @@ LIST_REVIEWS = Route(
     roles=READERS,
     description="Open reviews by default (`status` shows decided ones), oldest first, each with the "
     "payment, the rules that fired and the payer's history.",
+    rate_class=RateClass.READ,
 )
 GET_REVIEW = Route(
     method="GET",
@@ -213,6 +223,7 @@ GET_REVIEW = Route(
     response_model=ReviewResponse,
     error_statuses=(404,),
     roles=READERS,
+    rate_class=RateClass.READ,
 )
 APPROVE_REVIEW = Route(
     method="POST",
@@ -227,6 +238,7 @@ APPROVE_REVIEW = Route(
     description="The payment resumes: the funds held for it are posted and the payee is credited "
     "(`payment.released`, then `payment.completed`). Approving again answers as the first time; a "
     "declined review is a 409 `review_already_decided`. Recorded in the audit trail.",
+    rate_class=RateClass.WRITE,
 )
 DECLINE_REVIEW = Route(
     method="POST",
@@ -241,6 +253,7 @@ DECLINE_REVIEW = Route(
     "`review_declined`; `reason` is the payment's `failure_message`, which the payer reads, so write "
     "it for them. Declining again answers as the first time; an approved review is a 409 "
     "`review_already_decided`. Recorded in the audit trail.",
+    rate_class=RateClass.WRITE,
 )
 
 LIST_KYC_REVIEWS = Route(
@@ -254,6 +267,7 @@ LIST_KYC_REVIEWS = Route(
     description="The documents the sandbox verifier sent to manual review (status `review`), oldest "
     "upload first, a page at a time (`starting_after`). Numbers are shown by their last four "
     "characters; the document itself is `GET /v1/admin/kyc-documents/{document_id}`.",
+    rate_class=RateClass.READ,
 )
 APPROVE_KYC_REVIEW = Route(
     method="POST",
@@ -268,6 +282,7 @@ APPROVE_KYC_REVIEW = Route(
     description="Records `kyc.verified` and the action in the audit trail. Approving again answers "
     "the same; a document rejected in review is a 409 `review_already_decided`, one the verifier "
     "decided a 409 `kyc_document_not_in_review`.",
+    rate_class=RateClass.WRITE,
 )
 REJECT_KYC_REVIEW = Route(
     method="POST",
@@ -281,6 +296,7 @@ REJECT_KYC_REVIEW = Route(
     description="Records `kyc.rejected` (the user stays at `basic` and may upload another document) "
     "and the action, with its reason, in the audit trail. Rejecting again answers the same; a "
     "document approved in review is a 409 `review_already_decided`.",
+    rate_class=RateClass.WRITE,
 )
 GET_KYC_DOCUMENT = Route(
     method="GET",
@@ -292,6 +308,7 @@ GET_KYC_DOCUMENT = Route(
     roles=OPERATORS,
     description="For support and admins only. The file is read from the encrypted documents bucket "
     "through this function and returned base64-encoded with its content type.",
+    rate_class=RateClass.READ,
 )
 
 # --- the audit trail and the reports --------------------------------------------------------------
@@ -307,6 +324,7 @@ AUDIT_RECORDS = Route(
     description="Every event that names the entity (a payment, and the decisions on its review; a user; "
     "a KYC document), oldest first, each with its `seq`, `prev_hash` and `hash` in the chain and the "
     "event exactly as hashed. Paged by `starting_after` (a seq).",
+    rate_class=RateClass.READ,
 )
 VERIFY_AUDIT = Route(
     method="GET",
@@ -320,6 +338,7 @@ VERIFY_AUDIT = Route(
     "(default: the head) and compares each record with its neighbours and the head. `ok` is false "
     "and `first_broken_seq` names the first link that does not hold, with the reason, when a record "
     "was changed, removed or reordered. `paystream audit verify` is the same walk.",
+    rate_class=RateClass.READ,
 )
 GET_REPORT = Route(
     method="GET",
@@ -337,6 +356,7 @@ GET_REPORT = Route(
     "reviewers, and reconciliation differences). Built from the database when asked; the daily "
     "`reconcile` run stores the same CSV in the archive bucket. Cells that a spreadsheet would read "
     "as a formula are prefixed with `'`. An unknown kind is a 404, a date not written YYYY-MM-DD a 400.",
+    rate_class=RateClass.READ,
 )
 
 ARCHIVE_DAY = Route(
@@ -352,6 +372,7 @@ ARCHIVE_DAY = Route(
     "with the head hash in the object's metadata, and the three reports as CSV, each under SSE-KMS. "
     "An object already there with the same bytes is not written again (`written` false). It does not "
     "reconcile the day (the scheduled run does, once the day has ended). Recorded in the audit trail.",
+    rate_class=RateClass.WRITE,
 )
 GET_ARCHIVE = Route(
     method="GET",
@@ -364,6 +385,7 @@ GET_ARCHIVE = Route(
     roles=ADMIN_READERS,
     description="The objects stored for `date` in the archive bucket (the audit export and the reports), "
     "with the digests and the head hash their metadata records; 404 when nothing was archived for it.",
+    rate_class=RateClass.READ,
 )
 
 # --- fraud thresholds ---------------------------------------------------------------------------
@@ -377,6 +399,7 @@ GET_FRAUD_THRESHOLDS = Route(
     roles=ADMIN_READERS,
     description="Every threshold and weight of the fraud rules (docs/operators.md explains each), as "
     "score-fraud applies them, the defaults from the settings, and who changed them last.",
+    rate_class=RateClass.READ,
 )
 UPDATE_FRAUD_THRESHOLDS = Route(
     method="POST",
@@ -390,6 +413,7 @@ UPDATE_FRAUD_THRESHOLDS = Route(
     "consistent (a review limit above its decline limit is a 400 `fraud_thresholds_inconsistent`). "
     "score-fraud applies a change within `fraud_thresholds_cache_seconds` (10 s by default). Recorded "
     "in the audit trail with each old and new value.",
+    rate_class=RateClass.WRITE,
 )
 
 ROUTES = RouteTable(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.api import ListQuery, NotificationList
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = ["LIST_NOTIFICATIONS", "ROUTES"]
 
@@ -14,6 +14,7 @@ LIST_NOTIFICATIONS = Route(
     summary="The caller's in-app notifications, newest first",
     response_model=NotificationList,
     query_model=ListQuery,
+    rate_class=RateClass.READ,
 )
 
 ROUTES = RouteTable("notifications", (LIST_NOTIFICATIONS,))

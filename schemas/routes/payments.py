@@ -9,12 +9,13 @@ from schemas.api import (
     PaymentRequestList,
     PaymentRequestResponse,
     PaymentResponse,
+    PayRequestRequest,
     RefundList,
     RefundRequest,
     RefundResponse,
     RequestMoneyRequest,
 )
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = [
     "CANCEL_REQUEST",
@@ -46,7 +47,13 @@ SEND = Route(
     "debit and the settlement follow asynchronously. Poll `GET /v1/payments/{payment_id}` for the "
     "outcome: a payment over a limit ends `declined` with `failure_code` `limit_exceeded` and a "
     "`failure_message` that starts with the limit's name (`single_payment`, `sent_24h` or "
-    "`sent_30d`; `GET /v1/users/me/limits`). A frozen payer or payee is a 403 `account_frozen`.",
+    "`sent_30d`; `GET /v1/users/me/limits`). A frozen payer or payee is a 403 `account_frozen`. "
+    "A payer whose e-mail address is not verified sends at most 100 USD in all (403 "
+    "`email_unverified`); a payer with the second factor on sends more than 1,000 USD in one "
+    "payment only with a current code in `otp` (403 `mfa_required` without one, `invalid_otp` "
+    "when it is wrong or used already). A retry with the same Idempotency-Key may carry another "
+    "`otp`: it is the same payment.",
+    rate_class=RateClass.MONEY,
 )
 GET_PAYMENT = Route(
     method="GET",
@@ -55,6 +62,7 @@ GET_PAYMENT = Route(
     summary="A payment and its status",
     response_model=PaymentResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 REFUND = Route(
     method="POST",
@@ -73,6 +81,7 @@ REFUND = Route(
     "in flight count: their total never exceeds the payment. Accepted as `pending`; the "
     "refund is reserved from the payee's wallet and credited to the payer asynchronously, "
     "and the payment becomes `partially_refunded`, then `refunded`.",
+    rate_class=RateClass.MONEY,
 )
 LIST_REFUNDS = Route(
     method="GET",
@@ -81,6 +90,7 @@ LIST_REFUNDS = Route(
     summary="A payment's refunds, oldest first",
     response_model=RefundList,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 GET_REFUND = Route(
     method="GET",
@@ -89,6 +99,7 @@ GET_REFUND = Route(
     summary="A refund and its status (for the payment's payer and payee)",
     response_model=RefundResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 REQUEST_MONEY = Route(
     method="POST",
@@ -103,6 +114,7 @@ REQUEST_MONEY = Route(
     description="`from` is the payer's e-mail address or user id. The request is `open` until "
     "the payer pays or declines it, the requester cancels it, or it expires after "
     "`expires_in_days` (30 by default).",
+    rate_class=RateClass.WRITE,
 )
 LIST_PAYMENT_REQUESTS = Route(
     method="GET",
@@ -111,6 +123,7 @@ LIST_PAYMENT_REQUESTS = Route(
     summary="Requests you made and requests made of you, newest first",
     response_model=PaymentRequestList,
     query_model=ListQuery,
+    rate_class=RateClass.READ,
 )
 GET_PAYMENT_REQUEST = Route(
     method="GET",
@@ -119,13 +132,14 @@ GET_PAYMENT_REQUEST = Route(
     summary="A payment request and its status",
     response_model=PaymentRequestResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 PAY_REQUEST = Route(
     method="POST",
     path="/v1/payment-requests/{payment_request_id}/pay",
     operation_id="payPaymentRequest",
     summary="Pay a request made of you",
-    request_model=EmptyRequest,
+    request_model=PayRequestRequest,
     request_body_required=False,
     response_model=PaymentResponse,
     response_status=202,
@@ -136,7 +150,10 @@ PAY_REQUEST = Route(
     "(`pending`). The request is `accepted` meanwhile, `paid` once the payment completes, "
     "and `open` again if it fails or is declined. Only the payer may pay (403 otherwise); "
     "a request already paid or being paid, or expired, is a 409. The payment's limits apply, "
-    "and a frozen payer or requester is a 403 `account_frozen`.",
+    "and a frozen payer or requester is a 403 `account_frozen`. As for `POST /v1/payments`, an "
+    "unverified address sends at most 100 USD (403 `email_unverified`), and a payer with the "
+    "second factor on pays more than 1,000 USD only with a current code in the body's `otp`.",
+    rate_class=RateClass.MONEY,
 )
 DECLINE_REQUEST = Route(
     method="POST",
@@ -148,6 +165,7 @@ DECLINE_REQUEST = Route(
     response_model=PaymentRequestResponse,
     error_statuses=(403, 404),
     idempotency_key=True,
+    rate_class=RateClass.WRITE,
 )
 CANCEL_REQUEST = Route(
     method="POST",
@@ -159,6 +177,7 @@ CANCEL_REQUEST = Route(
     response_model=PaymentRequestResponse,
     error_statuses=(403, 404),
     idempotency_key=True,
+    rate_class=RateClass.WRITE,
 )
 
 ROUTES = RouteTable(

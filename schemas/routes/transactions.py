@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.api import StatementQuery, TransactionList, TransactionQuery, TransactionResponse
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = ["GET_STATEMENT", "GET_TRANSACTION", "LIST_TRANSACTIONS", "ROUTES"]
 
@@ -14,6 +14,7 @@ LIST_TRANSACTIONS = Route(
     summary="The caller's history, newest first, filtered by currency, type, status and dates",
     response_model=TransactionList,
     query_model=TransactionQuery,
+    rate_class=RateClass.READ,
 )
 GET_TRANSACTION = Route(
     method="GET",
@@ -22,6 +23,7 @@ GET_TRANSACTION = Route(
     summary="One transaction with its event timeline",
     response_model=TransactionResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 GET_STATEMENT = Route(
     method="GET",
@@ -37,6 +39,7 @@ GET_STATEMENT = Route(
     response_model=None,
     response_content_type="text/csv",
     query_model=StatementQuery,
+    rate_class=RateClass.READ,
 )
 
 ROUTES = RouteTable("transactions", (LIST_TRANSACTIONS, GET_TRANSACTION, GET_STATEMENT))

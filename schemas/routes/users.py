@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from schemas.api import (
     TOKEN_REQUEST_ADAPTER,
+    AcceptedResponse,
+    EmailVerificationRequest,
     ErasureResponse,
     JsonWebKeySet,
+    MfaCodeRequest,
+    MfaEnrolmentResponse,
+    MfaRecoveryCodes,
+    MfaStatusResponse,
     OpenIdConfiguration,
     PasswordChangeRequest,
+    PasswordResetConfirmRequest,
+    PasswordResetRequest,
+    PasswordResetResponse,
     RevokeRequest,
     RevokeResponse,
     SessionList,
@@ -18,22 +27,29 @@ from schemas.api import (
     UserLimitsResponse,
     UserResponse,
 )
-from schemas.routing import FORM, Route, RouteTable
+from schemas.routing import FORM, RateClass, Route, RouteTable
 
 __all__ = [
     "CHANGE_PASSWORD",
+    "CONFIRM_MFA",
+    "CONFIRM_PASSWORD_RESET",
     "CURRENT_USER",
     "CURRENT_USER_LIMITS",
+    "DISABLE_MFA",
     "END_SESSION",
+    "ENROL_MFA",
     "ERASE_CURRENT_USER",
     "EXPORT_CURRENT_USER",
     "JWKS",
     "LIST_SESSIONS",
     "OPENID_CONFIGURATION",
+    "REQUEST_PASSWORD_RESET",
+    "RESEND_VERIFICATION_CODE",
     "REVOKE",
     "ROUTES",
     "SIGN_UP",
     "TOKEN",
+    "VERIFY_EMAIL",
 ]
 
 SIGN_UP = Route(
@@ -46,7 +62,12 @@ SIGN_UP = Route(
     response_status=201,
     error_statuses=(409,),
     bearer_auth=False,
-    description="Creates a user. An e-mail address already in use is a 409.",
+    description="Creates a user. An e-mail address already in use is a 409. The password must be at "
+    "least 12 characters, not a commonly used one, and must not contain the e-mail address or the "
+    "name (a 400 `weak_password` names the rule it breaks). A 6-digit code is e-mailed to the "
+    "address: until it is verified (`POST /v1/users/me/email/verify`), the account sends at most "
+    "100 USD in all.",
+    rate_class=RateClass.CREDENTIAL,
 )
 TOKEN = Route(
     method="POST",
@@ -59,7 +80,10 @@ TOKEN = Route(
     error_statuses=(401,),
     bearer_auth=False,
     description="Refresh tokens rotate: each use returns a new one, and reusing a spent one "
-    "revokes every token of its family.",
+    "revokes every token of its family. An account with the second factor on needs its current "
+    "code in `otp` with the password: a 401 `mfa_required` without it, `invalid_otp` when it is "
+    "wrong or used already.",
+    rate_class=RateClass.CREDENTIAL,
 )
 CURRENT_USER = Route(
     method="GET",
@@ -67,6 +91,7 @@ CURRENT_USER = Route(
     operation_id="getCurrentUser",
     summary="The caller, with its KYC status",
     response_model=UserResponse,
+    rate_class=RateClass.READ,
 )
 
 CURRENT_USER_LIMITS = Route(
@@ -80,6 +105,7 @@ CURRENT_USER_LIMITS = Route(
     "`sent_24h` and `sent_30d` count the payments accepted by fraud scoring in the window (until "
     "they are declined or fail); `withdrawal_24h` the withdrawals pending or paid out. A higher "
     "KYC level (`POST /v1/kyc`, `POST /v1/kyc/documents`) raises them.",
+    rate_class=RateClass.READ,
 )
 
 REVOKE = Route(
@@ -95,6 +121,7 @@ REVOKE = Route(
     "access token ends its session: either way the session ends, and its access tokens are "
     "refused at once. This is how a client signs out. The answer is 200 whether or not the "
     "token was known, valid or already revoked (RFC 7009, section 2.2).",
+    rate_class=RateClass.CREDENTIAL,
 )
 CHANGE_PASSWORD = Route(
     method="POST",
@@ -103,10 +130,12 @@ CHANGE_PASSWORD = Route(
     summary="Change the caller's password, ending every session",
     request_model=PasswordChangeRequest,
     response_model=TokenResponse,
-    description="Needs the current password (a wrong one is a 400 `current_password_wrong`). "
+    description="Needs the current password (a wrong one is a 400 `current_password_wrong`); the new "
+    "one must pass the password policy (a 400 `weak_password`). "
     "Every session of the caller ends, this one included, and every access token issued "
     "before is refused at once; the answer is a fresh token pair in a new session, so the "
     "device that changed the password stays signed in.",
+    rate_class=RateClass.WRITE,
 )
 LIST_SESSIONS = Route(
     method="GET",
@@ -116,6 +145,7 @@ LIST_SESSIONS = Route(
     response_model=SessionList,
     description="The sessions that can still be used, most recently used first. `current` marks "
     "the one of the token making the request.",
+    rate_class=RateClass.READ,
 )
 END_SESSION = Route(
     method="DELETE",
@@ -126,6 +156,7 @@ END_SESSION = Route(
     error_statuses=(404,),
     description="Its refresh tokens are revoked and its access tokens refused at once. Ending a "
     "session that has already ended answers it again; another user's session is a 404.",
+    rate_class=RateClass.WRITE,
 )
 EXPORT_CURRENT_USER = Route(
     method="GET",
@@ -135,6 +166,7 @@ EXPORT_CURRENT_USER = Route(
     response_model=UserExport,
     description="The profile, funding sources (masked), wallets, transactions, notifications, sessions "
     "and KYC, with the personal data decrypted for its owner.",
+    rate_class=RateClass.READ,
 )
 ERASE_CURRENT_USER = Route(
     method="DELETE",
@@ -148,6 +180,7 @@ ERASE_CURRENT_USER = Route(
     "refused at once. A wallet that still holds money is a 409 `balance_remaining`: withdraw it first. "
     "The ledger and the audit trail stay (ids only), and the KYC records stay under a retention key "
     "until `records_kept_until` (docs/security.md). Others see the account as a deleted user.",
+    rate_class=RateClass.WRITE,
 )
 JWKS = Route(
     method="GET",
@@ -168,6 +201,97 @@ OPENID_CONFIGURATION = Route(
     bearer_auth=False,
 )
 
+ENROL_MFA = Route(
+    method="POST",
+    path="/v1/users/me/mfa",
+    operation_id="enrolMfa",
+    summary="Start turning on the second factor (TOTP): a new secret",
+    response_model=MfaEnrolmentResponse,
+    error_statuses=(409,),
+    description="Returns a new secret and its `otpauth://` URI for an authenticator app, shown this "
+    "once. The factor is not on until `POST /v1/users/me/mfa/confirm` with a first code; enrolling "
+    "again before that replaces the secret. A 409 `mfa_already_enabled` when it is on.",
+    rate_class=RateClass.WRITE,
+)
+CONFIRM_MFA = Route(
+    method="POST",
+    path="/v1/users/me/mfa/confirm",
+    operation_id="confirmMfa",
+    summary="Turn on the second factor with a first code; get ten recovery codes",
+    request_model=MfaCodeRequest,
+    response_model=MfaRecoveryCodes,
+    error_statuses=(409,),
+    description="A wrong code is a 400 `invalid_otp`. Once on, signing in needs a code, and so does "
+    "a payment above 1,000 USD. The ten recovery codes are shown this once; each works once in "
+    "place of a code.",
+    rate_class=RateClass.WRITE,
+)
+DISABLE_MFA = Route(
+    method="DELETE",
+    path="/v1/users/me/mfa",
+    operation_id="disableMfa",
+    summary="Turn off the second factor, with a current code or a recovery code",
+    request_model=MfaCodeRequest,
+    response_model=MfaStatusResponse,
+    error_statuses=(403, 409),
+    description="A wrong or used code is a 403 `invalid_otp`; a 409 `mfa_not_enabled` when it is off. "
+    "The secret and the recovery codes are deleted.",
+    rate_class=RateClass.WRITE,
+)
+VERIFY_EMAIL = Route(
+    method="POST",
+    path="/v1/users/me/email/verify",
+    operation_id="verifyEmail",
+    summary="Verify the caller's e-mail address with the code sent to it",
+    request_model=EmailVerificationRequest,
+    response_model=UserResponse,
+    error_statuses=(409,),
+    description="A wrong code is a 400 `invalid_verification_code`; after five wrong tries, or an "
+    "hour, the code stops working (400 `verification_code_expired`): ask for a new one. A 409 "
+    "`email_already_verified` when it is verified.",
+    rate_class=RateClass.WRITE,
+)
+RESEND_VERIFICATION_CODE = Route(
+    method="POST",
+    path="/v1/users/me/email/verification-code",
+    operation_id="sendVerificationCode",
+    summary="E-mail a new verification code to the caller's address",
+    response_model=AcceptedResponse,
+    response_status=202,
+    error_statuses=(409,),
+    description="The new code replaces the last. At most one a minute: sooner is a 429 "
+    "`verification_code_throttled`. A 409 `email_already_verified` when it is verified.",
+    rate_class=RateClass.WRITE,
+)
+REQUEST_PASSWORD_RESET = Route(
+    method="POST",
+    path="/v1/users/password-reset",
+    operation_id="requestPasswordReset",
+    summary="E-mail a one-time password reset link",
+    request_model=PasswordResetRequest,
+    response_model=AcceptedResponse,
+    response_status=202,
+    bearer_auth=False,
+    description="Answers 202 alike whether or not an account has the address, so the answer tells "
+    "nobody who has an account. The link's token works once, within 30 minutes. At most five "
+    "e-mails an hour go to one address.",
+    rate_class=RateClass.CREDENTIAL,
+)
+CONFIRM_PASSWORD_RESET = Route(
+    method="POST",
+    path="/v1/users/password-reset/confirm",
+    operation_id="confirmPasswordReset",
+    summary="Set a new password with the token of a reset link; every session ends",
+    request_model=PasswordResetConfirmRequest,
+    response_model=PasswordResetResponse,
+    bearer_auth=False,
+    description="An unknown, used or expired token is a 400 `invalid_reset_token`; a password the "
+    "policy refuses is a 400 `weak_password` (the token still works). Every session of the user "
+    "ends and every access token issued before is refused at once; the address counts as "
+    "verified. The second factor, if on, stays on.",
+    rate_class=RateClass.CREDENTIAL,
+)
+
 ROUTES = RouteTable(
     "users",
     (
@@ -181,6 +305,13 @@ ROUTES = RouteTable(
         END_SESSION,
         EXPORT_CURRENT_USER,
         ERASE_CURRENT_USER,
+        ENROL_MFA,
+        CONFIRM_MFA,
+        DISABLE_MFA,
+        VERIFY_EMAIL,
+        RESEND_VERIFICATION_CODE,
+        REQUEST_PASSWORD_RESET,
+        CONFIRM_PASSWORD_RESET,
         JWKS,
         OPENID_CONFIGURATION,
     ),

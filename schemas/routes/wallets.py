@@ -13,7 +13,7 @@ from schemas.api import (
     WithdrawalRequest,
     WithdrawalResponse,
 )
-from schemas.routing import Route, RouteTable
+from schemas.routing import RateClass, Route, RouteTable
 
 __all__ = [
     "CONVERT",
@@ -32,6 +32,7 @@ LIST_WALLETS = Route(
     operation_id="listWallets",
     summary="The caller's balances, one per currency",
     response_model=WalletList,
+    rate_class=RateClass.READ,
 )
 TOPUP = Route(
     method="POST",
@@ -46,6 +47,7 @@ TOPUP = Route(
     idempotency_key_required=True,
     description="In the sandbox, card 4242424242424242 succeeds and 4000000000000002 is "
     "declined (402 `card_error`, nothing credited).",
+    rate_class=RateClass.MONEY,
 )
 CREATE_QUOTE = Route(
     method="POST",
@@ -61,6 +63,7 @@ CREATE_QUOTE = Route(
     "is the mid rate less the spread. The customer receives the amount at the customer rate "
     "rounded down to a minor unit; the spread and the remainder are the fee, in the target "
     "currency. 503 `fx_rates_stale` when the rates are older than the platform accepts.",
+    rate_class=RateClass.WRITE,
 )
 CONVERT = Route(
     method="POST",
@@ -77,6 +80,7 @@ CONVERT = Route(
     "400 `quote_expired`, 409 `quote_already_used`) or `{from_currency, to_currency, amount}` "
     "(at the current rate). The wallet debit, the credit and the fee move together or not at "
     "all: 402 `insufficient_funds` records a failed conversion and moves nothing.",
+    rate_class=RateClass.MONEY,
 )
 GET_CONVERSION = Route(
     method="GET",
@@ -85,6 +89,7 @@ GET_CONVERSION = Route(
     summary="A conversion of the caller's",
     response_model=ConversionResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 WITHDRAW = Route(
     method="POST",
@@ -105,6 +110,7 @@ WITHDRAW = Route(
     "withdrawals over the `withdrawal_24h` limit of the caller's KYC level (counted in USD, "
     "`GET /v1/users/me/limits`) is a 422 `limit_exceeded` whose message starts with the limit's "
     "name; a frozen account is a 403 `account_frozen`.",
+    rate_class=RateClass.MONEY,
 )
 GET_WITHDRAWAL = Route(
     method="GET",
@@ -113,6 +119,7 @@ GET_WITHDRAWAL = Route(
     summary="A withdrawal of the caller's and its status",
     response_model=WithdrawalResponse,
     error_statuses=(404,),
+    rate_class=RateClass.READ,
 )
 
 ROUTES = RouteTable(

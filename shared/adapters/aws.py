@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from schemas.cloudevent import TYPE_PREFIX, UnprefixedEventType, short_type
 from shared import topology
+from shared.adapters.mail_outbox import MailOutbox
 from shared.observability.metrics import aws_request_made
 
 __all__ = [
@@ -379,6 +380,9 @@ class Notifier:
     Topic ARNs are resolved once per channel, on first use, with CreateTopic (idempotent: it
     returns the existing topic's ARN), unless `topic_arns` gives them. Safe to share between
     threads.
+
+    With a `mail_outbox` (the local modes), every e-mail SNS accepted is also copied there
+    (shared.adapters.mail_outbox): an e-mail message is the JSON object `{to, subject, text}`.
     """
 
     def __init__(
@@ -387,11 +391,24 @@ class Notifier:
         *,
         topics: Mapping[str, str] = topology.SNS_TOPICS,
         topic_arns: Mapping[str, str] | None = None,
+        mail_outbox: MailOutbox | None = None,
     ) -> None:
         self._client = client
         self._topics = dict(topics)
         self._topic_arns: dict[str, str] = dict(topic_arns or {})
         self._lock = threading.Lock()
+        self._mail_outbox = mail_outbox
+
+    def _copy_to_outbox(self, channel: str, messages: Sequence[str]) -> None:
+        if self._mail_outbox is None or channel != "email":
+            return
+        now = datetime.now(UTC)
+        for message in messages:
+            try:
+                mail = json.loads(message)
+                self._mail_outbox.record(to=mail["to"], subject=mail["subject"], text=mail["text"], now=now)
+            except (ValueError, KeyError, TypeError):
+                logger.warning("an e-mail without to, subject and text was not copied to the mail outbox")
 
     def publish(
         self,
@@ -409,6 +426,7 @@ class Notifier:
         """
         request = self._request(subject, message, attributes)
         response = self._client.publish(TopicArn=self.topic_arn(channel), **request)
+        self._copy_to_outbox(channel, [message])
         return str(response["MessageId"])
 
     @staticmethod
@@ -441,6 +459,7 @@ class Notifier:
                 raise NotificationRefused(f"SNS refused {response['Failed']}")
             by_id = {item["Id"]: item["MessageId"] for item in response.get("Successful", [])}
             message_ids += [by_id[str(index)] for index in range(len(chunk))]
+            self._copy_to_outbox(channel, [notification.message for notification in chunk])
         return message_ids
 
     def topic_arn(self, channel: str) -> str:

@@ -12,6 +12,9 @@ from datetime import UTC
 import sqlalchemy as sa
 
 __all__ = [
+    "email_verifications",
+    "mfa_recovery_codes",
+    "password_resets",
     "account_history",
     "accounts",
     "card_vault",
@@ -105,6 +108,15 @@ users = sa.Table(
     sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"),
     # When the account was closed by an erasure (DELETE /v1/users/me, the admin's erase).
     sa.Column("closed_at", Timestamp(), nullable=True),
+    # When the user proved the address theirs (an e-mailed code, or a password reset link);
+    # until then the account sends little (shared.services.verification).
+    sa.Column("email_verified_at", Timestamp(), nullable=True),
+    # The TOTP secret, sealed (AES-256-GCM, shared.services.mfa): set at enrolment, in force
+    # once `mfa_enabled_at` is set by a first code.
+    sa.Column("mfa_secret", sa.String(200), nullable=True),
+    sa.Column("mfa_enabled_at", Timestamp(), nullable=True),
+    # The last TOTP time step used: a code of that step or an earlier one is refused (replay).
+    sa.Column("mfa_last_step", sa.BigInteger(), nullable=True),
 )
 
 # Each user's data keys (shared.privacy.vault), wrapped by the key-encryption key: `personal`
@@ -120,6 +132,44 @@ personal_data_keys = sa.Table(
     sa.Column("shred_after", Timestamp(), nullable=True),
     sa.Column("destroyed_at", Timestamp(), nullable=True),
     sa.Index("ix_personal_data_keys_shred_after", "shred_after"),
+)
+
+# The one-time recovery codes of a user's second factor, as SHA-256 digests: each stands in for
+# a TOTP code once.
+mfa_recovery_codes = sa.Table(
+    "mfa_recovery_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("used_at", Timestamp(), nullable=True),
+)
+
+# Password reset requests, one row per request whether or not the address is known (so both
+# cost the same and are throttled alike): the address as a keyed digest, and for a known one
+# the user and the SHA-256 digest of the token the e-mailed link carries.
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("email_digest", sa.String(64), nullable=False, index=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=True, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("expires_at", Timestamp(), nullable=False),
+    sa.Column("used_at", Timestamp(), nullable=True),
+)
+
+# The e-mail verification code of a user (one at a time: a resend replaces it), as a keyed
+# digest, with the wrong tries it has had.
+email_verifications = sa.Table(
+    "email_verifications",
+    metadata,
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("code_digest", sa.String(64), nullable=False),
+    sa.Column("sent_at", Timestamp(), nullable=False),
+    sa.Column("expires_at", Timestamp(), nullable=False),
+    sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"),
 )
 
 # The operator roles a user holds besides `user`, which every account has (shared.domain.roles).

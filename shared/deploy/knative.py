@@ -23,6 +23,8 @@ from shared.deploy.common import (
 )
 from shared.function_secrets import secrets_of
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES, FunctionInfo
+from shared.rate_limits import PRODUCTION_RATE_LIMITS, parse_rate_limit, setting_of
+from shared.services.sign_in_backoff import PRODUCTION_ADDRESS_FAILURES_FREE
 
 __all__ = [
     "WORKERS",
@@ -31,6 +33,7 @@ __all__ = [
     "CONTAINER_PORT",
     "ScalingProfile",
     "scaling_profile",
+    "ingress_rate_limits",
     "UNIFIED_SERVICE_TAGS",
     "environment_patches",
     "config_patch",
@@ -274,6 +277,39 @@ def _body_size_max(function: str) -> str:
     return f"{max(INGRESS_BODY_MIB_DEFAULT, -(-largest // _MIB))}m"
 
 
+# The Ingress limits each client address to what the functions' own limits allow it, with room
+# for this many users behind one address (an office, a carrier's NAT) on the per-user classes:
+# nginx stops a flood (bad tokens included) before it reaches a function, and the functions
+# keep each class's budget exactly (shared.rate_limits).
+INGRESS_USERS_PER_ADDRESS = 10
+# nginx's burst: up to this many times the per-minute rate queued before refusing.
+INGRESS_BURST_MULTIPLIER = 5
+# Connections open at once from one address.
+INGRESS_CONNECTIONS_PER_ADDRESS_MAX = 50
+
+
+def ingress_rate_limits(function: str) -> dict[str, str]:
+    """The NGINX Ingress's per-address limit annotations of one client function, derived from
+    the production limits of the rate classes its routes declare (each counted once)."""
+    classes = {
+        route.rate_class
+        for table in ROUTE_TABLES
+        if table.function == function
+        for route in table.routes
+        if route.rate_class is not None
+    }
+    per_minute = 0
+    for rate_class in classes:
+        item = parse_rate_limit(PRODUCTION_RATE_LIMITS[rate_class])
+        share = INGRESS_USERS_PER_ADDRESS if rate_class.per_user else 1
+        per_minute += -(-item.amount * share * 60 // item.get_expiry())
+    return {
+        "nginx.ingress.kubernetes.io/limit-rpm": str(per_minute),
+        "nginx.ingress.kubernetes.io/limit-burst-multiplier": str(INGRESS_BURST_MULTIPLIER),
+        "nginx.ingress.kubernetes.io/limit-connections": str(INGRESS_CONNECTIONS_PER_ADDRESS_MAX),
+    }
+
+
 def _ingresses() -> list[dict[str, Any]]:
     """One Ingress per HTTP function, all on the same host: nginx merges them into one gateway.
 
@@ -291,6 +327,7 @@ def _ingresses() -> list[dict[str, Any]]:
             # Bound what one request may send: card details are small; an identity document
             # upload is the one route that takes more (its own bound, rounded up to MiB).
             "nginx.ingress.kubernetes.io/proxy-body-size": _body_size_max(function),
+            **ingress_rate_limits(function),
         }
         if function == "notifications":
             # The WebSocket stream stays open: nginx's default 60 s read time-out would cut it.
@@ -338,6 +375,9 @@ def _config_map(version: str) -> dict[str, Any]:
             "PAYSTREAM_AWS_REGION": RenderOptions().aws_region,
             "PAYSTREAM_DATABASE_POOL_SIZE": str(DATABASE_POOL_SIZE),
             "PAYSTREAM_LOG_LEVEL": "INFO",
+            # The production rate limits (the settings' defaults are the local modes').
+            **{setting_of(rate_class): limit for rate_class, limit in PRODUCTION_RATE_LIMITS.items()},
+            "PAYSTREAM_SIGN_IN_ADDRESS_FAILURES_FREE": str(PRODUCTION_ADDRESS_FAILURES_FREE),
             "DD_AGENT_HOST": DATADOG_AGENT_HOST,
             "DD_LOGS_INJECTION": "true",
             # ddtrace would otherwise inject `_datadog` into every PutEvents Detail, which breaks

@@ -29,8 +29,9 @@ RATE_LIMITED = "rate_limited"
 SECURITY_EVENT_KINDS = frozenset(
     {LOGIN_FAILED, AUTHENTICATION_FAILED, REFRESH_TOKEN_REUSE, AUTHORIZATION_DENIED, RATE_LIMITED}
 )
-# The contract's error codes that mean a wrong email or password.
-_LOGIN_FAILURE_CODES = frozenset({"invalid_credentials"})
+# The contract's error codes that mean a wrong email or password, or a wrong second-factor code
+# with the right password (a sign-in failure too: someone may hold the password).
+_LOGIN_FAILURE_CODES = frozenset({"invalid_credentials", "invalid_otp"})
 
 
 def security_event(kind: str, message: str, **fields: object) -> None:

@@ -210,6 +210,10 @@ class Gateway:
         elif function is None:
             body = _not_found(recording_start_response, path)
         else:
+            # The client's address, as the NGINX Ingress passes it on: whatever a client sent
+            # under this name is replaced (shared.http.client_address keys per-address limits
+            # and the sign-in backoff on it).
+            environ["HTTP_X_REAL_IP"] = environ.get("REMOTE_ADDR", "")
             body = self._backends(function, environ, recording_start_response)
         access_logger.info(
             "%s %s %s %s %.1fms",

@@ -101,7 +101,7 @@ def free_port() -> int:
 def ensure_secret_key(home: Path) -> None:
     """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that derived keys
     survive a restart of the local platform). Never a built-in default. Then the token keys
-    (ensure_signing_keys)."""
+    (ensure_signing_keys) and the mail outbox (ensure_mail_outbox)."""
     # Not configuration read here: the runner sets variables for the settings of this process
     # and its children, and reads one back only to leave alone what the caller set.
     if not os.environ.get("PAYSTREAM_SECRET_KEY"):
@@ -118,6 +118,18 @@ def ensure_secret_key(home: Path) -> None:
             path.chmod(0o600)
         os.environ["PAYSTREAM_PERSONAL_DATA_INDEX_KEY"] = path.read_text().strip()
     ensure_signing_keys(home)
+    ensure_mail_outbox(home)
+
+
+def ensure_mail_outbox(home: Path) -> None:
+    """Use PAYSTREAM_MAIL_OUTBOX_FILE if set, else `home`/mail.jsonl: the local modes keep a copy
+    of every e-mail there, for `paystream mail` (shared.adapters.mail_outbox)."""
+    os.environ.setdefault("PAYSTREAM_MAIL_OUTBOX_FILE", str(mail_outbox_file(home)))
+
+
+def mail_outbox_file(home: Path) -> Path:
+    """Where the local modes keep their mail outbox by default."""
+    return home / "mail.jsonl"
 
 
 def ensure_signing_keys(home: Path) -> None:

@@ -28,12 +28,16 @@ from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.outbox import record_event
 from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
+from shared.domain.passwords import password_problem, rule_message
 from shared.domain.sanctions import screening_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
+from shared.passwords import common_passwords
 from shared.privacy import BlindIndex, PersonalDataVault
-from shared.services import sanctions, sessions
+from shared.services import mfa, sanctions, sessions
 from shared.services.context import EventContext
+from shared.services.people import people
+from shared.services.sign_in_backoff import SignInBackoff
 from shared.signing import SigningKey
 
 __all__ = [
@@ -43,7 +47,10 @@ __all__ = [
     "get_user",
     "password_grant",
     "refresh_grant",
+    "require_acceptable_password",
+    "require_acceptable_password_of",
     "roles_of",
+    "set_password",
     "sign_up",
     "start_session_of",
 ]
@@ -97,6 +104,19 @@ def roles_of(conn: Connection, user_id: str) -> frozenset[str]:
     return frozenset(conn.execute(_ROLES_OF, {"user_id": user_id}).scalars())
 
 
+def require_acceptable_password(password: str, *, email: str, full_name: str, param: str) -> None:
+    """A 400 `weak_password` naming the rule, when the password policy refuses `password` for
+    the user with this e-mail and name (shared.domain.passwords)."""
+    rule = password_problem(password, email=email, full_name=full_name, common_passwords=common_passwords())
+    if rule is not None:
+        raise ApiError.invalid("weak_password", f"{rule_message(rule)} ({rule.value})", param)
+
+
+def set_password(conn: Connection, user_id: str, password: str) -> None:
+    """Store the hash of the user's new password (the caller has applied the policy)."""
+    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(password)))
+
+
 def sign_up(
     conn: Connection,
     request: SignUpRequest,
@@ -108,8 +128,12 @@ def sign_up(
     correlation_id: str | None,
 ) -> tuple[Any, list[str]]:
     """Create the user, their data keys and a wallet in the currency of their country. The
-    address and the name are stored sealed under the user's personal key; the address is
-    unique through its blind index."""
+    password must pass the policy (a 400 `weak_password`); the address and the name are stored
+    sealed under the user's personal key, the address unique through its blind index and not
+    verified yet."""
+    require_acceptable_password(
+        request.password, email=str(request.email), full_name=request.full_name, param="password"
+    )
     user_id = new_id("usr")
     index = email_index.email(str(request.email))
     try:
@@ -228,16 +252,59 @@ def password_grant(
     email_index: BlindIndex,
     password: str,
     client: sessions.Client,
+    backoff: SignInBackoff,
     signing_key: SigningKey,
     now: datetime,
     access_ttl: int,
     refresh_ttl: int,
+    otp: str | None = None,
+    second_factor_key: mfa.SecondFactorKey | None = None,
 ) -> TokenPair:
     """Tokens for a correct email and password, in a new session; a 401 otherwise, alike for
-    both mistakes."""
-    user = conn.execute(_USER_BY_EMAIL, {"email_index": email_index.email(email)}).first()
+    both mistakes. A sign-in the backoff has locked out is a 429 before the password is
+    verified, whether or not it is right (shared.services.sign_in_backoff). A user with the second
+    factor on also needs a good `otp` (a 401 `mfa_required` or `invalid_otp`: shared.services.mfa).
+    The backoff counts an account by the address's blind index, never by the address.
+    """
+    account = email_index.email(email)
+    user = conn.execute(_USER_BY_EMAIL, {"email_index": account}).first()
+    user_id = user.id if user is not None else None
+    lock = backoff.check(account, client.ip_address)
+    if lock is not None:
+        scope, seconds = lock
+        raise ApiError.rate_limited(
+            "sign_in_locked",
+            f"too many failed sign-ins; retry after {seconds} seconds",
+            retry_after_seconds=seconds,
+            event_fields={"user_id": user_id, "outcome": "locked_out", "lock": scope.value},
+        )
     if not _password_matches(user, password):
-        raise ApiError.unauthenticated("invalid_credentials", "the email or password is wrong")
+        started = backoff.failed(account, client.ip_address)
+        raise ApiError(
+            401,
+            "authentication_error",
+            "invalid_credentials",
+            "the email or password is wrong",
+            event_fields={
+                "user_id": user_id,
+                "outcome": "wrong_password" if user is not None else "unknown_account",
+                "lock_started": started[0].value if started else None,
+                "lock_seconds": started[1] if started else 0,
+            },
+        )
+    if mfa.is_enabled(user):
+        if second_factor_key is None:
+            raise RuntimeError("a password grant for a user with a second factor needs the key that opens it")
+        try:
+            mfa.check_sign_in(conn, user, otp, key=second_factor_key, now=now)
+        except ApiError as refused:
+            # A wrong code with the right password counts as a failed sign-in: someone may hold
+            # the password and be guessing the code. A missing one is a step of the dialogue.
+            if refused.code == "invalid_otp":
+                backoff.failed(account, client.ip_address)
+                refused.event_fields.update(user_id=user_id, outcome="wrong_otp")
+            raise
+    backoff.succeeded(account, client.ip_address)
     return start_session_of(
         conn,
         user=user,
@@ -288,12 +355,33 @@ def refresh_grant(
     )
 
 
-def change_password(conn: Connection, user_id: str, *, current_password: str, new_password: str, now: datetime) -> Any:
-    """Replace the user's password after checking the current one (a 400 when it is wrong),
-    and end every session of theirs; the user row as it is now."""
+def require_acceptable_password_of(
+    conn: Connection, user_id: str, password: str, *, privacy: PersonalDataVault, param: str
+) -> None:
+    """require_acceptable_password for an existing user, whose address and name are opened
+    with their personal key to be compared with the password."""
+    person = people(conn, [user_id], privacy=privacy).get(user_id)
+    if person is None or person.erased:
+        raise ApiError.not_found("user_not_found", "the user does not exist")
+    require_acceptable_password(password, email=person.email or "", full_name=person.full_name, param=param)
+
+
+def change_password(
+    conn: Connection,
+    user_id: str,
+    *,
+    current_password: str,
+    new_password: str,
+    privacy: PersonalDataVault,
+    now: datetime,
+) -> Any:
+    """Replace the user's password after checking the current one (a 400 when it is wrong) and
+    the new one against the policy (a 400 `weak_password`), and end every session of theirs;
+    the user row as it is now."""
     user = get_user(conn, user_id)
     if not _password_matches(user, current_password):
         raise ApiError.invalid("current_password_wrong", "the current password is wrong", "current_password")
-    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=_hasher.hash(new_password)))
+    require_acceptable_password_of(conn, user_id, new_password, privacy=privacy, param="new_password")
+    set_password(conn, user_id, new_password)
     sessions.end_every_session(conn, user_id, now=now)
     return get_user(conn, user_id)

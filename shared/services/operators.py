@@ -97,6 +97,8 @@ def admin_view_of_user(
         email=person.email or "",
         full_name=person.full_name,
         roles=sorted(roles_of(conn, user.id)),
+        email_verified=user.email_verified_at is not None,
+        mfa_enabled=user.mfa_enabled_at is not None,
         wallets=wallets,
         payments=[response_of_row(PaymentResponse, row) for row in latest],
     )

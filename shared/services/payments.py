@@ -30,6 +30,7 @@ from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_
 from shared.adapters.tables import payment_reviews, payments
 from shared.domain.fraud import FraudAssessment, FraudDecision
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
+from shared.domain.money import Money
 from shared.domain.payment import FailureCode, PaymentStatus, failure_for_outcome, transition
 from shared.domain.payment_request import Action
 from shared.domain.review import ReviewStatus
@@ -46,6 +47,7 @@ from shared.services.checks import (
 )
 from shared.services.context import EventContext, advance, read_row, unmoved_since
 from shared.services.identity import find_user
+from shared.services.sending import SendingChecks, check_sending
 
 __all__ = [
     "Reservation",
@@ -142,11 +144,13 @@ def create_payment(
     request: PaymentRequest,
     context: EventContext,
     email_index: BlindIndex | None = None,
+    checks: SendingChecks | None = None,
 ) -> tuple[Any, list[str]]:
     """Accept a payment: validate it, store it `pending` and record `payment.requested`.
     A frozen payer or payee is a 403 `account_frozen`; the limits of the payer's KYC level are
     the saga's to check (shared.services.limits), so that the answer comes back at once. A payee
-    named by e-mail address is found through `email_index`."""
+    named by e-mail address is found through `email_index`. With `checks` (a client's request),
+    an unverified address and the second factor are checked too (shared.services.sending)."""
     require_currency(request.currency)
     require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
     payee = find_user(conn, request.to, email_index=email_index)
@@ -156,6 +160,8 @@ def create_payment(
         raise ApiError.invalid("cannot_pay_self", "a payment needs a payee other than the payer", "to")
     require_not_frozen(conn, payer_id)
     require_payee_not_frozen(payee)
+    if checks is not None:
+        check_sending(conn, payer_id, Money(request.amount, request.currency), checks)
     payment_id = new_id("pay")
     now = context.now
     payment = conn.execute(
@@ -189,7 +195,14 @@ def create_payment(
     return payment, [event_id]
 
 
-def pay_request(conn: Connection, *, payer_id: str, request_id: str, context: EventContext) -> tuple[Any, list[str]]:
+def pay_request(
+    conn: Connection,
+    *,
+    payer_id: str,
+    request_id: str,
+    context: EventContext,
+    checks: SendingChecks | None = None,
+) -> tuple[Any, list[str]]:
     """The payer pays a request: a payment to the requester through the same saga, linked to
     the request, which waits for it (and refuses a second payment meanwhile)."""
     request = payment_requests.lock_for_action(conn, request_id, payer_id, Action.PAY, context.now)
@@ -200,6 +213,7 @@ def pay_request(conn: Connection, *, payer_id: str, request_id: str, context: Ev
             to=request.requester_id, amount=request.amount_minor, currency=request.currency, note=request.note
         ),
         context=context,
+        checks=checks,
     )
     recorded += payment_requests.accept_request(conn, request, payment.id, context)
     return payment, recorded

@@ -30,9 +30,12 @@ from schemas.api import (
 )
 from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import (
+    email_verifications,
     funding_sources,
     idempotency_keys,
+    mfa_recovery_codes,
     notifications,
+    password_resets,
     sessions,
     transactions,
     users,
@@ -61,9 +64,16 @@ EXPORT_ROWS_MAX = 10_000
 
 
 def profile_of(conn: Connection, user: Any, *, privacy: PersonalDataVault) -> dict[str, Any]:
-    """The user row's columns with the address and the name opened (`email`, `full_name`)."""
+    """The user row's columns with the address and the name opened (`email`, `full_name`), and
+    whether the address is verified and the second factor on (`email_verified`, `mfa_enabled`)."""
     person = people(conn, [user.id], privacy=privacy).get(user.id) or Person(user.id, DELETED_USER_NAME, None)
-    return {**user._mapping, "email": person.email or "", "full_name": person.full_name}
+    return {
+        **user._mapping,
+        "email": person.email or "",
+        "full_name": person.full_name,
+        "email_verified": user.email_verified_at is not None,
+        "mfa_enabled": user.mfa_enabled_at is not None,
+    }
 
 
 def export_of(conn: Connection, user_id: str, *, privacy: PersonalDataVault, ledger: LedgerStore, now: datetime,
@@ -163,6 +173,9 @@ def erase(
             screening_name_key=None,
             password_hash="-",  # noqa: S106 - no password verifies against it: nobody signs in again
             closed_at=now,
+            mfa_secret=None,
+            mfa_enabled_at=None,
+            mfa_last_step=None,
         )
     )
     session_service.end_every_session(conn, user_id, now=now)
@@ -173,6 +186,14 @@ def erase(
     conn.execute(sessions.update().where(sessions.c.user_id == user_id).values(user_agent="", ip_address=""))
     conn.execute(notifications.delete().where(notifications.c.user_id == user_id))
     conn.execute(idempotency_keys.delete().where(idempotency_keys.c.user_id == user_id))
+    # The second factor's recovery codes, a pending verification code, and the password resets
+    # asked for the account or for its address (by its blind index, as they are recorded).
+    conn.execute(mfa_recovery_codes.delete().where(mfa_recovery_codes.c.user_id == user_id))
+    conn.execute(email_verifications.delete().where(email_verifications.c.user_id == user_id))
+    reset_of_user = password_resets.c.user_id == user_id
+    if user.email_index is not None:
+        reset_of_user = sa.or_(reset_of_user, password_resets.c.email_digest == user.email_index)
+    conn.execute(password_resets.delete().where(reset_of_user))
     event_id = record_admin_action(
         conn,
         actor_id=actor_id,

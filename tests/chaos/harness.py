@@ -51,6 +51,8 @@ from shared.adapters.aws import EventPublisher, aws_client
 from shared.adapters.outbox import cloud_event_of
 from shared.functions import FUNCTIONS
 from shared.runner.deliverer import to_binary_http
+from shared.runner.local import mail_outbox_file
+from tests.fixtures.mail import verification_code
 
 __all__ = ["ChaosFigures", "ChaosRun", "EndpointSwitch", "FAULT_KINDS"]
 
@@ -277,6 +279,15 @@ class ChaosRun:
             )
             assert token.status_code == 200, token.text
             auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            # Verified with the e-mailed code, as a user would: unverified, 100 USD in all at most.
+            verified = self._request(
+                session,
+                "POST",
+                "/v1/users/me/email/verify",
+                headers=auth,
+                json={"code": verification_code(mail_outbox_file(self.home), email)},
+            )
+            assert verified.status_code == 200, verified.text
             card = self._request(
                 session,
                 "POST",

@@ -57,6 +57,13 @@ CORE_CONTRACT = {
     ("DELETE", "/v1/users/me/sessions/{session_id}", 200),
     ("GET", "/v1/users/me/export", 200),
     ("DELETE", "/v1/users/me", 200),
+    ("POST", "/v1/users/me/mfa", 200),
+    ("POST", "/v1/users/me/mfa/confirm", 200),
+    ("DELETE", "/v1/users/me/mfa", 200),
+    ("POST", "/v1/users/me/email/verify", 200),
+    ("POST", "/v1/users/me/email/verification-code", 202),
+    ("POST", "/v1/users/password-reset", 202),
+    ("POST", "/v1/users/password-reset/confirm", 200),
     ("GET", "/.well-known/jwks.json", 200),
     ("GET", "/.well-known/openid-configuration", 200),
 }
@@ -64,6 +71,9 @@ PUBLIC_PATHS = {
     "/v1/users",
     "/v1/oauth/token",
     "/v1/oauth/revoke",
+    # A reset is asked for, and confirmed, by someone who cannot sign in.
+    "/v1/users/password-reset",
+    "/v1/users/password-reset/confirm",
     "/healthz",
     "/readyz",
     "/openapi.json",

@@ -190,7 +190,9 @@ def test_sign_up_lower_cases_the_email_and_strips_text_but_keeps_the_password_as
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("password", "short"),
+        # A short password is the password policy's to refuse (shared.domain.passwords): the
+        # schema bounds only the length it will read.
+        ("password", ""),
         ("password", "x" * 129),
         ("full_name", "   "),
         ("full_name", "x" * 201),

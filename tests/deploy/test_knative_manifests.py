@@ -27,6 +27,7 @@ from shared.deploy.common import (
 from shared.deploy.knative import CONTAINER_CONCURRENCY, UNIFIED_SERVICE_TAGS
 from shared.deploy.minikube import AWS_CREDENTIALS_SECRET_NAME
 from shared.functions import FUNCTIONS, HTTP_ROUTE_PREFIXES
+from shared.rate_limits import LOCAL_RATE_LIMITS, PRODUCTION_RATE_LIMITS, parse_rate_limit, setting_of
 
 from .conftest import KNATIVE_DIR, TREES, build_kustomization, build_with_binary, kustomize_binary
 
@@ -302,3 +303,38 @@ def test_the_offline_build_agrees_with_kustomize(built_trees, tree):
         return {(r["apiVersion"], r["kind"], r["metadata"]["name"]): r for r in resources}
 
     assert keyed(build_with_binary(command, KNATIVE_DIR / tree)) == keyed(build_kustomization(KNATIVE_DIR / tree))
+
+
+# Each client function's Ingress limit per address, worked out by hand from the production
+# limits (per minute: MONEY 20, WRITE 60, READ 300 per user, ten users behind an address;
+# PUBLIC 60 and CREDENTIAL 10 per address) and the classes of the function's routes.
+INGRESS_REQUESTS_PER_MINUTE = {
+    "users": 10 + 600 + 3000,  # CREDENTIAL, WRITE, READ
+    "accounts": 600 + 3000,
+    "wallets": 200 + 600 + 3000,  # MONEY, WRITE (conversion quotes), READ
+    "payments": 200 + 600 + 3000,
+    "transactions": 3000,
+    "notifications": 3000,
+    "admin": 600 + 3000,
+}
+
+
+def test_the_ingress_limits_each_address_as_the_route_classes_allow(built_trees):
+    ingresses = _of_kind(built_trees["base"], "networking.k8s.io/v1", "Ingress")
+    limits = {name.removeprefix("gateway-"): ingress["metadata"]["annotations"] for name, ingress in ingresses.items()}
+    assert {function: int(a["nginx.ingress.kubernetes.io/limit-rpm"]) for function, a in limits.items()} == (
+        INGRESS_REQUESTS_PER_MINUTE
+    )
+    for annotated in limits.values():
+        assert int(annotated["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+        assert int(annotated["nginx.ingress.kubernetes.io/limit-burst-multiplier"]) >= 1
+
+
+def test_the_cluster_runs_with_the_production_rate_limits(built_trees):
+    (config,) = _of_kind(built_trees["base"], "v1", "ConfigMap").values()
+    assert {name: value for name, value in config["data"].items() if name.startswith("PAYSTREAM_RATE_LIMIT_")} == {
+        setting_of(rate_class): limit for rate_class, limit in PRODUCTION_RATE_LIMITS.items()
+    }
+    # The local defaults are looser per address (every local client is 127.0.0.1), never tighter.
+    for rate_class, limit in PRODUCTION_RATE_LIMITS.items():
+        assert parse_rate_limit(LOCAL_RATE_LIMITS[rate_class]).amount >= parse_rate_limit(limit).amount

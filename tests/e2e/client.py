@@ -5,12 +5,23 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
+
+from tests.fixtures.mail import verification_code
 
 FINAL_STATUSES = frozenset({"completed", "declined", "failed", "refunded", "partially_refunded"})
 REFUND_FINAL_STATUSES = frozenset({"completed", "failed"})
 REQUEST_TIMEOUT_SECONDS = 30
+# The mail outbox of each running platform, by its URL (set where it is started): where a test
+# user reads the verification code e-mailed to them.
+MAIL_OUTBOXES: dict[str, Path] = {}
+
+
+def new_password() -> str:
+    """A strong password of digits: no name or address of a test user is inside it."""
+    return f"pw-{uuid.uuid4().int}"
 
 
 @dataclass
@@ -132,7 +143,7 @@ class User:
 
 def sign_up(base_url: str, name: str, country: str = "US") -> User:
     email = f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-    user = User(base_url=base_url, email=email, password=f"pw-{uuid.uuid4().hex}")
+    user = User(base_url=base_url, email=email, password=new_password())
     answer = requests.post(
         base_url + "/v1/users",
         json={"email": email, "password": user.password, "full_name": name.title(), "country": country},
@@ -141,7 +152,16 @@ def sign_up(base_url: str, name: str, country: str = "US") -> User:
     assert answer.status_code == 201, answer.text
     user.id = answer.json()["id"]
     log_in(user)
+    verify_email(user)
     return user
+
+
+def verify_email(user: User) -> None:
+    """Verify the user's address with the code e-mailed to it, read from the platform's mail
+    outbox as `paystream mail` reads it: until then a user sends at most 100 USD."""
+    code = verification_code(MAIL_OUTBOXES[user.base_url], user.email)
+    answer = user.call("POST", "/v1/users/me/email/verify", json={"code": code})
+    assert answer.status_code == 200, answer.text
 
 
 def log_in(user: User) -> None:

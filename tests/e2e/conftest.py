@@ -17,7 +17,9 @@ import pytest
 import requests
 
 from shared.functions import FUNCTIONS
-from shared.runner.local import free_port
+from shared.rate_limits import harness_environment
+from shared.runner.local import free_port, mail_outbox_file
+from tests.e2e.client import MAIL_OUTBOXES
 from tests.fixtures.fx import ecb_endpoint, sample_dated
 
 STARTUP_SECONDS_MAX = 120
@@ -97,9 +99,20 @@ def _stop(process: subprocess.Popen, home: Path) -> None:
         process.kill()
 
 
+# The blind index's key of every platform under test, and of the `paystream` commands run
+# against them: `paystream users grant-role EMAIL` finds the user by the address's index, as
+# `users` does, so it needs the platform's key (an operator runs it with the environment of
+# `users`).
+_PERSONAL_DATA_INDEX_KEY = secrets.token_urlsafe(48)
+
+
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
     env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
+    env["PAYSTREAM_PERSONAL_DATA_INDEX_KEY"] = _PERSONAL_DATA_INDEX_KEY
+    # Every test user comes from 127.0.0.1, and the suite (and the chaos tests) sign up and
+    # pay far more than a person: the limits are not what these tests measure.
+    env.update(harness_environment())
     return env
 
 
@@ -128,6 +141,7 @@ def embedded_url(tmp_path_factory, fx_rates_file) -> Iterator[str]:
     url, process = _start([], env, home)
     # The embedded mode keeps its SQLite file in its home folder.
     DATABASE_URLS[url] = f"sqlite:///{home / 'paystream.db'}"
+    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 
@@ -142,6 +156,7 @@ def services_url(tmp_path_factory, postgres_url, fx_rates_file) -> Iterator[str]
     env["PAYSTREAM_DYNAMODB_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     url, process = _start(["--services", "--functions-base-port", str(_free_port_range(len(FUNCTIONS)))], env, home)
     DATABASE_URLS[url] = postgres_url
+    MAIL_OUTBOXES[url] = mail_outbox_file(home)
     yield url
     _stop(process, home)
 

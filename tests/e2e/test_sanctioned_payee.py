@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from tests.e2e.client import FINAL_STATUSES, User, log_in, sign_up
+from tests.e2e.client import FINAL_STATUSES, User, log_in, new_password, sign_up, verify_email
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ OPENING_BALANCE_MINOR = 20_000
 
 def _sign_up_as(platform_url: str, full_name: str) -> User:
     email = f"listed-{uuid.uuid4().hex[:10]}@example.com"
-    user = User(base_url=platform_url, email=email, password=f"pw-{uuid.uuid4().hex}")
+    user = User(base_url=platform_url, email=email, password=new_password())
     answer = requests.post(
         platform_url + "/v1/users",
         json={"email": email, "password": user.password, "full_name": full_name, "country": "GB"},
@@ -28,6 +28,7 @@ def _sign_up_as(platform_url: str, full_name: str) -> User:
     assert answer.status_code == 201, answer.text
     user.id = answer.json()["id"]
     log_in(user)
+    verify_email(user)
     return user
 
 

@@ -3,7 +3,6 @@ a SQLite file, the in-process cache and a moto endpoint in a thread, provisioned
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,16 +10,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from schemas.api import PaymentRequest, SignUpRequest
-from shared.adapters.database import migrate
-from shared.bootstrap import platform, reset_platform
 from shared.functions import load_app
 from shared.provision import provision
 from shared.runner.local import free_port
 from shared.services.context import EventContext
 from shared.services.identity import sign_up
 from shared.services.payments import create_payment
-from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import use_personal_data_keys, use_token_keys
+from tests.fixtures.platform import throwaway_platform
 
 
 @pytest.fixture(scope="session")
@@ -36,20 +32,8 @@ def moto_endpoint_in_process() -> Iterator[str]:
 
 @pytest.fixture
 def runtime(tmp_path, monkeypatch, moto_endpoint_in_process):
-    monkeypatch.setenv("PAYSTREAM_DATABASE_URL", f"sqlite:///{tmp_path / 'paystream.db'}")
-    monkeypatch.setenv("PAYSTREAM_REDIS_URL", "memory://")
-    monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
-    monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
-    use_token_keys(monkeypatch, tmp_path / "keys")
-    use_personal_data_keys(monkeypatch, tmp_path / "keys")
-    # Today's rates: conversions refuse rates older than PAYSTREAM_FX_RATES_MAX_AGE_DAYS.
-    rates = write_rates_of(tmp_path / "fx-rates.json", datetime.now(UTC).date())
-    monkeypatch.setenv("PAYSTREAM_FX_RATES_FILE", str(rates))
-    reset_platform()
-    built = platform()
-    migrate(built.engine)
-    yield built
-    reset_platform()
+    with throwaway_platform(tmp_path, monkeypatch, moto_endpoint_in_process) as built:
+        yield built
 
 
 @pytest.fixture

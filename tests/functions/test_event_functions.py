@@ -14,6 +14,7 @@ from cloudevents.http import CloudEvent
 
 from schemas.cloudevent import wire_type
 from shared.adapters.tables import events, notifications, payments
+from tests.fixtures.ledger import fund
 
 
 def _cloud_event(event_type: str, data: dict, subject: str = "pay_x") -> CloudEvent:
@@ -117,23 +118,9 @@ def _next_event(runtime, subject: str, event_type: str) -> CloudEvent:
 
 
 def _fund(runtime, user_id: str, amount_minor: int) -> None:
-    from shared.adapters.ledger_store import system_account_id, wallet_account_id
-    from shared.domain.ledger import Transfer
-
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
-        runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{user_id}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(user_id, "USD"),
-                amount_minor=amount_minor,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, runtime.ledger, user_id, amount_minor, now)
 
 
 def _balances(runtime, *user_ids: str) -> list[int]:

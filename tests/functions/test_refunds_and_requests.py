@@ -18,6 +18,7 @@ from shared.adapters.tables import events, payment_requests, refunds
 from shared.domain.ledger import Transfer
 from shared.services.notifications import list_notifications
 from tests.fixtures.idempotency import fresh_key
+from tests.fixtures.ledger import fund
 
 PASSWORD = "a long enough password"
 LONG_AGO = timedelta(hours=2)
@@ -47,18 +48,7 @@ class World:
     def fund(self, name: str, amount_minor: int) -> None:
         now = datetime.now(UTC)
         with self.runtime.engine.begin() as conn:
-            self.runtime.ledger.ensure_system_accounts(conn, "USD", now)
-            self.runtime.ledger.create_transfer(
-                conn,
-                Transfer(
-                    id=f"fund:{uuid.uuid4().hex}",
-                    debit_account_id=system_account_id("USD", "funding"),
-                    credit_account_id=wallet_account_id(self.ids[name], "USD"),
-                    amount_minor=amount_minor,
-                    currency="USD",
-                ),
-                now,
-            )
+            fund(conn, self.runtime.ledger, self.ids[name], amount_minor, now)
 
     def call(self, name: str, method: str, path: str, key: str | None = None, **kwargs):
         """A request as `name`, with the Idempotency-Key `key` (a fresh one by default)."""

@@ -13,11 +13,9 @@ import sqlalchemy as sa
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.outbox import cloud_event_of
 from shared.adapters.tables import events, payment_reviews, payments, transactions, transfers
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
-from shared.domain.ledger import Transfer
 from shared.domain.roles import OPERATOR_ROLES
 from shared.ids import new_id
 from shared.services import operators
@@ -26,6 +24,7 @@ from shared.services.notifications import list_notifications, render_notificatio
 from shared.services.payments import score_payment
 from tests.fixtures.idempotency import fresh_key
 from tests.fixtures.keys import signed_access_token
+from tests.fixtures.ledger import fund
 from tests.fixtures.users import insert_user
 
 # Above the new-account review limit (2,000.00 USD), below every other limit: a new payer's
@@ -83,19 +82,7 @@ class Desk:
     def fund(self, name: str, amount_minor: int, currency: str = "USD") -> None:
         now, user_id = datetime.now(UTC), self.id(name)
         with self.runtime.engine.begin() as conn:
-            self.runtime.ledger.ensure_system_accounts(conn, currency, now)
-            self.runtime.ledger.ensure_wallet(conn, user_id, currency, now)
-            self.runtime.ledger.create_transfer(
-                conn,
-                Transfer(
-                    id=f"fund:{uuid.uuid4().hex}",
-                    debit_account_id=system_account_id(currency, "funding"),
-                    credit_account_id=wallet_account_id(user_id, currency),
-                    amount_minor=amount_minor,
-                    currency=currency,
-                ),
-                now,
-            )
+            fund(conn, self.runtime.ledger, user_id, amount_minor, now, currency)
 
     def pay(self, name: str, amount: int, currency: str = "USD") -> str:
         """A payment from `name` to the payee, accepted and scored by score-fraud."""

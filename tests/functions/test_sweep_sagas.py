@@ -12,13 +12,12 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from schemas.api import PaymentRequest, SignUpRequest
-from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.tables import payments
 from shared.domain.fraud import FraudAssessment, FraudDecision
-from shared.domain.ledger import Transfer
 from shared.services.context import EventContext
 from shared.services.identity import sign_up
 from shared.services.payments import create_payment, debit_payment, score_payment
+from tests.fixtures.ledger import fund
 
 LONG_AGO = timedelta(hours=2)
 REVIEW_HOLD_TIMEOUT_SECONDS = 4 * 24 * 3600
@@ -53,18 +52,7 @@ def people(runtime):
             )[0]
             for name in ("payer", "payee")
         ]
-        runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(
-            conn,
-            Transfer(
-                id="fund",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(made[0].id, "USD"),
-                amount_minor=10_000,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, runtime.ledger, made[0].id, 10_000, now)
     return made
 
 

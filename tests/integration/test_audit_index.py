@@ -167,7 +167,7 @@ def test_part_of_the_chain_verifies_and_a_tampered_record_is_named_with_what_is_
         chain.verify(from_seq=5, to_seq=4)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     subject=st.text(max_size=40),
     data=st.dictionaries(st.text(max_size=12), st.one_of(st.text(max_size=70), st.integers()), max_size=20),

@@ -12,15 +12,15 @@ import sqlalchemy as sa
 
 from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine
-from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import payment_requests, payments, refunds
 from shared.domain.fraud import FraudAssessment, FraudDecision
-from shared.domain.ledger import Transfer
 from shared.http import ApiError
 from shared.services import payment_requests as requests_service
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, debit_payment, pay_request, score_payment, settle_payment
 from shared.services.refunds import request_refund
+from tests.fixtures.ledger import fund
 from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
@@ -47,18 +47,7 @@ def _people(engine, ledger) -> tuple[str, str]:
         for user_id in ids:
             insert_user(conn, user_id, now=now)
             ledger.ensure_wallet(conn, user_id, "USD", now)
-        ledger.ensure_system_accounts(conn, "USD", now)
-        ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{ids[0]}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(ids[0], "USD"),
-                amount_minor=10_000,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, ledger, ids[0], 10_000, now)
     return ids[0], ids[1]
 
 

@@ -15,14 +15,15 @@ from schemas.api import PaymentRequest
 from schemas.operators import ReviewResponse
 from shared.adapters.database import create_engine
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
-from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import events, payment_reviews, payments
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
-from shared.domain.ledger import PendingStatus, Transfer
+from shared.domain.ledger import PendingStatus
 from shared.http import ApiError
 from shared.services import reviews
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
+from tests.fixtures.ledger import fund
 from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
@@ -59,18 +60,7 @@ def _held_payment(engine, ledger) -> tuple[str, str]:
         for user_id in (payer, payee):
             insert_user(conn, user_id, now=now)
             ledger.ensure_wallet(conn, user_id, "USD", now)
-        ledger.ensure_system_accounts(conn, "USD", now)
-        ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{payer}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(payer, "USD"),
-                amount_minor=OPENING_BALANCE_MINOR,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, ledger, payer, OPENING_BALANCE_MINOR, now)
         payment, _ = create_payment(
             conn,
             payer_id=payer,

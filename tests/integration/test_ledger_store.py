@@ -551,7 +551,6 @@ def _changed(transfer: Transfer, change: str, prefix: str) -> Transfer:
 
 @settings(
     max_examples=DIFFERENTIAL_EXAMPLES,
-    deadline=None,
     # The connection fixture is shared by the examples on purpose; each example has its own ids.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

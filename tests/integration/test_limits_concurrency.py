@@ -17,13 +17,13 @@ from schemas.api import PaymentRequest
 from schemas.events import PaymentRequested
 from shared.adapters.database import create_engine
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
-from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import payments, users
 from shared.domain.fraud import FraudAssessment, FraudDecision
-from shared.domain.ledger import Transfer
 from shared.services import limits, operators
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
+from tests.fixtures.ledger import fund
 
 pytestmark = pytest.mark.integration
 
@@ -71,18 +71,7 @@ def _requested(engine, ledger, count: int) -> tuple[str, list[PaymentRequested]]
                 )
             )
             ledger.ensure_wallet(conn, user_id, "USD", now)
-        ledger.ensure_system_accounts(conn, "USD", now)
-        ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{payer}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(payer, "USD"),
-                amount_minor=OPENING_BALANCE_MINOR,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, ledger, payer, OPENING_BALANCE_MINOR, now)
         for _ in range(count):
             payment, _ = create_payment(
                 conn,

@@ -1,6 +1,7 @@
-"""Migration 0015_privacy seals the personal data that exists: a database at 0013 whose users,
+"""Migration 0015_privacy seals the personal data that exists: a database at 0014 whose users,
 funding sources, KYC records and notifications are in clear comes out sealed, indexed and
-readable through the platform's keys, with nothing left in clear."""
+readable through the platform's keys, with nothing left in clear, and its password resets
+recorded by the blind index."""
 
 from __future__ import annotations
 
@@ -33,16 +34,25 @@ def _upgrade(engine: sa.Engine, revision: str) -> None:
 
 
 def test_the_migration_seals_existing_rows_and_leaves_nothing_in_clear(tmp_path, monkeypatch):
-    # GIVEN a database at 0013 with a user, their card, their KYC and a notification, in clear
+    # GIVEN a database at 0014 with a user, their card, their KYC, a notification, in clear, and
+    # two password resets (one of the user, one for an unknown address)
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    _upgrade(engine, "0013_sessions")
+    _upgrade(engine, "0014_mfa")
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 "INSERT INTO users (id, email, password_hash, full_name, country, kyc_status, kyc_level, "
                 "screening_name_key, created_at, token_version) VALUES ('usr_old', 'old.timer@example.com', '-', "
                 "'Old Timer', 'US', 'unverified', 'basic', 'old timer', :now, 0)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO password_resets (id, email_digest, user_id, token_hash, created_at, expires_at) "
+                "VALUES ('pwr_old', 'a digest under the old key', 'usr_old', 'a token digest', :now, :now), "
+                "('pwr_unknown', 'a digest of an unknown address', NULL, NULL, :now, :now)"
             ),
             {"now": NOW},
         )
@@ -94,6 +104,8 @@ def test_the_migration_seals_existing_rows_and_leaves_nothing_in_clear(tmp_path,
             row = conn.execute(sa.text("SELECT email_index, screening_name_key FROM users")).one()
             assert row.email_index == runtime.email_index.email("Old.Timer@example.com")
             assert row.screening_name_key == screening_key("Old Timer")
+            resets = conn.execute(sa.text("SELECT id, email_digest FROM password_resets")).all()
+            assert [tuple(reset) for reset in resets] == [("pwr_old", row.email_index)]
             sealed: str = conn.execute(sa.text("SELECT phone FROM kyc_profiles")).scalar_one()
             assert runtime.privacy.open(conn, "usr_old", "kyc_profiles.phone", sealed, RETENTION) == "+447700900999"
             body: str = conn.execute(sa.text("SELECT body FROM notifications")).scalar_one()

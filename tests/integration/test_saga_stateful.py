@@ -20,10 +20,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from schemas.api import PaymentRequest, RequestMoneyRequest
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, RatesSource
-from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import LedgerStore, system_account_id
 from shared.adapters.tables import payment_requests, payment_reviews, payments, refunds, transactions
 from shared.domain.fraud import FraudAssessment, FraudDecision, ReasonCode
-from shared.domain.ledger import PendingStatus, Transfer
+from shared.domain.ledger import PendingStatus
 from shared.domain.payment import PaymentStatus, RefundStatus
 from shared.domain.payment_request import Action, PaymentRequestStatus
 from shared.http import ApiError
@@ -40,6 +40,7 @@ from shared.services.payments import (
     time_out_payment,
 )
 from shared.services.projection import rebuild
+from tests.fixtures.ledger import fund
 from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
@@ -90,20 +91,7 @@ class SagaMachine(RuleBasedStateMachine):
                 # Straight into the table: the saga never reads a password, and hashing one per
                 # example would dominate the run.
                 insert_user(conn, user_id, now=self.now)
-                self.ledger.ensure_wallet(conn, user_id, "USD", self.now)
-            self.ledger.ensure_system_accounts(conn, "USD", self.now)
-            for user_id in self.users:
-                self.ledger.create_transfer(
-                    conn,
-                    Transfer(
-                        id=f"fund:{user_id}",
-                        debit_account_id=system_account_id("USD", "funding"),
-                        credit_account_id=wallet_account_id(user_id, "USD"),
-                        amount_minor=OPENING_BALANCE_MINOR,
-                        currency="USD",
-                    ),
-                    self.now,
-                )
+                fund(conn, self.ledger, user_id, OPENING_BALANCE_MINOR, self.now)
         # A completed payment from the start, so that refunds have something to work on.
         return self.the_saga_runs_straight_through(self.send(0, OPENING_BALANCE_MINOR // 2))
 
@@ -414,7 +402,6 @@ class SagaMachine(RuleBasedStateMachine):
 SagaMachine.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestSagaUnderAnyOrderOfSteps = SagaMachine.TestCase

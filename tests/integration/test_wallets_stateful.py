@@ -21,9 +21,9 @@ from schemas.api import ConversionQuoteRequest, ConversionRequest, WithdrawalReq
 from shared.adapters.card_gateway import SandboxGateway
 from shared.adapters.database import create_engine, migrate
 from shared.adapters.fx_rates import RatesSource
-from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_account_id
+from shared.adapters.ledger_store import LedgerStore, system_account_id
 from shared.adapters.tables import funding_sources, transactions, withdrawals
-from shared.domain.ledger import PendingStatus, Transfer
+from shared.domain.ledger import PendingStatus
 from shared.http import ApiError
 from shared.privacy import LocalKeyEncryptionKey, PersonalDataVault, write_local_key
 from shared.services.context import EventContext
@@ -32,6 +32,7 @@ from shared.services.history import statement
 from shared.services.projection import rebuild
 from shared.services.withdrawals import create_withdrawal, pay_out_withdrawal, time_out_withdrawal
 from tests.fixtures.fx import write_rates_of
+from tests.fixtures.ledger import fund
 from tests.fixtures.users import insert_user
 
 pytestmark = pytest.mark.integration
@@ -94,20 +95,8 @@ class WalletsMachine(RuleBasedStateMachine):
                 )
                 self.banks[outcome] = f"fs_{outcome}"
             for currency, amount in OPENING_BALANCE_MINOR.items():
-                self.ledger.ensure_system_accounts(conn, currency, self.now)
-                self.ledger.ensure_wallet(conn, self.user_id, currency, self.now)
                 # Straight into the ledger: a top-up's own history is not what this machine tests.
-                self.ledger.create_transfer(
-                    conn,
-                    Transfer(
-                        id=f"fund:{currency}",
-                        debit_account_id=system_account_id(currency, "funding"),
-                        credit_account_id=wallet_account_id(self.user_id, currency),
-                        amount_minor=amount,
-                        currency=currency,
-                    ),
-                    self.now,
-                )
+                fund(conn, self.ledger, self.user_id, amount, self.now, currency)
 
     def teardown(self):
         self.engine.dispose()
@@ -274,7 +263,6 @@ class WalletsMachine(RuleBasedStateMachine):
 WalletsMachine.TestCase.settings = settings(
     max_examples=40,
     stateful_step_count=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestWalletsUnderAnyOrderOfSteps = WalletsMachine.TestCase

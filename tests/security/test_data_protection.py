@@ -9,25 +9,36 @@ e-mail address, a request for money, a refund, notifications and the audit trail
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import struct
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from shared.adapters.outbox import cloud_event_of
-from shared.adapters.tables import events, metadata, personal_data_keys, users
+from shared.adapters.tables import (
+    email_verifications,
+    events,
+    metadata,
+    mfa_recovery_codes,
+    password_resets,
+    personal_data_keys,
+    users,
+)
 from shared.privacy import RETENTION
 from shared.services.people import DELETED_USER_NAME
 from shared.services.personal_data import shred_expired
 from shared.topology import consumers_of
 from tests.fixtures.idempotency import fresh_key
 from tests.fixtures.keys import signed_access_token
+from tests.fixtures.mail import reset_token, verify_email_over_http
 
 PASSWORD = "plum-Harbour-7-lantern"
 ALICE = {"email": "alice.liddell@example.com", "full_name": "Alice Liddell"}
@@ -216,8 +227,11 @@ def test_no_test_users_email_name_or_kyc_detail_is_stored_in_clear_anywhere(plat
 
 
 def test_the_export_holds_everything_about_the_caller_opened(platform, runtime):
-    # GIVEN the realistic flow
+    # GIVEN the realistic flow, after which Alice verifies her address
     flow = _realistic_flow(platform)
+    verify_email_over_http(
+        platform.client_of("users"), runtime.settings.mail_outbox_file, ALICE["email"], flow["alice"]
+    )
     # WHEN Alice exports her data
     answer = platform.client_of("users").get("/v1/users/me/export", headers=flow["alice"])
     # THEN it holds her profile, her masked card, her wallet, her history, her notifications,
@@ -225,6 +239,7 @@ def test_the_export_holds_everything_about_the_caller_opened(platform, runtime):
     assert answer.status_code == 200, answer.get_data(as_text=True)
     exported = answer.get_json()
     assert exported["profile"]["email"] == ALICE["email"] and exported["profile"]["full_name"] == ALICE["full_name"]
+    assert exported["profile"]["email_verified"] is True and exported["profile"]["mfa_enabled"] is False
     assert [(s["type"], s["last4"]) for s in exported["funding_sources"]] == [("card", "4242")]
     assert "number" not in json.dumps(exported["funding_sources"])
     assert {wallet["currency"] for wallet in exported["wallets"]} == {"USD"}
@@ -413,15 +428,61 @@ def test_a_sealed_value_moved_to_another_user_does_not_open(runtime):
 def test_a_failed_sign_in_is_a_security_event_with_the_client_address_and_no_address_of_the_user(platform, caplog):
     # GIVEN a user
     platform.sign_up(ALICE)
-    # WHEN someone signs in with a wrong password from 203.0.113.9
+    # WHEN someone signs in with a wrong password from 203.0.113.9 (as the gateway names it)
     with caplog.at_level("WARNING", logger="paystream.security"):
         answer = platform.client_of("users").post(
             "/v1/oauth/token",
             data={"grant_type": "password", "username": ALICE["email"], "password": "wrong-Password-99"},
-            headers={"X-Forwarded-For": "203.0.113.9"},
+            headers={"X-Real-IP": "203.0.113.9"},
         )
     # THEN it is refused, and the security event names the client's address, never the e-mail's
     assert answer.status_code == 401
     (record,) = [r for r in caplog.records if r.name == "paystream.security"]
     assert record.client_ip == "203.0.113.9"
     assert ALICE["email"] not in record.getMessage()
+
+
+def test_an_erasure_deletes_the_second_factor_and_the_codes_and_resets_of_the_account(platform, runtime):
+    # GIVEN Carol, who has not verified her address yet, has the second factor on, and asked for a
+    # password reset (e-mailed to her address, opened from its seal)
+    carol = {"email": "carol.danvers@example.org", "full_name": "Carol Danvers"}
+    carol_id, carol_auth = platform.sign_up(carol)
+    users_function = platform.client_of("users")
+    enrolment = users_function.post("/v1/users/me/mfa", headers=carol_auth)
+    assert enrolment.status_code == 200 and carol["email"] in enrolment.get_json()["otpauth_uri"].replace("%40", "@")
+    code = pyotp.TOTP(enrolment.get_json()["secret"]).now()
+    confirmed = users_function.post("/v1/users/me/mfa/confirm", json={"code": code}, headers=carol_auth)
+    assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
+    assert users_function.post("/v1/users/password-reset", json={"email": carol["email"].upper()}).status_code == 202
+    token = reset_token(runtime.settings.mail_outbox_file, carol["email"])
+    with runtime.engine.connect() as conn:
+        index = conn.execute(sa.select(users.c.email_index).where(users.c.id == carol_id)).scalar_one()
+        assert conn.execute(sa.select(password_resets.c.email_digest)).scalars().all() == [index]
+    # WHEN she erases her account
+    assert users_function.delete("/v1/users/me", headers=carol_auth).status_code == 200
+    # THEN the factor's secret, its recovery codes, her verification code and her resets are gone
+    with runtime.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == carol_id)).one()
+        assert (row.mfa_secret, row.mfa_enabled_at) == (None, None)
+        for table in (mfa_recovery_codes, email_verifications, password_resets):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0, table.name
+    # AND the reset link no longer works
+    confirm = users_function.post(
+        "/v1/users/password-reset/confirm", json={"token": token, "new_password": "a fresh long passphrase"}
+    )
+    assert (confirm.status_code, confirm.get_json()["error"]["code"]) == (400, "invalid_reset_token")
+
+
+def test_the_sign_in_backoff_counts_an_account_by_its_blind_index_never_by_its_address(platform, runtime):
+    # GIVEN a user
+    platform.sign_up(ALICE)
+    # WHEN someone signs in with a wrong password
+    answer = platform.client_of("users").post(
+        "/v1/oauth/token", data={"grant_type": "password", "username": ALICE["email"], "password": "wrong-Password-9"}
+    )
+    assert answer.status_code == 401
+    # THEN the cache's counts name no digest of the address that anyone could compute from it
+    keys = " ".join(str(key) for key in runtime.redis.keys("*sign-in*"))
+    assert "failures" in keys
+    assert hashlib.sha256(ALICE["email"].encode()).hexdigest()[:32] not in keys
+    assert ALICE["email"] not in keys

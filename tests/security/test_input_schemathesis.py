@@ -5,7 +5,6 @@ a payment, a refund or a request are reached with ids that exist."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, datetime
 
@@ -17,15 +16,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from werkzeug.test import Client
 
-from shared.adapters.database import migrate
-from shared.adapters.ledger_store import system_account_id, wallet_account_id
-from shared.bootstrap import platform, reset_platform
-from shared.domain.ledger import Transfer
+from shared.bootstrap import platform
 from shared.functions import FUNCTIONS, load_app
 from shared.runner.gateway import Gateway, InProcessBackends
-from tests.fixtures.fx import write_rates_of
-from tests.fixtures.keys import use_personal_data_keys, use_token_keys
-from tests.functions.conftest import moto_endpoint_in_process  # noqa: F401 - a session fixture
+from tests.fixtures.ledger import fund
+from tests.fixtures.platform import throwaway_platform
 
 PASSWORD = "plum-Harbour-7-lantern"
 # Small and derandomised (hypothesis derives its seed from each test): the same cases every run,
@@ -38,29 +33,16 @@ SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     derandomize=True,
     database=None,
-    deadline=None,
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate],
 )
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory, moto_endpoint_in_process):  # noqa: F811 - the fixture imported above
+def gateway(tmp_path_factory, moto_endpoint_in_process):
     home = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PAYSTREAM_DATABASE_URL", f"sqlite:///{home / 'paystream.db'}")
-        patch.setenv("PAYSTREAM_REDIS_URL", "memory://")
-        patch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", moto_endpoint_in_process)
-        patch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
-        use_token_keys(patch, home / "keys")
-        use_personal_data_keys(patch, home / "keys")
-        patch.setenv("PAYSTREAM_FX_RATES_FILE", str(write_rates_of(home / "fx-rates.json", datetime.now(UTC).date())))
-        reset_platform()
-        runtime = platform()
-        migrate(runtime.engine)
-        apps = {info.name: load_app(info.name) for info in FUNCTIONS if info.serves_clients}
-        yield Gateway(InProcessBackends(apps))
-        reset_platform()
+    with pytest.MonkeyPatch.context() as patch, throwaway_platform(home, patch, moto_endpoint_in_process):
+        yield Gateway(InProcessBackends({info.name: load_app(info.name) for info in FUNCTIONS if info.serves_clients}))
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +56,7 @@ def auth(gateway) -> dict[str, str]:
     assert signed_up.status_code == 201, signed_up.get_data(as_text=True)
     runtime, now = platform(), datetime.now(UTC)
     with runtime.engine.begin() as conn:
-        runtime.ledger.ensure_system_accounts(conn, "USD", now)
-        runtime.ledger.create_transfer(
-            conn,
-            Transfer(
-                id=f"fund:{uuid.uuid4().hex}",
-                debit_account_id=system_account_id("USD", "funding"),
-                credit_account_id=wallet_account_id(signed_up.get_json()["id"], "USD"),
-                amount_minor=1_000_000,
-                currency="USD",
-            ),
-            now,
-        )
+        fund(conn, runtime.ledger, signed_up.get_json()["id"], 1_000_000, now)
     token = client.post("/v1/oauth/token", data={"grant_type": "password", "username": email, "password": PASSWORD})
     assert token.status_code == 200, token.get_data(as_text=True)
     return {"Authorization": f"Bearer {token.get_json()['access_token']}"}

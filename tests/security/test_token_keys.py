@@ -154,9 +154,10 @@ def test_only_users_loads_the_signing_key_in_its_settings(monkeypatch, tmp_path)
         for name, value in environment_for(function.name, environment).items():
             monkeypatch.setenv(name, value)
         settings = Settings()
-        # THEN only users has a signing key; only accounts the secret key; clients verify
+        # THEN only users has a signing key; only the functions that derive keys have the secret
+        # key (accounts, users, payments); clients verify
         assert (settings.signing_keys_file is not None) == (function.name == "users"), function.name
-        assert (settings.secret_key is not None) == (function.name == "accounts"), function.name
+        assert (settings.secret_key is not None) == (function.name in {"accounts", "users", "payments"}), function.name
         assert (settings.verification_keys_file is not None) == function.serves_clients, function.name
         assert {secret.variable for secret in FUNCTION_SECRETS[function.name]} >= set(
             environment_for(function.name, environment)

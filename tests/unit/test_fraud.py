@@ -31,7 +31,7 @@ from shared.domain.money import CURRENCY_EXPONENTS, Money
 RULES = FraudRules()
 RATES = load_rates(RATES_FILE_DEFAULT)
 OLD_SECONDS = 365 * 86400
-PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
+PROPERTY_SETTINGS = settings(max_examples=200)
 
 
 def facts(text: str = "5.00", currency: str = "USD", **changes) -> PaymentFacts:

@@ -32,7 +32,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.money import CURRENCY_EXPONENTS, currency_exponent
 
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None)
+PROPERTY_SETTINGS = settings(max_examples=300)
 RATES = load_rates(RATES_FILE_DEFAULT)
 NOW = datetime(2026, 10, 6, 12, tzinfo=UTC)
 

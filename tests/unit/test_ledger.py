@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -745,7 +745,7 @@ def test_values_read_back_from_sql_are_normalised():
 # Properties over random histories.
 
 ACCOUNT_IDS = [FUNDING_USD, CLEARING_USD, PAYOUTS_USD, FUNDING_EUR, ALICE_USD, BOB_USD, ALICE_EUR]
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=60)
 
 
 @st.composite
@@ -1325,5 +1325,5 @@ class LedgerStateMachine(RuleBasedStateMachine):
         assert account_of(self.ledger, CLEARING_USD).credits_pending == live_minor
 
 
-LedgerStateMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+LedgerStateMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30)
 test_the_ledger_holds_through_any_sequence_of_operations = LedgerStateMachine.TestCase

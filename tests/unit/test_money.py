@@ -16,7 +16,7 @@ from shared.domain.money import (
     is_supported_currency,
 )
 
-PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
+PROPERTY_SETTINGS = settings(max_examples=200)
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 # Wider than any real balance, including negatives: formatting must not care.

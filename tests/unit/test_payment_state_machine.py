@@ -134,7 +134,7 @@ def test_statuses_read_from_storage_as_strings_are_accepted():
         transition("pending", "settled")  # type: ignore[arg-type]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(targets=st.lists(st.sampled_from(list(PaymentStatus)), max_size=20))
 def test_a_payment_only_ever_walks_the_designed_edges(targets):
     # GIVEN a new payment and any sequence of requested moves

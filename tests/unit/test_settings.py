@@ -46,6 +46,9 @@ def clean_environment(monkeypatch):
         (LocalRunSettings, "PAYSTREAM_MODE", "service", "PAYSTREAM_MODE"),
         (AwsSettings, "PAYSTREAM_AWS_REGION", "", "PAYSTREAM_AWS_REGION"),
         (LoggingSettings, "PAYSTREAM_LOG_LEVEL", "chatty", "PAYSTREAM_LOG_LEVEL"),
+        (Settings, "PAYSTREAM_RATE_LIMIT_MONEY", "lots", "PAYSTREAM_RATE_LIMIT_MONEY"),
+        (Settings, "PAYSTREAM_RATE_LIMIT_CREDENTIAL", "10/minute;100/hour", "PAYSTREAM_RATE_LIMIT_CREDENTIAL"),
+        (Settings, "PAYSTREAM_RATE_LIMIT_READ", "0/minute", "PAYSTREAM_RATE_LIMIT_READ"),
         # Read under either name: the message names both.
         (ProvisionSettings, "AWS_DEFAULT_REGION", "", "AWS_REGION or AWS_DEFAULT_REGION"),
     ],

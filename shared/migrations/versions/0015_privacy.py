@@ -11,14 +11,21 @@ the rows that exist sealed.
 - `notifications.counterparty_id`: new notifications name the other party by id; the texts
   stored before are sealed under their recipient's personal key;
 - the sanctions screening keys (users', KYC profiles', the list's) become SHA-256 digests of the
-  names' normal forms (shared.domain.sanctions.screening_key): no name stays in clear there.
+  names' normal forms (shared.domain.sanctions.screening_key): no name stays in clear there;
+- `password_resets.email_digest` (0014) becomes the address's blind index, as new requests
+  record it: a request of an account is re-keyed, and the requests for unknown addresses (which
+  only throttle for an hour, and whose addresses are not known here) are deleted.
+
+What else 0014 added holds no personal data in clear: the second factor's secret stays sealed
+under a key derived from the secret key (shared.services.mfa), the recovery codes, the
+verification codes and the reset tokens are digests.
 
 Sealing the rows that exist needs the platform's key-encryption key and the index key
 (PAYSTREAM_PERSONAL_DATA_KEY_FILE or the KMS key, and PAYSTREAM_PERSONAL_DATA_INDEX_KEY): the
 migration reads them from the settings only when there are rows to seal.
 
 Revision ID: 0015_privacy
-Revises: 0013_sessions
+Revises: 0014_mfa
 Create Date: 2026-12-06
 """
 
@@ -31,7 +38,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_privacy"
-down_revision: str | None = "0013_sessions"
+down_revision: str | None = "0014_mfa"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -68,6 +75,7 @@ _profiles = sa.table(
     sa.column("phone"),
 )
 _documents = sa.table("kyc_documents", sa.column("id"), sa.column("user_id"), sa.column("document_number"))
+_resets = sa.table("password_resets", sa.column("user_id"), sa.column("email_digest"))
 _notifications = sa.table("notifications", sa.column("id"), sa.column("user_id"), sa.column("title"), sa.column("body"))
 _PROFILE_FIELDS = ("legal_name", "date_of_birth", "address_line1", "address_line2", "city", "postal_code", "phone")
 
@@ -105,6 +113,7 @@ def upgrade() -> None:
         batch.alter_column("body", type_=sa.Text(), existing_type=sa.String(1000), existing_nullable=False)
 
     _digest_screening_keys(op.get_bind())
+    op.get_bind().execute(_resets.delete().where(_resets.c.user_id.is_(None)))
     _seal_existing_rows(op.get_bind())
 
     with op.batch_alter_table("users") as batch:
@@ -167,15 +176,17 @@ def _seal_existing_rows(conn: sa.Connection) -> None:
 
     for row in conn.execute(sa.select(_users.c.id, _users.c.email, _users.c.full_name)).all():
         key = personal[row.id]
+        email_index = index.email(row.email)
         conn.execute(
             _users.update()
             .where(_users.c.id == row.id)
             .values(
                 email_encrypted=seal(key, row.id, "email", row.email),
-                email_index=index.email(row.email),
+                email_index=email_index,
                 full_name_encrypted=seal(key, row.id, "full_name", row.full_name),
             )
         )
+        conn.execute(_resets.update().where(_resets.c.user_id == row.id).values(email_digest=email_index))
     for row in conn.execute(sa.select(_sources)).all():
         conn.execute(
             _sources.update()
@@ -216,7 +227,9 @@ def _seal_existing_rows(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    # Sealed data cannot be opened here without the keys; a downgrade keeps the columns empty.
+    # Sealed data cannot be opened here without the keys; a downgrade keeps the columns empty,
+    # and the password resets asked for (recorded by blind index) must be asked for again.
+    op.execute("DELETE FROM password_resets")
     with op.batch_alter_table("users") as batch:
         batch.drop_constraint("uq_users_email_index", type_="unique")
         batch.add_column(sa.Column("email", sa.String(320), nullable=True))
