@@ -76,9 +76,7 @@ def _fill(url: str, sizes: list[int]) -> dict[int, str]:
                 conn.execute(
                     users.insert().values(
                         id=user_id,
-                        email=f"{user_id}@example.com",
                         password_hash="-",
-                        full_name=user_id,
                         country="US",
                         kyc_status="verified",
                         created_at=NEWEST - timedelta(days=400),

@@ -84,9 +84,7 @@ def main() -> int:
             [
                 {
                     "id": user_id,
-                    "email": f"{user_id}@bench.example",
                     "password_hash": "-",
-                    "full_name": "Bench",
                     "country": "US",
                     "created_at": now,
                 }

@@ -149,6 +149,8 @@ __all__ = [
     "LimitNameLiteral",
     "LimitUsageResponse",
     "UserLimitsResponse",
+    "UserExport",
+    "ErasureResponse",
     "KycStatusName",
     "KycDocumentTypeName",
     "KycDocumentStatusName",
@@ -1171,6 +1173,32 @@ class UserLimitsResponse(_Response):
     limits: list[LimitUsageResponse]
 
 
+class UserExport(_Response):
+    """Everything Paystream holds about the caller (`GET /v1/users/me/export`), opened: GDPR
+    access and portability. Funding sources are masked as everywhere (last four digits)."""
+
+    exported_at: UtcDatetime
+    profile: UserResponse
+    funding_sources: list[FundingSourceResponse]
+    wallets: list[WalletResponse]
+    transactions: list[TransactionResponse] = Field(description="Newest first, at most 10,000.")
+    notifications: list[NotificationResponse] = Field(description="Newest first, at most 10,000.")
+    sessions: list[SessionResponse] = Field(description="Every session, ended ones included, most recently used first.")
+    kyc: KycResponse
+
+
+class ErasureResponse(_Response):
+    """An erased account: closed, its personal data key destroyed, its tokens refused."""
+
+    id: str
+    status: Literal["erased"]
+    closed_at: UtcDatetime
+    records_kept_until: UtcDatetime = Field(
+        description="When the records the law requires kept (KYC) are destroyed in turn; the ledger and "
+        "the audit trail keep ids only."
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Groupings, in contract order.
 # ---------------------------------------------------------------------------------------------
@@ -1241,6 +1269,8 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     KycResponse,
     LimitUsageResponse,
     UserLimitsResponse,
+    UserExport,
+    ErasureResponse,
 )
 # The discriminated unions that are request bodies in their own right, by schema name.
 REQUEST_UNIONS: dict[str, TypeAdapter[Any]] = {

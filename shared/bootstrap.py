@@ -31,6 +31,7 @@ from shared.adapters.mail_outbox import MailOutbox
 from shared.domain.sign_in import BackoffPolicy
 from shared.observability import configure as configure_observability
 from shared.observability import watch_engine
+from shared.privacy import BlindIndex, KeyEncryptionKey, KmsKeyEncryptionKey, LocalKeyEncryptionKey, PersonalDataVault
 from shared.rate_limits import RateLimits
 from shared.services.sign_in_backoff import SignInBackoff
 from shared.settings import EMBEDDED_REDIS_URL, ConfigurationError, Settings, load_settings
@@ -42,9 +43,10 @@ from shared.topology import (
     BUS_NAME,
     KYC_DOCUMENTS_BUCKET,
     KYC_DOCUMENTS_KEY_ALIAS,
+    PERSONAL_DATA_KEY_ALIAS,
 )
 
-__all__ = ["Platform", "build_platform", "platform", "reset_platform"]
+__all__ = ["Platform", "blind_index_key_of", "build_platform", "key_encryption_key_of", "platform", "reset_platform"]
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -75,6 +77,10 @@ class Platform:
     # change: the private ring (`users` alone has it) and the public keys (as published).
     signing_keys: KeyFile
     verification_keys: KeyFile
+    # Personal data (shared.privacy): the per-user data keys, and the e-mail blind index, whose
+    # key is read on first use (only the functions that look users up by address hold it).
+    privacy: PersonalDataVault
+    email_index: BlindIndex
     # The budgets of the route classes, and the sign-in backoff, both in the cache above (one
     # budget across every process and replica).
     rate_limits: RateLimits
@@ -144,6 +150,10 @@ def build_platform(settings: Settings) -> Platform:
         verification_keys=KeyFile(
             settings.verification_keys_file, "PAYSTREAM_VERIFICATION_KEYS_FILE", _verification_keys
         ),
+        privacy=PersonalDataVault(
+            key_encryption_key_of(settings, client), cache_seconds=settings.personal_data_key_cache_seconds
+        ),
+        email_index=BlindIndex(functools.partial(blind_index_key_of, settings)),
         outbox_publisher=BackgroundPublisher(publish_committed, forget_published),
         derived_key=functools.partial(_derived_key, settings),
         fx_rates=RatesSource(settings.fx_rates_file or RATES_FILE_DEFAULT),
@@ -191,6 +201,24 @@ def _derived_key(settings: Settings, purpose: str) -> bytes:
         raise ConfigurationError(f"PAYSTREAM_SECRET_KEY is not set: the {purpose} key is derived from it")
     secret = settings.secret_key.get_secret_value().encode()
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def key_encryption_key_of(settings: Settings, client) -> KeyEncryptionKey:
+    """The key-encryption key of the personal data keys: the local key file where one is set
+    (the embedded mode), else KMS under the configured key (the provisioned alias by default)."""
+    if settings.personal_data_key_file:
+        return LocalKeyEncryptionKey(settings.personal_data_key_file)
+    return KmsKeyEncryptionKey(client, settings.personal_data_kms_key_id or PERSONAL_DATA_KEY_ALIAS)
+
+
+def blind_index_key_of(settings: Settings) -> bytes:
+    """The blind index's key. Never derived from another secret: a function that holds the
+    secret key must not be able to compute the index, and the other way round."""
+    if settings.personal_data_index_key is None:
+        raise ConfigurationError(
+            "PAYSTREAM_PERSONAL_DATA_INDEX_KEY is not set: looking a user up by e-mail address needs it"
+        )
+    return settings.personal_data_index_key.get_secret_value().encode()
 
 
 _platform: Platform | None = None

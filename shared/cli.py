@@ -126,7 +126,7 @@ def _users(args: argparse.Namespace) -> None:
     change = operators.grant_role if args.action == "grant-role" else operators.revoke_role
     try:
         with runtime.engine.begin() as conn:
-            user = operators.user_by_email(conn, args.email)
+            user = operators.user_by_email(conn, args.email, email_index=runtime.email_index)
             change(
                 conn,
                 user_id=user.id,
@@ -137,7 +137,7 @@ def _users(args: argparse.Namespace) -> None:
     except ApiError as error:
         raise SystemExit(f"paystream users {args.action}: {error.message}") from None
     done = "granted to" if args.action == "grant-role" else "revoked from"
-    print(f"role {args.role} {done} {user.email} ({user.id})")
+    print(f"role {args.role} {done} {args.email} ({user.id})")
 
 
 def _day(text: str):

@@ -6,8 +6,13 @@
 - the secret key, the root of the keys derived for one purpose each
   (shared.bootstrap._derived_key), goes only where such a key is derived: the card vault's
   fingerprints, computed where cards and bank accounts are tokenized (`accounts`); the sealing
-  of second-factor secrets and the digests of e-mail codes and addresses, in `users`, which
+  of second-factor secrets and the digests of e-mail verification codes, in `users`, which
   enrols and signs in, and `payments`, which asks a code of a large payment;
+- the personal data index key, the key of the e-mail addresses' blind index
+  (shared.privacy.blind_index), goes only where a user is looked up by address: `users`
+  (sign-up, sign-in, password resets), `payments` (paying or asking someone named by address)
+  and `admin` (the operators' look-up); it is never derived from another secret. `users` and
+  `payments` hold both keys;
 - every function reads the database and the cache.
 
 The Knative manifests and the Terraform data are rendered from this table
@@ -25,7 +30,9 @@ from shared.functions import FUNCTIONS, FunctionInfo
 __all__ = [
     "DATABASE_URL",
     "FUNCTION_SECRETS",
+    "EMAIL_LOOKUP_FUNCTIONS",
     "KEY_DERIVING_FUNCTIONS",
+    "PERSONAL_DATA_INDEX_KEY",
     "REDIS_URL",
     "SECRETS",
     "SECRET_KEY",
@@ -41,9 +48,11 @@ __all__ = [
 TOKEN_ISSUING_FUNCTION = "users"  # noqa: S105 - a function's name, not a secret
 # The functions that derive a key from the secret key: `accounts` fingerprints the cards and
 # bank accounts it tokenizes (shared.adapters.card_gateway); `users` and `payments` open the
-# sealed second-factor secrets (shared.services.mfa), and `users` digests e-mail codes and
-# addresses (shared.services.verification, shared.services.password_reset).
+# sealed second-factor secrets (shared.services.mfa), and `users` digests e-mail codes
+# (shared.services.verification).
 KEY_DERIVING_FUNCTIONS = ("accounts", "payments", "users")
+# The functions that find a user by e-mail address, through its blind index.
+EMAIL_LOOKUP_FUNCTIONS = ("users", "payments", "admin")
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,15 @@ REDIS_URL = Secret("redis-url", "PAYSTREAM_REDIS_URL")
 SECRET_KEY = Secret("secret-key", "PAYSTREAM_SECRET_KEY")
 SIGNING_KEYS = Secret("signing-keys", "PAYSTREAM_SIGNING_KEYS_FILE", is_file=True)
 VERIFICATION_KEYS = Secret("verification-keys", "PAYSTREAM_VERIFICATION_KEYS_FILE", is_file=True)
-SECRETS: tuple[Secret, ...] = (DATABASE_URL, REDIS_URL, SECRET_KEY, SIGNING_KEYS, VERIFICATION_KEYS)
+PERSONAL_DATA_INDEX_KEY = Secret("personal-data-index-key", "PAYSTREAM_PERSONAL_DATA_INDEX_KEY")
+SECRETS: tuple[Secret, ...] = (
+    DATABASE_URL,
+    REDIS_URL,
+    SECRET_KEY,
+    SIGNING_KEYS,
+    VERIFICATION_KEYS,
+    PERSONAL_DATA_INDEX_KEY,
+)
 
 
 def secrets_of(function: FunctionInfo) -> tuple[Secret, ...]:
@@ -78,6 +95,8 @@ def secrets_of(function: FunctionInfo) -> tuple[Secret, ...]:
         wanted.add(VERIFICATION_KEYS)
     if function.name in KEY_DERIVING_FUNCTIONS:
         wanted.add(SECRET_KEY)
+    if function.name in EMAIL_LOOKUP_FUNCTIONS:
+        wanted.add(PERSONAL_DATA_INDEX_KEY)
     return tuple(secret for secret in SECRETS if secret in wanted)
 
 

@@ -461,6 +461,8 @@ class Router:
         arguments: dict[str, Any] = {}
         if route.bearer_auth:
             arguments["principal"] = self._caller_of(request)
+            # Named in the security event of a refusal that follows (a 403, a 429).
+            flask.g.paystream_user_id = arguments["principal"].user_id
         if route.rate_class is not None:
             # Before anything costly that the route does: parsing, a role read, the handler.
             principal = arguments.get("principal")
@@ -601,7 +603,7 @@ class Router:
                     path=request.path,
                     code=error.code,
                     client_ip=client_address(request),
-                    **error.event_fields,
+                    **{"user_id": flask.g.get("paystream_user_id"), **error.event_fields},
                 )
         except DatabaseUnavailable:
             logger.exception("database unavailable")

@@ -180,6 +180,7 @@ def provision(
     _ensure_private_bucket(s3, topology.AUDIT_ARCHIVE_BUCKET, region=region, key_arn=archive_key_arn)
     # Versioned, as on AWS: an export rewritten for a late event keeps the earlier one.
     s3.put_bucket_versioning(Bucket=topology.AUDIT_ARCHIVE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    _ensure_key(kms, topology.PERSONAL_DATA_KEY_ALIAS, description="Paystream personal data keys")
 
     return ProvisionedTopology(
         region=region,

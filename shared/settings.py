@@ -217,6 +217,22 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
     # The web wallet's origin (scheme, host and port, no path): the one origin whose pages may
     # call the API from a browser (CORS). The local gateway's own origin by default.
     web_origin: str = Field("http://localhost:8080", pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+    # Personal data (shared.privacy, docs/security.md "Data protection"). The key-encryption key
+    # that wraps every user's data keys: a local key file (the embedded mode, which `paystream
+    # up` creates in var/), else the KMS key named here (unset: the alias `paystream provision`
+    # creates locally, shared.topology; on AWS, Terraform's).
+    personal_data_key_file: str | None = None
+    personal_data_kms_key_id: str | None = Field(None, min_length=1, max_length=2048)
+    # The key of the e-mail addresses' blind index (HMAC-SHA256). Only the functions that look a
+    # user up by address get it (shared.function_secrets); no default, and no fallback to any
+    # other secret: an index key must never be a well-known one.
+    personal_data_index_key: SecretStr | None = None
+    # How long a process keeps a user's unwrapped data key: one KMS call per user per interval.
+    # It also bounds how long another process may still read an erased user's data.
+    personal_data_key_cache_seconds: int = Field(60, ge=1, le=600)
+    # Records the law requires kept (KYC, for anti-money-laundering rules) stay readable this
+    # many days after an account is closed, then their key is destroyed (5 years by default).
+    personal_data_retention_days: int = Field(5 * 365 + 1, ge=1, le=36_500)
     # The large-transactions report lists transactions at or above this many US dollars
     # (converted at the newest reference rates the platform has).
     report_large_transaction_usd: int = Field(10_000, ge=1)
@@ -293,7 +309,7 @@ class Settings(TelemetrySettings, AwsSettings, FxRatesSettings):
             raise ValueError("must be memory:// or a redis:// or rediss:// URL")
         return value
 
-    @field_validator("secret_key")
+    @field_validator("secret_key", "personal_data_index_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

@@ -160,6 +160,10 @@ AUDIT_ARCHIVE_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-audit-archive"
 KYC_DOCUMENTS_BUCKET = f"{RESOURCE_PREFIX}-kyc-documents"
 KYC_DOCUMENTS_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-kyc-documents"
 
+# The alias of the KMS key that wraps every user's personal data keys (shared.privacy): the
+# key-encryption key of the services mode and of AWS. The embedded mode uses a key file instead.
+PERSONAL_DATA_KEY_ALIAS = f"alias/{RESOURCE_PREFIX}-personal-data"
+
 # Message groups per queue, hence EventBridge rules per route. Eight lets eight wallets move at
 # once per consumer while keeping the rule count (33 with audit's single rule) far below
 # EventBridge's 300 rules per bus and the local provisioning quick against moto.

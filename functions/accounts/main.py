@@ -62,13 +62,22 @@ def add_funding_source(request: flask.Request, principal: Principal, body):
                 last4=card.last4,
                 exp_month=body.exp_month,
                 exp_year=body.exp_year,
-                gateway_token=card.token,
+                gateway_token=runtime.privacy.seal(
+                    conn, principal.user_id, "funding_sources.gateway_token", card.token
+                ),
             )
         else:
             account = runtime.gateway.tokenize_bank_account(
                 conn, routing_number=body.routing_number, account_number=body.account_number, now=now
             )
-            values = dict(type="bank_account", brand=None, last4=account.last4, gateway_token=account.token)
+            values = dict(
+                type="bank_account",
+                brand=None,
+                last4=account.last4,
+                gateway_token=runtime.privacy.seal(
+                    conn, principal.user_id, "funding_sources.gateway_token", account.token
+                ),
+            )
         conn.execute(funding_sources.insert().values(id=source_id, user_id=principal.user_id, created_at=now, **values))
         event_id = record_event(
             conn,
@@ -113,8 +122,10 @@ def submit_kyc(request: flask.Request, principal: Principal, body):
     runtime = platform()
     context = _context()
     with runtime.engine.begin() as conn:
-        view = kyc.submit_profile(conn, user_id=principal.user_id, request=body, context=context)
-        event_ids = kyc.screen_profile(conn, user_id=principal.user_id, context=context)
+        view = kyc.submit_profile(
+            conn, user_id=principal.user_id, request=body, context=context, privacy=runtime.privacy
+        )
+        event_ids = kyc.screen_profile(conn, user_id=principal.user_id, context=context, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
     return 200, view
 
@@ -133,13 +144,15 @@ def upload_kyc_document(request: flask.Request, principal: Principal, body):
     try:
         with runtime.engine.begin() as conn:
             row, event_ids = kyc.record_document(
-                conn, user_id=principal.user_id, document_id=document_id, request=body, upload=upload, context=context
-            )
+                conn, user_id=principal.user_id, document_id=document_id, request=body, upload=upload,
+                context=context, privacy=runtime.privacy,
+            )  # fmt: skip
+            view = kyc.document_view(conn, row, privacy=runtime.privacy)
     except BaseException:
         _forget_file(runtime, object_key)
         raise
     publish_after_commit(runtime, event_ids)
-    return 202, kyc.document_view(row)
+    return 202, view
 
 
 def _forget_file(runtime, object_key: str) -> None:
@@ -152,8 +165,9 @@ def _forget_file(runtime, object_key: str) -> None:
 
 @router.handles(routes.GET_KYC)
 def get_kyc(request: flask.Request, principal: Principal):
-    with platform().reader.connect() as conn:
-        return 200, kyc.view_of(conn, principal.user_id)
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, kyc.view_of(conn, principal.user_id, privacy=runtime.privacy)
 
 
 @functions_framework.http

@@ -15,7 +15,7 @@ from shared.domain.kyc import ReviewDecision
 from shared.domain.reports import REPORT_KINDS
 from shared.entrypoint import client_router, correlation_id
 from shared.http import ApiError, Principal
-from shared.services import archive, audit, kyc, limits, operators, reviews, scoring
+from shared.services import archive, audit, kyc, limits, operators, personal_data, reviews, scoring, sessions
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user
 from shared.services.reports import ReportOptions, build_report
@@ -31,8 +31,12 @@ def _context() -> EventContext:
 def lookup_users(request: flask.Request, principal: Principal, query):
     runtime = platform()
     with runtime.reader.connect() as conn:
-        user = find_user(conn, query.email)
-        data = [] if user is None else [operators.admin_view_of_user(conn, user, ledger=runtime.ledger)]
+        user = find_user(conn, query.email, email_index=runtime.email_index)
+        data = (
+            []
+            if user is None
+            else [operators.admin_view_of_user(conn, user, ledger=runtime.ledger, privacy=runtime.privacy)]
+        )
     return 200, AdminUserList(data=data, has_more=False)
 
 
@@ -40,7 +44,9 @@ def lookup_users(request: flask.Request, principal: Principal, query):
 def get_one_user(request: flask.Request, principal: Principal, user_id: str):
     runtime = platform()
     with runtime.reader.connect() as conn:
-        return 200, operators.admin_view_of_user(conn, get_user(conn, user_id), ledger=runtime.ledger)
+        return 200, operators.admin_view_of_user(
+            conn, get_user(conn, user_id), ledger=runtime.ledger, privacy=runtime.privacy
+        )
 
 
 @router.handles(routes.GRANT_ROLE)
@@ -50,7 +56,7 @@ def grant_role(request: flask.Request, principal: Principal, body, user_id: str)
         user, event_ids = operators.grant_role(
             conn, user_id=user_id, role=body.role, actor_id=principal.user_id, context=_context(), reason=body.reason
         )
-        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
     return 200, view
 
@@ -62,7 +68,7 @@ def revoke_role(request: flask.Request, principal: Principal, body, user_id: str
         user, event_ids = operators.revoke_role(
             conn, user_id=user_id, role=role, actor_id=principal.user_id, context=_context()
         )
-        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
     return 200, view
 
@@ -75,7 +81,7 @@ def freeze_user(request: flask.Request, principal: Principal, body, user_id: str
             conn, user_id=user_id, reason=body.reason, actor_id=principal.user_id, ledger=runtime.ledger,
             context=_context(),
         )  # fmt: skip
-        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
     return 200, view
 
@@ -87,9 +93,23 @@ def unfreeze_user(request: flask.Request, principal: Principal, body, user_id: s
         user, event_ids = operators.unfreeze_user(
             conn, user_id=user_id, actor_id=principal.user_id, context=_context(), reason=body.reason
         )
-        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger)
+        view = operators.admin_view_of_user(conn, user, ledger=runtime.ledger, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
     return 200, view
+
+
+@router.handles(routes.ERASE_USER)
+def erase_user(request: flask.Request, principal: Principal, body, user_id: str):
+    runtime = platform()
+    context = _context()
+    with runtime.engine.begin() as conn:
+        erasure, event_ids = personal_data.erase(
+            conn, user_id, actor_id=principal.user_id, reason=body.reason, privacy=runtime.privacy,
+            ledger=runtime.ledger, retention_days=runtime.settings.personal_data_retention_days, context=context,
+        )  # fmt: skip
+    sessions.forget(runtime.redis, user_id)
+    publish_after_commit(runtime, event_ids)
+    return 200, erasure
 
 
 @router.handles(routes.LIST_LIMITS)
@@ -114,7 +134,7 @@ def change_limit(request: flask.Request, principal: Principal, body, kyc_level: 
 def list_reviews(request: flask.Request, principal: Principal, query):
     runtime = platform()
     with runtime.reader.connect() as conn:
-        data, has_more = reviews.list_reviews(conn, query, rates=runtime.fx_rates.current())
+        data, has_more = reviews.list_reviews(conn, query, rates=runtime.fx_rates.current(), privacy=runtime.privacy)
     return 200, ReviewList(data=data, has_more=has_more)
 
 
@@ -122,7 +142,7 @@ def list_reviews(request: flask.Request, principal: Principal, query):
 def get_review(request: flask.Request, principal: Principal, payment_id: str):
     runtime = platform()
     with runtime.reader.connect() as conn:
-        return 200, reviews.get_review(conn, payment_id, rates=runtime.fx_rates.current())
+        return 200, reviews.get_review(conn, payment_id, rates=runtime.fx_rates.current(), privacy=runtime.privacy)
 
 
 @router.handles(routes.APPROVE_REVIEW)
@@ -136,6 +156,7 @@ def approve_review(request: flask.Request, principal: Principal, body, payment_i
             reason=body.reason,
             context=_context(),
             rates=runtime.fx_rates.current(),
+            privacy=runtime.privacy,
         )
     publish_after_commit(runtime, event_ids)
     return 200, view
@@ -153,6 +174,7 @@ def decline_review(request: flask.Request, principal: Principal, body, payment_i
             ledger=runtime.ledger,
             context=_context(),
             rates=runtime.fx_rates.current(),
+            privacy=runtime.privacy,
         )
     publish_after_commit(runtime, event_ids)
     return 200, view
@@ -160,9 +182,11 @@ def decline_review(request: flask.Request, principal: Principal, body, payment_i
 
 @router.handles(routes.LIST_KYC_REVIEWS)
 def list_kyc_reviews(request: flask.Request, principal: Principal, query):
-    with platform().reader.connect() as conn:
+    runtime = platform()
+    with runtime.reader.connect() as conn:
         rows, has_more = kyc.review_queue(conn, limit=query.limit, starting_after=query.starting_after)
-    return 200, AdminKycReviewList(data=[kyc.admin_document_view(row) for row in rows], has_more=has_more)
+        data = [kyc.admin_document_view(conn, row, privacy=runtime.privacy) for row in rows]
+    return 200, AdminKycReviewList(data=data, has_more=has_more)
 
 
 def _decide_kyc_review(principal: Principal, document_id: str, decision: ReviewDecision, reason: str | None):
@@ -171,8 +195,9 @@ def _decide_kyc_review(principal: Principal, document_id: str, decision: ReviewD
         row, event_ids = kyc.decide_document_review(
             conn, document_id, decision=decision, actor_id=principal.user_id, reason=reason, context=_context()
         )
+        view = kyc.admin_document_view(conn, row, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
-    return 200, kyc.admin_document_view(row)
+    return 200, view
 
 
 @router.handles(routes.APPROVE_KYC_REVIEW)
@@ -190,7 +215,7 @@ def get_kyc_document(request: flask.Request, principal: Principal, document_id: 
     runtime = platform()
     with runtime.reader.connect() as conn:
         row = kyc.document_for_operator(conn, document_id)
-        return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents)
+        return 200, kyc.admin_document_detail(conn, row, runtime.kyc_documents, privacy=runtime.privacy)
 
 
 @router.handles(routes.AUDIT_RECORDS)

@@ -10,7 +10,7 @@ from schemas.routes import notifications as routes
 from shared.bootstrap import platform
 from shared.entrypoint import client_router
 from shared.http import ApiError, Principal
-from shared.services.notifications import list_notifications
+from shared.services.notifications import list_notifications, render_notifications
 
 router = client_router(routes.ROUTES)
 
@@ -19,12 +19,11 @@ router = client_router(routes.ROUTES)
 def list_for_caller(request: flask.Request, principal: Principal, query):
     if query.starting_after or query.ending_before:
         raise ApiError.invalid("cursor_unsupported", "notifications are listed newest first, without cursors")
-    with platform().reader.connect() as conn:
+    runtime = platform()
+    with runtime.reader.connect() as conn:
         rows = list_notifications(conn, principal.user_id, limit=query.limit + 1)
-    data = [
-        NotificationResponse.model_validate({**row._mapping, "read": row.read_at is not None})
-        for row in rows[: query.limit]
-    ]
+        rendered = render_notifications(conn, rows[: query.limit], privacy=runtime.privacy)
+    data = [NotificationResponse.model_validate(row) for row in rendered]
     return 200, NotificationList(data=data, has_more=len(rows) > query.limit)
 
 

@@ -28,6 +28,7 @@ def _notify(conn, payload, context, runtime) -> list[str]:
         event_type=context.cause_type,
         payload=payload,
         notifier=runtime.notifier,
+        privacy=runtime.privacy,
         now=context.now,
     )
     return []

@@ -68,6 +68,7 @@ def send(request: flask.Request, principal: Principal, body):
             payer_id=principal.user_id,
             request=body,
             context=_context(now),
+            email_index=platform().email_index,
             checks=_sending_checks(body.otp, now),
         )
         return 202, _payment(row), event_ids
@@ -114,7 +115,7 @@ def request_money(request: flask.Request, principal: Principal, body):
 
     def execute(conn):
         row, event_ids = payment_requests.create_request(
-            conn, requester_id=principal.user_id, body=body, context=_context(now)
+            conn, requester_id=principal.user_id, body=body, context=_context(now), email_index=platform().email_index
         )
         return 201, _payment_request(row), event_ids
 

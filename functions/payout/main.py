@@ -16,7 +16,12 @@ ACCEPTED_TYPES = frozenset(route_for("payout").event_types)
 
 def _pay_out(conn, withdrawal, context, runtime) -> list[str]:
     return pay_out_withdrawal(
-        conn, withdrawal.withdrawal_id, ledger=runtime.ledger, gateway=runtime.gateway, context=context
+        conn,
+        withdrawal.withdrawal_id,
+        ledger=runtime.ledger,
+        gateway=runtime.gateway,
+        privacy=runtime.privacy,
+        context=context,
     )
 
 

@@ -1,7 +1,8 @@
 """sweep-sagas: on a schedule, release expired reservations, compensate payments, refunds and
 withdrawals that stopped moving, so that no money stays in clearing or reserved for a payout,
-decline held payments whose review waited too long, close payment requests that expired, and
-prune Idempotency-Keys past their retention."""
+decline held payments whose review waited too long, close payment requests that expired,
+prune Idempotency-Keys past their retention, and shred the records of erased users whose
+retention period ended (their retention keys are destroyed)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.services.context import EventContext
 from shared.services.idempotency import purge_expired
 from shared.services.payment_requests import expire_request, expired_request_ids
 from shared.services.payments import stuck_payment_ids, time_out_payment
+from shared.services.personal_data import shred_expired
 from shared.services.refunds import stuck_refund_ids, time_out_refund
 from shared.services.reviews import expire_review, expired_review_ids
 from shared.services.withdrawals import stuck_withdrawal_ids, time_out_withdrawal
@@ -72,6 +74,12 @@ def sweep_sagas(event: CloudEvent) -> None:
         publish_after_commit(runtime, recorded)
     with runtime.engine.begin() as conn:
         purge_expired(conn, now=now, limit=IDEMPOTENCY_KEYS_PER_RUN_MAX)
+    with runtime.engine.begin() as conn:
+        shredded = shred_expired(conn, privacy=runtime.privacy, now=now)
+    if shredded:
+        logger.info(
+            "sweep-sagas: the retention period of %d erased users ended; their records are shredded", len(shredded)
+        )
     timed_out = {kind: len(ids) for kind, _, ids in work if ids}
     if expired or timed_out or due or overdue_reviews:
         logger.warning(

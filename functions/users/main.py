@@ -1,6 +1,6 @@
 """users: sign-up, OAuth2 tokens (password and refresh_token grants, revocation), the caller's
-profile, password and sessions, the second factor, password resets and e-mail verification, and
-the public keys that verify access tokens."""
+profile, password and sessions, the second factor, password resets and e-mail verification,
+their data export and erasure, and the public keys that verify access tokens."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from shared.consumer import publish_after_commit
 from shared.entrypoint import client_router, correlation_id
 from shared.http import JWT_ISSUER, ApiError, Principal, client_address
 from shared.observability.security import REFRESH_TOKEN_REUSE, security_event
-from shared.services import identity, limits, mfa, password_reset, sessions, verification
+from shared.services import identity, limits, mfa, password_reset, personal_data, sessions, verification
+from shared.services.context import EventContext
 from shared.services.verification import VerificationOutcome
 from shared.signing import VERIFYING_ALGORITHMS, signing_key_at
 
@@ -45,15 +46,9 @@ router = client_router(routes.ROUTES)
 _reset_mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reset-mail")
 
 
-def _user_response(user: Any, roles: frozenset[str] = frozenset()) -> UserResponse:
-    return UserResponse.model_validate(
-        {
-            **user._mapping,
-            "roles": sorted(roles),
-            "email_verified": user.email_verified_at is not None,
-            "mfa_enabled": mfa.is_enabled(user),
-        }
-    )
+def _user_response(profile: dict[str, Any], roles: frozenset[str] = frozenset()) -> UserResponse:
+    """The user as they see themself: `profile` is personal_data.profile_of's."""
+    return UserResponse.model_validate({**profile, "roles": sorted(roles)})
 
 
 def _send_verification_code(runtime: Any, email: str, code: str) -> None:
@@ -72,7 +67,10 @@ def sign_up(request: flask.Request, body):
     runtime = platform()
     now = utc_now()
     with runtime.engine.begin() as conn:
-        user, event_ids = identity.sign_up(conn, body, ledger=runtime.ledger, now=now, correlation_id=correlation_id())
+        user, event_ids = identity.sign_up(
+            conn, body, ledger=runtime.ledger, privacy=runtime.privacy, email_index=runtime.email_index,
+            now=now, correlation_id=correlation_id(),
+        )  # fmt: skip
         code = verification.issue_code(
             conn,
             user,
@@ -81,9 +79,10 @@ def sign_up(request: flask.Request, body):
             ttl_seconds=runtime.settings.email_verification_code_ttl_seconds,
             resend_seconds=None,
         )
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
     publish_after_commit(runtime, event_ids)
-    _send_verification_code(runtime, user.email, code)
-    return 201, _user_response(user)
+    _send_verification_code(runtime, profile["email"], code)
+    return 201, _user_response(profile)
 
 
 def _client(request: flask.Request) -> sessions.Client:
@@ -122,6 +121,7 @@ def token(request: flask.Request, body):
             pair = identity.password_grant(
                 conn,
                 email=body.username,
+                email_index=runtime.email_index,
                 password=body.password,
                 client=_client(request),
                 backoff=runtime.sign_in_backoff,
@@ -134,7 +134,11 @@ def token(request: flask.Request, body):
     if pair is None:
         # A spent token came back: its session is ended now, and the caller learns only
         # that the token is not valid.
-        security_event(REFRESH_TOKEN_REUSE, "refresh token reuse; the token family was revoked")
+        security_event(
+            REFRESH_TOKEN_REUSE,
+            "refresh token reuse; the token family was revoked",
+            client_ip=client_address(request),
+        )
         raise ApiError.unauthenticated("invalid_refresh_token", "the refresh token is not valid")
     return 200, _token_response(pair)
 
@@ -161,6 +165,7 @@ def change_password(request: flask.Request, principal: Principal, body):
             principal.user_id,
             current_password=body.current_password,
             new_password=body.new_password,
+            privacy=runtime.privacy,
             now=common["now"],
         )
         pair = identity.start_session_of(conn, user=user, client=_client(request), **common)
@@ -220,17 +225,21 @@ def openid_configuration(request: flask.Request):
 
 @router.handles(routes.CURRENT_USER)
 def me(request: flask.Request, principal: Principal):
-    with platform().reader.connect() as conn:
+    runtime = platform()
+    with runtime.reader.connect() as conn:
         user = identity.get_user(conn, principal.user_id)
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
         roles = identity.roles_of(conn, user.id)
-    return 200, _user_response(user, roles)
+    return 200, _user_response(profile, roles)
 
 
 @router.handles(routes.ENROL_MFA)
 def enrol_mfa(request: flask.Request, principal: Principal):
     runtime = platform()
     with runtime.engine.begin() as conn:
-        enrolment = mfa.enrol(conn, principal.user_id, key=mfa.SecondFactorKey(runtime.derived_key))
+        enrolment = mfa.enrol(
+            conn, principal.user_id, key=mfa.SecondFactorKey(runtime.derived_key), privacy=runtime.privacy
+        )
     return 200, MfaEnrolmentResponse(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
@@ -259,6 +268,7 @@ def verify_email(request: flask.Request, principal: Principal, body):
         user = identity.get_user(conn, principal.user_id)
         outcome = verification.verify(conn, user, body.code, derive=runtime.derived_key, now=utc_now())
         user = identity.get_user(conn, principal.user_id)
+        profile = personal_data.profile_of(conn, user, privacy=runtime.privacy)
         roles = identity.roles_of(conn, user.id)
     # Answered once committed: a wrong try is counted even though the answer is an error.
     if outcome is VerificationOutcome.WRONG_CODE:
@@ -270,7 +280,7 @@ def verify_email(request: flask.Request, principal: Principal, body):
             "(POST /v1/users/me/email/verification-code)",
             "code",
         )
-    return 200, _user_response(user, roles)
+    return 200, _user_response(profile, roles)
 
 
 @router.handles(routes.RESEND_VERIFICATION_CODE)
@@ -286,7 +296,8 @@ def resend_verification_code(request: flask.Request, principal: Principal):
             ttl_seconds=runtime.settings.email_verification_code_ttl_seconds,
             resend_seconds=runtime.settings.email_verification_resend_seconds,
         )
-    _send_verification_code(runtime, user.email, code)
+        email = personal_data.profile_of(conn, user, privacy=runtime.privacy)["email"]
+    _send_verification_code(runtime, email, code)
     return 202, AcceptedResponse()
 
 
@@ -307,7 +318,8 @@ def request_password_reset(request: flask.Request, body):
         reset = password_reset.request_reset(
             conn,
             str(body.email),
-            derive=runtime.derived_key,
+            email_index=runtime.email_index,
+            privacy=runtime.privacy,
             now=utc_now(),
             ttl_seconds=runtime.settings.password_reset_ttl_seconds,
         )
@@ -320,9 +332,42 @@ def request_password_reset(request: flask.Request, body):
 def confirm_password_reset(request: flask.Request, body):
     runtime = platform()
     with runtime.engine.begin() as conn:
-        user = password_reset.confirm_reset(conn, body.token, body.new_password, now=utc_now())
+        user = password_reset.confirm_reset(conn, body.token, body.new_password, privacy=runtime.privacy, now=utc_now())
     sessions.forget(runtime.redis, user.id)
     return 200, PasswordResetResponse()
+
+
+@router.handles(routes.EXPORT_CURRENT_USER)
+def export_me(request: flask.Request, principal: Principal):
+    runtime = platform()
+    with runtime.reader.connect() as conn:
+        return 200, personal_data.export_of(
+            conn,
+            principal.user_id,
+            privacy=runtime.privacy,
+            ledger=runtime.ledger,
+            now=utc_now(),
+            session_id=principal.session_id,
+        )
+
+
+@router.handles(routes.ERASE_CURRENT_USER)
+def erase_me(request: flask.Request, principal: Principal):
+    runtime = platform()
+    context = EventContext(producer="users", now=utc_now(), correlation_id=correlation_id())
+    with runtime.engine.begin() as conn:
+        erasure, event_ids = personal_data.erase(
+            conn,
+            principal.user_id,
+            actor_id=principal.user_id,
+            privacy=runtime.privacy,
+            ledger=runtime.ledger,
+            retention_days=runtime.settings.personal_data_retention_days,
+            context=context,
+        )
+    sessions.forget(runtime.redis, principal.user_id)
+    publish_after_commit(runtime, event_ids)
+    return 200, erasure
 
 
 @router.handles(routes.CURRENT_USER_LIMITS)

@@ -16,7 +16,7 @@ ACCEPTED_TYPES = frozenset(route_for("verify-kyc").event_types)
 
 def _verify(conn, payload, context, runtime) -> list[str]:
     try:
-        return kyc.verify_document(conn, payload.document_id, context=context)
+        return kyc.verify_document(conn, payload.document_id, context=context, privacy=runtime.privacy)
     except kyc.KycDocumentMissing as missing:
         # The event and its document are written in one transaction: no retry can find it.
         raise PoisonEvent(description=str(missing)) from None

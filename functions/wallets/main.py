@@ -50,6 +50,7 @@ def topup(request: flask.Request, principal: Principal, body):
             user_id=principal.user_id,
             request=body,
             gateway=runtime.gateway,
+            privacy=runtime.privacy,
             ledger=runtime.ledger,
             topup_max_major=runtime.settings.topup_max_major,
             context=context,

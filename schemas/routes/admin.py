@@ -5,7 +5,7 @@ caller gets 403 `authorization_error` (docs/operators.md has the matrix). A rout
 
 from __future__ import annotations
 
-from schemas.api import EmptyRequest
+from schemas.api import EmptyRequest, ErasureResponse
 from schemas.audit import (
     ArchiveDayRequest,
     ArchiveQuery,
@@ -68,6 +68,7 @@ __all__ = [
     "UPDATE_FRAUD_THRESHOLDS",
     "ROUTES",
     "UNFREEZE_USER",
+    "ERASE_USER",
     "VERIFY_AUDIT",
 ]
 
@@ -153,6 +154,21 @@ UNFREEZE_USER = Route(
     roles=OPERATORS,
     description="The account sends, withdraws and receives again; payments declined while it was frozen "
     "stay declined. Recorded in the audit trail (`user.unfreeze`).",
+    rate_class=RateClass.WRITE,
+)
+
+ERASE_USER = Route(
+    method="POST",
+    path="/v1/admin/users/{user_id}/erase",
+    operation_id="adminEraseUser",
+    summary="Erase an account (a data subject's request made to support), saying why",
+    request_model=ReasonRequest,
+    response_model=ErasureResponse,
+    error_statuses=(404, 409),
+    roles=ADMINS,
+    description="As `DELETE /v1/users/me` for the user: the personal data key is destroyed, the account "
+    "closed and its tokens refused at once; a wallet that still holds money is a 409 "
+    "`balance_remaining`. Recorded in the audit trail (`user.erase`) naming the admin, with ids only.",
     rate_class=RateClass.WRITE,
 )
 
@@ -410,6 +426,7 @@ ROUTES = RouteTable(
         REVOKE_ROLE,
         FREEZE_USER,
         UNFREEZE_USER,
+        ERASE_USER,
         # limits per KYC level
         LIST_LIMITS,
         CHANGE_LIMIT,

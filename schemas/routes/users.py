@@ -6,6 +6,7 @@ from schemas.api import (
     TOKEN_REQUEST_ADAPTER,
     AcceptedResponse,
     EmailVerificationRequest,
+    ErasureResponse,
     JsonWebKeySet,
     MfaCodeRequest,
     MfaEnrolmentResponse,
@@ -22,6 +23,7 @@ from schemas.api import (
     SessionResponse,
     SignUpRequest,
     TokenResponse,
+    UserExport,
     UserLimitsResponse,
     UserResponse,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "DISABLE_MFA",
     "END_SESSION",
     "ENROL_MFA",
+    "ERASE_CURRENT_USER",
+    "EXPORT_CURRENT_USER",
     "JWKS",
     "LIST_SESSIONS",
     "OPENID_CONFIGURATION",
@@ -152,6 +156,30 @@ END_SESSION = Route(
     error_statuses=(404,),
     description="Its refresh tokens are revoked and its access tokens refused at once. Ending a "
     "session that has already ended answers it again; another user's session is a 404.",
+    rate_class=RateClass.WRITE,
+)
+EXPORT_CURRENT_USER = Route(
+    method="GET",
+    path="/v1/users/me/export",
+    operation_id="exportCurrentUser",
+    summary="Everything Paystream holds about the caller, as JSON (GDPR access and portability)",
+    response_model=UserExport,
+    description="The profile, funding sources (masked), wallets, transactions, notifications, sessions "
+    "and KYC, with the personal data decrypted for its owner.",
+    rate_class=RateClass.READ,
+)
+ERASE_CURRENT_USER = Route(
+    method="DELETE",
+    path="/v1/users/me",
+    operation_id="eraseCurrentUser",
+    summary="Close the caller's account and erase their personal data",
+    response_model=ErasureResponse,
+    error_statuses=(409,),
+    description="Crypto-shredding: the caller's personal data key is destroyed, so their e-mail address, "
+    "name and funding sources can never be read again; the account is closed and every token of it "
+    "refused at once. A wallet that still holds money is a 409 `balance_remaining`: withdraw it first. "
+    "The ledger and the audit trail stay (ids only), and the KYC records stay under a retention key "
+    "until `records_kept_until` (docs/security.md). Others see the account as a deleted user.",
     rate_class=RateClass.WRITE,
 )
 JWKS = Route(
@@ -275,6 +303,8 @@ ROUTES = RouteTable(
         CHANGE_PASSWORD,
         LIST_SESSIONS,
         END_SESSION,
+        EXPORT_CURRENT_USER,
+        ERASE_CURRENT_USER,
         ENROL_MFA,
         CONFIRM_MFA,
         DISABLE_MFA,

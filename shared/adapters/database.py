@@ -128,7 +128,8 @@ def create_engine(url: str, *, pool_size: int = 10, ssl_context: ssl.SSLContext 
 
 
 def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
-    engine = sa.create_engine(url)
+    # No statement's parameters in an error or a log line: they carry personal data.
+    engine = sa.create_engine(url, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
@@ -195,6 +196,8 @@ def _create_postgres_engine(url: sa.URL, *, pool_size: int, ssl_context: ssl.SSL
     tls = {"ssl_context": ssl_context} if ssl_context is not None else {}
     engine = sa.create_engine(
         url,
+        # No statement's parameters in an error or a log line: they carry personal data.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=POSTGRES_POOL_OVERFLOW_MAX,
         pool_timeout=POSTGRES_POOL_TIMEOUT_SECONDS,
@@ -448,7 +451,7 @@ def migrate(engine_or_url: sa.Engine | str) -> None:
             if is_postgresql(connection):
                 _upgrade_holding_advisory_lock(connection)
             else:
-                _upgrade(connection)
+                _upgrade_sqlite(connection)
     finally:
         if owns_engine:
             engine.dispose()
@@ -472,6 +475,26 @@ def _upgrade_holding_advisory_lock(connection: sa.Connection) -> None:
         connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), lock_parameters)
         connection.exec_driver_sql("RESET statement_timeout")
         connection.commit()
+
+
+def _upgrade_sqlite(connection: sa.Connection) -> None:
+    """Upgrade with foreign keys off, SQLite's own procedure for schema changes: a migration
+    that rebuilds a referenced table (batch mode copies it) would otherwise fail on its rows'
+    children. The references are checked once the upgrade is done, and the switch is set back."""
+    raw = connection.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("the migration's connection has no DBAPI connection")
+    # Outside any transaction (the driver's own transaction control is off): inside one, SQLite
+    # ignores the switch.
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        _upgrade(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        connection.commit()
+        if broken:
+            raise RuntimeError(f"the migration left {len(broken)} rows whose references are broken: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def _upgrade(connection: sa.Connection) -> None:

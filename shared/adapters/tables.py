@@ -35,6 +35,7 @@ __all__ = [
     "payment_reviews",
     "payments",
     "payouts",
+    "personal_data_keys",
     "processed_events",
     "refresh_tokens",
     "refunds",
@@ -82,9 +83,13 @@ users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    # Personal data is sealed under the user's personal data key (shared.privacy): the address
+    # and the name as `pd1:` text, the address found through its keyed blind index. An erased
+    # user's three are empty (the key that sealed them is destroyed as well).
+    sa.Column("email_encrypted", sa.Text(), nullable=True),
+    sa.Column("email_index", sa.String(64), nullable=True, unique=True),
     sa.Column("password_hash", sa.String(200), nullable=False),
-    sa.Column("full_name", sa.String(200), nullable=False),
+    sa.Column("full_name_encrypted", sa.Text(), nullable=True),
     sa.Column("country", sa.String(2), nullable=False),
     sa.Column("kyc_status", sa.String(16), nullable=False, server_default="unverified"),
     sa.Column("kyc_level", sa.String(16), nullable=False, server_default="none"),
@@ -101,6 +106,8 @@ users = sa.Table(
     # Carried in every access token (`ver`) and bumped when every session ends (a password
     # change, a reset, an erasure): a token of an older version is refused at once.
     sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"),
+    # When the account was closed by an erasure (DELETE /v1/users/me, the admin's erase).
+    sa.Column("closed_at", Timestamp(), nullable=True),
     # When the user proved the address theirs (an e-mailed code, or a password reset link);
     # until then the account sends little (shared.services.verification).
     sa.Column("email_verified_at", Timestamp(), nullable=True),
@@ -110,6 +117,21 @@ users = sa.Table(
     sa.Column("mfa_enabled_at", Timestamp(), nullable=True),
     # The last TOTP time step used: a code of that step or an earlier one is refused (replay).
     sa.Column("mfa_last_step", sa.BigInteger(), nullable=True),
+)
+
+# Each user's data keys (shared.privacy.vault), wrapped by the key-encryption key: `personal`
+# (destroyed at erasure) and `retention` (destroyed once `shred_after` has passed). A destroyed
+# key's `wrapped_key` is empty.
+personal_data_keys = sa.Table(
+    "personal_data_keys",
+    metadata,
+    sa.Column("user_id", sa.String(40), primary_key=True),
+    sa.Column("purpose", sa.String(16), primary_key=True),
+    sa.Column("wrapped_key", sa.Text(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("shred_after", Timestamp(), nullable=True),
+    sa.Column("destroyed_at", Timestamp(), nullable=True),
+    sa.Index("ix_personal_data_keys_shred_after", "shred_after"),
 )
 
 # The one-time recovery codes of a user's second factor, as SHA-256 digests: each stands in for
@@ -211,7 +233,8 @@ funding_sources = sa.Table(
     sa.Column("last4", sa.String(4), nullable=False),
     sa.Column("exp_month", sa.Integer, nullable=True),
     sa.Column("exp_year", sa.Integer, nullable=True),
-    sa.Column("gateway_token", sa.String(40), nullable=False),
+    # The gateway's token for the card or account, sealed under the owner's personal key.
+    sa.Column("gateway_token", sa.Text(), nullable=False),
     sa.Column("created_at", Timestamp(), nullable=False),
 )
 
@@ -455,8 +478,13 @@ notifications = sa.Table(
     sa.Column("user_id", sa.String(40), nullable=False),
     sa.Column("event_id", sa.String(40), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("body", sa.String(1000), nullable=False),
+    # Wording with COUNTERPARTY where the other party's name goes (shared.services.notifications);
+    # texts stored before that rule are sealed under the recipient's personal key.
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    # The other person the text is about, by id: their name is filled in when it is read
+    # (shared.services.notifications), so no one's name is stored in someone else's list.
+    sa.Column("counterparty_id", sa.String(40), nullable=True),
     sa.Column("read_at", Timestamp(), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.UniqueConstraint("user_id", "event_id"),
@@ -543,14 +571,16 @@ kyc_profiles = sa.Table(
     "kyc_profiles",
     metadata,
     sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), primary_key=True),
-    sa.Column("legal_name", sa.String(200), nullable=False),
-    sa.Column("date_of_birth", sa.Date, nullable=False),
-    sa.Column("address_line1", sa.String(200), nullable=False),
-    sa.Column("address_line2", sa.String(200), nullable=True),
-    sa.Column("city", sa.String(100), nullable=False),
-    sa.Column("postal_code", sa.String(16), nullable=False),
+    # Sealed under the user's retention key (shared.privacy): kept after an erasure for the
+    # retention period, as anti-money-laundering rules require, then shredded with the key.
+    sa.Column("legal_name", sa.Text(), nullable=False),
+    sa.Column("date_of_birth", sa.Text(), nullable=False),
+    sa.Column("address_line1", sa.Text(), nullable=False),
+    sa.Column("address_line2", sa.Text(), nullable=True),
+    sa.Column("city", sa.Text(), nullable=False),
+    sa.Column("postal_code", sa.Text(), nullable=False),
     sa.Column("address_country", sa.String(2), nullable=False),
-    sa.Column("phone", sa.String(16), nullable=False),
+    sa.Column("phone", sa.Text(), nullable=False),
     # The legal name's screening key, as users.screening_name_key.
     sa.Column("legal_name_key", sa.String(200), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
@@ -565,7 +595,8 @@ kyc_documents = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("document_type", sa.String(24), nullable=False),
-    sa.Column("document_number", sa.String(40), nullable=False),
+    # Sealed under the user's retention key, as the profile.
+    sa.Column("document_number", sa.Text(), nullable=False),
     sa.Column("issuing_country", sa.String(2), nullable=False),
     sa.Column("expiry_date", sa.Date, nullable=False),
     sa.Column("content_type", sa.String(100), nullable=False),

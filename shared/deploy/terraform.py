@@ -32,6 +32,14 @@ AUDIT_ARCHIVE_BUCKET_PREFIX = topology.AUDIT_ARCHIVE_BUCKET
 _ARCHIVE_WRITERS = ("archive-audit", "reconcile")
 
 
+# The functions that make users' data keys or open personal data with them: sign-up and the
+# profile, funding sources and KYC, a top-up's card, a payout's bank account, the names in
+# notifications, and the operators' views. Nothing else unwraps a data key.
+PERSONAL_DATA_FUNCTIONS = frozenset(
+    {"users", "accounts", "wallets", "payout", "notify", "notifications", "admin", "verify-kyc"}
+)
+
+
 def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
     """Which AWS APIs a function calls, derived from what it produces and consumes.
 
@@ -53,6 +61,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
         # The function that serves the upload stores documents; the one that shows them reads.
         "kyc_documents_write": function.name == _function_serving(accounts_routes.UPLOAD_KYC_DOCUMENT),
         "kyc_documents_read": function.name == _function_serving(admin_routes.GET_KYC_DOCUMENT),
+        # Makes or opens users' data keys (shared.privacy), wrapped by the personal data key.
+        "personal_data_keys": function.name in PERSONAL_DATA_FUNCTIONS,
     }
 
 
@@ -104,6 +114,7 @@ def render_terraform() -> dict[str, str]:
         "audit_archive_key_alias": topology.AUDIT_ARCHIVE_KEY_ALIAS,
         "kyc_documents_bucket_prefix": topology.KYC_DOCUMENTS_BUCKET,
         "kyc_documents_key_alias": topology.KYC_DOCUMENTS_KEY_ALIAS,
+        "personal_data_key_alias": topology.PERSONAL_DATA_KEY_ALIAS,
         "secrets": [secret.name for secret in SECRETS],
         "functions": {
             function.name: {

@@ -23,6 +23,7 @@ The module is pure: it parses text it is given and reads no file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -34,6 +35,8 @@ __all__ = [
     "SanctionedCountry",
     "SanctionsEntry",
     "name_key",
+    "digest_of_key",
+    "screening_key",
     "parse_alternates",
     "parse_countries",
     "parse_sdn",
@@ -59,6 +62,19 @@ def name_key(name: str) -> str | None:
     if len(words) < NAME_WORDS_MIN:
         return None
     return " ".join(sorted(words))[:NAME_KEY_LENGTH_MAX]
+
+
+def screening_key(name: str) -> str | None:
+    """What is stored and compared to screen a name: the SHA-256 of its normal form
+    (`name_key`), so that no table holds a person's name in clear, and screening, a join of
+    equal keys, needs no secret (score-fraud screens every payee). None: too short to screen."""
+    key = name_key(name)
+    return None if key is None else hashlib.sha256(key.encode()).hexdigest()
+
+
+def digest_of_key(key: str) -> str:
+    """The screening key of a normal form already computed (a list entry's)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ Every line carries `service`, `env`, `version`, the correlation id (the X-Reques
 request that started the work, carried by events as the `correlationid` extension), and
 `dd.trace_id` / `dd.span_id` of the active span, so Datadog joins a log line to its trace.
 
-No secret reaches a line: the code logs ids, never credentials, and as a second line of
-defence every message and traceback is redacted of what looks like a bearer or JSON Web Token,
-a card number (a Luhn-valid run of 13 to 19 digits) or a `password=`-style pair.
+No secret or personal data reaches a line: the code logs ids, never credentials or addresses,
+and as a second line of defence every message and traceback is redacted of what looks like a
+bearer or JSON Web Token, a card number (a Luhn-valid run of 13 to 19 digits), a
+`password=`-style pair, an e-mail address, a payment gateway's token (`tok_…`, `btok_…`) or a
+sealed value (`pd1:…`). SQL parameters never reach a line either: the engines are created with
+`hide_parameters` (shared.adapters.database).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ _SECRET_PAIR = re.compile(
     r"|card_number|account_number|routing_number|document_number|authorization)"
     r"(\"?'?\s*[:=]\s*\"?'?)([^\s\"'&,;}]+)"
 )
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_GATEWAY_TOKEN = re.compile(r"\b(?:b?tok)_[0-9a-f]{32}\b")
+_SEALED = re.compile(r"pd1:[A-Za-z0-9_=-]+")
 _DIGIT_RUN = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
 _NOT_DIGIT = re.compile(r"\D")
 
@@ -55,8 +61,12 @@ def _mask_card(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """`text` without tokens, card numbers and secret-looking `key=value` pairs."""
+    """`text` without tokens, card numbers, secret-looking `key=value` pairs, e-mail addresses,
+    gateway tokens and sealed values."""
     text = _JWT.sub(REDACTED, text)
+    text = _SEALED.sub(REDACTED, text)
+    text = _EMAIL.sub(REDACTED, text)
+    text = _GATEWAY_TOKEN.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     text = _SECRET_PAIR.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     return _DIGIT_RUN.sub(_mask_card, text)

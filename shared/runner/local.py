@@ -40,6 +40,7 @@ from shared.function_secrets import environment_for
 from shared.functions import FUNCTIONS, function_info, load_app
 from shared.observability import observability_summary
 from shared.observability.tracing import traced_command, tracing_enabled, tracing_environment
+from shared.privacy import write_local_key
 from shared.provision import provision
 from shared.runner import moto_endpoint
 from shared.runner.deliverer import (
@@ -109,6 +110,13 @@ def ensure_secret_key(home: Path) -> None:
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         os.environ["PAYSTREAM_SECRET_KEY"] = path.read_text().strip()
+    # The e-mail blind index's key, kept the same way: a new one would orphan every index.
+    if not os.environ.get("PAYSTREAM_PERSONAL_DATA_INDEX_KEY"):
+        path = home / "personal-data-index-key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        os.environ["PAYSTREAM_PERSONAL_DATA_INDEX_KEY"] = path.read_text().strip()
     ensure_signing_keys(home)
     ensure_mail_outbox(home)
 
@@ -217,6 +225,9 @@ def start_embedded(*, host: str, port: int, home: Path) -> LocalPlatform:
     ensure_secret_key(home)
     os.environ.setdefault("PAYSTREAM_DATABASE_URL", f"sqlite:///{home / 'paystream.db'}")
     os.environ.setdefault("PAYSTREAM_REDIS_URL", EMBEDDED_REDIS_URL)
+    # The embedded mode's key-encryption key is a file (the services mode's is KMS, provisioned).
+    os.environ.setdefault("PAYSTREAM_PERSONAL_DATA_KEY_FILE", str(home / "personal-data-key"))
+    write_local_key(Path(os.environ["PAYSTREAM_PERSONAL_DATA_KEY_FILE"]))
     # In-process AWS: no endpoint URL, and credentials that only the in-process moto accepts.
     os.environ.pop("PAYSTREAM_AWS_ENDPOINT_URL", None)
     for name, value in EMBEDDED_AWS_ENVIRONMENT.items():
@@ -404,12 +415,13 @@ def start_services(*, host: str, port: int, home: Path, base_port: int = SERVICE
         reset_platform()
         runtime = platform()
         _ensure_database(runtime.settings.database_url)
-        migrate(runtime.engine)
+        # Provisioned first: a migration that seals existing rows needs the personal data key.
         topology = provision(
             endpoint_url=endpoint,
             region=runtime.settings.aws_region,
             dynamodb_endpoint_url=dynamodb_endpoint,
         )
+        migrate(runtime.engine)
     except BaseException:
         for child in children:
             child.terminate()

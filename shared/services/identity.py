@@ -29,12 +29,14 @@ from shared.adapters.outbox import record_event
 from shared.adapters.tables import refresh_tokens, user_roles, users
 from shared.domain.money import default_currency_for_country
 from shared.domain.passwords import password_problem, rule_message
-from shared.domain.sanctions import name_key
+from shared.domain.sanctions import screening_key
 from shared.http import ApiError, issue_access_token
 from shared.ids import new_id
 from shared.passwords import common_passwords
+from shared.privacy import BlindIndex, PersonalDataVault
 from shared.services import mfa, sanctions, sessions
 from shared.services.context import EventContext
+from shared.services.people import people
 from shared.services.sign_in_backoff import SignInBackoff
 from shared.signing import SigningKey
 
@@ -46,6 +48,7 @@ __all__ = [
     "password_grant",
     "refresh_grant",
     "require_acceptable_password",
+    "require_acceptable_password_of",
     "roles_of",
     "set_password",
     "sign_up",
@@ -70,25 +73,29 @@ def _digest(token: str) -> str:
 
 
 def get_user(conn: Connection, user_id: str) -> Any:
-    """The user row, or a 404 (a token may outlive an erased user)."""
+    """The user row, or a 404 (a token may outlive an erased user). Its personal data is
+    sealed: shared.services.personal_data.profile_of opens it."""
     row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
     if row is None:
         raise ApiError.not_found("user_not_found", "the user does not exist")
     return row
 
 
-def find_user(conn: Connection, email_or_id: str) -> Any:
-    """The user with this e-mail address (any case) or id, or None: how a client names the
-    other party of a payment or a request."""
+def find_user(conn: Connection, email_or_id: str, *, email_index: BlindIndex | None) -> Any:
+    """The open account with this e-mail address (any spelling, through its blind index) or
+    id, or None: how a client names the other party of a payment or a request. A closed
+    (erased) account is no one."""
     key = email_or_id.strip()
     if "@" in key:
-        return conn.execute(_USER_BY_EMAIL, {"email": key.lower()}).first()
+        if email_index is None:
+            raise TypeError("finding a user by e-mail address needs the blind index")
+        return conn.execute(_USER_BY_EMAIL, {"email_index": email_index.email(key)}).first()
     return conn.execute(_USER_BY_ID, {"user_id": key}).first()
 
 
 # Built once: every payment and request names its other party.
-_USER_BY_EMAIL = sa.select(users).where(users.c.email == sa.bindparam("email"))
-_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"))
+_USER_BY_EMAIL = sa.select(users).where(users.c.email_index == sa.bindparam("email_index"), users.c.closed_at.is_(None))
+_USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("user_id"), users.c.closed_at.is_(None))
 _ROLES_OF = sa.select(user_roles.c.role).where(user_roles.c.user_id == sa.bindparam("user_id"))
 
 
@@ -115,25 +122,32 @@ def sign_up(
     request: SignUpRequest,
     *,
     ledger: LedgerStore,
+    privacy: PersonalDataVault,
+    email_index: BlindIndex,
     now: datetime,
     correlation_id: str | None,
 ) -> tuple[Any, list[str]]:
-    """Create the user and a wallet in the currency of their country. The password must pass
-    the policy (a 400 `weak_password`); the address is not verified yet."""
+    """Create the user, their data keys and a wallet in the currency of their country. The
+    password must pass the policy (a 400 `weak_password`); the address and the name are stored
+    sealed under the user's personal key, the address unique through its blind index and not
+    verified yet."""
     require_acceptable_password(
         request.password, email=str(request.email), full_name=request.full_name, param="password"
     )
     user_id = new_id("usr")
+    index = email_index.email(str(request.email))
     try:
         with conn.begin_nested():
+            privacy.create_keys(conn, user_id, now=now)
             conn.execute(
                 users.insert().values(
                     id=user_id,
-                    email=str(request.email).lower(),
+                    email_encrypted=privacy.seal(conn, user_id, "email", str(request.email)),
+                    email_index=index,
                     password_hash=_hasher.hash(request.password),
-                    full_name=request.full_name,
+                    full_name_encrypted=privacy.seal(conn, user_id, "full_name", request.full_name),
                     country=request.country,
-                    screening_name_key=name_key(request.full_name),
+                    screening_name_key=screening_key(request.full_name),
                     kyc_status="unverified",
                     created_at=now,
                 )
@@ -235,6 +249,7 @@ def password_grant(
     conn: Connection,
     *,
     email: str,
+    email_index: BlindIndex,
     password: str,
     client: sessions.Client,
     backoff: SignInBackoff,
@@ -249,9 +264,10 @@ def password_grant(
     both mistakes. A sign-in the backoff has locked out is a 429 before the password is
     verified, whether or not it is right (shared.services.sign_in_backoff). A user with the second
     factor on also needs a good `otp` (a 401 `mfa_required` or `invalid_otp`: shared.services.mfa).
+    The backoff counts an account by the address's blind index, never by the address.
     """
-    account = email.strip().lower()
-    user = conn.execute(sa.select(users).where(users.c.email == account)).first()
+    account = email_index.email(email)
+    user = conn.execute(_USER_BY_EMAIL, {"email_index": account}).first()
     user_id = user.id if user is not None else None
     lock = backoff.check(account, client.ip_address)
     if lock is not None:
@@ -339,14 +355,33 @@ def refresh_grant(
     )
 
 
-def change_password(conn: Connection, user_id: str, *, current_password: str, new_password: str, now: datetime) -> Any:
+def require_acceptable_password_of(
+    conn: Connection, user_id: str, password: str, *, privacy: PersonalDataVault, param: str
+) -> None:
+    """require_acceptable_password for an existing user, whose address and name are opened
+    with their personal key to be compared with the password."""
+    person = people(conn, [user_id], privacy=privacy).get(user_id)
+    if person is None or person.erased:
+        raise ApiError.not_found("user_not_found", "the user does not exist")
+    require_acceptable_password(password, email=person.email or "", full_name=person.full_name, param=param)
+
+
+def change_password(
+    conn: Connection,
+    user_id: str,
+    *,
+    current_password: str,
+    new_password: str,
+    privacy: PersonalDataVault,
+    now: datetime,
+) -> Any:
     """Replace the user's password after checking the current one (a 400 when it is wrong) and
     the new one against the policy (a 400 `weak_password`), and end every session of theirs;
     the user row as it is now."""
     user = get_user(conn, user_id)
     if not _password_matches(user, current_password):
         raise ApiError.invalid("current_password_wrong", "the current password is wrong", "current_password")
-    require_acceptable_password(new_password, email=user.email, full_name=user.full_name, param="new_password")
+    require_acceptable_password_of(conn, user_id, new_password, privacy=privacy, param="new_password")
     set_password(conn, user_id, new_password)
     sessions.end_every_session(conn, user_id, now=now)
     return get_user(conn, user_id)

@@ -56,9 +56,10 @@ from shared.domain.kyc import (
     number_last4,
     sandbox_decision,
 )
-from shared.domain.sanctions import name_key
+from shared.domain.sanctions import screening_key
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import RETENTION, PersonalDataVault
 from shared.services import sanctions
 from shared.services.context import EventContext, advance, read_row
 from shared.services.identity import get_user
@@ -104,7 +105,19 @@ class KycDocumentMissing(LookupError):
 # --- the profile (level basic) ----------------------------------------------------------------
 
 
-def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest, context: EventContext) -> KycResponse:
+def _seal(privacy: PersonalDataVault, conn: Connection, user_id: str, field: str, value: str) -> str:
+    """A KYC value sealed under the user's retention key (kept after an erasure, for a period)."""
+    return privacy.seal(conn, user_id, field, value, RETENTION)
+
+
+def _open(privacy: PersonalDataVault, conn: Connection, user_id: str, field: str, sealed: str | None) -> str | None:
+    """A sealed KYC value opened; None once the retention key is destroyed."""
+    return privacy.open(conn, user_id, field, sealed, RETENTION)
+
+
+def submit_profile(
+    conn: Connection, *, user_id: str, request: KycProfileRequest, context: EventContext, privacy: PersonalDataVault
+) -> KycResponse:
     """Store (or replace) the user's legal name, date of birth, address and phone, and raise their
     level to `basic`. Once verified, the profile is what was verified and cannot change here."""
     _check_age(request.date_of_birth, context.now.date())
@@ -113,16 +126,22 @@ def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest
         raise ApiError.invalid(
             "kyc_already_verified", "your identity is verified: the profile can no longer be changed", status=409
         )
-    values = dict(
-        legal_name=request.legal_name,
-        legal_name_key=name_key(request.legal_name),
-        date_of_birth=request.date_of_birth,
-        address_line1=request.address.line1,
-        address_line2=request.address.line2,
-        city=request.address.city,
-        postal_code=request.address.postal_code.upper(),
+    clear = {
+        "legal_name": request.legal_name,
+        "date_of_birth": request.date_of_birth.isoformat(),
+        "address_line1": request.address.line1,
+        "address_line2": request.address.line2,
+        "city": request.address.city,
+        "postal_code": request.address.postal_code.upper(),
+        "phone": request.phone,
+    }
+    values: dict[str, Any] = {
+        name: None if value is None else _seal(privacy, conn, user_id, f"kyc_profiles.{name}", value)
+        for name, value in clear.items()
+    }
+    values.update(
+        legal_name_key=screening_key(request.legal_name),
         address_country=request.address.country,
-        phone=request.phone,
         updated_at=context.now,
     )
     updated = conn.execute(kyc_profiles.update().where(kyc_profiles.c.user_id == user_id).values(**values))
@@ -130,21 +149,27 @@ def submit_profile(conn: Connection, *, user_id: str, request: KycProfileRequest
         conn.execute(kyc_profiles.insert().values(user_id=user_id, created_at=context.now, **values))
     if KycLevel(user.kyc_level) is KycLevel.NONE:
         conn.execute(users.update().where(users.c.id == user_id).values(kyc_level=KycLevel.BASIC.value))
-    return view_of(conn, user_id)
+    return view_of(conn, user_id, privacy=privacy)
 
 
-def screen_profile(conn: Connection, *, user_id: str, context: EventContext) -> list[str]:
+def screen_profile(conn: Connection, *, user_id: str, context: EventContext, privacy: PersonalDataVault) -> list[str]:
     """Screen the user's legal name, sign-up name and countries against the sanctions list once
     they submitted their profile; a match is recorded on the user (`sanctions.matched`)."""
     row = conn.execute(
-        sa.select(users.c.full_name, users.c.country, kyc_profiles.c.legal_name, kyc_profiles.c.address_country)
+        sa.select(
+            users.c.full_name_encrypted, users.c.country, kyc_profiles.c.legal_name, kyc_profiles.c.address_country
+        )
         .select_from(users.join(kyc_profiles, kyc_profiles.c.user_id == users.c.id))
         .where(users.c.id == user_id)
     ).one()
+    names = [
+        _open(privacy, conn, user_id, "kyc_profiles.legal_name", row.legal_name),
+        privacy.open(conn, user_id, "full_name", row.full_name_encrypted),
+    ]
     return sanctions.screen_and_record(
         conn,
         user_id=user_id,
-        names=[row.legal_name, row.full_name],
+        names=[name for name in names if name],
         countries=[row.address_country, row.country],
         screened_at="kyc",
         context=context,
@@ -269,6 +294,7 @@ def record_document(
     request: KycDocumentRequest,
     upload: DocumentUpload,
     context: EventContext,
+    privacy: PersonalDataVault,
 ) -> tuple[Any, list[str]]:
     """Record a document whose file is stored already, `pending`, with `kyc.submitted`."""
     user = _lock_user(conn, user_id)
@@ -278,7 +304,7 @@ def record_document(
             id=document_id,
             user_id=user_id,
             document_type=request.document_type,
-            document_number=request.document_number,
+            document_number=_seal(privacy, conn, user_id, "kyc_documents.document_number", request.document_number),
             issuing_country=request.issuing_country,
             expiry_date=request.expiry_date,
             content_type=upload.content_type,
@@ -313,7 +339,9 @@ def new_document_id() -> str:
 # --- the decisions ------------------------------------------------------------------------------
 
 
-def verify_document(conn: Connection, document_id: str, *, context: EventContext) -> list[str]:
+def verify_document(
+    conn: Connection, document_id: str, *, context: EventContext, privacy: PersonalDataVault
+) -> list[str]:
     """The sandbox verifier's decision on a pending document (docs/operators.md, "KYC sandbox").
     A document decided already is left as it is."""
     row = read_row(conn, kyc_documents, document_id, lock=True)
@@ -322,7 +350,10 @@ def verify_document(conn: Connection, document_id: str, *, context: EventContext
     if DocumentStatus(row.status) is not DocumentStatus.PENDING:
         return []
     _lock_user(conn, row.user_id)
-    decision = sandbox_decision(row.document_number, row.expiry_date, context.now.date())
+    number = _open(privacy, conn, row.user_id, "kyc_documents.document_number", row.document_number)
+    if number is None:
+        return []  # the owner's records were shredded while it waited: nothing left to verify
+    decision = sandbox_decision(number, row.expiry_date, context.now.date())
     return [_decide(conn, row, decision, context=context)]
 
 
@@ -416,7 +447,7 @@ def _decide(
 # --- reading ------------------------------------------------------------------------------------
 
 
-def view_of(conn: Connection, user_id: str) -> KycResponse:
+def view_of(conn: Connection, user_id: str, *, privacy: PersonalDataVault) -> KycResponse:
     """The user's KYC as they see it: level, status, profile, documents newest first."""
     user = get_user(conn, user_id)
     profile = conn.execute(sa.select(kyc_profiles).where(kyc_profiles.c.user_id == user_id)).first()
@@ -429,30 +460,47 @@ def view_of(conn: Connection, user_id: str) -> KycResponse:
     return KycResponse(
         level=user.kyc_level,
         status=user.kyc_status,
-        profile=None if profile is None else _profile_view(profile),
-        documents=[document_view(row) for row in documents],
+        profile=None if profile is None else _profile_view(conn, profile, privacy),
+        documents=[document_view(conn, row, privacy=privacy) for row in documents],
     )
 
 
-def document_view(row: Any) -> KycDocumentResponse:
+def _number(conn: Connection, row: Any, privacy: PersonalDataVault) -> str:
+    """The document's number opened ("" once its records were shredded)."""
+    return _open(privacy, conn, row.user_id, "kyc_documents.document_number", row.document_number) or ""
+
+
+def document_view(conn: Connection, row: Any, *, privacy: PersonalDataVault) -> KycDocumentResponse:
     """A document as its owner sees it: the number's last characters only."""
-    return KycDocumentResponse.model_validate({**row._mapping, "number_last4": number_last4(row.document_number)})
+    return KycDocumentResponse.model_validate(
+        {**row._mapping, "number_last4": number_last4(_number(conn, row, privacy))}
+    )
 
 
-def admin_document_view(row: Any) -> AdminKycDocumentResponse:
+def admin_document_view(conn: Connection, row: Any, *, privacy: PersonalDataVault) -> AdminKycDocumentResponse:
     """A document as it is listed for operators (auditors among them): no full number, no file."""
-    return AdminKycDocumentResponse.model_validate({**row._mapping, "number_last4": number_last4(row.document_number)})
+    return AdminKycDocumentResponse.model_validate(
+        {**row._mapping, "number_last4": number_last4(_number(conn, row, privacy))}
+    )
 
 
-def _profile_view(row: Any) -> KycProfileResponse:
+def _profile_view(conn: Connection, row: Any, privacy: PersonalDataVault) -> KycProfileResponse | None:
+    """The profile opened; None once its records were shredded."""
+    opened = {
+        name: _open(privacy, conn, row.user_id, f"kyc_profiles.{name}", getattr(row, name))
+        for name in ("legal_name", "date_of_birth", "address_line1", "address_line2", "city", "postal_code", "phone")
+    }
+    if opened["legal_name"] is None:
+        return None
     return KycProfileResponse.model_validate(
         {
             **row._mapping,
+            **opened,
             "address": {
-                "line1": row.address_line1,
-                "line2": row.address_line2,
-                "city": row.city,
-                "postal_code": row.postal_code,
+                "line1": opened["address_line1"],
+                "line2": opened["address_line2"],
+                "city": opened["city"],
+                "postal_code": opened["postal_code"],
                 "country": row.address_country,
             },
         }
@@ -486,7 +534,9 @@ def document_for_operator(conn: Connection, document_id: str) -> Any:
     return row
 
 
-def admin_document_detail(conn: Connection, row: Any, store: DocumentStore) -> AdminKycDocumentDetail:
+def admin_document_detail(
+    conn: Connection, row: Any, store: DocumentStore, *, privacy: PersonalDataVault
+) -> AdminKycDocumentDetail:
     """One document for support and admins: the full number, the owner's profile, the file."""
     profile = conn.execute(sa.select(kyc_profiles).where(kyc_profiles.c.user_id == row.user_id)).first()
     stored = store.get(row.object_key)
@@ -497,9 +547,9 @@ def admin_document_detail(conn: Connection, row: Any, store: DocumentStore) -> A
         raise RuntimeError(f"KYC document {row.id}: the stored file's SHA-256 differs from the upload's")
     return AdminKycDocumentDetail.model_validate(
         {
-            **admin_document_view(row).model_dump(),
-            "document_number": row.document_number,
-            "profile": None if profile is None else _profile_view(profile),
+            **admin_document_view(conn, row, privacy=privacy).model_dump(),
+            "document_number": _number(conn, row, privacy),
+            "profile": None if profile is None else _profile_view(conn, profile, privacy),
             "file": AdminKycDocumentFile(
                 content_type=row.content_type,
                 size_bytes=len(stored.data),

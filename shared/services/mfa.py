@@ -34,6 +34,8 @@ from sqlalchemy import Connection
 
 from shared.adapters.tables import mfa_recovery_codes, users
 from shared.http import ApiError
+from shared.privacy import PersonalDataVault
+from shared.services.people import people
 
 __all__ = [
     "RECOVERY_CODE_COUNT",
@@ -167,10 +169,14 @@ def verify_second_factor(conn: Connection, user: Any, code: str, *, key: SecondF
     return _use_recovery_code(conn, user.id, code, now)
 
 
-def enrol(conn: Connection, user_id: str, *, key: SecondFactorKey) -> Enrolment:
+def enrol(conn: Connection, user_id: str, *, key: SecondFactorKey, privacy: PersonalDataVault) -> Enrolment:
     """A new secret for the user, not in force until confirmed; enrolling again before that
-    replaces it. A 409 `mfa_already_enabled` when the factor is on."""
+    replaces it. The URI names the account by its address, opened with the user's personal
+    key. A 409 `mfa_already_enabled` when the factor is on."""
     user = _user(conn, user_id)
+    person = people(conn, [user_id], privacy=privacy).get(user_id)
+    if person is None or person.email is None:
+        raise ApiError.not_found("user_not_found", "the user does not exist")
     if is_enabled(user):
         raise ApiError.invalid("mfa_already_enabled", "the second factor is on already: turn it off first", status=409)
     secret = pyotp.random_base32()
@@ -180,7 +186,7 @@ def enrol(conn: Connection, user_id: str, *, key: SecondFactorKey) -> Enrolment:
         .values(mfa_secret=key.seal(secret, user_id), mfa_enabled_at=None, mfa_last_step=None)
     )
     uri = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_SECONDS).provisioning_uri(
-        name=user.email, issuer_name=TOTP_ISSUER
+        name=person.email, issuer_name=TOTP_ISSUER
     )
     return Enrolment(secret=secret, otpauth_uri=uri)
 

@@ -2,6 +2,11 @@
 
 The wording lives here, beside the event types it describes. A notification is unique per user
 and event, so a redelivered event notifies nobody twice in the app; email is sent at least once.
+
+A stored notification never holds another person's name: it names its counterparty by id
+(`counterparty_id`) and keeps `COUNTERPARTY` where the name goes, which is filled in when it is
+read (`render_notifications`), with "a deleted user" once that person is erased. Notifications
+stored before that rule are sealed under their recipient's personal key instead.
 """
 
 from __future__ import annotations
@@ -16,13 +21,27 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from shared.adapters.aws import Notification, Notifier
-from shared.adapters.tables import notifications, users
+from shared.adapters.tables import notifications
 from shared.domain.kyc import DocumentType
 from shared.domain.money import Money
 from shared.domain.payment import FailureCode
 from shared.ids import new_id
+from shared.privacy import PersonalDataVault, is_sealed
+from shared.services.people import Person, named, people
 
-__all__ = ["Message", "Person", "messages_for", "notify", "list_notifications", "people_of"]
+__all__ = [
+    "COUNTERPARTY",
+    "Message",
+    "list_notifications",
+    "messages_for",
+    "notify",
+    "people_of",
+    "render_notifications",
+]
+
+# Where a stored notification's text names its counterparty: a character of Unicode's private
+# use area, which no wording here uses.
+COUNTERPARTY = "\ue000"
 
 
 @dataclass(frozen=True)
@@ -36,24 +55,31 @@ class Message:
 # The payload fields that name the people an event concerns.
 _PARTY_FIELDS = ("user_id", "payer_id", "payee_id", "requester_id")
 
-# Built once: every notified event reads its people and stores their notifications.
-_PEOPLE = sa.select(users.c.id, users.c.full_name, users.c.email).where(
-    users.c.id.in_(sa.bindparam("user_ids", expanding=True))
-)
+# Who a user id names when no open account has it.
+_ERASED = Person("", "", None)
+
+# Built once: every notified event stores its notifications.
 _INSERT_NOTIFICATION = notifications.insert()
 
 
-@dataclass(frozen=True)
-class Person:
-    full_name: str
-    email: str
+def _parties(payload: Any) -> list[str]:
+    return sorted({user_id for field in _PARTY_FIELDS if (user_id := getattr(payload, field, None)) is not None})
 
 
-def people_of(conn: Connection, payload: Any) -> dict[str, Person]:
-    """The people `payload` names, by user id, read in one query."""
-    user_ids = sorted({user_id for field in _PARTY_FIELDS if (user_id := getattr(payload, field, None)) is not None})
-    rows = conn.execute(_PEOPLE, {"user_ids": user_ids})
-    return {row.id: Person(row.full_name, row.email) for row in rows}
+def people_of(conn: Connection, payload: Any, *, privacy: PersonalDataVault) -> dict[str, Person]:
+    """The people `payload` names, by user id, their names opened."""
+    return people(conn, _parties(payload), privacy=privacy)
+
+
+def _placeholders(payload: Any) -> dict[str, Person]:
+    """Every party named by the placeholder: what the stored text keeps."""
+    return {user_id: Person(user_id, COUNTERPARTY, None) for user_id in _parties(payload)}
+
+
+def _counterparty_of(payload: Any, user_id: str) -> str | None:
+    """The other party of a two-party event, as seen by `user_id`; None for a one-party event."""
+    others = [party for party in _parties(payload) if party != user_id]
+    return others[0] if len(others) == 1 else None
 
 
 def messages_for(event_type: str, payload: Any, people: Mapping[str, Person]) -> list[Message]:
@@ -262,10 +288,25 @@ def _request_messages(event_type: str, payload: Any, amount: str, people: Mappin
     raise ValueError(f"no notification is defined for {event_type}")
 
 
-def notify(conn: Connection, *, event_id: str, event_type: str, payload: Any, notifier: Notifier, now: datetime) -> int:
-    """Store the event's notifications and email them; returns how many were created."""
-    people = people_of(conn, payload)
-    messages = messages_for(event_type, payload, people)
+def notify(
+    conn: Connection,
+    *,
+    event_id: str,
+    event_type: str,
+    payload: Any,
+    notifier: Notifier,
+    privacy: PersonalDataVault,
+    now: datetime,
+) -> int:
+    """Store the event's notifications (counterparties by id) and email them (names and
+    addresses opened); returns how many were created."""
+    named_people = people_of(conn, payload, privacy=privacy)
+    # An erased person is told nothing more: an event still in flight when they left names them.
+    messages = [
+        message
+        for message in messages_for(event_type, payload, _placeholders(payload))
+        if not named_people.get(message.user_id, _ERASED).erased
+    ]
     if not messages:
         return 0
     conn.execute(
@@ -278,23 +319,48 @@ def notify(conn: Connection, *, event_id: str, event_type: str, payload: Any, no
                 "kind": message.kind,
                 "title": message.title,
                 "body": message.body,
+                "counterparty_id": _counterparty_of(payload, message.user_id),
                 "created_at": now,
             }
             for message in messages
         ],
     )
-    notifier.publish_all(
-        "email",
-        [
+    emails = []
+    for message in messages:
+        address = named_people[message.user_id].email
+        name = named(named_people, _counterparty_of(payload, message.user_id))
+        text = message.body.replace(COUNTERPARTY, name)
+        emails.append(
             Notification(
                 message.title,
-                json.dumps({"to": people[message.user_id].email, "subject": message.title, "text": message.body}),
+                json.dumps({"to": address, "subject": message.title, "text": text}),
                 {"event_id": event_id, "kind": message.kind},
             )
-            for message in messages
-        ],
-    )
+        )
+    notifier.publish_all("email", emails)
     return len(messages)
+
+
+def render_notifications(conn: Connection, rows: Sequence[Any], *, privacy: PersonalDataVault) -> list[dict[str, Any]]:
+    """Stored notifications as their recipient reads them: the counterparty's name filled in
+    (or "a deleted user"), sealed texts opened, and `read`."""
+    counterparties = people(conn, (row.counterparty_id for row in rows if row.counterparty_id), privacy=privacy)
+    rendered = []
+    for row in rows:
+        title, body = row.title, row.body
+        if is_sealed(body):
+            title = privacy.open(conn, row.user_id, "notifications.title", title) or ""
+            body = privacy.open(conn, row.user_id, "notifications.body", body) or ""
+        name = named(counterparties, row.counterparty_id)
+        rendered.append(
+            {
+                **row._mapping,
+                "title": title.replace(COUNTERPARTY, name),
+                "body": body.replace(COUNTERPARTY, name),
+                "read": row.read_at is not None,
+            }
+        )
+    return rendered
 
 
 def list_notifications(conn: Connection, user_id: str, *, limit: int) -> Sequence[Any]:

@@ -21,10 +21,12 @@ from shared.domain.payment import FailureCode, PaymentStatus
 from shared.domain.roles import Role, parse_role
 from shared.http import ApiError, response_of_row
 from shared.ids import new_id
+from shared.privacy import BlindIndex, PersonalDataVault
 from shared.services.balances import wallet_balances
 from shared.services.context import EventContext
 from shared.services.identity import find_user, get_user, roles_of
 from shared.services.payments import decline_payment
+from shared.services.people import DELETED_USER_NAME, Person, people
 
 __all__ = [
     "CLI_ACTOR",
@@ -68,16 +70,20 @@ def record_admin_action(
     )
 
 
-def user_by_email(conn: Connection, email: str) -> Any:
+def user_by_email(conn: Connection, email: str, *, email_index: BlindIndex) -> Any:
     """The user with this e-mail address, or a 404."""
-    user = find_user(conn, email)
+    user = find_user(conn, email, email_index=email_index)
     if user is None:
         raise ApiError.not_found("user_not_found", "no user has this email", "email")
     return user
 
 
-def admin_view_of_user(conn: Connection, user: Any, *, ledger: LedgerStore) -> AdminUserResponse:
-    """The user as an operator sees them: roles, freeze, wallets and latest payments."""
+def admin_view_of_user(
+    conn: Connection, user: Any, *, ledger: LedgerStore, privacy: PersonalDataVault
+) -> AdminUserResponse:
+    """The user as an operator sees them: roles, freeze, wallets and latest payments; an erased
+    user as a deleted user."""
+    person = people(conn, [user.id], privacy=privacy).get(user.id) or Person(user.id, DELETED_USER_NAME, None)
     wallets = wallet_balances(conn, user.id, ledger=ledger)
     latest = conn.execute(
         sa.select(payments)
@@ -88,6 +94,8 @@ def admin_view_of_user(conn: Connection, user: Any, *, ledger: LedgerStore) -> A
     return response_of_row(
         AdminUserResponse,
         user,
+        email=person.email or "",
+        full_name=person.full_name,
         roles=sorted(roles_of(conn, user.id)),
         email_verified=user.email_verified_at is not None,
         mfa_enabled=user.mfa_enabled_at is not None,

@@ -1,7 +1,8 @@
 """Password reset by an e-mailed one-time link.
 
 `request_reset` answers alike whether or not the address belongs to an account: it records one
-row either way (the address as a keyed digest, never in clear), so both take the same work, and
+row either way (the address as its keyed blind index, shared.privacy, never in clear), so both
+take the same work, and
 the e-mail is sent off the request's path by the caller. For a known address the row also holds
 the SHA-256 digest of a random token (256 bits) that the e-mailed link carries; the token
 expires after `password_reset_ttl_seconds` and works once. At most RESETS_PER_HOUR_MAX requests
@@ -16,9 +17,7 @@ The second factor stays on: a reset gives back the password, not the phone.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +29,11 @@ from shared.adapters.database import as_utc
 from shared.adapters.tables import password_resets, users
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import BlindIndex, PersonalDataVault
 from shared.services import identity, sessions
+from shared.services.people import people
 
 __all__ = [
-    "EMAIL_KEY_PURPOSE",
     "RESETS_PER_HOUR_MAX",
     "ResetRequested",
     "confirm_reset",
@@ -43,8 +43,6 @@ __all__ = [
 
 RESET_TOKEN_BYTES = 32
 RESETS_PER_HOUR_MAX = 5
-# The purpose of the key (shared.bootstrap._derived_key) the addresses' digests are made with.
-EMAIL_KEY_PURPOSE = "password-reset-address"
 
 
 @dataclass(frozen=True)
@@ -60,20 +58,28 @@ def _token_digest(token: str) -> str:
 
 
 def request_reset(
-    conn: Connection, email: str, *, derive: Callable[[str], bytes], now: datetime, ttl_seconds: int
+    conn: Connection,
+    email: str,
+    *,
+    email_index: BlindIndex,
+    privacy: PersonalDataVault,
+    now: datetime,
+    ttl_seconds: int,
 ) -> ResetRequested | None:
-    """Record a reset request for `email` (already normalised); what to e-mail, or None when
-    the address is unknown or has had RESETS_PER_HOUR_MAX requests in the last hour."""
-    digest = hmac.new(derive(EMAIL_KEY_PURPOSE), email.encode(), hashlib.sha256).hexdigest()
+    """Record a reset request for `email`; what to e-mail (to the address as the account holds
+    it, opened with its owner's key), or None when the address is unknown or has had
+    RESETS_PER_HOUR_MAX requests in the last hour."""
+    digest = email_index.email(email)
     recent = conn.execute(
         sa.select(sa.func.count())
         .select_from(password_resets)
         .where(password_resets.c.email_digest == digest, password_resets.c.created_at > now - timedelta(hours=1))
     ).scalar_one()
-    user = identity.find_user(conn, email) if "@" in email else None
+    user = identity.find_user(conn, email, email_index=email_index) if "@" in email else None
+    person = people(conn, [user.id], privacy=privacy).get(user.id) if user is not None else None
     reset = (
-        ResetRequested(email=user.email, token=secrets.token_urlsafe(RESET_TOKEN_BYTES))
-        if user is not None and recent < RESETS_PER_HOUR_MAX
+        ResetRequested(email=person.email, token=secrets.token_urlsafe(RESET_TOKEN_BYTES))
+        if user is not None and person is not None and person.email is not None and recent < RESETS_PER_HOUR_MAX
         else None
     )
     conn.execute(
@@ -107,7 +113,7 @@ def _invalid_token() -> ApiError:
     )
 
 
-def confirm_reset(conn: Connection, token: str, new_password: str, *, now: datetime) -> Any:
+def confirm_reset(conn: Connection, token: str, new_password: str, *, privacy: PersonalDataVault, now: datetime) -> Any:
     """Set the password of the token's user and end every session; the user row before the
     change. A 400 `invalid_reset_token` for an unknown, spent or expired token, a 400
     `weak_password` for a password the policy refuses (the token then still works)."""
@@ -115,7 +121,9 @@ def confirm_reset(conn: Connection, token: str, new_password: str, *, now: datet
     if row is None or row.user_id is None or row.used_at is not None or as_utc(row.expires_at) <= now:
         raise _invalid_token()
     user = identity.get_user(conn, row.user_id)
-    identity.require_acceptable_password(new_password, email=user.email, full_name=user.full_name, param="new_password")
+    if user.closed_at is not None:  # erased since the link was sent
+        raise _invalid_token()
+    identity.require_acceptable_password_of(conn, user.id, new_password, privacy=privacy, param="new_password")
     spent = conn.execute(
         password_resets.update()
         .where(password_resets.c.user_id == user.id, password_resets.c.used_at.is_(None))

@@ -38,6 +38,7 @@ from shared.domain.payment_request import (
 )
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import BlindIndex
 from shared.services.checks import MOVE_AMOUNT_MINOR_MAX, require_at_most, require_currency
 from shared.services.context import EventContext, advance, read_row
 from shared.services.identity import find_user
@@ -102,12 +103,18 @@ def _advance(
 
 
 def create_request(
-    conn: Connection, *, requester_id: str, body: RequestMoneyRequest, context: EventContext
+    conn: Connection,
+    *,
+    requester_id: str,
+    body: RequestMoneyRequest,
+    context: EventContext,
+    email_index: BlindIndex | None = None,
 ) -> tuple[Any, list[str]]:
-    """Ask `body.payer` for money: store the request `open` and record `payment_request.created`."""
+    """Ask `body.payer` for money: store the request `open` and record `payment_request.created`.
+    A payer named by e-mail address is found through `email_index`."""
     require_currency(body.currency)
     require_at_most(body.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
-    payer = find_user(conn, body.payer)
+    payer = find_user(conn, body.payer, email_index=email_index)
     if payer is None:
         raise ApiError.not_found("payer_not_found", "no user has this email or id", "from")
     if payer.id == requester_id:
@@ -230,6 +237,30 @@ def settle_for_payment(
         payment_id=payment_id,
         failure_code=failure_code or "payment_failed",
     )
+
+
+# Open requests an erasure closes at once; an account with more is a bug or an attack.
+OPEN_REQUESTS_CLOSED_MAX = 1_000
+
+
+def close_requests_of(conn: Connection, user_id: str, context: EventContext) -> list[str]:
+    """Close every open request the user is a party of, as they leave (an erasure): cancelled
+    when they asked, declined when they were asked. Nobody pays a closed account. The events."""
+    rows = conn.execute(
+        sa.select(payment_requests)
+        .where(
+            payment_requests.c.status == PaymentRequestStatus.OPEN.value,
+            sa.or_(payment_requests.c.requester_id == user_id, payment_requests.c.payer_id == user_id),
+        )
+        .order_by(payment_requests.c.id)
+        .limit(OPEN_REQUESTS_CLOSED_MAX)
+        .with_for_update()
+    ).all()
+    recorded: list[str] = []
+    for row in rows:
+        action = Action.CANCEL if row.requester_id == user_id else Action.DECLINE
+        recorded += _advance(conn, row, target_of(action), context)
+    return recorded
 
 
 def expired_request_ids(conn: Connection, *, now: datetime, limit: int) -> list[str]:

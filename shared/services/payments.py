@@ -36,6 +36,7 @@ from shared.domain.payment_request import Action
 from shared.domain.review import ReviewStatus
 from shared.http import ApiError, response_of_row
 from shared.ids import new_id
+from shared.privacy import BlindIndex
 from shared.services import payment_requests
 from shared.services.checks import (
     MOVE_AMOUNT_MINOR_MAX,
@@ -142,16 +143,17 @@ def create_payment(
     payer_id: str,
     request: PaymentRequest,
     context: EventContext,
+    email_index: BlindIndex | None = None,
     checks: SendingChecks | None = None,
 ) -> tuple[Any, list[str]]:
     """Accept a payment: validate it, store it `pending` and record `payment.requested`.
     A frozen payer or payee is a 403 `account_frozen`; the limits of the payer's KYC level are
-    the saga's to check (shared.services.limits), so that the answer comes back at once.
-    With `checks` (a client's request), an unverified address and the second factor are
-    checked too (shared.services.sending)."""
+    the saga's to check (shared.services.limits), so that the answer comes back at once. A payee
+    named by e-mail address is found through `email_index`. With `checks` (a client's request),
+    an unverified address and the second factor are checked too (shared.services.sending)."""
     require_currency(request.currency)
     require_at_most(request.amount, MOVE_AMOUNT_MINOR_MAX, "the payment limit")
-    payee = find_user(conn, request.to)
+    payee = find_user(conn, request.to, email_index=email_index)
     if payee is None:
         raise ApiError.not_found("payee_not_found", "no user has this email or id", "to")
     if payee.id == payer_id:

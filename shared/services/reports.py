@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from shared.adapters.archive_store import ArchiveStore
-from shared.adapters.tables import flagged_activity, payment_reviews, payments, transactions, users
+from shared.adapters.tables import flagged_activity, payment_reviews, payments, transactions
 from shared.domain.fx import REFERENCE_CURRENCY, ExchangeRates, FxRateMissing, reference_minor
 from shared.domain.money import Money
 from shared.domain.payment import FailureCode
@@ -66,7 +66,6 @@ FLAGGED_ACTIVITY_COLUMNS = (
     "reasons",
     "status",
     "decided_by",
-    "decided_by_email",
     "detail",
 )
 # Transactions in the history that move no money.
@@ -192,7 +191,6 @@ def _large_transactions(conn: Connection, day: date, options: ReportOptions) -> 
 
 def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> str:
     start, end = day_bounds(day)
-    reviewer = users.alias("reviewer")
     review_rows = sa.select(
         payment_reviews.c.payment_id,
         payment_reviews.c.payer_id,
@@ -205,12 +203,7 @@ def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> st
         payment_reviews.c.created_at,
         payments.c.currency,
         payments.c.amount_minor,
-        reviewer.c.email.label("reviewer_email"),
-    ).select_from(
-        payment_reviews.join(payments, payments.c.id == payment_reviews.c.payment_id).outerjoin(
-            reviewer, reviewer.c.id == payment_reviews.c.decided_by
-        )
-    )
+    ).select_from(payment_reviews.join(payments, payments.c.id == payment_reviews.c.payment_id))
     found: list[tuple] = []
     for row in conn.execute(
         review_rows.where(payment_reviews.c.created_at >= start, payment_reviews.c.created_at < end)
@@ -226,7 +219,6 @@ def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> st
                 row.fraud_score,
                 ";".join(row.reasons or ()),
                 row.status,
-                "",
                 "",
                 "held for review",
             )
@@ -246,7 +238,6 @@ def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> st
                 ";".join(row.reasons or ()),
                 row.status,
                 row.decided_by or "",
-                row.reviewer_email or "",
                 row.decision_reason or "",
             )
         )
@@ -270,7 +261,6 @@ def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> st
                 "",
                 row.status,
                 "",
-                "",
                 row.failure_message or "",
             )
         )
@@ -286,7 +276,6 @@ def _flagged_activity(conn: Connection, day: date, options: ReportOptions) -> st
                 None,
                 row.finding,
                 "open",
-                "",
                 "",
                 f"{row.detail} (expected {row.expected_minor}, found {row.actual_minor})",
             )

@@ -18,7 +18,7 @@ decided, and is answered as the first was (the same decision) or refused (the op
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from shared.domain.fx import ExchangeRates, reference_minor
 from shared.domain.payment import FailureCode, PaymentStatus
 from shared.domain.review import DecisionOutcome, ReviewDecision, ReviewStatus, outcome_of
 from shared.http import ApiError
+from shared.privacy import PersonalDataVault
 from shared.services.context import EventContext
 from shared.services.operators import record_admin_action
 from shared.services.payments import (
@@ -44,6 +45,7 @@ from shared.services.payments import (
     parties,
     reservation_of,
 )
+from shared.services.people import Person, people
 
 __all__ = [
     "approve_review",
@@ -61,7 +63,6 @@ _REACHED_THE_PAYEE = tuple(
 )
 
 _PAYER = users.alias("payer")
-_PAYEE = users.alias("payee")
 # Built once: a review with its payment and the two parties, as every read of the queue needs.
 _REVIEWS = sa.select(
     payment_reviews,
@@ -71,13 +72,11 @@ _REVIEWS = sa.select(
     payments.c.note,
     payments.c.status.label("payment_status"),
     payments.c.created_at.label("payment_created_at"),
-    _PAYER.c.email.label("payer_email"),
     _PAYER.c.created_at.label("payer_created_at"),
-    _PAYEE.c.email.label("payee_email"),
 ).select_from(
-    payment_reviews.join(payments, payments.c.id == payment_reviews.c.payment_id)
-    .join(_PAYER, _PAYER.c.id == payment_reviews.c.payer_id)
-    .join(_PAYEE, _PAYEE.c.id == payments.c.payee_id)
+    payment_reviews.join(payments, payments.c.id == payment_reviews.c.payment_id).join(
+        _PAYER, _PAYER.c.id == payment_reviews.c.payer_id
+    )
 )
 _OLDEST_FIRST = (payment_reviews.c.created_at.asc(), payment_reviews.c.payment_id.asc())
 _REVIEW_STATUS = sa.select(payment_reviews.c.status).where(payment_reviews.c.payment_id == sa.bindparam("payment_id"))
@@ -91,7 +90,9 @@ def _not_found() -> ApiError:
     return ApiError.not_found("review_not_found", "no held payment has this id", "payment_id")
 
 
-def list_reviews(conn: Connection, query: ReviewQuery, *, rates: ExchangeRates) -> tuple[list[ReviewResponse], bool]:
+def list_reviews(
+    conn: Connection, query: ReviewQuery, *, rates: ExchangeRates, privacy: PersonalDataVault
+) -> tuple[list[ReviewResponse], bool]:
     """A page of reviews that meet the query's filters, oldest first (the queue's order), and
     whether more lie beyond it."""
     filters: list[Any] = [payment_reviews.c.status == query.status]
@@ -112,15 +113,17 @@ def list_reviews(conn: Connection, query: ReviewQuery, *, rates: ExchangeRates) 
             > sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.payment_id))
         )
     rows = conn.execute(_REVIEWS.where(*filters).order_by(*_OLDEST_FIRST).limit(query.limit + 1)).all()
-    return _views(conn, rows[: query.limit], rates), len(rows) > query.limit
+    return _views(conn, rows[: query.limit], rates, privacy), len(rows) > query.limit
 
 
-def get_review(conn: Connection, payment_id: str, *, rates: ExchangeRates) -> ReviewResponse:
+def get_review(
+    conn: Connection, payment_id: str, *, rates: ExchangeRates, privacy: PersonalDataVault
+) -> ReviewResponse:
     """The review of one held (or once held) payment; a 404 if it was never held."""
     row = conn.execute(_REVIEWS.where(payment_reviews.c.payment_id == payment_id)).first()
     if row is None:
         raise _not_found()
-    [view] = _views(conn, [row], rates)
+    [view] = _views(conn, [row], rates, privacy)
     return view
 
 
@@ -132,6 +135,7 @@ def approve_review(
     reason: str | None,
     context: EventContext,
     rates: ExchangeRates,
+    privacy: PersonalDataVault,
 ) -> tuple[ReviewResponse, list[str]]:
     """Approve a held payment: it is `pending` again and `payment.released` sends it on to
     settle, which posts the hold placed when it was held (never a second one). An approval
@@ -164,7 +168,7 @@ def approve_review(
                 reason=reason,
             )
         )
-    return get_review(conn, payment.id, rates=rates), recorded
+    return get_review(conn, payment.id, rates=rates, privacy=privacy), recorded
 
 
 def decline_review(
@@ -176,6 +180,7 @@ def decline_review(
     ledger: LedgerStore,
     context: EventContext,
     rates: ExchangeRates,
+    privacy: PersonalDataVault,
 ) -> tuple[ReviewResponse, list[str]]:
     """Decline a held payment: its hold is voided (the payer's funds come back once) and it is
     `declined` with `review_declined` and the reviewer's reason, which the payer is told. A
@@ -202,7 +207,7 @@ def decline_review(
                 reason=reason,
             )
         )
-    return get_review(conn, payment.id, rates=rates), recorded
+    return get_review(conn, payment.id, rates=rates, privacy=privacy), recorded
 
 
 def expired_review_ids(conn: Connection, *, now: datetime, max_age_seconds: int, limit: int) -> list[str]:
@@ -245,7 +250,10 @@ def _decidable(conn: Connection, payment_id: str, decision: ReviewDecision) -> t
     return payment, outcome
 
 
-def _views(conn: Connection, rows: Sequence[Any], rates: ExchangeRates) -> list[ReviewResponse]:
+def _views(
+    conn: Connection, rows: Sequence[Any], rates: ExchangeRates, privacy: PersonalDataVault
+) -> list[ReviewResponse]:
+    named = people(conn, [party for row in rows for party in (row.payer_id, row.payee_id)], privacy=privacy)
     """The reviews of `rows` (rows of _REVIEWS), each with its payer's history, read for the
     whole page at once: two queries, however many reviews."""
     if not rows:
@@ -277,11 +285,15 @@ def _views(conn: Connection, rows: Sequence[Any], rates: ExchangeRates) -> list[
         .group_by(_THIS.c.payment_id, _EARLIER.c.status)
     ):
         earlier[counted.payment_id][counted.status] = int(counted.reviews_count)
-    return [_view(row, completed[row.payer_id], earlier[row.payment_id], rates) for row in rows]
+    return [_view(row, completed[row.payer_id], earlier[row.payment_id], rates, named) for row in rows]
 
 
 def _view(
-    row: Any, completed: dict[str, tuple[int, int]], earlier: dict[str, int], rates: ExchangeRates
+    row: Any,
+    completed: dict[str, tuple[int, int]],
+    earlier: dict[str, int],
+    rates: ExchangeRates,
+    named: Mapping[str, Person],
 ) -> ReviewResponse:
     # The payment under review is not its own history: once approved and completed, it is left
     # out of the payer's totals, so that a decided review reads the same later.
@@ -305,9 +317,9 @@ def _view(
             amount=row.amount_minor,
             currency=row.currency,
             payer_id=row.payer_id,
-            payer_email=row.payer_email,
+            payer_email=_address(named, row.payer_id),
             payee_id=row.payee_id,
-            payee_email=row.payee_email,
+            payee_email=_address(named, row.payee_id),
             note=row.note,
             created_at=row.payment_created_at,
         ),
@@ -325,3 +337,9 @@ def _view(
             ),
         ),
     )
+
+
+def _address(named: Mapping[str, Person], user_id: str) -> str:
+    """The user's e-mail address as an operator sees it; empty for an erased user."""
+    person = named.get(user_id)
+    return "" if person is None or person.email is None else person.email

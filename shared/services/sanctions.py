@@ -21,10 +21,11 @@ from shared.adapters.tables import sanctioned_countries, sanctions_entries, user
 from shared.domain.sanctions import (
     SanctionedCountry,
     SanctionsEntry,
-    name_key,
+    digest_of_key,
     parse_alternates,
     parse_countries,
     parse_sdn,
+    screening_key,
 )
 from shared.ids import new_id
 from shared.sanctions import BUNDLED_LIST_DIR
@@ -106,7 +107,7 @@ def replace_list(conn: Connection, listed: SanctionsList, *, now: datetime) -> N
     rows = [
         {
             "entry_id": entry.entry_id,
-            "name_key": entry.key,
+            "name_key": digest_of_key(entry.key),
             "name": entry.name[:350],
             "entry_type": entry.entry_type[:40],
             "programs": entry.programs[:200],
@@ -126,7 +127,7 @@ def replace_list(conn: Connection, listed: SanctionsList, *, now: datetime) -> N
 
 def screen(conn: Connection, *, names: Iterable[str], countries: Iterable[str]) -> SanctionsMatch | None:
     """Screen names and countries; the match, or None."""
-    keys = sorted({key for key in (name_key(name) for name in names) if key is not None})
+    keys = sorted({key for key in (screening_key(name) for name in names) if key is not None})
     if keys:
         hits = conn.execute(
             sa.select(sanctions_entries.c.entry_id, sanctions_entries.c.programs)

@@ -42,7 +42,8 @@ _PREFIX = "paystream:sign-in"
 
 
 def _account_key(account: str) -> str:
-    """An account's name in Redis: a digest of the normalised address, never the address."""
+    """An account's name in Redis: a digest of what the caller names it by (the password grant
+    passes the address's blind index), never the address."""
     return hashlib.sha256(account.encode()).hexdigest()[:32]
 
 
@@ -62,8 +63,8 @@ class SignInBackoff:
         }
 
     def check(self, account: str, address: str) -> tuple[LockScope, int] | None:
-        """The lock that refuses a sign-in to `account` (a normalised e-mail address, known or
-        not) from `address` now, with the seconds left on it; None: go on and check the
+        """The lock that refuses a sign-in to `account` (the blind index of an e-mail address,
+        known or not) from `address` now, with the seconds left on it; None: go on and check the
         password."""
         keys = self._keys(account, address)
         try:

@@ -18,7 +18,9 @@ from shared.adapters.ledger_store import LedgerStore, system_account_id, wallet_
 from shared.adapters.tables import topups
 from shared.domain.ledger import Transfer, TransferOutcome
 from shared.domain.money import currency_exponent
+from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import PersonalDataVault
 from shared.services.checks import require_at_most, require_currency, require_funding_source
 from shared.services.context import EventContext
 
@@ -31,6 +33,7 @@ def create_topup(
     user_id: str,
     request: TopupRequest,
     gateway: SandboxGateway,
+    privacy: PersonalDataVault,
     ledger: LedgerStore,
     topup_max_major: int,
     context: EventContext,
@@ -51,7 +54,10 @@ def create_topup(
     )
     now = context.now
     topup_id = new_id("top")
-    charge = gateway.charge(conn, token=source.gateway_token, amount_minor=request.amount, currency=request.currency)
+    token = privacy.open(conn, user_id, "funding_sources.gateway_token", source.gateway_token)
+    if token is None:
+        raise ApiError.not_found("funding_source_not_found", "no funding source has this id", "funding_source_id")
+    charge = gateway.charge(conn, token=token, amount_minor=request.amount, currency=request.currency)
     fields = dict(
         topup_id=topup_id,
         user_id=user_id,

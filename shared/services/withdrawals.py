@@ -32,6 +32,7 @@ from shared.domain.fx import ExchangeRates
 from shared.domain.ledger import PendingStatus, Transfer, TransferFlags, TransferOutcome
 from shared.http import ApiError
 from shared.ids import new_id
+from shared.privacy import PersonalDataVault
 from shared.services.checks import (
     MOVE_AMOUNT_MINOR_MAX,
     require_at_most,
@@ -224,6 +225,7 @@ def pay_out_withdrawal(
     *,
     ledger: LedgerStore,
     gateway: SandboxGateway,
+    privacy: PersonalDataVault,
     context: EventContext,
 ) -> list[str]:
     """Pay the bank account and post the reservation, or void it and fail the withdrawal."""
@@ -237,9 +239,13 @@ def pay_out_withdrawal(
     if reserved.pending_status is not PendingStatus.PENDING:
         # Expired (released by the ledger): paying now would spend funds no longer reserved.
         return [_fail(conn, withdrawal, "reservation_expired", context)]
-    token: str = conn.execute(
+    sealed: str = conn.execute(
         sa.select(funding_sources.c.gateway_token).where(funding_sources.c.id == withdrawal.funding_source_id)
     ).scalar_one()
+    token = privacy.open(conn, withdrawal.user_id, "funding_sources.gateway_token", sealed)
+    if token is None:
+        # The owner was erased while the withdrawal waited: nowhere to pay to; the money returns.
+        return [_fail(conn, withdrawal, "funding_source_unavailable", context)]
     payout = gateway.payout(
         conn,
         token=token,

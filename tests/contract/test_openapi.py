@@ -55,6 +55,8 @@ CORE_CONTRACT = {
     ("POST", "/v1/users/me/password", 200),
     ("GET", "/v1/users/me/sessions", 200),
     ("DELETE", "/v1/users/me/sessions/{session_id}", 200),
+    ("GET", "/v1/users/me/export", 200),
+    ("DELETE", "/v1/users/me", 200),
     ("POST", "/v1/users/me/mfa", 200),
     ("POST", "/v1/users/me/mfa/confirm", 200),
     ("DELETE", "/v1/users/me/mfa", 200),

@@ -18,15 +18,16 @@ _EVERY_FUNCTION = {"database-url", "redis-url"}
 _CLIENT = _EVERY_FUNCTION | {"verification-keys"}
 # function → the secrets it may read. `users` alone signs tokens; `accounts`, `users` and
 # `payments` derive keys from the secret key (the card vault's fingerprints; the sealed
-# second-factor secrets and the digests of e-mail codes); the client functions verify tokens.
+# second-factor secrets and the digests of e-mail codes); the client functions verify tokens;
+# `users`, `payments` and `admin` alone find users by e-mail address (the blind index's key).
 EXPECTED_SECRETS: dict[str, set[str]] = {
-    "users": _CLIENT | {"signing-keys", "secret-key"},
+    "users": _CLIENT | {"signing-keys", "secret-key", "personal-data-index-key"},
     "accounts": _CLIENT | {"secret-key"},
     "wallets": _CLIENT,
-    "payments": _CLIENT | {"secret-key"},
+    "payments": _CLIENT | {"secret-key", "personal-data-index-key"},
     "transactions": _CLIENT,
     "notifications": _CLIENT,
-    "admin": _CLIENT,
+    "admin": _CLIENT | {"personal-data-index-key"},
     "score-fraud": _EVERY_FUNCTION,
     "debit-wallet": _EVERY_FUNCTION,
     "settle": _EVERY_FUNCTION,

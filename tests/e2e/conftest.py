@@ -101,9 +101,17 @@ def _stop(process: subprocess.Popen, home: Path) -> None:
         process.kill()
 
 
+# The blind index's key of every platform under test, and of the `paystream` commands run
+# against them: `paystream users grant-role EMAIL` finds the user by the address's index, as
+# `users` does, so it needs the platform's key (an operator runs it with the environment of
+# `users`).
+_PERSONAL_DATA_INDEX_KEY = secrets.token_urlsafe(48)
+
+
 def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSTREAM_")}
     env["PAYSTREAM_SECRET_KEY"] = secrets.token_urlsafe(48)
+    env["PAYSTREAM_PERSONAL_DATA_INDEX_KEY"] = _PERSONAL_DATA_INDEX_KEY
     # Every test user comes from 127.0.0.1, and the suite (and the chaos tests) sign up and
     # pay far more than a person: the limits are not what these tests measure.
     env.update(harness_environment())

@@ -51,6 +51,8 @@ def requested_payment(runtime):
             conn,
             SignUpRequest(email="p@example.com", password="long enough pw 1", full_name="P", country="US"),
             ledger=runtime.ledger,
+            privacy=runtime.privacy,
+            email_index=runtime.email_index,
             now=now,
             correlation_id=None,
         )
@@ -58,6 +60,8 @@ def requested_payment(runtime):
             conn,
             SignUpRequest(email="q@example.com", password="long enough pw 2", full_name="Q", country="US"),
             ledger=runtime.ledger,
+            privacy=runtime.privacy,
+            email_index=runtime.email_index,
             now=now,
             correlation_id=None,
         )

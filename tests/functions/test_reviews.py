@@ -20,7 +20,7 @@ from shared.domain.roles import OPERATOR_ROLES
 from shared.ids import new_id
 from shared.services import operators
 from shared.services.context import EventContext
-from shared.services.notifications import list_notifications
+from shared.services.notifications import list_notifications, render_notifications
 from shared.services.payments import score_payment
 from tests.fixtures.idempotency import fresh_key
 from tests.fixtures.keys import signed_access_token
@@ -62,7 +62,10 @@ class Desk:
         password hashing are another suite's subject, and would dominate this one's time."""
         user_id, now = new_id("usr"), datetime.now(UTC)
         with self.runtime.engine.begin() as conn:
-            insert_user(conn, user_id, now=now, email=f"{name}@example.com", full_name=name)
+            insert_user(
+                conn, user_id, now=now, email=f"{name}@example.com", full_name=name, privacy=self.runtime.privacy,
+                email_index=self.runtime.email_index,
+            )  # fmt: skip
             self.runtime.ledger.ensure_wallet(conn, user_id, "USD", now)
             if name in OPERATOR_ROLE_NAMES:
                 operators.grant_role(
@@ -150,7 +153,8 @@ class Desk:
     def notified(self, name: str) -> list[tuple[str, str]]:
         user_id = self.id(name)
         with self.runtime.engine.connect() as conn:
-            return [(n.title, n.body) for n in list_notifications(conn, user_id, limit=20)]
+            rows = list_notifications(conn, user_id, limit=20)
+            return [(n["title"], n["body"]) for n in render_notifications(conn, rows, privacy=self.runtime.privacy)]
 
     def hold_placed_on(self, payment_id: str) -> int:
         """How many times the payer's funds were held for the payment (its `:debit` transfers)."""

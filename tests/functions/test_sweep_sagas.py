@@ -45,6 +45,8 @@ def people(runtime):
                 conn,
                 SignUpRequest(email=f"{name}@example.com", password="long enough pw", full_name=name, country="US"),
                 ledger=runtime.ledger,
+                privacy=runtime.privacy,
+                email_index=runtime.email_index,
                 now=now,
                 correlation_id=None,
             )[0]

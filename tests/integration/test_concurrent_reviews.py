@@ -24,9 +24,12 @@ from shared.services import reviews
 from shared.services.context import EventContext
 from shared.services.payments import create_payment, score_payment
 from tests.fixtures.ledger import fund
-from tests.fixtures.users import insert_user
+from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
+
+# The users' data keys (the reviews name their parties), under a key-encryption key of its own.
+VAULT = local_vault()
 
 CONTENDERS = 8
 # Each race is run on this many payments: a lost race shows on one of them at least.
@@ -103,7 +106,13 @@ def _approve(engine, payment_id: str, reviewer: str):
     def work():
         with engine.begin() as conn:
             return reviews.approve_review(
-                conn, payment_id, reviewer_id=reviewer, reason=None, context=_context("admin"), rates=rates
+                conn,
+                payment_id,
+                reviewer_id=reviewer,
+                reason=None,
+                context=_context("admin"),
+                rates=rates,
+                privacy=VAULT,
             )[0]
 
     return work
@@ -122,6 +131,7 @@ def _decline(engine, ledger, payment_id: str, reviewer: str):
                 ledger=ledger,
                 context=_context("admin"),
                 rates=rates,
+                privacy=VAULT,
             )[0]
 
     return work

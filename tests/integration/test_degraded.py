@@ -30,7 +30,7 @@ from shared.bootstrap import Platform, platform, reset_platform
 from shared.functions import load_app
 from shared.provision import provision
 from shared.runner.deliverer import Deliverer, WsgiTransport, ping_cloud_event, to_binary_http
-from tests.fixtures.keys import use_token_keys
+from tests.fixtures.keys import use_personal_data_keys, use_token_keys
 from tests.functions.test_http_functions import _sign_up, _token
 from tests.integration.test_event_path import drain
 from tests.throwaway import MotoServer, ThrowawayPostgres
@@ -59,6 +59,7 @@ def use_platform(monkeypatch: pytest.MonkeyPatch, database_url: str, aws_endpoin
     monkeypatch.setenv("PAYSTREAM_AWS_ENDPOINT_URL", aws_endpoint)
     monkeypatch.setenv("PAYSTREAM_SECRET_KEY", secrets.token_urlsafe(48))
     use_token_keys(monkeypatch, Path(tempfile.mkdtemp(prefix="paystream-keys-")))
+    use_personal_data_keys(monkeypatch, Path(tempfile.mkdtemp(prefix="paystream-keys-")))
     reset_platform()
     runtime = platform()
     migrate(runtime.engine)

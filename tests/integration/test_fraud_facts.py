@@ -15,7 +15,7 @@ from shared.adapters.database import create_engine
 from shared.adapters.fx_rates import RATES_FILE_DEFAULT, load_rates
 from shared.adapters.tables import payment_reviews, payments, users
 from shared.domain.fraud import FraudDecision, FraudRules, ReasonCode, assess
-from shared.domain.sanctions import name_key
+from shared.domain.sanctions import screening_key
 from shared.services.context import EventContext
 from shared.services.scoring import read_facts, rules_in_force, update_thresholds
 
@@ -38,8 +38,8 @@ def _user(conn, *, age: timedelta = timedelta(days=400), country: str = "US", na
     full_name = name or f"Person {user_id[-6:]}"
     conn.execute(
         users.insert().values(
-            id=user_id, email=f"{user_id}@example.com", password_hash="-", full_name=full_name, country=country,
-            screening_name_key=name_key(full_name), kyc_status="unverified", created_at=NOW - age, **extra,
+            id=user_id, password_hash="-", country=country,
+            screening_name_key=screening_key(full_name), kyc_status="unverified", created_at=NOW - age, **extra,
         )
     )  # fmt: skip
     return user_id

@@ -17,12 +17,14 @@ from shared.domain.kyc import ReviewDecision
 from shared.http import ApiError
 from shared.services import kyc
 from shared.services.context import EventContext
-from tests.fixtures.users import insert_user
+from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
 
 CONTENDERS = 8
 JOIN_TIMEOUT_SECONDS = 60
+# The users' data keys, under a key-encryption key of this module's own.
+VAULT = local_vault()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
@@ -40,7 +42,7 @@ def _context(producer: str) -> EventContext:
 def _basic_user(engine) -> str:
     user_id = f"usr_{uuid.uuid4().hex}"
     with engine.begin() as conn:
-        insert_user(conn, user_id, now=datetime.now(UTC), full_name="K", country="GB")
+        insert_user(conn, user_id, now=datetime.now(UTC), full_name="K", country="GB", privacy=VAULT)
         kyc.submit_profile(
             conn,
             user_id=user_id,
@@ -53,6 +55,7 @@ def _basic_user(engine) -> str:
                 }
             ),
             context=_context("accounts"),
+            privacy=VAULT,
         )
     return user_id
 
@@ -107,6 +110,7 @@ def test_concurrent_uploads_of_one_user_record_one_document(engine):
                 request=_request(f"N{index}2345678"),
                 upload=upload,
                 context=_context("accounts"),
+                privacy=VAULT,
             )[0].id
 
     results = _race(record)
@@ -130,8 +134,9 @@ def test_concurrent_decisions_on_a_document_in_review_let_one_stand(engine):
             request=_request("R12349999"),
             upload=kyc.DocumentUpload(PNG, "image/png"),
             context=_context("accounts"),
+            privacy=VAULT,
         )
-        kyc.verify_document(conn, document_id, context=_context("verify-kyc"))
+        kyc.verify_document(conn, document_id, context=_context("verify-kyc"), privacy=VAULT)
 
     # WHEN four operators approve it and four reject it at the same instant
     def decide(index: int):

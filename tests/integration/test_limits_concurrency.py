@@ -65,9 +65,7 @@ def _requested(engine, ledger, count: int) -> tuple[str, list[PaymentRequested]]
             conn.execute(
                 users.insert().values(
                     id=user_id,
-                    email=f"{user_id}@example.com",
                     password_hash="-",
-                    full_name=user_id,
                     country="US",
                     created_at=now,
                 )

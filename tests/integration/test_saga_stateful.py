@@ -41,9 +41,12 @@ from shared.services.payments import (
 )
 from shared.services.projection import rebuild
 from tests.fixtures.ledger import fund
-from tests.fixtures.users import insert_user
+from tests.fixtures.users import insert_user, local_vault
 
 pytestmark = pytest.mark.integration
+
+# The users' data keys (the reviews name their parties), under a key-encryption key of its own.
+VAULT = local_vault()
 
 OPENING_BALANCE_MINOR = 1_000
 DEBIT_TIMEOUT_SECONDS = 600
@@ -129,7 +132,13 @@ class SagaMachine(RuleBasedStateMachine):
             with self.engine.begin() as conn:
                 if approve:
                     reviews_service.approve_review(
-                        conn, payment_id, reviewer_id=REVIEWER, reason=None, context=self._context("admin"), rates=rates
+                        conn,
+                        payment_id,
+                        reviewer_id=REVIEWER,
+                        reason=None,
+                        context=self._context("admin"),
+                        rates=rates,
+                        privacy=VAULT,
                     )
                 else:
                     reviews_service.decline_review(
@@ -140,6 +149,7 @@ class SagaMachine(RuleBasedStateMachine):
                         ledger=self.ledger,
                         context=self._context("admin"),
                         rates=rates,
+                        privacy=VAULT,
                     )
         except ApiError as refused:
             # Never held, or decided the other way already.

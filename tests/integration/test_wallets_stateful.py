@@ -25,6 +25,7 @@ from shared.adapters.ledger_store import LedgerStore, system_account_id
 from shared.adapters.tables import funding_sources, transactions, withdrawals
 from shared.domain.ledger import PendingStatus
 from shared.http import ApiError
+from shared.privacy import LocalKeyEncryptionKey, PersonalDataVault, write_local_key
 from shared.services.context import EventContext
 from shared.services.conversions import FxPolicy, create_quote, execute_conversion
 from shared.services.history import statement
@@ -66,12 +67,18 @@ class WalletsMachine(RuleBasedStateMachine):
         self.engine = create_engine(f"sqlite:///{database}")
         self.ledger = LedgerStore()
         self.gateway = SandboxGateway(lambda: b"k" * 32)
+        write_local_key(Path(self.directory.name) / "personal-data-key")
+        self.privacy = PersonalDataVault(
+            LocalKeyEncryptionKey(Path(self.directory.name) / "personal-data-key"), cache_seconds=60
+        )
         self.rates = RatesSource(_migrated_template() / "rates.json")
         self.now = START
         self.user_id = "usr_wanda"
         self.banks: dict[str, str] = {}
         with self.engine.begin() as conn:
-            insert_user(conn, self.user_id, now=self.now, email="wanda@example.com", full_name="Wanda")
+            insert_user(
+                conn, self.user_id, now=self.now, email="wanda@example.com", full_name="Wanda", privacy=self.privacy
+            )
             for outcome, number in BANK_ACCOUNTS.items():
                 token = self.gateway.tokenize_bank_account(
                     conn, routing_number="110000000", account_number=number, now=self.now
@@ -82,7 +89,7 @@ class WalletsMachine(RuleBasedStateMachine):
                         user_id=self.user_id,
                         type="bank_account",
                         last4=number[-4:],
-                        gateway_token=token,
+                        gateway_token=self.privacy.seal(conn, self.user_id, "funding_sources.gateway_token", token),
                         created_at=self.now,
                     )
                 )
@@ -180,7 +187,12 @@ class WalletsMachine(RuleBasedStateMachine):
         # Run as often as hypothesis likes: a redelivered event.
         with self.engine.begin() as conn:
             pay_out_withdrawal(
-                conn, withdrawal_id, ledger=self.ledger, gateway=self.gateway, context=self._context("payout")
+                conn,
+                withdrawal_id,
+                ledger=self.ledger,
+                gateway=self.gateway,
+                privacy=self.privacy,
+                context=self._context("payout"),
             )
 
     @rule(withdrawal_id=pending_withdrawals)

@@ -72,7 +72,9 @@ def test_enrolment_shows_the_secret_once_and_stores_it_sealed(client_of, runtime
     # AND the database holds the secret sealed, never as it was shown
     with runtime.engine.connect() as conn:
         stored = conn.execute(
-            sa.select(users_table.c.mfa_secret).where(users_table.c.email == "ena@example.com")
+            sa.select(users_table.c.mfa_secret).where(
+                users_table.c.email_index == runtime.email_index.email("ena@example.com")
+            )
         ).scalar()
     assert stored and body["secret"] not in stored
     # AND a wrong first code does not turn it on

@@ -123,11 +123,11 @@ def test_a_token_of_an_older_token_version_is_refused(client_of, runtime):
 
 def test_a_frozen_user_keeps_signing_in_and_reading(client_of, runtime):
     users, wallets = client_of("users"), client_of("wallets")
-    sign_up(users, "eve@example.com")
+    user_id = sign_up(users, "eve@example.com")
     with runtime.engine.begin() as conn:
         conn.execute(
             sa.update(users_table)
-            .where(users_table.c.email == "eve@example.com")
+            .where(users_table.c.id == user_id)
             .values(frozen_at=datetime.now(UTC), frozen_reason="under review")
         )
     session = sign_in(users, "eve@example.com")

@@ -186,6 +186,17 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The functions that make or open users' data keys (shared.privacy): wrapped and unwrapped by
+  # KMS under the personal data key, never exported.
+  dynamic "statement" {
+    for_each = each.value.personal_data_keys ? [1] : []
+    content {
+      sid       = "WrapPersonalDataKeys"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.personal_data_kms_key_arn]
+    }
+  }
+
   # Only the secrets the function uses (shared/function_secrets.py): `users` alone the signing
   # key ring, the client functions the verification keys, `accounts` alone the secret key.
   dynamic "statement" {
@@ -212,7 +223,7 @@ resource "aws_iam_role_policy" "function" {
     for name, function in var.functions : name => function
     if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
     || function.kyc_documents_write || function.kyc_documents_read || function.audit_table_read
-    || function.audit_archive_write || length(function.secrets) > 0
+    || function.audit_archive_write || function.personal_data_keys || length(function.secrets) > 0
   }
 
   name   = "${var.name_prefix}-${each.key}"

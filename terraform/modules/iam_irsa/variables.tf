@@ -30,6 +30,7 @@ variable "functions" {
     publish_notifications = bool
     kyc_documents_write   = bool
     kyc_documents_read    = bool
+    personal_data_keys    = bool
     secrets               = list(string)
   }))
 }
@@ -95,6 +96,11 @@ variable "audit_archive_kms_key_arn" {
 variable "secret_arns" {
   description = "secret name => Secrets Manager secret ARN (the platform_secrets module)."
   type        = map(string)
+}
+
+variable "personal_data_kms_key_arn" {
+  description = "The key that wraps every user's personal data keys."
+  type        = string
 }
 
 variable "secrets_kms_key_arn" {

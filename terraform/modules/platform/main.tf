@@ -150,6 +150,20 @@ module "platform_secrets" {
   tags         = local.tags
 }
 
+# The key-encryption key of every user's personal data keys (shared.privacy): the functions
+# wrap and unwrap data keys with it, and it never leaves KMS.
+module "personal_data_key" {
+  source = "../kms_key"
+
+  description = "${local.prefix} personal data keys"
+  tags        = local.tags
+}
+
+resource "aws_kms_alias" "personal_data" {
+  name          = local.topology.personal_data_key_alias
+  target_key_id = module.personal_data_key.key_id
+}
+
 module "iam_irsa" {
   source = "../iam_irsa"
 
@@ -172,6 +186,7 @@ module "iam_irsa" {
   audit_archive_kms_key_arn = module.s3_audit_archive.kms_key_arn
   secret_arns               = module.platform_secrets.secret_arns
   secrets_kms_key_arn       = module.platform_secrets.kms_key_arn
+  personal_data_kms_key_arn = module.personal_data_key.arn
 }
 
 module "datadog" {
