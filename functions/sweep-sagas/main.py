@@ -75,7 +75,7 @@ def sweep_sagas(event: CloudEvent) -> None:
     with runtime.engine.begin() as conn:
         purge_expired(conn, now=now, limit=IDEMPOTENCY_KEYS_PER_RUN_MAX)
     with runtime.engine.begin() as conn:
-        shredded = shred_expired(conn, privacy=runtime.privacy, now=now)
+        shredded = shred_expired(conn, privacy=runtime.privacy, documents=runtime.kyc_documents, now=now)
     if shredded:
         logger.info(
             "sweep-sagas: the retention period of %d erased users ended; their records are shredded", len(shredded)

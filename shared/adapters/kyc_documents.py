@@ -61,5 +61,6 @@ class DocumentStore(EncryptedBucket):
         )
 
     def delete(self, object_key: str) -> None:
-        """Remove an object (a document whose record could not be written)."""
+        """Remove an object: a document whose record could not be written, or one whose retention
+        period has ended."""
         self._s3.delete_object(Bucket=self.bucket, Key=object_key)

@@ -61,6 +61,8 @@ def _function_permissions(function: FunctionInfo) -> dict[str, bool]:
         # The function that serves the upload stores documents; the one that shows them reads.
         "kyc_documents_write": function.name == _function_serving(accounts_routes.UPLOAD_KYC_DOCUMENT),
         "kyc_documents_read": function.name == _function_serving(admin_routes.GET_KYC_DOCUMENT),
+        # The sweep shreds erased users' documents once their retention period has ended.
+        "kyc_documents_delete": function.name == "sweep-sagas",
         # Makes or opens users' data keys (shared.privacy), wrapped by the personal data key.
         "personal_data_keys": function.name in PERSONAL_DATA_FUNCTIONS,
     }

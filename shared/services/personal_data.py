@@ -8,7 +8,8 @@ Erasure (GDPR article 17) is crypto-shredding: the personal key is destroyed, th
 closed, every session ended and the token version bumped, so the account's tokens stop working
 at once. What the law requires to be kept (the ledger, the audit trail, the KYC records) stays:
 the ledger and the audit trail hold ids only, and the KYC records are sealed under the
-retention key, destroyed when the retention period ends (`shred_expired`).
+retention key, destroyed when the retention period ends (`shred_expired`), when the identity
+documents' files are deleted from their bucket too.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from schemas.api import (
     UserExport,
     UserResponse,
 )
+from shared.adapters.kyc_documents import DocumentStore
 from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import (
     email_verifications,
     funding_sources,
     idempotency_keys,
+    kyc_documents,
     mfa_recovery_codes,
     notifications,
     password_resets,
@@ -207,6 +210,15 @@ def erase(
     return erasure, [*closed_requests, event_id]
 
 
-def shred_expired(conn: Connection, *, privacy: PersonalDataVault, now: datetime) -> list[str]:
-    """Destroy the retention keys whose period has ended (a bounded batch); their users."""
-    return privacy.destroy_due(conn, now=now)
+def shred_expired(
+    conn: Connection, *, privacy: PersonalDataVault, documents: DocumentStore, now: datetime
+) -> list[str]:
+    """Destroy the retention keys whose period has ended (a bounded batch) and delete their users'
+    identity documents from the bucket; those users. The files go inside the transaction that
+    destroys the keys: if the bucket refuses, nothing is committed and the next run tries again
+    (deleting an object that is gone already succeeds)."""
+    shredded = privacy.destroy_due(conn, now=now)
+    documents_of_shredded = sa.select(kyc_documents.c.object_key).where(kyc_documents.c.user_id.in_(shredded))
+    for document in conn.execute(documents_of_shredded):
+        documents.delete(document.object_key)
+    return shredded

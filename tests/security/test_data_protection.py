@@ -22,10 +22,12 @@ import sqlalchemy as sa
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from shared.adapters.kyc_documents import DocumentStoreMissing
 from shared.adapters.outbox import cloud_event_of
 from shared.adapters.tables import (
     email_verifications,
     events,
+    kyc_documents,
     metadata,
     mfa_recovery_codes,
     password_resets,
@@ -353,18 +355,29 @@ def test_the_retention_key_is_destroyed_once_its_period_ends(platform, runtime):
                 personal_data_keys.c.user_id == flow["alice_id"], personal_data_keys.c.purpose == RETENTION
             )
         ).scalar_one()
-    # THEN her KYC records stay readable for the retention period (5 years by default)
+    with runtime.engine.connect() as conn:
+        (document_key,) = conn.execute(
+            sa.select(kyc_documents.c.object_key).where(kyc_documents.c.user_id == flow["alice_id"])
+        ).scalars()
+    # THEN her KYC records and document stay for the retention period (5 years by default)
     assert kept_until.replace(tzinfo=UTC) - datetime.now(UTC) > timedelta(days=5 * 365 - 1)
     with runtime.engine.begin() as conn:
-        assert shred_expired(conn, privacy=runtime.privacy, now=datetime.now(UTC)) == []
+        assert _shred(runtime, conn, datetime.now(UTC)) == []
         assert runtime.privacy.key(conn, flow["alice_id"], RETENTION) is not None
+    assert runtime.kyc_documents.get(document_key).data
     # WHEN the period has ended and the sweep runs
     with runtime.engine.begin() as conn:
-        assert shred_expired(conn, privacy=runtime.privacy, now=kept_until + timedelta(seconds=1)) == [flow["alice_id"]]
-    # THEN the retention key is gone too
+        assert _shred(runtime, conn, kept_until + timedelta(seconds=1)) == [flow["alice_id"]]
+    # THEN the retention key is gone too, and the document's file with it
     runtime.privacy.forget_cached()
     with runtime.engine.connect() as conn:
         assert runtime.privacy.key(conn, flow["alice_id"], RETENTION) is None
+    with pytest.raises(DocumentStoreMissing):
+        runtime.kyc_documents.get(document_key)
+
+
+def _shred(runtime, conn, now: datetime) -> list[str]:
+    return shred_expired(conn, privacy=runtime.privacy, documents=runtime.kyc_documents, now=now)
 
 
 @pytest.mark.parametrize(("role", "status"), [("admin", 200), ("support", 403), ("auditor", 403), (None, 403)])

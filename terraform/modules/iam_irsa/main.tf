@@ -167,6 +167,16 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # `sweep-sagas` deletes the documents of erased users whose retention period has ended.
+  dynamic "statement" {
+    for_each = each.value.kyc_documents_delete ? [1] : []
+    content {
+      sid       = "ShredKycDocuments"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${var.kyc_documents_bucket_arn}/documents/*"]
+    }
+  }
+
   # `admin` shows a document to support and admins.
   dynamic "statement" {
     for_each = each.value.kyc_documents_read ? [1] : []
@@ -222,7 +232,7 @@ resource "aws_iam_role_policy" "function" {
   for_each = {
     for name, function in var.functions : name => function
     if function.put_events || function.describe_bus || function.audit_table || function.publish_notifications
-    || function.kyc_documents_write || function.kyc_documents_read || function.audit_table_read
+    || function.kyc_documents_write || function.kyc_documents_read || function.kyc_documents_delete || function.audit_table_read
     || function.audit_archive_write || function.personal_data_keys || length(function.secrets) > 0
   }
 

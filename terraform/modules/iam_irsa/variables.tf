@@ -30,6 +30,7 @@ variable "functions" {
     publish_notifications = bool
     kyc_documents_write   = bool
     kyc_documents_read    = bool
+    kyc_documents_delete  = bool
     personal_data_keys    = bool
     secrets               = list(string)
   }))
