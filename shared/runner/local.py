@@ -98,25 +98,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _ensure_kept_secret(home: Path, variable: str, file_name: str) -> None:
+    """Leave `variable` as the caller set it; else set it to a random key kept in `home`
+    (written once, readable by its owner alone)."""
+    # Not configuration read here: the runner sets variables for the settings of this process
+    # and its children, and reads one back only to leave alone what the caller set.
+    if os.environ.get(variable):
+        return
+    path = home / file_name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ[variable] = path.read_text().strip()
+
+
 def ensure_secret_key(home: Path) -> None:
     """Use PAYSTREAM_SECRET_KEY if set, else a random key kept in `home` (so that derived keys
     survive a restart of the local platform). Never a built-in default. Then the token keys
     (ensure_signing_keys) and the mail outbox (ensure_mail_outbox)."""
-    # Not configuration read here: the runner sets variables for the settings of this process
-    # and its children, and reads one back only to leave alone what the caller set.
-    if not os.environ.get("PAYSTREAM_SECRET_KEY"):
-        path = home / "secret-key"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        os.environ["PAYSTREAM_SECRET_KEY"] = path.read_text().strip()
+    _ensure_kept_secret(home, "PAYSTREAM_SECRET_KEY", "secret-key")
     # The e-mail blind index's key, kept the same way: a new one would orphan every index.
-    if not os.environ.get("PAYSTREAM_PERSONAL_DATA_INDEX_KEY"):
-        path = home / "personal-data-index-key"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        os.environ["PAYSTREAM_PERSONAL_DATA_INDEX_KEY"] = path.read_text().strip()
+    _ensure_kept_secret(home, "PAYSTREAM_PERSONAL_DATA_INDEX_KEY", "personal-data-index-key")
     ensure_signing_keys(home)
     ensure_mail_outbox(home)
 

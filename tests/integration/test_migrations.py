@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
-from shared.adapters.database import MIGRATIONS_DIRECTORY, create_engine, is_postgresql, migrate
+from shared.adapters.database import create_engine, is_postgresql, migrate
 from shared.adapters.ledger_store import LedgerStore
 from shared.adapters.tables import metadata
 from shared.domain.ledger import Transfer, TransferOutcome
+from tests.fixtures.migrations import upgrade_to
 
 pytestmark = pytest.mark.integration
 
@@ -236,22 +235,13 @@ def test_concurrent_migrations_on_postgresql_serialize(empty_postgres_url: str) 
         engine.dispose()
 
 
-def _upgrade_to(engine: sa.Engine, revision: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
-    with engine.connect() as connection:
-        config.attributes["connection"] = connection
-        alembic_command.upgrade(config, revision)
-        connection.commit()
-
-
 def test_balances_from_before_the_history_get_an_opening_entry(empty_db_url: str) -> None:
     # GIVEN a ledger at revision 0001 whose accounts already hold money
     engine = create_engine(empty_db_url, pool_size=1)
     store = LedgerStore()
     now = datetime(2026, 1, 1, tzinfo=UTC)
     try:
-        _upgrade_to(engine, "0001")
+        upgrade_to(engine, "0001")
         with engine.begin() as connection:
             for account_id, kind in (("system:USD:funding", "funding"), ("wallet:u:USD", "wallet")):
                 connection.execute(

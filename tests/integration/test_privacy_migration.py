@@ -9,28 +9,18 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 
-from shared.adapters.database import MIGRATIONS_DIRECTORY, create_engine, migrate
+from shared.adapters.database import create_engine, migrate
 from shared.bootstrap import platform, reset_platform
 from shared.domain.sanctions import screening_key
 from shared.privacy import RETENTION
 from shared.services.people import people
 from tests.fixtures.keys import use_personal_data_keys
+from tests.fixtures.migrations import upgrade_to
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def _upgrade(engine: sa.Engine, revision: str) -> None:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
-    with engine.connect() as connection:
-        config.attributes["connection"] = connection
-        alembic_command.upgrade(config, revision)
-        connection.commit()
 
 
 def test_the_migration_seals_existing_rows_and_leaves_nothing_in_clear(tmp_path, monkeypatch):
@@ -38,7 +28,7 @@ def test_the_migration_seals_existing_rows_and_leaves_nothing_in_clear(tmp_path,
     # two password resets (one of the user, one for an unknown address)
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    _upgrade(engine, "0014_mfa")
+    upgrade_to(engine, "0014_mfa")
     with engine.begin() as conn:
         conn.execute(
             sa.text(
